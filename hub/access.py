@@ -1,0 +1,148 @@
+"""Who sees what (DESIGN.md section 4), as SQL fragments, in one place.
+
+Every read in the store filters with `visible(kind, alias, principal, params)`. Deny by default: a kind without a
+rule here is visible to nobody. An invisible record reads exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.auth import Principal
+
+
+class Params:
+    """Collects query parameters and hands out their `$n` placeholders."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+# Record kinds whose rows carry tlp, owner_agency_id, share_*_ids, recipient_principal_ids and created_by.
+TLP_TABLES = {"FINDING": "findings", "MEASURE": "cyber_measures", "ENGAGEMENT": "infrastructure_engagements"}
+# The column naming the lab a TLP record concerns (measures concern no lab).
+TLP_LAB_COLUMN = {"FINDING": "lab_id", "MEASURE": None, "ENGAGEMENT": "lab_id"}
+
+PUBLIC_MODEL_STATES = ("GENERALLY_AVAILABLE", "DEPRECATED")
+PUBLISHED_STANDARD_STATES = ("ADOPTED", "SUPERSEDED")
+
+
+def tlp_visible(kind: str, a: str, principal: Principal, p: Params) -> str:
+    """TLP 2.0 with owning agency, shareWith and RED recipients."""
+    lab_column = TLP_LAB_COLUMN[kind]
+    red = f"({p(principal.id)}::bigint = any({a}.recipient_principal_ids) or {a}.created_by = {p(principal.id)})"
+    if principal.is_agency:
+        agency = p(principal.agency_id)
+        return (
+            f"(case {a}.tlp when 'CLEAR' then true when 'GREEN' then true"
+            f" when 'AMBER' then ({a}.owner_agency_id = {agency} or {agency}::bigint = any({a}.share_agency_ids))"
+            f" when 'AMBER_STRICT' then {a}.owner_agency_id = {agency}"
+            f" when 'RED' then {red} else false end)"
+        )
+    if principal.is_lab and lab_column is not None:
+        lab = p(principal.lab_id)
+        return (
+            f"(case {a}.tlp when 'CLEAR' then true"
+            f" when 'GREEN' then {a}.{lab_column} = {lab}"
+            f" when 'AMBER' then ({a}.{lab_column} = {lab} and {lab}::bigint = any({a}.share_lab_ids))"
+            f" when 'RED' then {red} else false end)"
+        )
+    if principal.is_lab:
+        return f"(case {a}.tlp when 'CLEAR' then true when 'RED' then {red} else false end)"
+    return "false"
+
+
+def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
+    """A boolean SQL expression: may `principal` see the row of `kind` aliased `a`?"""
+    if kind in ("AGENCY", "LAB", "POLICY"):
+        return "true"
+    if kind == "MODEL":
+        if principal.is_agency:
+            return "true"
+        if principal.is_lab:
+            return f"({a}.lab_id = {p(principal.lab_id)} or {a}.release_status in ('GENERALLY_AVAILABLE', 'DEPRECATED'))"
+        return "false"
+    if kind == "AGREEMENT":
+        if principal.is_agency:
+            return (
+                f"exists (select 1 from agreement_agencies vis_aa where vis_aa.agreement_id = {a}.id"
+                f" and vis_aa.agency_id = {p(principal.agency_id)})"
+            )
+        if principal.is_lab:
+            return f"{a}.lab_id = {p(principal.lab_id)}"
+        return "false"
+    if kind == "STANDARD":
+        if principal.is_agency:
+            return "true"
+        if principal.is_lab:
+            return f"{a}.state in ('ADOPTED', 'SUPERSEDED')"
+        return "false"
+    if kind == "DECISION":
+        if principal.is_agency:
+            return "true"
+        if principal.is_lab:
+            return (
+                f"exists (select 1 from frontier_models vis_m where vis_m.id = {a}.model_id"
+                f" and vis_m.lab_id = {p(principal.lab_id)})"
+            )
+        return "false"
+    if kind in TLP_TABLES:
+        return tlp_visible(kind, a, principal, p)
+    if kind == "EVENT":
+        return event_visible(a, principal, p)
+    return "false"
+
+
+def model_confidential_visible(a: str, principal: Principal, p: Params) -> str:
+    """May `principal` see the lab's confidential data on model `a` (planned release, compute, capability details)?
+
+    Only the lab itself and agencies party to an ACTIVE or COMPLETED agreement on the model (named on it and
+    having accepted it).
+    """
+    if principal.is_lab:
+        return f"({a}.lab_id = {p(principal.lab_id)})"
+    if principal.is_agency:
+        return (
+            f"exists (select 1 from early_access_agreements conf_g"
+            f" join agreement_agencies conf_aa on conf_aa.agreement_id = conf_g.id"
+            f" where conf_g.model_id = {a}.id and conf_g.state in ('ACTIVE', 'COMPLETED')"
+            f" and conf_aa.agency_id = {p(principal.agency_id)} and conf_aa.accepted_at is not null)"
+        )
+    return "false"
+
+
+ENTITY_TABLES = {
+    "AGENCY": "agencies",
+    "LAB": "labs",
+    "MODEL": "frontier_models",
+    "AGREEMENT": "early_access_agreements",
+    "STANDARD": "coverage_standards",
+    "DECISION": "coverage_decisions",
+    "FINDING": "findings",
+    "MEASURE": "cyber_measures",
+    "ENGAGEMENT": "infrastructure_engagements",
+}
+
+
+def event_visible(a: str, principal: Principal, p: Params) -> str:
+    """An event is visible when the record it is about is visible now."""
+    branches = [f"{a}.entity_kind in ('AGENCY', 'LAB', 'POLICY')"]
+    for kind, table in ENTITY_TABLES.items():
+        if kind in ("AGENCY", "LAB"):
+            continue
+        alias = f"ev_{kind.lower()}"
+        rule = visible(kind, alias, principal, p)
+        if rule == "false":
+            continue
+        if rule == "true":
+            branches.append(f"{a}.entity_kind = '{kind}'")
+            continue
+        branches.append(
+            f"({a}.entity_kind = '{kind}' and exists (select 1 from {table} {alias}"
+            f" where {alias}.id = {a}.entity_id and {rule}))"
+        )
+    return "(" + " or ".join(branches) + ")"

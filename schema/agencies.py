@@ -1,0 +1,144 @@
+"""Agencies."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from hub.store import agencies as store
+from hub.store.agreements import AGREEMENTS_BY_AGENCY
+from hub.store.engagements import ENGAGEMENTS_BY_OWNER_AGENCY
+from hub.store.findings import FINDINGS_BY_OWNER_AGENCY
+from hub.store.measures import MEASURES_BY_OWNER_AGENCY
+from schema.common import (
+    Connection,
+    Node,
+    OrderDirection,
+    Record,
+    check_list_limit,
+    ctx,
+    record_fields,
+    register_node,
+    resolve_connection,
+    to_global_id,
+)
+
+if TYPE_CHECKING:
+    from schema.agreements import EarlyAccessAgreement
+    from schema.engagements import InfrastructureEngagement
+    from schema.findings import Finding
+    from schema.measures import CyberMeasure
+
+
+@register_node("Agency", store.AGENCY)
+@strawberry.type(description="A federal agency taking part in the program (CISA, NIST, DOD ...).")
+class Agency(Node, Record):
+    KIND = "AGENCY"
+    code: str
+    name: str
+    aliases: list[str]
+    description: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Agency:
+        return cls(
+            id=to_global_id("Agency", row["id"]),
+            code=row["code"],
+            name=row["name"],
+            aliases=list(row["aliases"]),
+            description=row["description"],
+            **record_fields(row),
+        )
+
+    @strawberry.field(description="Early-access agreements that name this agency.")
+    async def agreements(
+        self, info: strawberry.Info, first: int = 100
+    ) -> list[Annotated["EarlyAccessAgreement", strawberry.lazy("schema.agreements")]]:
+        from schema.agreements import EarlyAccessAgreement
+
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(AGREEMENTS_BY_AGENCY, first).load(self.pk)
+        return [EarlyAccessAgreement.from_row(r) for r in rows]
+
+    @strawberry.field(description="Findings this agency owns.")
+    async def owned_findings(
+        self, info: strawberry.Info, first: int = 100
+    ) -> list[Annotated["Finding", strawberry.lazy("schema.findings")]]:
+        from schema.findings import Finding
+
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(FINDINGS_BY_OWNER_AGENCY, first).load(self.pk)
+        return [Finding.from_row(r) for r in rows]
+
+    @strawberry.field(description="Cyber measures this agency owns.")
+    async def owned_measures(
+        self, info: strawberry.Info, first: int = 100
+    ) -> list[Annotated["CyberMeasure", strawberry.lazy("schema.measures")]]:
+        from schema.measures import CyberMeasure
+
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(MEASURES_BY_OWNER_AGENCY, first).load(self.pk)
+        return [CyberMeasure.from_row(r) for r in rows]
+
+    @strawberry.field(description="Infrastructure engagements this agency owns.")
+    async def owned_engagements(
+        self, info: strawberry.Info, first: int = 100
+    ) -> list[Annotated["InfrastructureEngagement", strawberry.lazy("schema.engagements")]]:
+        from schema.engagements import InfrastructureEngagement
+
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(ENGAGEMENTS_BY_OWNER_AGENCY, first).load(self.pk)
+        return [InfrastructureEngagement.from_row(r) for r in rows]
+
+
+async def load_agency(info: strawberry.Info, pk: int | None) -> Agency | None:
+    if pk is None:
+        return None
+    row = await ctx(info).loaders.by_id(store.AGENCY).load(pk)
+    return Agency.from_row(row) if row else None
+
+
+async def load_agencies(info: strawberry.Info, pks: list[int]) -> list[Agency]:
+    rows = await ctx(info).loaders.by_id(store.AGENCY).load_many(pks)
+    return [Agency.from_row(r) for r in rows if r]
+
+
+@strawberry.enum
+class AgencyOrderField(Enum):
+    CODE = "CODE"
+    NAME = "NAME"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+@strawberry.input
+class AgencyOrder:
+    field: AgencyOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input
+class AgencyFilter:
+    codes: list[str] | None = None
+    search: str | None = strawberry.field(default=None, description="Words that start words of the code or name.")
+
+
+@strawberry.type
+class AgencyQuery:
+    @strawberry.field(description="Agencies, by code unless ordered otherwise.")
+    async def agencies(
+        self,
+        info: strawberry.Info,
+        filter: AgencyFilter | None = None,
+        order_by: AgencyOrder | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Agency]:
+        filters = {"codes": [c.upper() for c in filter.codes] if filter and filter.codes is not None else None,
+                   "search": filter.search if filter else None}
+        return await resolve_connection(
+            info, store.AGENCY, Agency, filters=filters, where=store.where_agencies, order=order_by,
+            first=first, after=after,
+        )

@@ -1,0 +1,170 @@
+"""Early-access agreements."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from hub.store import agreements as store
+from schema.agencies import Agency, load_agency
+from schema.common import (
+    Connection,
+    Node,
+    OrderDirection,
+    Record,
+    ctx,
+    decode_ids,
+    record_fields,
+    register_node,
+    resolve_connection,
+    to_global_id,
+    values,
+)
+from schema.labs import Lab, load_lab
+from schema.models import FrontierModel, load_model
+
+
+@strawberry.enum
+class EarlyAccessAgreementState(Enum):
+    PROPOSED = "PROPOSED"
+    ACTIVE = "ACTIVE"
+    COMPLETED = "COMPLETED"
+    WITHDRAWN_BY_LAB = "WITHDRAWN_BY_LAB"
+    TERMINATED = "TERMINATED"
+
+
+@strawberry.enum
+class AccessKind(Enum):
+    API = "API"
+    WEIGHTS = "WEIGHTS"
+    SANDBOX = "SANDBOX"
+
+
+@strawberry.enum
+class Protection(Enum):
+    CONFIDENTIALITY = "CONFIDENTIALITY"
+    CYBERSECURITY = "CYBERSECURITY"
+    INSIDER_RISK = "INSIDER_RISK"
+    INTELLECTUAL_PROPERTY = "INTELLECTUAL_PROPERTY"
+    USE = "USE"
+    NONDISCLOSURE = "NONDISCLOSURE"
+
+
+@strawberry.type(description="An agency named on an agreement, and whether it has accepted.")
+class AgreementParty:
+    agency_pk: strawberry.Private[int]
+    accepted_at: datetime | None
+
+    @strawberry.field
+    async def agency(self, info: strawberry.Info) -> Agency:
+        agency = await load_agency(info, self.agency_pk)
+        assert agency is not None
+        return agency
+
+
+@register_node("EarlyAccessAgreement", store.AGREEMENT)
+@strawberry.type(description="A lab's voluntary offer of preview access to a model, capped by the policy's window.")
+class EarlyAccessAgreement(Node, Record):
+    KIND = "AGREEMENT"
+    model_pk: strawberry.Private[int]
+    lab_pk: strawberry.Private[int]
+    state: EarlyAccessAgreementState
+    access_kinds: list[AccessKind]
+    access_start: datetime
+    access_end: datetime = strawberry.field(description="At most accessStart + the policy's previewWindowMaxDays.")
+    window_cap_days: int = strawberry.field(description="The policy's cap in force when the window was written.")
+    protections: list[Protection]
+    lab_consent_ref: str | None
+    notes: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> EarlyAccessAgreement:
+        return cls(
+            id=to_global_id("EarlyAccessAgreement", row["id"]),
+            model_pk=row["model_id"],
+            lab_pk=row["lab_id"],
+            state=EarlyAccessAgreementState(row["state"]),
+            access_kinds=[AccessKind(k) for k in row["access_kinds"]],
+            access_start=row["access_start"],
+            access_end=row["access_end"],
+            window_cap_days=row["window_cap_days"],
+            protections=[Protection(k) for k in row["protections"]],
+            lab_consent_ref=row["lab_consent_ref"],
+            notes=row["notes"],
+            **record_fields(row),
+        )
+
+    @strawberry.field(description="The model; null if you may not see it.")
+    async def model(self, info: strawberry.Info) -> FrontierModel | None:
+        return await load_model(info, self.model_pk)
+
+    @strawberry.field
+    async def lab(self, info: strawberry.Info) -> Lab:
+        lab = await load_lab(info, self.lab_pk)
+        assert lab is not None
+        return lab
+
+    @strawberry.field(description="The agencies named on the agreement.")
+    async def parties(self, info: strawberry.Info) -> list[AgreementParty]:
+        rows = await ctx(info).loaders.parties.load(self.pk)
+        return [AgreementParty(agency_pk=r["agency_id"], accepted_at=r["accepted_at"]) for r in rows]
+
+
+@strawberry.enum
+class EarlyAccessAgreementOrderField(Enum):
+    ACCESS_START = "ACCESS_START"
+    ACCESS_END = "ACCESS_END"
+    STATE = "STATE"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+@strawberry.input
+class EarlyAccessAgreementOrder:
+    field: EarlyAccessAgreementOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input
+class EarlyAccessAgreementFilter:
+    state: list[EarlyAccessAgreementState] | None = None
+    model_ids: list[strawberry.ID] | None = None
+    lab_ids: list[strawberry.ID] | None = None
+    agency_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Agreements naming any of these.")
+    access_kinds: list[AccessKind] | None = None
+    access_start_from: datetime | None = None
+    access_start_before: datetime | None = None
+    access_end_from: datetime | None = None
+    access_end_before: datetime | None = None
+
+
+@strawberry.type
+class EarlyAccessAgreementQuery:
+    @strawberry.field(description="Early-access agreements you are party to, by window end unless ordered otherwise.")
+    async def agreements(
+        self,
+        info: strawberry.Info,
+        filter: EarlyAccessAgreementFilter | None = None,
+        order_by: EarlyAccessAgreementOrder | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[EarlyAccessAgreement]:
+        f = filter or EarlyAccessAgreementFilter()
+        filters = {
+            "state": values(f.state),
+            "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+            "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+            "agency_ids": decode_ids(f.agency_ids, "Agency", field="filter.agencyIds"),
+            "access_kinds": values(f.access_kinds),
+            "access_start_from": f.access_start_from,
+            "access_start_before": f.access_start_before,
+            "access_end_from": f.access_end_from,
+            "access_end_before": f.access_end_before,
+        }
+        return await resolve_connection(
+            info, store.AGREEMENT, EarlyAccessAgreement, filters=filters, where=store.where_agreements,
+            order=order_by, first=first, after=after,
+        )

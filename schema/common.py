@@ -1,0 +1,287 @@
+"""What every domain module shares: Node and global ids, connections, errors, the request context, shared enums."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+
+from hub.auth import Principal
+from hub.loaders import Loaders
+from hub.settings import Settings
+from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Session, UserInputError, page
+
+# ------------------------------------------------------------------------------------------------ context
+
+
+@dataclass
+class Context:
+    """What every resolver gets as `info.context`: the request's session, loaders and principal."""
+
+    db: Session
+    loaders: Loaders
+    principal: Principal
+    settings: Settings
+
+
+def ctx(info: strawberry.Info) -> Context:
+    return info.context  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+class HubError(GraphQLError):
+    """An error a client should expect, with `extensions.code` (and `extensions.field` where one is at fault)."""
+
+    def __init__(self, message: str, code: str, *, field: str | None = None) -> None:
+        extensions: dict[str, Any] = {"code": code}
+        if field:
+            extensions["field"] = field
+        super().__init__(message, extensions=extensions)
+
+
+def bad_input(error: UserInputError) -> HubError:
+    return HubError(str(error), "BAD_USER_INPUT", field=error.field)
+
+
+# ------------------------------------------------------------------------------------------------ ids
+
+# GraphQL type name -> (store entity, strawberry type); filled by each domain module.
+NODE_TYPES: dict[str, tuple[Entity, Any]] = {}
+
+
+def register_node(type_name: str, entity: Entity) -> Callable[[Any], Any]:
+    def register(cls: Any) -> Any:
+        NODE_TYPES[type_name] = (entity, cls)
+        return cls
+
+    return register
+
+
+def to_global_id(type_name: str, pk: int) -> strawberry.ID:
+    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("="))
+
+
+def from_global_id(global_id: str, *, field: str = "id") -> tuple[str, int]:
+    """(type name, primary key) of a global id; BAD_USER_INPUT naming `field` when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode((global_id + "=" * (-len(global_id) % 4)).encode()).decode()
+        type_name, _, pk = raw.partition(":")
+        if type_name not in NODE_TYPES or not pk.isdigit() or len(pk) > 18:
+            raise ValueError
+        return type_name, int(pk)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise HubError(f"{field}: {global_id[:80]!r} is not a valid id", "BAD_USER_INPUT", field=field) from None
+
+
+def decode_ids(global_ids: Sequence[strawberry.ID] | None, type_name: str, *, field: str) -> list[int] | None:
+    """Primary keys of ids that must all be of `type_name`."""
+    if global_ids is None:
+        return None
+    if len(global_ids) > MAX_PAGE_SIZE:
+        raise HubError(f"{field}: at most {MAX_PAGE_SIZE} ids", "BAD_USER_INPUT", field=field)
+    keys = []
+    for global_id in global_ids:
+        got_type, pk = from_global_id(global_id, field=field)
+        if got_type != type_name:
+            raise HubError(f"{field}: expected an id of a {type_name}, got one of a {got_type}",
+                           "BAD_USER_INPUT", field=field)
+        keys.append(pk)
+    return keys
+
+
+@strawberry.interface(description="An object with a global id, fetchable through `node(id:)`.")
+class Node:
+    id: strawberry.ID
+
+
+# ------------------------------------------------------------------------------------------------ enums
+
+
+@strawberry.enum(description="Traffic Light Protocol 2.0 label.")
+class Tlp(Enum):
+    CLEAR = "CLEAR"
+    GREEN = "GREEN"
+    AMBER = "AMBER"
+    AMBER_STRICT = "AMBER_STRICT"
+    RED = "RED"
+
+
+@strawberry.enum(description="The 16 critical infrastructure sectors (CISA).")
+class Sector(Enum):
+    CHEMICAL = "CHEMICAL"
+    COMMERCIAL_FACILITIES = "COMMERCIAL_FACILITIES"
+    COMMUNICATIONS = "COMMUNICATIONS"
+    CRITICAL_MANUFACTURING = "CRITICAL_MANUFACTURING"
+    DAMS = "DAMS"
+    DEFENSE_INDUSTRIAL_BASE = "DEFENSE_INDUSTRIAL_BASE"
+    EMERGENCY_SERVICES = "EMERGENCY_SERVICES"
+    ENERGY = "ENERGY"
+    FINANCIAL_SERVICES = "FINANCIAL_SERVICES"
+    FOOD_AND_AGRICULTURE = "FOOD_AND_AGRICULTURE"
+    GOVERNMENT_FACILITIES = "GOVERNMENT_FACILITIES"
+    HEALTHCARE_AND_PUBLIC_HEALTH = "HEALTHCARE_AND_PUBLIC_HEALTH"
+    INFORMATION_TECHNOLOGY = "INFORMATION_TECHNOLOGY"
+    NUCLEAR_REACTORS_MATERIALS_AND_WASTE = "NUCLEAR_REACTORS_MATERIALS_AND_WASTE"
+    TRANSPORTATION_SYSTEMS = "TRANSPORTATION_SYSTEMS"
+    WATER_AND_WASTEWATER_SYSTEMS = "WATER_AND_WASTEWATER_SYSTEMS"
+
+
+SECTOR_LABELS = {
+    Sector.CHEMICAL: "Chemical",
+    Sector.COMMERCIAL_FACILITIES: "Commercial Facilities",
+    Sector.COMMUNICATIONS: "Communications",
+    Sector.CRITICAL_MANUFACTURING: "Critical Manufacturing",
+    Sector.DAMS: "Dams",
+    Sector.DEFENSE_INDUSTRIAL_BASE: "Defense Industrial Base",
+    Sector.EMERGENCY_SERVICES: "Emergency Services",
+    Sector.ENERGY: "Energy",
+    Sector.FINANCIAL_SERVICES: "Financial Services",
+    Sector.FOOD_AND_AGRICULTURE: "Food and Agriculture",
+    Sector.GOVERNMENT_FACILITIES: "Government Facilities",
+    Sector.HEALTHCARE_AND_PUBLIC_HEALTH: "Healthcare and Public Health",
+    Sector.INFORMATION_TECHNOLOGY: "Information Technology",
+    Sector.NUCLEAR_REACTORS_MATERIALS_AND_WASTE: "Nuclear Reactors, Materials, and Waste",
+    Sector.TRANSPORTATION_SYSTEMS: "Transportation Systems",
+    Sector.WATER_AND_WASTEWATER_SYSTEMS: "Water and Wastewater Systems",
+}
+
+
+@strawberry.enum(description="The kinds of record that events are about.")
+class EntityKind(Enum):
+    AGENCY = "AGENCY"
+    LAB = "LAB"
+    MODEL = "MODEL"
+    AGREEMENT = "AGREEMENT"
+    STANDARD = "STANDARD"
+    DECISION = "DECISION"
+    FINDING = "FINDING"
+    MEASURE = "MEASURE"
+    ENGAGEMENT = "ENGAGEMENT"
+    POLICY = "POLICY"
+
+
+@strawberry.enum
+class OrderDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+def values(enums: Sequence[Enum] | None) -> list[str] | None:
+    return None if enums is None else [e.value for e in enums]
+
+
+# ------------------------------------------------------------------------------------------------ connections
+
+T = TypeVar("T")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    _count: strawberry.Private[Callable[[], Any]]
+
+    @strawberry.field(description="How many records match the filter (that you may see), over all pages.")
+    async def total_count(self) -> int:
+        return int(await self._count())
+
+    @strawberry.field(description="The nodes of the edges, for clients that need no cursors.")
+    def nodes(self) -> list[T]:
+        return [edge.node for edge in self.edges]
+
+
+async def resolve_connection(
+    info: strawberry.Info,
+    entity: Entity,
+    node_type: Any,
+    *,
+    filters: dict[str, Any],
+    where: Callable[..., None],
+    order: Any | None,
+    first: int,
+    after: str | None,
+) -> Connection[Any]:
+    """A root connection: one page of visible rows of `entity` as `node_type`s."""
+    context = ctx(info)
+    order_field = order.field.value if order is not None else None
+    descending = order is not None and order.direction == OrderDirection.DESC
+    try:
+        result: Page = await page(
+            context.db,
+            entity,
+            build_where=lambda w: where(w, filters),
+            order=order_field,
+            descending=descending,
+            first=first,
+            after=after,
+        )
+    except UserInputError as error:
+        raise bad_input(error) from None
+    context.loaders.prime(entity, result.rows)
+    edges = [Edge(cursor=c, node=node_type.from_row(r)) for c, r in zip(result.cursors, result.rows)]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=result.has_next_page,
+            has_previous_page=result.has_previous_page,
+            start_cursor=result.cursors[0] if result.cursors else None,
+            end_cursor=result.cursors[-1] if result.cursors else None,
+        ),
+        _count=result.count,
+    )
+
+
+def check_list_limit(first: int, field: str = "first") -> None:
+    if first < 0 or first > MAX_PAGE_SIZE:
+        raise HubError(f"{field} must be between 0 and {MAX_PAGE_SIZE}, not {first}", "BAD_USER_INPUT", field=field)
+
+
+# ------------------------------------------------------------------------------------------------ records
+
+
+@strawberry.type
+class Record:
+    """Fields every entity has; not a GraphQL type of its own."""
+
+    KIND: ClassVar[str] = ""
+    pk: strawberry.Private[int]
+    created_at: datetime
+    updated_at: datetime
+    version: int = strawberry.field(description="Optimistic concurrency: name it as expectedVersion when writing.")
+
+    @strawberry.field(description="The record's events, oldest first, under the same visibility rule.")
+    async def history(
+        self, info: strawberry.Info, first: int = 100
+    ) -> list[Annotated["Event", strawberry.lazy("schema.events")]]:  # noqa: F821
+        from schema.events import Event
+
+        check_list_limit(first)
+        rows = await ctx(info).loaders.history(first).load((self.KIND, self.pk))
+        return [Event.from_row(r) for r in rows]
+
+
+def record_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {"pk": row["id"], "created_at": row["created_at"], "updated_at": row["updated_at"], "version": row["version"]}

@@ -1,0 +1,273 @@
+"""Coverage standards (CISA and NIST) and coverage decisions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from hub.store import coverage as store
+from schema.agencies import Agency, load_agency
+from schema.common import (
+    Connection,
+    Node,
+    OrderDirection,
+    Record,
+    check_list_limit,
+    ctx,
+    decode_ids,
+    record_fields,
+    register_node,
+    resolve_connection,
+    to_global_id,
+    values,
+)
+from schema.models import FrontierModel, load_model
+
+
+@strawberry.enum
+class CoverageStandardState(Enum):
+    DRAFT = "DRAFT"
+    IN_REVIEW = "IN_REVIEW"
+    ADOPTED = "ADOPTED"
+    SUPERSEDED = "SUPERSEDED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+@strawberry.enum
+class CoverageDecisionState(Enum):
+    REQUESTED = "REQUESTED"
+    UNDER_ASSESSMENT = "UNDER_ASSESSMENT"
+    DECIDED = "DECIDED"
+    RECONSIDERATION_REQUESTED = "RECONSIDERATION_REQUESTED"
+    SUPERSEDED = "SUPERSEDED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+@strawberry.enum(description="COVERED only makes a model eligible for an invitation to the program.")
+class CoverageOutcome(Enum):
+    COVERED = "COVERED"
+    NOT_COVERED = "NOT_COVERED"
+    INSUFFICIENT_INFORMATION = "INSUFFICIENT_INFORMATION"
+
+
+@strawberry.enum
+class CriterionKind(Enum):
+    COMPUTE_THRESHOLD = "COMPUTE_THRESHOLD"
+    CAPABILITY_EVAL = "CAPABILITY_EVAL"
+    DESIGNATION = "DESIGNATION"
+
+
+@strawberry.type
+class CoverageCriterion:
+    kind: CriterionKind
+    description: str
+    threshold: float | None = strawberry.field(description="For COMPUTE_THRESHOLD: training compute in FLOP.")
+
+
+@strawberry.type
+class Signoff:
+    agency_pk: strawberry.Private[int]
+    signed_at: datetime
+
+    @strawberry.field
+    async def agency(self, info: strawberry.Info) -> Agency:
+        agency = await load_agency(info, self.agency_pk)
+        assert agency is not None
+        return agency
+
+
+@register_node("CoverageStandard", store.STANDARD)
+@strawberry.type(description="The standard that decides which models the program covers.")
+class CoverageStandard(Node, Record):
+    KIND = "STANDARD"
+    owner_agency_pk: strawberry.Private[int]
+    superseded_by_pk: strawberry.Private[int | None]
+    standard_version: str
+    title: str
+    summary: str | None
+    state: CoverageStandardState
+    criteria: list[CoverageCriterion]
+    required_signoffs: list[str] = strawberry.field(
+        description="Codes of the agencies whose sign-off adoption needs (from the policy when drafted)."
+    )
+    due_on: date = strawberry.field(description="The order date plus the policy's standardDueDays.")
+    adopted_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CoverageStandard:
+        return cls(
+            id=to_global_id("CoverageStandard", row["id"]),
+            owner_agency_pk=row["owner_agency_id"],
+            superseded_by_pk=row["superseded_by_id"],
+            standard_version=row["standard_version"],
+            title=row["title"],
+            summary=row["summary"],
+            state=CoverageStandardState(row["state"]),
+            criteria=[
+                CoverageCriterion(
+                    kind=CriterionKind(c["kind"]), description=c["description"], threshold=c.get("threshold")
+                )
+                for c in row["criteria"]
+            ],
+            required_signoffs=list(row["required_signoffs"]),
+            due_on=row["due_on"],
+            adopted_at=row["adopted_at"],
+            **record_fields(row),
+        )
+
+    @strawberry.field
+    async def owner_agency(self, info: strawberry.Info) -> Agency | None:
+        return await load_agency(info, self.owner_agency_pk)
+
+    @strawberry.field(description="Sign-offs so far, oldest first.")
+    async def signoffs(self, info: strawberry.Info) -> list[Signoff]:
+        rows = await ctx(info).loaders.signoffs.load(self.pk)
+        return [Signoff(agency_pk=r["agency_id"], signed_at=r["signed_at"]) for r in rows]
+
+    @strawberry.field(description="The standard that superseded this one, if you may see it.")
+    async def superseded_by(self, info: strawberry.Info) -> CoverageStandard | None:
+        if self.superseded_by_pk is None:
+            return None
+        row = await ctx(info).loaders.by_id(store.STANDARD).load(self.superseded_by_pk)
+        return CoverageStandard.from_row(row) if row else None
+
+    @strawberry.field(description="Determinations made under this standard.")
+    async def decisions(self, info: strawberry.Info, first: int = 100) -> list[CoverageDecision]:
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(store.DECISIONS_BY_STANDARD, first).load(self.pk)
+        return [CoverageDecision.from_row(r) for r in rows]
+
+
+@register_node("CoverageDecision", store.DECISION)
+@strawberry.type(description="A coverage determination on a model under a standard.")
+class CoverageDecision(Node, Record):
+    KIND = "DECISION"
+    model_pk: strawberry.Private[int]
+    standard_pk: strawberry.Private[int]
+    decided_by_agency_pk: strawberry.Private[int | None]
+    state: CoverageDecisionState
+    outcome: CoverageOutcome | None
+    rationale: str | None
+    request_note: str | None
+    decided_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CoverageDecision:
+        return cls(
+            id=to_global_id("CoverageDecision", row["id"]),
+            model_pk=row["model_id"],
+            standard_pk=row["standard_id"],
+            decided_by_agency_pk=row["decided_by_agency_id"],
+            state=CoverageDecisionState(row["state"]),
+            outcome=CoverageOutcome(row["outcome"]) if row["outcome"] else None,
+            rationale=row["rationale"],
+            request_note=row["request_note"],
+            decided_at=row["decided_at"],
+            **record_fields(row),
+        )
+
+    @strawberry.field
+    async def model(self, info: strawberry.Info) -> FrontierModel | None:
+        return await load_model(info, self.model_pk)
+
+    @strawberry.field
+    async def standard(self, info: strawberry.Info) -> CoverageStandard | None:
+        row = await ctx(info).loaders.by_id(store.STANDARD).load(self.standard_pk)
+        return CoverageStandard.from_row(row) if row else None
+
+    @strawberry.field(description="The agency whose officer recorded the decision.")
+    async def decided_by(self, info: strawberry.Info) -> Agency | None:
+        return await load_agency(info, self.decided_by_agency_pk)
+
+
+@strawberry.enum
+class CoverageStandardOrderField(Enum):
+    NAME = "NAME"
+    VERSION = "VERSION"
+    DUE_ON = "DUE_ON"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+@strawberry.input
+class CoverageStandardOrder:
+    field: CoverageStandardOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input
+class CoverageStandardFilter:
+    state: list[CoverageStandardState] | None = None
+    search: str | None = None
+    due_from: date | None = None
+    due_before: date | None = None
+
+
+@strawberry.enum
+class CoverageDecisionOrderField(Enum):
+    STATE = "STATE"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+@strawberry.input
+class CoverageDecisionOrder:
+    field: CoverageDecisionOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input
+class CoverageDecisionFilter:
+    state: list[CoverageDecisionState] | None = None
+    outcome: list[CoverageOutcome] | None = None
+    model_ids: list[strawberry.ID] | None = None
+    standard_ids: list[strawberry.ID] | None = None
+    lab_ids: list[strawberry.ID] | None = None
+    decided_from: datetime | None = None
+    decided_before: datetime | None = None
+
+
+@strawberry.type
+class CoverageQuery:
+    @strawberry.field(description="Coverage standards, in creation order unless ordered otherwise.")
+    async def coverage_standards(
+        self,
+        info: strawberry.Info,
+        filter: CoverageStandardFilter | None = None,
+        order_by: CoverageStandardOrder | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[CoverageStandard]:
+        f = filter or CoverageStandardFilter()
+        filters = {"state": values(f.state), "search": f.search, "due_from": f.due_from, "due_before": f.due_before}
+        return await resolve_connection(
+            info, store.STANDARD, CoverageStandard, filters=filters, where=store.where_standards,
+            order=order_by, first=first, after=after,
+        )
+
+    @strawberry.field(description="Coverage determinations.")
+    async def coverage_decisions(
+        self,
+        info: strawberry.Info,
+        filter: CoverageDecisionFilter | None = None,
+        order_by: CoverageDecisionOrder | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[CoverageDecision]:
+        f = filter or CoverageDecisionFilter()
+        filters = {
+            "state": values(f.state),
+            "outcome": values(f.outcome),
+            "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+            "standard_ids": decode_ids(f.standard_ids, "CoverageStandard", field="filter.standardIds"),
+            "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+            "decided_from": f.decided_from,
+            "decided_before": f.decided_before,
+        }
+        return await resolve_connection(
+            info, store.DECISION, CoverageDecision, filters=filters, where=store.where_decisions,
+            order=order_by, first=first, after=after,
+        )

@@ -1,0 +1,150 @@
+"""Events: every change, as the audit trail and the feed for subscriptions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from hub.store import events as store
+from schema.agencies import Agency, load_agency
+from schema.common import (
+    NODE_TYPES,
+    Connection,
+    EntityKind,
+    HubError,
+    Node,
+    OrderDirection,
+    ctx,
+    decode_ids,
+    from_global_id,
+    resolve_connection,
+    to_global_id,
+    values,
+)
+from schema.labs import Lab, load_lab
+
+# EntityKind -> GraphQL type name of the record
+KIND_TYPES = {
+    "AGENCY": "Agency",
+    "LAB": "Lab",
+    "MODEL": "FrontierModel",
+    "AGREEMENT": "EarlyAccessAgreement",
+    "STANDARD": "CoverageStandard",
+    "DECISION": "CoverageDecision",
+    "FINDING": "Finding",
+    "MEASURE": "CyberMeasure",
+    "ENGAGEMENT": "InfrastructureEngagement",
+}
+TYPE_KINDS = {type_name: kind for kind, type_name in KIND_TYPES.items()}
+
+
+@strawberry.type(description="One change to one record. Append-only and hash-chained.")
+class Event(Node):
+    pk: strawberry.Private[int]
+    entity_pk: strawberry.Private[int]
+    actor_agency_pk: strawberry.Private[int | None]
+    actor_lab_pk: strawberry.Private[int | None]
+    cursor: str = strawberry.field(description="Resume a subscription or a page after this event.")
+    at: datetime
+    entity_kind: EntityKind
+    entity_id: strawberry.ID | None = strawberry.field(description="The global id of the record (null for POLICY).")
+    action: str
+    from_state: str | None
+    to_state: str | None
+    reason: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Event:
+        kind = row["entity_kind"]
+        return cls(
+            id=to_global_id("Event", row["id"]),
+            pk=row["id"],
+            entity_pk=row["entity_id"],
+            actor_agency_pk=row["actor_agency_id"],
+            actor_lab_pk=row["actor_lab_id"],
+            cursor=str(row["id"]),
+            at=row["at"],
+            entity_kind=EntityKind(kind),
+            entity_id=to_global_id(KIND_TYPES[kind], row["entity_id"]) if kind in KIND_TYPES else None,
+            action=row["action"],
+            from_state=row["from_state"],
+            to_state=row["to_state"],
+            reason=row["reason"],
+        )
+
+    @strawberry.field(description="The agency of the principal who made the change.")
+    async def actor_agency(self, info: strawberry.Info) -> Agency | None:
+        return await load_agency(info, self.actor_agency_pk)
+
+    @strawberry.field(description="The lab of the liaison who made the change.")
+    async def actor_lab(self, info: strawberry.Info) -> Lab | None:
+        return await load_lab(info, self.actor_lab_pk)
+
+    @strawberry.field(description="The record, as you may see it now; null if you no longer may.")
+    async def entity(self, info: strawberry.Info) -> Node | None:
+        type_name = KIND_TYPES.get(self.entity_kind.value)
+        if type_name is None:
+            return None
+        entity, node_type = NODE_TYPES[type_name]
+        row = await ctx(info).loaders.by_id(entity).load(self.entity_pk)
+        return node_type.from_row(row) if row else None
+
+
+NODE_TYPES["Event"] = (store.EVENT, Event)
+
+
+@strawberry.enum
+class EventOrderField(Enum):
+    ID = "ID"
+
+
+@strawberry.input
+class EventOrder:
+    field: EventOrderField = EventOrderField.ID
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input
+class EventFilter:
+    kinds: list[EntityKind] | None = None
+    entity_id: strawberry.ID | None = strawberry.field(default=None, description="Events of one record.")
+    actions: list[str] | None = None
+    actor_agency_ids: list[strawberry.ID] | None = None
+    at_from: datetime | None = None
+    at_before: datetime | None = None
+
+
+@strawberry.type
+class EventQuery:
+    @strawberry.field(description="Events on records you may see, oldest first unless ordered otherwise.")
+    async def events(
+        self,
+        info: strawberry.Info,
+        filter: EventFilter | None = None,
+        order_by: EventOrder | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Event]:
+        f = filter or EventFilter()
+        entity = None
+        if f.entity_id is not None:
+            type_name, pk = from_global_id(f.entity_id, field="filter.entityId")
+            if type_name not in TYPE_KINDS:
+                raise HubError("filter.entityId: events are kept for domain records only", "BAD_USER_INPUT",
+                               field="filter.entityId")
+            entity = (TYPE_KINDS[type_name], pk)
+        filters = {
+            "kinds": values(f.kinds),
+            "actions": f.actions,
+            "actor_agency_ids": decode_ids(f.actor_agency_ids, "Agency", field="filter.actorAgencyIds"),
+            "at_from": f.at_from,
+            "at_before": f.at_before,
+            "entity": entity,
+        }
+        return await resolve_connection(
+            info, store.EVENT, Event, filters=filters, where=store.where_events, order=order_by, first=first,
+            after=after,
+        )

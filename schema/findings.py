@@ -1,0 +1,279 @@
+"""Findings: vulnerabilities that advanced models create or find."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from hub.store import findings as store
+from hub.store.engagements import ENGAGEMENTS_BY_FINDING
+from hub.store.measures import MEASURES_BY_FINDING
+from schema.agencies import Agency, load_agency
+from schema.common import (
+    Connection,
+    Node,
+    OrderDirection,
+    Record,
+    Sector,
+    Tlp,
+    check_list_limit,
+    ctx,
+    decode_ids,
+    record_fields,
+    register_node,
+    resolve_connection,
+    to_global_id,
+    values,
+)
+from schema.labs import Lab, load_lab
+from schema.models import FrontierModel, load_model
+from schema.sharing import SharedRecord, sharing_fields
+
+if TYPE_CHECKING:
+    from schema.engagements import InfrastructureEngagement
+    from schema.measures import CyberMeasure
+
+
+@strawberry.enum
+class FindingState(Enum):
+    REPORTED = "REPORTED"
+    TRIAGED = "TRIAGED"
+    VALIDATED = "VALIDATED"
+    COORDINATING = "COORDINATING"
+    MITIGATION_AVAILABLE = "MITIGATION_AVAILABLE"
+    DISCLOSED = "DISCLOSED"
+    REMEDIATED = "REMEDIATED"
+    DUPLICATE = "DUPLICATE"
+    REJECTED = "REJECTED"
+
+
+@strawberry.enum
+class Severity(Enum):
+    NONE = "NONE"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+@strawberry.enum
+class DiscovererKind(Enum):
+    MODEL = "MODEL"
+    AGENCY = "AGENCY"
+    LAB = "LAB"
+
+
+@strawberry.type(description="CVSS v3.1 or v4.0 base metrics.")
+class Cvss:
+    version: str
+    vector: str | None
+    base_score: float
+    severity: Severity
+
+
+@strawberry.type(description="The entry in CISA's Known Exploited Vulnerabilities catalog, if listed.")
+class Kev:
+    date_added: date
+    due_date: date | None
+    known_ransomware_campaign_use: bool
+    required_action: str | None
+
+
+@strawberry.type
+class Affected:
+    vendor: str | None
+    product: str | None
+    versions: str | None
+
+
+@strawberry.type(description="Who discovered a finding: a model, an agency or a lab.")
+class Discoverer:
+    kind: DiscovererKind
+    model_pk: strawberry.Private[int | None]
+    agency_pk: strawberry.Private[int | None]
+    lab_pk: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def model(self, info: strawberry.Info) -> FrontierModel | None:
+        return await load_model(info, self.model_pk) if self.kind == DiscovererKind.MODEL else None
+
+    @strawberry.field
+    async def agency(self, info: strawberry.Info) -> Agency | None:
+        return await load_agency(info, self.agency_pk)
+
+    @strawberry.field
+    async def lab(self, info: strawberry.Info) -> Lab | None:
+        return await load_lab(info, self.lab_pk)
+
+
+@register_node("Finding", store.FINDING)
+@strawberry.type(description="A vulnerability that an advanced model created or found.")
+class Finding(Node, Record, SharedRecord):
+    KIND = "FINDING"
+    model_pk: strawberry.Private[int | None]
+    lab_pk: strawberry.Private[int | None]
+    duplicate_of_pk: strawberry.Private[int | None]
+    title: str
+    description: str | None
+    state: FindingState
+    cve_id: str | None
+    cvss: Cvss | None
+    kev: Kev | None
+    cwes: list[str]
+    affected: Affected
+    sectors: list[Sector]
+    discovered_by: Discoverer
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Finding:
+        score: Decimal | None = row["cvss_base_score"]
+        return cls(
+            id=to_global_id("Finding", row["id"]),
+            model_pk=row["model_id"],
+            lab_pk=row["lab_id"],
+            duplicate_of_pk=row["duplicate_of_id"],
+            title=row["title"],
+            description=row["description"],
+            state=FindingState(row["state"]),
+            cve_id=row["cve_id"],
+            cvss=Cvss(
+                version=row["cvss_version"] or "3.1",
+                vector=row["cvss_vector"],
+                base_score=float(score),
+                severity=Severity(row["cvss_severity"]),
+            )
+            if score is not None
+            else None,
+            kev=Kev(
+                date_added=row["kev_date_added"],
+                due_date=row["kev_due_date"],
+                known_ransomware_campaign_use=row["kev_known_ransomware_campaign_use"] == "KNOWN",
+                required_action=row["kev_required_action"],
+            )
+            if row["kev_date_added"] is not None
+            else None,
+            cwes=list(row["cwes"]),
+            affected=Affected(
+                vendor=row["affected_vendor"], product=row["affected_product"], versions=row["affected_versions"]
+            ),
+            sectors=[Sector(s) for s in row["sectors"]],
+            discovered_by=Discoverer(
+                kind=DiscovererKind(row["discovered_by_kind"]),
+                model_pk=row["model_id"],
+                agency_pk=row["discovered_by_agency_id"],
+                lab_pk=row["discovered_by_lab_id"],
+            ),
+            **sharing_fields(row),
+            **record_fields(row),
+        )
+
+    @strawberry.field(description="The model the finding is about; null if none or you may not see it.")
+    async def model(self, info: strawberry.Info) -> FrontierModel | None:
+        return await load_model(info, self.model_pk)
+
+    @strawberry.field(description="The lab the finding concerns.")
+    async def lab(self, info: strawberry.Info) -> Lab | None:
+        return await load_lab(info, self.lab_pk)
+
+    @strawberry.field(description="The finding this one duplicates, if you may see it.")
+    async def duplicate_of(self, info: strawberry.Info) -> Finding | None:
+        if self.duplicate_of_pk is None:
+            return None
+        row = await ctx(info).loaders.by_id(store.FINDING).load(self.duplicate_of_pk)
+        return Finding.from_row(row) if row else None
+
+    @strawberry.field(description="DoD measures against the finding that you may see.")
+    async def measures(
+        self, info: strawberry.Info, first: int = 100
+    ) -> list[Annotated["CyberMeasure", strawberry.lazy("schema.measures")]]:
+        from schema.measures import CyberMeasure
+
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(MEASURES_BY_FINDING, first).load(self.pk)
+        return [CyberMeasure.from_row(r) for r in rows]
+
+    @strawberry.field(description="CISA engagements that handle the finding that you may see.")
+    async def engagements(
+        self, info: strawberry.Info, first: int = 100
+    ) -> list[Annotated["InfrastructureEngagement", strawberry.lazy("schema.engagements")]]:
+        from schema.engagements import InfrastructureEngagement
+
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(ENGAGEMENTS_BY_FINDING, first).load(self.pk)
+        return [InfrastructureEngagement.from_row(r) for r in rows]
+
+
+@strawberry.enum
+class FindingOrderField(Enum):
+    NAME = "NAME"
+    BASE_SCORE = "BASE_SCORE"
+    KEV_DUE_DATE = "KEV_DUE_DATE"
+    STATE = "STATE"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+@strawberry.input
+class FindingOrder:
+    field: FindingOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input
+class FindingFilter:
+    state: list[FindingState] | None = None
+    severity: list[Severity] | None = None
+    min_base_score: float | None = None
+    sectors: list[Sector] | None = strawberry.field(default=None, description="Findings touching any of these.")
+    tlp: list[Tlp] | None = None
+    model_ids: list[strawberry.ID] | None = None
+    lab_ids: list[strawberry.ID] | None = None
+    owner_agency_ids: list[strawberry.ID] | None = None
+    cve_ids: list[str] | None = None
+    known_exploited: bool | None = strawberry.field(default=None, description="Listed in CISA's KEV catalog.")
+    search: str | None = strawberry.field(default=None, description="Words that start words of title, CVE, vendor or product.")
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    kev_due_from: date | None = None
+    kev_due_before: date | None = None
+
+
+def finding_filters(f: FindingFilter) -> dict[str, Any]:
+    return {
+        "state": values(f.state),
+        "severity": values(f.severity),
+        "min_base_score": Decimal(str(f.min_base_score)) if f.min_base_score is not None else None,
+        "sectors": values(f.sectors),
+        "tlp": values(f.tlp),
+        "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+        "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+        "owner_agency_ids": decode_ids(f.owner_agency_ids, "Agency", field="filter.ownerAgencyIds"),
+        "cve_ids": [c.upper() for c in f.cve_ids] if f.cve_ids is not None else None,
+        "known_exploited": f.known_exploited,
+        "search": f.search,
+        "created_from": f.created_from,
+        "created_before": f.created_before,
+        "kev_due_from": f.kev_due_from,
+        "kev_due_before": f.kev_due_before,
+    }
+
+
+@strawberry.type
+class FindingQuery:
+    @strawberry.field(description="Findings you may see, in creation order unless ordered otherwise.")
+    async def findings(
+        self,
+        info: strawberry.Info,
+        filter: FindingFilter | None = None,
+        order_by: FindingOrder | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[Finding]:
+        return await resolve_connection(
+            info, store.FINDING, Finding, filters=finding_filters(filter or FindingFilter()),
+            where=store.where_findings, order=order_by, first=first, after=after,
+        )

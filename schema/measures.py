@@ -1,0 +1,154 @@
+"""DoD cyber measures against vulnerabilities that advanced models create or find."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from hub.store import measures as store
+from hub.store.findings import FINDINGS_BY_MEASURE
+from hub.store.models import MODELS_BY_MEASURE
+from schema.common import (
+    Connection,
+    Node,
+    OrderDirection,
+    Record,
+    Tlp,
+    check_list_limit,
+    ctx,
+    decode_ids,
+    record_fields,
+    register_node,
+    resolve_connection,
+    to_global_id,
+    values,
+)
+from schema.findings import Finding
+from schema.models import FrontierModel
+from schema.sharing import SharedRecord, sharing_fields
+
+
+@strawberry.enum
+class CyberMeasureState(Enum):
+    PLANNED = "PLANNED"
+    DEPLOYING = "DEPLOYING"
+    DEPLOYED = "DEPLOYED"
+    VERIFIED = "VERIFIED"
+    RETIRED = "RETIRED"
+    SUSPENDED = "SUSPENDED"
+
+
+@strawberry.enum(description="MITRE D3FEND's defensive tactics.")
+class MeasureKind(Enum):
+    MODEL = "MODEL"
+    HARDEN = "HARDEN"
+    DETECT = "DETECT"
+    ISOLATE = "ISOLATE"
+    DECEIVE = "DECEIVE"
+    EVICT = "EVICT"
+    RESTORE = "RESTORE"
+
+
+@register_node("CyberMeasure", store.MEASURE)
+@strawberry.type(description="A DoD cybersecurity measure deployed against model-found or model-made vulnerabilities.")
+class CyberMeasure(Node, Record, SharedRecord):
+    KIND = "MEASURE"
+    title: str
+    description: str | None
+    kind: MeasureKind
+    state: CyberMeasureState
+    system_scope: str
+    owner_component: str = strawberry.field(description="The DoD component that owns the measure (e.g. CYBERCOM).")
+    d3fend_ids: list[str]
+    attack_ids: list[str] = strawberry.field(description="MITRE ATT&CK technique ids.")
+    nist80053_controls: list[str]
+    evidence: str | None = strawberry.field(description="Evidence of effect; VERIFIED needs it.")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CyberMeasure:
+        return cls(
+            id=to_global_id("CyberMeasure", row["id"]),
+            title=row["title"],
+            description=row["description"],
+            kind=MeasureKind(row["kind"]),
+            state=CyberMeasureState(row["state"]),
+            system_scope=row["system_scope"],
+            owner_component=row["owner_component"],
+            d3fend_ids=list(row["d3fend_ids"]),
+            attack_ids=list(row["attack_ids"]),
+            nist80053_controls=list(row["nist80053_controls"]),
+            evidence=row["evidence"],
+            **sharing_fields(row),
+            **record_fields(row),
+        )
+
+    @strawberry.field(description="Findings the measure addresses that you may see.")
+    async def findings(self, info: strawberry.Info, first: int = 100) -> list[Finding]:
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(FINDINGS_BY_MEASURE, first).load(self.pk)
+        return [Finding.from_row(r) for r in rows]
+
+    @strawberry.field(description="Models the measure concerns that you may see.")
+    async def models(self, info: strawberry.Info, first: int = 100) -> list[FrontierModel]:
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(MODELS_BY_MEASURE, first).load(self.pk)
+        return [FrontierModel.from_row(r) for r in rows]
+
+
+@strawberry.enum
+class CyberMeasureOrderField(Enum):
+    NAME = "NAME"
+    STATE = "STATE"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+@strawberry.input
+class CyberMeasureOrder:
+    field: CyberMeasureOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input
+class CyberMeasureFilter:
+    state: list[CyberMeasureState] | None = None
+    kind: list[MeasureKind] | None = None
+    tlp: list[Tlp] | None = None
+    owner_agency_ids: list[strawberry.ID] | None = None
+    finding_ids: list[strawberry.ID] | None = None
+    model_ids: list[strawberry.ID] | None = None
+    search: str | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+
+
+@strawberry.type
+class CyberMeasureQuery:
+    @strawberry.field(description="DoD cyber measures you may see.")
+    async def measures(
+        self,
+        info: strawberry.Info,
+        filter: CyberMeasureFilter | None = None,
+        order_by: CyberMeasureOrder | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[CyberMeasure]:
+        f = filter or CyberMeasureFilter()
+        filters = {
+            "state": values(f.state),
+            "kind": values(f.kind),
+            "tlp": values(f.tlp),
+            "owner_agency_ids": decode_ids(f.owner_agency_ids, "Agency", field="filter.ownerAgencyIds"),
+            "finding_ids": decode_ids(f.finding_ids, "Finding", field="filter.findingIds"),
+            "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+            "search": f.search,
+            "created_from": f.created_from,
+            "created_before": f.created_before,
+        }
+        return await resolve_connection(
+            info, store.MEASURE, CyberMeasure, filters=filters, where=store.where_measures, order=order_by,
+            first=first, after=after,
+        )

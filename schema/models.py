@@ -1,0 +1,216 @@
+"""Frontier models."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from hub.store import models as store
+from hub.store.agreements import AGREEMENTS_BY_MODEL
+from hub.store.coverage import DECISIONS_BY_MODEL
+from hub.store.findings import FINDINGS_BY_MODEL
+from hub.store.measures import MEASURES_BY_MODEL
+from schema.common import (
+    Connection,
+    Node,
+    OrderDirection,
+    Record,
+    check_list_limit,
+    ctx,
+    decode_ids,
+    record_fields,
+    register_node,
+    resolve_connection,
+    to_global_id,
+    values,
+)
+from schema.labs import Lab, load_lab
+
+if TYPE_CHECKING:
+    from schema.agreements import EarlyAccessAgreement
+    from schema.coverage import CoverageDecision, CoverageOutcome
+    from schema.findings import Finding
+    from schema.measures import CyberMeasure
+
+
+@strawberry.enum(description="Set by the lab alone; never gated by a decision, agreement or finding.")
+class FrontierModelState(Enum):
+    IN_DEVELOPMENT = "IN_DEVELOPMENT"
+    RESTRICTED_PREVIEW = "RESTRICTED_PREVIEW"
+    GENERALLY_AVAILABLE = "GENERALLY_AVAILABLE"
+    DEPRECATED = "DEPRECATED"
+
+
+@strawberry.enum
+class Modality(Enum):
+    TEXT = "TEXT"
+    CODE = "CODE"
+    IMAGE = "IMAGE"
+    AUDIO = "AUDIO"
+    VIDEO = "VIDEO"
+    MULTIMODAL = "MULTIMODAL"
+
+
+CONFIDENTIAL = (
+    "Confidential to the lab and to agencies party to an ACTIVE or COMPLETED agreement on the model; "
+    "null for everyone else."
+)
+
+
+@register_node("FrontierModel", store.MODEL)
+@strawberry.type(description="A frontier AI model of a lab.")
+class FrontierModel(Node, Record):
+    KIND = "MODEL"
+    lab_pk: strawberry.Private[int]
+    name: str
+    model_version: str = strawberry.field(description="The lab's version label (e.g. '2025-06' or '1.5').")
+    modality: Modality
+    description: str | None
+    capabilities: list[str] = strawberry.field(description="Public capability tags.")
+    release_status: FrontierModelState
+    announced_on: date | None
+    confidential_visible: bool = strawberry.field(description="Whether the confidential fields are shown to you.")
+    training_compute_flop: float | None = strawberry.field(description=CONFIDENTIAL)
+    capability_details: str | None = strawberry.field(description=CONFIDENTIAL)
+    planned_release_on: date | None = strawberry.field(description=CONFIDENTIAL)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> FrontierModel:
+        return cls(
+            id=to_global_id("FrontierModel", row["id"]),
+            lab_pk=row["lab_id"],
+            name=row["name"],
+            model_version=row["model_version"],
+            modality=Modality(row["modality"]),
+            description=row["description"],
+            capabilities=list(row["capabilities"]),
+            release_status=FrontierModelState(row["release_status"]),
+            announced_on=row["announced_on"],
+            confidential_visible=bool(row["confidential_visible"]),
+            training_compute_flop=row["training_compute_flop"],
+            capability_details=row["capability_details"],
+            planned_release_on=row["planned_release_on"],
+            **record_fields(row),
+        )
+
+    @strawberry.field
+    async def lab(self, info: strawberry.Info) -> Lab:
+        lab = await load_lab(info, self.lab_pk)
+        assert lab is not None  # labs are visible to every principal
+        return lab
+
+    @strawberry.field(description="Early-access agreements on the model that you may see.")
+    async def agreements(
+        self, info: strawberry.Info, first: int = 100
+    ) -> list[Annotated["EarlyAccessAgreement", strawberry.lazy("schema.agreements")]]:
+        from schema.agreements import EarlyAccessAgreement
+
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(AGREEMENTS_BY_MODEL, first).load(self.pk)
+        return [EarlyAccessAgreement.from_row(r) for r in rows]
+
+    @strawberry.field(description="Coverage determinations on the model, oldest first.")
+    async def coverage_decisions(
+        self, info: strawberry.Info, first: int = 100
+    ) -> list[Annotated["CoverageDecision", strawberry.lazy("schema.coverage")]]:
+        from schema.coverage import CoverageDecision
+
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(DECISIONS_BY_MODEL, first).load(self.pk)
+        return [CoverageDecision.from_row(r) for r in rows]
+
+    @strawberry.field(description="The outcome of the latest DECIDED determination, if any.")
+    async def coverage_outcome(
+        self, info: strawberry.Info
+    ) -> Annotated["CoverageOutcome", strawberry.lazy("schema.coverage")] | None:
+        from schema.coverage import CoverageOutcome
+
+        rows = await ctx(info).loaders.related(DECISIONS_BY_MODEL, 100).load(self.pk)
+        decided = [r for r in rows if r["state"] == "DECIDED"]
+        if not decided:
+            return None
+        return CoverageOutcome(max(decided, key=lambda r: (r["decided_at"], r["id"]))["outcome"])
+
+    @strawberry.field(description="Findings on the model that you may see.")
+    async def findings(
+        self, info: strawberry.Info, first: int = 100
+    ) -> list[Annotated["Finding", strawberry.lazy("schema.findings")]]:
+        from schema.findings import Finding
+
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(FINDINGS_BY_MODEL, first).load(self.pk)
+        return [Finding.from_row(r) for r in rows]
+
+    @strawberry.field(description="DoD cyber measures linked to the model that you may see.")
+    async def measures(
+        self, info: strawberry.Info, first: int = 100
+    ) -> list[Annotated["CyberMeasure", strawberry.lazy("schema.measures")]]:
+        from schema.measures import CyberMeasure
+
+        check_list_limit(first)
+        rows = await ctx(info).loaders.related(MEASURES_BY_MODEL, first).load(self.pk)
+        return [CyberMeasure.from_row(r) for r in rows]
+
+
+async def load_model(info: strawberry.Info, pk: int | None) -> FrontierModel | None:
+    if pk is None:
+        return None
+    row = await ctx(info).loaders.by_id(store.MODEL).load(pk)
+    return FrontierModel.from_row(row) if row else None
+
+
+@strawberry.enum
+class FrontierModelOrderField(Enum):
+    NAME = "NAME"
+    RELEASE_STATUS = "RELEASE_STATUS"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+@strawberry.input
+class FrontierModelOrder:
+    field: FrontierModelOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input
+class FrontierModelFilter:
+    release_status: list[FrontierModelState] | None = None
+    modality: list[Modality] | None = None
+    lab_ids: list[strawberry.ID] | None = None
+    coverage_outcome: list[Annotated["CoverageOutcome", strawberry.lazy("schema.coverage")]] | None = (
+        strawberry.field(default=None, description="Models with a DECIDED determination of one of these outcomes.")
+    )
+    search: str | None = strawberry.field(default=None, description="Words that start words of the name or version.")
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+
+
+@strawberry.type
+class FrontierModelQuery:
+    @strawberry.field(description="Frontier models, by name unless ordered otherwise.")
+    async def models(
+        self,
+        info: strawberry.Info,
+        filter: FrontierModelFilter | None = None,
+        order_by: FrontierModelOrder | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[FrontierModel]:
+        f = filter or FrontierModelFilter()
+        filters = {
+            "release_status": values(f.release_status),
+            "modality": values(f.modality),
+            "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+            "coverage_outcome": values(f.coverage_outcome),
+            "search": f.search,
+            "created_from": f.created_from,
+            "created_before": f.created_before,
+        }
+        return await resolve_connection(
+            info, store.MODEL, FrontierModel, filters=filters, where=store.where_models, order=order_by,
+            first=first, after=after,
+        )

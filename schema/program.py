@@ -1,0 +1,165 @@
+"""Program-wide reads: who am I, the policy in force, the dashboard, and node lookups."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from hub.store import agencies as agency_store
+from hub.store import dashboard as store
+from hub.store.base import MAX_PAGE_SIZE
+from schema.agencies import Agency, load_agency
+from schema.common import NODE_TYPES, EntityKind, HubError, Node, ctx, from_global_id, to_global_id
+from schema.labs import Lab, load_lab
+from schema.events import KIND_TYPES
+
+
+@strawberry.enum
+class Role(Enum):
+    VIEWER = "VIEWER"
+    ANALYST = "ANALYST"
+    OFFICER = "OFFICER"
+    ADMIN = "ADMIN"
+    LAB_LIAISON = "LAB_LIAISON"
+
+
+@strawberry.type(description="A person or script holding a token.")
+class Principal:
+    id: strawberry.ID
+    name: str
+    role: Role
+    agency_pk: strawberry.Private[int | None]
+    lab_pk: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def agency(self, info: strawberry.Info) -> Agency | None:
+        return await load_agency(info, self.agency_pk)
+
+    @strawberry.field(description="For a LAB_LIAISON: the lab.")
+    async def lab(self, info: strawberry.Info) -> Lab | None:
+        return await load_lab(info, self.lab_pk)
+
+
+@strawberry.type(description="The program's policy, as data: changeable by an admin, read by every check.")
+class Policy:
+    order_date: date
+    standard_due_days: int
+    standard_due_on: date = strawberry.field(description="orderDate + standardDueDays.")
+    required_signoffs: list[str] = strawberry.field(description="Codes of agencies that must sign a standard.")
+    preview_window_max_days: int = strawberry.field(description="The cap on an agreement's window; never a hold.")
+    updated_at: datetime
+    version: int
+
+
+@strawberry.type
+class StateCount:
+    kind: EntityKind
+    state: str
+    count: int
+
+
+@strawberry.type(description="Something due: a preview window closing, a standard due, a KEV due date, a milestone.")
+class Deadline:
+    kind: EntityKind
+    entity_pk: strawberry.Private[int]
+    what: str
+    due_on: date
+    days_left: int = strawberry.field(description="Negative when overdue.")
+    overdue: bool
+
+    @strawberry.field
+    def entity_id(self) -> strawberry.ID:
+        return to_global_id(KIND_TYPES[self.kind.value], self.entity_pk)
+
+    @strawberry.field(description="The record, as you may see it.")
+    async def entity(self, info: strawberry.Info) -> Node | None:
+        entity, node_type = NODE_TYPES[KIND_TYPES[self.kind.value]]
+        row = await ctx(info).loaders.by_id(entity).load(self.entity_pk)
+        return node_type.from_row(row) if row else None
+
+
+@strawberry.type(description="Counts by state and deadlines, over the records you may see.")
+class Dashboard:
+    as_of: date
+    horizon_days: int
+    counts: list[StateCount]
+    due_soon: list[Deadline] = strawberry.field(description="Due within horizonDays, not yet overdue.")
+    overdue: list[Deadline]
+
+
+@strawberry.type
+class ProgramQuery:
+    @strawberry.field(description="Who you are.")
+    def me(self, info: strawberry.Info) -> Principal:
+        p = ctx(info).principal
+        return Principal(
+            id=to_global_id("Principal", p.id), name=p.name, role=Role(p.role), agency_pk=p.agency_id, lab_pk=p.lab_id
+        )
+
+    @strawberry.field(description="The policy in force.")
+    async def policy(self, info: strawberry.Info) -> Policy:
+        row = await agency_store.get_policy(ctx(info).db)
+        from datetime import timedelta
+
+        return Policy(
+            order_date=row["order_date"],
+            standard_due_days=row["standard_due_days"],
+            standard_due_on=row["order_date"] + timedelta(days=row["standard_due_days"]),
+            required_signoffs=list(row["required_signoffs"]),
+            preview_window_max_days=row["preview_window_max_days"],
+            updated_at=row["updated_at"],
+            version=row["version"],
+        )
+
+    @strawberry.field(description="Counts by state; deadlines due within `horizonDays` (default 7) and overdue.")
+    async def dashboard(self, info: strawberry.Info, horizon_days: int = 7, as_of: date | None = None) -> Dashboard:
+        if not 0 <= horizon_days <= 366:
+            raise HubError("horizonDays must be between 0 and 366", "BAD_USER_INPUT", field="horizonDays")
+        db = ctx(info).db
+        today = as_of or datetime.now(timezone.utc).date()
+        counts = await store.state_counts(db)
+        deadlines = [
+            Deadline(
+                kind=EntityKind(r["kind"]),
+                entity_pk=r["id"],
+                what=r["what"],
+                due_on=r["due_on"],
+                days_left=(r["due_on"] - today).days,
+                overdue=r["due_on"] < today,
+            )
+            for r in await store.deadlines(db, today=today, horizon_days=horizon_days)
+        ]
+        return Dashboard(
+            as_of=today,
+            horizon_days=horizon_days,
+            counts=[StateCount(kind=EntityKind(r["kind"]), state=r["state"], count=r["count"]) for r in counts],
+            due_soon=[d for d in deadlines if not d.overdue],
+            overdue=[d for d in deadlines if d.overdue],
+        )
+
+    @strawberry.field(description="Any record by its global id; null when missing or not visible to you.")
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+        return (await _load_nodes(info, [id]))[0]
+
+    @strawberry.field(description="Records by global id, in order; null where missing or not visible to you.")
+    async def nodes(self, info: strawberry.Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > MAX_PAGE_SIZE:
+            raise HubError(f"ids: at most {MAX_PAGE_SIZE}", "BAD_USER_INPUT", field="ids")
+        return await _load_nodes(info, ids)
+
+
+async def _load_nodes(info: strawberry.Info, ids: list[strawberry.ID]) -> list[Any]:
+    loaders = ctx(info).loaders
+    keys = [from_global_id(i) for i in ids]
+    found = []
+    for type_name, pk in keys:
+        entity, node_type = NODE_TYPES[type_name]
+        found.append((node_type, loaders.by_id(entity).load(pk)))
+    results = []
+    for node_type, pending in found:
+        row = await pending
+        results.append(node_type.from_row(row) if row else None)
+    return results

@@ -1,0 +1,42 @@
+"""TLP, owning agency and shareWith: the fields of every record that carries sensitive data."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import strawberry
+
+from schema.agencies import Agency, load_agencies, load_agency
+from schema.common import Tlp, ctx
+from schema.labs import Lab
+from hub.store.labs import LAB
+
+ShareTarget = Annotated[Agency | Lab, strawberry.union("ShareTarget", description="An agency or a lab.")]
+
+
+@strawberry.interface(description="A record marked with TLP 2.0, owned by an agency and shared with others.")
+class SharedRecord:
+    tlp: Tlp
+    owner_agency_pk: strawberry.Private[int | None]
+    share_agency_pks: strawberry.Private[list[int]]
+    share_lab_pks: strawberry.Private[list[int]]
+
+    @strawberry.field(description="The agency that owns the record and decides whom it is shared with.")
+    async def owner_agency(self, info: strawberry.Info) -> Agency | None:
+        return await load_agency(info, self.owner_agency_pk)
+
+    @strawberry.field(description="Agencies and labs the record is shared with (for TLP:AMBER).")
+    async def share_with(self, info: strawberry.Info) -> list[ShareTarget]:
+        targets: list[Agency | Lab] = list(await load_agencies(info, self.share_agency_pks))
+        rows = await ctx(info).loaders.by_id(LAB).load_many(self.share_lab_pks)
+        targets.extend(Lab.from_row(r) for r in rows if r)
+        return targets
+
+
+def sharing_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tlp": Tlp(row["tlp"]),
+        "owner_agency_pk": row["owner_agency_id"],
+        "share_agency_pks": list(row["share_agency_ids"]),
+        "share_lab_pks": list(row["share_lab_ids"]),
+    }
