@@ -26,8 +26,13 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/hub serve --demo --host $(HUB_HOST) --port $(HUB_PORT)
 
-test: install-test
+test: install-test lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check hub schema tests
+	$(BIN)/ruff format --check hub schema tests
+	$(BIN)/mypy hub schema
 
 schema: install
 	$(BIN)/hub schema > schema/schema.graphql

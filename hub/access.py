@@ -64,7 +64,9 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
         if principal.is_agency:
             return "true"
         if principal.is_lab:
-            return f"({a}.lab_id = {p(principal.lab_id)} or {a}.release_status in ('GENERALLY_AVAILABLE', 'DEPRECATED'))"
+            return (
+                f"({a}.lab_id = {p(principal.lab_id)} or {a}.release_status in ('GENERALLY_AVAILABLE', 'DEPRECATED'))"
+            )
         return "false"
     if kind == "AGREEMENT":
         if principal.is_agency:

@@ -57,7 +57,7 @@ def _introspection_only(operation: OperationDefinitionNode) -> bool:
 
 def format_errors(errors: list[GraphQLError], request_id: str) -> list[dict[str, Any]]:
     """Errors for the client: expected ones as they are, anything else masked as INTERNAL (and logged)."""
-    formatted = []
+    formatted: list[dict[str, Any]] = []
     for error in errors:
         original = error.original_error
         if original is not None and not isinstance(original, GraphQLError):
@@ -70,7 +70,7 @@ def format_errors(errors: list[GraphQLError], request_id: str) -> list[dict[str,
                 }
             )
             continue
-        item = error.formatted
+        item: dict[str, Any] = dict(error.formatted)
         extensions = dict(item.get("extensions") or {})
         extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED" if error.path is None else "BAD_USER_INPUT")
         item["extensions"] = extensions
@@ -155,9 +155,7 @@ class GraphQLEndpoint:
                     principal = NOBODY
                 else:
                     message = "a valid token is required" if token else "no token: send Authorization: Bearer <token>"
-                    return error_response(
-                        401, message, "UNAUTHENTICATED", {**headers, "WWW-Authenticate": "Bearer"}
-                    )
+                    return error_response(401, message, "UNAUTHENTICATED", {**headers, "WWW-Authenticate": "Bearer"})
             session = Session(con, principal)
             context = Context(db=session, loaders=Loaders(session), principal=principal, settings=self.settings)
             if is_mutation:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -137,7 +137,7 @@ async def issue_token(
 ) -> str:
     """A new token for an existing principal."""
     token = new_token()
-    expires_at = datetime.now(timezone.utc) + timedelta(days=expires_days) if expires_days else None
+    expires_at = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
     await con.execute(
         """insert into api_tokens (principal_id, token_hash, prefix, is_demo, expires_at)
            values ($1, $2, $3, $4, $5)""",

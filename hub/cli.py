@@ -9,9 +9,10 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC
 from typing import Any
 
-from hub.auth import TokenError, create_principal_with_token, issue_token
+from hub.auth import TokenError, create_principal_with_token
 from hub.db import DatabaseTarget, connect, migrate, resolve_database
 from hub.settings import Settings
 
@@ -166,9 +167,9 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         for r in rows:
             status = "revoked" if r["revoked_at"] else "active"
             if r["expires_at"] is not None and not r["revoked_at"]:
-                from datetime import datetime, timezone
+                from datetime import datetime
 
-                if r["expires_at"] <= datetime.now(timezone.utc):
+                if r["expires_at"] <= datetime.now(UTC):
                     status = "expired"
             print(f"{r['id']:>5}  {r['prefix'] + '…':<12} {status:<8} {r['role']:<12} {r['party']:<18} {r['name']}")
         return 0
@@ -253,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the GraphQL SDL")
     schema.set_defaults(func=cmd_schema)
 
-    audit = commands.add_parser("audit", help="audit the event chain").add_subparsers(dest="audit_command", required=True)
+    audit = commands.add_parser("audit", help="audit the event chain").add_subparsers(
+        dest="audit_command", required=True
+    )
     verify = audit.add_parser("verify", help="check every event's hash and link")
     _database_options(verify)
     verify.set_defaults(func=cmd_audit_verify)

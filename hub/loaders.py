@@ -6,7 +6,7 @@ created on first use, so that every field of one level shares one batch.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Coroutine, Hashable
 from functools import partial
 from typing import Any
 
@@ -23,7 +23,7 @@ class Loaders:
         self.db = db
         self._loaders: dict[Hashable, DataLoader] = {}
 
-    def _get(self, key: Hashable, batch: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader:
+    def _get(self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]) -> DataLoader:
         loader = self._loaders.get(key)
         if loader is None:
             loader = self._loaders[key] = DataLoader(batch_load_fn=batch, max_batch_size=5000)

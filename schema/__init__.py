@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.tools import merge_types
 
 from schema.agencies import AgencyQuery
@@ -32,7 +35,15 @@ Query = merge_types(
     ),
 )
 
-schema = strawberry.Schema(query=Query)
+
+class HubSchema(strawberry.Schema):
+    """The schema; errors are logged once, by the HTTP layer, which masks the unexpected ones."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        return None
+
+
+schema = HubSchema(query=Query)
 
 
 def print_schema() -> str:

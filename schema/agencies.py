@@ -55,7 +55,7 @@ class Agency(Node, Record):
     @strawberry.field(description="Early-access agreements that name this agency.")
     async def agreements(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["EarlyAccessAgreement", strawberry.lazy("schema.agreements")]]:
+    ) -> list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]]:
         from schema.agreements import EarlyAccessAgreement
 
         check_list_limit(first)
@@ -65,7 +65,7 @@ class Agency(Node, Record):
     @strawberry.field(description="Findings this agency owns.")
     async def owned_findings(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["Finding", strawberry.lazy("schema.findings")]]:
+    ) -> list[Annotated[Finding, strawberry.lazy("schema.findings")]]:
         from schema.findings import Finding
 
         check_list_limit(first)
@@ -75,7 +75,7 @@ class Agency(Node, Record):
     @strawberry.field(description="Cyber measures this agency owns.")
     async def owned_measures(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["CyberMeasure", strawberry.lazy("schema.measures")]]:
+    ) -> list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]]:
         from schema.measures import CyberMeasure
 
         check_list_limit(first)
@@ -85,7 +85,7 @@ class Agency(Node, Record):
     @strawberry.field(description="Infrastructure engagements this agency owns.")
     async def owned_engagements(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["InfrastructureEngagement", strawberry.lazy("schema.engagements")]]:
+    ) -> list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]]:
         from schema.engagements import InfrastructureEngagement
 
         check_list_limit(first)
@@ -136,9 +136,17 @@ class AgencyQuery:
         first: int = 50,
         after: str | None = None,
     ) -> Connection[Agency]:
-        filters = {"codes": [c.upper() for c in filter.codes] if filter and filter.codes is not None else None,
-                   "search": filter.search if filter else None}
+        filters = {
+            "codes": [c.upper() for c in filter.codes] if filter and filter.codes is not None else None,
+            "search": filter.search if filter else None,
+        }
         return await resolve_connection(
-            info, store.AGENCY, Agency, filters=filters, where=store.where_agencies, order=order_by,
-            first=first, after=after,
+            info,
+            store.AGENCY,
+            Agency,
+            filters=filters,
+            where=store.where_agencies,
+            order=order_by,
+            first=first,
+            after=after,
         )

@@ -133,7 +133,9 @@ class EarlyAccessAgreementFilter:
     state: list[EarlyAccessAgreementState] | None = None
     model_ids: list[strawberry.ID] | None = None
     lab_ids: list[strawberry.ID] | None = None
-    agency_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Agreements naming any of these.")
+    agency_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Agreements naming any of these."
+    )
     access_kinds: list[AccessKind] | None = None
     access_start_from: datetime | None = None
     access_start_before: datetime | None = None
@@ -165,6 +167,12 @@ class EarlyAccessAgreementQuery:
             "access_end_before": f.access_end_before,
         }
         return await resolve_connection(
-            info, store.AGREEMENT, EarlyAccessAgreement, filters=filters, where=store.where_agreements,
-            order=order_by, first=first, after=after,
+            info,
+            store.AGREEMENT,
+            EarlyAccessAgreement,
+            filters=filters,
+            where=store.where_agreements,
+            order=order_by,
+            first=first,
+            after=after,
         )

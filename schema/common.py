@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -17,6 +17,9 @@ from hub.auth import Principal
 from hub.loaders import Loaders
 from hub.settings import Settings
 from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Session, UserInputError, page
+
+if TYPE_CHECKING:
+    from schema.events import Event
 
 # ------------------------------------------------------------------------------------------------ context
 
@@ -92,8 +95,9 @@ def decode_ids(global_ids: Sequence[strawberry.ID] | None, type_name: str, *, fi
     for global_id in global_ids:
         got_type, pk = from_global_id(global_id, field=field)
         if got_type != type_name:
-            raise HubError(f"{field}: expected an id of a {type_name}, got one of a {got_type}",
-                           "BAD_USER_INPUT", field=field)
+            raise HubError(
+                f"{field}: expected an id of a {type_name}, got one of a {got_type}", "BAD_USER_INPUT", field=field
+            )
         keys.append(pk)
     return keys
 
@@ -241,7 +245,7 @@ async def resolve_connection(
     except UserInputError as error:
         raise bad_input(error) from None
     context.loaders.prime(entity, result.rows)
-    edges = [Edge(cursor=c, node=node_type.from_row(r)) for c, r in zip(result.cursors, result.rows)]
+    edges = [Edge(cursor=c, node=node_type.from_row(r)) for c, r in zip(result.cursors, result.rows, strict=True)]
     return Connection(
         edges=edges,
         page_info=PageInfo(
@@ -275,7 +279,7 @@ class Record:
     @strawberry.field(description="The record's events, oldest first, under the same visibility rule.")
     async def history(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["Event", strawberry.lazy("schema.events")]]:  # noqa: F821
+    ) -> list[Annotated[Event, strawberry.lazy("schema.events")]]:  # noqa: F821
         from schema.events import Event
 
         check_list_limit(first)
@@ -284,4 +288,9 @@ class Record:
 
 
 def record_fields(row: dict[str, Any]) -> dict[str, Any]:
-    return {"pk": row["id"], "created_at": row["created_at"], "updated_at": row["updated_at"], "version": row["version"]}
+    return {
+        "pk": row["id"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "version": row["version"],
+    }

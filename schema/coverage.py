@@ -244,8 +244,14 @@ class CoverageQuery:
         f = filter or CoverageStandardFilter()
         filters = {"state": values(f.state), "search": f.search, "due_from": f.due_from, "due_before": f.due_before}
         return await resolve_connection(
-            info, store.STANDARD, CoverageStandard, filters=filters, where=store.where_standards,
-            order=order_by, first=first, after=after,
+            info,
+            store.STANDARD,
+            CoverageStandard,
+            filters=filters,
+            where=store.where_standards,
+            order=order_by,
+            first=first,
+            after=after,
         )
 
     @strawberry.field(description="Coverage determinations.")
@@ -268,6 +274,12 @@ class CoverageQuery:
             "decided_before": f.decided_before,
         }
         return await resolve_connection(
-            info, store.DECISION, CoverageDecision, filters=filters, where=store.where_decisions,
-            order=order_by, first=first, after=after,
+            info,
+            store.DECISION,
+            CoverageDecision,
+            filters=filters,
+            where=store.where_decisions,
+            order=order_by,
+            first=first,
+            after=after,
         )

@@ -61,7 +61,9 @@ class Milestone:
 
 
 @register_node("InfrastructureEngagement", store.ENGAGEMENT)
-@strawberry.type(description="CISA working with a lab to fix vulnerabilities at a critical infrastructure counterparty.")
+@strawberry.type(
+    description="CISA working with a lab to fix vulnerabilities at a critical infrastructure counterparty."
+)
 class InfrastructureEngagement(Node, Record, SharedRecord):
     KIND = "ENGAGEMENT"
     lab_pk: strawberry.Private[int]
@@ -161,14 +163,18 @@ class SectorInfo:
     ) -> Connection[InfrastructureEngagement]:
         filters = engagement_filters(InfrastructureEngagementFilter(sectors=[self.sector]))
         return await resolve_connection(
-            info, store.ENGAGEMENT, InfrastructureEngagement, filters=filters, where=store.where_engagements,
-            order=None, first=first, after=after,
+            info,
+            store.ENGAGEMENT,
+            InfrastructureEngagement,
+            filters=filters,
+            where=store.where_engagements,
+            order=None,
+            first=first,
+            after=after,
         )
 
     @strawberry.field(description="Findings touching the sector that you may see.")
-    async def findings(
-        self, info: strawberry.Info, first: int = 50, after: str | None = None
-    ) -> Connection[Finding]:
+    async def findings(self, info: strawberry.Info, first: int = 50, after: str | None = None) -> Connection[Finding]:
         from hub.store.findings import FINDING, where_findings
 
         filters = finding_filters(FindingFilter(sectors=[self.sector]))
@@ -189,12 +195,16 @@ class InfrastructureEngagementQuery:
         after: str | None = None,
     ) -> Connection[InfrastructureEngagement]:
         return await resolve_connection(
-            info, store.ENGAGEMENT, InfrastructureEngagement,
+            info,
+            store.ENGAGEMENT,
+            InfrastructureEngagement,
             filters=engagement_filters(filter or InfrastructureEngagementFilter()),
-            where=store.where_engagements, order=order_by, first=first, after=after,
+            where=store.where_engagements,
+            order=order_by,
+            first=first,
+            after=after,
         )
 
     @strawberry.field(description="The 16 critical infrastructure sectors.")
     def sectors(self) -> list[SectorInfo]:
         return [SectorInfo(sector=s, label=SECTOR_LABELS[s]) for s in Sector]
-

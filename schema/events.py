@@ -133,8 +133,11 @@ class EventQuery:
         if f.entity_id is not None:
             type_name, pk = from_global_id(f.entity_id, field="filter.entityId")
             if type_name not in TYPE_KINDS:
-                raise HubError("filter.entityId: events are kept for domain records only", "BAD_USER_INPUT",
-                               field="filter.entityId")
+                raise HubError(
+                    "filter.entityId: events are kept for domain records only",
+                    "BAD_USER_INPUT",
+                    field="filter.entityId",
+                )
             entity = (TYPE_KINDS[type_name], pk)
         filters = {
             "kinds": values(f.kinds),
@@ -145,6 +148,12 @@ class EventQuery:
             "entity": entity,
         }
         return await resolve_connection(
-            info, store.EVENT, Event, filters=filters, where=store.where_events, order=order_by, first=first,
+            info,
+            store.EVENT,
+            Event,
+            filters=filters,
+            where=store.where_events,
+            order=order_by,
+            first=first,
             after=after,
         )

@@ -189,7 +189,7 @@ class Finding(Node, Record, SharedRecord):
     @strawberry.field(description="DoD measures against the finding that you may see.")
     async def measures(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["CyberMeasure", strawberry.lazy("schema.measures")]]:
+    ) -> list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]]:
         from schema.measures import CyberMeasure
 
         check_list_limit(first)
@@ -199,7 +199,7 @@ class Finding(Node, Record, SharedRecord):
     @strawberry.field(description="CISA engagements that handle the finding that you may see.")
     async def engagements(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["InfrastructureEngagement", strawberry.lazy("schema.engagements")]]:
+    ) -> list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]]:
         from schema.engagements import InfrastructureEngagement
 
         check_list_limit(first)
@@ -235,7 +235,9 @@ class FindingFilter:
     owner_agency_ids: list[strawberry.ID] | None = None
     cve_ids: list[str] | None = None
     known_exploited: bool | None = strawberry.field(default=None, description="Listed in CISA's KEV catalog.")
-    search: str | None = strawberry.field(default=None, description="Words that start words of title, CVE, vendor or product.")
+    search: str | None = strawberry.field(
+        default=None, description="Words that start words of title, CVE, vendor or product."
+    )
     created_from: datetime | None = None
     created_before: datetime | None = None
     kev_due_from: date | None = None
@@ -274,6 +276,12 @@ class FindingQuery:
         after: str | None = None,
     ) -> Connection[Finding]:
         return await resolve_connection(
-            info, store.FINDING, Finding, filters=finding_filters(filter or FindingFilter()),
-            where=store.where_findings, order=order_by, first=first, after=after,
+            info,
+            store.FINDING,
+            Finding,
+            filters=finding_filters(filter or FindingFilter()),
+            where=store.where_findings,
+            order=order_by,
+            first=first,
+            after=after,
         )

@@ -68,7 +68,7 @@ class Lab(Node, Record):
     @strawberry.field(description="The lab's models that you may see.")
     async def models(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["FrontierModel", strawberry.lazy("schema.models")]]:
+    ) -> list[Annotated[FrontierModel, strawberry.lazy("schema.models")]]:
         from schema.models import FrontierModel
 
         check_list_limit(first)
@@ -78,7 +78,7 @@ class Lab(Node, Record):
     @strawberry.field(description="Early-access agreements the lab offered that you may see.")
     async def agreements(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["EarlyAccessAgreement", strawberry.lazy("schema.agreements")]]:
+    ) -> list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]]:
         from schema.agreements import EarlyAccessAgreement
 
         check_list_limit(first)
@@ -88,7 +88,7 @@ class Lab(Node, Record):
     @strawberry.field(description="Findings concerning the lab that you may see.")
     async def findings(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["Finding", strawberry.lazy("schema.findings")]]:
+    ) -> list[Annotated[Finding, strawberry.lazy("schema.findings")]]:
         from schema.findings import Finding
 
         check_list_limit(first)
@@ -98,7 +98,7 @@ class Lab(Node, Record):
     @strawberry.field(description="CISA infrastructure engagements with the lab that you may see.")
     async def engagements(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["InfrastructureEngagement", strawberry.lazy("schema.engagements")]]:
+    ) -> list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]]:
         from schema.engagements import InfrastructureEngagement
 
         check_list_limit(first)

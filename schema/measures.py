@@ -149,6 +149,12 @@ class CyberMeasureQuery:
             "created_before": f.created_before,
         }
         return await resolve_connection(
-            info, store.MEASURE, CyberMeasure, filters=filters, where=store.where_measures, order=order_by,
-            first=first, after=after,
+            info,
+            store.MEASURE,
+            CyberMeasure,
+            filters=filters,
+            where=store.where_measures,
+            order=order_by,
+            first=first,
+            after=after,
         )

@@ -105,7 +105,7 @@ class FrontierModel(Node, Record):
     @strawberry.field(description="Early-access agreements on the model that you may see.")
     async def agreements(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["EarlyAccessAgreement", strawberry.lazy("schema.agreements")]]:
+    ) -> list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]]:
         from schema.agreements import EarlyAccessAgreement
 
         check_list_limit(first)
@@ -115,7 +115,7 @@ class FrontierModel(Node, Record):
     @strawberry.field(description="Coverage determinations on the model, oldest first.")
     async def coverage_decisions(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["CoverageDecision", strawberry.lazy("schema.coverage")]]:
+    ) -> list[Annotated[CoverageDecision, strawberry.lazy("schema.coverage")]]:
         from schema.coverage import CoverageDecision
 
         check_list_limit(first)
@@ -125,7 +125,7 @@ class FrontierModel(Node, Record):
     @strawberry.field(description="The outcome of the latest DECIDED determination, if any.")
     async def coverage_outcome(
         self, info: strawberry.Info
-    ) -> Annotated["CoverageOutcome", strawberry.lazy("schema.coverage")] | None:
+    ) -> Annotated[CoverageOutcome, strawberry.lazy("schema.coverage")] | None:
         from schema.coverage import CoverageOutcome
 
         rows = await ctx(info).loaders.related(DECISIONS_BY_MODEL, 100).load(self.pk)
@@ -137,7 +137,7 @@ class FrontierModel(Node, Record):
     @strawberry.field(description="Findings on the model that you may see.")
     async def findings(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["Finding", strawberry.lazy("schema.findings")]]:
+    ) -> list[Annotated[Finding, strawberry.lazy("schema.findings")]]:
         from schema.findings import Finding
 
         check_list_limit(first)
@@ -147,7 +147,7 @@ class FrontierModel(Node, Record):
     @strawberry.field(description="DoD cyber measures linked to the model that you may see.")
     async def measures(
         self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated["CyberMeasure", strawberry.lazy("schema.measures")]]:
+    ) -> list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]]:
         from schema.measures import CyberMeasure
 
         check_list_limit(first)
@@ -181,8 +181,8 @@ class FrontierModelFilter:
     release_status: list[FrontierModelState] | None = None
     modality: list[Modality] | None = None
     lab_ids: list[strawberry.ID] | None = None
-    coverage_outcome: list[Annotated["CoverageOutcome", strawberry.lazy("schema.coverage")]] | None = (
-        strawberry.field(default=None, description="Models with a DECIDED determination of one of these outcomes.")
+    coverage_outcome: list[Annotated[CoverageOutcome, strawberry.lazy("schema.coverage")]] | None = strawberry.field(
+        default=None, description="Models with a DECIDED determination of one of these outcomes."
     )
     search: str | None = strawberry.field(default=None, description="Words that start words of the name or version.")
     created_from: datetime | None = None
@@ -211,6 +211,12 @@ class FrontierModelQuery:
             "created_before": f.created_before,
         }
         return await resolve_connection(
-            info, store.MODEL, FrontierModel, filters=filters, where=store.where_models, order=order_by,
-            first=first, after=after,
+            info,
+            store.MODEL,
+            FrontierModel,
+            filters=filters,
+            where=store.where_models,
+            order=order_by,
+            first=first,
+            after=after,
         )

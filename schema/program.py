@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
@@ -12,9 +12,18 @@ from hub.store import agencies as agency_store
 from hub.store import dashboard as store
 from hub.store.base import MAX_PAGE_SIZE
 from schema.agencies import Agency, load_agency
-from schema.common import NODE_TYPES, EntityKind, HubError, Node, ctx, from_global_id, to_global_id
-from schema.labs import Lab, load_lab
+from schema.common import (
+    NODE_TYPES,
+    EntityKind,
+    HubError,
+    Node,
+    check_list_limit,
+    ctx,
+    from_global_id,
+    to_global_id,
+)
 from schema.events import KIND_TYPES
+from schema.labs import Lab, load_lab
 
 
 @strawberry.enum
@@ -86,8 +95,10 @@ class Dashboard:
     as_of: date
     horizon_days: int
     counts: list[StateCount]
-    due_soon: list[Deadline] = strawberry.field(description="Due within horizonDays, not yet overdue.")
-    overdue: list[Deadline]
+    due_soon: list[Deadline] = strawberry.field(description="Due from today to today + horizonDays, soonest first.")
+    due_soon_count: int
+    overdue: list[Deadline] = strawberry.field(description="Past due and unfinished, most recently due first.")
+    overdue_count: int
 
 
 @strawberry.type
@@ -114,30 +125,46 @@ class ProgramQuery:
             version=row["version"],
         )
 
-    @strawberry.field(description="Counts by state; deadlines due within `horizonDays` (default 7) and overdue.")
-    async def dashboard(self, info: strawberry.Info, horizon_days: int = 7, as_of: date | None = None) -> Dashboard:
+    @strawberry.field(
+        description="Counts by state; deadlines due within `horizonDays` (default 7) and overdue (each list at "
+        "most `first`, default 50)."
+    )
+    async def dashboard(
+        self, info: strawberry.Info, horizon_days: int = 7, as_of: date | None = None, first: int = 50
+    ) -> Dashboard:
         if not 0 <= horizon_days <= 366:
             raise HubError("horizonDays must be between 0 and 366", "BAD_USER_INPUT", field="horizonDays")
+        check_list_limit(first)
         db = ctx(info).db
-        today = as_of or datetime.now(timezone.utc).date()
+        today = as_of or datetime.now(UTC).date()
         counts = await store.state_counts(db)
-        deadlines = [
-            Deadline(
-                kind=EntityKind(r["kind"]),
-                entity_pk=r["id"],
-                what=r["what"],
-                due_on=r["due_on"],
-                days_left=(r["due_on"] - today).days,
-                overdue=r["due_on"] < today,
+
+        async def deadlines(overdue: bool) -> tuple[list[Deadline], int]:
+            rows, total = await store.deadlines(
+                db, today=today, horizon_days=horizon_days, overdue=overdue, limit=first
             )
-            for r in await store.deadlines(db, today=today, horizon_days=horizon_days)
-        ]
+            return [
+                Deadline(
+                    kind=EntityKind(r["kind"]),
+                    entity_pk=r["id"],
+                    what=r["what"],
+                    due_on=r["due_on"],
+                    days_left=(r["due_on"] - today).days,
+                    overdue=overdue,
+                )
+                for r in rows
+            ], total
+
+        due_soon, due_soon_count = await deadlines(False)
+        overdue, overdue_count = await deadlines(True)
         return Dashboard(
             as_of=today,
             horizon_days=horizon_days,
             counts=[StateCount(kind=EntityKind(r["kind"]), state=r["state"], count=r["count"]) for r in counts],
-            due_soon=[d for d in deadlines if not d.overdue],
-            overdue=[d for d in deadlines if d.overdue],
+            due_soon=due_soon,
+            due_soon_count=due_soon_count,
+            overdue=overdue,
+            overdue_count=overdue_count,
         )
 
     @strawberry.field(description="Any record by its global id; null when missing or not visible to you.")

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 import strawberry
 
+from hub.store.labs import LAB
 from schema.agencies import Agency, load_agencies, load_agency
 from schema.common import Tlp, ctx
 from schema.labs import Lab
-from hub.store.labs import LAB
 
 ShareTarget = Annotated[Agency | Lab, strawberry.union("ShareTarget", description="An agency or a lab.")]
 

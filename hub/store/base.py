@@ -217,8 +217,7 @@ async def page(
     if after is not None:
         value, row_id = decode_cursor(after, order)
         cursor_condition = (
-            f" and ({order_field.expr}, t.id) {compare} "
-            f"({p(value)}::text::{order_field.sql_type}, {p(row_id)}::bigint)"
+            f" and ({order_field.expr}, t.id) {compare} ({p(value)}::text::{order_field.sql_type}, {p(row_id)}::bigint)"
         )
     sql = (
         f"select {select}, {order_field.expr} as _order_value {sql_from}{cursor_condition}"

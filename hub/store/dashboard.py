@@ -36,39 +36,49 @@ async def state_counts(db: Session) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def deadlines(db: Session, *, today: date, horizon_days: int) -> list[dict[str, Any]]:
-    """Visible items due by today + horizon (or already overdue) and not finished; one statement.
+async def deadlines(
+    db: Session, *, today: date, horizon_days: int, overdue: bool, limit: int = 200
+) -> tuple[list[dict[str, Any]], int]:
+    """Visible unfinished items either due from today to today + horizon (soonest first) or overdue (most
+    recently due first), at most `limit`, and how many there are in all; one statement.
 
     Agreement windows closing, coverage standards due but not adopted, KEV remediation due dates of open
     findings, and engagement milestones not completed.
     """
     p = Params()
-    until = p(horizon_days)
-    day = p(today)
     open_findings = ", ".join(f"'{s}'" for s in OPEN_FINDING_STATES)
+    day = p(today)
+    if overdue:
+        window, order = f"d.due_on < {day}::date", "d.due_on desc, d.kind, d.id"
+    else:
+        window = f"d.due_on >= {day}::date and d.due_on <= {day}::date + {p(horizon_days)}::int"
+        order = "d.due_on, d.kind, d.id"
     sql = f"""
-        select * from (
+        select *, count(*) over () as total from (
             select 'AGREEMENT' as kind, t.id, 'preview window closes' as what, t.access_end::date as due_on
               from early_access_agreements t
-             where t.state = 'ACTIVE' and {visible('AGREEMENT', 't', db.principal, p)}
+             where t.state = 'ACTIVE' and {visible("AGREEMENT", "t", db.principal, p)}
             union all
             select 'STANDARD', t.id, 'coverage standard due', t.due_on
               from coverage_standards t
-             where t.state in ('DRAFT', 'IN_REVIEW') and {visible('STANDARD', 't', db.principal, p)}
+             where t.state in ('DRAFT', 'IN_REVIEW') and {visible("STANDARD", "t", db.principal, p)}
             union all
             select 'FINDING', t.id, 'KEV remediation due', t.kev_due_date
               from findings t
              where t.kev_due_date is not null and t.state in ({open_findings})
-               and {visible('FINDING', 't', db.principal, p)}
+               and {visible("FINDING", "t", db.principal, p)}
             union all
             select 'ENGAGEMENT', t.id, 'milestone: ' || m.title, m.due_on
               from engagement_milestones m join infrastructure_engagements t on t.id = m.engagement_id
              where m.due_on is not null and m.completed_on is null
                and t.state not in ('COMPLETED', 'DECLINED', 'WITHDRAWN')
-               and {visible('ENGAGEMENT', 't', db.principal, p)}
+               and {visible("ENGAGEMENT", "t", db.principal, p)}
         ) d
-        where d.due_on <= {day}::date + {until}::int
-        order by d.due_on, d.kind, d.id
-        limit 500"""
-    rows = await db.fetch(sql, *p.values)
-    return [dict(r) for r in rows]
+        where {window}
+        order by {order}
+        limit {p(limit)}"""
+    rows = [dict(r) for r in await db.fetch(sql, *p.values)]
+    total = rows[0].pop("total") if rows else 0
+    for row in rows[1:]:
+        row.pop("total")
+    return rows, int(total)

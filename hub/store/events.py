@@ -32,9 +32,7 @@ def where_events(w: Where, f: dict[str, Any]) -> None:
         w.add(f"t.entity_kind = {w.p(kind)} and t.entity_id = {w.p(entity_id)}")
 
 
-async def history(
-    db: Session, keys: Sequence[tuple[str, int]], *, limit: int
-) -> list[list[dict[str, Any]]]:
+async def history(db: Session, keys: Sequence[tuple[str, int]], *, limit: int) -> list[list[dict[str, Any]]]:
     """The events of each (kind, id), oldest first (at most `limit` each), aligned to `keys`."""
     check_first(limit)
     p = Params()

@@ -1,0 +1,481 @@
+"""The security side of the demo: findings grounded in KEV, DoD cyber measures and CISA engagements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hub.demo import content as c
+from hub.demo import cvss
+from hub.demo.context import FICTIONAL, DemoContext, DemoFinding, DemoModel, load_kev
+
+FINDING_COUNT = 2100
+FINDING_STATE_SHARES = {
+    "REPORTED": 10,
+    "TRIAGED": 11,
+    "VALIDATED": 11,
+    "COORDINATING": 12,
+    "MITIGATION_AVAILABLE": 11,
+    "DISCLOSED": 12,
+    "REMEDIATED": 23,
+    "DUPLICATE": 5,
+    "REJECTED": 5,
+}
+OPEN_FINDING_STATES = (
+    "REPORTED",
+    "TRIAGED",
+    "VALIDATED",
+    "COORDINATING",
+    "MITIGATION_AVAILABLE",
+    "DISCLOSED",
+)
+TLP_SHARES = {"CLEAR": 10, "GREEN": 30, "AMBER": 40, "AMBER_STRICT": 15, "RED": 5}
+# Who owns findings: CISA most, then the agencies closest to model-found vulnerabilities.
+OWNER_AGENCY_WEIGHTS = {
+    "CISA": 45, "NSA": 12, "DOD": 12, "NIST": 8, "DOE": 6, "HHS": 5, "TREASURY": 5, "EPA": 4, "ODNI": 3,
+}  # fmt: skip
+MEASURE_STATES = {
+    "PLANNED": 35,
+    "DEPLOYING": 35,
+    "DEPLOYED": 45,
+    "VERIFIED": 45,
+    "RETIRED": 22,
+    "SUSPENDED": 18,
+}
+MEASURE_TLP_SHARES = {"CLEAR": 10, "GREEN": 35, "AMBER": 40, "AMBER_STRICT": 10, "RED": 5}
+ENGAGEMENT_STATES = {
+    "PROPOSED": 14,
+    "SCOPING": 18,
+    "ACTIVE": 36,
+    "COMPLETED": 24,
+    "PAUSED": 10,
+    "DECLINED": 9,
+    "WITHDRAWN": 9,
+}
+ENGAGEMENT_KIND_WEIGHTS = {
+    "TOOL_ACCESS": 3,
+    "CVD_COORDINATION": 3,
+    "CLEARINGHOUSE_SCAN": 2,
+    "SECURE_BY_DESIGN": 2,
+    "ADVISORY": 2,
+}
+CLOSED_FINDING_STATES = ("DUPLICATE", "REJECTED")
+
+_Novel = tuple[tuple[str, str], tuple[str, str]]  # ((weakness, CWE), (vendor, product))
+_Milestone = tuple[int, str, date, date | None]  # (engagement id, title, due on, completed on)
+
+
+async def insert_security(ctx: DemoContext) -> None:
+    """Findings, then the measures and engagements that link to them."""
+    await insert_findings(ctx)
+    await insert_measures(ctx)
+    await insert_engagements(ctx)
+
+
+@dataclass
+class _Grounding:
+    """What a finding is about: a KEV entry's facts, or a novel weakness in a fictional product."""
+
+    title: str
+    vendor: str
+    product: str
+    subject: str  # how a description names it
+    cve_id: str | None = None
+    cwes: list[str] = field(default_factory=list)
+    kev_date_added: date | None = None
+    kev_due_date: date | None = None
+    catalogue_due_date: date | None = None  # the catalogue's due date when the demo moved it, else None
+    ransomware: str | None = None
+    versions: str | None = None
+
+
+def _grounding(ctx: DemoContext, state: str, kev: dict[str, Any] | None, novel: _Novel | None) -> _Grounding:
+    if kev is not None:
+        vendor, product, cve_id = kev["vendorProject"], kev["product"], kev["cveID"]
+        label = product if product.startswith(vendor) else f"{vendor} {product}"
+        catalogue_due = date.fromisoformat(kev["dueDate"])
+        due = _shifted_kev_due(ctx, state, catalogue_due)
+        return _Grounding(
+            title=kev["vulnerabilityName"],
+            vendor=vendor,
+            product=product,
+            subject=f"{label} ({cve_id})",
+            cve_id=cve_id,
+            cwes=list(kev["cwes"]),
+            kev_date_added=date.fromisoformat(kev["dateAdded"]),
+            kev_due_date=due,
+            catalogue_due_date=catalogue_due if due != catalogue_due else None,
+            ransomware="KNOWN" if kev["knownRansomwareCampaignUse"] == "Known" else "UNKNOWN",
+        )
+    assert novel is not None
+    (weakness, cwe), (vendor, product) = novel
+    return _Grounding(
+        title=f"{product}: {weakness}",
+        vendor=vendor,
+        product=product,
+        subject=f"{product} by {vendor}",
+        cwes=[cwe],
+        versions="all versions before the vendor's fix (fictional)",
+    )
+
+
+def _shifted_kev_due(ctx: DemoContext, state: str, due: date) -> date:
+    """Some open findings get a KEV due date near today, so the demo has deadlines due and overdue.
+
+    The catalogue's own due dates all lie in 2025 or before: without this, every open finding is long overdue.
+    """
+    if state not in OPEN_FINDING_STATES or ctx.rng.random() >= 0.12:
+        return due
+    if ctx.rng.random() < 0.5:
+        return ctx.today + timedelta(days=ctx.rng.randint(0, 7))
+    return ctx.today - timedelta(days=ctx.rng.randint(1, 14))
+
+
+def _cvss(ctx: DemoContext, state: str) -> tuple[str | None, str | None, Decimal | None, str | None]:
+    """(version, vector, base score, severity); a few new reports are not scored yet."""
+    rng = ctx.rng
+    if state == "REPORTED" and rng.random() < 0.2:
+        return None, None, None, None
+    if rng.random() < 0.05:
+        vector, score = rng.choice(cvss.CVSS4_VECTORS)
+        return "4.0", vector, Decimal(str(score)), cvss.severity(score)
+    vector = cvss.random_vector_v31(rng)
+    score = cvss.base_score_v31(vector)
+    return "3.1", vector, Decimal(str(score)), cvss.severity(score)
+
+
+def _sectors(ctx: DemoContext, vendor: str) -> list[str]:
+    rng = ctx.rng
+    preferred = c.VENDOR_SECTORS.get(vendor)
+    count = rng.choices((1, 2, 3), weights=(5, 3, 2))[0]
+    sectors: list[str] = [rng.choice(preferred)] if preferred else []
+    while len(sectors) < count:
+        sector = ctx.weighted(c.SECTOR_WEIGHTS)
+        if sector not in sectors:
+            sectors.append(sector)
+    return sorted(sectors)
+
+
+def _description(model: DemoModel | None, kind: str, who: str, grounding: _Grounding) -> str:
+    subject = grounding.subject
+    if kind == "MODEL" and model is not None:
+        text = f"Demo finding: {model.label} flagged {subject} during a preview-window evaluation."
+    elif kind == "LAB":
+        text = f"Demo finding: {who} reported {subject} from its own red-teaming."
+    elif model is not None:
+        text = f"Demo finding: {who} analysts found {subject} while evaluating {model.label}."
+    else:
+        text = f"Demo finding: {who} analysts found {subject} in a scan of internet-exposed systems."
+    if grounding.catalogue_due_date is not None:
+        text += (
+            " The KEV due date is moved near the demo date; the catalogue's is "
+            f"{grounding.catalogue_due_date.isoformat()}."
+        )
+    return f"{text} {FICTIONAL}"
+
+
+async def insert_findings(ctx: DemoContext) -> None:
+    """Findings, most grounded in KEV entries (some entries more than once), the rest novel and fictional."""
+    rng = ctx.rng
+    kev = load_kev()
+    rng.shuffle(kev)
+    states = ctx.deal_shares(FINDING_STATE_SHARES, FINDING_COUNT)
+    tlps = ctx.deal_shares(TLP_SHARES, FINDING_COUNT)
+    # models that find vulnerabilities report most of them
+    model_weights = [
+        5.0 if "vulnerability-discovery" in m.capabilities else 2.0 if "code" in m.capabilities else 0.3
+        for m in ctx.models
+    ]
+    lab_names = {lab_id: name for name, lab_id in ctx.labs.items()}
+    officers = sorted(ctx.officers.values())
+    ids = await ctx.reserve_ids("findings", FINDING_COUNT)
+    rows: list[dict[str, Any]] = []
+    for finding_id, state, tlp in zip(ids, states, tlps, strict=True):
+        original = None
+        if state == "DUPLICATE":
+            originals = [f for f in ctx.findings if f.state not in CLOSED_FINDING_STATES]
+            original = rng.choice(originals) if originals else None
+        kev_entry: dict[str, Any] | None = None
+        novel: _Novel | None = None
+        if original is not None:
+            kev_entry, novel = original.kev, original.novel
+        elif rng.random() < 0.85:
+            kev_entry = kev[len(ctx.findings) % len(kev)]
+        else:
+            novel = (rng.choice(c.NOVEL_WEAKNESSES), rng.choice(c.NOVEL_PRODUCTS))
+        grounding = _grounding(ctx, state, kev_entry, novel)
+
+        model = None if rng.random() < 0.1 else rng.choices(ctx.models, weights=model_weights)[0]
+        owner = ctx.weighted(OWNER_AGENCY_WEIGHTS)
+        if model is None:
+            kind = "AGENCY" if rng.random() < 0.8 else "LAB"
+        else:
+            kind = rng.choices(("MODEL", "AGENCY", "LAB"), weights=(72, 20, 8))[0]
+        discovering_lab = None
+        if kind == "LAB":
+            discovering_lab = model.lab_id if model else rng.choice(sorted(ctx.labs.values()))
+        discovering_agency = None
+        if kind == "AGENCY":
+            discovering_agency = owner if rng.random() < 0.8 else rng.choice(c.AGENCY_CODES)
+        lab_id = model.lab_id if model else discovering_lab
+
+        share_agencies: list[int] = []
+        share_labs: list[int] = []
+        recipients: list[int] = []
+        created_by = ctx.officers[owner]
+        if tlp == "AMBER":
+            share_agencies = ctx.other_agency_ids([owner], rng.randint(0, 3))
+            if lab_id is not None and rng.random() < 0.4:
+                share_labs = [lab_id]
+        elif tlp == "RED":
+            if lab_id in ctx.liaisons and rng.random() < 0.3:
+                created_by = ctx.liaisons[lab_id]
+            # agency officers, and the liaison of the lab concerned, never another lab's
+            candidates = [p for p in officers if p != created_by]
+            recipients = rng.sample(candidates, rng.randint(1, 2))
+            if lab_id in ctx.liaisons and ctx.liaisons[lab_id] != created_by and rng.random() < 0.5:
+                recipients[-1] = ctx.liaisons[lab_id]
+            recipients.sort()
+
+        cvss_version, vector, score, severity = _cvss(ctx, state)
+        sectors = original.sectors if original is not None else _sectors(ctx, grounding.vendor)
+        who = lab_names[discovering_lab] if discovering_lab is not None else (discovering_agency or owner)
+        g = grounding
+        rows.append(
+            {
+                "id": finding_id,
+                "title": g.title,
+                "description": _description(model, kind, who, g),
+                "state": state,
+                "model_id": model.id if model else None,
+                "lab_id": lab_id,
+                "discovered_by_kind": kind,
+                "discovered_by_agency_id": ctx.agency_ids[discovering_agency] if discovering_agency else None,
+                "discovered_by_lab_id": discovering_lab,
+                "cve_id": g.cve_id,
+                "cvss_version": cvss_version,
+                "cvss_vector": vector,
+                "cvss_base_score": score,
+                "cvss_severity": severity,
+                "kev_date_added": g.kev_date_added,
+                "kev_due_date": g.kev_due_date,
+                "kev_known_ransomware_campaign_use": g.ransomware,
+                "cwes": g.cwes,
+                "affected_vendor": g.vendor,
+                "affected_product": g.product,
+                "affected_versions": g.versions,
+                "sectors": sectors,
+                "duplicate_of_id": original.id if original else None,
+                "tlp": tlp,
+                "owner_agency_id": ctx.agency_ids[owner],
+                "share_agency_ids": share_agencies,
+                "share_lab_ids": share_labs,
+                "recipient_principal_ids": recipients,
+                "created_by": created_by,
+            }
+        )
+        ctx.findings.append(
+            DemoFinding(finding_id, state, model, g.cve_id, g.vendor, g.product, severity, sectors, kev_entry, novel)
+        )
+        mover = created_by if tlp == "RED" else ctx.officers[owner]
+        ctx.event("FINDING", finding_id, state, created_by=created_by, transitioned_by=mover)
+    await ctx.copy_rows("findings", rows)
+
+
+async def insert_measures(ctx: DemoContext) -> None:
+    """DoD cyber measures, each answering one serious KEV-grounded finding (and linked to a few more)."""
+    rng = ctx.rng
+    states = ctx.deal(MEASURE_STATES)
+    tlps = ctx.deal_shares(MEASURE_TLP_SHARES, len(states))
+    usable = [f for f in ctx.findings if f.state not in CLOSED_FINDING_STATES]
+    serious = [f for f in usable if f.cve_id and f.severity in ("HIGH", "CRITICAL")]
+    dod = ctx.officers["DOD"]
+    partners = [ctx.officers[code] for code in ("NSA", "CISA", "ODNI")]
+    ids = await ctx.reserve_ids("cyber_measures", len(states))
+    rows: list[dict[str, Any]] = []
+    finding_links: list[tuple[int, int]] = []
+    model_links: list[tuple[int, int]] = []
+    for measure_id, state, tlp in zip(ids, states, tlps, strict=True):
+        kind = ctx.weighted(c.MEASURE_KIND_WEIGHTS)
+        primary = rng.choice(serious)
+        linked = [primary, *rng.sample(usable, rng.randint(0, 4))]
+        linked_ids = sorted({f.id for f in linked})
+        product = primary.product_label
+        scope = rng.choice(c.DOD_SCOPES)
+        title = c.MEASURE_TITLES[kind].format(product=product, what=primary.cve_id, scope=scope)[:300]
+        d3fend = rng.sample(c.D3FEND_BY_KIND[kind], rng.randint(1, min(3, len(c.D3FEND_BY_KIND[kind]))))
+        attack = set(rng.sample(c.ATTACK_IDS, rng.randint(1, 3)))
+        if rng.random() < 0.7:
+            attack.add("T1190")  # most KEV entries are exploited public-facing applications
+        controls = sorted(set(rng.sample(c.NIST_CONTROLS_BY_KIND[kind], rng.randint(1, 3))))
+        evidence = None
+        if state == "VERIFIED" or (state in ("DEPLOYED", "RETIRED") and rng.random() < 0.5):
+            checked = ctx.today - timedelta(days=rng.randint(2, 60))
+            evidence = (
+                f"{FICTIONAL} Verification on {checked.isoformat()}: {rng.randint(0, 3)} of "
+                f"{rng.randint(40, 900)} in-scope hosts still exposed to {primary.cve_id}; "
+                "change tickets closed."
+            )
+        share_agencies: list[int] = []
+        recipients: list[int] = []
+        if tlp == "AMBER":
+            share_agencies = ctx.other_agency_ids(["DOD"], rng.randint(0, 3))
+        elif tlp == "RED":
+            recipients = sorted(rng.sample(partners, rng.randint(1, 2)))
+        description = (
+            f"{FICTIONAL} DoD response to {primary.cve_id} ({product}), first flagged in finding {primary.id}."
+        )
+        rows.append(
+            {
+                "id": measure_id,
+                "title": title,
+                "description": description,
+                "kind": kind,
+                "state": state,
+                "system_scope": scope,
+                "owner_component": rng.choice(c.DOD_COMPONENTS),
+                "d3fend_ids": sorted(d3fend),
+                "attack_ids": sorted(attack),
+                "nist80053_controls": controls,
+                "evidence": evidence,
+                "tlp": tlp,
+                "owner_agency_id": ctx.agency_ids["DOD"],
+                "share_agency_ids": share_agencies,
+                "share_lab_ids": [],  # measures concern no lab
+                "recipient_principal_ids": recipients,
+                "created_by": dod,
+            }
+        )
+        finding_links.extend((measure_id, finding_id) for finding_id in linked_ids)
+        models = sorted({f.model.id for f in linked if f.model is not None})
+        model_links.extend((measure_id, model_id) for model_id in models[: rng.randint(0, 2)])
+        ctx.event("MEASURE", measure_id, state, created_by=dod, transitioned_by=dod)
+    await ctx.copy_rows("cyber_measures", rows)
+    await ctx.copy("measure_findings", ("measure_id", "finding_id"), finding_links)
+    await ctx.copy("measure_models", ("measure_id", "model_id"), model_links)
+
+
+def _milestones(ctx: DemoContext, engagement_id: int, state: str) -> list[_Milestone]:
+    """1-4 milestones in order; open engagements have one current milestone overdue, due soon or later."""
+    rng = ctx.rng
+    count = rng.randint(1, 4)
+    later = sorted(rng.sample(range(1, len(c.MILESTONE_TITLES)), count - 1))
+    titles = [c.MILESTONE_TITLES[i] for i in [0, *later]]
+    today = ctx.today
+    rows: list[_Milestone] = []
+    if state == "COMPLETED":
+        due = today - timedelta(days=rng.randint(40, 150))
+        for title in titles:
+            rows.append((engagement_id, title, due, min(due + timedelta(days=rng.randint(-3, 2)), today)))
+            due += timedelta(days=rng.randint(7, 20))
+        return rows
+    if state == "PROPOSED":
+        due = today + timedelta(days=rng.randint(3, 30))
+        for title in titles:
+            rows.append((engagement_id, title, due, None))
+            due += timedelta(days=rng.randint(10, 30))
+        return rows
+    if state in ("DECLINED", "WITHDRAWN"):
+        due = today - timedelta(days=rng.randint(20, 90))
+        for i, title in enumerate(titles):
+            rows.append((engagement_id, title, due, due if i == 0 and rng.random() < 0.5 else None))
+            due += timedelta(days=rng.randint(10, 30))
+        return rows
+    # SCOPING, ACTIVE, PAUSED: milestones before the current one are done.
+    current = rng.randint(0, len(titles) - 1)
+    mode = rng.choices(("overdue", "soon", "later"), weights=(3, 3, 2))[0]
+    if mode == "overdue":
+        current_due = today - timedelta(days=rng.randint(1, 21))
+    elif mode == "soon":
+        current_due = today + timedelta(days=rng.randint(0, 7))
+    else:
+        current_due = today + timedelta(days=rng.randint(8, 45))
+    for i, title in enumerate(titles):
+        if i < current:
+            due = current_due - timedelta(days=14 * (current - i) + rng.randint(0, 5))
+            done: date | None = min(due + timedelta(days=rng.randint(-2, 3)), today - timedelta(days=1))
+        else:
+            due = current_due + timedelta(days=14 * (i - current))
+            done = None
+        rows.append((engagement_id, title, due, done))
+    return rows
+
+
+async def insert_engagements(ctx: DemoContext) -> None:
+    """CISA engagements with labs for fictional counterparties, in every sector, with milestones."""
+    rng = ctx.rng
+    states = ctx.deal(ENGAGEMENT_STATES)
+    tlps = ctx.deal_shares(TLP_SHARES, len(states))
+    sectors = list(c.SECTORS)
+    rng.shuffle(sectors)
+    sectors += [ctx.weighted(c.SECTOR_WEIGHTS) for _ in range(len(states) - len(sectors))]
+    lab_weights = {
+        name: (4 if name in (lab.name for lab in c.REAL_LABS) else 1)
+        for name, lab_id in ctx.labs.items()
+        if ctx.lab_participation[lab_id] in ("PARTICIPATING", "ENGAGED")
+    }
+    findings_by_sector: dict[str, list[DemoFinding]] = {}
+    for f in ctx.findings:
+        if f.state not in CLOSED_FINDING_STATES:
+            for sector in f.sectors:
+                findings_by_sector.setdefault(sector, []).append(f)
+    cisa = ctx.officers["CISA"]
+    ids = await ctx.reserve_ids("infrastructure_engagements", len(states))
+    rows: list[dict[str, Any]] = []
+    finding_links: list[tuple[int, int]] = []
+    milestones: list[_Milestone] = []
+    for engagement_id, state, tlp, sector in zip(ids, states, tlps, sectors, strict=True):
+        lab_name = ctx.weighted(lab_weights)
+        lab_id = ctx.labs[lab_name]
+        kind = ctx.weighted(ENGAGEMENT_KIND_WEIGHTS)
+        counterparty = rng.choice(c.COUNTERPARTIES[sector])
+        title = f"{c.ENGAGEMENT_KIND_LABELS[kind]} with {lab_name}: {counterparty}"
+        summary = (
+            f"{FICTIONAL} CISA, {lab_name} and {counterparty} work on the counterparty's exposure to "
+            f"vulnerabilities that frontier models find ({c.ENGAGEMENT_KIND_LABELS[kind].lower()})."
+        )
+        sector_agency = c.SECTOR_AGENCY.get(sector)
+        share_agencies: list[int] = []
+        share_labs: list[int] = []
+        recipients: list[int] = []
+        if tlp == "AMBER":
+            codes: set[str] = set()
+            if sector_agency and rng.random() < 0.8:
+                codes.add(sector_agency)
+            if rng.random() < 0.3:
+                codes.add(rng.choice([code for code in c.AGENCY_CODES if code != "CISA"]))
+            share_agencies = sorted(ctx.agency_ids[code] for code in codes)
+            if rng.random() < 0.6:
+                share_labs = [lab_id]
+        elif tlp == "RED":
+            candidates = [ctx.liaisons[lab_id]] if lab_id in ctx.liaisons else []
+            candidates.append(ctx.officers[sector_agency or "NSA"])
+            recipients = sorted(set(rng.sample(candidates, rng.randint(1, len(candidates)))))
+        rows.append(
+            {
+                "id": engagement_id,
+                "title": title[:300],
+                "summary": summary,
+                "lab_id": lab_id,
+                "sector": sector,
+                "counterparty": counterparty,
+                "kind": kind,
+                "state": state,
+                "tlp": tlp,
+                "owner_agency_id": ctx.agency_ids["CISA"],
+                "share_agency_ids": share_agencies,
+                "share_lab_ids": share_labs,
+                "recipient_principal_ids": recipients,
+                "created_by": cisa,
+            }
+        )
+        pool = findings_by_sector.get(sector, [])
+        linked = rng.sample(pool, min(len(pool), 0 if state == "PROPOSED" else rng.randint(0, 5)))
+        finding_links.extend((engagement_id, f.id) for f in sorted(linked, key=lambda f: f.id))
+        milestones.extend(_milestones(ctx, engagement_id, state))
+        ctx.event("ENGAGEMENT", engagement_id, state, created_by=cisa, transitioned_by=cisa)
+    await ctx.copy_rows("infrastructure_engagements", rows)
+    await ctx.copy("engagement_findings", ("engagement_id", "finding_id"), finding_links)
+    await ctx.copy("engagement_milestones", ("engagement_id", "title", "due_on", "completed_on"), milestones)

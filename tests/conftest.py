@@ -1,0 +1,171 @@
+"""Fixtures: a real PostgreSQL (embedded, or HUB_DATABASE_URL), a migrated template with the demo data, and
+fresh databases cloned from it for tests that write."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from hub import db
+from hub.app import create_app
+from hub.auth import create_principal_with_token
+from hub.settings import Settings
+
+TEMPLATE = "hub_test_template"
+
+
+@dataclass
+class Server:
+    """The PostgreSQL server the tests use, and how to reach its databases."""
+
+    admin_url: str
+    url_for_database: Any
+    data_dir: Path | None = None
+
+
+def _url_with_database(url: str, name: str) -> str:
+    """The same server as `url`, database `name`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    external = os.environ.get("HUB_DATABASE_URL")
+    if external:
+        yield Server(admin_url=external, url_for_database=lambda name: _url_with_database(external, name))
+        return
+    data_dir = tmp_path_factory.mktemp("hub-data")
+    embedded = db.start_embedded(data_dir)
+    try:
+        yield Server(admin_url=embedded.admin_url, url_for_database=embedded.url_for, data_dir=data_dir)
+    finally:
+        embedded.release()
+
+
+@pytest.fixture(scope="session")
+async def template_url(pg_server: Server) -> str:
+    """A database migrated and loaded with the demo data, cloned by the other fixtures."""
+    from hub.demo import load_demo
+
+    admin = await asyncpg.connect(pg_server.admin_url)
+    try:
+        await admin.execute(f'drop database if exists "{TEMPLATE}" with (force)')
+        await admin.execute(f'create database "{TEMPLATE}"')
+    finally:
+        await admin.close()
+    url = pg_server.url_for_database(TEMPLATE)
+    con = await db.connect(url)
+    try:
+        await db.migrate(con)
+        await load_demo(con)
+    finally:
+        await con.close()
+    return str(url)
+
+
+async def clone_database(server: Server, name: str) -> str:
+    admin = await asyncpg.connect(server.admin_url)
+    try:
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await admin.execute(f'create database "{name}" template "{TEMPLATE}"')
+    finally:
+        await admin.close()
+    return str(server.url_for_database(name))
+
+
+@pytest.fixture(scope="session")
+async def demo_url(pg_server: Server, template_url: str) -> str:
+    """A demo database shared by tests that only read."""
+    return await clone_database(pg_server, "hub_test_demo")
+
+
+@pytest.fixture
+async def fresh_url(pg_server: Server, template_url: str) -> AsyncIterator[str]:
+    """A database of its own (demo data included) for a test that writes."""
+    name = f"hub_test_{uuid.uuid4().hex[:12]}"
+    url = await clone_database(pg_server, name)
+    yield url
+    admin = await asyncpg.connect(pg_server.admin_url)
+    try:
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def connection(fresh_url: str) -> AsyncIterator[asyncpg.Connection]:
+    con = await db.connect(fresh_url)
+    yield con
+    await con.close()
+
+
+class Api:
+    """GraphQL over the ASGI app (in process; the server tests go over real HTTP)."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str) -> None:
+        self.client = client
+        self.url = url
+        self._tokens: dict[tuple[Any, ...], str] = {}
+
+    async def token(
+        self, *, agency: str | None = None, role: str = "OFFICER", lab: str | None = None, name: str | None = None
+    ) -> str:
+        key = (agency, role, lab, name)
+        if key not in self._tokens:
+            con = await db.connect(self.url)
+            try:
+                _, token = await create_principal_with_token(
+                    con, agency_code=agency, role=role, lab_name=lab, name=name or f"test {agency or lab} {role}"
+                )
+            finally:
+                await con.close()
+            self._tokens[key] = token
+        return self._tokens[key]
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return await self.client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+
+    async def query(self, query: str, variables: dict[str, Any] | None = None, *, token: str) -> dict[str, Any]:
+        """The response body; fails the test on a non-200 status."""
+        response = await self.post(query, variables, token=token)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None, *, token: str) -> dict[str, Any]:
+        """The data of a query that must succeed without errors."""
+        body = await self.query(query, variables, token=token)
+        assert "errors" not in body, body["errors"]
+        return dict(body["data"])
+
+
+async def _api(url: str) -> AsyncIterator[Api]:
+    settings = Settings.from_env().with_(database_url=url)
+    app = create_app(settings, database_url=url)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+            yield Api(client, url)
+
+
+@pytest.fixture(scope="session")
+async def demo_api(demo_url: str) -> AsyncIterator[Api]:
+    async for api in _api(demo_url):
+        yield api
+
+
+@pytest.fixture
+async def api(fresh_url: str) -> AsyncIterator[Api]:
+    async for api in _api(fresh_url):
+        yield api

@@ -1,0 +1,130 @@
+"""Migrations run once each, serialised across workers; the tables' constraints hold the domain's rules."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from hub import db
+from tests.conftest import Server
+
+
+@pytest.fixture
+async def empty_url(pg_server: Server):
+    name = f"hub_test_empty_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_server.admin_url)
+    await admin.execute(f'create database "{name}"')
+    await admin.close()
+    yield pg_server.url_for_database(name)
+    admin = await asyncpg.connect(pg_server.admin_url)
+    await admin.execute(f'drop database "{name}" with (force)')
+    await admin.close()
+
+
+async def test_concurrent_workers_apply_each_migration_once(empty_url: str) -> None:
+    connections = [await db.connect(empty_url) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(db.migrate(c) for c in connections))
+        applied = [r for r in results if r]
+        assert len(applied) == 1 and applied[0] == [m.version for m in db.load_migrations()]
+        rows = await connections[0].fetch("select version from schema_migrations")
+        assert len(rows) == len(db.load_migrations())
+        assert await db.migrate(connections[0]) == []
+    finally:
+        for c in connections:
+            await c.close()
+
+
+async def test_an_edited_migration_is_refused(empty_url: str) -> None:
+    con = await db.connect(empty_url)
+    try:
+        await db.migrate(con)
+        await con.execute("update schema_migrations set checksum = 'edited' where version = '001'")
+        with pytest.raises(RuntimeError, match="edited after it was applied"):
+            await db.migrate(con)
+    finally:
+        await con.close()
+
+
+async def test_a_failing_migration_leaves_nothing_behind(empty_url: str) -> None:
+    con = await db.connect(empty_url)
+    try:
+        broken = [db.Migration("001", "half", "create table half_done (id int); select 1/0;")]
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await db.migrate(con, broken)
+        assert await con.fetchval("select to_regclass('half_done')") is None
+        assert await con.fetchval("select count(*) from schema_migrations") == 0
+    finally:
+        await con.close()
+
+
+async def _model(con: asyncpg.Connection) -> tuple[int, int]:
+    row = await con.fetchrow("select id, lab_id from frontier_models order by id limit 1")
+    return row["id"], row["lab_id"]
+
+
+async def test_the_preview_window_cap_follows_the_policy_in_force(connection: asyncpg.Connection) -> None:
+    model, lab = await _model(connection)
+    insert = """insert into early_access_agreements (model_id, lab_id, access_kinds, access_start, access_end)
+                values ($1, $2, '{API}', '2026-07-01', $3::text::timestamptz) returning window_cap_days"""
+    assert await connection.fetchval(insert, model, lab, "2026-07-31") == 30
+    with pytest.raises(asyncpg.CheckViolationError):
+        await connection.fetchval(insert, model, lab, "2026-08-01")
+    await connection.execute("update policy set preview_window_max_days = 45")
+    assert await connection.fetchval(insert, model, lab, "2026-08-01") == 45
+    with pytest.raises(asyncpg.CheckViolationError):
+        await connection.fetchval(insert, model, lab, "2026-06-30")  # ends before it starts
+
+
+async def test_constraints_hold_states_bands_and_relations(connection: asyncpg.Connection) -> None:
+    model, lab = await _model(connection)
+    with pytest.raises(asyncpg.CheckViolationError):
+        await connection.execute(
+            "insert into findings (title, discovered_by_kind, model_id, cvss_base_score, cvss_severity,"
+            " owner_agency_id)"
+            " values ('x', 'MODEL', $1, 9.8, 'LOW', 1)",
+            model,
+        )
+    with pytest.raises(asyncpg.CheckViolationError):
+        await connection.execute("update findings set state = 'APPROVED' where id = (select min(id) from findings)")
+    with pytest.raises(asyncpg.CheckViolationError):
+        await connection.execute("update findings set cve_id = 'CVE-12' where id = (select min(id) from findings)")
+    with pytest.raises(asyncpg.CheckViolationError):
+        await connection.execute(
+            "update cyber_measures set state = 'VERIFIED', evidence = null"
+            " where id = (select min(id) from cyber_measures)"
+        )
+    other_lab = await connection.fetchval("select id from labs where id <> $1 limit 1", lab)
+    with pytest.raises(asyncpg.ForeignKeyViolationError):  # an agreement's lab must be its model's lab
+        await connection.execute(
+            "insert into early_access_agreements (model_id, lab_id, access_kinds, access_start, access_end)"
+            " values ($1, $2, '{API}', now(), now() + interval '1 day')",
+            model,
+            other_lab,
+        )
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await connection.execute("insert into labs (name, country) values ('ANTHROPIC', 'US')")
+
+
+async def test_events_are_append_only(connection: asyncpg.Connection) -> None:
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await connection.execute("update events set reason = 'rewritten' where id = (select min(id) from events)")
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await connection.execute("delete from events")
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await connection.execute("truncate events cascade")
+
+
+async def test_audit_chain_verifies_and_catches_tampering(connection: asyncpg.Connection) -> None:
+    from hub.audit import verify_chain
+
+    result = await verify_chain(connection)
+    assert result.ok and result.checked > 1000
+    target = await connection.fetchval("select id from events order by id offset 100 limit 1")
+    await connection.execute("alter table events disable trigger events_no_update")
+    await connection.execute("update events set reason = 'tampered' where id = $1", target)
+    result = await verify_chain(connection)
+    assert not result.ok and result.broken_at == target

@@ -1,0 +1,297 @@
+"""Who sees what (DESIGN.md section 4), on every read path: list, totalCount, node, nodes, nested, history,
+events and dashboard counts. An invisible record reads exactly like a missing one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from schema.common import to_global_id
+from tests.conftest import Api
+
+PRINCIPALS = {
+    "owner": {"agency": "TREASURY", "role": "OFFICER"},
+    "shared": {"agency": "NIST", "role": "ANALYST"},
+    "outside": {"agency": "EPA", "role": "VIEWER"},
+    "recipient": {"agency": "HHS", "role": "OFFICER"},
+    "lab": {"lab": "Anthropic", "role": "LAB_LIAISON"},
+    "other_lab": {"lab": "OpenAI", "role": "LAB_LIAISON"},
+}
+
+# TLP -> who may see a record that TREASURY owns, shares with NIST and the lab concerned (Anthropic), names the HHS
+# principal as RED recipient, and whose author is the TREASURY principal.
+SEES_FINDING = {
+    "CLEAR": {"owner", "shared", "outside", "recipient", "lab", "other_lab"},
+    "GREEN": {"owner", "shared", "outside", "recipient", "lab"},
+    "AMBER": {"owner", "shared", "lab"},
+    "AMBER_STRICT": {"owner"},
+    "RED": {"owner", "recipient"},
+}
+# Measures concern no lab: labs see only CLEAR ones.
+SEES_MEASURE = {tlp: who - {"lab"} if tlp != "CLEAR" else who for tlp, who in SEES_FINDING.items()}
+
+TLPS = list(SEES_FINDING)
+
+
+@dataclass
+class World:
+    api: Api
+    tokens: dict[str, str]
+    ids: dict[str, Any]
+
+
+@pytest.fixture
+async def world(api: Api) -> World:
+    tokens = {who: await api.token(**spec, name=f"vis {who}") for who, spec in PRINCIPALS.items()}
+    from hub import db
+
+    con = await db.connect(api.url)
+    try:
+        principal = {
+            r["name"].removeprefix("vis "): r["id"]
+            for r in await con.fetch("select id, name from principals where name like 'vis %'")
+        }
+        agency = {r["code"]: r["id"] for r in await con.fetch("select id, code from agencies")}
+        lab = {r["name"]: r["id"] for r in await con.fetch("select id, name from labs")}
+        ids: dict[str, Any] = {"lab": lab["Anthropic"], "agency": agency}
+        ids["model"] = await con.fetchval(
+            """insert into frontier_models (lab_id, name, model_version, modality, training_compute_flop,
+                   capability_details, planned_release_on, release_status)
+               values ($1, 'Visibility probe (fictional)', 'v1', 'TEXT', 3e25, 'secret details', '2027-01-01',
+                   'IN_DEVELOPMENT') returning id""",
+            lab["Anthropic"],
+        )
+        common = {
+            "owner": agency["TREASURY"],
+            "share": [agency["NIST"]],
+            "share_labs": [lab["Anthropic"]],
+            "recipients": [principal["recipient"]],
+            "author": principal["owner"],
+        }
+        for tlp in TLPS:
+            ids[("finding", tlp)] = await con.fetchval(
+                """insert into findings (title, model_id, lab_id, discovered_by_kind, tlp, owner_agency_id,
+                       share_agency_ids, share_lab_ids, recipient_principal_ids, created_by, sectors)
+                   values ($1, $2, $3, 'MODEL', $4, $5, $6, $7, $8, $9, '{ENERGY}') returning id""",
+                f"visprobe finding {tlp}",
+                ids["model"],
+                lab["Anthropic"],
+                tlp,
+                common["owner"],
+                common["share"],
+                common["share_labs"],
+                common["recipients"],
+                common["author"],
+            )
+            ids[("measure", tlp)] = await con.fetchval(
+                """insert into cyber_measures (title, kind, system_scope, owner_component, tlp, owner_agency_id,
+                       share_agency_ids, share_lab_ids, recipient_principal_ids, created_by)
+                   values ($1, 'DETECT', 'probe', 'CYBERCOM', $2, $3, $4, $5, $6, $7) returning id""",
+                f"visprobe measure {tlp}",
+                tlp,
+                common["owner"],
+                common["share"],
+                common["share_labs"],
+                common["recipients"],
+                common["author"],
+            )
+            ids[("engagement", tlp)] = await con.fetchval(
+                """insert into infrastructure_engagements (title, lab_id, sector, counterparty, kind, tlp,
+                       owner_agency_id, share_agency_ids, share_lab_ids, recipient_principal_ids, created_by)
+                   values ($1, $2, 'ENERGY', 'probe utility (fictional)', 'ADVISORY', $3, $4, $5, $6, $7, $8)
+                   returning id""",
+                f"visprobe engagement {tlp}",
+                lab["Anthropic"],
+                tlp,
+                common["owner"],
+                common["share"],
+                common["share_labs"],
+                common["recipients"],
+                common["author"],
+            )
+            await con.execute(
+                "insert into measure_findings values ($1, $2)", ids[("measure", tlp)], ids[("finding", tlp)]
+            )
+            await con.execute(
+                "insert into engagement_findings values ($1, $2)", ids[("engagement", tlp)], ids[("finding", tlp)]
+            )
+            for kind in ("FINDING", "MEASURE", "ENGAGEMENT"):
+                await con.execute(
+                    "insert into events (entity_kind, entity_id, action, to_state) values ($1, $2, 'CREATED', 'X')",
+                    kind,
+                    ids[(kind.lower(), tlp)],
+                )
+    finally:
+        await con.close()
+    return World(api=api, tokens=tokens, ids=ids)
+
+
+ROOTS = {
+    "finding": ("findings", "Finding"),
+    "measure": ("measures", "CyberMeasure"),
+    "engagement": ("engagements", "InfrastructureEngagement"),
+}
+
+
+@pytest.mark.parametrize("kind", list(ROOTS))
+async def test_tlp_rule_on_list_count_node_nodes_and_history(world: World, kind: str) -> None:
+    root, type_name = ROOTS[kind]
+    rule = SEES_MEASURE if kind == "measure" else SEES_FINDING
+    gids = {tlp: to_global_id(type_name, world.ids[(kind, tlp)]) for tlp in TLPS}
+    for who, token in world.tokens.items():
+        expected = {tlp for tlp in TLPS if who in rule[tlp]}
+        data = await world.api.data(
+            f"""query($ids: [ID!]!) {{
+                  {root}(filter: {{search: "visprobe"}}, first: 20) {{ totalCount edges {{ node {{ title }} }} }}
+                  nodes(ids: $ids) {{ id }}
+                }}""",
+            {"ids": list(gids.values())},
+            token=token,
+        )
+        listed = {e["node"]["title"].split()[-1] for e in data[root]["edges"]}
+        assert listed == expected, (who, kind)
+        assert data[root]["totalCount"] == len(expected), (who, kind)
+        by_nodes = {tlp for tlp, node in zip(TLPS, data["nodes"], strict=True) if node is not None}
+        assert by_nodes == expected, (who, kind)
+        for tlp in TLPS:
+            one = await world.api.data(
+                "query($id: ID!) { node(id: $id) { id } events(filter: {entityId: $id}) { totalCount } }",
+                {"id": gids[tlp]},
+                token=token,
+            )
+            assert (one["node"] is not None) == (tlp in expected), (who, kind, tlp)
+            assert one["events"]["totalCount"] == (1 if tlp in expected else 0), (who, kind, tlp)
+
+
+async def test_tlp_rule_on_nested_paths(world: World) -> None:
+    """From each parent: lab.findings, lab.engagements, agency.ownedFindings, finding.measures, finding.engagements,
+    measure.findings, engagement.findings."""
+    lab_id = to_global_id("Lab", world.ids["lab"])
+    owner_id = to_global_id("Agency", world.ids["agency"]["TREASURY"])
+    query = """query($lab: ID!, $owner: ID!) {
+      lab: node(id: $lab) { ... on Lab { findings(first: 500) { title } engagements(first: 500) { title } } }
+      owner: node(id: $owner) { ... on Agency {
+        ownedFindings(first: 500) { title } ownedMeasures(first: 500) { title } } }
+      findings(filter: {search: "visprobe"}) { edges { node {
+        title measures { title } engagements { title } } } }
+      measures(filter: {search: "visprobe"}) { edges { node { title findings { title } } } }
+      engagements(filter: {search: "visprobe"}) { edges { node { title findings { title } } } }
+    }"""
+
+    def probes(items: list[dict[str, Any]], prefix: str) -> set[str]:
+        return {i["title"].split()[-1] for i in items if i["title"].startswith(f"visprobe {prefix}")}
+
+    for who, token in world.tokens.items():
+        data = await world.api.data(query, {"lab": lab_id, "owner": owner_id}, token=token)
+        sees_finding = {t for t in TLPS if who in SEES_FINDING[t]}
+        sees_measure = {t for t in TLPS if who in SEES_MEASURE[t]}
+        assert probes(data["lab"]["findings"], "finding") == sees_finding, who
+        assert probes(data["lab"]["engagements"], "engagement") == sees_finding, who
+        assert probes(data["owner"]["ownedFindings"], "finding") == sees_finding, who
+        assert probes(data["owner"]["ownedMeasures"], "measure") == sees_measure, who
+        for edge in data["findings"]["edges"]:
+            assert probes(edge["node"]["measures"], "measure") <= sees_measure, who
+            assert probes(edge["node"]["engagements"], "engagement") <= sees_finding, who
+        for edge in data["measures"]["edges"] + data["engagements"]["edges"]:
+            assert probes(edge["node"]["findings"], "finding") <= sees_finding, who
+
+
+async def test_dashboard_counts_match_what_each_principal_can_list(world: World) -> None:
+    for who, token in world.tokens.items():
+        data = await world.api.data(
+            """{ dashboard { counts { kind state count } }
+                 findings { totalCount } measures { totalCount } engagements { totalCount } models { totalCount }
+                 agreements { totalCount } coverageDecisions { totalCount } coverageStandards { totalCount } }""",
+            token=token,
+        )
+        by_kind: dict[str, int] = {}
+        for row in data["dashboard"]["counts"]:
+            by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + row["count"]
+        for kind, root in (
+            ("FINDING", "findings"),
+            ("MEASURE", "measures"),
+            ("ENGAGEMENT", "engagements"),
+            ("MODEL", "models"),
+            ("AGREEMENT", "agreements"),
+            ("DECISION", "coverageDecisions"),
+            ("STANDARD", "coverageStandards"),
+        ):
+            assert by_kind.get(kind, 0) == data[root]["totalCount"], (who, kind)
+
+
+async def test_models_of_a_lab_in_development_are_hidden_from_other_labs(world: World) -> None:
+    model = to_global_id("FrontierModel", world.ids["model"])
+    for who, token in world.tokens.items():
+        data = await world.api.data(
+            """query($id: ID!) { node(id: $id) { id }
+                 models(filter: {search: "visibility probe"}) { totalCount } }""",
+            {"id": model},
+            token=token,
+        )
+        visible = who != "other_lab"
+        assert (data["node"] is not None) == visible, who
+        assert data["models"]["totalCount"] == (1 if visible else 0), who
+
+
+async def test_confidential_model_fields_only_for_the_lab_and_active_agreement_parties(world: World) -> None:
+    from hub import db
+
+    agency = world.ids["agency"]
+    con = await db.connect(world.api.url)
+    try:
+        agreement = await con.fetchval(
+            """insert into early_access_agreements (model_id, lab_id, state, access_kinds, access_start, access_end)
+               values ($1, $2, 'ACTIVE', '{API}', now() - interval '1 day', now() + interval '10 days')
+               returning id""",
+            world.ids["model"],
+            world.ids["lab"],
+        )
+        await con.execute(
+            "insert into agreement_agencies (agreement_id, agency_id, accepted_at)"
+            " values ($1, $2, now()), ($1, $3, null)",
+            agreement,
+            agency["NIST"],
+            agency["EPA"],
+        )
+    finally:
+        await con.close()
+    model = to_global_id("FrontierModel", world.ids["model"])
+    query = """query($id: ID!) { node(id: $id) { ... on FrontierModel {
+        confidentialVisible trainingComputeFlop capabilityDetails plannedReleaseOn
+        agreements { id parties { agency { code } } } } } }"""
+    # NIST accepted the ACTIVE agreement; EPA is named but has not accepted; CISA is not party
+    sees = {"lab": True, "shared": True, "outside": False, "owner": False, "recipient": False}
+    for who, expected in sees.items():
+        node = (await world.api.data(query, {"id": model}, token=world.tokens[who]))["node"]
+        assert node["confidentialVisible"] is expected, who
+        assert (node["trainingComputeFlop"] == 3e25) is expected, who
+        assert (node["capabilityDetails"] == "secret details") is expected, who
+        assert (node["plannedReleaseOn"] == "2027-01-01") is expected, who
+        if not expected:
+            assert node["trainingComputeFlop"] is None and node["plannedReleaseOn"] is None
+        # the agreement is visible to the lab and to the agencies named on it (NIST, EPA) only
+        assert (len(node["agreements"]) == 1) is (who in ("lab", "shared", "outside")), who
+
+
+async def test_unaccepted_standards_are_hidden_from_labs(demo_api: Api) -> None:
+    lab = await demo_api.token(lab="Anthropic", role="LAB_LIAISON")
+    officer = await demo_api.token(agency="NIST", role="OFFICER")
+    query = "{ coverageStandards(first: 50) { edges { node { state } } } }"
+    lab_states = {e["node"]["state"] for e in (await demo_api.data(query, token=lab))["coverageStandards"]["edges"]}
+    agency_states = {
+        e["node"]["state"] for e in (await demo_api.data(query, token=officer))["coverageStandards"]["edges"]
+    }
+    assert lab_states == {"ADOPTED", "SUPERSEDED"}
+    assert {"DRAFT", "IN_REVIEW", "WITHDRAWN"} <= agency_states
+
+
+async def test_decisions_of_other_labs_are_hidden_from_a_lab(demo_api: Api) -> None:
+    token = await demo_api.token(lab="OpenAI", role="LAB_LIAISON")
+    data = await demo_api.data(
+        "{ coverageDecisions(first: 500) { totalCount edges { node { model { lab { name } } } } } }", token=token
+    )
+    labs = {e["node"]["model"]["lab"]["name"] for e in data["coverageDecisions"]["edges"] if e["node"]["model"]}
+    assert labs <= {"OpenAI"}
+    assert data["coverageDecisions"]["totalCount"] == len(data["coverageDecisions"]["edges"])
