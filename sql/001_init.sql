@@ -141,6 +141,8 @@ create index early_access_agreements_model_idx on early_access_agreements (model
 create index early_access_agreements_lab_idx on early_access_agreements (lab_id);
 create index early_access_agreements_state_idx on early_access_agreements (state);
 create index early_access_agreements_access_end_idx on early_access_agreements (access_end, id);
+create index early_access_agreements_access_start_idx on early_access_agreements (access_start, id);
+create index early_access_agreements_access_kinds_idx on early_access_agreements using gin (access_kinds);
 create index early_access_agreements_created_by_idx on early_access_agreements (created_by);
 create index early_access_agreements_created_at_idx on early_access_agreements (created_at, id);
 create index early_access_agreements_model_lab_idx on early_access_agreements (model_id, lab_id);
@@ -235,6 +237,7 @@ create index coverage_decisions_requested_by_idx on coverage_decisions (requeste
 create index coverage_decisions_decided_by_idx on coverage_decisions (decided_by);
 create index coverage_decisions_decided_by_agency_idx on coverage_decisions (decided_by_agency_id);
 create index coverage_decisions_created_at_idx on coverage_decisions (created_at, id);
+create index coverage_decisions_decided_at_idx on coverage_decisions (decided_at);
 
 create function all_sectors() returns text[] language sql immutable as $$
     select array['CHEMICAL', 'COMMERCIAL_FACILITIES', 'COMMUNICATIONS', 'CRITICAL_MANUFACTURING', 'DAMS',
@@ -310,6 +313,7 @@ create index findings_score_idx on findings (cvss_base_score, id);
 create index findings_tlp_idx on findings (tlp);
 create index findings_cve_idx on findings (cve_id);
 create index findings_kev_due_idx on findings (kev_due_date);
+create index findings_known_exploited_idx on findings ((kev_date_added is not null));
 create index findings_created_at_idx on findings (created_at, id);
 create index findings_title_idx on findings (title, id);
 create index findings_sectors_idx on findings using gin (sectors);
@@ -440,6 +444,7 @@ create table events (
 );
 create index events_entity_idx on events (entity_kind, entity_id, id);
 create index events_at_idx on events (at);
+create index events_action_idx on events (action);
 create index events_actor_principal_idx on events (actor_principal_id);
 create index events_actor_agency_idx on events (actor_agency_id);
 create index events_actor_lab_idx on events (actor_lab_id);

@@ -4,8 +4,11 @@ fresh databases cloned from it for tests that write."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,18 +42,29 @@ def _url_with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
+@contextmanager
+def scratch_folder(prefix: str) -> Iterator[Path]:
+    """A folder for an embedded server's data, outside pytest's temporary root: pytest resets that root to mode
+    700 when another pytest starts, which would lock out the server's own system user (when run as root)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def pg_server() -> Iterator[Server]:
     external = os.environ.get("HUB_DATABASE_URL")
     if external:
         yield Server(admin_url=external, url_for_database=lambda name: _url_with_database(external, name))
         return
-    data_dir = tmp_path_factory.mktemp("hub-data")
-    embedded = db.start_embedded(data_dir)
-    try:
-        yield Server(admin_url=embedded.admin_url, url_for_database=embedded.url_for, data_dir=data_dir)
-    finally:
-        embedded.release()
+    with scratch_folder("hub-test-data-") as data_dir:
+        embedded = db.start_embedded(data_dir)
+        try:
+            yield Server(admin_url=embedded.admin_url, url_for_database=embedded.url_for, data_dir=data_dir)
+        finally:
+            embedded.release()
 
 
 @pytest.fixture(scope="session")

@@ -128,3 +128,17 @@ async def test_audit_chain_verifies_and_catches_tampering(connection: asyncpg.Co
     await connection.execute("update events set reason = 'tampered' where id = $1", target)
     result = await verify_chain(connection)
     assert not result.ok and result.broken_at == target
+
+
+async def test_every_foreign_key_has_an_index_that_leads_with_its_columns(connection: asyncpg.Connection) -> None:
+    missing = await connection.fetch(
+        """select c.conrelid::regclass::text as table_name, c.conname
+             from pg_constraint c
+            where c.contype = 'f' and c.connamespace = 'public'::regnamespace
+              and not exists (
+                  select 1 from pg_index i
+                   where i.indrelid = c.conrelid
+                     and (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
+                     and (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)"""
+    )
+    assert [dict(r) for r in missing] == []

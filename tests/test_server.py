@@ -18,6 +18,8 @@ import httpx
 import psutil
 import pytest
 
+from tests.conftest import scratch_folder
+
 HUB = [sys.executable, "-m", "hub.cli"]
 
 
@@ -50,8 +52,12 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    data_dir = tmp_path_factory.mktemp("served")
+def served() -> Iterator[Served]:
+    with scratch_folder("hub-test-served-") as data_dir:
+        yield from _serve(data_dir)
+
+
+def _serve(data_dir: Path) -> Iterator[Served]:
     port = free_port()
     env = {**os.environ, "HUB_DATA_DIR": str(data_dir), "HUB_PORT": str(port)}
     env.pop("HUB_DATABASE_URL", None)
