@@ -171,7 +171,9 @@ class GraphQLEndpoint:
         payload: dict[str, Any] = {}
         if result.errors:
             payload["errors"] = format_errors(result.errors, request_id)
-        if result.data is not None or not result.errors:
+        # the spec's rule: "data" is there (maybe null) once execution started, absent when the request was invalid
+        executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
+        if executed:
             payload["data"] = result.data
         payload["extensions"] = {"requestId": request_id, "sqlStatements": session.statements}
         return JSON(payload, headers=headers)

@@ -1,39 +1,62 @@
-"""The GraphQL API: one strawberry schema merged from one module per domain."""
+"""The GraphQL API: one strawberry schema merged from one module per domain.
+
+Each domain module defines its root fields in a `<Domain>Query` class and, where it has writes, a
+`<Domain>Mutation` class; both are merged here.
+"""
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.tools import merge_types
 
-from schema.agencies import AgencyQuery
-from schema.agreements import EarlyAccessAgreementQuery
-from schema.coverage import CoverageQuery
-from schema.engagements import InfrastructureEngagementQuery
-from schema.events import EventQuery
-from schema.findings import FindingQuery
-from schema.labs import LabQuery
-from schema.measures import CyberMeasureQuery
-from schema.models import FrontierModelQuery
-from schema.program import ProgramQuery
-
-Query = merge_types(
-    "Query",
-    (
-        ProgramQuery,
-        AgencyQuery,
-        LabQuery,
-        FrontierModelQuery,
-        EarlyAccessAgreementQuery,
-        CoverageQuery,
-        FindingQuery,
-        CyberMeasureQuery,
-        InfrastructureEngagementQuery,
-        EventQuery,
-    ),
+from schema import (
+    agencies,
+    agreements,
+    coverage,
+    engagements,
+    events,
+    findings,
+    labs,
+    measures,
+    models,
+    program,
 )
+
+DOMAINS: tuple[ModuleType, ...] = (
+    program,
+    agencies,
+    labs,
+    models,
+    agreements,
+    coverage,
+    findings,
+    measures,
+    engagements,
+    events,
+)
+
+
+def _root_types(suffix: str) -> tuple[type, ...]:
+    """The `<Domain><suffix>` classes the domain modules define, in domain order."""
+    found = []
+    for module in DOMAINS:
+        for name, value in vars(module).items():
+            if (
+                name.endswith(suffix)
+                and isinstance(value, type)
+                and value.__module__ == module.__name__
+                and hasattr(value, "__strawberry_definition__")
+            ):
+                found.append(value)
+    return tuple(found)
+
+
+Query = merge_types("Query", _root_types("Query"))
+Mutation = merge_types("Mutation", _root_types("Mutation"))
 
 
 class HubSchema(strawberry.Schema):
@@ -43,7 +66,7 @@ class HubSchema(strawberry.Schema):
         return None
 
 
-schema = HubSchema(query=Query)
+schema = HubSchema(query=Query, mutation=Mutation)
 
 
 def print_schema() -> str:

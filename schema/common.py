@@ -59,6 +59,8 @@ def bad_input(error: UserInputError) -> HubError:
 
 # GraphQL type name -> (store entity, strawberry type); filled by each domain module.
 NODE_TYPES: dict[str, tuple[Entity, Any]] = {}
+# Types with global ids that are not nodes.
+OTHER_ID_TYPES = {"Principal"}
 
 
 def register_node(type_name: str, entity: Entity) -> Callable[[Any], Any]:
@@ -78,7 +80,7 @@ def from_global_id(global_id: str, *, field: str = "id") -> tuple[str, int]:
     try:
         raw = base64.urlsafe_b64decode((global_id + "=" * (-len(global_id) % 4)).encode()).decode()
         type_name, _, pk = raw.partition(":")
-        if type_name not in NODE_TYPES or not pk.isdigit() or len(pk) > 18:
+        if (type_name not in NODE_TYPES and type_name not in OTHER_ID_TYPES) or not pk.isdigit() or len(pk) > 18:
             raise ValueError
         return type_name, int(pk)
     except (ValueError, binascii.Error, UnicodeDecodeError):

@@ -31,6 +31,7 @@ from schema.common import (
 )
 from schema.labs import Lab, load_lab
 from schema.models import FrontierModel, load_model
+from schema.mutations import UserError, run_mutation
 from schema.sharing import SharedRecord, sharing_fields
 
 if TYPE_CHECKING:
@@ -284,4 +285,178 @@ class FindingQuery:
             order=order_by,
             first=first,
             after=after,
+        )
+
+
+# ------------------------------------------------------------------------------------------------ mutations
+
+
+@strawberry.input
+class CvssInput:
+    version: str = "3.1"
+    vector: str | None = None
+    base_score: float
+    severity: Severity | None = strawberry.field(default=None, description="Derived from the score when omitted.")
+
+
+@strawberry.input
+class AffectedInput:
+    vendor: str | None = None
+    product: str | None = None
+    versions: str | None = None
+
+
+@strawberry.input
+class ReportFindingInput:
+    title: str
+    description: str | None = None
+    model_id: strawberry.ID | None = strawberry.field(default=None, description="The model it is about.")
+    discovered_by: DiscovererKind = DiscovererKind.AGENCY
+    discovered_by_lab_id: strawberry.ID | None = None
+    cve_id: str | None = None
+    cvss: CvssInput | None = None
+    cwes: list[str] | None = None
+    affected: AffectedInput | None = None
+    sectors: list[Sector] | None = None
+    tlp: Tlp = Tlp.AMBER
+    share_with_agency_ids: list[strawberry.ID] | None = None
+    share_with_lab_ids: list[strawberry.ID] | None = None
+    recipient_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Principals, for TLP:RED.")
+    reason: str | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Retrying with the same key returns the first result instead of reporting twice."
+    )
+
+
+@strawberry.input
+class UpdateFindingInput:
+    id: strawberry.ID
+    expected_version: int
+    title: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    cve_id: str | None = strawberry.UNSET
+    cvss: CvssInput | None = strawberry.UNSET
+    cwes: list[str] | None = strawberry.UNSET
+    affected: AffectedInput | None = strawberry.UNSET
+    sectors: list[Sector] | None = strawberry.UNSET
+    reason: str | None = None
+
+
+@strawberry.input
+class TransitionFindingInput:
+    id: strawberry.ID
+    to: FindingState
+    expected_version: int
+    reason: str | None = None
+    duplicate_of_id: strawberry.ID | None = strawberry.field(default=None, description="With to: DUPLICATE.")
+
+
+@strawberry.input
+class ShareFindingInput:
+    id: strawberry.ID
+    expected_version: int
+    tlp: Tlp
+    share_with_agency_ids: list[strawberry.ID] | None = None
+    share_with_lab_ids: list[strawberry.ID] | None = None
+    recipient_ids: list[strawberry.ID] | None = None
+    reason: str | None = None
+
+
+@strawberry.type
+class FindingPayload:
+    finding: Finding | None
+    errors: list[UserError]
+
+
+def one_id(global_id: strawberry.ID | None, type_name: str, field: str) -> int | None:
+    if global_id is None:
+        return None
+    ids = decode_ids([global_id], type_name, field=field)
+    assert ids is not None
+    return ids[0]
+
+
+def _cvss(cvss: CvssInput | None) -> dict[str, Any] | None:
+    if cvss is None:
+        return None
+    return {
+        "version": cvss.version,
+        "vector": cvss.vector,
+        "base_score": cvss.base_score,
+        "severity": cvss.severity.value if cvss.severity else None,
+    }
+
+
+def _description_values(data: ReportFindingInput | UpdateFindingInput) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("title", "description", "cve_id", "cwes"):
+        value = getattr(data, name)
+        if value is not strawberry.UNSET:
+            out[name] = value
+    if data.cvss is not strawberry.UNSET:
+        out["cvss"] = _cvss(data.cvss)
+    if data.affected is not strawberry.UNSET:
+        affected = data.affected or AffectedInput()
+        out.update(
+            affected_vendor=affected.vendor, affected_product=affected.product, affected_versions=affected.versions
+        )
+    if data.sectors is not strawberry.UNSET:
+        out["sectors"] = values(data.sectors) or []
+    return out
+
+
+def _sharing_values(data: ReportFindingInput | ShareFindingInput) -> dict[str, Any]:
+    return {
+        "tlp": data.tlp.value,
+        "share_agency_ids": decode_ids(data.share_with_agency_ids, "Agency", field="input.shareWithAgencyIds") or [],
+        "share_lab_ids": decode_ids(data.share_with_lab_ids, "Lab", field="input.shareWithLabIds") or [],
+        "recipient_principal_ids": decode_ids(data.recipient_ids, "Principal", field="input.recipientIds") or [],
+    }
+
+
+async def finding_payload(info: strawberry.Info, action: Any) -> FindingPayload:
+    row, errors = await run_mutation(info, action, store.FINDING)
+    return FindingPayload(finding=Finding.from_row(row) if row else None, errors=errors)
+
+
+@strawberry.type
+class FindingMutation:
+    @strawberry.mutation(description="Report a finding on a model you can see; your agency owns it.")
+    async def report_finding(self, info: strawberry.Info, input: ReportFindingInput) -> FindingPayload:
+        values = {
+            **_description_values(input),
+            **_sharing_values(input),
+            "model_id": one_id(input.model_id, "FrontierModel", "input.modelId"),
+            "discovered_by": input.discovered_by.value,
+            "discovered_by_lab_id": one_id(input.discovered_by_lab_id, "Lab", "input.discoveredByLabId"),
+            "reason": input.reason,
+            "idempotency_key": input.idempotency_key,
+        }
+        return await finding_payload(info, lambda con, p: store.report_finding(con, p, values))
+
+    @strawberry.mutation(description="Change a finding's description, CVE, CVSS, CWEs, affected products or sectors.")
+    async def update_finding(self, info: strawberry.Info, input: UpdateFindingInput) -> FindingPayload:
+        finding_id = one_id(input.id, "Finding", "input.id")
+        values = {**_description_values(input), "reason": input.reason}
+        return await finding_payload(
+            info, lambda con, p: store.update_finding(con, p, finding_id, input.expected_version, values)
+        )
+
+    @strawberry.mutation(description="Move a finding through the disclosure states.")
+    async def transition_finding(self, info: strawberry.Info, input: TransitionFindingInput) -> FindingPayload:
+        finding_id = one_id(input.id, "Finding", "input.id")
+        duplicate_of = one_id(input.duplicate_of_id, "Finding", "input.duplicateOfId")
+        return await finding_payload(
+            info,
+            lambda con, p: store.transition_finding(
+                con, p, finding_id, input.to.value, input.expected_version, input.reason, duplicate_of
+            ),
+        )
+
+    @strawberry.mutation(description="Set a finding's TLP, shareWith and RED recipients (owning agency only).")
+    async def share_finding(self, info: strawberry.Info, input: ShareFindingInput) -> FindingPayload:
+        finding_id = one_id(input.id, "Finding", "input.id")
+        values = {**_sharing_values(input), "reason": input.reason}
+        return await finding_payload(
+            info, lambda con, p: store.share_finding(con, p, finding_id, input.expected_version, values)
         )

@@ -183,6 +183,8 @@ async def _load_nodes(info: strawberry.Info, ids: list[strawberry.ID]) -> list[A
     keys = [from_global_id(i) for i in ids]
     found = []
     for type_name, pk in keys:
+        if type_name not in NODE_TYPES:
+            raise HubError(f"id: a {type_name} is not a node", "BAD_USER_INPUT", field="id")
         entity, node_type = NODE_TYPES[type_name]
         found.append((node_type, loaders.by_id(entity).load(pk)))
     results = []

@@ -9,7 +9,8 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,13 @@ class Session:
         self.principal = principal
         self.statements = 0
         self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """The connection, inside one transaction that this request's other statements wait for."""
+        async with self._lock, self.con.transaction():
+            self.statements += 1
+            yield self.con
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async with self._lock:

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any
 
+import asyncpg
+
+from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
+from hub.workflow import (
+    Rejected,
+    bad_input,
+    changed,
+    check_transition,
+    check_version,
+    exists_visible,
+    idempotent_replay,
+    insert_row,
+    lock_visible,
+    record_event,
+    remember_idempotency_key,
+    require,
+    text,
+    text_list,
+    update_row,
+)
 
 FINDING = Entity(
     kind="FINDING",
@@ -49,3 +71,248 @@ def where_findings(w: Where, f: dict[str, Any]) -> None:
     w.before("t.created_at", f.get("created_before"))
     w.at_least("t.kev_due_date", f.get("kev_due_from"))
     w.before("t.kev_due_date", f.get("kev_due_before"))
+
+
+# ------------------------------------------------------------------------------------------------ writes
+
+SEVERITY_BANDS = (("NONE", 0.0), ("LOW", 0.1), ("MEDIUM", 4.0), ("HIGH", 7.0), ("CRITICAL", 9.0))
+FINDING_WRITER_ROLES = ("ANALYST", "OFFICER", "ADMIN")
+CVE = r"CVE-\d{4}-\d{4,}"
+CWE = r"CWE-\d{1,6}"
+
+
+def severity_for(score: float) -> str:
+    """The CVSS qualitative rating of a base score (v3.1 and v4.0 share the bands)."""
+    band = "NONE"
+    for name, floor in SEVERITY_BANDS:
+        if score >= floor:
+            band = name
+    return band
+
+
+def check_cvss(cvss: dict[str, Any] | None) -> dict[str, Any]:
+    """The finding columns for a CVSS input {version, vector, baseScore, severity}, checked."""
+    if cvss is None:
+        return {"cvss_version": None, "cvss_vector": None, "cvss_base_score": None, "cvss_severity": None}
+    version = cvss.get("version") or "3.1"
+    if version not in ("3.1", "4.0"):
+        raise bad_input("input.cvss.version", f"must be 3.1 or 4.0, not {version!r}")
+    score = cvss["base_score"]
+    if not 0 <= score <= 10 or round(score, 1) != score:
+        raise bad_input("input.cvss.baseScore", f"must be between 0.0 and 10.0 with one decimal, not {score}")
+    expected = severity_for(score)
+    severity = cvss.get("severity") or expected
+    if severity != expected:
+        raise bad_input("input.cvss.severity", f"a base score of {score} is {expected}, not {severity}")
+    vector = text(cvss.get("vector"), "input.cvss.vector", max_length=200)
+    if vector is not None and not vector.startswith(f"CVSS:{version}/"):
+        raise bad_input("input.cvss.vector", f"must start with CVSS:{version}/")
+    return {
+        "cvss_version": version,
+        "cvss_vector": vector,
+        "cvss_base_score": Decimal(str(score)),
+        "cvss_severity": severity,
+    }
+
+
+def check_cve(value: str | None, field: str = "input.cveId") -> str | None:
+    cve = text(value, field, max_length=30)
+    if cve is None:
+        return None
+    cve = cve.upper()
+    if not re.fullmatch(CVE, cve):
+        raise bad_input(field, f"{cve!r} is not a CVE id (CVE-YYYY-NNNN...)")
+    return cve
+
+
+async def check_sharing(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
+    """tlp, shareWith agencies and labs, RED recipients: every id must exist."""
+    share_agencies = list(dict.fromkeys(values.get("share_agency_ids") or []))
+    share_labs = list(dict.fromkeys(values.get("share_lab_ids") or []))
+    recipients = list(dict.fromkeys(values.get("recipient_principal_ids") or []))
+    for field, table, ids in (
+        ("input.shareWithAgencyIds", "agencies", share_agencies),
+        ("input.shareWithLabIds", "labs", share_labs),
+        ("input.recipientIds", "principals", recipients),
+    ):
+        if len(ids) > 100:
+            raise bad_input(field, "at most 100 ids")
+        if ids:
+            found = await con.fetchval(f"select count(*) from {table} where id = any($1::bigint[])", ids)
+            if found != len(ids):
+                raise Rejected("NOT_FOUND", f"{field}: no such record", field=field)
+    tlp = values["tlp"]
+    if tlp == "RED" and not recipients:
+        raise bad_input("input.recipientIds", "TLP:RED needs at least one named recipient")
+    return {
+        "tlp": tlp,
+        "share_agency_ids": share_agencies,
+        "share_lab_ids": share_labs,
+        "recipient_principal_ids": recipients,
+    }
+
+
+def finding_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """The checked descriptive columns of a report or an update (only the keys present)."""
+    fields: dict[str, Any] = {}
+    if "title" in values:
+        fields["title"] = text(values["title"], "input.title", required=True, max_length=300)
+    if "description" in values:
+        fields["description"] = text(values["description"], "input.description", max_length=20000, multiline=True)
+    if "cve_id" in values:
+        fields["cve_id"] = check_cve(values["cve_id"])
+    if "cvss" in values:
+        fields.update(check_cvss(values["cvss"]))
+    if "cwes" in values:
+        fields["cwes"] = text_list(values["cwes"], "input.cwes", max_items=20, pattern=CWE, hint=" (CWE-NNN)") or []
+    for key, column, limit in (
+        ("affected_vendor", "affected_vendor", 200),
+        ("affected_product", "affected_product", 200),
+        ("affected_versions", "affected_versions", 500),
+    ):
+        if key in values:
+            fields[column] = text(values[key], f"input.affected.{key.removeprefix('affected_')}", max_length=limit)
+    if "sectors" in values:
+        sectors = values["sectors"] or []
+        fields["sectors"] = list(dict.fromkeys(sectors))
+    return fields
+
+
+async def report_finding(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
+    """Any agency officer or analyst who can see the model reports a finding on it; their agency owns it."""
+    require(
+        principal.is_agency and principal.role in FINDING_WRITER_ROLES,
+        "only agency analysts, officers and admins report findings",
+    )
+    replay = await idempotent_replay(con, principal, values.get("idempotency_key"), "reportFinding")
+    if replay is not None:
+        return replay
+    row: dict[str, Any] = finding_fields(values)
+    model_id = values.get("model_id")
+    lab_id = None
+    if model_id is not None:
+        await exists_visible(con, principal, "MODEL", "frontier_models", [model_id], field="input.modelId")
+        lab_id = await con.fetchval("select lab_id from frontier_models where id = $1", model_id)
+    discovered_by = values["discovered_by"]
+    if discovered_by == "MODEL" and model_id is None:
+        raise bad_input("input.modelId", "a finding discovered by a model names the model")
+    discovered_lab = values.get("discovered_by_lab_id")
+    if discovered_by == "LAB":
+        if discovered_lab is None:
+            raise bad_input("input.discoveredByLabId", "a finding discovered by a lab names the lab")
+        if not await con.fetchval("select exists (select 1 from labs where id = $1)", discovered_lab):
+            raise Rejected("NOT_FOUND", "input.discoveredByLabId: no such lab", field="input.discoveredByLabId")
+    elif discovered_lab is not None:
+        raise bad_input("input.discoveredByLabId", "only with discoveredBy: LAB")
+    row.update(await check_sharing(con, principal, values))
+    row.update(
+        model_id=model_id,
+        lab_id=lab_id,
+        discovered_by_kind=discovered_by,
+        discovered_by_agency_id=principal.agency_id if discovered_by == "AGENCY" else None,
+        discovered_by_lab_id=discovered_lab,
+        owner_agency_id=principal.agency_id,
+        created_by=principal.id,
+    )
+    created = await insert_row(con, "findings", row)
+    await record_event(
+        con,
+        principal,
+        kind="FINDING",
+        entity_id=created["id"],
+        action="REPORTED",
+        to_state="REPORTED",
+        reason=values.get("reason"),
+    )
+    await remember_idempotency_key(
+        con, principal, values.get("idempotency_key"), "reportFinding", "FINDING", created["id"]
+    )
+    return int(created["id"])
+
+
+def require_owner(principal: Principal, row: dict[str, Any], roles: tuple[str, ...], what: str) -> None:
+    require(
+        principal.is_agency and principal.agency_id == row["owner_agency_id"] and principal.role in roles,
+        f"only the owning agency's {', '.join(r.lower() + 's' for r in roles)} may {what}",
+    )
+
+
+async def update_finding(
+    con: asyncpg.Connection, principal: Principal, finding_id: int, expected_version: int, values: dict[str, Any]
+) -> int:
+    row = await lock_visible(con, principal, "FINDING", "findings", finding_id)
+    require_owner(principal, row, FINDING_WRITER_ROLES, "update a finding")
+    check_version(row, expected_version)
+    changes = changed(row, finding_fields(values))
+    if changes:
+        await update_row(con, "findings", finding_id, changes)
+        await record_event(
+            con,
+            principal,
+            kind="FINDING",
+            entity_id=finding_id,
+            action="UPDATED",
+            reason=values.get("reason"),
+            details={"changed": sorted(changes)},
+        )
+    return finding_id
+
+
+async def transition_finding(
+    con: asyncpg.Connection,
+    principal: Principal,
+    finding_id: int,
+    to: str,
+    expected_version: int,
+    reason: str | None,
+    duplicate_of_id: int | None,
+) -> int:
+    row = await lock_visible(con, principal, "FINDING", "findings", finding_id)
+    require_owner(principal, row, FINDING_WRITER_ROLES, "move a finding through its states")
+    check_version(row, expected_version)
+    check_transition("FINDING", row["state"], to)
+    reason = text(reason, "input.reason", max_length=2000, multiline=True)
+    changes: dict[str, Any] = {"state": to}
+    if to == "DUPLICATE":
+        if duplicate_of_id is None:
+            raise bad_input("input.duplicateOfId", "DUPLICATE names the finding it duplicates")
+        if duplicate_of_id == finding_id:
+            raise bad_input("input.duplicateOfId", "a finding cannot duplicate itself")
+        await exists_visible(con, principal, "FINDING", "findings", [duplicate_of_id], field="input.duplicateOfId")
+        changes["duplicate_of_id"] = duplicate_of_id
+    elif duplicate_of_id is not None:
+        raise bad_input("input.duplicateOfId", "only with to: DUPLICATE")
+    await update_row(con, "findings", finding_id, changes)
+    await record_event(
+        con,
+        principal,
+        kind="FINDING",
+        entity_id=finding_id,
+        action="TRANSITIONED",
+        from_state=row["state"],
+        to_state=to,
+        reason=reason,
+    )
+    return finding_id
+
+
+async def share_finding(
+    con: asyncpg.Connection, principal: Principal, finding_id: int, expected_version: int, values: dict[str, Any]
+) -> int:
+    """Set TLP, shareWith and RED recipients: only the owning agency's officers and admins."""
+    row = await lock_visible(con, principal, "FINDING", "findings", finding_id)
+    require_owner(principal, row, ("OFFICER", "ADMIN"), "change how a finding is shared")
+    check_version(row, expected_version)
+    changes = changed(row, await check_sharing(con, principal, values))
+    if changes:
+        await update_row(con, "findings", finding_id, changes)
+        await record_event(
+            con,
+            principal,
+            kind="FINDING",
+            entity_id=finding_id,
+            action="SHARED",
+            reason=text(values.get("reason"), "input.reason", max_length=2000, multiline=True),
+            details={"tlp": {"from": row["tlp"], "to": changes.get("tlp", row["tlp"])}, "changed": sorted(changes)},
+        )
+    return finding_id

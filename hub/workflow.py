@@ -1,0 +1,279 @@
+"""What every write shares: rejections, remit checks, input checks, versioned updates, events, idempotency keys.
+
+A mutation runs in one transaction. It locks the record it changes (under the visibility rule: a record the caller
+cannot see is NOT_FOUND), checks the version the caller read, checks the state machine and the remit, writes, and
+records its event in the same transaction. Any rejection rolls everything back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from hub.access import Params, visible
+from hub.auth import Principal
+from hub.states import MACHINES
+
+
+class Rejected(Exception):
+    """A write the caller can fix: reported in the payload's `errors`, nothing written."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        current_version: int | None = None,
+        allowed: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.current_version = current_version
+        self.allowed = list(allowed) if allowed is not None else None
+
+
+class Forbidden(Exception):
+    """Outside the caller's remit: a GraphQL error with code FORBIDDEN, nothing written."""
+
+
+def bad_input(field: str, message: str) -> Rejected:
+    return Rejected("BAD_USER_INPUT", f"{field}: {message}", field=field)
+
+
+# ------------------------------------------------------------------------------------------------ remits
+
+AGENCY_WRITERS = ("OFFICER", "ADMIN")
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise Forbidden(message)
+
+
+def is_officer_of(principal: Principal, *agency_codes: str) -> bool:
+    """An OFFICER or ADMIN of one of the agencies (any agency when none is named)."""
+    if principal.role not in AGENCY_WRITERS or principal.agency_code is None:
+        return False
+    return not agency_codes or principal.agency_code in agency_codes
+
+
+def is_liaison_of(principal: Principal, lab_id: int) -> bool:
+    return principal.role == "LAB_LIAISON" and principal.lab_id == lab_id
+
+
+# ------------------------------------------------------------------------------------------------ input checks
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def text(
+    value: str | None, field: str, *, required: bool = False, max_length: int = 300, multiline: bool = False
+) -> str | None:
+    """A checked, stripped text value: no control characters (newlines and tabs only where multiline), within
+    `max_length`; None when empty and not required."""
+    if value is None:
+        if required:
+            raise bad_input(field, "is required")
+        return None
+    if (_CONTROL if multiline else _CONTROL_SINGLE_LINE).search(value):
+        raise bad_input(field, "must not contain control characters")
+    value = value.strip()
+    if not value:
+        if required:
+            raise bad_input(field, "must not be empty")
+        return None
+    if len(value) > max_length:
+        raise bad_input(field, f"must be at most {max_length} characters (got {len(value)})")
+    return value
+
+
+def text_list(
+    values: Sequence[str] | None,
+    field: str,
+    *,
+    max_items: int = 50,
+    max_length: int = 100,
+    pattern: str | None = None,
+    hint: str = "",
+) -> list[str] | None:
+    if values is None:
+        return None
+    if len(values) > max_items:
+        raise bad_input(field, f"at most {max_items} items")
+    checked = []
+    for index, value in enumerate(values):
+        item = text(value, f"{field}[{index}]", required=True, max_length=max_length)
+        assert item is not None
+        if pattern is not None and not re.fullmatch(pattern, item):
+            raise bad_input(f"{field}[{index}]", f"{item!r} is not valid{hint}")
+        checked.append(item)
+    return list(dict.fromkeys(checked))
+
+
+# ------------------------------------------------------------------------------------------------ reads for writes
+
+
+async def lock_visible(
+    con: asyncpg.Connection, principal: Principal, kind: str, table: str, record_id: int, *, field: str = "input.id"
+) -> dict[str, Any]:
+    """The record, locked for this transaction; NOT_FOUND when it is missing or the caller may not see it."""
+    p = Params()
+    rule = visible(kind, "t", principal, p)
+    row = await con.fetchrow(
+        f"select t.* from {table} t where t.id = {p(record_id)} and {rule} for update of t", *p.values
+    )
+    if row is None:
+        raise Rejected("NOT_FOUND", f"{field}: no such record", field=field)
+    return dict(row)
+
+
+async def exists_visible(
+    con: asyncpg.Connection, principal: Principal, kind: str, table: str, ids: Iterable[int], *, field: str
+) -> None:
+    """Every id names a record the caller may see; NOT_FOUND naming the field otherwise."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return
+    p = Params()
+    rule = visible(kind, "t", principal, p)
+    found = {
+        r["id"]
+        for r in await con.fetch(
+            f"select t.id from {table} t where t.id = any({p(wanted)}::bigint[]) and {rule}", *p.values
+        )
+    }
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise Rejected("NOT_FOUND", f"{field}: no such record ({len(missing)} of {len(wanted)})", field=field)
+
+
+def check_version(row: Mapping[str, Any], expected: int) -> None:
+    if row["version"] != expected:
+        raise Rejected(
+            "STALE_VERSION",
+            f"input.expectedVersion: the record is at version {row['version']}, not {expected}; read it again",
+            field="input.expectedVersion",
+            current_version=row["version"],
+        )
+
+
+def check_transition(kind: str, current: str, to: str) -> None:
+    """The state machine of `kind` allows current -> to."""
+    allowed = MACHINES[kind].get(current, ())
+    if to not in allowed:
+        names = ", ".join(allowed) if allowed else "none (it is final)"
+        raise Rejected(
+            "INVALID_TRANSITION",
+            f"input.to: a {kind.lower()} in {current} cannot move to {to}; allowed next states: {names}",
+            field="input.to",
+            allowed=allowed,
+        )
+
+
+# ------------------------------------------------------------------------------------------------ writes
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+async def update_row(con: asyncpg.Connection, table: str, record_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Write `changes`, bump the version and updated_at; the caller has locked the row and checked its version."""
+    p = Params()
+    sets = [f"{column} = {p(value)}" for column, value in changes.items()]
+    sets += ["version = version + 1", "updated_at = now()"]
+    row = await con.fetchrow(f"update {table} set {', '.join(sets)} where id = {p(record_id)} returning *", *p.values)
+    assert row is not None
+    return dict(row)
+
+
+async def insert_row(con: asyncpg.Connection, table: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    p = Params()
+    columns = ", ".join(values)
+    placeholders = ", ".join(p(v) for v in values.values())
+    row = await con.fetchrow(f"insert into {table} ({columns}) values ({placeholders}) returning *", *p.values)
+    assert row is not None
+    return dict(row)
+
+
+async def record_event(
+    con: asyncpg.Connection,
+    principal: Principal | None,
+    *,
+    kind: str,
+    entity_id: int,
+    action: str,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> int:
+    """Append the event of a write, in the write's transaction (the outbox). `principal` None: the hub itself."""
+    return int(
+        await con.fetchval(
+            """insert into events (actor_principal_id, actor_agency_id, actor_lab_id, entity_kind, entity_id, action,
+                                   from_state, to_state, reason, details)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id""",
+            principal.id if principal and principal.id else None,
+            principal.agency_id if principal else None,
+            principal.lab_id if principal else None,
+            kind,
+            entity_id,
+            action,
+            from_state,
+            to_state,
+            reason,
+            orjson.loads(orjson.dumps({k: _jsonable(v) for k, v in (details or {}).items()}, default=str)),
+        )
+    )
+
+
+def changed(before: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The changes that really change something."""
+    return {k: v for k, v in changes.items() if before.get(k) != v}
+
+
+async def idempotent_replay(
+    con: asyncpg.Connection, principal: Principal, key: str | None, mutation: str
+) -> int | None:
+    """With an idempotency key already used by this principal for `mutation`, the id it created (a retried script
+    gets the first result); None when the key is new. Serialised per key, so two retries racing create once."""
+    if key is None:
+        return None
+    key = text(key, "input.idempotencyKey", required=True, max_length=200)
+    await con.execute("select pg_advisory_xact_lock(hashtextextended($1, $2))", key, principal.id)
+    row = await con.fetchrow(
+        "select mutation, entity_id from idempotency_keys where principal_id = $1 and key = $2", principal.id, key
+    )
+    if row is None:
+        return None
+    if row["mutation"] != mutation:
+        raise bad_input("input.idempotencyKey", f"this key was used for {row['mutation']}; use a new key")
+    return int(row["entity_id"])
+
+
+async def remember_idempotency_key(
+    con: asyncpg.Connection, principal: Principal, key: str | None, mutation: str, kind: str, entity_id: int
+) -> None:
+    if key is None:
+        return
+    await con.execute(
+        """insert into idempotency_keys (principal_id, key, mutation, entity_kind, entity_id)
+           values ($1, $2, $3, $4, $5)""",
+        principal.id,
+        key.strip(),
+        mutation,
+        kind,
+        entity_id,
+    )

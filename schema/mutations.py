@@ -1,0 +1,69 @@
+"""What every mutation shares: the user-error type and the runner that gives each mutation one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import strawberry
+
+from hub.auth import Principal
+from hub.loaders import Loaders
+from hub.store.base import Entity
+from hub.workflow import Forbidden, Rejected
+from schema.common import HubError, ctx
+
+log = logging.getLogger("hub.mutations")
+
+
+@strawberry.type(description="Something about the input that the caller can fix. Nothing was written.")
+class UserError:
+    field: str | None = strawberry.field(description="The input field at fault, e.g. input.accessEnd.")
+    code: str = strawberry.field(
+        description="BAD_USER_INPUT, NOT_FOUND, INVALID_TRANSITION, STALE_VERSION or CONFLICT."
+    )
+    message: str
+    current_version: int | None = strawberry.field(default=None, description="With STALE_VERSION.")
+    allowed: list[str] | None = strawberry.field(default=None, description="With INVALID_TRANSITION.")
+
+
+Action = Callable[[asyncpg.Connection, Principal], Awaitable[int]]
+
+
+async def run_mutation(
+    info: strawberry.Info, action: Action, entity: Entity
+) -> tuple[dict[str, Any] | None, list[UserError]]:
+    """Run `action` (which returns the id of the record it wrote) in one transaction; on a rejection roll it back
+    and report it. Returns the record as the caller may now see it, and the errors."""
+    context = ctx(info)
+    try:
+        async with context.db.transaction() as con:
+            record_id = await action(con, context.principal)
+    except Rejected as rejection:
+        return None, [
+            UserError(
+                field=rejection.field,
+                code=rejection.code,
+                message=rejection.message,
+                current_version=rejection.current_version,
+                allowed=rejection.allowed,
+            )
+        ]
+    except Forbidden as refusal:
+        raise HubError(str(refusal), "FORBIDDEN") from None
+    except asyncpg.IntegrityConstraintViolationError as violation:
+        # the checks above should have caught it; the database's own rule is the last word
+        log.warning("constraint %s refused a write", getattr(violation, "constraint_name", None))
+        return None, [
+            UserError(
+                field="input",
+                code="CONFLICT" if isinstance(violation, asyncpg.UniqueViolationError) else "BAD_USER_INPUT",
+                message=f"the change breaks a rule of the data ({getattr(violation, 'constraint_name', 'a constraint')})",
+            )
+        ]
+    # what was cached before the write is stale now
+    context.loaders = Loaders(context.db)
+    row = await context.loaders.by_id(entity).load(record_id)
+    return row, []
