@@ -31,7 +31,7 @@ from schema.common import (
 )
 from schema.labs import Lab, load_lab
 from schema.models import FrontierModel, load_model
-from schema.mutations import UserError, run_mutation
+from schema.mutations import UserError, optional_id, record_id, run_mutation
 from schema.sharing import SharedRecord, sharing_fields
 
 if TYPE_CHECKING:
@@ -368,14 +368,6 @@ class FindingPayload:
     errors: list[UserError]
 
 
-def one_id(global_id: strawberry.ID | None, type_name: str, field: str) -> int | None:
-    if global_id is None:
-        return None
-    ids = decode_ids([global_id], type_name, field=field)
-    assert ids is not None
-    return ids[0]
-
-
 def _cvss(cvss: CvssInput | None) -> dict[str, Any] | None:
     if cvss is None:
         return None
@@ -426,9 +418,9 @@ class FindingMutation:
         values = {
             **_description_values(input),
             **_sharing_values(input),
-            "model_id": one_id(input.model_id, "FrontierModel", "input.modelId"),
+            "model_id": optional_id(input.model_id, "FrontierModel", "input.modelId"),
             "discovered_by": input.discovered_by.value,
-            "discovered_by_lab_id": one_id(input.discovered_by_lab_id, "Lab", "input.discoveredByLabId"),
+            "discovered_by_lab_id": optional_id(input.discovered_by_lab_id, "Lab", "input.discoveredByLabId"),
             "reason": input.reason,
             "idempotency_key": input.idempotency_key,
         }
@@ -436,7 +428,7 @@ class FindingMutation:
 
     @strawberry.mutation(description="Change a finding's description, CVE, CVSS, CWEs, affected products or sectors.")
     async def update_finding(self, info: strawberry.Info, input: UpdateFindingInput) -> FindingPayload:
-        finding_id = one_id(input.id, "Finding", "input.id")
+        finding_id = record_id(input.id, "Finding")
         values = {**_description_values(input), "reason": input.reason}
         return await finding_payload(
             info, lambda con, p: store.update_finding(con, p, finding_id, input.expected_version, values)
@@ -444,8 +436,8 @@ class FindingMutation:
 
     @strawberry.mutation(description="Move a finding through the disclosure states.")
     async def transition_finding(self, info: strawberry.Info, input: TransitionFindingInput) -> FindingPayload:
-        finding_id = one_id(input.id, "Finding", "input.id")
-        duplicate_of = one_id(input.duplicate_of_id, "Finding", "input.duplicateOfId")
+        finding_id = record_id(input.id, "Finding")
+        duplicate_of = optional_id(input.duplicate_of_id, "Finding", "input.duplicateOfId")
         return await finding_payload(
             info,
             lambda con, p: store.transition_finding(
@@ -455,7 +447,7 @@ class FindingMutation:
 
     @strawberry.mutation(description="Set a finding's TLP, shareWith and RED recipients (owning agency only).")
     async def share_finding(self, info: strawberry.Info, input: ShareFindingInput) -> FindingPayload:
-        finding_id = one_id(input.id, "Finding", "input.id")
+        finding_id = record_id(input.id, "Finding")
         values = {**_sharing_values(input), "reason": input.reason}
         return await finding_payload(
             info, lambda con, p: store.share_finding(con, p, finding_id, input.expected_version, values)

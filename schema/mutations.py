@@ -13,7 +13,7 @@ from hub.auth import Principal
 from hub.loaders import Loaders
 from hub.store.base import Entity
 from hub.workflow import Forbidden, Rejected
-from schema.common import HubError, ctx
+from schema.common import HubError, ctx, decode_ids
 
 log = logging.getLogger("hub.mutations")
 
@@ -27,6 +27,20 @@ class UserError:
     message: str
     current_version: int | None = strawberry.field(default=None, description="With STALE_VERSION.")
     allowed: list[str] | None = strawberry.field(default=None, description="With INVALID_TRANSITION.")
+
+
+def optional_id(global_id: strawberry.ID | None, type_name: str, field: str) -> int | None:
+    """The primary key of an optional id of `type_name` in an input."""
+    if global_id is None:
+        return None
+    return record_id(global_id, type_name, field)
+
+
+def record_id(global_id: strawberry.ID, type_name: str, field: str = "input.id") -> int:
+    """The primary key of an id of `type_name` in an input (BAD_USER_INPUT naming `field` otherwise)."""
+    ids = decode_ids([global_id], type_name, field=field)
+    assert ids is not None
+    return ids[0]
 
 
 Action = Callable[[asyncpg.Connection, Principal], Awaitable[int]]
@@ -60,7 +74,8 @@ async def run_mutation(
             UserError(
                 field="input",
                 code="CONFLICT" if isinstance(violation, asyncpg.UniqueViolationError) else "BAD_USER_INPUT",
-                message=f"the change breaks a rule of the data ({getattr(violation, 'constraint_name', 'a constraint')})",
+                message="the change breaks a rule of the data "
+                f"({getattr(violation, 'constraint_name', None) or 'a constraint'})",
             )
         ]
     # what was cached before the write is stale now
