@@ -131,8 +131,16 @@ ENTITY_TABLES = {
 
 
 def event_visible(a: str, principal: Principal, p: Params) -> str:
-    """An event is visible when the record it is about is visible now."""
+    """An event is visible when the record it is about is visible now. Events about principals and their tokens:
+    the principal itself and the admins of its agency."""
     branches = [f"{a}.entity_kind in ('AGENCY', 'LAB', 'POLICY')"]
+    principal_rule = f"{a}.entity_id = {p(principal.id)}"
+    if principal.is_agency and principal.role == "ADMIN":
+        principal_rule += (
+            f" or exists (select 1 from principals ev_p where ev_p.id = {a}.entity_id"
+            f" and ev_p.agency_id = {p(principal.agency_id)})"
+        )
+    branches.append(f"({a}.entity_kind = 'PRINCIPAL' and ({principal_rule}))")
     for kind, table in ENTITY_TABLES.items():
         if kind in ("AGENCY", "LAB"):
             continue

@@ -60,7 +60,7 @@ def bad_input(error: UserInputError) -> HubError:
 # GraphQL type name -> (store entity, strawberry type); filled by each domain module.
 NODE_TYPES: dict[str, tuple[Entity, Any]] = {}
 # Types with global ids that are not nodes.
-OTHER_ID_TYPES = {"Principal"}
+OTHER_ID_TYPES = {"Principal", "EngagementMilestone", "ApiToken"}
 
 
 def register_node(type_name: str, entity: Entity) -> Callable[[Any], Any]:
@@ -173,6 +173,7 @@ class EntityKind(Enum):
     MEASURE = "MEASURE"
     ENGAGEMENT = "ENGAGEMENT"
     POLICY = "POLICY"
+    PRINCIPAL = "PRINCIPAL"
 
 
 @strawberry.enum

@@ -13,6 +13,7 @@ from hub.store.findings import FINDINGS_BY_ENGAGEMENT
 from schema.common import (
     SECTOR_LABELS,
     Connection,
+    HubError,
     Node,
     OrderDirection,
     Record,
@@ -29,7 +30,8 @@ from schema.common import (
 )
 from schema.findings import Finding, FindingFilter, finding_filters
 from schema.labs import Lab, load_lab
-from schema.sharing import SharedRecord, sharing_fields
+from schema.mutations import UserError, record_id, run_mutation
+from schema.sharing import SharedRecord, sharing_fields, sharing_values
 
 
 @strawberry.enum
@@ -54,6 +56,7 @@ class EngagementKind(Enum):
 
 @strawberry.type
 class Milestone:
+    id: strawberry.ID
     title: str
     due_on: date | None
     completed_on: date | None
@@ -105,7 +108,13 @@ class InfrastructureEngagement(Node, Record, SharedRecord):
     async def milestones(self, info: strawberry.Info) -> list[Milestone]:
         rows = await ctx(info).loaders.milestones.load(self.pk)
         return [
-            Milestone(title=r["title"], due_on=r["due_on"], completed_on=r["completed_on"], created_at=r["created_at"])
+            Milestone(
+                id=to_global_id("EngagementMilestone", r["id"]),
+                title=r["title"],
+                due_on=r["due_on"],
+                completed_on=r["completed_on"],
+                created_at=r["created_at"],
+            )
             for r in rows
         ]
 
@@ -208,3 +217,167 @@ class InfrastructureEngagementQuery:
     @strawberry.field(description="The 16 critical infrastructure sectors.")
     def sectors(self) -> list[SectorInfo]:
         return [SectorInfo(sector=s, label=SECTOR_LABELS[s]) for s in Sector]
+
+
+# ------------------------------------------------------------------------------------------------ mutations
+
+
+@strawberry.input
+class MilestoneInput:
+    title: str
+    due_on: date | None = None
+    completed_on: date | None = None
+
+
+@strawberry.input
+class OpenEngagementInput:
+    title: str
+    summary: str | None = None
+    lab_id: strawberry.ID
+    sector: Sector
+    counterparty: str = strawberry.field(description="The infrastructure operator, e.g. a rural hospital.")
+    kind: EngagementKind
+    finding_ids: list[strawberry.ID] | None = None
+    milestones: list[MilestoneInput] | None = None
+    tlp: Tlp = Tlp.AMBER
+    share_with_agency_ids: list[strawberry.ID] | None = None
+    share_with_lab_ids: list[strawberry.ID] | None = None
+    recipient_ids: list[strawberry.ID] | None = None
+    reason: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class UpdateEngagementInput:
+    id: strawberry.ID
+    expected_version: int
+    title: str | None = strawberry.UNSET
+    summary: str | None = strawberry.UNSET
+    counterparty: str | None = strawberry.UNSET
+    sector: Sector | None = strawberry.UNSET
+    kind: EngagementKind | None = strawberry.UNSET
+    finding_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Replaces the findings.")
+    tlp: Tlp | None = strawberry.field(default=None, description="With the share lists: replaces the sharing.")
+    share_with_agency_ids: list[strawberry.ID] | None = None
+    share_with_lab_ids: list[strawberry.ID] | None = None
+    recipient_ids: list[strawberry.ID] | None = None
+    reason: str | None = None
+
+
+@strawberry.input
+class AddEngagementMilestoneInput:
+    id: strawberry.ID
+    expected_version: int
+    title: str
+    due_on: date | None = None
+
+
+@strawberry.input
+class CompleteEngagementMilestoneInput:
+    id: strawberry.ID
+    expected_version: int
+    milestone_id: strawberry.ID
+    completed_on: date
+
+
+@strawberry.input
+class TransitionEngagementInput:
+    id: strawberry.ID
+    to: InfrastructureEngagementState
+    expected_version: int
+    reason: str | None = None
+
+
+@strawberry.type
+class InfrastructureEngagementPayload:
+    engagement: InfrastructureEngagement | None
+    errors: list[UserError]
+
+
+def engagement_values(data: OpenEngagementInput | UpdateEngagementInput) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("title", "summary", "counterparty"):
+        value = getattr(data, name)
+        if value is not strawberry.UNSET:
+            out[name] = value
+    for name in ("sector", "kind"):
+        value = getattr(data, name)
+        if value is None:
+            raise HubError(f"input.{name} must not be null", "BAD_USER_INPUT", field=f"input.{name}")
+        if value is not strawberry.UNSET:
+            out[name] = value.value
+    out["finding_ids"] = decode_ids(data.finding_ids, "Finding", field="input.findingIds")
+    if data.tlp is not None:
+        out.update(sharing_values(data))
+    out["reason"] = data.reason
+    return out
+
+
+async def engagement_payload(info: strawberry.Info, action: Any) -> InfrastructureEngagementPayload:
+    row, errors = await run_mutation(info, action, store.ENGAGEMENT)
+    return InfrastructureEngagementPayload(
+        engagement=InfrastructureEngagement.from_row(row) if row else None, errors=errors
+    )
+
+
+@strawberry.type
+class InfrastructureEngagementMutation:
+    @strawberry.mutation(description="CISA officers open an engagement with a lab for a sector's counterparty.")
+    async def open_engagement(
+        self, info: strawberry.Info, input: OpenEngagementInput
+    ) -> InfrastructureEngagementPayload:
+        values = {
+            **engagement_values(input),
+            "lab_id": record_id(input.lab_id, "Lab", "input.labId"),
+            "milestones": [
+                {"title": m.title, "due_on": m.due_on, "completed_on": m.completed_on} for m in input.milestones or []
+            ],
+            "idempotency_key": input.idempotency_key,
+        }
+        return await engagement_payload(info, lambda con, p: store.open_engagement(con, p, values))
+
+    @strawberry.mutation(description="Change an engagement's description, sector, kind, findings or sharing.")
+    async def update_engagement(
+        self, info: strawberry.Info, input: UpdateEngagementInput
+    ) -> InfrastructureEngagementPayload:
+        engagement_id = record_id(input.id, "InfrastructureEngagement")
+        values = engagement_values(input)
+        return await engagement_payload(
+            info, lambda con, p: store.update_engagement(con, p, engagement_id, input.expected_version, values)
+        )
+
+    @strawberry.mutation(description="Add a milestone to an engagement.")
+    async def add_engagement_milestone(
+        self, info: strawberry.Info, input: AddEngagementMilestoneInput
+    ) -> InfrastructureEngagementPayload:
+        engagement_id = record_id(input.id, "InfrastructureEngagement")
+        values = {"title": input.title, "due_on": input.due_on}
+        return await engagement_payload(
+            info,
+            lambda con, p: store.add_engagement_milestone(con, p, engagement_id, input.expected_version, values),
+        )
+
+    @strawberry.mutation(description="Mark a milestone of an engagement done.")
+    async def complete_engagement_milestone(
+        self, info: strawberry.Info, input: CompleteEngagementMilestoneInput
+    ) -> InfrastructureEngagementPayload:
+        engagement_id = record_id(input.id, "InfrastructureEngagement")
+        milestone_id = record_id(input.milestone_id, "EngagementMilestone", "input.milestoneId")
+        return await engagement_payload(
+            info,
+            lambda con, p: store.complete_engagement_milestone(
+                con, p, engagement_id, input.expected_version, milestone_id, input.completed_on
+            ),
+        )
+
+    @strawberry.mutation(description="Move an engagement; the lab may decline or withdraw at any time.")
+    async def transition_engagement(
+        self, info: strawberry.Info, input: TransitionEngagementInput
+    ) -> InfrastructureEngagementPayload:
+        engagement_id = record_id(input.id, "InfrastructureEngagement")
+        return await engagement_payload(
+            info,
+            lambda con, p: store.transition_engagement(
+                con, p, engagement_id, input.to.value, input.expected_version, input.reason
+            ),
+        )

@@ -39,6 +39,8 @@ KIND_TYPES = {
     "ENGAGEMENT": "InfrastructureEngagement",
 }
 TYPE_KINDS = {type_name: kind for kind, type_name in KIND_TYPES.items()}
+# kinds whose records have global ids (principals are not nodes, but their id is one)
+ID_TYPES = {**KIND_TYPES, "PRINCIPAL": "Principal"}
 
 
 @strawberry.type(description="One change to one record. Append-only and hash-chained.")
@@ -68,7 +70,7 @@ class Event(Node):
             cursor=str(row["id"]),
             at=row["at"],
             entity_kind=EntityKind(kind),
-            entity_id=to_global_id(KIND_TYPES[kind], row["entity_id"]) if kind in KIND_TYPES else None,
+            entity_id=to_global_id(ID_TYPES[kind], row["entity_id"]) if kind in ID_TYPES else None,
             action=row["action"],
             from_state=row["from_state"],
             to_state=row["to_state"],

@@ -32,7 +32,7 @@ from schema.common import (
 from schema.labs import Lab, load_lab
 from schema.models import FrontierModel, load_model
 from schema.mutations import UserError, optional_id, record_id, run_mutation
-from schema.sharing import SharedRecord, sharing_fields
+from schema.sharing import SharedRecord, sharing_fields, sharing_values
 
 if TYPE_CHECKING:
     from schema.engagements import InfrastructureEngagement
@@ -397,15 +397,6 @@ def _description_values(data: ReportFindingInput | UpdateFindingInput) -> dict[s
     return out
 
 
-def _sharing_values(data: ReportFindingInput | ShareFindingInput) -> dict[str, Any]:
-    return {
-        "tlp": data.tlp.value,
-        "share_agency_ids": decode_ids(data.share_with_agency_ids, "Agency", field="input.shareWithAgencyIds") or [],
-        "share_lab_ids": decode_ids(data.share_with_lab_ids, "Lab", field="input.shareWithLabIds") or [],
-        "recipient_principal_ids": decode_ids(data.recipient_ids, "Principal", field="input.recipientIds") or [],
-    }
-
-
 async def finding_payload(info: strawberry.Info, action: Any) -> FindingPayload:
     row, errors = await run_mutation(info, action, store.FINDING)
     return FindingPayload(finding=Finding.from_row(row) if row else None, errors=errors)
@@ -417,7 +408,7 @@ class FindingMutation:
     async def report_finding(self, info: strawberry.Info, input: ReportFindingInput) -> FindingPayload:
         values = {
             **_description_values(input),
-            **_sharing_values(input),
+            **sharing_values(input),
             "model_id": optional_id(input.model_id, "FrontierModel", "input.modelId"),
             "discovered_by": input.discovered_by.value,
             "discovered_by_lab_id": optional_id(input.discovered_by_lab_id, "Lab", "input.discoveredByLabId"),
@@ -448,7 +439,7 @@ class FindingMutation:
     @strawberry.mutation(description="Set a finding's TLP, shareWith and RED recipients (owning agency only).")
     async def share_finding(self, info: strawberry.Info, input: ShareFindingInput) -> FindingPayload:
         finding_id = record_id(input.id, "Finding")
-        values = {**_sharing_values(input), "reason": input.reason}
+        values = {**sharing_values(input), "reason": input.reason}
         return await finding_payload(
             info, lambda con, p: store.share_finding(con, p, finding_id, input.expected_version, values)
         )

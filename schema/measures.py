@@ -13,6 +13,7 @@ from hub.store.findings import FINDINGS_BY_MEASURE
 from hub.store.models import MODELS_BY_MEASURE
 from schema.common import (
     Connection,
+    HubError,
     Node,
     OrderDirection,
     Record,
@@ -28,7 +29,8 @@ from schema.common import (
 )
 from schema.findings import Finding
 from schema.models import FrontierModel
-from schema.sharing import SharedRecord, sharing_fields
+from schema.mutations import UserError, record_id, run_mutation
+from schema.sharing import SharedRecord, sharing_fields, sharing_values
 
 
 @strawberry.enum
@@ -157,4 +159,122 @@ class CyberMeasureQuery:
             order=order_by,
             first=first,
             after=after,
+        )
+
+
+# ------------------------------------------------------------------------------------------------ mutations
+
+
+@strawberry.input
+class PlanMeasureInput:
+    title: str
+    description: str | None = None
+    kind: MeasureKind
+    system_scope: str
+    owner_component: str = strawberry.field(description="The DoD component that owns it, e.g. CYBERCOM or DISA.")
+    d3fend_ids: list[str] | None = None
+    attack_ids: list[str] | None = None
+    nist80053_controls: list[str] | None = None
+    finding_ids: list[strawberry.ID] | None = None
+    model_ids: list[strawberry.ID] | None = None
+    tlp: Tlp = Tlp.AMBER
+    share_with_agency_ids: list[strawberry.ID] | None = None
+    share_with_lab_ids: list[strawberry.ID] | None = None
+    recipient_ids: list[strawberry.ID] | None = None
+    reason: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class UpdateMeasureInput:
+    id: strawberry.ID
+    expected_version: int
+    title: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    kind: MeasureKind | None = strawberry.UNSET
+    system_scope: str | None = strawberry.UNSET
+    owner_component: str | None = strawberry.UNSET
+    d3fend_ids: list[str] | None = strawberry.UNSET
+    attack_ids: list[str] | None = strawberry.UNSET
+    nist80053_controls: list[str] | None = strawberry.UNSET
+    evidence: str | None = strawberry.UNSET
+    finding_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Replaces the findings.")
+    model_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Replaces the models.")
+    tlp: Tlp | None = strawberry.field(default=None, description="With the share lists: replaces the sharing.")
+    share_with_agency_ids: list[strawberry.ID] | None = None
+    share_with_lab_ids: list[strawberry.ID] | None = None
+    recipient_ids: list[strawberry.ID] | None = None
+    reason: str | None = None
+
+
+@strawberry.input
+class TransitionMeasureInput:
+    id: strawberry.ID
+    to: CyberMeasureState
+    expected_version: int
+    reason: str | None = None
+    evidence: str | None = strawberry.field(default=None, description="VERIFIED needs evidence (here or already).")
+
+
+@strawberry.type
+class CyberMeasurePayload:
+    measure: CyberMeasure | None
+    errors: list[UserError]
+
+
+def measure_values(data: PlanMeasureInput | UpdateMeasureInput) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in (
+        "title",
+        "description",
+        "system_scope",
+        "owner_component",
+        "d3fend_ids",
+        "attack_ids",
+        "nist80053_controls",
+        "evidence",
+    ):
+        value = getattr(data, name, strawberry.UNSET)
+        if value is not strawberry.UNSET:
+            out[name] = value
+    if data.kind is not strawberry.UNSET:
+        if data.kind is None:
+            raise HubError("input.kind must not be null", "BAD_USER_INPUT", field="input.kind")
+        out["kind"] = data.kind.value
+    out["finding_ids"] = decode_ids(data.finding_ids, "Finding", field="input.findingIds")
+    out["model_ids"] = decode_ids(data.model_ids, "FrontierModel", field="input.modelIds")
+    if data.tlp is not None:
+        out.update(sharing_values(data))
+    out["reason"] = data.reason
+    return out
+
+
+async def measure_payload(info: strawberry.Info, action: Any) -> CyberMeasurePayload:
+    row, errors = await run_mutation(info, action, store.MEASURE)
+    return CyberMeasurePayload(measure=CyberMeasure.from_row(row) if row else None, errors=errors)
+
+
+@strawberry.type
+class CyberMeasureMutation:
+    @strawberry.mutation(description="DoD officers plan a measure against findings and models; DoD owns it.")
+    async def plan_measure(self, info: strawberry.Info, input: PlanMeasureInput) -> CyberMeasurePayload:
+        values = {**measure_values(input), "idempotency_key": input.idempotency_key}
+        return await measure_payload(info, lambda con, p: store.plan_measure(con, p, values))
+
+    @strawberry.mutation(description="Change a measure's description, references, evidence, links or sharing.")
+    async def update_measure(self, info: strawberry.Info, input: UpdateMeasureInput) -> CyberMeasurePayload:
+        measure_id = record_id(input.id, "CyberMeasure")
+        values = measure_values(input)
+        return await measure_payload(
+            info, lambda con, p: store.update_measure(con, p, measure_id, input.expected_version, values)
+        )
+
+    @strawberry.mutation(description="Move a measure through its states; VERIFIED needs evidence.")
+    async def transition_measure(self, info: strawberry.Info, input: TransitionMeasureInput) -> CyberMeasurePayload:
+        measure_id = record_id(input.id, "CyberMeasure")
+        return await measure_payload(
+            info,
+            lambda con, p: store.transition_measure(
+                con, p, measure_id, input.to.value, input.expected_version, input.reason, input.evidence
+            ),
         )

@@ -47,10 +47,11 @@ Action = Callable[[asyncpg.Connection, Principal], Awaitable[int]]
 
 
 async def run_mutation(
-    info: strawberry.Info, action: Action, entity: Entity
+    info: strawberry.Info, action: Action, entity: Entity | None
 ) -> tuple[dict[str, Any] | None, list[UserError]]:
     """Run `action` (which returns the id of the record it wrote) in one transaction; on a rejection roll it back
-    and report it. Returns the record as the caller may now see it, and the errors."""
+    and report it. Returns the record as the caller may now see it (just {"id": ...} without an entity), and the
+    errors."""
     context = ctx(info)
     try:
         async with context.db.transaction() as con:
@@ -80,5 +81,7 @@ async def run_mutation(
         ]
     # what was cached before the write is stale now
     context.loaders = Loaders(context.db)
+    if entity is None:
+        return {"id": record_id}, []
     row = await context.loaders.by_id(entity).load(record_id)
     return row, []

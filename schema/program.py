@@ -8,8 +8,11 @@ from typing import Any
 
 import strawberry
 
+from hub.auth import Principal as HubPrincipal
+from hub.auth import get_principal
 from hub.store import agencies as agency_store
 from hub.store import dashboard as store
+from hub.store import principals as principal_store
 from hub.store.base import MAX_PAGE_SIZE
 from schema.agencies import Agency, load_agency
 from schema.common import (
@@ -24,6 +27,7 @@ from schema.common import (
 )
 from schema.events import KIND_TYPES
 from schema.labs import Lab, load_lab
+from schema.mutations import UserError, optional_id, record_id, run_mutation
 
 
 @strawberry.enum
@@ -105,10 +109,7 @@ class Dashboard:
 class ProgramQuery:
     @strawberry.field(description="Who you are.")
     def me(self, info: strawberry.Info) -> Principal:
-        p = ctx(info).principal
-        return Principal(
-            id=to_global_id("Principal", p.id), name=p.name, role=Role(p.role), agency_pk=p.agency_id, lab_pk=p.lab_id
-        )
+        return principal_type(ctx(info).principal)
 
     @strawberry.field(description="The policy in force.")
     async def policy(self, info: strawberry.Info) -> Policy:
@@ -192,3 +193,129 @@ async def _load_nodes(info: strawberry.Info, ids: list[strawberry.ID]) -> list[A
         row = await pending
         results.append(node_type.from_row(row) if row else None)
     return results
+
+
+# ------------------------------------------------------------------------------------------------ mutations
+
+
+@strawberry.type(description="A token, without its secret.")
+class ApiToken:
+    id: strawberry.ID
+    prefix: str = strawberry.field(description="The first characters of the token, to tell tokens apart.")
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def api_token(row: dict[str, Any]) -> ApiToken:
+    return ApiToken(
+        id=to_global_id("ApiToken", row["id"]),
+        prefix=row["prefix"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def principal_type(p: HubPrincipal) -> Principal:
+    return Principal(
+        id=to_global_id("Principal", p.id), name=p.name, role=Role(p.role), agency_pk=p.agency_id, lab_pk=p.lab_id
+    )
+
+
+@strawberry.input
+class UpdatePolicyInput:
+    expected_version: int
+    order_date: date | None = None
+    standard_due_days: int | None = None
+    required_signoffs: list[str] | None = strawberry.field(default=None, description="Agency codes.")
+    preview_window_max_days: int | None = None
+    reason: str | None = None
+
+
+@strawberry.type
+class PolicyPayload:
+    policy: Policy | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class CreateTokenInput:
+    name: str | None = strawberry.field(default=None, description="For a new principal of your agency.")
+    role: Role | None = strawberry.field(default=None, description="For a new principal: VIEWER .. ADMIN.")
+    principal_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Instead of name and role: a further token for this principal of your agency."
+    )
+    expires_in_days: int | None = None
+
+
+@strawberry.type
+class CreateTokenPayload:
+    token: str | None = strawberry.field(description="The secret, shown this once; only its hash is stored.")
+    api_token: ApiToken | None
+    principal: Principal | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class RevokeTokenInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class RevokeTokenPayload:
+    api_token: ApiToken | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class ProgramMutation:
+    @strawberry.mutation(description="Admins of the standard-setting agencies change the program policy.")
+    async def update_policy(self, info: strawberry.Info, input: UpdatePolicyInput) -> PolicyPayload:
+        values = {
+            "order_date": input.order_date,
+            "standard_due_days": input.standard_due_days,
+            "required_signoffs": input.required_signoffs,
+            "preview_window_max_days": input.preview_window_max_days,
+            "reason": input.reason,
+        }
+        _, errors = await run_mutation(
+            info, lambda con, p: agency_store.update_policy(con, p, input.expected_version, values), None
+        )
+        return PolicyPayload(policy=None if errors else await ProgramQuery().policy(info), errors=errors)
+
+    @strawberry.mutation(description="An agency admin creates a token (and a principal of the agency for it).")
+    async def create_token(self, info: strawberry.Info, input: CreateTokenInput) -> CreateTokenPayload:
+        values = {
+            "name": input.name,
+            "role": input.role.value if input.role else None,
+            "principal_id": optional_id(input.principal_id, "Principal", "input.principalId"),
+            "expires_in_days": input.expires_in_days,
+        }
+        secret: dict[str, str] = {}
+
+        async def action(con: Any, p: HubPrincipal) -> int:
+            token_id, secret["token"] = await principal_store.create_token(con, p, values)
+            return token_id
+
+        created, errors = await run_mutation(info, action, None)
+        if errors or created is None:
+            return CreateTokenPayload(token=None, api_token=None, principal=None, errors=errors)
+        db = ctx(info).db
+        row = await principal_store.get_token(db.con, created["id"])
+        assert row is not None
+        holder = await get_principal(db.con, row["principal_id"])
+        assert holder is not None
+        return CreateTokenPayload(
+            token=secret["token"], api_token=api_token(row), principal=principal_type(holder), errors=[]
+        )
+
+    @strawberry.mutation(description="Revoke a token: your own, or (admins) one of your agency's.")
+    async def revoke_token(self, info: strawberry.Info, input: RevokeTokenInput) -> RevokeTokenPayload:
+        token_id = record_id(input.id, "ApiToken")
+        revoked, errors = await run_mutation(info, lambda con, p: principal_store.revoke_token(con, p, token_id), None)
+        if errors or revoked is None:
+            return RevokeTokenPayload(api_token=None, errors=errors)
+        row = await principal_store.get_token(ctx(info).db.con, revoked["id"])
+        assert row is not None
+        return RevokeTokenPayload(api_token=api_token(row), errors=[])

@@ -8,7 +8,7 @@ import strawberry
 
 from hub.store.labs import LAB
 from schema.agencies import Agency, load_agencies, load_agency
-from schema.common import Tlp, ctx
+from schema.common import Tlp, ctx, decode_ids
 from schema.labs import Lab
 
 ShareTarget = Annotated[Agency | Lab, strawberry.union("ShareTarget", description="An agency or a lab.")]
@@ -39,4 +39,14 @@ def sharing_fields(row: dict[str, Any]) -> dict[str, Any]:
         "owner_agency_pk": row["owner_agency_id"],
         "share_agency_pks": list(row["share_agency_ids"]),
         "share_lab_pks": list(row["share_lab_ids"]),
+    }
+
+
+def sharing_values(data: Any) -> dict[str, Any]:
+    """The store values of an input's tlp, shareWithAgencyIds, shareWithLabIds and recipientIds."""
+    return {
+        "tlp": data.tlp.value,
+        "share_agency_ids": decode_ids(data.share_with_agency_ids, "Agency", field="input.shareWithAgencyIds") or [],
+        "share_lab_ids": decode_ids(data.share_with_lab_ids, "Lab", field="input.shareWithLabIds") or [],
+        "recipient_principal_ids": decode_ids(data.recipient_ids, "Principal", field="input.recipientIds") or [],
     }

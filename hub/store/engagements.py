@@ -5,8 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
+
 from hub.access import Params, visible
+from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
+from hub.store.sharing import check_sharing, require_owner
+from hub.workflow import (
+    Rejected,
+    bad_input,
+    changed,
+    check_transition,
+    check_version,
+    exists_visible,
+    idempotent_replay,
+    insert_row,
+    is_liaison_of,
+    is_officer_of,
+    lock_visible,
+    record_event,
+    remember_idempotency_key,
+    require,
+    text,
+    update_row,
+)
 
 ENGAGEMENT = Entity(
     kind="ENGAGEMENT",
@@ -55,3 +77,196 @@ async def milestones_by_engagement(db: Session, engagement_ids: Sequence[int]) -
     for r in rows:
         grouped.setdefault(r["engagement_id"], []).append(dict(r))
     return [grouped.get(i, []) for i in engagement_ids]
+
+
+# ------------------------------------------------------------------------------------------------ writes
+
+
+def engagement_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """The checked descriptive columns of an opening or an update (only the keys present)."""
+    fields: dict[str, Any] = {}
+    if "title" in values:
+        fields["title"] = text(values["title"], "input.title", required=True, max_length=300)
+    if "summary" in values:
+        fields["summary"] = text(values["summary"], "input.summary", max_length=20000, multiline=True)
+    if "counterparty" in values:
+        fields["counterparty"] = text(values["counterparty"], "input.counterparty", required=True, max_length=300)
+    for key in ("sector", "kind"):
+        if key in values:
+            fields[key] = values[key]
+    return fields
+
+
+async def replace_findings(
+    con: asyncpg.Connection, principal: Principal, engagement_id: int, finding_ids: list[int] | None
+) -> bool:
+    """Set the engagement's findings when the input names them; True when that changed them."""
+    if finding_ids is None:
+        return False
+    ids = list(dict.fromkeys(finding_ids))
+    if len(ids) > 200:
+        raise bad_input("input.findingIds", "at most 200 ids")
+    await exists_visible(con, principal, "FINDING", "findings", ids, field="input.findingIds")
+    current = {
+        r[0]
+        for r in await con.fetch("select finding_id from engagement_findings where engagement_id = $1", engagement_id)
+    }
+    if current == set(ids):
+        return False
+    await con.execute("delete from engagement_findings where engagement_id = $1", engagement_id)
+    await con.executemany(
+        "insert into engagement_findings (engagement_id, finding_id) values ($1, $2)", [(engagement_id, i) for i in ids]
+    )
+    return True
+
+
+def check_milestone(values: dict[str, Any], field: str) -> dict[str, Any]:
+    title = text(values.get("title"), f"{field}.title", required=True, max_length=300)
+    due_on, completed_on = values.get("due_on"), values.get("completed_on")
+    return {"title": title, "due_on": due_on, "completed_on": completed_on}
+
+
+async def open_engagement(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
+    """CISA officers open an engagement with a lab for a sector's counterparty; CISA owns it."""
+    require(is_officer_of(principal, "CISA"), "only CISA officers open infrastructure engagements")
+    replay = await idempotent_replay(con, principal, values.get("idempotency_key"), "openEngagement")
+    if replay is not None:
+        return replay
+    row = engagement_fields(values)
+    await exists_visible(con, principal, "LAB", "labs", [values["lab_id"]], field="input.labId")
+    milestones = values.get("milestones") or []
+    if len(milestones) > 50:
+        raise bad_input("input.milestones", "at most 50 milestones")
+    checked = [check_milestone(m, f"input.milestones[{i}]") for i, m in enumerate(milestones)]
+    row.update(await check_sharing(con, principal, values))
+    row.update(lab_id=values["lab_id"], owner_agency_id=principal.agency_id, created_by=principal.id, state="PROPOSED")
+    created = await insert_row(con, "infrastructure_engagements", row)
+    await replace_findings(con, principal, created["id"], values.get("finding_ids"))
+    for milestone in checked:
+        await insert_row(con, "engagement_milestones", {"engagement_id": created["id"], **milestone})
+    await record_event(
+        con,
+        principal,
+        kind="ENGAGEMENT",
+        entity_id=created["id"],
+        action="OPENED",
+        to_state="PROPOSED",
+        reason=text(values.get("reason"), "input.reason", max_length=2000),
+    )
+    await remember_idempotency_key(
+        con, principal, values.get("idempotency_key"), "openEngagement", "ENGAGEMENT", created["id"]
+    )
+    return int(created["id"])
+
+
+async def update_engagement(
+    con: asyncpg.Connection, principal: Principal, engagement_id: int, expected_version: int, values: dict[str, Any]
+) -> int:
+    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
+    require_owner(principal, row, ("OFFICER", "ADMIN"), "update an engagement")
+    check_version(row, expected_version)
+    changes = changed(row, engagement_fields(values))
+    if "tlp" in values:
+        changes.update(changed(row, await check_sharing(con, principal, values)))
+    findings_changed = await replace_findings(con, principal, engagement_id, values.get("finding_ids"))
+    if changes or findings_changed:
+        await update_row(con, "infrastructure_engagements", engagement_id, changes)
+        await record_event(
+            con,
+            principal,
+            kind="ENGAGEMENT",
+            entity_id=engagement_id,
+            action="UPDATED",
+            reason=text(values.get("reason"), "input.reason", max_length=2000),
+            details={"changed": sorted([*changes, *(["finding_ids"] if findings_changed else [])])},
+        )
+    return engagement_id
+
+
+async def add_engagement_milestone(
+    con: asyncpg.Connection, principal: Principal, engagement_id: int, expected_version: int, values: dict[str, Any]
+) -> int:
+    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
+    require_owner(principal, row, ("OFFICER", "ADMIN"), "add milestones")
+    check_version(row, expected_version)
+    if row["state"] in ("COMPLETED", "DECLINED", "WITHDRAWN"):
+        raise bad_input("input.id", f"a {row['state']} engagement takes no new milestones")
+    count = await con.fetchval("select count(*) from engagement_milestones where engagement_id = $1", engagement_id)
+    if count >= 100:
+        raise bad_input("input.title", "an engagement holds at most 100 milestones")
+    milestone = check_milestone(values, "input")
+    await insert_row(con, "engagement_milestones", {"engagement_id": engagement_id, **milestone})
+    await update_row(con, "infrastructure_engagements", engagement_id, {})
+    await record_event(
+        con,
+        principal,
+        kind="ENGAGEMENT",
+        entity_id=engagement_id,
+        action="MILESTONE_ADDED",
+        details={"title": milestone["title"], "dueOn": milestone["due_on"]},
+    )
+    return engagement_id
+
+
+async def complete_engagement_milestone(
+    con: asyncpg.Connection,
+    principal: Principal,
+    engagement_id: int,
+    expected_version: int,
+    milestone_id: int,
+    completed_on: Any,
+) -> int:
+    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
+    require_owner(principal, row, ("OFFICER", "ADMIN"), "complete milestones")
+    check_version(row, expected_version)
+    milestone = await con.fetchrow(
+        "select * from engagement_milestones where id = $1 and engagement_id = $2", milestone_id, engagement_id
+    )
+    if milestone is None:
+        raise Rejected(
+            "NOT_FOUND", "input.milestoneId: no such milestone on this engagement", field="input.milestoneId"
+        )
+    if milestone["completed_on"] is not None:
+        raise bad_input("input.milestoneId", f"completed already, on {milestone['completed_on']}")
+    await con.execute("update engagement_milestones set completed_on = $1 where id = $2", completed_on, milestone_id)
+    await update_row(con, "infrastructure_engagements", engagement_id, {})
+    await record_event(
+        con,
+        principal,
+        kind="ENGAGEMENT",
+        entity_id=engagement_id,
+        action="MILESTONE_COMPLETED",
+        details={"title": milestone["title"], "completedOn": completed_on},
+    )
+    return engagement_id
+
+
+LAB_ENGAGEMENT_MOVES = ("DECLINED", "WITHDRAWN")
+
+
+async def transition_engagement(
+    con: asyncpg.Connection,
+    principal: Principal,
+    engagement_id: int,
+    to: str,
+    expected_version: int,
+    reason: str | None,
+) -> int:
+    """CISA's officers move an engagement; the lab may decline or withdraw at any time (it is voluntary)."""
+    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
+    if not (is_liaison_of(principal, row["lab_id"]) and to in LAB_ENGAGEMENT_MOVES):
+        require_owner(principal, row, ("OFFICER", "ADMIN"), "move an engagement through its states")
+    check_version(row, expected_version)
+    check_transition("ENGAGEMENT", row["state"], to)
+    await update_row(con, "infrastructure_engagements", engagement_id, {"state": to})
+    await record_event(
+        con,
+        principal,
+        kind="ENGAGEMENT",
+        entity_id=engagement_id,
+        action="TRANSITIONED",
+        from_state=row["state"],
+        to_state=to,
+        reason=text(reason, "input.reason", max_length=2000, multiline=True),
+    )
+    return engagement_id

@@ -10,6 +10,7 @@ import asyncpg
 
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
+from hub.store.sharing import check_sharing, require_owner
 from hub.workflow import (
     Rejected,
     bad_input,
@@ -125,33 +126,6 @@ def check_cve(value: str | None, field: str = "input.cveId") -> str | None:
     return cve
 
 
-async def check_sharing(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
-    """tlp, shareWith agencies and labs, RED recipients: every id must exist."""
-    share_agencies = list(dict.fromkeys(values.get("share_agency_ids") or []))
-    share_labs = list(dict.fromkeys(values.get("share_lab_ids") or []))
-    recipients = list(dict.fromkeys(values.get("recipient_principal_ids") or []))
-    for field, table, ids in (
-        ("input.shareWithAgencyIds", "agencies", share_agencies),
-        ("input.shareWithLabIds", "labs", share_labs),
-        ("input.recipientIds", "principals", recipients),
-    ):
-        if len(ids) > 100:
-            raise bad_input(field, "at most 100 ids")
-        if ids:
-            found = await con.fetchval(f"select count(*) from {table} where id = any($1::bigint[])", ids)
-            if found != len(ids):
-                raise Rejected("NOT_FOUND", f"{field}: no such record", field=field)
-    tlp = values["tlp"]
-    if tlp == "RED" and not recipients:
-        raise bad_input("input.recipientIds", "TLP:RED needs at least one named recipient")
-    return {
-        "tlp": tlp,
-        "share_agency_ids": share_agencies,
-        "share_lab_ids": share_labs,
-        "recipient_principal_ids": recipients,
-    }
-
-
 def finding_fields(values: dict[str, Any]) -> dict[str, Any]:
     """The checked descriptive columns of a report or an update (only the keys present)."""
     fields: dict[str, Any] = {}
@@ -228,13 +202,6 @@ async def report_finding(con: asyncpg.Connection, principal: Principal, values: 
         con, principal, values.get("idempotency_key"), "reportFinding", "FINDING", created["id"]
     )
     return int(created["id"])
-
-
-def require_owner(principal: Principal, row: dict[str, Any], roles: tuple[str, ...], what: str) -> None:
-    require(
-        principal.is_agency and principal.agency_id == row["owner_agency_id"] and principal.role in roles,
-        f"only the owning agency's {', '.join(r.lower() + 's' for r in roles)} may {what}",
-    )
 
 
 async def update_finding(

@@ -4,7 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+
+from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
+from hub.store.sharing import check_sharing, require_owner
+from hub.workflow import (
+    bad_input,
+    changed,
+    check_transition,
+    check_version,
+    exists_visible,
+    idempotent_replay,
+    insert_row,
+    is_officer_of,
+    lock_visible,
+    record_event,
+    remember_idempotency_key,
+    require,
+    text,
+    text_list,
+    update_row,
+)
 
 MEASURE = Entity(
     kind="MEASURE",
@@ -40,3 +61,155 @@ def where_measures(w: Where, f: dict[str, Any]) -> None:
     w.search(f.get("search"))
     w.at_least("t.created_at", f.get("created_from"))
     w.before("t.created_at", f.get("created_before"))
+
+
+# ------------------------------------------------------------------------------------------------ writes
+
+D3FEND = r"D3-[A-Z0-9]{1,12}"
+ATTACK = r"T\d{4}(\.\d{3})?"
+NIST_CONTROL = r"[A-Z]{2}-\d{1,2}(\(\d{1,2}\))?"
+
+
+def measure_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """The checked descriptive columns of a plan or an update (only the keys present)."""
+    fields: dict[str, Any] = {}
+    if "title" in values:
+        fields["title"] = text(values["title"], "input.title", required=True, max_length=300)
+    if "description" in values:
+        fields["description"] = text(values["description"], "input.description", max_length=20000, multiline=True)
+    if "kind" in values:
+        fields["kind"] = values["kind"]
+    if "system_scope" in values:
+        fields["system_scope"] = text(values["system_scope"], "input.systemScope", required=True, max_length=500)
+    if "owner_component" in values:
+        fields["owner_component"] = text(
+            values["owner_component"], "input.ownerComponent", required=True, max_length=100
+        )
+    for key, field, pattern, hint in (
+        ("d3fend_ids", "input.d3fendIds", D3FEND, " (a D3FEND id such as D3-NTA)"),
+        ("attack_ids", "input.attackIds", ATTACK, " (an ATT&CK technique such as T1190)"),
+        ("nist80053_controls", "input.nist80053Controls", NIST_CONTROL, " (a NIST SP 800-53 control such as SI-2)"),
+    ):
+        if key in values:
+            fields[key] = text_list(values[key], field, pattern=pattern, hint=hint) or []
+    if "evidence" in values:
+        fields["evidence"] = text(values["evidence"], "input.evidence", max_length=20000, multiline=True)
+    return fields
+
+
+async def replace_links(
+    con: asyncpg.Connection, principal: Principal, measure_id: int, values: dict[str, Any]
+) -> list[str]:
+    """Set the measure's findings and models when the input names them; returns what changed."""
+    done = []
+    for key, table, column, kind, target, field in (
+        ("finding_ids", "measure_findings", "finding_id", "FINDING", "findings", "input.findingIds"),
+        ("model_ids", "measure_models", "model_id", "MODEL", "frontier_models", "input.modelIds"),
+    ):
+        ids = values.get(key)
+        if ids is None:
+            continue
+        ids = list(dict.fromkeys(ids))
+        if len(ids) > 200:
+            raise bad_input(field, "at most 200 ids")
+        await exists_visible(con, principal, kind, target, ids, field=field)
+        current = {r[0] for r in await con.fetch(f"select {column} from {table} where measure_id = $1", measure_id)}
+        if current == set(ids):
+            continue
+        await con.execute(f"delete from {table} where measure_id = $1", measure_id)
+        await con.executemany(
+            f"insert into {table} (measure_id, {column}) values ($1, $2)", [(measure_id, i) for i in ids]
+        )
+        done.append(key)
+    return done
+
+
+def require_dod_officer(principal: Principal, what: str) -> None:
+    require(is_officer_of(principal, "DOD"), f"only DoD officers {what}")
+
+
+async def plan_measure(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
+    """DoD officers plan a measure against findings and models they can see; DoD owns it."""
+    require_dod_officer(principal, "plan cyber measures")
+    replay = await idempotent_replay(con, principal, values.get("idempotency_key"), "planMeasure")
+    if replay is not None:
+        return replay
+    row = measure_fields(values)
+    if row.get("evidence"):
+        raise bad_input("input.evidence", "evidence comes with verification, not with the plan")
+    row.update(await check_sharing(con, principal, values))
+    row.update(owner_agency_id=principal.agency_id, created_by=principal.id, state="PLANNED")
+    created = await insert_row(con, "cyber_measures", row)
+    await replace_links(con, principal, created["id"], values)
+    await record_event(
+        con,
+        principal,
+        kind="MEASURE",
+        entity_id=created["id"],
+        action="PLANNED",
+        to_state="PLANNED",
+        reason=text(values.get("reason"), "input.reason", max_length=2000),
+    )
+    await remember_idempotency_key(
+        con, principal, values.get("idempotency_key"), "planMeasure", "MEASURE", created["id"]
+    )
+    return int(created["id"])
+
+
+async def update_measure(
+    con: asyncpg.Connection, principal: Principal, measure_id: int, expected_version: int, values: dict[str, Any]
+) -> int:
+    row = await lock_visible(con, principal, "MEASURE", "cyber_measures", measure_id)
+    require_owner(principal, row, ("OFFICER", "ADMIN"), "update a measure")
+    check_version(row, expected_version)
+    changes = changed(row, measure_fields(values))
+    if "tlp" in values:
+        changes.update(changed(row, await check_sharing(con, principal, values)))
+    if row["state"] == "VERIFIED" and "evidence" in changes and not changes["evidence"]:
+        raise bad_input("input.evidence", "a VERIFIED measure keeps its evidence")
+    links = await replace_links(con, principal, measure_id, values)
+    if changes or links:
+        await update_row(con, "cyber_measures", measure_id, changes)
+        await record_event(
+            con,
+            principal,
+            kind="MEASURE",
+            entity_id=measure_id,
+            action="UPDATED",
+            reason=text(values.get("reason"), "input.reason", max_length=2000),
+            details={"changed": sorted([*changes, *links])},
+        )
+    return measure_id
+
+
+async def transition_measure(
+    con: asyncpg.Connection,
+    principal: Principal,
+    measure_id: int,
+    to: str,
+    expected_version: int,
+    reason: str | None,
+    evidence: str | None,
+) -> int:
+    row = await lock_visible(con, principal, "MEASURE", "cyber_measures", measure_id)
+    require_owner(principal, row, ("OFFICER", "ADMIN"), "move a measure through its states")
+    check_version(row, expected_version)
+    check_transition("MEASURE", row["state"], to)
+    changes: dict[str, Any] = {"state": to}
+    evidence = text(evidence, "input.evidence", max_length=20000, multiline=True)
+    if evidence is not None:
+        changes["evidence"] = evidence
+    if to == "VERIFIED" and not (evidence or row["evidence"]):
+        raise bad_input("input.evidence", "VERIFIED needs evidence of the measure's effect")
+    await update_row(con, "cyber_measures", measure_id, changes)
+    await record_event(
+        con,
+        principal,
+        kind="MEASURE",
+        entity_id=measure_id,
+        action="TRANSITIONED",
+        from_state=row["state"],
+        to_state=to,
+        reason=text(reason, "input.reason", max_length=2000, multiline=True),
+    )
+    return measure_id
