@@ -142,3 +142,26 @@ async def test_idempotency_key_returns_the_first_result(api: Api) -> None:
     assert first["finding"]["id"] == second["finding"]["id"]
     count = await api.data('{ findings(filter: {search: "retried"}) { totalCount } }', token=cisa)
     assert count["findings"]["totalCount"] == 1
+
+
+async def test_dashboard_reflects_writes_at_once(api: Api) -> None:
+    cisa = await api.token(agency="CISA", role="ANALYST")
+    query = "{ dashboard { counts { kind state count } } }"
+
+    async def finding_counts() -> dict[str, int]:
+        data = await api.data(query, token=cisa)
+        return {c["state"]: c["count"] for c in data["dashboard"]["counts"] if c["kind"] == "FINDING"}
+
+    before = await finding_counts()
+    created = await report(api, cisa, title="dashboard probe", tlp="GREEN")
+    after_report = await finding_counts()
+    assert after_report["REPORTED"] == before["REPORTED"] + 1
+    moved = (
+        await api.data(
+            TRANSITION, {"input": {"id": created["finding"]["id"], "to": "TRIAGED", "expectedVersion": 1}}, token=cisa
+        )
+    )["transitionFinding"]
+    assert moved["errors"] == []
+    after_move = await finding_counts()
+    assert after_move["REPORTED"] == before["REPORTED"]
+    assert after_move["TRIAGED"] == before["TRIAGED"] + 1
