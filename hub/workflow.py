@@ -166,15 +166,15 @@ def check_version(row: Mapping[str, Any], expected: int) -> None:
         )
 
 
-def check_transition(kind: str, current: str, to: str) -> None:
-    """The state machine of `kind` allows current -> to."""
+def check_transition(kind: str, current: str, to: str, *, field: str = "input.to") -> None:
+    """The state machine of `kind` allows current -> to (a rejection names `field`)."""
     allowed = MACHINES[kind].get(current, ())
     if to not in allowed:
         names = ", ".join(allowed) if allowed else "none (it is final)"
         raise Rejected(
             "INVALID_TRANSITION",
-            f"input.to: a {kind.lower()} in {current} cannot move to {to}; allowed next states: {names}",
-            field="input.to",
+            f"{field}: a {kind.lower()} in {current} cannot move to {to}; allowed next states: {names}",
+            field=field,
             allowed=allowed,
         )
 

@@ -25,6 +25,7 @@ from schema.common import (
     values,
 )
 from schema.models import FrontierModel, load_model
+from schema.mutations import UserError, optional_id, record_id, run_mutation
 
 
 @strawberry.enum
@@ -282,4 +283,218 @@ class CoverageQuery:
             order=order_by,
             first=first,
             after=after,
+        )
+
+
+# ------------------------------------------------------------------------------------------------ mutations
+
+
+@strawberry.input
+class CoverageCriterionInput:
+    kind: CriterionKind
+    description: str
+    threshold: float | None = strawberry.field(
+        default=None, description="0 or more; required for COMPUTE_THRESHOLD (training compute in FLOP)."
+    )
+
+
+@strawberry.input
+class DraftCoverageStandardInput:
+    standard_version: str = strawberry.field(description="Unique, e.g. 1.3; a change to a standard is a new one.")
+    title: str
+    summary: str | None = None
+    criteria: list[CoverageCriterionInput] = strawberry.field(description="1 to 50 criteria.")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Retrying with the same key returns the first result instead of drafting twice."
+    )
+
+
+@strawberry.input
+class SubmitCoverageStandardInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str | None = None
+
+
+@strawberry.input
+class SignCoverageStandardInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str | None = None
+
+
+@strawberry.input
+class WithdrawCoverageStandardInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str | None = None
+
+
+@strawberry.input
+class RequestCoverageDeterminationInput:
+    model_id: strawberry.ID
+    standard_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The adopted standard (the default); naming it guards against a newer one."
+    )
+    note: str | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Retrying with the same key returns the first result instead of requesting twice."
+    )
+
+
+@strawberry.input
+class StartCoverageAssessmentInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str | None = None
+
+
+@strawberry.input
+class DecideCoverageInput:
+    id: strawberry.ID
+    expected_version: int
+    outcome: CoverageOutcome
+    rationale: str = strawberry.field(description="Why, up to 10,000 characters.")
+
+
+@strawberry.input
+class RequestCoverageReconsiderationInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str
+
+
+@strawberry.input
+class WithdrawCoverageRequestInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str | None = None
+
+
+@strawberry.type
+class CoverageStandardPayload:
+    standard: CoverageStandard | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class CoverageDecisionPayload:
+    decision: CoverageDecision | None
+    errors: list[UserError]
+
+
+async def standard_payload(info: strawberry.Info, action: Any) -> CoverageStandardPayload:
+    row, errors = await run_mutation(info, action, store.STANDARD)
+    return CoverageStandardPayload(standard=CoverageStandard.from_row(row) if row else None, errors=errors)
+
+
+async def decision_payload(info: strawberry.Info, action: Any) -> CoverageDecisionPayload:
+    row, errors = await run_mutation(info, action, store.DECISION)
+    return CoverageDecisionPayload(decision=CoverageDecision.from_row(row) if row else None, errors=errors)
+
+
+@strawberry.type
+class CoverageMutation:
+    @strawberry.mutation(
+        description="Draft a coverage standard (CISA and NIST officers); the policy in force now "
+        "names the agencies that must sign it and its due date."
+    )
+    async def draft_coverage_standard(
+        self, info: strawberry.Info, input: DraftCoverageStandardInput
+    ) -> CoverageStandardPayload:
+        values = {
+            "standard_version": input.standard_version,
+            "title": input.title,
+            "summary": input.summary,
+            "criteria": [
+                {"kind": c.kind.value, "description": c.description, "threshold": c.threshold} for c in input.criteria
+            ],
+            "idempotency_key": input.idempotency_key,
+        }
+        return await standard_payload(info, lambda con, p: store.draft_standard(con, p, values))
+
+    @strawberry.mutation(description="Submit a draft standard for review: DRAFT -> IN_REVIEW.")
+    async def submit_coverage_standard(
+        self, info: strawberry.Info, input: SubmitCoverageStandardInput
+    ) -> CoverageStandardPayload:
+        standard_id = record_id(input.id, "CoverageStandard")
+        return await standard_payload(
+            info, lambda con, p: store.submit_standard(con, p, standard_id, input.expected_version, input.reason)
+        )
+
+    @strawberry.mutation(
+        description="Sign a standard in review for your agency; the last required signature "
+        "adopts it and supersedes the standard in force and its decisions."
+    )
+    async def sign_coverage_standard(
+        self, info: strawberry.Info, input: SignCoverageStandardInput
+    ) -> CoverageStandardPayload:
+        standard_id = record_id(input.id, "CoverageStandard")
+        return await standard_payload(
+            info, lambda con, p: store.sign_standard(con, p, standard_id, input.expected_version, input.reason)
+        )
+
+    @strawberry.mutation(description="Withdraw a draft or a standard in review.")
+    async def withdraw_coverage_standard(
+        self, info: strawberry.Info, input: WithdrawCoverageStandardInput
+    ) -> CoverageStandardPayload:
+        standard_id = record_id(input.id, "CoverageStandard")
+        return await standard_payload(
+            info, lambda con, p: store.withdraw_standard(con, p, standard_id, input.expected_version, input.reason)
+        )
+
+    @strawberry.mutation(
+        description="Ask whether the adopted standard covers a model (the model's lab, or CISA "
+        "and NIST officers on its behalf)."
+    )
+    async def request_coverage_determination(
+        self, info: strawberry.Info, input: RequestCoverageDeterminationInput
+    ) -> CoverageDecisionPayload:
+        values = {
+            "model_id": record_id(input.model_id, "FrontierModel", "input.modelId"),
+            "standard_id": optional_id(input.standard_id, "CoverageStandard", "input.standardId"),
+            "note": input.note,
+            "idempotency_key": input.idempotency_key,
+        }
+        return await decision_payload(info, lambda con, p: store.request_determination(con, p, values))
+
+    @strawberry.mutation(description="Start assessing a request: REQUESTED -> UNDER_ASSESSMENT.")
+    async def start_coverage_assessment(
+        self, info: strawberry.Info, input: StartCoverageAssessmentInput
+    ) -> CoverageDecisionPayload:
+        decision_id = record_id(input.id, "CoverageDecision")
+        return await decision_payload(
+            info, lambda con, p: store.start_assessment(con, p, decision_id, input.expected_version, input.reason)
+        )
+
+    @strawberry.mutation(
+        description="Record the outcome and its rationale. COVERED only makes the model eligible "
+        "for an invitation; the model's release status never depends on it."
+    )
+    async def decide_coverage(self, info: strawberry.Info, input: DecideCoverageInput) -> CoverageDecisionPayload:
+        decision_id = record_id(input.id, "CoverageDecision")
+        return await decision_payload(
+            info,
+            lambda con, p: store.decide(
+                con, p, decision_id, input.expected_version, input.outcome.value, input.rationale
+            ),
+        )
+
+    @strawberry.mutation(description="The model's lab asks for a decision to be reconsidered.")
+    async def request_coverage_reconsideration(
+        self, info: strawberry.Info, input: RequestCoverageReconsiderationInput
+    ) -> CoverageDecisionPayload:
+        decision_id = record_id(input.id, "CoverageDecision")
+        return await decision_payload(
+            info,
+            lambda con, p: store.request_reconsideration(con, p, decision_id, input.expected_version, input.reason),
+        )
+
+    @strawberry.mutation(description="The model's lab withdraws its coverage request.")
+    async def withdraw_coverage_request(
+        self, info: strawberry.Info, input: WithdrawCoverageRequestInput
+    ) -> CoverageDecisionPayload:
+        decision_id = record_id(input.id, "CoverageDecision")
+        return await decision_payload(
+            info, lambda con, p: store.withdraw_request(con, p, decision_id, input.expected_version, input.reason)
         )

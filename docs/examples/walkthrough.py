@@ -38,10 +38,12 @@ def call(who: str, query: str, **variables: Any) -> dict[str, Any]:
     return dict(data)
 
 
-def mutate(who: str, name: str, input_type: str, record: str, fields: str, **input_fields: Any) -> dict[str, Any]:
-    query = f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {record} {{ {fields} }} errors {{ field code message }} }} }}"
-    result = call(who, query, input=input_fields)[name][record]
-    print(f"{who:>4} {name:<32} -> {result}")
+def mutate(who: str, mutation: str, input_type: str, record: str, fields: str, /, **input_fields: Any) -> dict[str, Any]:
+    """Run mutation `mutation` as `who` with `input_fields` as its input; returns the record's `fields`."""
+    selection = f"{record} {{ {fields} }} errors {{ field code message }}"
+    query = f"mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ {selection} }} }}"
+    result = call(who, query, input=input_fields)[mutation][record]
+    print(f"{who:>4} {mutation:<32} -> {result}")
     return dict(result)
 
 

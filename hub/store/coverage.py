@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
+import asyncpg
+
 from hub.access import Params, visible
+from hub.auth import Principal
+from hub.states import MACHINES
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
+from hub.workflow import (
+    Rejected,
+    bad_input,
+    check_transition,
+    check_version,
+    exists_visible,
+    idempotent_replay,
+    insert_row,
+    is_liaison_of,
+    is_officer_of,
+    lock_visible,
+    record_event,
+    remember_idempotency_key,
+    require,
+    text,
+    update_row,
+)
 
 STANDARD = Entity(
     kind="STANDARD",
@@ -71,3 +94,469 @@ async def signoffs_by_standard(db: Session, standard_ids: Sequence[int]) -> list
     for r in rows:
         grouped.setdefault(r["standard_id"], []).append(dict(r))
     return [grouped.get(i, []) for i in standard_ids]
+
+
+# ------------------------------------------------------------------------------------------------ writes
+
+STANDARD_WRITERS = ("CISA", "NIST")
+OPEN_REQUEST_STATES = ("REQUESTED", "UNDER_ASSESSMENT", "RECONSIDERATION_REQUESTED")
+# A decision under a standard that a newer one supersedes is superseded with it, unless it is final already.
+SUPERSEDABLE_DECISION_STATES = ("REQUESTED", "UNDER_ASSESSMENT", "DECIDED", "RECONSIDERATION_REQUESTED")
+CRITERION_KINDS = ("COMPUTE_THRESHOLD", "CAPABILITY_EVAL", "DESIGNATION")
+MAX_CRITERIA = 50
+
+
+def require_standard_writer(principal: Principal, what: str) -> None:
+    require(is_officer_of(principal, *STANDARD_WRITERS), f"only CISA and NIST officers and admins may {what}")
+
+
+def move(kind: str, current: str, to: str) -> None:
+    """check_transition for mutations that name the record, not the target state: the error names input.id."""
+    check_transition(kind, current, to, field="input.id")
+
+
+def reason_text(reason: str | None, *, required: bool = False) -> str | None:
+    return text(reason, "input.reason", required=required, max_length=2000, multiline=True)
+
+
+def check_criteria(criteria: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """[{kind, description, threshold}]: 1 to 50 criteria, each described; thresholds >= 0, and required where
+    the kind is COMPUTE_THRESHOLD (training compute in FLOP)."""
+    if not criteria:
+        raise bad_input("input.criteria", "a standard needs at least one criterion")
+    if len(criteria) > MAX_CRITERIA:
+        raise bad_input("input.criteria", f"at most {MAX_CRITERIA} criteria (got {len(criteria)})")
+    checked = []
+    for index, criterion in enumerate(criteria):
+        field = f"input.criteria[{index}]"
+        kind = criterion.get("kind")
+        if kind not in CRITERION_KINDS:
+            raise bad_input(f"{field}.kind", f"must be one of {', '.join(CRITERION_KINDS)}")
+        description = text(
+            criterion.get("description"), f"{field}.description", required=True, max_length=2000, multiline=True
+        )
+        threshold = criterion.get("threshold")
+        if threshold is None:
+            if kind == "COMPUTE_THRESHOLD":
+                raise bad_input(f"{field}.threshold", "a COMPUTE_THRESHOLD criterion needs a threshold (FLOP)")
+        elif not math.isfinite(threshold) or threshold < 0:
+            raise bad_input(f"{field}.threshold", f"must be a number of 0 or more, not {threshold}")
+        checked.append(
+            {"kind": kind, "description": description, "threshold": float(threshold) if threshold is not None else None}
+        )
+    return checked
+
+
+async def draft_standard(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
+    """A CISA or NIST officer drafts a standard; its sign-off agencies and due date come from the policy in force
+    now (a later policy change leaves it as drafted); the drafter's agency owns it."""
+    require_standard_writer(principal, "draft coverage standards")
+    key = values.get("idempotency_key")
+    replay = await idempotent_replay(con, principal, key, "draftCoverageStandard")
+    if replay is not None:
+        return replay
+    version = text(values.get("standard_version"), "input.standardVersion", required=True, max_length=50)
+    title = text(values.get("title"), "input.title", required=True, max_length=300)
+    summary = text(values.get("summary"), "input.summary", max_length=10000, multiline=True)
+    criteria = check_criteria(values.get("criteria"))
+    # two drafts racing for one version: the second waits, then gets CONFLICT naming the field
+    await con.execute(
+        "select pg_advisory_xact_lock(hashtextextended('coverage_standards.standard_version:' || $1, 0))", version
+    )
+    if await con.fetchval("select exists (select 1 from coverage_standards where standard_version = $1)", version):
+        raise Rejected(
+            "CONFLICT", f"input.standardVersion: standard {version!r} exists already", field="input.standardVersion"
+        )
+    policy = await con.fetchrow(
+        "select order_date, standard_due_days, required_signoffs from policy where id = 1 for share"
+    )
+    assert policy is not None, "the migrations seed the policy"
+    created = await insert_row(
+        con,
+        "coverage_standards",
+        {
+            "standard_version": version,
+            "title": title,
+            "summary": summary,
+            "criteria": criteria,
+            "required_signoffs": list(policy["required_signoffs"]),
+            "due_on": policy["order_date"] + timedelta(days=policy["standard_due_days"]),
+            "owner_agency_id": principal.agency_id,
+            "created_by": principal.id,
+        },
+    )
+    await record_event(
+        con,
+        principal,
+        kind="STANDARD",
+        entity_id=created["id"],
+        action="DRAFTED",
+        to_state="DRAFT",
+        details={"standardVersion": version, "requiredSignoffs": list(policy["required_signoffs"])},
+    )
+    await remember_idempotency_key(con, principal, key, "draftCoverageStandard", "STANDARD", created["id"])
+    return int(created["id"])
+
+
+async def _move_standard(
+    con: asyncpg.Connection,
+    principal: Principal,
+    standard_id: int,
+    expected_version: int,
+    reason: str | None,
+    *,
+    to: str,
+    action: str,
+    what: str,
+) -> int:
+    row = await lock_visible(con, principal, "STANDARD", "coverage_standards", standard_id)
+    require_standard_writer(principal, what)
+    check_version(row, expected_version)
+    move("STANDARD", row["state"], to)
+    reason = reason_text(reason)
+    await update_row(con, "coverage_standards", standard_id, {"state": to})
+    await record_event(
+        con,
+        principal,
+        kind="STANDARD",
+        entity_id=standard_id,
+        action=action,
+        from_state=row["state"],
+        to_state=to,
+        reason=reason,
+    )
+    return standard_id
+
+
+async def submit_standard(
+    con: asyncpg.Connection, principal: Principal, standard_id: int, expected_version: int, reason: str | None
+) -> int:
+    """DRAFT -> IN_REVIEW: the required agencies may sign from now on."""
+    return await _move_standard(
+        con,
+        principal,
+        standard_id,
+        expected_version,
+        reason,
+        to="IN_REVIEW",
+        action="SUBMITTED",
+        what="submit coverage standards for review",
+    )
+
+
+async def withdraw_standard(
+    con: asyncpg.Connection, principal: Principal, standard_id: int, expected_version: int, reason: str | None
+) -> int:
+    """DRAFT or IN_REVIEW -> WITHDRAWN (an adopted standard is only ever superseded)."""
+    return await _move_standard(
+        con,
+        principal,
+        standard_id,
+        expected_version,
+        reason,
+        to="WITHDRAWN",
+        action="WITHDRAWN",
+        what="withdraw coverage standards",
+    )
+
+
+async def sign_standard(
+    con: asyncpg.Connection, principal: Principal, standard_id: int, expected_version: int, reason: str | None
+) -> int:
+    """An officer of a required agency signs for it. The last required signature adopts the standard in the same
+    transaction: the standard in force until then is superseded, with its open and decided decisions."""
+    row = await lock_visible(con, principal, "STANDARD", "coverage_standards", standard_id)
+    required = list(row["required_signoffs"])
+    require(is_officer_of(principal), "only agency officers and admins sign coverage standards")
+    require(
+        principal.agency_code in required,
+        f"{principal.agency_code} is not among the agencies this standard needs ({', '.join(required)})",
+    )
+    check_version(row, expected_version)
+    if row["state"] != "IN_REVIEW":
+        allowed = MACHINES["STANDARD"].get(row["state"], ())
+        raise Rejected(
+            "INVALID_TRANSITION",
+            f"input.id: a standard in {row['state']} cannot be signed, only one IN_REVIEW; allowed next states: "
+            + (", ".join(allowed) if allowed else "none (it is final)"),
+            field="input.id",
+            allowed=allowed,
+        )
+    reason = reason_text(reason)
+    signed = {
+        r["code"]
+        for r in await con.fetch(
+            "select a.code from coverage_signoffs s join agencies a on a.id = s.agency_id where s.standard_id = $1",
+            standard_id,
+        )
+    }
+    if principal.agency_code in signed:
+        raise bad_input("input.id", f"{principal.agency_code} has signed this standard already")
+    await insert_row(
+        con,
+        "coverage_signoffs",
+        {"standard_id": standard_id, "agency_id": principal.agency_id, "principal_id": principal.id},
+    )
+    signed.add(str(principal.agency_code))
+    missing = [code for code in required if code not in signed]
+    await record_event(
+        con,
+        principal,
+        kind="STANDARD",
+        entity_id=standard_id,
+        action="SIGNED",
+        reason=reason,
+        details={"agency": principal.agency_code, "awaiting": missing},
+    )
+    if missing:
+        await update_row(con, "coverage_standards", standard_id, {})
+        return standard_id
+
+    version = row["standard_version"]
+    now = await con.fetchval("select now()")
+    # only one standard is in force at a time (a unique index): supersede the old one before adopting
+    for old in await con.fetch(
+        "select id, state, standard_version from coverage_standards where state = 'ADOPTED' for update"
+    ):
+        check_transition("STANDARD", old["state"], "SUPERSEDED")
+        await update_row(con, "coverage_standards", old["id"], {"state": "SUPERSEDED", "superseded_by_id": standard_id})
+        await record_event(
+            con,
+            principal,
+            kind="STANDARD",
+            entity_id=old["id"],
+            action="SUPERSEDED",
+            from_state=old["state"],
+            to_state="SUPERSEDED",
+            reason=f"superseded by standard {version}",
+            details={"supersededById": standard_id},
+        )
+        for decision in await con.fetch(
+            """select id, state from coverage_decisions where standard_id = $1 and state = any($2::text[])
+                order by id for update""",
+            old["id"],
+            list(SUPERSEDABLE_DECISION_STATES),
+        ):
+            check_transition("DECISION", decision["state"], "SUPERSEDED")
+            await update_row(con, "coverage_decisions", decision["id"], {"state": "SUPERSEDED"})
+            await record_event(
+                con,
+                principal,
+                kind="DECISION",
+                entity_id=decision["id"],
+                action="SUPERSEDED",
+                from_state=decision["state"],
+                to_state="SUPERSEDED",
+                reason=f"standard {old['standard_version']} superseded by standard {version}",
+                details={"standardId": old["id"], "supersededById": standard_id},
+            )
+    check_transition("STANDARD", row["state"], "ADOPTED")
+    await update_row(con, "coverage_standards", standard_id, {"state": "ADOPTED", "adopted_at": now})
+    await record_event(
+        con,
+        principal,
+        kind="STANDARD",
+        entity_id=standard_id,
+        action="ADOPTED",
+        from_state=row["state"],
+        to_state="ADOPTED",
+        reason=f"signed by every required agency ({', '.join(required)})",
+    )
+    return standard_id
+
+
+async def _model_lab(con: asyncpg.Connection, model_id: int) -> int:
+    return int(await con.fetchval("select lab_id from frontier_models where id = $1", model_id))
+
+
+async def _adopted_standard(con: asyncpg.Connection, principal: Principal, standard_id: int | None) -> tuple[int, str]:
+    """The standard a new request is made under, locked against being superseded until the request commits:
+    the one named (which must be the adopted one), or the adopted one."""
+    if standard_id is not None:
+        await exists_visible(con, principal, "STANDARD", "coverage_standards", [standard_id], field="input.standardId")
+        row = await con.fetchrow(
+            "select id, state, standard_version from coverage_standards where id = $1 for share", standard_id
+        )
+        assert row is not None
+        if row["state"] != "ADOPTED":
+            raise bad_input(
+                "input.standardId",
+                f"standard {row['standard_version']} is {row['state']}; requests are made under the ADOPTED one",
+            )
+        return int(row["id"]), row["standard_version"]
+    # a second look when the first waited for a signature that superseded the standard it found
+    for _ in range(2):
+        row = await con.fetchrow(
+            "select id, standard_version from coverage_standards where state = 'ADOPTED' for share"
+        )
+        if row is not None:
+            return int(row["id"]), row["standard_version"]
+    raise bad_input("input.standardId", "no coverage standard is adopted yet: there is nothing to request under")
+
+
+async def request_determination(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
+    """The model's lab's liaisons, or CISA and NIST officers on the lab's behalf, ask whether the standard covers
+    the model. One open request per model and standard."""
+    require(
+        principal.role == "LAB_LIAISON" or is_officer_of(principal, *STANDARD_WRITERS),
+        "only the model's lab's liaisons, or CISA and NIST officers on its behalf, request coverage determinations",
+    )
+    key = values.get("idempotency_key")
+    replay = await idempotent_replay(con, principal, key, "requestCoverageDetermination")
+    if replay is not None:
+        return replay
+    model_id = values["model_id"]
+    # locked: two requests racing for the same model cannot both be the open one
+    model = await lock_visible(con, principal, "MODEL", "frontier_models", model_id, field="input.modelId")
+    require(
+        principal.role != "LAB_LIAISON" or is_liaison_of(principal, model["lab_id"]),
+        "a lab's liaisons request coverage determinations for their own lab's models only",
+    )
+    note = text(values.get("note"), "input.note", max_length=5000, multiline=True)
+    standard_id, version = await _adopted_standard(con, principal, values.get("standard_id"))
+    open_state = await con.fetchval(
+        """select state from coverage_decisions where model_id = $1 and standard_id = $2
+              and state = any($3::text[]) limit 1""",
+        model_id,
+        standard_id,
+        list(OPEN_REQUEST_STATES),
+    )
+    if open_state is not None:
+        raise Rejected(
+            "CONFLICT",
+            f"input.modelId: the model has an open request under standard {version} ({open_state})",
+            field="input.modelId",
+        )
+    created = await insert_row(
+        con,
+        "coverage_decisions",
+        {"model_id": model_id, "standard_id": standard_id, "request_note": note, "requested_by": principal.id},
+    )
+    await record_event(
+        con,
+        principal,
+        kind="DECISION",
+        entity_id=created["id"],
+        action="REQUESTED",
+        to_state="REQUESTED",
+        details={"modelId": model_id, "standardId": standard_id},
+    )
+    await remember_idempotency_key(con, principal, key, "requestCoverageDetermination", "DECISION", created["id"])
+    return int(created["id"])
+
+
+async def _lock_decision(
+    con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, *, by: str, what: str
+) -> dict[str, Any]:
+    """The decision, locked, after the remit (`by`: OFFICER for CISA and NIST officers, LAB for the model's lab's
+    liaisons) and the version are checked."""
+    row = await lock_visible(con, principal, "DECISION", "coverage_decisions", decision_id)
+    if by == "OFFICER":
+        require_standard_writer(principal, what)
+    else:
+        require(
+            is_liaison_of(principal, await _model_lab(con, row["model_id"])),
+            f"only the liaisons of the model's lab may {what}",
+        )
+    check_version(row, expected_version)
+    return row
+
+
+async def _decision_moved(
+    con: asyncpg.Connection,
+    principal: Principal,
+    row: dict[str, Any],
+    to: str,
+    action: str,
+    reason: str | None,
+    changes: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> int:
+    await update_row(con, "coverage_decisions", row["id"], {"state": to, **(changes or {})})
+    await record_event(
+        con,
+        principal,
+        kind="DECISION",
+        entity_id=row["id"],
+        action=action,
+        from_state=row["state"],
+        to_state=to,
+        reason=reason,
+        details=details,
+    )
+    return int(row["id"])
+
+
+async def start_assessment(
+    con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, reason: str | None
+) -> int:
+    row = await _lock_decision(
+        con, principal, decision_id, expected_version, by="OFFICER", what="start coverage assessments"
+    )
+    move("DECISION", row["state"], "UNDER_ASSESSMENT")
+    return await _decision_moved(con, principal, row, "UNDER_ASSESSMENT", "ASSESSMENT_STARTED", reason_text(reason))
+
+
+async def decide(
+    con: asyncpg.Connection,
+    principal: Principal,
+    decision_id: int,
+    expected_version: int,
+    outcome: str,
+    rationale: str | None,
+) -> int:
+    """Record the outcome. COVERED only makes the model eligible for an invitation: nothing else changes, least of
+    all the model's release status."""
+    row = await _lock_decision(
+        con, principal, decision_id, expected_version, by="OFFICER", what="record coverage decisions"
+    )
+    move("DECISION", row["state"], "DECIDED")
+    if outcome not in ("COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION"):
+        raise bad_input("input.outcome", "must be COVERED, NOT_COVERED or INSUFFICIENT_INFORMATION")
+    checked = text(rationale, "input.rationale", required=True, max_length=10000, multiline=True)
+    now = await con.fetchval("select now()")
+    return await _decision_moved(
+        con,
+        principal,
+        row,
+        "DECIDED",
+        "DECIDED",
+        None,
+        changes={
+            "outcome": outcome,
+            "rationale": checked,
+            "decided_by": principal.id,
+            "decided_by_agency_id": principal.agency_id,
+            "decided_at": now,
+        },
+        details={"outcome": outcome, "previousOutcome": row["outcome"]},
+    )
+
+
+async def request_reconsideration(
+    con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, reason: str | None
+) -> int:
+    """The lab asks again; the decision it questions stays on record until the next one."""
+    row = await _lock_decision(
+        con, principal, decision_id, expected_version, by="LAB", what="request a reconsideration"
+    )
+    move("DECISION", row["state"], "RECONSIDERATION_REQUESTED")
+    return await _decision_moved(
+        con,
+        principal,
+        row,
+        "RECONSIDERATION_REQUESTED",
+        "RECONSIDERATION_REQUESTED",
+        reason_text(reason, required=True),
+    )
+
+
+async def withdraw_request(
+    con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, reason: str | None
+) -> int:
+    """The lab withdraws its request, whenever the state machine allows."""
+    row = await _lock_decision(
+        con, principal, decision_id, expected_version, by="LAB", what="withdraw a coverage request"
+    )
+    move("DECISION", row["state"], "WITHDRAWN")
+    return await _decision_moved(con, principal, row, "WITHDRAWN", "WITHDRAWN", reason_text(reason))
