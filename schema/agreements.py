@@ -25,6 +25,7 @@ from schema.common import (
 )
 from schema.labs import Lab, load_lab
 from schema.models import FrontierModel, load_model
+from schema.mutations import UserError, record_id, run_mutation
 
 
 @strawberry.enum
@@ -175,4 +176,112 @@ class EarlyAccessAgreementQuery:
             order=order_by,
             first=first,
             after=after,
+        )
+
+
+# ------------------------------------------------------------------------------------------------ mutations
+
+
+@strawberry.input
+class OfferEarlyAccessInput:
+    model_id: strawberry.ID
+    agency_ids: list[strawberry.ID] = strawberry.field(description="The agencies offered access: 1 to 20.")
+    access_kinds: list[AccessKind] = strawberry.field(description="At least one.")
+    access_start: datetime = strawberry.field(description="With a time zone offset.")
+    access_end: datetime = strawberry.field(
+        description="After accessStart, and at most accessStart + policy.previewWindowMaxDays."
+    )
+    protections: list[Protection] | None = None
+    lab_consent_ref: str | None = strawberry.field(default=None, description="The lab's reference for its consent.")
+    notes: str | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Retrying with the same key returns the first result instead of offering twice."
+    )
+
+
+@strawberry.input
+class AcceptEarlyAccessInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str | None = None
+
+
+@strawberry.input
+class WithdrawEarlyAccessInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str | None = None
+
+
+@strawberry.input
+class TerminateEarlyAccessInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str
+
+
+@strawberry.type
+class EarlyAccessAgreementPayload:
+    agreement: EarlyAccessAgreement | None
+    errors: list[UserError]
+
+
+async def agreement_payload(info: strawberry.Info, action: Any) -> EarlyAccessAgreementPayload:
+    row, errors = await run_mutation(info, action, store.AGREEMENT)
+    return EarlyAccessAgreementPayload(agreement=EarlyAccessAgreement.from_row(row) if row else None, errors=errors)
+
+
+@strawberry.type
+class EarlyAccessAgreementMutation:
+    @strawberry.mutation(
+        description="Offer named agencies preview access to one of your lab's models (lab liaisons); the window is "
+        "capped by the policy, never a hold on the release."
+    )
+    async def offer_early_access(
+        self, info: strawberry.Info, input: OfferEarlyAccessInput
+    ) -> EarlyAccessAgreementPayload:
+        offer = {
+            "model_id": record_id(input.model_id, "FrontierModel", "input.modelId"),
+            "agency_ids": decode_ids(input.agency_ids, "Agency", field="input.agencyIds") or [],
+            "access_kinds": values(input.access_kinds) or [],
+            "access_start": input.access_start,
+            "access_end": input.access_end,
+            "protections": values(input.protections) or [],
+            "lab_consent_ref": input.lab_consent_ref,
+            "notes": input.notes,
+            "idempotency_key": input.idempotency_key,
+        }
+        return await agreement_payload(info, lambda con, p: store.offer_early_access(con, p, offer))
+
+    @strawberry.mutation(
+        description="Accept an agreement for your agency (officers and admins of an agency named on it); the first "
+        "acceptance makes it ACTIVE."
+    )
+    async def accept_early_access(
+        self, info: strawberry.Info, input: AcceptEarlyAccessInput
+    ) -> EarlyAccessAgreementPayload:
+        agreement_id = record_id(input.id, "EarlyAccessAgreement")
+        return await agreement_payload(
+            info,
+            lambda con, p: store.accept_early_access(con, p, agreement_id, input.expected_version, input.reason),
+        )
+
+    @strawberry.mutation(description="Withdraw your lab's offer or agreement, at any time (lab liaisons).")
+    async def withdraw_early_access(
+        self, info: strawberry.Info, input: WithdrawEarlyAccessInput
+    ) -> EarlyAccessAgreementPayload:
+        agreement_id = record_id(input.id, "EarlyAccessAgreement")
+        return await agreement_payload(
+            info,
+            lambda con, p: store.withdraw_early_access(con, p, agreement_id, input.expected_version, input.reason),
+        )
+
+    @strawberry.mutation(description="End an agreement, with a reason (officers and admins of an agency named on it).")
+    async def terminate_early_access(
+        self, info: strawberry.Info, input: TerminateEarlyAccessInput
+    ) -> EarlyAccessAgreementPayload:
+        agreement_id = record_id(input.id, "EarlyAccessAgreement")
+        return await agreement_payload(
+            info,
+            lambda con, p: store.terminate_early_access(con, p, agreement_id, input.expected_version, input.reason),
         )

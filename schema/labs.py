@@ -26,6 +26,7 @@ from schema.common import (
     to_global_id,
     values,
 )
+from schema.mutations import UserError, record_id, run_mutation
 
 if TYPE_CHECKING:
     from schema.agreements import EarlyAccessAgreement
@@ -157,4 +158,87 @@ class LabQuery:
         }
         return await resolve_connection(
             info, store.LAB, Lab, filters=filters, where=store.where_labs, order=order_by, first=first, after=after
+        )
+
+
+# ------------------------------------------------------------------------------------------------ mutations
+
+
+@strawberry.input
+class RegisterLabInput:
+    name: str = strawberry.field(description="Unique regardless of case.")
+    legal_name: str | None = None
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2 code, e.g. US.")
+    website: str | None = strawberry.field(default=None, description="An http:// or https:// address.")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Retrying with the same key returns the first result instead of registering twice."
+    )
+
+
+@strawberry.input
+class UpdateLabInput:
+    id: strawberry.ID
+    expected_version: int
+    name: str | None = strawberry.UNSET
+    legal_name: str | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+    website: str | None = strawberry.UNSET
+    reason: str | None = None
+
+
+@strawberry.input
+class SetLabParticipationInput:
+    id: strawberry.ID
+    to: LabState
+    expected_version: int
+    reason: str | None = None
+
+
+@strawberry.type
+class LabPayload:
+    lab: Lab | None
+    errors: list[UserError]
+
+
+async def lab_payload(info: strawberry.Info, action: Any) -> LabPayload:
+    row, errors = await run_mutation(info, action, store.LAB)
+    return LabPayload(lab=Lab.from_row(row) if row else None, errors=errors)
+
+
+@strawberry.type
+class LabMutation:
+    @strawberry.mutation(
+        description="Invite a lab to the voluntary program (CISA and NIST officers); it starts INVITED."
+    )
+    async def register_lab(self, info: strawberry.Info, input: RegisterLabInput) -> LabPayload:
+        values = {
+            "name": input.name,
+            "legal_name": input.legal_name,
+            "country": input.country,
+            "website": input.website,
+            "idempotency_key": input.idempotency_key,
+        }
+        return await lab_payload(info, lambda con, p: store.register_lab(con, p, values))
+
+    @strawberry.mutation(description="Change a lab's name, legal name, country or website (its liaisons, CISA, NIST).")
+    async def update_lab(self, info: strawberry.Info, input: UpdateLabInput) -> LabPayload:
+        lab_id = record_id(input.id, "Lab")
+        values: dict[str, Any] = {"reason": input.reason}
+        for name in ("name", "legal_name", "country", "website"):
+            value = getattr(input, name)
+            if value is not strawberry.UNSET:
+                values[name] = value
+        return await lab_payload(info, lambda con, p: store.update_lab(con, p, lab_id, input.expected_version, values))
+
+    @strawberry.mutation(
+        description="Change a lab's participation: its liaisons may decline or withdraw at any time; CISA and NIST "
+        "officers may only invite it again."
+    )
+    async def set_lab_participation(self, info: strawberry.Info, input: SetLabParticipationInput) -> LabPayload:
+        lab_id = record_id(input.id, "Lab")
+        return await lab_payload(
+            info,
+            lambda con, p: store.set_lab_participation(
+                con, p, lab_id, input.to.value, input.expected_version, input.reason
+            ),
         )

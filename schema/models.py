@@ -28,6 +28,7 @@ from schema.common import (
     values,
 )
 from schema.labs import Lab, load_lab
+from schema.mutations import UserError, record_id, run_mutation
 
 if TYPE_CHECKING:
     from schema.agreements import EarlyAccessAgreement
@@ -219,4 +220,119 @@ class FrontierModelQuery:
             order=order_by,
             first=first,
             after=after,
+        )
+
+
+# ------------------------------------------------------------------------------------------------ mutations
+
+
+@strawberry.input
+class RegisterModelInput:
+    lab_id: strawberry.ID
+    name: str
+    model_version: str = strawberry.field(default="", description="The lab's version label; unique with the name.")
+    modality: Modality
+    description: str | None = None
+    capabilities: list[str] | None = strawberry.field(default=None, description="Public capability tags.")
+    training_compute_flop: float | None = strawberry.field(default=None, description=CONFIDENTIAL)
+    capability_details: str | None = strawberry.field(default=None, description=CONFIDENTIAL)
+    planned_release_on: date | None = strawberry.field(default=None, description=CONFIDENTIAL)
+    release_status: FrontierModelState = FrontierModelState.IN_DEVELOPMENT
+    announced_on: date | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Retrying with the same key returns the first result instead of registering twice."
+    )
+
+
+@strawberry.input
+class UpdateModelInput:
+    id: strawberry.ID
+    expected_version: int
+    name: str | None = strawberry.UNSET
+    model_version: str | None = strawberry.UNSET
+    modality: Modality | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    capabilities: list[str] | None = strawberry.UNSET
+    training_compute_flop: float | None = strawberry.field(default=strawberry.UNSET, description=CONFIDENTIAL)
+    capability_details: str | None = strawberry.field(default=strawberry.UNSET, description=CONFIDENTIAL)
+    planned_release_on: date | None = strawberry.field(default=strawberry.UNSET, description=CONFIDENTIAL)
+    announced_on: date | None = strawberry.UNSET
+    reason: str | None = None
+
+
+@strawberry.input
+class SetModelReleaseStatusInput:
+    id: strawberry.ID
+    to: FrontierModelState
+    expected_version: int
+    reason: str | None = None
+
+
+@strawberry.type
+class FrontierModelPayload:
+    model: FrontierModel | None
+    errors: list[UserError]
+
+
+MODEL_FIELDS = (
+    "name",
+    "model_version",
+    "description",
+    "capabilities",
+    "training_compute_flop",
+    "capability_details",
+    "planned_release_on",
+    "announced_on",
+)
+
+
+def _model_values(data: RegisterModelInput | UpdateModelInput) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in MODEL_FIELDS:
+        value = getattr(data, name)
+        if value is not strawberry.UNSET:
+            out[name] = value
+    if data.modality is not strawberry.UNSET:
+        out["modality"] = data.modality.value if data.modality is not None else None
+    return out
+
+
+async def model_payload(info: strawberry.Info, action: Any) -> FrontierModelPayload:
+    row, errors = await run_mutation(info, action, store.MODEL)
+    return FrontierModelPayload(model=FrontierModel.from_row(row) if row else None, errors=errors)
+
+
+@strawberry.type
+class FrontierModelMutation:
+    @strawberry.mutation(description="Register a model of a lab (its liaisons, or CISA and NIST on its behalf).")
+    async def register_model(self, info: strawberry.Info, input: RegisterModelInput) -> FrontierModelPayload:
+        values = {
+            **_model_values(input),
+            "lab_id": record_id(input.lab_id, "Lab", "input.labId"),
+            "release_status": input.release_status.value,
+            "idempotency_key": input.idempotency_key,
+        }
+        return await model_payload(info, lambda con, p: store.register_model(con, p, values))
+
+    @strawberry.mutation(description="Change a model's descriptive or confidential fields; not its release status.")
+    async def update_model(self, info: strawberry.Info, input: UpdateModelInput) -> FrontierModelPayload:
+        model_id = record_id(input.id, "FrontierModel")
+        values = {**_model_values(input), "reason": input.reason}
+        return await model_payload(
+            info, lambda con, p: store.update_model(con, p, model_id, input.expected_version, values)
+        )
+
+    @strawberry.mutation(
+        description="Set a model's release status: the lab's liaisons alone, never dependent on a coverage decision, "
+        "an agreement or a finding. A release during a preview window is recorded in the event."
+    )
+    async def set_model_release_status(
+        self, info: strawberry.Info, input: SetModelReleaseStatusInput
+    ) -> FrontierModelPayload:
+        model_id = record_id(input.id, "FrontierModel")
+        return await model_payload(
+            info,
+            lambda con, p: store.set_model_release_status(
+                con, p, model_id, input.to.value, input.expected_version, input.reason
+            ),
         )

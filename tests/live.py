@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -81,9 +82,22 @@ def serve(data_dir: Path) -> Iterator[Served]:
     else:
         proc.kill()
         pytest.fail("hub serve did not start:\n" + "\n".join(output))
-    yield Served(proc, url, output, data_dir)
+    try:
+        yield Served(proc, url, output, data_dir)
+    finally:
+        stop(proc, data_dir)
+        reader.join(timeout=10)
+        stdout.close()
+
+
+def stop(proc: subprocess.Popen[str], data_dir: Path) -> None:
+    """End `hub serve` the way an operator does (SIGTERM), and make sure no PostgreSQL of `data_dir` outlives it."""
     if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    reader.join(timeout=10)
-    stdout.close()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for leftover in postgres_processes(data_dir):
+        leftover.kill()

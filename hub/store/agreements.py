@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
+
 from hub.access import Params, visible
+from hub.auth import Principal
+from hub.states import MACHINES
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
+from hub.store.labs import reason_text
+from hub.workflow import (
+    Rejected,
+    bad_input,
+    check_version,
+    exists_visible,
+    idempotent_replay,
+    insert_row,
+    is_liaison_of,
+    is_officer_of,
+    lock_visible,
+    record_event,
+    remember_idempotency_key,
+    require,
+    text,
+    update_row,
+)
 
 AGREEMENT = Entity(
     kind="AGREEMENT",
@@ -63,3 +85,250 @@ async def parties_by_agreement(db: Session, agreement_ids: Sequence[int]) -> lis
     for r in rows:
         grouped.setdefault(r["agreement_id"], []).append(dict(r))
     return [grouped.get(i, []) for i in agreement_ids]
+
+
+# ------------------------------------------------------------------------------------------------ writes
+
+ACCESS_KINDS = ("API", "WEIGHTS", "SANDBOX")
+PROTECTIONS = ("CONFIDENTIALITY", "CYBERSECURITY", "INSIDER_RISK", "INTELLECTUAL_PROPERTY", "USE", "NONDISCLOSURE")
+MAX_AGENCIES = 20
+
+
+def _aware(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise bad_input(field, "must include a time zone offset (e.g. 2026-07-01T14:00:00Z)")
+    return value
+
+
+def _days(delta: timedelta) -> str:
+    days = delta / timedelta(days=1)
+    return f"{days:g} days" if days != 1 else "1 day"
+
+
+async def offer_early_access(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
+    """A lab's liaisons offer named agencies preview access to one of the lab's models, within the policy's cap.
+
+    The window is a cap (accessEnd <= accessStart + policy.previewWindowMaxDays), never a hold on the release."""
+    require(principal.is_lab, "only a lab's liaisons offer early access to its models")
+    key = values.get("idempotency_key")
+    replay = await idempotent_replay(con, principal, key, "offerEarlyAccess")
+    if replay is not None:
+        return replay
+    model_id = values["model_id"]
+    await exists_visible(con, principal, "MODEL", "frontier_models", [model_id], field="input.modelId")
+    lab_id = await con.fetchval("select lab_id from frontier_models where id = $1", model_id)
+    require(is_liaison_of(principal, lab_id), "only the model's lab offers early access to it")
+
+    agency_ids = list(dict.fromkeys(values.get("agency_ids") or []))
+    if not 1 <= len(agency_ids) <= MAX_AGENCIES:
+        raise bad_input("input.agencyIds", f"name between 1 and {MAX_AGENCIES} agencies (got {len(agency_ids)})")
+    await exists_visible(con, principal, "AGENCY", "agencies", agency_ids, field="input.agencyIds")
+
+    kinds = list(dict.fromkeys(values.get("access_kinds") or []))
+    if not kinds:
+        raise bad_input("input.accessKinds", f"name at least one of {', '.join(ACCESS_KINDS)}")
+    if any(k not in ACCESS_KINDS for k in kinds):
+        raise bad_input("input.accessKinds", f"each must be one of {', '.join(ACCESS_KINDS)}")
+    protections = list(dict.fromkeys(values.get("protections") or []))
+    if any(k not in PROTECTIONS for k in protections):
+        raise bad_input("input.protections", f"each must be one of {', '.join(PROTECTIONS)}")
+
+    start = _aware(values["access_start"], "input.accessStart")
+    end = _aware(values["access_end"], "input.accessEnd")
+    if end <= start:
+        raise bad_input("input.accessEnd", "must be after input.accessStart")
+    now = await con.fetchval("select now()")
+    if end <= now:
+        raise bad_input("input.accessEnd", "must be in the future")
+    # Held until commit: an administrator changing the cap meanwhile waits, so the cap checked is the cap stored.
+    cap = await con.fetchval("select preview_window_max_days from policy where id = 1 for share")
+    if end - start > timedelta(days=cap):
+        raise bad_input(
+            "input.accessEnd",
+            f"the preview window may last at most {cap} days (policy.previewWindowMaxDays); "
+            f"this one lasts {_days(end - start)}: end it by {(start + timedelta(days=cap)).isoformat()}",
+        )
+
+    created = await insert_row(
+        con,
+        "early_access_agreements",
+        {
+            "model_id": model_id,
+            "lab_id": lab_id,
+            "state": "PROPOSED",
+            "access_kinds": kinds,
+            "access_start": start,
+            "access_end": end,
+            "protections": protections,
+            "lab_consent_ref": text(values.get("lab_consent_ref"), "input.labConsentRef", max_length=200),
+            "notes": text(values.get("notes"), "input.notes", max_length=5000, multiline=True),
+            "created_by": principal.id,
+        },
+    )
+    agreement_id = int(created["id"])
+    await con.execute(
+        """insert into agreement_agencies (agreement_id, agency_id)
+           select $1, unnest($2::bigint[])""",
+        agreement_id,
+        agency_ids,
+    )
+    codes = await con.fetch("select code from agencies where id = any($1::bigint[]) order by code", agency_ids)
+    await record_event(
+        con,
+        principal,
+        kind="AGREEMENT",
+        entity_id=agreement_id,
+        action="OFFERED",
+        to_state="PROPOSED",
+        details={"agencies": [r["code"] for r in codes], "windowCapDays": created["window_cap_days"]},
+    )
+    await remember_idempotency_key(con, principal, key, "offerEarlyAccess", "AGREEMENT", agreement_id)
+    return agreement_id
+
+
+def check_move(row: dict[str, Any], to: str, what: str) -> None:
+    """The agreement state machine allows the move; INVALID_TRANSITION naming the allowed next states otherwise
+    (these inputs name no target state, so the error names input.id)."""
+    allowed = MACHINES["AGREEMENT"].get(row["state"], ())
+    if to not in allowed:
+        names = ", ".join(allowed) if allowed else "none (it is final)"
+        raise Rejected(
+            "INVALID_TRANSITION",
+            f"input.id: an agreement in {row['state']} cannot be {what} (to {to}); allowed next states: {names}",
+            field="input.id",
+            allowed=allowed,
+        )
+
+
+async def accept_early_access(
+    con: asyncpg.Connection, principal: Principal, agreement_id: int, expected_version: int, reason: str | None
+) -> int:
+    """An officer or admin of an agency named on the agreement accepts it for that agency. The first acceptance
+    makes a PROPOSED agreement ACTIVE; later ones are recorded without a change of state."""
+    # agencies see only the agreements that name them: one not named gets NOT_FOUND here
+    row = await lock_visible(con, principal, "AGREEMENT", "early_access_agreements", agreement_id)
+    require(
+        is_officer_of(principal),
+        "only officers and admins of an agency named on the agreement accept it",
+    )
+    check_version(row, expected_version)
+    if row["state"] != "ACTIVE":
+        check_move(row, "ACTIVE", "accepted")
+    checked_reason = reason_text(reason)
+    now = await con.fetchval("select now()")
+    if row["access_end"] <= now:
+        raise bad_input(
+            "input.id", f"the preview window ended at {row['access_end'].isoformat()}; it cannot be accepted"
+        )
+    party = await con.fetchrow(
+        "select accepted_at from agreement_agencies where agreement_id = $1 and agency_id = $2 for update",
+        agreement_id,
+        principal.agency_id,
+    )
+    if party is None:  # not reachable through the visibility rule; kept as the last word
+        raise Rejected("NOT_FOUND", "input.id: no such record", field="input.id")
+    if party["accepted_at"] is not None:
+        raise bad_input(
+            "input.id", f"{principal.agency_code} accepted this agreement at {party['accepted_at'].isoformat()}"
+        )
+    await con.execute(
+        """update agreement_agencies set accepted_at = now(), accepted_by = $3
+            where agreement_id = $1 and agency_id = $2""",
+        agreement_id,
+        principal.agency_id,
+        principal.id,
+    )
+    to = "ACTIVE" if row["state"] == "PROPOSED" else None
+    await update_row(con, "early_access_agreements", agreement_id, {"state": to} if to else {})
+    await record_event(
+        con,
+        principal,
+        kind="AGREEMENT",
+        entity_id=agreement_id,
+        action="ACCEPTED",
+        from_state=row["state"] if to else None,
+        to_state=to,
+        reason=checked_reason,
+        details={"agency": principal.agency_code},
+    )
+    return agreement_id
+
+
+async def withdraw_early_access(
+    con: asyncpg.Connection, principal: Principal, agreement_id: int, expected_version: int, reason: str | None
+) -> int:
+    """The lab withdraws its offer or its running agreement, at any time: the program is voluntary."""
+    row = await lock_visible(con, principal, "AGREEMENT", "early_access_agreements", agreement_id)
+    require(is_liaison_of(principal, row["lab_id"]), "only the lab's liaisons withdraw its agreements")
+    check_version(row, expected_version)
+    check_move(row, "WITHDRAWN_BY_LAB", "withdrawn")
+    checked_reason = reason_text(reason)
+    await update_row(con, "early_access_agreements", agreement_id, {"state": "WITHDRAWN_BY_LAB"})
+    await record_event(
+        con,
+        principal,
+        kind="AGREEMENT",
+        entity_id=agreement_id,
+        action="WITHDRAWN",
+        from_state=row["state"],
+        to_state="WITHDRAWN_BY_LAB",
+        reason=checked_reason,
+    )
+    return agreement_id
+
+
+async def terminate_early_access(
+    con: asyncpg.Connection, principal: Principal, agreement_id: int, expected_version: int, reason: str | None
+) -> int:
+    """An officer or admin of an agency named on the agreement ends it, with a reason."""
+    row = await lock_visible(con, principal, "AGREEMENT", "early_access_agreements", agreement_id)
+    require(is_officer_of(principal), "only officers and admins of an agency named on the agreement terminate it")
+    check_version(row, expected_version)
+    check_move(row, "TERMINATED", "terminated")
+    checked_reason = reason_text(reason, required=True)
+    await update_row(con, "early_access_agreements", agreement_id, {"state": "TERMINATED"})
+    await record_event(
+        con,
+        principal,
+        kind="AGREEMENT",
+        entity_id=agreement_id,
+        action="TERMINATED",
+        from_state=row["state"],
+        to_state="TERMINATED",
+        reason=checked_reason,
+        details={"agency": principal.agency_code},
+    )
+    return agreement_id
+
+
+COMPLETION_REASON = "the preview window reached accessEnd"
+
+
+async def complete_due_agreements(con: asyncpg.Connection, *, now: datetime) -> list[int]:
+    """Complete every ACTIVE agreement whose window has ended by `now`, one event each by the hub itself.
+
+    Idempotent: a completed agreement is no longer ACTIVE, so a second call completes nothing. Rows another
+    transaction holds (an acceptance, a withdrawal) are left for the next call."""
+    async with con.transaction():
+        due = await con.fetch(
+            """select id from early_access_agreements
+                where state = 'ACTIVE' and access_end <= $1
+                order by id
+                  for update skip locked""",
+            now,
+        )
+        done = []
+        for r in due:
+            await update_row(con, "early_access_agreements", r["id"], {"state": "COMPLETED"})
+            await record_event(
+                con,
+                None,
+                kind="AGREEMENT",
+                entity_id=r["id"],
+                action="COMPLETED",
+                from_state="ACTIVE",
+                to_state="COMPLETED",
+                reason=COMPLETION_REASON,
+            )
+            done.append(int(r["id"]))
+    return done

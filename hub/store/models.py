@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import asyncpg
 
 from hub.access import Params, model_confidential_visible
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
+from hub.store.labs import PROGRAM_AGENCIES, reason_text, write_unique
+from hub.workflow import (
+    bad_input,
+    changed,
+    check_transition,
+    check_version,
+    exists_visible,
+    idempotent_replay,
+    insert_row,
+    is_liaison_of,
+    is_officer_of,
+    lock_visible,
+    record_event,
+    remember_idempotency_key,
+    require,
+    text,
+    text_list,
+    update_row,
+)
 
 CONFIDENTIAL_COLUMNS = ("training_compute_flop", "capability_details", "planned_release_on")
 
@@ -55,3 +77,156 @@ def where_models(w: Where, f: dict[str, Any]) -> None:
             "exists (select 1 from coverage_decisions d where d.model_id = t.id and d.state = 'DECIDED'"
             f" and d.outcome = any({w.p(list(outcomes))}::text[]))"
         )
+
+
+# ------------------------------------------------------------------------------------------------ writes
+
+MODALITIES = ("TEXT", "CODE", "IMAGE", "AUDIO", "VIDEO", "MULTIMODAL")
+RELEASE_STATUSES = ("IN_DEVELOPMENT", "RESTRICTED_PREVIEW", "GENERALLY_AVAILABLE", "DEPRECATED")
+
+
+def may_write_model(principal: Principal, lab_id: int) -> bool:
+    """The lab's liaisons, or CISA and NIST officers and admins on the lab's behalf."""
+    return is_liaison_of(principal, lab_id) or is_officer_of(principal, *PROGRAM_AGENCIES)
+
+
+def model_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """The checked descriptive and confidential columns of a registration or an update (only the keys present)."""
+    fields: dict[str, Any] = {}
+    if "name" in values:
+        fields["name"] = text(values["name"], "input.name", required=True, max_length=200)
+    if "model_version" in values:
+        fields["model_version"] = text(values["model_version"], "input.modelVersion", max_length=100) or ""
+    if "modality" in values:
+        if values["modality"] not in MODALITIES:
+            raise bad_input("input.modality", f"is required, one of {', '.join(MODALITIES)}")
+        fields["modality"] = values["modality"]
+    if "description" in values:
+        fields["description"] = text(values["description"], "input.description", max_length=5000, multiline=True)
+    if "capabilities" in values:
+        fields["capabilities"] = (
+            text_list(values["capabilities"], "input.capabilities", max_items=50, max_length=100) or []
+        )
+    if "training_compute_flop" in values:
+        flop = values["training_compute_flop"]
+        if flop is not None and (not math.isfinite(flop) or flop < 0):
+            raise bad_input("input.trainingComputeFlop", f"must be a finite number of operations >= 0, not {flop}")
+        fields["training_compute_flop"] = float(flop) if flop is not None else None
+    if "capability_details" in values:
+        fields["capability_details"] = text(
+            values["capability_details"], "input.capabilityDetails", max_length=10000, multiline=True
+        )
+    if "planned_release_on" in values:
+        fields["planned_release_on"] = values["planned_release_on"]
+    if "announced_on" in values:
+        fields["announced_on"] = values["announced_on"]
+    return fields
+
+
+def _duplicate(fields: dict[str, Any]) -> str:
+    version = f" version {fields['model_version']!r}" if fields.get("model_version") else ""
+    return f"the lab already has a model named {fields['name']!r}{version}"
+
+
+async def register_model(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
+    """The lab's liaisons, or CISA and NIST officers on the lab's behalf, register a model of the lab."""
+    require(
+        principal.is_lab or is_officer_of(principal, *PROGRAM_AGENCIES),
+        "only a lab's liaisons and CISA and NIST officers and admins register models",
+    )
+    key = values.get("idempotency_key")
+    replay = await idempotent_replay(con, principal, key, "registerModel")
+    if replay is not None:
+        return replay
+    lab_id = values["lab_id"]
+    await exists_visible(con, principal, "LAB", "labs", [lab_id], field="input.labId")
+    require(may_write_model(principal, lab_id), "a lab's liaisons register only their own lab's models")
+    row = model_fields(values)
+    row.setdefault("model_version", "")
+    status = values.get("release_status") or "IN_DEVELOPMENT"
+    if status not in RELEASE_STATUSES:
+        raise bad_input("input.releaseStatus", f"must be one of {', '.join(RELEASE_STATUSES)}")
+    row.update(lab_id=lab_id, release_status=status)
+    created = await write_unique(
+        con, lambda: insert_row(con, "frontier_models", row), field="input.name", message=_duplicate(row)
+    )
+    await record_event(con, principal, kind="MODEL", entity_id=created["id"], action="REGISTERED", to_state=status)
+    await remember_idempotency_key(con, principal, key, "registerModel", "MODEL", created["id"])
+    return int(created["id"])
+
+
+async def update_model(
+    con: asyncpg.Connection, principal: Principal, model_id: int, expected_version: int, values: dict[str, Any]
+) -> int:
+    """The lab's liaisons, or CISA and NIST officers on the lab's behalf. The release status is not changed here."""
+    row = await lock_visible(con, principal, "MODEL", "frontier_models", model_id)
+    require(
+        may_write_model(principal, row["lab_id"]),
+        "only the lab's liaisons and CISA and NIST officers and admins update a model",
+    )
+    check_version(row, expected_version)
+    fields = model_fields(values)
+    reason = reason_text(values.get("reason"))
+    changes = changed(row, fields)
+    # A writer who may not read the confidential fields learns nothing about them from whether a value it sent
+    # changed anything: each confidential field it sends counts as written.
+    p = Params()
+    may_read = await con.fetchval(
+        f"select {model_confidential_visible('t', principal, p)} from frontier_models t where t.id = {p(model_id)}",
+        *p.values,
+    )
+    if not may_read:
+        changes.update({c: fields[c] for c in CONFIDENTIAL_COLUMNS if c in fields})
+    if changes:
+        merged = {**row, **changes}
+        await write_unique(
+            con,
+            lambda: update_row(con, "frontier_models", model_id, changes),
+            field="input.name",
+            message=_duplicate(merged),
+        )
+        await record_event(
+            con,
+            principal,
+            kind="MODEL",
+            entity_id=model_id,
+            action="UPDATED",
+            reason=reason,
+            details={"changed": sorted(changes)},
+        )
+    return model_id
+
+
+async def set_model_release_status(
+    con: asyncpg.Connection, principal: Principal, model_id: int, to: str, expected_version: int, reason: str | None
+) -> int:
+    """The lab alone sets its model's release status. Nothing gates it: not a coverage decision, an agreement or a
+    finding. A release while a preview window is open is recorded in the event, never refused."""
+    row = await lock_visible(con, principal, "MODEL", "frontier_models", model_id)
+    require(is_liaison_of(principal, row["lab_id"]), "only the lab's liaisons set its model's release status")
+    check_version(row, expected_version)
+    check_transition("MODEL", row["release_status"], to)
+    checked_reason = reason_text(reason)
+    details: dict[str, Any] = {}
+    if to == "GENERALLY_AVAILABLE":
+        open_windows = await con.fetch(
+            """select id from early_access_agreements
+                where model_id = $1 and state = 'ACTIVE' and access_start <= now() and access_end > now()
+                order by id""",
+            model_id,
+        )
+        if open_windows:
+            details = {"duringPreviewWindow": True, "agreementIds": [r["id"] for r in open_windows]}
+    await update_row(con, "frontier_models", model_id, {"release_status": to})
+    await record_event(
+        con,
+        principal,
+        kind="MODEL",
+        entity_id=model_id,
+        action="TRANSITIONED",
+        from_state=row["release_status"],
+        to_state=to,
+        reason=checked_reason,
+        details=details,
+    )
+    return model_id
