@@ -7,8 +7,9 @@ records its event in the same transaction. Any rejection rolls everything back.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -51,6 +52,8 @@ def bad_input(field: str, message: str) -> Rejected:
 # ------------------------------------------------------------------------------------------------ remits
 
 AGENCY_WRITERS = ("OFFICER", "ADMIN")
+# The agencies whose officers set the coverage standard, invite labs and act on a lab's behalf.
+PROGRAM_AGENCIES = ("CISA", "NIST")
 
 
 def require(condition: bool, message: str) -> None:
@@ -94,6 +97,11 @@ def text(
     if len(value) > max_length:
         raise bad_input(field, f"must be at most {max_length} characters (got {len(value)})")
     return value
+
+
+def reason_text(value: str | None, *, required: bool = False) -> str | None:
+    """The checked `input.reason` of a write."""
+    return text(value, "input.reason", required=required, max_length=2000, multiline=True)
 
 
 def text_list(
@@ -198,6 +206,50 @@ async def update_row(con: asyncpg.Connection, table: str, record_id: int, change
     return dict(row)
 
 
+async def write_unique(
+    con: asyncpg.Connection, write: Callable[[], Awaitable[dict[str, Any]]], *, field: str, message: str
+) -> dict[str, Any]:
+    """Run an insert or update in a savepoint; a unique violation (even from a racing writer) is a CONFLICT."""
+    try:
+        async with con.transaction():
+            return await write()
+    except asyncpg.UniqueViolationError:
+        raise Rejected("CONFLICT", f"{field}: {message}", field=field) from None
+
+
+async def replace_links(
+    con: asyncpg.Connection,
+    principal: Principal,
+    *,
+    table: str,
+    owner_column: str,
+    owner_id: int,
+    target_column: str,
+    target_kind: str,
+    target_table: str,
+    ids: Sequence[int] | None,
+    field: str,
+) -> bool:
+    """Make the link table `table` hold exactly `ids` for the owner (when the input names them: None leaves the
+    links alone); every target must be visible to the caller. True when that changed the links."""
+    if ids is None:
+        return False
+    wanted = list(dict.fromkeys(ids))
+    if len(wanted) > 200:
+        raise bad_input(field, "at most 200 ids")
+    await exists_visible(con, principal, target_kind, target_table, wanted, field=field)
+    current = {
+        r[0] for r in await con.fetch(f"select {target_column} from {table} where {owner_column} = $1", owner_id)
+    }
+    if current == set(wanted):
+        return False
+    await con.execute(f"delete from {table} where {owner_column} = $1", owner_id)
+    await con.executemany(
+        f"insert into {table} ({owner_column}, {target_column}) values ($1, $2)", [(owner_id, i) for i in wanted]
+    )
+    return True
+
+
 async def insert_row(con: asyncpg.Connection, table: str, values: Mapping[str, Any]) -> dict[str, Any]:
     p = Params()
     columns = ", ".join(values)
@@ -242,6 +294,29 @@ async def record_event(
 def changed(before: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
     """The changes that really change something."""
     return {k: v for k, v in changes.items() if before.get(k) != v}
+
+
+Create = Callable[[asyncpg.Connection, Principal, dict[str, Any]], Awaitable[int]]
+
+
+def idempotent(mutation: str, kind: str) -> Callable[[Create], Create]:
+    """Make a create function `(con, principal, values) -> id` honour `values["idempotency_key"]`: a retry with
+    the same key returns the id the first call created instead of creating again."""
+
+    def wrap(create: Create) -> Create:
+        @functools.wraps(create)
+        async def create_once(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
+            key = values.get("idempotency_key")
+            replay = await idempotent_replay(con, principal, key, mutation)
+            if replay is not None:
+                return replay
+            created = await create(con, principal, values)
+            await remember_idempotency_key(con, principal, key, mutation, kind, created)
+            return created
+
+        return create_once
+
+    return wrap
 
 
 async def idempotent_replay(

@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from hub.store import events as store
 from schema.agencies import Agency, load_agency
@@ -57,6 +58,7 @@ class Event(Node):
     from_state: str | None
     to_state: str | None
     reason: str | None
+    details: JSON = strawberry.field(description="What changed, in the words of the action (never a secret).")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Event:
@@ -75,6 +77,7 @@ class Event(Node):
             from_state=row["from_state"],
             to_state=row["to_state"],
             reason=row["reason"],
+            details=row["details"],
         )
 
     @strawberry.field(description="The agency of the principal who made the change.")

@@ -418,10 +418,16 @@ async def test_release_status_is_the_labs_alone_even_during_a_preview_window(api
             pk(mythos),
         )
     )[0]
-    assert event["details"] == {
-        "duringPreviewWindow": True,
-        "agreementIds": [r["id"] for r in open_windows],
-    }
+    assert event["details"] == {}
+    # each open window's agreement records the release, for its parties' eyes only
+    recorded = await sql(
+        api,
+        "select entity_id, details from events where entity_kind = 'AGREEMENT'"
+        " and action = 'MODEL_RELEASED_DURING_WINDOW' order by entity_id",
+    )
+    assert recorded == [
+        {"entity_id": r["id"], "details": {"releaseStatus": "GENERALLY_AVAILABLE"}} for r in open_windows
+    ]
     # the agreement is untouched: a recorded fact, not a violation
     states = await sql(api, "select state from early_access_agreements where id = $1", open_windows[0]["id"])
     assert states == [{"state": "ACTIVE"}]

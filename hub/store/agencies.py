@@ -8,7 +8,17 @@ import asyncpg
 
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Session, Where, standard_orders
-from hub.workflow import Rejected, bad_input, changed, check_version, record_event, require, text, text_list, update_row
+from hub.workflow import (
+    Rejected,
+    bad_input,
+    changed,
+    check_version,
+    reason_text,
+    record_event,
+    require,
+    text_list,
+    update_row,
+)
 
 AGENCY = Entity(
     kind="AGENCY",
@@ -82,7 +92,7 @@ async def update_policy(
             kind="POLICY",
             entity_id=1,
             action="UPDATED",
-            reason=text(values.get("reason"), "input.reason", max_length=2000, multiline=True),
+            reason=reason_text(values.get("reason")),
             details={k: {"from": row[k], "to": v} for k, v in changes.items()},
         )
     return 1

@@ -18,13 +18,12 @@ from hub.workflow import (
     bad_input,
     check_version,
     exists_visible,
-    idempotent_replay,
+    idempotent,
     insert_row,
     is_liaison_of,
     is_officer_of,
     lock_visible,
     record_event,
-    remember_idempotency_key,
     require,
     text,
     update_row,
@@ -105,15 +104,12 @@ def _days(delta: timedelta) -> str:
     return f"{days:g} days" if days != 1 else "1 day"
 
 
+@idempotent("offerEarlyAccess", "AGREEMENT")
 async def offer_early_access(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """A lab's liaisons offer named agencies preview access to one of the lab's models, within the policy's cap.
 
     The window is a cap (accessEnd <= accessStart + policy.previewWindowMaxDays), never a hold on the release."""
     require(principal.is_lab, "only a lab's liaisons offer early access to its models")
-    key = values.get("idempotency_key")
-    replay = await idempotent_replay(con, principal, key, "offerEarlyAccess")
-    if replay is not None:
-        return replay
     model_id = values["model_id"]
     await exists_visible(con, principal, "MODEL", "frontier_models", [model_id], field="input.modelId")
     lab_id = await con.fetchval("select lab_id from frontier_models where id = $1", model_id)
@@ -182,7 +178,6 @@ async def offer_early_access(con: asyncpg.Connection, principal: Principal, valu
         to_state="PROPOSED",
         details={"agencies": [r["code"] for r in codes], "windowCapDays": created["window_cap_days"]},
     )
-    await remember_idempotency_key(con, principal, key, "offerEarlyAccess", "AGREEMENT", agreement_id)
     return agreement_id
 
 

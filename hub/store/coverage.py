@@ -19,13 +19,13 @@ from hub.workflow import (
     check_transition,
     check_version,
     exists_visible,
-    idempotent_replay,
+    idempotent,
     insert_row,
     is_liaison_of,
     is_officer_of,
     lock_visible,
+    reason_text,
     record_event,
-    remember_idempotency_key,
     require,
     text,
     update_row,
@@ -115,10 +115,6 @@ def move(kind: str, current: str, to: str) -> None:
     check_transition(kind, current, to, field="input.id")
 
 
-def reason_text(reason: str | None, *, required: bool = False) -> str | None:
-    return text(reason, "input.reason", required=required, max_length=2000, multiline=True)
-
-
 def check_criteria(criteria: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """[{kind, description, threshold}]: 1 to 50 criteria, each described; thresholds >= 0, and required where
     the kind is COMPUTE_THRESHOLD (training compute in FLOP)."""
@@ -147,14 +143,11 @@ def check_criteria(criteria: Sequence[dict[str, Any]] | None) -> list[dict[str, 
     return checked
 
 
+@idempotent("draftCoverageStandard", "STANDARD")
 async def draft_standard(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """A CISA or NIST officer drafts a standard; its sign-off agencies and due date come from the policy in force
     now (a later policy change leaves it as drafted); the drafter's agency owns it."""
     require_standard_writer(principal, "draft coverage standards")
-    key = values.get("idempotency_key")
-    replay = await idempotent_replay(con, principal, key, "draftCoverageStandard")
-    if replay is not None:
-        return replay
     version = text(values.get("standard_version"), "input.standardVersion", required=True, max_length=50)
     title = text(values.get("title"), "input.title", required=True, max_length=300)
     summary = text(values.get("summary"), "input.summary", max_length=10000, multiline=True)
@@ -194,7 +187,6 @@ async def draft_standard(con: asyncpg.Connection, principal: Principal, values: 
         to_state="DRAFT",
         details={"standardVersion": version, "requiredSignoffs": list(policy["required_signoffs"])},
     )
-    await remember_idempotency_key(con, principal, key, "draftCoverageStandard", "STANDARD", created["id"])
     return int(created["id"])
 
 
@@ -394,6 +386,7 @@ async def _adopted_standard(con: asyncpg.Connection, principal: Principal, stand
     raise bad_input("input.standardId", "no coverage standard is adopted yet: there is nothing to request under")
 
 
+@idempotent("requestCoverageDetermination", "DECISION")
 async def request_determination(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """The model's lab's liaisons, or CISA and NIST officers on the lab's behalf, ask whether the standard covers
     the model. One open request per model and standard."""
@@ -401,10 +394,6 @@ async def request_determination(con: asyncpg.Connection, principal: Principal, v
         principal.role == "LAB_LIAISON" or is_officer_of(principal, *STANDARD_WRITERS),
         "only the model's lab's liaisons, or CISA and NIST officers on its behalf, request coverage determinations",
     )
-    key = values.get("idempotency_key")
-    replay = await idempotent_replay(con, principal, key, "requestCoverageDetermination")
-    if replay is not None:
-        return replay
     model_id = values["model_id"]
     # locked: two requests racing for the same model cannot both be the open one
     model = await lock_visible(con, principal, "MODEL", "frontier_models", model_id, field="input.modelId")
@@ -441,7 +430,6 @@ async def request_determination(con: asyncpg.Connection, principal: Principal, v
         to_state="REQUESTED",
         details={"modelId": model_id, "standardId": standard_id},
     )
-    await remember_idempotency_key(con, principal, key, "requestCoverageDetermination", "DECISION", created["id"])
     return int(created["id"])
 
 

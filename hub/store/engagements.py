@@ -18,13 +18,14 @@ from hub.workflow import (
     check_transition,
     check_version,
     exists_visible,
-    idempotent_replay,
+    idempotent,
     insert_row,
     is_liaison_of,
     is_officer_of,
     lock_visible,
+    reason_text,
     record_event,
-    remember_idempotency_key,
+    replace_links,
     require,
     text,
     update_row,
@@ -101,23 +102,18 @@ async def replace_findings(
     con: asyncpg.Connection, principal: Principal, engagement_id: int, finding_ids: list[int] | None
 ) -> bool:
     """Set the engagement's findings when the input names them; True when that changed them."""
-    if finding_ids is None:
-        return False
-    ids = list(dict.fromkeys(finding_ids))
-    if len(ids) > 200:
-        raise bad_input("input.findingIds", "at most 200 ids")
-    await exists_visible(con, principal, "FINDING", "findings", ids, field="input.findingIds")
-    current = {
-        r[0]
-        for r in await con.fetch("select finding_id from engagement_findings where engagement_id = $1", engagement_id)
-    }
-    if current == set(ids):
-        return False
-    await con.execute("delete from engagement_findings where engagement_id = $1", engagement_id)
-    await con.executemany(
-        "insert into engagement_findings (engagement_id, finding_id) values ($1, $2)", [(engagement_id, i) for i in ids]
+    return await replace_links(
+        con,
+        principal,
+        table="engagement_findings",
+        owner_column="engagement_id",
+        owner_id=engagement_id,
+        target_column="finding_id",
+        target_kind="FINDING",
+        target_table="findings",
+        ids=finding_ids,
+        field="input.findingIds",
     )
-    return True
 
 
 def check_milestone(values: dict[str, Any], field: str) -> dict[str, Any]:
@@ -126,12 +122,10 @@ def check_milestone(values: dict[str, Any], field: str) -> dict[str, Any]:
     return {"title": title, "due_on": due_on, "completed_on": completed_on}
 
 
+@idempotent("openEngagement", "ENGAGEMENT")
 async def open_engagement(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """CISA officers open an engagement with a lab for a sector's counterparty; CISA owns it."""
     require(is_officer_of(principal, "CISA"), "only CISA officers open infrastructure engagements")
-    replay = await idempotent_replay(con, principal, values.get("idempotency_key"), "openEngagement")
-    if replay is not None:
-        return replay
     row = engagement_fields(values)
     await exists_visible(con, principal, "LAB", "labs", [values["lab_id"]], field="input.labId")
     milestones = values.get("milestones") or []
@@ -151,10 +145,7 @@ async def open_engagement(con: asyncpg.Connection, principal: Principal, values:
         entity_id=created["id"],
         action="OPENED",
         to_state="PROPOSED",
-        reason=text(values.get("reason"), "input.reason", max_length=2000),
-    )
-    await remember_idempotency_key(
-        con, principal, values.get("idempotency_key"), "openEngagement", "ENGAGEMENT", created["id"]
+        reason=reason_text(values.get("reason")),
     )
     return int(created["id"])
 
@@ -177,7 +168,7 @@ async def update_engagement(
             kind="ENGAGEMENT",
             entity_id=engagement_id,
             action="UPDATED",
-            reason=text(values.get("reason"), "input.reason", max_length=2000),
+            reason=reason_text(values.get("reason")),
             details={"changed": sorted([*changes, *(["finding_ids"] if findings_changed else [])])},
         )
     return engagement_id
@@ -267,6 +258,6 @@ async def transition_engagement(
         action="TRANSITIONED",
         from_state=row["state"],
         to_state=to,
-        reason=text(reason, "input.reason", max_length=2000, multiline=True),
+        reason=reason_text(reason),
     )
     return engagement_id

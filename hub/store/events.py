@@ -13,7 +13,7 @@ EVENT = Entity(
     table="events",
     columns=(
         "t.id, t.at, t.actor_principal_id, t.actor_agency_id, t.actor_lab_id, t.entity_kind, t.entity_id,"
-        " t.action, t.from_state, t.to_state, t.reason"
+        " t.action, t.from_state, t.to_state, t.reason, t.details"
     ),
     orders={"ID": OrderField("t.id", "bigint")},
     default_order="ID",

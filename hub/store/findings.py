@@ -18,11 +18,11 @@ from hub.workflow import (
     check_transition,
     check_version,
     exists_visible,
-    idempotent_replay,
+    idempotent,
     insert_row,
     lock_visible,
+    reason_text,
     record_event,
-    remember_idempotency_key,
     require,
     text,
     text_list,
@@ -152,15 +152,13 @@ def finding_fields(values: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+@idempotent("reportFinding", "FINDING")
 async def report_finding(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """Any agency officer or analyst who can see the model reports a finding on it; their agency owns it."""
     require(
         principal.is_agency and principal.role in FINDING_WRITER_ROLES,
         "only agency analysts, officers and admins report findings",
     )
-    replay = await idempotent_replay(con, principal, values.get("idempotency_key"), "reportFinding")
-    if replay is not None:
-        return replay
     row: dict[str, Any] = finding_fields(values)
     model_id = values.get("model_id")
     lab_id = None
@@ -196,10 +194,7 @@ async def report_finding(con: asyncpg.Connection, principal: Principal, values: 
         entity_id=created["id"],
         action="REPORTED",
         to_state="REPORTED",
-        reason=values.get("reason"),
-    )
-    await remember_idempotency_key(
-        con, principal, values.get("idempotency_key"), "reportFinding", "FINDING", created["id"]
+        reason=reason_text(values.get("reason")),
     )
     return int(created["id"])
 
@@ -219,7 +214,7 @@ async def update_finding(
             kind="FINDING",
             entity_id=finding_id,
             action="UPDATED",
-            reason=values.get("reason"),
+            reason=reason_text(values.get("reason")),
             details={"changed": sorted(changes)},
         )
     return finding_id
@@ -238,7 +233,7 @@ async def transition_finding(
     require_owner(principal, row, FINDING_WRITER_ROLES, "move a finding through its states")
     check_version(row, expected_version)
     check_transition("FINDING", row["state"], to)
-    reason = text(reason, "input.reason", max_length=2000, multiline=True)
+    reason = reason_text(reason)
     changes: dict[str, Any] = {"state": to}
     if to == "DUPLICATE":
         if duplicate_of_id is None:
@@ -279,7 +274,7 @@ async def share_finding(
             kind="FINDING",
             entity_id=finding_id,
             action="SHARED",
-            reason=text(values.get("reason"), "input.reason", max_length=2000, multiline=True),
+            reason=reason_text(values.get("reason")),
             details={"tlp": {"from": row["tlp"], "to": changes.get("tlp", row["tlp"])}, "changed": sorted(changes)},
         )
     return finding_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,21 +10,22 @@ import asyncpg
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Where, standard_orders
 from hub.workflow import (
-    Rejected,
+    PROGRAM_AGENCIES,
     bad_input,
     changed,
     check_transition,
     check_version,
-    idempotent_replay,
+    idempotent,
     insert_row,
     is_liaison_of,
     is_officer_of,
     lock_visible,
+    reason_text,
     record_event,
-    remember_idempotency_key,
     require,
     text,
     update_row,
+    write_unique,
 )
 
 LAB = Entity(
@@ -56,8 +56,6 @@ ISO_COUNTRIES = frozenset(
     RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV
     TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW""".split()
 )
-# The agencies whose officers invite labs and act on a lab's behalf.
-PROGRAM_AGENCIES = ("CISA", "NIST")
 
 
 def check_country(value: str | None, field: str = "input.country") -> str:
@@ -97,28 +95,10 @@ def lab_fields(values: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def reason_text(value: str | None, *, required: bool = False) -> str | None:
-    return text(value, "input.reason", required=required, max_length=2000, multiline=True)
-
-
-async def write_unique(
-    con: asyncpg.Connection, write: Callable[[], Awaitable[dict[str, Any]]], *, field: str, message: str
-) -> dict[str, Any]:
-    """Run an insert or update in a savepoint; a unique violation (even from a racing writer) is a CONFLICT."""
-    try:
-        async with con.transaction():
-            return await write()
-    except asyncpg.UniqueViolationError:
-        raise Rejected("CONFLICT", f"{field}: {message}", field=field) from None
-
-
+@idempotent("registerLab", "LAB")
 async def register_lab(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """CISA or NIST officers and admins invite a lab: it starts INVITED (the lab decides whether to take part)."""
     require(is_officer_of(principal, *PROGRAM_AGENCIES), "only CISA and NIST officers and admins invite labs")
-    key = values.get("idempotency_key")
-    replay = await idempotent_replay(con, principal, key, "registerLab")
-    if replay is not None:
-        return replay
     row = lab_fields(values)
     row["participation"] = "INVITED"
     created = await write_unique(
@@ -128,7 +108,6 @@ async def register_lab(con: asyncpg.Connection, principal: Principal, values: di
         message=f"a lab named {row['name']!r} already exists (names are unique regardless of case)",
     )
     await record_event(con, principal, kind="LAB", entity_id=created["id"], action="REGISTERED", to_state="INVITED")
-    await remember_idempotency_key(con, principal, key, "registerLab", "LAB", created["id"])
     return int(created["id"])
 
 

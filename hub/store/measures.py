@@ -14,13 +14,13 @@ from hub.workflow import (
     changed,
     check_transition,
     check_version,
-    exists_visible,
-    idempotent_replay,
+    idempotent,
     insert_row,
     is_officer_of,
     lock_visible,
+    reason_text,
     record_event,
-    remember_idempotency_key,
+    replace_links,
     require,
     text,
     text_list,
@@ -97,30 +97,28 @@ def measure_fields(values: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-async def replace_links(
+async def link_measure(
     con: asyncpg.Connection, principal: Principal, measure_id: int, values: dict[str, Any]
 ) -> list[str]:
-    """Set the measure's findings and models when the input names them; returns what changed."""
+    """Set the measure's findings and models when the input names them; returns which changed."""
     done = []
     for key, table, column, kind, target, field in (
         ("finding_ids", "measure_findings", "finding_id", "FINDING", "findings", "input.findingIds"),
         ("model_ids", "measure_models", "model_id", "MODEL", "frontier_models", "input.modelIds"),
     ):
-        ids = values.get(key)
-        if ids is None:
-            continue
-        ids = list(dict.fromkeys(ids))
-        if len(ids) > 200:
-            raise bad_input(field, "at most 200 ids")
-        await exists_visible(con, principal, kind, target, ids, field=field)
-        current = {r[0] for r in await con.fetch(f"select {column} from {table} where measure_id = $1", measure_id)}
-        if current == set(ids):
-            continue
-        await con.execute(f"delete from {table} where measure_id = $1", measure_id)
-        await con.executemany(
-            f"insert into {table} (measure_id, {column}) values ($1, $2)", [(measure_id, i) for i in ids]
-        )
-        done.append(key)
+        if await replace_links(
+            con,
+            principal,
+            table=table,
+            owner_column="measure_id",
+            owner_id=measure_id,
+            target_column=column,
+            target_kind=kind,
+            target_table=target,
+            ids=values.get(key),
+            field=field,
+        ):
+            done.append(key)
     return done
 
 
@@ -128,19 +126,17 @@ def require_dod_officer(principal: Principal, what: str) -> None:
     require(is_officer_of(principal, "DOD"), f"only DoD officers {what}")
 
 
+@idempotent("planMeasure", "MEASURE")
 async def plan_measure(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """DoD officers plan a measure against findings and models they can see; DoD owns it."""
     require_dod_officer(principal, "plan cyber measures")
-    replay = await idempotent_replay(con, principal, values.get("idempotency_key"), "planMeasure")
-    if replay is not None:
-        return replay
     row = measure_fields(values)
     if row.get("evidence"):
         raise bad_input("input.evidence", "evidence comes with verification, not with the plan")
     row.update(await check_sharing(con, principal, values))
     row.update(owner_agency_id=principal.agency_id, created_by=principal.id, state="PLANNED")
     created = await insert_row(con, "cyber_measures", row)
-    await replace_links(con, principal, created["id"], values)
+    await link_measure(con, principal, created["id"], values)
     await record_event(
         con,
         principal,
@@ -148,10 +144,7 @@ async def plan_measure(con: asyncpg.Connection, principal: Principal, values: di
         entity_id=created["id"],
         action="PLANNED",
         to_state="PLANNED",
-        reason=text(values.get("reason"), "input.reason", max_length=2000),
-    )
-    await remember_idempotency_key(
-        con, principal, values.get("idempotency_key"), "planMeasure", "MEASURE", created["id"]
+        reason=reason_text(values.get("reason")),
     )
     return int(created["id"])
 
@@ -167,7 +160,7 @@ async def update_measure(
         changes.update(changed(row, await check_sharing(con, principal, values)))
     if row["state"] == "VERIFIED" and "evidence" in changes and not changes["evidence"]:
         raise bad_input("input.evidence", "a VERIFIED measure keeps its evidence")
-    links = await replace_links(con, principal, measure_id, values)
+    links = await link_measure(con, principal, measure_id, values)
     if changes or links:
         await update_row(con, "cyber_measures", measure_id, changes)
         await record_event(
@@ -176,7 +169,7 @@ async def update_measure(
             kind="MEASURE",
             entity_id=measure_id,
             action="UPDATED",
-            reason=text(values.get("reason"), "input.reason", max_length=2000),
+            reason=reason_text(values.get("reason")),
             details={"changed": sorted([*changes, *links])},
         )
     return measure_id
@@ -210,6 +203,6 @@ async def transition_measure(
         action="TRANSITIONED",
         from_state=row["state"],
         to_state=to,
-        reason=text(reason, "input.reason", max_length=2000, multiline=True),
+        reason=reason_text(reason),
     )
     return measure_id

@@ -10,24 +10,25 @@ import asyncpg
 from hub.access import Params, model_confidential_visible
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
-from hub.store.labs import PROGRAM_AGENCIES, reason_text, write_unique
 from hub.workflow import (
+    PROGRAM_AGENCIES,
     bad_input,
     changed,
     check_transition,
     check_version,
     exists_visible,
-    idempotent_replay,
+    idempotent,
     insert_row,
     is_liaison_of,
     is_officer_of,
     lock_visible,
+    reason_text,
     record_event,
-    remember_idempotency_key,
     require,
     text,
     text_list,
     update_row,
+    write_unique,
 )
 
 CONFIDENTIAL_COLUMNS = ("training_compute_flop", "capability_details", "planned_release_on")
@@ -128,16 +129,13 @@ def _duplicate(fields: dict[str, Any]) -> str:
     return f"the lab already has a model named {fields['name']!r}{version}"
 
 
+@idempotent("registerModel", "MODEL")
 async def register_model(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """The lab's liaisons, or CISA and NIST officers on the lab's behalf, register a model of the lab."""
     require(
         principal.is_lab or is_officer_of(principal, *PROGRAM_AGENCIES),
         "only a lab's liaisons and CISA and NIST officers and admins register models",
     )
-    key = values.get("idempotency_key")
-    replay = await idempotent_replay(con, principal, key, "registerModel")
-    if replay is not None:
-        return replay
     lab_id = values["lab_id"]
     await exists_visible(con, principal, "LAB", "labs", [lab_id], field="input.labId")
     require(may_write_model(principal, lab_id), "a lab's liaisons register only their own lab's models")
@@ -151,7 +149,6 @@ async def register_model(con: asyncpg.Connection, principal: Principal, values: 
         con, lambda: insert_row(con, "frontier_models", row), field="input.name", message=_duplicate(row)
     )
     await record_event(con, principal, kind="MODEL", entity_id=created["id"], action="REGISTERED", to_state=status)
-    await remember_idempotency_key(con, principal, key, "registerModel", "MODEL", created["id"])
     return int(created["id"])
 
 
@@ -201,22 +198,13 @@ async def set_model_release_status(
     con: asyncpg.Connection, principal: Principal, model_id: int, to: str, expected_version: int, reason: str | None
 ) -> int:
     """The lab alone sets its model's release status. Nothing gates it: not a coverage decision, an agreement or a
-    finding. A release while a preview window is open is recorded in the event, never refused."""
+    finding. A release while a preview window is open is recorded, never refused: as an event on each such
+    agreement, so that only the agreement's parties learn of the window."""
     row = await lock_visible(con, principal, "MODEL", "frontier_models", model_id)
     require(is_liaison_of(principal, row["lab_id"]), "only the lab's liaisons set its model's release status")
     check_version(row, expected_version)
     check_transition("MODEL", row["release_status"], to)
     checked_reason = reason_text(reason)
-    details: dict[str, Any] = {}
-    if to == "GENERALLY_AVAILABLE":
-        open_windows = await con.fetch(
-            """select id from early_access_agreements
-                where model_id = $1 and state = 'ACTIVE' and access_start <= now() and access_end > now()
-                order by id""",
-            model_id,
-        )
-        if open_windows:
-            details = {"duringPreviewWindow": True, "agreementIds": [r["id"] for r in open_windows]}
     await update_row(con, "frontier_models", model_id, {"release_status": to})
     await record_event(
         con,
@@ -227,6 +215,24 @@ async def set_model_release_status(
         from_state=row["release_status"],
         to_state=to,
         reason=checked_reason,
-        details=details,
     )
+    if to == "GENERALLY_AVAILABLE":
+        open_windows = await con.fetch(
+            """select id, state from early_access_agreements
+                where model_id = $1 and state = 'ACTIVE' and access_start <= now() and access_end > now()
+                order by id""",
+            model_id,
+        )
+        for agreement in open_windows:
+            await record_event(
+                con,
+                principal,
+                kind="AGREEMENT",
+                entity_id=agreement["id"],
+                action="MODEL_RELEASED_DURING_WINDOW",
+                from_state=agreement["state"],
+                to_state=agreement["state"],
+                reason="the lab released the model while this preview window was open",
+                details={"releaseStatus": to},
+            )
     return model_id
