@@ -30,8 +30,8 @@ test: install-test lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-test
-	$(BIN)/ruff check hub schema tests
-	$(BIN)/ruff format --check hub schema tests
+	$(BIN)/ruff check hub schema tests docs/examples
+	$(BIN)/ruff format --check hub schema tests docs/examples
 	$(BIN)/mypy hub schema
 
 schema: install

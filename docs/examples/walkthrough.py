@@ -26,8 +26,12 @@ RUN = time.strftime("%Y%m%d-%H%M%S")
 
 def call(who: str, query: str, **variables: Any) -> dict[str, Any]:
     """Run one operation as `who`; stop on any error."""
-    response = httpx.post(URL, json={"query": query, "variables": variables},
-                          headers={"Authorization": f"Bearer {TOKENS[who]}"}, timeout=30)
+    response = httpx.post(
+        URL,
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {TOKENS[who]}"},
+        timeout=30,
+    )
     body = response.json()
     if response.status_code != 200 or body.get("errors"):
         sys.exit(f"{who}: {body.get('errors')}")
@@ -38,7 +42,9 @@ def call(who: str, query: str, **variables: Any) -> dict[str, Any]:
     return dict(data)
 
 
-def mutate(who: str, mutation: str, input_type: str, record: str, fields: str, /, **input_fields: Any) -> dict[str, Any]:
+def mutate(
+    who: str, mutation: str, input_type: str, record: str, fields: str, /, **input_fields: Any
+) -> dict[str, Any]:
     """Run mutation `mutation` as `who` with `input_fields` as its input; returns the record's `fields`."""
     selection = f"{record} {{ {fields} }} errors {{ field code message }}"
     query = f"mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ {selection} }} }}"
@@ -49,67 +55,196 @@ def mutate(who: str, mutation: str, input_type: str, record: str, fields: str, /
 
 def main() -> None:
     lab_id = call("LAB", "{ me { lab { id name } } }")["me"]["lab"]["id"]
-    agencies = {e["node"]["code"]: e["node"]["id"]
-                for e in call("CISA", "{ agencies(first: 20) { edges { node { id code } } } }")["agencies"]["edges"]}
+    agencies = {
+        e["node"]["code"]: e["node"]["id"]
+        for e in call("CISA", "{ agencies(first: 20) { edges { node { id code } } } }")["agencies"]["edges"]
+    }
 
-    model = mutate("LAB", "registerModel", "RegisterModelInput", "model", "id version name releaseStatus",
-                   labId=lab_id, name="Walkthrough model (fictional)", modelVersion=RUN, modality="TEXT",
-                   capabilities=["code", "vulnerability-discovery"], trainingComputeFlop=2.0e25)
+    model = mutate(
+        "LAB",
+        "registerModel",
+        "RegisterModelInput",
+        "model",
+        "id version name releaseStatus",
+        labId=lab_id,
+        name="Walkthrough model (fictional)",
+        modelVersion=RUN,
+        modality="TEXT",
+        capabilities=["code", "vulnerability-discovery"],
+        trainingComputeFlop=2.0e25,
+    )
     start = datetime.now(UTC)
-    agreement = mutate("LAB", "offerEarlyAccess", "OfferEarlyAccessInput", "agreement", "id version state",
-                       modelId=model["id"], agencyIds=[agencies["CISA"], agencies["NIST"], agencies["DOD"]],
-                       accessKinds=["API", "SANDBOX"], accessStart=start.isoformat(),
-                       accessEnd=(start + timedelta(days=21)).isoformat(),
-                       protections=["CONFIDENTIALITY", "CYBERSECURITY"], labConsentRef=f"LAB-CONSENT-{RUN}")
+    agreement = mutate(
+        "LAB",
+        "offerEarlyAccess",
+        "OfferEarlyAccessInput",
+        "agreement",
+        "id version state",
+        modelId=model["id"],
+        agencyIds=[agencies["CISA"], agencies["NIST"], agencies["DOD"]],
+        accessKinds=["API", "SANDBOX"],
+        accessStart=start.isoformat(),
+        accessEnd=(start + timedelta(days=21)).isoformat(),
+        protections=["CONFIDENTIALITY", "CYBERSECURITY"],
+        labConsentRef=f"LAB-CONSENT-{RUN}",
+    )
     for who in ("CISA", "NIST"):
-        agreement = mutate(who, "acceptEarlyAccess", "AcceptEarlyAccessInput", "agreement", "id version state",
-                           id=agreement["id"], expectedVersion=agreement["version"])
+        agreement = mutate(
+            who,
+            "acceptEarlyAccess",
+            "AcceptEarlyAccessInput",
+            "agreement",
+            "id version state",
+            id=agreement["id"],
+            expectedVersion=agreement["version"],
+        )
 
-    standard = mutate("CISA", "draftCoverageStandard", "DraftCoverageStandardInput", "standard", "id version state",
-                      standardVersion=f"walkthrough-{RUN}", title="Frontier model coverage (walkthrough)",
-                      criteria=[{"kind": "COMPUTE_THRESHOLD", "description": "Trained with more than 1e25 FLOP",
-                                 "threshold": 1e25}])
-    standard = mutate("CISA", "submitCoverageStandard", "SubmitCoverageStandardInput", "standard", "id version state",
-                      id=standard["id"], expectedVersion=standard["version"])
+    standard = mutate(
+        "CISA",
+        "draftCoverageStandard",
+        "DraftCoverageStandardInput",
+        "standard",
+        "id version state",
+        standardVersion=f"walkthrough-{RUN}",
+        title="Frontier model coverage (walkthrough)",
+        criteria=[{"kind": "COMPUTE_THRESHOLD", "description": "Trained with more than 1e25 FLOP", "threshold": 1e25}],
+    )
+    standard = mutate(
+        "CISA",
+        "submitCoverageStandard",
+        "SubmitCoverageStandardInput",
+        "standard",
+        "id version state",
+        id=standard["id"],
+        expectedVersion=standard["version"],
+    )
     for who in ("CISA", "NIST"):
-        standard = mutate(who, "signCoverageStandard", "SignCoverageStandardInput", "standard", "id version state",
-                          id=standard["id"], expectedVersion=standard["version"])
+        standard = mutate(
+            who,
+            "signCoverageStandard",
+            "SignCoverageStandardInput",
+            "standard",
+            "id version state",
+            id=standard["id"],
+            expectedVersion=standard["version"],
+        )
 
-    decision = mutate("LAB", "requestCoverageDetermination", "RequestCoverageDeterminationInput", "decision",
-                      "id version state", modelId=model["id"], standardId=standard["id"])
-    decision = mutate("NIST", "startCoverageAssessment", "StartCoverageAssessmentInput", "decision",
-                      "id version state", id=decision["id"], expectedVersion=decision["version"])
-    decision = mutate("CISA", "decideCoverage", "DecideCoverageInput", "decision", "id version state outcome",
-                      id=decision["id"], expectedVersion=decision["version"], outcome="COVERED",
-                      rationale="Training compute above the standard's threshold.")
+    decision = mutate(
+        "LAB",
+        "requestCoverageDetermination",
+        "RequestCoverageDeterminationInput",
+        "decision",
+        "id version state",
+        modelId=model["id"],
+        standardId=standard["id"],
+    )
+    decision = mutate(
+        "NIST",
+        "startCoverageAssessment",
+        "StartCoverageAssessmentInput",
+        "decision",
+        "id version state",
+        id=decision["id"],
+        expectedVersion=decision["version"],
+    )
+    decision = mutate(
+        "CISA",
+        "decideCoverage",
+        "DecideCoverageInput",
+        "decision",
+        "id version state outcome",
+        id=decision["id"],
+        expectedVersion=decision["version"],
+        outcome="COVERED",
+        rationale="Training compute above the standard's threshold.",
+    )
 
-    finding = mutate("DOD", "reportFinding", "ReportFindingInput", "finding", "id version state",
-                     title="Model-found deserialization flaw in a hospital PACS (fictional)", modelId=model["id"],
-                     discoveredBy="MODEL", cvss={"baseScore": 9.1}, sectors=["HEALTHCARE_AND_PUBLIC_HEALTH"],
-                     tlp="GREEN")
-    measure = mutate("DOD", "planMeasure", "PlanMeasureInput", "measure", "id version state",
-                     title="Detect exploitation attempts of the PACS flaw", kind="DETECT",
-                     systemScope="Military treatment facility imaging networks (fictional)",
-                     ownerComponent="DHA", attackIds=["T1190"], nist80053Controls=["SI-4"],
-                     findingIds=[finding["id"]], modelIds=[model["id"]], tlp="GREEN")
-    for to, extra in (("DEPLOYING", {}), ("DEPLOYED", {}),
-                      ("VERIFIED", {"evidence": "Replay of the exploit raised an alert within 2 minutes"})):
-        measure = mutate("DOD", "transitionMeasure", "TransitionMeasureInput", "measure", "id version state",
-                         id=measure["id"], to=to, expectedVersion=measure["version"], **extra)
+    finding = mutate(
+        "DOD",
+        "reportFinding",
+        "ReportFindingInput",
+        "finding",
+        "id version state",
+        title="Model-found deserialization flaw in a hospital PACS (fictional)",
+        modelId=model["id"],
+        discoveredBy="MODEL",
+        cvss={"baseScore": 9.1},
+        sectors=["HEALTHCARE_AND_PUBLIC_HEALTH"],
+        tlp="GREEN",
+    )
+    measure = mutate(
+        "DOD",
+        "planMeasure",
+        "PlanMeasureInput",
+        "measure",
+        "id version state",
+        title="Detect exploitation attempts of the PACS flaw",
+        kind="DETECT",
+        systemScope="Military treatment facility imaging networks (fictional)",
+        ownerComponent="DHA",
+        attackIds=["T1190"],
+        nist80053Controls=["SI-4"],
+        findingIds=[finding["id"]],
+        modelIds=[model["id"]],
+        tlp="GREEN",
+    )
+    for to, extra in (
+        ("DEPLOYING", {}),
+        ("DEPLOYED", {}),
+        ("VERIFIED", {"evidence": "Replay of the exploit raised an alert within 2 minutes"}),
+    ):
+        measure = mutate(
+            "DOD",
+            "transitionMeasure",
+            "TransitionMeasureInput",
+            "measure",
+            "id version state",
+            id=measure["id"],
+            to=to,
+            expectedVersion=measure["version"],
+            **extra,
+        )
 
-    engagement = mutate("CISA", "openEngagement", "OpenEngagementInput", "engagement", "id version state",
-                        title="Fix the PACS flaw at rural hospitals", labId=lab_id,
-                        sector="HEALTHCARE_AND_PUBLIC_HEALTH", counterparty="Rural hospital network (fictional)",
-                        kind="CVD_COORDINATION", findingIds=[finding["id"]], tlp="GREEN")
+    engagement = mutate(
+        "CISA",
+        "openEngagement",
+        "OpenEngagementInput",
+        "engagement",
+        "id version state",
+        title="Fix the PACS flaw at rural hospitals",
+        labId=lab_id,
+        sector="HEALTHCARE_AND_PUBLIC_HEALTH",
+        counterparty="Rural hospital network (fictional)",
+        kind="CVD_COORDINATION",
+        findingIds=[finding["id"]],
+        tlp="GREEN",
+    )
     for to in ("SCOPING", "ACTIVE", "COMPLETED"):
-        engagement = mutate("CISA", "transitionEngagement", "TransitionEngagementInput", "engagement",
-                            "id version state", id=engagement["id"], to=to, expectedVersion=engagement["version"])
+        engagement = mutate(
+            "CISA",
+            "transitionEngagement",
+            "TransitionEngagementInput",
+            "engagement",
+            "id version state",
+            id=engagement["id"],
+            to=to,
+            expectedVersion=engagement["version"],
+        )
 
     print("\nhistory, as CISA sees it:")
-    records = {"model": model, "agreement": agreement, "standard": standard, "decision": decision,
-               "finding": finding, "measure": measure, "engagement": engagement}
+    records = {
+        "model": model,
+        "agreement": agreement,
+        "standard": standard,
+        "decision": decision,
+        "finding": finding,
+        "measure": measure,
+        "engagement": engagement,
+    }
     ids = [r["id"] for r in records.values()]
-    nodes = call("CISA", """query($ids: [ID!]!) { nodes(ids: $ids) { id __typename
+    nodes = call(
+        "CISA",
+        """query($ids: [ID!]!) { nodes(ids: $ids) { id __typename
         ... on FrontierModel { history { action fromState toState actorAgency { code } actorLab { name } } }
         ... on EarlyAccessAgreement { history { action fromState toState actorAgency { code } actorLab { name } } }
         ... on CoverageStandard { history { action fromState toState actorAgency { code } actorLab { name } } }
@@ -117,7 +252,9 @@ def main() -> None:
         ... on Finding { history { action fromState toState actorAgency { code } actorLab { name } } }
         ... on CyberMeasure { history { action fromState toState actorAgency { code } actorLab { name } } }
         ... on InfrastructureEngagement { history { action fromState toState actorAgency { code } actorLab { name } } }
-    } }""", ids=ids)["nodes"]
+    } }""",
+        ids=ids,
+    )["nodes"]
     for name, node in zip(records, nodes, strict=True):
         steps = []
         for event in node["history"]:
