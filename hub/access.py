@@ -156,3 +156,27 @@ def event_visible(a: str, principal: Principal, p: Params) -> str:
             f" where {alias}.id = {a}.entity_id and {rule}))"
         )
     return "(" + " or ".join(branches) + ")"
+
+
+def was_visible_before(a: str, principal: Principal, p: Params) -> str:
+    """For an event `a` that changed a TLP record's sharing: could `principal` see the record before the change?
+
+    The change's event keeps the record's sharing as it was (`details.before`); the same TLP rule judges it.
+    """
+    before = f"{a}.details->'before'"
+
+    def ids(key: str) -> str:
+        return f"coalesce(array(select jsonb_array_elements_text({before}->'{key}')::bigint), '{{}}')"
+
+    snapshot = (
+        f"(select {before}->>'tlp' as tlp, ({before}->>'owner_agency_id')::bigint as owner_agency_id,"
+        f" {ids('share_agency_ids')} as share_agency_ids, {ids('share_lab_ids')} as share_lab_ids,"
+        f" {ids('recipient_principal_ids')} as recipient_principal_ids,"
+        f" ({before}->>'created_by')::bigint as created_by, ({before}->>'lab_id')::bigint as lab_id)"
+    )
+    # the finding rule reads lab_id, which the snapshot holds as null for records that concern no lab
+    rule = tlp_visible("FINDING", "before_change", principal, p)
+    return (
+        f"({a}.details ? 'before' and {a}.entity_kind in ('FINDING', 'MEASURE', 'ENGAGEMENT')"
+        f" and exists (select 1 from {snapshot} before_change where {rule}))"
+    )

@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -14,14 +15,19 @@ from graphql import GraphQLError, GraphQLSyntaxError, OperationDefinitionNode, O
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from hub.auth import Principal, authenticate, bearer_token
 from hub.db import create_pool
+from hub.events import RUNNING_HUBS, EventHub
 from hub.loaders import Loaders
+from hub.scheduler import Scheduler, clock_from_offset
 from hub.settings import Settings
-from hub.store.base import Session
+from hub.store.base import PoolSession, Session
 from schema import schema
 from schema.common import Context
 
@@ -179,6 +185,46 @@ class GraphQLEndpoint:
         return JSON(payload, headers=headers)
 
 
+class GraphQLWebSocket(GraphQL[Context, None]):
+    """Subscriptions (and any operation) over WebSocket with graphql-transport-ws; the token travels in the
+    connection_init payload as {"authorization": "Bearer ..."}. A missing or bad token closes with 4403."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
+        )
+        self.settings = settings
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        pool = request.app.state.pool
+        session = PoolSession(pool, NOBODY)
+        return Context(
+            db=session,
+            loaders=Loaders(session),
+            principal=NOBODY,
+            settings=self.settings,
+            events=request.app.state.events,
+            websocket=request,
+        )
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        params = context.connection_params or {}
+        raw = params.get("authorization") or params.get("Authorization")
+        token = bearer_token(raw) if isinstance(raw, str) else None
+        async with context.db.pool.acquire() as con:  # type: ignore[attr-defined]
+            principal = await authenticate(con, token)
+        if principal is None:
+            raise ConnectionRejectionError()
+        context.principal = principal
+        context.db = PoolSession(context.db.pool, principal)  # type: ignore[attr-defined]
+        context.loaders = Loaders(context.db)
+        return {"principal": principal.name}
+
+
 def create_app(settings: Settings, *, database_url: str) -> Starlette:
     """The hub as an ASGI application on the database at `database_url` (migrated already)."""
 
@@ -187,25 +233,48 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
         app.state.pool = await create_pool(
             database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
+        app.state.events = EventHub(
+            database_url,
+            app.state.pool,
+            poll_seconds=settings.events_poll_seconds,
+            queue_limit=settings.ws_queue_limit,
+            max_per_principal=settings.ws_max_subscriptions_per_principal,
+        )
+        await app.state.events.start()
+        RUNNING_HUBS.add(app.state.events)
+        app.state.scheduler = Scheduler(
+            database_url,
+            interval=settings.scheduler_interval_seconds,
+            clock=clock_from_offset(timedelta(seconds=settings.clock_offset_seconds)),
+        )
+        if settings.scheduler_enabled:
+            app.state.scheduler.start()
         try:
             yield
         finally:
+            await app.state.scheduler.stop()
+            RUNNING_HUBS.discard(app.state.events)
+            await app.state.events.stop()
             await app.state.pool.close()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        events: EventHub = request.app.state.events
         try:
             async with request.app.state.pool.acquire(timeout=2) as con:
                 await con.fetchval("select 1", timeout=2)
         except Exception as error:  # noqa: BLE001 - any failure means not ready
             return JSONResponse({"status": "not ready", "reason": type(error).__name__}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        if not events.listener_connected:
+            return JSONResponse({"status": "not ready", "reason": "event listener reconnecting"}, status_code=503)
+        return JSONResponse({"status": "ready", "subscriptions": len(events.subscribers)})
 
     return Starlette(
         routes=[
             Route("/graphql", GraphQLEndpoint(settings), methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", GraphQLWebSocket(settings)),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

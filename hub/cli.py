@@ -79,7 +79,7 @@ async def _prepare(target: DatabaseTarget, *, demo: bool) -> list[tuple[str, str
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from hub.serve import serve
 
     settings = _settings(args)
     target = resolve_database(settings)
@@ -93,15 +93,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print(f"  {who:<28} {role:<12} {token}")
         print(f"frontier-hub serving GraphQL at {url} (GraphiQL: open it in a browser)", flush=True)
         os.environ["HUB_DATABASE_URL"] = target.url
-        uvicorn.run(
-            "hub.app:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers if settings.workers > 1 else None,
-            log_level=settings.log_level,
-            lifespan="on",
-        )
+        # the workers read their settings from the environment: pass on what the flags changed
+        os.environ.update(HUB_HOST=settings.host, HUB_PORT=str(settings.port), HUB_WORKERS=str(settings.workers))
+        serve(settings)
         return 0
     finally:
         target.release()

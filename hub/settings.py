@@ -31,6 +31,16 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, not {raw!r}") from None
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, not {raw!r}") from None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """The hub's settings. Build with `Settings.from_env()`; change with `settings.with_(...)`."""
@@ -45,6 +55,15 @@ class Settings:
     pool_min_size: int = 1
     pool_max_size: int = 10
     log_level: str = "info"
+    ws_init_timeout_seconds: int = 10
+    ws_max_subscriptions_per_connection: int = 20
+    ws_max_subscriptions_per_principal: int = 50
+    ws_queue_limit: int = 1000
+    events_poll_seconds: float = 2.0
+    scheduler_interval_seconds: float = 30.0
+    scheduler_enabled: bool = True
+    shutdown_grace_seconds: float = 5.0
+    clock_offset_seconds: float = 0.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,6 +78,15 @@ class Settings:
             pool_min_size=_int("HUB_POOL_MIN_SIZE", 1),
             pool_max_size=_int("HUB_POOL_MAX_SIZE", 10),
             log_level=os.environ.get("HUB_LOG_LEVEL") or "info",
+            ws_init_timeout_seconds=_int("HUB_WS_INIT_TIMEOUT_SECONDS", 10),
+            ws_max_subscriptions_per_connection=_int("HUB_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", 20),
+            ws_max_subscriptions_per_principal=_int("HUB_WS_MAX_SUBSCRIPTIONS_PER_PRINCIPAL", 50),
+            ws_queue_limit=_int("HUB_WS_QUEUE_LIMIT", 1000),
+            events_poll_seconds=_float("HUB_EVENTS_POLL_SECONDS", 2.0),
+            scheduler_interval_seconds=_float("HUB_SCHEDULER_INTERVAL_SECONDS", 30.0),
+            scheduler_enabled=(os.environ.get("HUB_SCHEDULER") or "on").lower() not in ("off", "0", "false", "no"),
+            shutdown_grace_seconds=_float("HUB_SHUTDOWN_GRACE_SECONDS", 5.0),
+            clock_offset_seconds=_float("HUB_CLOCK_OFFSET_SECONDS", 0.0),
         )
 
     @property

@@ -57,6 +57,7 @@ def _root_types(suffix: str) -> tuple[type, ...]:
 
 Query = merge_types("Query", _root_types("Query"))
 Mutation = merge_types("Mutation", _root_types("Mutation"))
+Subscription = merge_types("Subscription", _root_types("Subscription"))
 
 
 class HubSchema(strawberry.Schema):
@@ -66,7 +67,7 @@ class HubSchema(strawberry.Schema):
         return None
 
 
-schema = HubSchema(query=Query, mutation=Mutation)
+schema = HubSchema(query=Query, mutation=Mutation, subscription=Subscription)
 
 
 def print_schema() -> str:

@@ -32,6 +32,10 @@ class Context:
     loaders: Loaders
     principal: Principal
     settings: Settings
+    # over WebSocket: the worker's event fan-out, and the connection_init payload
+    events: Any = None
+    connection_params: dict[str, Any] | None = None
+    websocket: Any = None
 
 
 def ctx(info: strawberry.Info) -> Context:

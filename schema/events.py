@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
+from hub.loaders import Loaders
 from hub.store import events as store
 from schema.agencies import Agency, load_agency
 from schema.common import (
@@ -39,6 +41,9 @@ KIND_TYPES = {
     "MEASURE": "CyberMeasure",
     "ENGAGEMENT": "InfrastructureEngagement",
 }
+# a client that does not read its events is disconnected with this code (policy violation)
+SLOW_CONSUMER_CLOSE_CODE = 1008
+
 TYPE_KINDS = {type_name: kind for kind, type_name in KIND_TYPES.items()}
 # kinds whose records have global ids (principals are not nodes, but their id is one)
 ID_TYPES = {**KIND_TYPES, "PRINCIPAL": "Principal"}
@@ -77,7 +82,7 @@ class Event(Node):
             from_state=row["from_state"],
             to_state=row["to_state"],
             reason=row["reason"],
-            details=row["details"],
+            details=cast(JSON, {k: v for k, v in (row["details"] or {}).items() if k != "before"}),
         )
 
     @strawberry.field(description="The agency of the principal who made the change.")
@@ -162,3 +167,42 @@ class EventQuery:
             first=first,
             after=after,
         )
+
+
+# ------------------------------------------------------------------------------------------------ subscriptions
+
+
+@strawberry.type
+class EventSubscription:
+    @strawberry.subscription(
+        description="Status changes on records you may see, as they happen. With `since` (an event's cursor), "
+        "first every such event after it, in order, then the live ones, with no gap and no duplicate. When you lose "
+        "sight of a record you get one ACCESS_REVOKED event for it (entity null) and nothing about it after."
+    )
+    async def status_changed(
+        self, info: strawberry.Info, kinds: list[EntityKind] | None = None, since: str | None = None
+    ) -> AsyncGenerator[Event, None]:
+        from hub.events import SubscriptionClosed, TooManySubscriptions
+
+        context = ctx(info)
+        if context.events is None:
+            raise HubError(
+                "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql", "BAD_USER_INPUT"
+            )
+        after = None
+        if since is not None:
+            if not since.isdigit() or len(since) > 18:
+                raise HubError("since: not an event cursor (use an event's `cursor`)", "BAD_USER_INPUT", field="since")
+            after = int(since)
+        try:
+            subscription = context.events.subscribe(context.principal, kinds=values(kinds), since=after)
+            async with subscription as stream:
+                async for row in stream:
+                    # each event is resolved afresh: nothing cached from an earlier one, visibility judged now
+                    context.loaders = Loaders(context.db)
+                    yield Event.from_row(row)
+        except TooManySubscriptions as error:
+            raise HubError(str(error), "RATE_LIMITED") from None
+        except SubscriptionClosed as closed:
+            if context.websocket is not None and "slow consumer" in str(closed):
+                await context.websocket.close(code=SLOW_CONSUMER_CLOSE_CODE, reason=str(closed)[:120])

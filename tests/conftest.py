@@ -3,6 +3,7 @@ fresh databases cloned from it for tests that write."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -165,7 +166,8 @@ class Api:
 
 
 async def _api(url: str) -> AsyncIterator[Api]:
-    settings = Settings.from_env().with_(database_url=url)
+    # the scheduler writes on its own clock: tests that need it run it themselves
+    settings = dataclasses.replace(Settings.from_env().with_(database_url=url), scheduler_enabled=False)
     app = create_app(settings, database_url=url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

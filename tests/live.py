@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import signal
@@ -12,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -48,13 +51,20 @@ class Served:
         return found
 
 
-def serve(data_dir: Path) -> Iterator[Served]:
-    """Run `hub serve --demo` on its own embedded PostgreSQL in data_dir until the generator is closed."""
+def serve(data_dir: Path, *, env: dict[str, str] | None = None, demo: bool = True) -> Iterator[Served]:
+    """Run `hub serve [--demo]` on its own embedded PostgreSQL in data_dir (or on HUB_DATABASE_URL when `env` names
+    one) until the generator is closed."""
     port = free_port()
+    extra = env or {}
     env = {**os.environ, "HUB_DATA_DIR": str(data_dir), "HUB_PORT": str(port)}
     env.pop("HUB_DATABASE_URL", None)
+    env.update(extra)
     proc = subprocess.Popen(
-        [*HUB, "serve", "--demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [*HUB, "serve", *(["--demo"] if demo else [])],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output: list[str] = []
     assert proc.stdout is not None
@@ -101,3 +111,65 @@ def stop(proc: subprocess.Popen[str], data_dir: Path) -> None:
             proc.wait()
     for leftover in postgres_processes(data_dir):
         leftover.kill()
+
+
+def database_url(data_dir: Path) -> str:
+    """The URL of the embedded PostgreSQL a `hub serve` started in data_dir."""
+    return f"postgresql://postgres:@/frontier_hub?host={data_dir / 'pgdata'}"
+
+
+class GraphQLWs:
+    """A graphql-transport-ws client over a real WebSocket (the `websockets` library)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self._ids = 0
+
+    @classmethod
+    async def open(cls, url: str, token: str | None, *, init: bool = True, **options: Any) -> GraphQLWs:
+        from websockets.asyncio.client import connect
+
+        ws = await connect(url.replace("http", "ws", 1) + "/graphql", subprotocols=["graphql-transport-ws"], **options)
+        client = cls(ws)
+        if init:
+            payload = {"authorization": f"Bearer {token}"} if token else {}
+            await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        return client
+
+    async def acked(self) -> dict[str, Any]:
+        message = await self.receive()
+        assert message["type"] == "connection_ack", message
+        return message
+
+    async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
+        self._ids += 1
+        operation_id = str(self._ids)
+        await self.ws.send(
+            json.dumps(
+                {"id": operation_id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}
+            )
+        )
+        return operation_id
+
+    async def receive(self, seconds: float = 15) -> dict[str, Any]:
+        return dict(json.loads(await asyncio.wait_for(self.ws.recv(), seconds)))
+
+    async def next_data(self, seconds: float = 15) -> dict[str, Any]:
+        """The next `next` message's data (fails on anything else)."""
+        message = await self.receive(seconds)
+        assert message["type"] == "next", message
+        assert "errors" not in message["payload"], message
+        return dict(message["payload"]["data"])
+
+    async def close_code(self, seconds: float = 15) -> int | None:
+        """Read until the server closes; its close code."""
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            while True:
+                await asyncio.wait_for(self.ws.recv(), seconds)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+
+    async def close(self) -> None:
+        await self.ws.close()

@@ -60,7 +60,7 @@ def test_real_http_auth_graphiql_and_health(served: Served) -> None:
         headers={"Authorization": f"Bearer {cisa}"},
     )
     assert mutation_over_get.status_code == 405
-    assert httpx.get(served.url + "/readyz").json() == {"status": "ready"}
+    assert httpx.get(served.url + "/readyz").json() == {"status": "ready", "subscriptions": 0}
 
 
 def test_a_second_process_shares_the_server_and_leaves_it_running(served: Served) -> None:

@@ -63,6 +63,37 @@ class Session:
             return await self.con.fetchval(sql, *args)
 
 
+class PoolSession(Session):
+    """A session for long-lived callers (a WebSocket connection): each statement borrows a pooled connection, and a
+    write takes one for its transaction, so that an idle subscription holds no connection."""
+
+    def __init__(self, pool: asyncpg.Pool, principal: Principal) -> None:
+        self.pool = pool
+        self.principal = principal
+        self.statements = 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire() as con, con.transaction():
+            self.statements += 1
+            yield con
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        self.statements += 1
+        async with self.pool.acquire() as con:
+            return await con.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        self.statements += 1
+        async with self.pool.acquire() as con:
+            return await con.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        self.statements += 1
+        async with self.pool.acquire() as con:
+            return await con.fetchval(sql, *args)
+
+
 @dataclass(frozen=True)
 class OrderField:
     """An orderable column: a non-null SQL expression on alias `t` and the type its cursor value casts to."""

@@ -10,7 +10,7 @@ import asyncpg
 from hub.access import Params, visible
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
-from hub.store.sharing import check_sharing, require_owner
+from hub.store.sharing import check_sharing, require_owner, sharing_before
 from hub.workflow import (
     Rejected,
     bad_input,
@@ -169,7 +169,10 @@ async def update_engagement(
             entity_id=engagement_id,
             action="UPDATED",
             reason=reason_text(values.get("reason")),
-            details={"changed": sorted([*changes, *(["finding_ids"] if findings_changed else [])])},
+            details={
+                **(sharing_before(row) if "tlp" in values else {}),
+                "changed": sorted([*changes, *(["finding_ids"] if findings_changed else [])]),
+            },
         )
     return engagement_id
 

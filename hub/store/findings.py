@@ -10,7 +10,7 @@ import asyncpg
 
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
-from hub.store.sharing import check_sharing, require_owner
+from hub.store.sharing import check_sharing, require_owner, sharing_before
 from hub.workflow import (
     Rejected,
     bad_input,
@@ -275,6 +275,10 @@ async def share_finding(
             entity_id=finding_id,
             action="SHARED",
             reason=reason_text(values.get("reason")),
-            details={"tlp": {"from": row["tlp"], "to": changes.get("tlp", row["tlp"])}, "changed": sorted(changes)},
+            details={
+                "tlp": {"from": row["tlp"], "to": changes.get("tlp", row["tlp"])},
+                "changed": sorted(changes),
+                **sharing_before(row),
+            },
         )
     return finding_id

@@ -8,7 +8,7 @@ import asyncpg
 
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
-from hub.store.sharing import check_sharing, require_owner
+from hub.store.sharing import check_sharing, require_owner, sharing_before
 from hub.workflow import (
     bad_input,
     changed,
@@ -170,7 +170,7 @@ async def update_measure(
             entity_id=measure_id,
             action="UPDATED",
             reason=reason_text(values.get("reason")),
-            details={"changed": sorted([*changes, *links])},
+            details={"changed": sorted([*changes, *links]), **(sharing_before(row) if "tlp" in values else {})},
         )
     return measure_id
 

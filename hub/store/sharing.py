@@ -42,3 +42,21 @@ def require_owner(principal: Principal, row: dict[str, Any], roles: tuple[str, .
         principal.is_agency and principal.agency_id == row["owner_agency_id"] and principal.role in roles,
         f"only the owning agency's {', '.join(r.lower() + 's' for r in roles)} may {what}",
     )
+
+
+SNAPSHOT_COLUMNS = (
+    "tlp",
+    "owner_agency_id",
+    "share_agency_ids",
+    "share_lab_ids",
+    "recipient_principal_ids",
+    "created_by",
+    "lab_id",
+)
+
+
+def sharing_before(row: dict[str, Any]) -> dict[str, Any]:
+    """Who could see a TLP record before a change of its sharing: kept in the change's event (`details.before`), so
+    that a subscriber who loses sight of the record learns it (ACCESS_REVOKED), live or on replay, judged by the same
+    rule in SQL (hub.access.was_visible_before). Never shown to clients."""
+    return {"before": {column: row.get(column) for column in SNAPSHOT_COLUMNS}}
