@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from hub.db import connect
 from hub.store.agreements import complete_due_agreements
 from hub.workflow import record_event
 
@@ -107,7 +108,7 @@ class Scheduler:
         while not self._stopping:
             con: asyncpg.Connection | None = None
             try:
-                con = await asyncpg.connect(self.url, timeout=5, server_settings={"application_name": "hub-scheduler"})
+                con = await connect(self.url)
                 while not self._stopping:
                     if not self.leading:
                         self.leading = bool(await con.fetchval("select pg_try_advisory_lock($1)", SCHEDULER_LOCK_KEY))
@@ -119,8 +120,10 @@ class Scheduler:
                         if result.completed_agreements or result.standards_due_soon or result.standards_overdue:
                             log.info("scheduler pass: %s", result)
                     await asyncio.sleep(self.interval)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+            except (OSError, asyncpg.InterfaceError, TimeoutError, asyncpg.ConnectionDoesNotExistError) as error:
                 log.warning("scheduler lost its connection (%s); trying again", type(error).__name__)
+            except asyncpg.PostgresError:
+                log.exception("a scheduler pass failed; trying again")
             finally:
                 # the lock goes with the connection: another worker may take over
                 self.leading = False
