@@ -113,6 +113,15 @@ def stop(proc: subprocess.Popen[str], data_dir: Path) -> None:
         leftover.kill()
 
 
+def create_token(data_dir: Path, *args: str) -> str:
+    """`hub token create ARGS` on the embedded PostgreSQL in data_dir; the token it prints last."""
+    env = {**os.environ, "HUB_DATA_DIR": str(data_dir)}
+    env.pop("HUB_DATABASE_URL", None)
+    done = subprocess.run([*HUB, "token", "create", *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
 def database_url(data_dir: Path) -> str:
     """The URL of the embedded PostgreSQL a `hub serve` started in data_dir."""
     return f"postgresql://postgres:@/frontier_hub?host={data_dir / 'pgdata'}"

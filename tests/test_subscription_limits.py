@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
 from collections.abc import Iterator
 
 import asyncpg
 import pytest
 
 from tests.conftest import scratch_folder
-from tests.live import HUB, GraphQLWs, Served, database_url, serve
+from tests.live import GraphQLWs, Served, create_token, database_url, serve
 
 STATUS = "subscription { statusChanged { cursor action entityKind } }"
 LIMITS = {
@@ -35,17 +33,7 @@ def served() -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def token(served: Served) -> str:
-    env = {**os.environ, "HUB_DATA_DIR": str(served.data_dir)}
-    env.pop("HUB_DATABASE_URL", None)
-    done = subprocess.run(
-        [*HUB, "token", "create", "--agency", "CISA", "--role", "VIEWER", "--name", "limits"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+    return create_token(served.data_dir, "--agency", "CISA", "--role", "VIEWER", "--name", "limits")
 
 
 async def test_no_connection_init_in_time_closes_with_4408(served: Served) -> None:
@@ -121,17 +109,10 @@ async def test_sigterm_completes_open_subscriptions_before_exit(token: str) -> N
         running = serve(folder, env={"HUB_SCHEDULER": "off"}, demo=False)
         server = next(running)
         try:
-            env = {**os.environ, "HUB_DATA_DIR": str(folder)}
-            env.pop("HUB_DATABASE_URL", None)
-            made = subprocess.run(
-                [*HUB, "token", "create", "--agency", "NIST", "--role", "VIEWER", "--name", "bye"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
+            made = await asyncio.to_thread(
+                create_token, folder, "--agency", "NIST", "--role", "VIEWER", "--name", "bye"
             )
-            client = await GraphQLWs.open(server.url, made.stdout.strip().splitlines()[-1])
+            client = await GraphQLWs.open(server.url, made)
             await client.acked()
             operation = await client.subscribe(STATUS)
             await asyncio.sleep(0.5)

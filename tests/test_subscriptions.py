@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import scratch_folder
-from tests.live import HUB, GraphQLWs, Served, database_url, serve
+from tests.live import GraphQLWs, Served, create_token, database_url, serve
 
 STATUS = """subscription($kinds: [EntityKind!], $since: String) {
   statusChanged(kinds: $kinds, since: $since) {
@@ -37,11 +37,7 @@ def served() -> Iterator[Served]:
 
 
 def make_token(served: Served, *args: str) -> str:
-    env = {**os.environ, "HUB_DATA_DIR": str(served.data_dir)}
-    env.pop("HUB_DATABASE_URL", None)
-    done = subprocess.run([*HUB, "token", "create", *args], env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
+    return create_token(served.data_dir, *args)
 
 
 @pytest.fixture(scope="module")
