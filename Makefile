@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HUB_HOST ?= 127.0.0.1
 HUB_PORT ?= 8000
 
-.PHONY: run test install install-test schema lint clean
+.PHONY: run test install install-test schema lint clean bench-live
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ lint: install-test
 
 schema: install
 	$(BIN)/hub schema > schema/schema.graphql
+
+bench-live: install-test
+	$(BIN)/python bench/subscriptions.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
