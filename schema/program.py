@@ -292,30 +292,32 @@ class ProgramMutation:
             "principal_id": optional_id(input.principal_id, "Principal", "input.principalId"),
             "expires_in_days": input.expires_in_days,
         }
-        secret: dict[str, str] = {}
+        made: dict[str, Any] = {}
 
         async def action(con: Any, p: HubPrincipal) -> int:
-            token_id, secret["token"] = await principal_store.create_token(con, p, values)
+            token_id, made["secret"] = await principal_store.create_token(con, p, values)
+            made["row"] = await principal_store.get_token(con, token_id)
+            made["holder"] = await get_principal(con, made["row"]["principal_id"])
             return token_id
 
-        created, errors = await run_mutation(info, action, None)
-        if errors or created is None:
+        _, errors = await run_mutation(info, action, None)
+        if errors:
             return CreateTokenPayload(token=None, api_token=None, principal=None, errors=errors)
-        db = ctx(info).db
-        row = await principal_store.get_token(db.con, created["id"])
-        assert row is not None
-        holder = await get_principal(db.con, row["principal_id"])
-        assert holder is not None
         return CreateTokenPayload(
-            token=secret["token"], api_token=api_token(row), principal=principal_type(holder), errors=[]
+            token=made["secret"], api_token=api_token(made["row"]), principal=principal_type(made["holder"]), errors=[]
         )
 
     @strawberry.mutation(description="Revoke a token: your own, or (admins) one of your agency's.")
     async def revoke_token(self, info: strawberry.Info, input: RevokeTokenInput) -> RevokeTokenPayload:
         token_id = record_id(input.id, "ApiToken")
-        revoked, errors = await run_mutation(info, lambda con, p: principal_store.revoke_token(con, p, token_id), None)
-        if errors or revoked is None:
+        made: dict[str, Any] = {}
+
+        async def action(con: Any, p: HubPrincipal) -> int:
+            await principal_store.revoke_token(con, p, token_id)
+            made["row"] = await principal_store.get_token(con, token_id)
+            return token_id
+
+        _, errors = await run_mutation(info, action, None)
+        if errors:
             return RevokeTokenPayload(api_token=None, errors=errors)
-        row = await principal_store.get_token(ctx(info).db.con, revoked["id"])
-        assert row is not None
-        return RevokeTokenPayload(api_token=api_token(row), errors=[])
+        return RevokeTokenPayload(api_token=api_token(made["row"]), errors=[])

@@ -322,3 +322,18 @@ async def test_the_python_client_of_docs_live_md_works_as_written(served: Served
         assert result["statusChanged"]["entityId"] == finding["id"]
         assert result["statusChanged"]["action"] == "REPORTED"
         await stream.aclose()
+
+
+async def test_queries_and_mutations_also_run_over_the_websocket(served: Served, tokens: dict[str, str]) -> None:
+    client = await GraphQLWs.open(served.url, tokens["cisa"])
+    await client.acked()
+    await client.subscribe("{ me { name agency { code } } }")
+    assert (await client.next_data())["me"] == {"name": "live CISA", "agency": {"code": "CISA"}}
+    assert (await client.receive())["type"] == "complete"
+    await client.subscribe('mutation { createToken(input: {name: "over ws", role: VIEWER}) { token errors { code } } }')
+    refused = await client.receive()
+    assert refused["type"] == "next" and refused["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert (await client.receive())["type"] == "complete"
+    await client.subscribe('mutation { reportFinding(input: {title: "over ws", tlp: GREEN}) { finding { title } } }')
+    assert (await client.next_data())["reportFinding"]["finding"] == {"title": "over ws"}
+    await client.close()
