@@ -188,8 +188,22 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from schema import print_schema
 
-    sys.stdout.write(print_schema())
-    return 0
+    if args.check_breaking is None:
+        sys.stdout.write(print_schema())
+        return 0
+    from pathlib import Path
+
+    from hub.contract import compare
+
+    report = compare(Path(args.check_breaking).read_text(), print_schema())
+    for change in report.breaking:
+        print(f"BREAKING  {change}")
+    for change in report.dangerous:
+        print(f"DANGEROUS {change}")
+    print(
+        f"{len(report.breaking)} breaking and {len(report.dangerous)} dangerous changes against {args.check_breaking}"
+    )
+    return 1 if report.breaking else 0
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -245,8 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     _database_options(revoke)
     revoke.set_defaults(func=cmd_token_revoke)
 
-    schema = commands.add_parser("schema", help="print the GraphQL SDL")
+    schema = commands.add_parser("schema", help="print the GraphQL SDL, or check it against an older one")
+    schema.add_argument(
+        "--check-breaking", metavar="OLD.graphql", help="list breaking and dangerous changes; exit 1 on a breaking one"
+    )
     schema.set_defaults(func=cmd_schema)
+
+    from hub.query import add_query_parser
+
+    add_query_parser(commands)
 
     audit = commands.add_parser("audit", help="audit the event chain").add_subparsers(
         dest="audit_command", required=True
