@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,10 +23,13 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from hub import metrics
 from hub.auth import Principal, authenticate, bearer_token
 from hub.db import create_pool
 from hub.events import RUNNING_HUBS, EventHub
 from hub.loaders import Loaders
+from hub.logs import configure as configure_logging
+from hub.persisted import PersistedQueryError, normalized_hash, resolve_query, vetted_hashes
 from hub.scheduler import Scheduler, clock_from_offset
 from hub.settings import Settings
 from hub.store.base import PoolSession, Session
@@ -32,6 +37,7 @@ from schema import schema
 from schema.common import Context
 
 log = logging.getLogger("hub.app")
+request_log = logging.getLogger("hub.request")
 
 MAX_BODY_BYTES = 1_000_000
 # Who an unauthenticated introspection runs as in development: a principal that may see no record.
@@ -45,8 +51,13 @@ class JSON(Response):
         return orjson.dumps(content)
 
 
-def error_response(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> JSON:
-    return JSON({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status, headers=headers)
+def error_response(
+    status: int, message: str, code: str, headers: dict[str, str] | None = None, *, request_id: str | None = None
+) -> JSON:
+    extensions: dict[str, Any] = {"code": code}
+    if request_id:
+        extensions["requestId"] = request_id
+    return JSON({"errors": [{"message": message, "extensions": extensions}]}, status_code=status, headers=headers)
 
 
 def _operation(document: Any, operation_name: str | None) -> OperationDefinitionNode | None:
@@ -79,6 +90,7 @@ def format_errors(errors: list[GraphQLError], request_id: str) -> list[dict[str,
         item: dict[str, Any] = dict(error.formatted)
         extensions = dict(item.get("extensions") or {})
         extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED" if error.path is None else "BAD_USER_INPUT")
+        extensions["requestId"] = request_id
         item["extensions"] = extensions
         formatted.append(item)
     return formatted
@@ -97,7 +109,7 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         if request.method == "GET":
-            if "query" not in request.query_params:
+            if "query" not in request.query_params and "extensions" not in request.query_params:
                 if self.settings.production:
                     return error_response(404, "GraphiQL is off in production", "NOT_FOUND")
                 return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
@@ -106,10 +118,16 @@ class GraphQLEndpoint:
                 variables = orjson.loads(variables_raw) if variables_raw else None
             except orjson.JSONDecodeError:
                 return error_response(400, "variables is not valid JSON", "BAD_REQUEST")
+            extensions_raw = request.query_params.get("extensions")
+            try:
+                extensions = orjson.loads(extensions_raw) if extensions_raw else None
+            except orjson.JSONDecodeError:
+                return error_response(400, "extensions is not valid JSON", "BAD_REQUEST")
             body: dict[str, Any] = {
-                "query": request.query_params["query"],
+                "query": request.query_params.get("query"),
                 "variables": variables,
                 "operationName": request.query_params.get("operationName"),
+                "extensions": extensions,
             }
             return await self.execute(request, body, allow_mutation=False)
         if request.method != "POST":
@@ -131,37 +149,95 @@ class GraphQLEndpoint:
         return await self.execute(request, body, allow_mutation=True)
 
     async def execute(self, request: Request, body: dict[str, Any], *, allow_mutation: bool) -> Response:
+        """Answer one GraphQL request, then count it and log it (one JSON line: who, what, how long, outcome)."""
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        headers = {"X-Request-Id": request_id}
-        query = body.get("query")
+        started = time.perf_counter()
+        record: dict[str, Any] = {"requestId": request_id, "operation": None, "principalId": None, "agency": None}
+        response = await self._execute(request, body, allow_mutation=allow_mutation, record=record)
+        seconds = time.perf_counter() - started
+        operation = record["operation"] or "anonymous"
+        outcome = record.get("outcome") or ("ok" if response.status_code == 200 else f"http_{response.status_code}")
+        metrics.REQUESTS.labels(operation=operation, outcome=outcome).inc()
+        metrics.REQUEST_SECONDS.labels(operation=operation).observe(seconds)
+        if "sqlStatements" in record:
+            metrics.SQL_STATEMENTS.observe(record["sqlStatements"])
+            metrics.SQL_SECONDS.observe(record["sqlSeconds"])
+        request_log.info(
+            "request",
+            extra={
+                **record,
+                "status": response.status_code,
+                "outcome": outcome,
+                "durationMs": round(seconds * 1000, 2),
+                "sqlSeconds": round(record.get("sqlSeconds", 0.0), 4),
+            },
+        )
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    async def _execute(
+        self, request: Request, body: dict[str, Any], *, allow_mutation: bool, record: dict[str, Any]
+    ) -> Response:
+        request_id = record["requestId"]
         variables = body.get("variables")
         operation_name = body.get("operationName")
-        if not isinstance(query, str) or not query.strip():
-            return error_response(400, "query must be a non-empty string", "BAD_REQUEST", headers)
+        record["operation"] = operation_name if isinstance(operation_name, str) else None
         if variables is not None and not isinstance(variables, dict):
-            return error_response(400, "variables must be a JSON object", "BAD_REQUEST", headers)
+            return error_response(400, "variables must be a JSON object", "BAD_REQUEST", request_id=request_id)
         if operation_name is not None and not isinstance(operation_name, str):
-            return error_response(400, "operationName must be a string", "BAD_REQUEST", headers)
-        try:
-            document = parse(query)
-        except GraphQLSyntaxError as error:
-            return error_response(400, f"syntax error: {error.message}", "GRAPHQL_PARSE_FAILED", headers)
-        operation = _operation(document, operation_name)
-        is_mutation = operation is not None and operation.operation == OperationType.MUTATION
-        if is_mutation and not allow_mutation:
-            headers["Allow"] = "POST"
-            return error_response(405, "mutations need POST", "METHOD_NOT_ALLOWED", headers)
+            return error_response(400, "operationName must be a string", "BAD_REQUEST", request_id=request_id)
 
         pool: asyncpg.Pool = request.app.state.pool
         token = bearer_token(request.headers.get("authorization"))
-        async with pool.acquire() as con:
+        request.app.state.pool_waiting += 1
+        try:
+            con_context = pool.acquire()
+            con = await con_context.__aenter__()
+        finally:
+            request.app.state.pool_waiting -= 1
+        try:
             principal = await authenticate(con, token)
+            try:
+                query = await resolve_query(con, principal.id if principal else 0, body)
+            except PersistedQueryError as error:
+                record["outcome"] = error.code.lower()
+                return error_response(error.status, str(error), error.code, request_id=request_id)
+            if not isinstance(query, str) or not query.strip():
+                return error_response(400, "query must be a non-empty string", "BAD_REQUEST", request_id=request_id)
+            try:
+                document = parse(query)
+            except GraphQLSyntaxError as error:
+                return error_response(
+                    400, f"syntax error: {error.message}", "GRAPHQL_PARSE_FAILED", request_id=request_id
+                )
+            operation = _operation(document, operation_name)
+            if operation is not None and operation.name is not None:
+                record["operation"] = operation.name.value
+            is_mutation = operation is not None and operation.operation == OperationType.MUTATION
+            if is_mutation and not allow_mutation:
+                return error_response(
+                    405, "mutations need POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"}, request_id=request_id
+                )
             if principal is None:
                 if operation is not None and _introspection_only(operation) and not self.settings.production:
                     principal = NOBODY
                 else:
+                    record["outcome"] = "unauthenticated"
                     message = "a valid token is required" if token else "no token: send Authorization: Bearer <token>"
-                    return error_response(401, message, "UNAUTHENTICATED", {**headers, "WWW-Authenticate": "Bearer"})
+                    return error_response(
+                        401, message, "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"}, request_id=request_id
+                    )
+            record.update(principalId=principal.id or None, agency=principal.agency_code or principal.lab_name)
+            if self.settings.production and self.settings.operations_allowlist and principal.role != "ADMIN":
+                if normalized_hash(document) not in vetted_hashes():
+                    record["outcome"] = "not_allowed"
+                    return error_response(
+                        403,
+                        "this hub serves only the vetted operations of schema/operations/ to non-admins "
+                        "(production allow-list); run one of those, e.g. with `hub query NAME`",
+                        "OPERATION_NOT_ALLOWED",
+                        request_id=request_id,
+                    )
             session = Session(con, principal)
             context = Context(db=session, loaders=Loaders(session), principal=principal, settings=self.settings)
             if is_mutation:
@@ -174,15 +250,19 @@ class GraphQLEndpoint:
                     result = await schema.execute(
                         query, variable_values=variables, context_value=context, operation_name=operation_name
                     )
+        finally:
+            await con_context.__aexit__(None, None, None)
+        record.update(sqlStatements=session.statements, sqlSeconds=session.sql_seconds)
         payload: dict[str, Any] = {}
         if result.errors:
             payload["errors"] = format_errors(result.errors, request_id)
+            record["outcome"] = "error"
         # the spec's rule: "data" is there (maybe null) once execution started, absent when the request was invalid
         executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
         if executed:
             payload["data"] = result.data
         payload["extensions"] = {"requestId": request_id, "sqlStatements": session.statements}
-        return JSON(payload, headers=headers)
+        return JSON(payload)
 
 
 class GraphQLWebSocket(GraphQL[Context, None]):
@@ -249,9 +329,12 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
         )
         if settings.scheduler_enabled:
             app.state.scheduler.start()
+        app.state.pool_waiting = 0
+        refresher = asyncio.create_task(metrics.refresh_gauges(app.state), name="hub-metrics")
         try:
             yield
         finally:
+            refresher.cancel()
             await app.state.scheduler.stop()
             RUNNING_HUBS.discard(app.state.events)
             await app.state.events.stop()
@@ -271,8 +354,13 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             return JSONResponse({"status": "not ready", "reason": "event listener reconnecting"}, status_code=503)
         return JSONResponse({"status": "ready", "subscriptions": len(events.subscribers)})
 
+    async def metrics_endpoint(request: Request) -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
     return Starlette(
         routes=[
+            Route("/metrics", metrics_endpoint),
             Route("/graphql", GraphQLEndpoint(settings), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", GraphQLWebSocket(settings)),
             Route("/healthz", healthz),
@@ -287,5 +375,5 @@ def app_from_env() -> Starlette:
     settings = Settings.from_env()
     if not settings.database_url:
         raise RuntimeError("HUB_DATABASE_URL is not set: start the hub with `hub serve`")
-    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO))
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings, database_url=settings.database_url)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 
 import uvicorn
 import uvicorn.supervisors.multiprocess
@@ -34,7 +36,13 @@ def serve(settings: Settings) -> None:
         log_level=settings.log_level,
         lifespan="on",
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+        # the hub logs every request itself (hub.request), with its request id and principal
+        access_log=False,
+        log_config=None,
     )
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # every worker writes its metrics here, so that /metrics on any of them reports all
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="frontier-hub-metrics-")
     if settings.workers > 1:
         # uvicorn's supervisor builds each worker's server itself: give it ours
         uvicorn.supervisors.multiprocess.Server = HubServer  # type: ignore[misc]

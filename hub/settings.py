@@ -64,6 +64,8 @@ class Settings:
     scheduler_enabled: bool = True
     shutdown_grace_seconds: float = 5.0
     clock_offset_seconds: float = 0.0
+    log_format: str = "json"
+    operations_allowlist: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -87,6 +89,8 @@ class Settings:
             scheduler_enabled=(os.environ.get("HUB_SCHEDULER") or "on").lower() not in ("off", "0", "false", "no"),
             shutdown_grace_seconds=_float("HUB_SHUTDOWN_GRACE_SECONDS", 5.0),
             clock_offset_seconds=_float("HUB_CLOCK_OFFSET_SECONDS", 0.0),
+            log_format=os.environ.get("HUB_LOG_FORMAT") or "json",
+            operations_allowlist=(os.environ.get("HUB_OPERATIONS_ALLOWLIST") or "off").lower() in ("on", "1", "true"),
         )
 
     @property

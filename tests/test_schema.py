@@ -95,3 +95,22 @@ def test_design_type_and_enum_names_exist() -> None:
         "nodes",
     } <= query_fields
     assert len(type_map["Sector"].values) == 16
+
+
+def test_every_deprecation_gives_a_reason_and_a_date() -> None:
+    from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
+
+    undated = []
+    for type_name, graphql_type in schema._schema.type_map.items():
+        if type_name.startswith("__"):
+            continue
+        members: dict[str, object] = {}
+        if isinstance(graphql_type, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
+            members = dict(graphql_type.fields)
+        elif isinstance(graphql_type, GraphQLEnumType):
+            members = dict(graphql_type.values)
+        for name, member in members.items():
+            reason = getattr(member, "deprecation_reason", None)
+            if reason is not None and not re.search(r"\d{4}-\d{2}-\d{2}", reason):
+                undated.append(f"{type_name}.{name}: {reason!r}")
+    assert undated == [], "deprecate with a reason and the date of removal, e.g. 'use x; removed after 2027-06-01'"

@@ -3,6 +3,8 @@ data folder share, and that stops with the last of them."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -94,6 +96,57 @@ def test_a_second_process_shares_the_server_and_leaves_it_running(served: Served
         == 401
     )
     assert postgres_processes(served.data_dir)
+
+
+def test_metrics_count_the_request_and_the_log_finds_it_by_request_id(served: Served) -> None:
+    cisa = served.tokens()["CISA"]
+    response = httpx.post(
+        served.url + "/graphql",
+        json={"query": "query DemoCount { findings { totalCount } }"},
+        headers={"Authorization": f"Bearer {cisa}", "X-Request-Id": "operator-trace-42"},
+    )
+    assert response.headers["x-request-id"] == "operator-trace-42"
+    metrics = httpx.get(served.url + "/metrics").text
+    assert 'hub_requests_total{operation="DemoCount",outcome="ok"} 1.0' in metrics
+    for name in (
+        "hub_request_seconds_bucket",
+        "hub_request_sql_statements_count",
+        "hub_pool_connections_in_use",
+        "hub_subscriptions_open",
+        "hub_events_fanned_out_total",
+        "hub_listener_lag_events",
+        "hub_rate_limit_rejections_total",
+    ):
+        assert name in metrics, name
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in served.output if line.startswith("{") and "operator-trace-42" in line]
+    assert len(lines) == 1
+    logged = lines[0]
+    assert logged["msg"] == "request" and logged["operation"] == "DemoCount" and logged["outcome"] == "ok"
+    assert logged["agency"] == "CISA" and logged["principalId"] and logged["durationMs"] > 0
+    assert logged["sqlStatements"] == 2  # the page and its count
+    # (the demo tokens are printed once at start, on purpose; the log lines never carry one)
+    assert not any(cisa in line for line in served.output if line.startswith("{")), "a token reached the log"
+
+
+def test_automatic_persisted_queries(served: Served) -> None:
+    cisa = served.tokens()["CISA"]
+    query = "query PersistedMe { me { name } }"
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    headers = {"Authorization": f"Bearer {cisa}"}
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    unknown = httpx.post(served.url + "/graphql", json={"extensions": persisted}, headers=headers)
+    assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    registered = httpx.post(served.url + "/graphql", json={"query": query, "extensions": persisted}, headers=headers)
+    assert registered.json()["data"] == {"me": {"name": "CISA demo officer"}}
+    by_hash = httpx.get(served.url + "/graphql", params={"extensions": json.dumps(persisted)}, headers=headers)
+    assert by_hash.json()["data"] == {"me": {"name": "CISA demo officer"}}
+    wrong = httpx.post(
+        served.url + "/graphql", headers=headers, json={"query": "{ me { role } }", "extensions": persisted}
+    )
+    assert wrong.status_code == 400 and "does not match" in wrong.json()["errors"][0]["message"]
+    anonymous = httpx.post(served.url + "/graphql", json={"extensions": persisted})
+    assert anonymous.status_code == 401
 
 
 def test_sigterm_stops_the_hub_and_its_postgres(served: Served) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import binascii
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class Session:
         self.con = con
         self.principal = principal
         self.statements = 0
+        self.sql_seconds = 0.0
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -50,17 +52,29 @@ class Session:
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async with self._lock:
             self.statements += 1
-            return await self.con.fetch(sql, *args)
+            started = time.perf_counter()
+            try:
+                return await self.con.fetch(sql, *args)
+            finally:
+                self.sql_seconds += time.perf_counter() - started
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         async with self._lock:
             self.statements += 1
-            return await self.con.fetchrow(sql, *args)
+            started = time.perf_counter()
+            try:
+                return await self.con.fetchrow(sql, *args)
+            finally:
+                self.sql_seconds += time.perf_counter() - started
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         async with self._lock:
             self.statements += 1
-            return await self.con.fetchval(sql, *args)
+            started = time.perf_counter()
+            try:
+                return await self.con.fetchval(sql, *args)
+            finally:
+                self.sql_seconds += time.perf_counter() - started
 
 
 class PoolSession(Session):
@@ -71,6 +85,7 @@ class PoolSession(Session):
         self.pool = pool
         self.principal = principal
         self.statements = 0
+        self.sql_seconds = 0.0
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
