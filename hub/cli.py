@@ -173,12 +173,24 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     async def work(con: Any, settings: Settings) -> int:
-        revoked = await con.fetchval(
-            "update api_tokens set revoked_at = now() where id = $1 and revoked_at is null returning id", args.id
-        )
-        if revoked is None:
-            print(f"hub token revoke: no active token with id {args.id}", file=sys.stderr)
-            return 2
+        from hub.workflow import record_event
+
+        async with con.transaction():
+            principal_id = await con.fetchval(
+                "update api_tokens set revoked_at = now() where id = $1 and revoked_at is null returning principal_id",
+                args.id,
+            )
+            if principal_id is None:
+                print(f"hub token revoke: no active token with id {args.id}", file=sys.stderr)
+                return 2
+            await record_event(
+                con,
+                None,
+                kind="PRINCIPAL",
+                entity_id=principal_id,
+                action="TOKEN_REVOKED",
+                details={"tokenId": args.id, "by": "hub token revoke"},
+            )
         print(f"revoked token {args.id}")
         return 0
 

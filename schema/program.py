@@ -111,6 +111,12 @@ class ProgramQuery:
     def me(self, info: strawberry.Info) -> Principal:
         return principal_type(ctx(info).principal)
 
+    @strawberry.field(description="Tokens you may administer: your agency's (admins), else your own. No secrets.")
+    async def api_tokens(self, info: strawberry.Info, first: int = 100) -> list[ApiToken]:
+        check_list_limit(first)
+        rows = await principal_store.list_tokens(ctx(info).db, ctx(info).principal, limit=first)
+        return [api_token(r) for r in rows]
+
     @strawberry.field(description="The policy in force.")
     async def policy(self, info: strawberry.Info) -> Policy:
         row = await agency_store.get_policy(ctx(info).db)
@@ -205,6 +211,7 @@ class ApiToken:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    holder: str | None = strawberry.field(default=None, description="The name of the principal holding it.")
 
 
 def api_token(row: dict[str, Any]) -> ApiToken:
@@ -214,6 +221,7 @@ def api_token(row: dict[str, Any]) -> ApiToken:
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
+        holder=row.get("name"),
     )
 
 

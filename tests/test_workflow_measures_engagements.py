@@ -275,6 +275,16 @@ async def test_admins_create_and_revoke_tokens_of_their_agency(api: Api) -> None
     secret = created["token"]
     assert secret.startswith(created["apiToken"]["prefix"]) and created["apiToken"]["expiresAt"]
     assert (await api.data("{ me { name } }", token=secret))["me"]["name"] == "EPA script"
+    listed = (await api.data("{ apiTokens { id prefix holder revokedAt } }", token=admin))["apiTokens"]
+    assert {
+        "id": created["apiToken"]["id"],
+        "prefix": created["apiToken"]["prefix"],
+        "holder": "EPA script",
+        "revokedAt": None,
+    } in listed
+    assert all(secret not in str(t) for t in listed)
+    own = (await api.data("{ apiTokens { holder } }", token=secret))["apiTokens"]
+    assert own == [{"holder": "EPA script"}]
     viewer = await api.token(agency="EPA", role="VIEWER")
     refused = await api.query('mutation { createToken(input: {name: "x", role: ADMIN}) { token } }', token=viewer)
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -94,3 +94,19 @@ async def get_token(con: asyncpg.Connection, token_id: int) -> dict[str, Any] | 
         "select id, principal_id, prefix, created_at, expires_at, revoked_at from api_tokens where id = $1", token_id
     )
     return dict(row) if row else None
+
+
+async def list_tokens(db: Any, principal: Principal, *, limit: int) -> list[dict[str, Any]]:
+    """Tokens an admin may administer (their agency's principals'), or a principal's own; never a secret."""
+    if principal.is_agency and principal.role == "ADMIN":
+        condition, value = "p.agency_id = $1", principal.agency_id
+    else:
+        condition, value = "p.id = $1", principal.id
+    rows = await db.fetch(
+        f"""select t.id, t.principal_id, t.prefix, t.created_at, t.expires_at, t.revoked_at, p.name, p.role
+              from api_tokens t join principals p on p.id = t.principal_id
+             where {condition} order by t.id limit $2""",
+        value,
+        limit,
+    )
+    return [dict(r) for r in rows]
