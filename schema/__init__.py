@@ -13,6 +13,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.tools import merge_types
 
+from hub.tracing import tracing_extensions
 from schema import (
     agencies,
     agreements,
@@ -67,7 +68,7 @@ class HubSchema(strawberry.Schema):
         return None
 
 
-schema = HubSchema(query=Query, mutation=Mutation, subscription=Subscription)
+schema = HubSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=tracing_extensions())
 
 
 def print_schema() -> str:
