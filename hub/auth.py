@@ -127,18 +127,6 @@ async def create_principal_with_token(
             name.strip(),
         )
         token = await issue_token(con, principal_id, expires_days=expires_days, is_demo=is_demo)
-        if not is_demo:
-            from hub.workflow import record_event
-
-            # an operator's command: the hub itself is the actor
-            await record_event(
-                con,
-                None,
-                kind="PRINCIPAL",
-                entity_id=principal_id,
-                action="PRINCIPAL_CREATED",
-                details={"role": role, "prefix": token[:10], "by": "hub token create"},
-            )
     principal = await get_principal(con, principal_id)
     assert principal is not None
     return principal, token

@@ -128,15 +128,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     async def work(con: Any, settings: Settings) -> int:
+        from hub.workflow import record_event
+
         try:
-            principal, token = await create_principal_with_token(
-                con,
-                agency_code=args.agency,
-                role=args.role,
-                name=args.name,
-                lab_name=args.lab,
-                expires_days=args.expires_days,
-            )
+            async with con.transaction():
+                principal, token = await create_principal_with_token(
+                    con,
+                    agency_code=args.agency,
+                    role=args.role,
+                    name=args.name,
+                    lab_name=args.lab,
+                    expires_days=args.expires_days,
+                )
+                # an operator's command: the hub itself is the actor
+                await record_event(
+                    con,
+                    None,
+                    kind="PRINCIPAL",
+                    entity_id=principal.id,
+                    action="PRINCIPAL_CREATED",
+                    details={"role": principal.role, "prefix": token[:10], "by": "hub token create"},
+                )
         except TokenError as error:
             print(f"hub token create: {error}", file=sys.stderr)
             return 2
