@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,8 +17,9 @@ import orjson
 from graphql import GraphQLError, GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.ides import get_graphql_ide_html
@@ -29,7 +31,7 @@ from hub.db import create_pool
 from hub.events import RUNNING_HUBS, EventHub
 from hub.loaders import Loaders
 from hub.logs import configure as configure_logging
-from hub.persisted import PersistedQueryError, normalized_hash, resolve_query, vetted_hashes
+from hub.persisted import PersistedQueryError, normalized_hash, operations_dir, resolve_query, vetted_hashes
 from hub.scheduler import Scheduler, clock_from_offset
 from hub.settings import Settings
 from hub.store.base import PoolSession, Session
@@ -358,8 +360,25 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
+    board = Path(__file__).resolve().parent / "board"
+
+    async def board_page(request: Request) -> Response:
+        return FileResponse(board / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def vetted_operation(request: Request) -> Response:
+        """The text of a vetted operation (schema/operations/NAME.graphql): what the board and other frontends
+        send, so that the production allow-list serves them. Texts only, no data."""
+        name = request.path_params["name"]
+        path = operations_dir() / f"{name}.graphql"
+        if not name.replace("_", "").isalnum() or not path.is_file():
+            return error_response(404, f"no vetted operation named {name!r}", "NOT_FOUND")
+        return Response(path.read_text(), media_type="application/graphql; charset=utf-8")
+
     return Starlette(
         routes=[
+            Route("/", board_page),
+            Mount("/board", app=StaticFiles(directory=board), name="board"),
+            Route("/operations/{name}.graphql", vetted_operation),
             Route("/metrics", metrics_endpoint),
             Route("/graphql", GraphQLEndpoint(settings), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", GraphQLWebSocket(settings)),
