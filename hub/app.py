@@ -29,6 +29,8 @@ from hub import metrics
 from hub.auth import Principal, authenticate, bearer_token
 from hub.db import create_pool
 from hub.events import RUNNING_HUBS, EventHub
+from hub.limits import TooComplex
+from hub.limits import check as check_limits
 from hub.loaders import Loaders
 from hub.logs import configure as configure_logging
 from hub.persisted import PersistedQueryError, normalized_hash, operations_dir, resolve_query, vetted_hashes
@@ -41,7 +43,6 @@ from schema.common import Context
 log = logging.getLogger("hub.app")
 request_log = logging.getLogger("hub.request")
 
-MAX_BODY_BYTES = 1_000_000
 # Who an unauthenticated introspection runs as in development: a principal that may see no record.
 NOBODY = Principal(id=0, name="anonymous", role="VIEWER", agency_id=None, agency_code=None, lab_id=None)
 
@@ -79,6 +80,15 @@ def format_errors(errors: list[GraphQLError], request_id: str) -> list[dict[str,
     formatted: list[dict[str, Any]] = []
     for error in errors:
         original = error.original_error
+        if isinstance(original, asyncpg.QueryCanceledError):
+            formatted.append(
+                {
+                    "message": "a database statement took longer than the statement timeout (HUB_STATEMENT_TIMEOUT_MS)",
+                    "path": error.path,
+                    "extensions": {"code": "TIMEOUT", "requestId": request_id},
+                }
+            )
+            continue
         if original is not None and not isinstance(original, GraphQLError):
             log.error("request %s: internal error at %s", request_id, error.path, exc_info=original)
             formatted.append(
@@ -140,8 +150,12 @@ class GraphQLEndpoint:
                 415, f"Content-Type must be application/json, not {content_type or 'missing'!r}", "BAD_REQUEST"
             )
         raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
-            return error_response(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", "BAD_REQUEST")
+        if len(raw) > self.settings.max_body_bytes:
+            return error_response(
+                413,
+                f"the request body is larger than {self.settings.max_body_bytes} bytes (HUB_MAX_BODY_BYTES)",
+                "QUERY_TOO_COMPLEX",
+            )
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
@@ -206,13 +220,29 @@ class GraphQLEndpoint:
                 return error_response(error.status, str(error), error.code, request_id=request_id)
             if not isinstance(query, str) or not query.strip():
                 return error_response(400, "query must be a non-empty string", "BAD_REQUEST", request_id=request_id)
+            limits = self.settings.limits
             try:
-                document = parse(query)
+                document = parse(query, max_tokens=limits.max_tokens)
             except GraphQLSyntaxError as error:
+                if "more than" in error.message and "tokens" in error.message:
+                    record["outcome"] = "too_complex"
+                    return error_response(
+                        400,
+                        f"the query has more than {limits.max_tokens} tokens (HUB_MAX_TOKENS)",
+                        "QUERY_TOO_COMPLEX",
+                        request_id=request_id,
+                    )
                 return error_response(
                     400, f"syntax error: {error.message}", "GRAPHQL_PARSE_FAILED", request_id=request_id
                 )
             operation = _operation(document, operation_name)
+            if operation is not None:
+                try:
+                    check_limits(document, operation, limits)
+                except TooComplex as error:
+                    record["outcome"] = "too_complex"
+                    metrics.RATE_LIMITED.labels(limit="query_complexity").inc()
+                    return error_response(400, str(error), "QUERY_TOO_COMPLEX", request_id=request_id)
             if operation is not None and operation.name is not None:
                 record["operation"] = operation.name.value
             is_mutation = operation is not None and operation.operation == OperationType.MUTATION
@@ -240,18 +270,34 @@ class GraphQLEndpoint:
                         "OPERATION_NOT_ALLOWED",
                         request_id=request_id,
                     )
+            # for this request only: the pool's reset on release (RESET ALL) puts the default back
+            await con.execute(f"set statement_timeout = {int(self.settings.statement_timeout_ms)}")
             session = Session(con, principal)
             context = Context(db=session, loaders=Loaders(session), principal=principal, settings=self.settings)
-            if is_mutation:
-                result = await schema.execute(
-                    query, variable_values=variables, context_value=context, operation_name=operation_name
+            try:
+                async with asyncio.timeout(self.settings.request_timeout_seconds):
+                    if is_mutation:
+                        result = await schema.execute(
+                            query, variable_values=variables, context_value=context, operation_name=operation_name
+                        )
+                    else:
+                        # one consistent snapshot: a page and its totalCount agree
+                        async with con.transaction(isolation="repeatable_read", readonly=True):
+                            result = await schema.execute(
+                                query,
+                                variable_values=variables,
+                                context_value=context,
+                                operation_name=operation_name,
+                            )
+            except TimeoutError:
+                record["outcome"] = "timeout"
+                return error_response(
+                    504,
+                    f"the request took longer than {self.settings.request_timeout_seconds:g} s "
+                    "(HUB_REQUEST_TIMEOUT_SECONDS); ask for less, e.g. a smaller `first`",
+                    "TIMEOUT",
+                    request_id=request_id,
                 )
-            else:
-                # one consistent snapshot: a page and its totalCount agree
-                async with con.transaction(isolation="repeatable_read", readonly=True):
-                    result = await schema.execute(
-                        query, variable_values=variables, context_value=context, operation_name=operation_name
-                    )
         finally:
             await con_context.__aexit__(None, None, None)
         record.update(sqlStatements=session.statements, sqlSeconds=session.sql_seconds)
@@ -313,7 +359,9 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.pool = await create_pool(
-            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+            database_url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
         )
         app.state.events = EventHub(
             database_url,

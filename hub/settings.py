@@ -8,6 +8,8 @@ from pathlib import Path
 
 import platformdirs
 
+from hub.limits import Limits
+
 APP_NAME = "frontier-hub"
 # Used when the hub runs as root: the embedded server runs as another system user and needs every folder above
 # its data folder to be traversable, so the data must not sit under a private home folder.
@@ -65,6 +67,14 @@ class Settings:
     shutdown_grace_seconds: float = 5.0
     clock_offset_seconds: float = 0.0
     log_format: str = "json"
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_root_fields: int = 20
+    max_directives_per_field: int = 5
+    max_tokens: int = 5000
+    max_body_bytes: int = 1_000_000
+    statement_timeout_ms: int = 10_000
+    request_timeout_seconds: float = 30.0
     operations_allowlist: bool = False
 
     @classmethod
@@ -90,7 +100,25 @@ class Settings:
             shutdown_grace_seconds=_float("HUB_SHUTDOWN_GRACE_SECONDS", 5.0),
             clock_offset_seconds=_float("HUB_CLOCK_OFFSET_SECONDS", 0.0),
             log_format=os.environ.get("HUB_LOG_FORMAT") or "json",
+            max_depth=_int("HUB_MAX_DEPTH", 12),
+            max_aliases=_int("HUB_MAX_ALIASES", 30),
+            max_root_fields=_int("HUB_MAX_ROOT_FIELDS", 20),
+            max_directives_per_field=_int("HUB_MAX_DIRECTIVES_PER_FIELD", 5),
+            max_tokens=_int("HUB_MAX_TOKENS", 5000),
+            max_body_bytes=_int("HUB_MAX_BODY_BYTES", 1_000_000),
+            statement_timeout_ms=_int("HUB_STATEMENT_TIMEOUT_MS", 10_000),
+            request_timeout_seconds=_float("HUB_REQUEST_TIMEOUT_SECONDS", 30.0),
             operations_allowlist=(os.environ.get("HUB_OPERATIONS_ALLOWLIST") or "off").lower() in ("on", "1", "true"),
+        )
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_depth=self.max_depth,
+            max_aliases=self.max_aliases,
+            max_root_fields=self.max_root_fields,
+            max_directives_per_field=self.max_directives_per_field,
+            max_tokens=self.max_tokens,
         )
 
     @property
