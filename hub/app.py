@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -14,7 +17,15 @@ from typing import Any
 
 import asyncpg
 import orjson
-from graphql import GraphQLError, GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
+from graphql import (
+    GraphQLError,
+    GraphQLSyntaxError,
+    NoSchemaIntrospectionCustomRule,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+    validate,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -26,7 +37,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from hub import metrics
-from hub.auth import Principal, authenticate, bearer_token
+from hub.auth import Principal, authenticate, bearer_token, hash_token
 from hub.db import create_pool
 from hub.events import RUNNING_HUBS, EventHub
 from hub.limits import TooComplex
@@ -42,6 +53,7 @@ from schema.common import Context
 
 log = logging.getLogger("hub.app")
 request_log = logging.getLogger("hub.request")
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 # Who an unauthenticated introspection runs as in development: a principal that may see no record.
 NOBODY = Principal(id=0, name="anonymous", role="VIEWER", agency_id=None, agency_code=None, lab_id=None)
@@ -125,6 +137,10 @@ class GraphQLEndpoint:
                 if self.settings.production:
                     return error_response(404, "GraphiQL is off in production", "NOT_FOUND")
                 return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+            if self.settings.production:
+                return error_response(
+                    405, "queries over GET are off in production: POST them", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
+                )
             variables_raw = request.query_params.get("variables")
             try:
                 variables = orjson.loads(variables_raw) if variables_raw else None
@@ -260,6 +276,16 @@ class GraphQLEndpoint:
                         401, message, "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"}, request_id=request_id
                     )
             record.update(principalId=principal.id or None, agency=principal.agency_code or principal.lab_name)
+            if self.settings.production and principal.role != "ADMIN":
+                introspection = validate(schema._schema, document, [NoSchemaIntrospectionCustomRule])
+                if introspection:
+                    record["outcome"] = "introspection_off"
+                    return error_response(
+                        400,
+                        "introspection is off in production for non-admins; the schema is schema/schema.graphql",
+                        "GRAPHQL_VALIDATION_FAILED",
+                        request_id=request_id,
+                    )
             if self.settings.production and self.settings.operations_allowlist and principal.role != "ADMIN":
                 if normalized_hash(document) not in vetted_hashes():
                     record["outcome"] = "not_allowed"
@@ -304,6 +330,10 @@ class GraphQLEndpoint:
         payload: dict[str, Any] = {}
         if result.errors:
             payload["errors"] = format_errors(result.errors, request_id)
+            if self.settings.production and principal.role != "ADMIN":
+                # field suggestions map the schema for whoever guesses: not in production
+                for item in payload["errors"]:
+                    item["message"] = SUGGESTION.sub("", item["message"])
             record["outcome"] = "error"
         # the spec's rule: "data" is there (maybe null) once execution started, absent when the request was invalid
         executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
@@ -324,6 +354,9 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
             max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
+            # pages of other origins may not open a socket with a user's credentials; same-origin and
+            # non-browser clients always may
+            allowed_origins=settings.ws_allowed_origins,
         )
         self.settings = settings
 
@@ -348,9 +381,39 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         if principal is None:
             raise ConnectionRejectionError()
         context.principal = principal
+        context.token = token
         context.db = PoolSession(context.db.pool, principal)  # type: ignore[attr-defined]
         context.loaders = Loaders(context.db)
+        context.websocket.app.state.ws_connections.add(context)
         return {"principal": principal.name}
+
+
+async def recheck_socket_tokens(app_state: Any, *, every: float) -> None:
+    """Close (4403) every open WebSocket whose token has since been revoked or has expired: one statement per
+    check for all of this worker's sockets."""
+    while True:
+        await asyncio.sleep(every)
+        contexts = [c for c in list(app_state.ws_connections) if c.token]
+        if not contexts:
+            continue
+        try:
+            async with app_state.pool.acquire(timeout=5) as con:
+                valid = {
+                    bytes(r[0])
+                    for r in await con.fetch(
+                        """select token_hash from api_tokens where token_hash = any($1::bytea[])
+                             and revoked_at is null and (expires_at is null or expires_at > now())""",
+                        [hash_token(c.token) for c in contexts],
+                    )
+                }
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            continue
+        for context in contexts:
+            if hash_token(context.token) not in valid:
+                app_state.ws_connections.discard(context)
+                context.token = None
+                with contextlib.suppress(Exception):
+                    await context.websocket.close(code=4403, reason="token revoked or expired")
 
 
 def create_app(settings: Settings, *, database_url: str) -> Starlette:
@@ -380,11 +443,16 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
         if settings.scheduler_enabled:
             app.state.scheduler.start()
         app.state.pool_waiting = 0
+        app.state.ws_connections = weakref.WeakSet()
         refresher = asyncio.create_task(metrics.refresh_gauges(app.state), name="hub-metrics")
+        rechecker = asyncio.create_task(
+            recheck_socket_tokens(app.state, every=settings.ws_token_recheck_seconds), name="hub-ws-tokens"
+        )
         try:
             yield
         finally:
             refresher.cancel()
+            rechecker.cancel()
             await app.state.scheduler.stop()
             RUNNING_HUBS.discard(app.state.events)
             await app.state.events.stop()

@@ -78,13 +78,33 @@ async def _prepare(target: DatabaseTarget, *, demo: bool) -> list[tuple[str, str
         await con.close()
 
 
+async def _active_demo_tokens(url: str) -> int:
+    con = await connect(url)
+    try:
+        return int(await con.fetchval("select count(*) from api_tokens where is_demo and revoked_at is null"))
+    finally:
+        await con.close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from hub.serve import serve
 
     settings = _settings(args)
+    if settings.production and args.demo:
+        print("hub serve: --demo is refused in production (HUB_ENV=production)", file=sys.stderr)
+        return 2
     target = resolve_database(settings)
     try:
         tokens = asyncio.run(_prepare(target, demo=args.demo))
+        if settings.production:
+            demo_tokens = asyncio.run(_active_demo_tokens(target.url))
+            if demo_tokens:
+                print(
+                    f"hub serve: refusing to run in production with {demo_tokens} active demo token(s); "
+                    "revoke them (hub token list, hub token revoke ID) or use a database without the demo",
+                    file=sys.stderr,
+                )
+                return 2
         url = f"http://{settings.host}:{settings.port}/graphql"
         print(f"data: {target.describe()}")
         if tokens:

@@ -75,6 +75,8 @@ class Settings:
     max_body_bytes: int = 1_000_000
     statement_timeout_ms: int = 10_000
     request_timeout_seconds: float = 30.0
+    ws_allowed_origins: tuple[str, ...] = ()
+    ws_token_recheck_seconds: float = 30.0
     operations_allowlist: bool = False
 
     @classmethod
@@ -108,6 +110,10 @@ class Settings:
             max_body_bytes=_int("HUB_MAX_BODY_BYTES", 1_000_000),
             statement_timeout_ms=_int("HUB_STATEMENT_TIMEOUT_MS", 10_000),
             request_timeout_seconds=_float("HUB_REQUEST_TIMEOUT_SECONDS", 30.0),
+            ws_allowed_origins=tuple(
+                o.strip() for o in (os.environ.get("HUB_WS_ALLOWED_ORIGINS") or "").split(",") if o.strip()
+            ),
+            ws_token_recheck_seconds=_float("HUB_WS_TOKEN_RECHECK_SECONDS", 30.0),
             operations_allowlist=(os.environ.get("HUB_OPERATIONS_ALLOWLIST") or "off").lower() in ("on", "1", "true"),
         )
 

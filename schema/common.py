@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------------------------------------------ context
 
 
-@dataclass
+@dataclass(eq=False)  # kept in a WeakSet per worker (open sockets): identity, not value
 class Context:
     """What every resolver gets as `info.context`: the request's session, loaders and principal."""
 
@@ -36,6 +36,7 @@ class Context:
     events: Any = None
     connection_params: dict[str, Any] | None = None
     websocket: Any = None
+    token: str | None = None
 
 
 def ctx(info: strawberry.Info) -> Context:

@@ -91,3 +91,19 @@ async def test_statement_and_request_timeouts_end_runaway_work(strict_api: tuple
     slow = await requests.post(heavy, token=token)
     assert slow.status_code == 504
     assert slow.json()["errors"][0]["extensions"]["code"] == "TIMEOUT"
+
+
+async def test_production_keeps_field_suggestions_from_non_admins(demo_url: str, demo_api: Api) -> None:
+    settings = dataclasses.replace(
+        Settings.from_env().with_(database_url=demo_url), scheduler_enabled=False, env="production"
+    )
+    app = create_app(settings, database_url=demo_url)
+    async with app.router.lifespan_context(app):
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub.test")
+        api = Api(client, demo_url)
+        typo = "{ findingz { totalCount } }"
+        analyst = (await api.post(typo, token=await api.token(agency="CISA", role="ANALYST"))).json()
+        admin = (await api.post(typo, token=await api.token(agency="CISA", role="ADMIN"))).json()
+        await client.aclose()
+    assert "findingz" in analyst["errors"][0]["message"] and "Did you mean" not in analyst["errors"][0]["message"]
+    assert "Did you mean" in admin["errors"][0]["message"]

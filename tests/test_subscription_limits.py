@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import subprocess
 from collections.abc import Iterator
 
 import asyncpg
 import pytest
 
 from tests.conftest import scratch_folder
-from tests.live import GraphQLWs, Served, create_token, database_url, serve
+from tests.live import HUB, GraphQLWs, Served, create_token, database_url, serve
 
 STATUS = "subscription { statusChanged { cursor action entityKind } }"
 LIMITS = {
@@ -122,3 +124,40 @@ async def test_sigterm_completes_open_subscriptions_before_exit(token: str) -> N
             await asyncio.to_thread(server.proc.wait, 30)
         finally:
             running.close()
+
+
+async def test_a_revoked_token_closes_its_open_subscriptions_with_4403() -> None:
+    with scratch_folder("hub-test-revoke-") as folder:
+        running = serve(folder, env={"HUB_SCHEDULER": "off", "HUB_WS_TOKEN_RECHECK_SECONDS": "0.5"}, demo=False)
+        server = next(running)
+        try:
+            made = await asyncio.to_thread(
+                create_token, folder, "--agency", "NIST", "--role", "VIEWER", "--name", "soon revoked"
+            )
+            client = await GraphQLWs.open(server.url, made)
+            await client.acked()
+            await client.subscribe(STATUS)
+            await asyncio.sleep(0.5)
+            env = {**os.environ, "HUB_DATA_DIR": str(folder)}
+            env.pop("HUB_DATABASE_URL", None)
+            listed = await asyncio.to_thread(
+                subprocess.run, [*HUB, "token", "list"], env=env, capture_output=True, text=True, check=True
+            )
+            token_id = next(line.split()[0] for line in listed.stdout.splitlines() if line.endswith("soon revoked"))
+            await asyncio.to_thread(
+                subprocess.run, [*HUB, "token", "revoke", token_id], env=env, capture_output=True, check=True
+            )
+            assert await client.close_code(seconds=10) == 4403
+        finally:
+            running.close()
+
+
+async def test_pages_of_other_origins_may_not_open_a_socket(served: Served, token: str) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    with pytest.raises(InvalidStatus) as refused:
+        await GraphQLWs.open(served.url, token, origin="https://elsewhere.example")
+    assert refused.value.response.status_code == 403
+    same = await GraphQLWs.open(served.url, token, origin=served.url)
+    await same.acked()
+    await same.close()
