@@ -388,6 +388,23 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         return {"principal": principal.name}
 
 
+# the board runs only its own code and talks only to this hub
+BOARD_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class BoardFiles(StaticFiles):
+    """The board's files, with the board's security headers."""
+
+    async def get_response(self, path: str, scope: Any) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(BOARD_HEADERS)
+        return response
+
+
 async def recheck_socket_tokens(app_state: Any, *, every: float) -> None:
     """Close (4403) every open WebSocket whose token has since been revoked or has expired: one statement per
     check for all of this worker's sockets."""
@@ -479,7 +496,7 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
     board = Path(__file__).resolve().parent / "board"
 
     async def board_page(request: Request) -> Response:
-        return FileResponse(board / "index.html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(board / "index.html", headers={"Cache-Control": "no-cache", **BOARD_HEADERS})
 
     async def vetted_operation(request: Request) -> Response:
         """The text of a vetted operation (schema/operations/NAME.graphql): what the board and other frontends
@@ -493,7 +510,7 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
     return Starlette(
         routes=[
             Route("/", board_page),
-            Mount("/board", app=StaticFiles(directory=board), name="board"),
+            Mount("/board", app=BoardFiles(directory=board), name="board"),
             Route("/operations/{name}.graphql", vetted_operation),
             Route("/metrics", metrics_endpoint),
             Route("/graphql", GraphQLEndpoint(settings), methods=["GET", "POST"]),

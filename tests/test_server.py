@@ -98,6 +98,18 @@ def test_a_second_process_shares_the_server_and_leaves_it_running(served: Served
     assert postgres_processes(served.data_dir)
 
 
+def test_the_board_is_served_with_its_security_headers(served: Served) -> None:
+    for path in ("/", "/board/board.js"):
+        response = httpx.get(served.url + path)
+        assert response.status_code == 200, path
+        assert "default-src 'self'" in response.headers["content-security-policy"], path
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert "board.js" in httpx.get(served.url + "/").text
+    operation = httpx.get(served.url + "/operations/board_me.graphql")
+    assert operation.status_code == 200 and "query BoardMe" in operation.text
+    assert httpx.get(served.url + "/operations/..%2Fschema.graphql").status_code == 404
+
+
 def test_metrics_count_the_request_and_the_log_finds_it_by_request_id(served: Served) -> None:
     cisa = served.tokens()["CISA"]
     response = httpx.post(
