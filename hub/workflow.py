@@ -319,6 +319,41 @@ def idempotent(mutation: str, kind: str) -> Callable[[Create], Create]:
     return wrap
 
 
+Prepare = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def move_state(
+    con: asyncpg.Connection,
+    principal: Principal,
+    row: dict[str, Any],
+    *,
+    kind: str,
+    table: str,
+    to: str,
+    expected_version: int,
+    reason: str | None,
+    prepare: Prepare | None = None,
+) -> int:
+    """Move a record the caller has locked (lock_visible) and whose remit it has checked: check the version it
+    read and the state machine, let `prepare` check and add what the move needs (evidence, say), write, and record
+    the TRANSITIONED event. Returns the record's id."""
+    check_version(row, expected_version)
+    check_transition(kind, row["state"], to)
+    changes = {"state": to, **(await prepare(row) if prepare else {})}
+    await update_row(con, table, row["id"], changes)
+    await record_event(
+        con,
+        principal,
+        kind=kind,
+        entity_id=row["id"],
+        action="TRANSITIONED",
+        from_state=row["state"],
+        to_state=to,
+        reason=reason_text(reason),
+    )
+    return int(row["id"])
+
+
 async def idempotent_replay(
     con: asyncpg.Connection, principal: Principal, key: str | None, mutation: str
 ) -> int | None:

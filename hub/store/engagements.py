@@ -15,7 +15,6 @@ from hub.workflow import (
     Rejected,
     bad_input,
     changed,
-    check_transition,
     check_version,
     exists_visible,
     idempotent,
@@ -23,6 +22,7 @@ from hub.workflow import (
     is_liaison_of,
     is_officer_of,
     lock_visible,
+    move_state,
     reason_text,
     record_event,
     replace_links,
@@ -250,17 +250,13 @@ async def transition_engagement(
     row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
     if not (is_liaison_of(principal, row["lab_id"]) and to in LAB_ENGAGEMENT_MOVES):
         require_owner(principal, row, ("OFFICER", "ADMIN"), "move an engagement through its states")
-    check_version(row, expected_version)
-    check_transition("ENGAGEMENT", row["state"], to)
-    await update_row(con, "infrastructure_engagements", engagement_id, {"state": to})
-    await record_event(
+    return await move_state(
         con,
         principal,
+        row,
         kind="ENGAGEMENT",
-        entity_id=engagement_id,
-        action="TRANSITIONED",
-        from_state=row["state"],
-        to_state=to,
-        reason=reason_text(reason),
+        table="infrastructure_engagements",
+        to=to,
+        expected_version=expected_version,
+        reason=reason,
     )
-    return engagement_id

@@ -15,12 +15,12 @@ from hub.workflow import (
     Rejected,
     bad_input,
     changed,
-    check_transition,
     check_version,
     exists_visible,
     idempotent,
     insert_row,
     lock_visible,
+    move_state,
     reason_text,
     record_event,
     require,
@@ -231,31 +231,30 @@ async def transition_finding(
 ) -> int:
     row = await lock_visible(con, principal, "FINDING", "findings", finding_id)
     require_owner(principal, row, FINDING_WRITER_ROLES, "move a finding through its states")
-    check_version(row, expected_version)
-    check_transition("FINDING", row["state"], to)
-    reason = reason_text(reason)
-    changes: dict[str, Any] = {"state": to}
-    if to == "DUPLICATE":
+
+    async def duplicate(row: dict[str, Any]) -> dict[str, Any]:
+        if to != "DUPLICATE":
+            if duplicate_of_id is not None:
+                raise bad_input("input.duplicateOfId", "only with to: DUPLICATE")
+            return {}
         if duplicate_of_id is None:
             raise bad_input("input.duplicateOfId", "DUPLICATE names the finding it duplicates")
         if duplicate_of_id == finding_id:
             raise bad_input("input.duplicateOfId", "a finding cannot duplicate itself")
         await exists_visible(con, principal, "FINDING", "findings", [duplicate_of_id], field="input.duplicateOfId")
-        changes["duplicate_of_id"] = duplicate_of_id
-    elif duplicate_of_id is not None:
-        raise bad_input("input.duplicateOfId", "only with to: DUPLICATE")
-    await update_row(con, "findings", finding_id, changes)
-    await record_event(
+        return {"duplicate_of_id": duplicate_of_id}
+
+    return await move_state(
         con,
         principal,
+        row,
         kind="FINDING",
-        entity_id=finding_id,
-        action="TRANSITIONED",
-        from_state=row["state"],
-        to_state=to,
+        table="findings",
+        to=to,
+        expected_version=expected_version,
         reason=reason,
+        prepare=duplicate,
     )
-    return finding_id
 
 
 async def share_finding(

@@ -12,12 +12,12 @@ from hub.store.sharing import check_sharing, require_owner, sharing_before
 from hub.workflow import (
     bad_input,
     changed,
-    check_transition,
     check_version,
     idempotent,
     insert_row,
     is_officer_of,
     lock_visible,
+    move_state,
     reason_text,
     record_event,
     replace_links,
@@ -186,23 +186,21 @@ async def transition_measure(
 ) -> int:
     row = await lock_visible(con, principal, "MEASURE", "cyber_measures", measure_id)
     require_owner(principal, row, ("OFFICER", "ADMIN"), "move a measure through its states")
-    check_version(row, expected_version)
-    check_transition("MEASURE", row["state"], to)
-    changes: dict[str, Any] = {"state": to}
-    evidence = text(evidence, "input.evidence", max_length=20000, multiline=True)
-    if evidence is not None:
-        changes["evidence"] = evidence
-    if to == "VERIFIED" and not (evidence or row["evidence"]):
-        raise bad_input("input.evidence", "VERIFIED needs evidence of the measure's effect")
-    await update_row(con, "cyber_measures", measure_id, changes)
-    await record_event(
+
+    async def with_evidence(row: dict[str, Any]) -> dict[str, Any]:
+        given = text(evidence, "input.evidence", max_length=20000, multiline=True)
+        if to == "VERIFIED" and not (given or row["evidence"]):
+            raise bad_input("input.evidence", "VERIFIED needs evidence of the measure's effect")
+        return {"evidence": given} if given is not None else {}
+
+    return await move_state(
         con,
         principal,
+        row,
         kind="MEASURE",
-        entity_id=measure_id,
-        action="TRANSITIONED",
-        from_state=row["state"],
-        to_state=to,
-        reason=reason_text(reason),
+        table="cyber_measures",
+        to=to,
+        expected_version=expected_version,
+        reason=reason,
+        prepare=with_evidence,
     )
-    return measure_id
