@@ -308,7 +308,7 @@ class GraphQLEndpoint:
                         )
                     else:
                         # one consistent snapshot: a page and its totalCount agree
-                        async with con.transaction(isolation="repeatable_read", readonly=True):
+                        async with session.snapshot():
                             result = await schema.execute(
                                 query,
                                 variable_values=variables,
@@ -438,14 +438,17 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # requests run as the role row-level security holds; the hub's own reads of everything (the event
+        # fan-out, the gauges) as the tables' owner
         app.state.pool = await create_pool(
             database_url,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
         )
+        app.state.system_pool = await create_pool(database_url, min_size=1, max_size=3, app_role=False)
         app.state.events = EventHub(
             database_url,
-            app.state.pool,
+            app.state.system_pool,
             poll_seconds=settings.events_poll_seconds,
             queue_limit=settings.ws_queue_limit,
             max_per_principal=settings.ws_max_subscriptions_per_principal,
@@ -474,6 +477,7 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             RUNNING_HUBS.discard(app.state.events)
             await app.state.events.stop()
             await app.state.pool.close()
+            await app.state.system_pool.close()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -155,17 +155,52 @@ async def _init_connection(con: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """The process's one pool, with JSON codecs and UTC sessions."""
+# The role requests run as (sql/003_rls.sql): owns nothing, no superuser, no BYPASSRLS, so that PostgreSQL's
+# row-level security holds for every statement a request runs.
+APP_ROLE = "frontier_hub_app"
+
+
+async def _init_app_connection(con: asyncpg.Connection) -> None:
+    await _init_connection(con)
+    # `set role` survives the pool's reset on release (RESET ALL leaves the role alone)
+    await con.execute(f"set role {APP_ROLE}")
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, app_role: bool = True) -> asyncpg.Pool:
+    """A pool with JSON codecs and UTC sessions. `app_role`: its connections act as APP_ROLE, under row-level
+    security (the pool of requests); otherwise as the URL's user, the tables' owner (the hub's own work)."""
     pool = await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
-        init=_init_connection,
+        init=_init_app_connection if app_role else _init_connection,
         server_settings={"timezone": "UTC", "application_name": "frontier-hub"},
     )
     assert pool is not None
+    if app_role:
+        async with pool.acquire() as con:
+            await check_app_role(con)
     return pool
+
+
+class UnsafeRole(RuntimeError):
+    """The request pool's role could read past row-level security."""
+
+
+async def check_app_role(con: asyncpg.Connection) -> None:
+    """Refuse to serve as a role that row-level security would not hold: a superuser, one with BYPASSRLS, or one
+    owning tables (owners pass RLS unless it is forced)."""
+    row = await con.fetchrow(
+        """select current_user as name, r.rolsuper, r.rolbypassrls,
+                  (select count(*) from pg_class c where c.relowner = r.oid and c.relkind in ('r', 'p')) as owned
+             from pg_roles r where r.rolname = current_user"""
+    )
+    assert row is not None
+    if row["rolsuper"] or row["rolbypassrls"] or row["owned"]:
+        raise UnsafeRole(
+            f"requests would run as {row['name']}, which is a superuser, has BYPASSRLS or owns tables; "
+            "row-level security would not hold (see docs/security.md)"
+        )
 
 
 async def connect(url: str) -> asyncpg.Connection:

@@ -68,7 +68,7 @@ async def refresh_gauges(app_state: Any, *, every: float = 2.0) -> None:
             LISTENER_CONNECTED.set(1 if events.listener_connected else 0)
             EVENTS_FANNED_OUT.inc(events.delivered - last_fanned_out)
             last_fanned_out = events.delivered
-            async with pool.acquire(timeout=2) as con:
+            async with app_state.system_pool.acquire(timeout=2) as con:
                 latest = await con.fetchval("select coalesce(max(id), 0) from events", timeout=2)
             LISTENER_LAG.set(max(0, int(latest) - events.position))
         await asyncio.sleep(every)

@@ -1,5 +1,8 @@
 """Who sees what (DESIGN.md section 4), on every read path: list, totalCount, node, nodes, nested, history,
-events and dashboard counts. An invisible record reads exactly like a missing one."""
+events and dashboard counts. An invisible record reads exactly like a missing one.
+
+Every test here runs twice: with both lines of defence, and with the store's own filter removed so that
+PostgreSQL's row-level security alone must give the same answers (tests/rls.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import pytest
 
 from schema.common import to_global_id
 from tests.conftest import Api
+from tests.rls import remove_store_filter
 
 PRINCIPALS = {
     "owner": {"agency": "TREASURY", "role": "OFFICER"},
@@ -33,6 +37,13 @@ SEES_FINDING = {
 SEES_MEASURE = {tlp: who - {"lab"} if tlp != "CLEAR" else who for tlp, who in SEES_FINDING.items()}
 
 TLPS = list(SEES_FINDING)
+
+
+@pytest.fixture(autouse=True, params=["store+rls", "rls-only"])
+def defence(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "rls-only":
+        remove_store_filter(monkeypatch)
+    return str(request.param)
 
 
 @dataclass

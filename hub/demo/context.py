@@ -121,9 +121,22 @@ class DemoContext:
         return sorted(r[0] for r in rows)
 
     async def copy(self, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]) -> None:
-        """Write `records` into `table` with COPY (fires the table's triggers and checks its constraints)."""
-        if records:
-            await self.con.copy_records_to_table(table, columns=list(columns), records=records)
+        """Write `records` into `table`: COPY into a temporary table, then one INSERT (which fires the table's
+        triggers and checks its constraints). PostgreSQL refuses COPY into a table under row-level security, and
+        FORCE ROW LEVEL SECURITY puts the owner under it too (sql/003_rls.sql)."""
+        if not records:
+            return
+        names = ", ".join(f'"{c}"' for c in columns)
+        staging = f"demo_staging_{table}"
+        await self.con.execute(
+            f"drop table if exists pg_temp.{staging};"
+            f" create temporary table {staging} as select {names} from {table} with no data"
+        )
+        await self.con.copy_records_to_table(staging, columns=list(columns), records=records)
+        overriding = " overriding system value" if "id" in columns else ""
+        await self.con.execute(
+            f"insert into {table} ({names}){overriding} select {names} from {staging}; drop table {staging}"
+        )
 
     async def copy_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         """`copy` for rows given as column -> value dicts (all with the same keys)."""

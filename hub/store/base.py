@@ -32,8 +32,31 @@ class UserInputError(ValueError):
         self.field = field
 
 
+# Who is asking, for the row-level security policies of sql/003_rls.sql: local to the transaction (`true`), so the
+# principal ends with it and never reaches the next user of a pooled connection.
+BIND_PRINCIPAL = (
+    "select set_config('hub.principal_id', $1, true), set_config('hub.agency_id', $2, true),"
+    " set_config('hub.lab_id', $3, true), set_config('hub.role', $4, true)"
+)
+
+
+async def bind_principal(con: asyncpg.Connection, principal: Principal) -> None:
+    """Tell the row-level security policies who runs the current transaction."""
+
+    def text(value: int | str | None) -> str:
+        return "" if value is None else str(value)
+
+    await con.execute(
+        BIND_PRINCIPAL, text(principal.id or None), text(principal.agency_id), text(principal.lab_id), principal.role
+    )
+
+
 class Session:
-    """One request's connection, shared by its loaders (one statement at a time) and counted."""
+    """One request's connection, shared by its loaders (one statement at a time) and counted.
+
+    Every statement runs in a transaction that carries the principal for row-level security: the request's own
+    (a query's snapshot, a mutation's write) or, for a statement on its own, one around just that statement.
+    """
 
     def __init__(self, con: asyncpg.Connection, principal: Principal) -> None:
         self.con = con
@@ -41,40 +64,52 @@ class Session:
         self.statements = 0
         self.sql_seconds = 0.0
         self._lock = asyncio.Lock()
+        self._bound = False
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[None]:
+        """One read-only repeatable-read transaction for all of a query's statements: a page and its totalCount
+        agree, and the principal is bound once."""
+        async with self.con.transaction(isolation="repeatable_read", readonly=True):
+            await bind_principal(self.con, self.principal)
+            self._bound = True
+            try:
+                yield
+            finally:
+                self._bound = False
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """The connection, inside one transaction that this request's other statements wait for."""
         async with self._lock, self.con.transaction():
+            if not self._bound:
+                await bind_principal(self.con, self.principal)
             self.statements += 1
             yield self.con
 
-    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        """`method` (fetch, fetchrow, fetchval) of the connection, inside a transaction bound to the principal."""
         async with self._lock:
             self.statements += 1
             started = time.perf_counter()
             try:
-                return await self.con.fetch(sql, *args)
+                if self._bound:
+                    return await getattr(self.con, method)(sql, *args)
+                async with self.con.transaction():
+                    await bind_principal(self.con, self.principal)
+                    return await getattr(self.con, method)(sql, *args)
             finally:
                 self.sql_seconds += time.perf_counter() - started
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return list(await self._run("fetch", sql, args))
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        async with self._lock:
-            self.statements += 1
-            started = time.perf_counter()
-            try:
-                return await self.con.fetchrow(sql, *args)
-            finally:
-                self.sql_seconds += time.perf_counter() - started
+        row: asyncpg.Record | None = await self._run("fetchrow", sql, args)
+        return row
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        async with self._lock:
-            self.statements += 1
-            started = time.perf_counter()
-            try:
-                return await self.con.fetchval(sql, *args)
-            finally:
-                self.sql_seconds += time.perf_counter() - started
+        return await self._run("fetchval", sql, args)
 
 
 class PoolSession(Session):
@@ -90,23 +125,15 @@ class PoolSession(Session):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         async with self.pool.acquire() as con, con.transaction():
+            await bind_principal(con, self.principal)
             self.statements += 1
             yield con
 
-    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
         self.statements += 1
-        async with self.pool.acquire() as con:
-            return await con.fetch(sql, *args)
-
-    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        self.statements += 1
-        async with self.pool.acquire() as con:
-            return await con.fetchrow(sql, *args)
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        self.statements += 1
-        async with self.pool.acquire() as con:
-            return await con.fetchval(sql, *args)
+        async with self.pool.acquire() as con, con.transaction():
+            await bind_principal(con, self.principal)
+            return await getattr(con, method)(sql, *args)
 
 
 @dataclass(frozen=True)
