@@ -1,0 +1,125 @@
+"""The probe records of the visibility tests: one finding, measure and engagement of each TLP level around one
+fictional model, and the six principals whose sight differs (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hub import db
+from tests.conftest import Api
+
+PRINCIPALS = {
+    "owner": {"agency": "TREASURY", "role": "OFFICER"},
+    "shared": {"agency": "NIST", "role": "ANALYST"},
+    "outside": {"agency": "EPA", "role": "VIEWER"},
+    "recipient": {"agency": "HHS", "role": "OFFICER"},
+    "lab": {"lab": "Anthropic", "role": "LAB_LIAISON"},
+    "other_lab": {"lab": "OpenAI", "role": "LAB_LIAISON"},
+}
+
+# TLP -> who may see a record that TREASURY owns, shares with NIST and the lab concerned (Anthropic), names the HHS
+# principal as RED recipient, and whose author is the TREASURY principal.
+SEES_FINDING = {
+    "CLEAR": {"owner", "shared", "outside", "recipient", "lab", "other_lab"},
+    "GREEN": {"owner", "shared", "outside", "recipient", "lab"},
+    "AMBER": {"owner", "shared", "lab"},
+    "AMBER_STRICT": {"owner"},
+    "RED": {"owner", "recipient"},
+}
+# Measures concern no lab: labs see only CLEAR ones.
+SEES_MEASURE = {tlp: who - {"lab"} if tlp != "CLEAR" else who for tlp, who in SEES_FINDING.items()}
+
+TLPS = list(SEES_FINDING)
+
+
+@dataclass
+class World:
+    api: Api
+    tokens: dict[str, str]
+    ids: dict[str, Any]
+
+
+async def build_world(api: Api) -> World:
+    """Probe records of every TLP level, owned by TREASURY, shared with NIST and the lab concerned (Anthropic), RED
+    recipient HHS, with a CREATED event each; tokens for the six principals of PRINCIPALS."""
+    tokens = {who: await api.token(**spec, name=f"vis {who}") for who, spec in PRINCIPALS.items()}
+    con = await db.connect(api.url)
+    try:
+        principal = {
+            r["name"].removeprefix("vis "): r["id"]
+            for r in await con.fetch("select id, name from principals where name like 'vis %'")
+        }
+        agency = {r["code"]: r["id"] for r in await con.fetch("select id, code from agencies")}
+        lab = {r["name"]: r["id"] for r in await con.fetch("select id, name from labs")}
+        ids: dict[str, Any] = {"lab": lab["Anthropic"], "agency": agency}
+        ids["model"] = await con.fetchval(
+            """insert into frontier_models (lab_id, name, model_version, modality, training_compute_flop,
+                   capability_details, planned_release_on, release_status)
+               values ($1, 'Visibility probe (fictional)', 'v1', 'TEXT', 3e25, 'secret details', '2027-01-01',
+                   'IN_DEVELOPMENT') returning id""",
+            lab["Anthropic"],
+        )
+        common = {
+            "owner": agency["TREASURY"],
+            "share": [agency["NIST"]],
+            "share_labs": [lab["Anthropic"]],
+            "recipients": [principal["recipient"]],
+            "author": principal["owner"],
+        }
+        for tlp in TLPS:
+            ids[("finding", tlp)] = await con.fetchval(
+                """insert into findings (title, model_id, lab_id, discovered_by_kind, tlp, owner_agency_id,
+                       share_agency_ids, share_lab_ids, recipient_principal_ids, created_by, sectors)
+                   values ($1, $2, $3, 'MODEL', $4, $5, $6, $7, $8, $9, '{ENERGY}') returning id""",
+                f"visprobe finding {tlp}",
+                ids["model"],
+                lab["Anthropic"],
+                tlp,
+                common["owner"],
+                common["share"],
+                common["share_labs"],
+                common["recipients"],
+                common["author"],
+            )
+            ids[("measure", tlp)] = await con.fetchval(
+                """insert into cyber_measures (title, kind, system_scope, owner_component, tlp, owner_agency_id,
+                       share_agency_ids, share_lab_ids, recipient_principal_ids, created_by)
+                   values ($1, 'DETECT', 'probe', 'CYBERCOM', $2, $3, $4, $5, $6, $7) returning id""",
+                f"visprobe measure {tlp}",
+                tlp,
+                common["owner"],
+                common["share"],
+                common["share_labs"],
+                common["recipients"],
+                common["author"],
+            )
+            ids[("engagement", tlp)] = await con.fetchval(
+                """insert into infrastructure_engagements (title, lab_id, sector, counterparty, kind, tlp,
+                       owner_agency_id, share_agency_ids, share_lab_ids, recipient_principal_ids, created_by)
+                   values ($1, $2, 'ENERGY', 'probe utility (fictional)', 'ADVISORY', $3, $4, $5, $6, $7, $8)
+                   returning id""",
+                f"visprobe engagement {tlp}",
+                lab["Anthropic"],
+                tlp,
+                common["owner"],
+                common["share"],
+                common["share_labs"],
+                common["recipients"],
+                common["author"],
+            )
+            await con.execute(
+                "insert into measure_findings values ($1, $2)", ids[("measure", tlp)], ids[("finding", tlp)]
+            )
+            await con.execute(
+                "insert into engagement_findings values ($1, $2)", ids[("engagement", tlp)], ids[("finding", tlp)]
+            )
+            for kind in ("FINDING", "MEASURE", "ENGAGEMENT"):
+                await con.execute(
+                    "insert into events (entity_kind, entity_id, action, to_state) values ($1, $2, 'CREATED', 'X')",
+                    kind,
+                    ids[(kind.lower(), tlp)],
+                )
+    finally:
+        await con.close()
+    return World(api=api, tokens=tokens, ids=ids)

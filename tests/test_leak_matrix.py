@@ -1,0 +1,352 @@
+"""The leak matrix: for every entity, every TLP level and six principals of different sight, every read path of a
+real `hub serve` (over HTTP, WebSocket and the `hub query` command) shows each principal exactly the probe records
+DESIGN.md section 4 allows: no more (a leak) and no less (a broken path).
+
+Principals: the owning agency, a shared-with agency, an outside agency, a RED recipient, the lab concerned and
+another lab (tests/probes.py). Records: a finding, a measure and an engagement at each TLP level, a model in
+development, an agreement naming two agencies, a draft and a superseded standard, and a coverage decision.
+Paths: list, totalCount, node, nodes, nested from each parent, history, events, dashboard counts, subscriptions,
+`hub query` exports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from hub import db
+from schema.common import to_global_id
+from tests.conftest import Api, scratch_folder
+from tests.live import HUB, GraphQLWs, database_url, serve
+from tests.probes import PRINCIPALS, SEES_FINDING, SEES_MEASURE, TLPS, World, build_world
+
+AGENCIES = {"owner", "shared", "outside", "recipient"}
+EVERYONE = set(PRINCIPALS)
+TYPE_NAMES = {
+    "finding": "Finding",
+    "measure": "CyberMeasure",
+    "engagement": "InfrastructureEngagement",
+    "model": "FrontierModel",
+    "agreement": "EarlyAccessAgreement",
+    "standard": "CoverageStandard",
+    "decision": "CoverageDecision",
+}
+# what each principal may see of each probe record (DESIGN.md section 4; hub/access.py)
+EXPECTED: dict[str, set[str]] = {
+    **{f"finding:{tlp}": SEES_FINDING[tlp] for tlp in TLPS},
+    **{f"measure:{tlp}": SEES_MEASURE[tlp] for tlp in TLPS},
+    **{f"engagement:{tlp}": SEES_FINDING[tlp] for tlp in TLPS},
+    # a model in development: every agency and its own lab, not other labs
+    "model": AGENCIES | {"lab"},
+    # an agreement on it naming NIST (accepted) and EPA (not yet): those two agencies and the lab
+    "agreement": {"shared", "outside", "lab"},
+    # standards: agencies always, labs once adopted or superseded
+    "standard:DRAFT": AGENCIES,
+    "standard:SUPERSEDED": EVERYONE,
+    # a decision on the lab's model: agencies and that lab
+    "decision": AGENCIES | {"lab"},
+}
+
+STATUS = """subscription { statusChanged { entityKind entityId action entity { id } } }"""
+
+NESTED = """query($lab: ID!, $owner: ID!, $nist: ID!, $epa: ID!) {
+  lab: node(id: $lab) { ... on Lab {
+    models(first: 500) { id agreements { id } coverageDecisions { id standard { id supersededBy { id } } }
+                         findings(first: 500) { id } measures(first: 500) { id } }
+    agreements(first: 500) { id model { id } }
+    findings(first: 500) { id measures { id } engagements { id } duplicateOf { id } }
+    engagements(first: 500) { id findings { id } } } }
+  owner: node(id: $owner) { ... on Agency {
+    ownedFindings(first: 500) { id } ownedMeasures(first: 500) { id findings { id } models { id } }
+    ownedEngagements(first: 500) { id findings { id } } } }
+  nist: node(id: $nist) { ... on Agency { agreements(first: 500) { id } } }
+  epa: node(id: $epa) { ... on Agency { agreements(first: 500) { id } } }
+  coverageStandards(first: 500) { edges { node { id supersededBy { id } decisions(first: 500) { id model { id } } } } }
+}"""
+
+DASHBOARD = "{ dashboard { counts { kind count } } }"
+
+LISTS = """query($model: [ID!]) {
+  findings(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
+  measures(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
+  engagements(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
+  models(filter: {search: "Visibility probe"}, first: 50) { totalCount edges { node { id } } }
+  agreements(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
+  coverageStandards(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
+  coverageDecisions(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
+}"""
+LIST_KINDS = {
+    "findings": "finding",
+    "measures": "measure",
+    "engagements": "engagement",
+    "models": "model",
+    "agreements": "agreement",
+    "coverageStandards": "standard",
+    "coverageDecisions": "decision",
+}
+DASHBOARD_KINDS = {
+    "FINDING": "finding",
+    "MEASURE": "measure",
+    "ENGAGEMENT": "engagement",
+    "MODEL": "model",
+    "AGREEMENT": "agreement",
+    "STANDARD": "standard",
+    "DECISION": "decision",
+}
+EXPORTS = [
+    ["events_since", "--var", "since=-1d", "--all-pages", "--format", "json"],
+    ["findings_of_lab", "--var", "labIds={lab}", "--all-pages", "--format", "csv"],
+    ["measures_by_state", "--all-pages", "--format", "csv"],
+    ["engagements_by_sector", "--var", "sectors=ENERGY", "--all-pages", "--format", "json"],
+    ["search_models", "--var", "search=Visibility probe", "--format", "csv"],
+]
+
+
+@dataclass
+class Observed:
+    """What each principal saw of the probe records on each path: path -> principal -> record keys."""
+
+    world: World
+    gids: dict[str, str]
+    seen: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    # path -> what went wrong that is not a record seen or missed (a count off)
+    problems: dict[str, list[str]] = field(default_factory=dict)
+
+    def keys_in(self, text: str) -> set[str]:
+        return {key for key, gid in self.gids.items() if gid in text}
+
+    def record(self, path: str, who: str, keys: set[str]) -> None:
+        self.seen.setdefault(path, {})[who] = keys
+
+
+def kind_of(key: str) -> str:
+    return key.split(":")[0]
+
+
+async def add_records(world: World) -> dict[str, int]:
+    """The records tests/probes.py does not make: an agreement, two standards and a decision, each with an event."""
+    agency = world.ids["agency"]
+    con = await db.connect(world.api.url)
+    try:
+        ids: dict[str, int] = {}
+        ids["agreement"] = await con.fetchval(
+            """insert into early_access_agreements (model_id, lab_id, state, access_kinds, access_start, access_end)
+               values ($1, $2, 'ACTIVE', '{API}', now() - interval '1 day', now() + interval '10 days')
+               returning id""",
+            world.ids["model"],
+            world.ids["lab"],
+        )
+        await con.execute(
+            "insert into agreement_agencies (agreement_id, agency_id, accepted_at)"
+            " values ($1, $2, now()), ($1, $3, null)",
+            ids["agreement"],
+            agency["NIST"],
+            agency["EPA"],
+        )
+        ids["standard:DRAFT"] = await con.fetchval(
+            """insert into coverage_standards (standard_version, title, required_signoffs, due_on, owner_agency_id)
+               values ('visprobe-2', 'visprobe standard DRAFT', '{CISA,NIST}', current_date + 30, $1)
+               returning id""",
+            agency["CISA"],
+        )
+        ids["standard:SUPERSEDED"] = await con.fetchval(
+            """insert into coverage_standards (standard_version, title, required_signoffs, due_on, owner_agency_id,
+                   state, adopted_at, superseded_by_id)
+               values ('visprobe-1', 'visprobe standard SUPERSEDED', '{CISA,NIST}', current_date - 30, $1,
+                   'SUPERSEDED', now() - interval '20 days', $2)
+               returning id""",
+            agency["CISA"],
+            ids["standard:DRAFT"],
+        )
+        ids["decision"] = await con.fetchval(
+            "insert into coverage_decisions (model_id, standard_id) values ($1, $2) returning id",
+            world.ids["model"],
+            ids["standard:SUPERSEDED"],
+        )
+        kinds = {"agreement": "AGREEMENT", "standard": "STANDARD", "decision": "DECISION"}
+        for key, record_id in ids.items():
+            await con.execute(
+                "insert into events (entity_kind, entity_id, action, to_state) values ($1, $2, 'CREATED', 'X')",
+                kinds[kind_of(key)],
+                record_id,
+            )
+        # and the model's own event
+        await con.execute(
+            "insert into events (entity_kind, entity_id, action, to_state) values ('MODEL', $1, 'CREATED', 'X')",
+            world.ids["model"],
+        )
+    finally:
+        await con.close()
+    return ids
+
+
+async def dashboard_counts(api: Api, token: str) -> dict[str, int]:
+    data = await api.data(DASHBOARD, token=token)
+    counts: dict[str, int] = {}
+    for row in data["dashboard"]["counts"]:
+        counts[row["kind"]] = counts.get(row["kind"], 0) + row["count"]
+    return counts
+
+
+async def collect_subscription(client: GraphQLWs, keys_in: Callable[[str], set[str]], quiet: float) -> set[str]:
+    """Everything the subscription delivers until it has been quiet for `quiet` seconds."""
+    seen: set[str] = set()
+    while True:
+        try:
+            message = await client.receive(quiet)
+        except TimeoutError:
+            return seen
+        assert message["type"] == "next", message
+        assert "errors" not in message["payload"], message
+        event = message["payload"]["data"]["statusChanged"]
+        if event["entity"] is not None:  # an event visible now is about a record visible now
+            assert event["entity"]["id"] == event["entityId"], event
+        seen |= keys_in(event["entityId"] or "")
+
+
+def run_export(url: str, token: str, args: list[str]) -> str:
+    environment = {**os.environ, "HUB_URL": url + "/graphql", "HUB_TOKEN": token}
+    done = subprocess.run([*HUB, "query", *args], env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (args, done.stderr)
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+async def observed() -> AsyncIterator[Observed]:
+    with scratch_folder("hub-leak-") as data_dir:
+        for served in serve(data_dir):
+            async with httpx.AsyncClient(base_url=served.url, timeout=60) as client:
+                api = Api(client, database_url(data_dir))
+                tokens = {who: await api.token(**spec, name=f"vis {who}") for who, spec in PRINCIPALS.items()}
+                before = {who: await dashboard_counts(api, token) for who, token in tokens.items()}
+                sockets = {}
+                for who, token in tokens.items():
+                    sockets[who] = await GraphQLWs.open(served.url, token)
+                    await sockets[who].acked()
+                    await sockets[who].subscribe(STATUS)
+                await asyncio.sleep(0.5)  # the subscriptions are registered before the first probe commits
+
+                world = await build_world(api)
+                extra = await add_records(world)
+                gids = {
+                    f"{kind}:{tlp}": world.ids[(kind, tlp)]
+                    for kind in ("finding", "measure", "engagement")
+                    for tlp in TLPS
+                }
+                gids = {key: to_global_id(TYPE_NAMES[kind_of(key)], i) for key, i in gids.items()}
+                gids["model"] = to_global_id("FrontierModel", world.ids["model"])
+                gids |= {key: to_global_id(TYPE_NAMES[kind_of(key)], i) for key, i in extra.items()}
+                assert set(gids) == set(EXPECTED)
+                obs = Observed(world=world, gids=gids)
+                agency = world.ids["agency"]
+
+                for who, token in tokens.items():
+                    subscribed = await collect_subscription(sockets[who], obs.keys_in, quiet=2.0)
+                    obs.record("subscription", who, subscribed)
+                    await sockets[who].close()
+
+                    data = await api.data(LISTS, {"model": [gids["model"]]}, token=token)
+                    listed: set[str] = set()
+                    for root, kind in LIST_KINDS.items():
+                        found = obs.keys_in(json.dumps(data[root]["edges"]))
+                        listed |= found
+                        # totalCount: the probes of this kind that the principal may see, no more, no less
+                        expected = {k for k in EXPECTED if kind_of(k) == kind and who in EXPECTED[k]}
+                        if data[root]["totalCount"] != len(expected):
+                            obs.problems.setdefault("totalCount", []).append(
+                                f"{who} counts {data[root]['totalCount']} {root}, may see {len(expected)}"
+                            )
+                    obs.record("list", who, listed)
+                    obs.record("totalCount", who, listed)
+
+                    by_node = set()
+                    for key, gid in gids.items():
+                        one = await api.data(
+                            """query($id: ID!) { node(id: $id) { id }
+                                 events(filter: {entityId: $id}) { totalCount } }""",
+                            {"id": gid},
+                            token=token,
+                        )
+                        if one["node"] is not None:
+                            by_node.add(key)
+                        if one["events"]["totalCount"] > 0:
+                            obs.seen.setdefault("history", {}).setdefault(who, set()).add(key)
+                    obs.record("node", who, by_node)
+                    obs.seen.setdefault("history", {}).setdefault(who, set())
+
+                    nodes = await api.data(
+                        "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Finding { history { action } } } }",
+                        {"ids": list(gids.values())},
+                        token=token,
+                    )
+                    obs.record("nodes", who, obs.keys_in(json.dumps(nodes["nodes"])))
+
+                    nested = await api.data(
+                        NESTED,
+                        {
+                            "lab": to_global_id("Lab", world.ids["lab"]),
+                            "owner": to_global_id("Agency", agency["TREASURY"]),
+                            "nist": to_global_id("Agency", agency["NIST"]),
+                            "epa": to_global_id("Agency", agency["EPA"]),
+                        },
+                        token=token,
+                    )
+                    obs.record("nested", who, obs.keys_in(json.dumps(nested)))
+
+                    events = await api.data(
+                        """{ events(orderBy: {field: ID, direction: DESC}, first: 100) {
+                               edges { node { entityId entity { id } } } } }""",
+                        token=token,
+                    )
+                    for edge in events["events"]["edges"]:
+                        assert edge["node"]["entity"] is not None, (who, edge)
+                    obs.record("events", who, obs.keys_in(json.dumps(events["events"]["edges"])))
+
+                    after = await dashboard_counts(api, token)
+                    grew = set()
+                    for kind, short in DASHBOARD_KINDS.items():
+                        delta = after.get(kind, 0) - before[who].get(kind, 0)
+                        expected = {k for k in EXPECTED if kind_of(k) == short and who in EXPECTED[k]}
+                        if delta == len(expected):
+                            grew |= expected
+                        else:
+                            obs.problems.setdefault("dashboard", []).append(
+                                f"{who}'s {kind} count grew by {delta}, may see {len(expected)}"
+                            )
+                    obs.record("dashboard", who, grew)
+
+                    exported: set[str] = set()
+                    for args in EXPORTS:
+                        args = [a.replace("{lab}", to_global_id("Lab", world.ids["lab"])) for a in args]
+                        exported |= obs.keys_in(await asyncio.to_thread(run_export, served.url, token, args))
+                    obs.record("export", who, exported)
+                yield obs
+
+
+PATHS = ["list", "totalCount", "node", "nodes", "nested", "history", "events", "dashboard", "subscription", "export"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_each_principal_sees_exactly_what_it_may(observed: Observed, path: str) -> None:
+    wrong = []
+    for who in PRINCIPALS:
+        seen = observed.seen[path][who]
+        for key, allowed in EXPECTED.items():
+            if (who in allowed) != (key in seen):
+                wrong.append(f"{who} {'sees' if key in seen else 'misses'} {key}")
+    wrong += observed.problems.get(path, [])
+    assert not wrong, f"{path}: " + "; ".join(wrong)
+
+
+def test_the_matrix_is_complete(observed: Observed) -> None:
+    """Every path was walked for every principal: 6 principals x 20 records x 10 paths."""
+    assert set(observed.seen) == set(PATHS)
+    for path in PATHS:
+        assert set(observed.seen[path]) == EVERYONE, path
+    assert len(PRINCIPALS) * len(EXPECTED) * len(PATHS) == 1200
