@@ -123,3 +123,24 @@ async def build_world(api: Api) -> World:
     finally:
         await con.close()
     return World(api=api, tokens=tokens, ids=ids)
+
+
+async def add_agreement(con: Any, world: World) -> int:
+    """An ACTIVE agreement on the probe model naming NIST (accepted) and EPA (not yet)."""
+    agency = world.ids["agency"]
+    agreement = int(
+        await con.fetchval(
+            """insert into early_access_agreements (model_id, lab_id, state, access_kinds, access_start, access_end)
+               values ($1, $2, 'ACTIVE', '{API}', now() - interval '1 day', now() + interval '10 days')
+               returning id""",
+            world.ids["model"],
+            world.ids["lab"],
+        )
+    )
+    await con.execute(
+        "insert into agreement_agencies (agreement_id, agency_id, accepted_at) values ($1, $2, now()), ($1, $3, null)",
+        agreement,
+        agency["NIST"],
+        agency["EPA"],
+    )
+    return agreement

@@ -24,7 +24,7 @@ from hub import db
 from schema.common import to_global_id
 from tests.conftest import Api, scratch_folder
 from tests.live import HUB, GraphQLWs, database_url, serve
-from tests.probes import PRINCIPALS, SEES_FINDING, SEES_MEASURE, TLPS, World, build_world
+from tests.probes import PRINCIPALS, SEES_FINDING, SEES_MEASURE, TLPS, World, add_agreement, build_world
 
 AGENCIES = {"owner", "shared", "outside", "recipient"}
 EVERYONE = set(PRINCIPALS)
@@ -135,20 +135,7 @@ async def add_records(world: World) -> dict[str, int]:
     con = await db.connect(world.api.url)
     try:
         ids: dict[str, int] = {}
-        ids["agreement"] = await con.fetchval(
-            """insert into early_access_agreements (model_id, lab_id, state, access_kinds, access_start, access_end)
-               values ($1, $2, 'ACTIVE', '{API}', now() - interval '1 day', now() + interval '10 days')
-               returning id""",
-            world.ids["model"],
-            world.ids["lab"],
-        )
-        await con.execute(
-            "insert into agreement_agencies (agreement_id, agency_id, accepted_at)"
-            " values ($1, $2, now()), ($1, $3, null)",
-            ids["agreement"],
-            agency["NIST"],
-            agency["EPA"],
-        )
+        ids["agreement"] = await add_agreement(con, world)
         ids["standard:DRAFT"] = await con.fetchval(
             """insert into coverage_standards (standard_version, title, required_signoffs, due_on, owner_agency_id)
                values ('visprobe-2', 'visprobe standard DRAFT', '{CISA,NIST}', current_date + 30, $1)

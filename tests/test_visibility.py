@@ -12,7 +12,7 @@ import pytest
 
 from schema.common import to_global_id
 from tests.conftest import Api
-from tests.probes import SEES_FINDING, SEES_MEASURE, TLPS, World, build_world
+from tests.probes import SEES_FINDING, SEES_MEASURE, TLPS, World, add_agreement, build_world
 from tests.rls import remove_store_filter
 
 
@@ -138,23 +138,9 @@ async def test_models_of_a_lab_in_development_are_hidden_from_other_labs(world: 
 async def test_confidential_model_fields_only_for_the_lab_and_active_agreement_parties(world: World) -> None:
     from hub import db
 
-    agency = world.ids["agency"]
     con = await db.connect(world.api.url)
     try:
-        agreement = await con.fetchval(
-            """insert into early_access_agreements (model_id, lab_id, state, access_kinds, access_start, access_end)
-               values ($1, $2, 'ACTIVE', '{API}', now() - interval '1 day', now() + interval '10 days')
-               returning id""",
-            world.ids["model"],
-            world.ids["lab"],
-        )
-        await con.execute(
-            "insert into agreement_agencies (agreement_id, agency_id, accepted_at)"
-            " values ($1, $2, now()), ($1, $3, null)",
-            agreement,
-            agency["NIST"],
-            agency["EPA"],
-        )
+        await add_agreement(con, world)
     finally:
         await con.close()
     model = to_global_id("FrontierModel", world.ids["model"])
