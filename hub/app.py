@@ -37,7 +37,7 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from hub import metrics
-from hub.auth import Principal, authenticate, bearer_token, hash_token
+from hub.auth import Principal, authenticate, bearer_token, check_token
 from hub.db import create_pool
 from hub.events import RUNNING_HUBS, EventHub
 from hub.limits import TooComplex
@@ -377,11 +377,11 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         raw = params.get("authorization") or params.get("Authorization")
         token = bearer_token(raw) if isinstance(raw, str) else None
         async with context.db.pool.acquire() as con:  # type: ignore[attr-defined]
-            principal = await authenticate(con, token)
-        if principal is None:
+            checked = await check_token(con, token)
+        if checked is None:
             raise ConnectionRejectionError()
+        principal, context.token_id = checked
         context.principal = principal
-        context.token = token
         context.db = PoolSession(context.db.pool, principal)  # type: ignore[attr-defined]
         context.loaders = Loaders(context.db)
         context.websocket.app.state.ws_connections.add(context)
@@ -410,25 +410,25 @@ async def recheck_socket_tokens(app_state: Any, *, every: float) -> None:
     check for all of this worker's sockets."""
     while True:
         await asyncio.sleep(every)
-        contexts = [c for c in list(app_state.ws_connections) if c.token]
+        contexts = [c for c in list(app_state.ws_connections) if c.token_id is not None]
         if not contexts:
             continue
         try:
             async with app_state.pool.acquire(timeout=5) as con:
                 valid = {
-                    bytes(r[0])
+                    r[0]
                     for r in await con.fetch(
-                        """select token_hash from api_tokens where token_hash = any($1::bytea[])
+                        """select id from api_tokens where id = any($1::bigint[])
                              and revoked_at is null and (expires_at is null or expires_at > now())""",
-                        [hash_token(c.token) for c in contexts],
+                        list({c.token_id for c in contexts}),
                     )
                 }
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
             continue
         for context in contexts:
-            if hash_token(context.token) not in valid:
+            if context.token_id not in valid:
                 app_state.ws_connections.discard(context)
-                context.token = None
+                context.token_id = None
                 with contextlib.suppress(Exception):
                     await context.websocket.close(code=4403, reason="token revoked or expired")
 

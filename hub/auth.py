@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
+import hmac
+import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,6 +13,7 @@ import asyncpg
 
 ROLES = ("VIEWER", "ANALYST", "OFFICER", "ADMIN", "LAB_LIAISON")
 TOKEN_PREFIX = "fh_"
+log = logging.getLogger("hub.auth")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,13 +37,47 @@ class Principal:
         return self.agency_id is not None
 
 
-def hash_token(token: str) -> bytes:
-    """Tokens are 256 random bits, so one round of SHA-256 is enough to make the stored hash useless to a thief."""
-    return hashlib.sha256(token.encode()).digest()
+# A token is `fh_<public id>_<secret>`: the public id (16 hex characters, 64 random bits) is the lookup key and is
+# stored in clear; the secret (32 random bytes, URL-safe base64) is stored only as HMAC-SHA256 keyed with a random
+# salt of the token's own. The secret has 256 bits of entropy, so nobody can guess it from the stored hash however
+# fast the hash is: a slow KDF (scrypt, Argon2) protects low-entropy passwords and here would only cost CPU on every
+# request. The salt makes the stored column worthless for precomputed tables and lets the hub look a token up by
+# its id, never by a value derived from the secret.
+PUBLIC_ID_HEX = 16
+SECRET_BYTES = 32
+SALT_BYTES = 16
+TOKEN_PATTERN = re.compile(rf"fh_([0-9a-f]{{{PUBLIC_ID_HEX}}})_([A-Za-z0-9_-]{{43}})")
+# the format before migration 005: fh_ + 43 characters, stored as a plain SHA-256; refused since
+FORMER_TOKEN_PATTERN = re.compile(r"fh_[A-Za-z0-9_-]{43}")
+PREFIX_LENGTH = len(TOKEN_PREFIX) + PUBLIC_ID_HEX
+
+# compared against when the public id is unknown, so that an unknown id costs the same work as a wrong secret
+_DUMMY_SALT = secrets.token_bytes(SALT_BYTES)
+_DUMMY_DIGEST = secrets.token_bytes(32)
 
 
-def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+def secret_digest(salt: bytes, secret: str) -> bytes:
+    """What is stored of a token's secret: HMAC-SHA256 keyed with the token's salt."""
+    return hmac.digest(salt, secret.encode(), "sha256")
+
+
+def parse_token(token: str) -> tuple[str, str] | None:
+    """The public id and the secret of a well-formed token, or None."""
+    match = TOKEN_PATTERN.fullmatch(token)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def token_prefix(token: str) -> str:
+    """The public part of a token (`fh_<public id>`): shown in listings and events to tell tokens apart."""
+    return token[:PREFIX_LENGTH]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: int
+    token: str
+    prefix: str
+    expires_at: datetime | None
 
 
 def bearer_token(header_value: str | None) -> str | None:
@@ -53,25 +90,53 @@ def bearer_token(header_value: str | None) -> str | None:
     return token.strip()
 
 
-_PRINCIPAL_SQL = """
-    select p.id, p.name, p.role, p.agency_id, a.code as agency_code, p.lab_id, l.name as lab_name
+_PRINCIPAL_COLUMNS = "p.id, p.name, p.role, p.agency_id, a.code as agency_code, p.lab_id, l.name as lab_name"
+_PRINCIPAL_FROM = """
       from principals p
       left join agencies a on a.id = p.agency_id
       left join labs l on l.id = p.lab_id
 """
+_PRINCIPAL_SQL = f"select {_PRINCIPAL_COLUMNS} {_PRINCIPAL_FROM}"
+
+
+async def check_token(con: asyncpg.Connection, token: str | None) -> tuple[Principal, int] | None:
+    """The principal behind a token and the token's id, or None when the token is missing, malformed, unknown, wrong,
+    expired or revoked. The secret is compared in constant time, against a dummy when the id is unknown."""
+    if not token or len(token) > 200:
+        return None
+    parsed = parse_token(token)
+    if parsed is None:
+        if FORMER_TOKEN_PATTERN.fullmatch(token):
+            # (never the token itself: only that its format is the former one)
+            log.warning(
+                "refused a token of the former format (fh_ and 43 characters, without a public id): such tokens "
+                "stopped working with migration 005; issue a new one with `hub token create` or createToken"
+            )
+        return None
+    public_id, secret = parsed
+    row = await con.fetchrow(
+        f"""select {_PRINCIPAL_COLUMNS}, t.id as token_id, t.salt, t.secret_hash,
+                   (t.revoked_at is null and (t.expires_at is null or t.expires_at > now())) as active
+              {_PRINCIPAL_FROM}
+              join api_tokens t on t.principal_id = p.id
+             where t.public_id = $1""",
+        public_id,
+    )
+    salt, stored = (bytes(row["salt"]), bytes(row["secret_hash"])) if row else (_DUMMY_SALT, _DUMMY_DIGEST)
+    matches = hmac.compare_digest(secret_digest(salt, secret), stored)
+    if row is None or not matches or not row["active"]:
+        return None
+    values = dict(row)
+    token_id = values.pop("token_id")
+    for column in ("salt", "secret_hash", "active"):
+        values.pop(column)
+    return Principal(**values), int(token_id)
 
 
 async def authenticate(con: asyncpg.Connection, token: str | None) -> Principal | None:
     """The principal behind a token, or None when the token is missing, unknown, expired or revoked."""
-    if not token or len(token) > 200:
-        return None
-    row = await con.fetchrow(
-        _PRINCIPAL_SQL
-        + """ join api_tokens t on t.principal_id = p.id
-             where t.token_hash = $1 and t.revoked_at is null and (t.expires_at is null or t.expires_at > now())""",
-        hash_token(token),
-    )
-    return Principal(**dict(row)) if row else None
+    checked = await check_token(con, token)
+    return checked[0] if checked else None
 
 
 async def get_principal(con: asyncpg.Connection, principal_id: int) -> Principal | None:
@@ -126,25 +191,34 @@ async def create_principal_with_token(
             role,
             name.strip(),
         )
-        token = await issue_token(con, principal_id, expires_days=expires_days, is_demo=is_demo)
+        issued = await issue_token(con, principal_id, expires_days=expires_days, is_demo=is_demo)
     principal = await get_principal(con, principal_id)
     assert principal is not None
-    return principal, token
+    return principal, issued.token
 
 
 async def issue_token(
     con: asyncpg.Connection, principal_id: int, *, expires_days: int | None = None, is_demo: bool = False
-) -> str:
-    """A new token for an existing principal."""
-    token = new_token()
+) -> IssuedToken:
+    """A new token for an existing principal: a fresh public id, secret and salt; only the salted digest of the
+    secret is stored. The token itself is in the result and nowhere else."""
     expires_at = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
-    await con.execute(
-        """insert into api_tokens (principal_id, token_hash, prefix, is_demo, expires_at)
-           values ($1, $2, $3, $4, $5)""",
-        principal_id,
-        hash_token(token),
-        token[:10],
-        is_demo,
-        expires_at,
-    )
-    return token
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    salt = secrets.token_bytes(SALT_BYTES)
+    while True:
+        # 64 random bits: a clash is all but impossible, and would only mean drawing another id
+        public_id = secrets.token_hex(PUBLIC_ID_HEX // 2)
+        prefix = f"{TOKEN_PREFIX}{public_id}"
+        token_id = await con.fetchval(
+            """insert into api_tokens (principal_id, public_id, salt, secret_hash, prefix, is_demo, expires_at)
+               values ($1, $2, $3, $4, $5, $6, $7) on conflict (public_id) do nothing returning id""",
+            principal_id,
+            public_id,
+            salt,
+            secret_digest(salt, secret),
+            prefix,
+            is_demo,
+            expires_at,
+        )
+        if token_id is not None:
+            return IssuedToken(id=int(token_id), token=f"{prefix}_{secret}", prefix=prefix, expires_at=expires_at)

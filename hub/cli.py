@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Any
 
-from hub.auth import TokenError, create_principal_with_token
+from hub.auth import TokenError, create_principal_with_token, token_prefix
 from hub.db import DatabaseTarget, connect, migrate, resolve_database
 from hub.settings import Settings
 
@@ -167,7 +167,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
                     kind="PRINCIPAL",
                     entity_id=principal.id,
                     action="PRINCIPAL_CREATED",
-                    details={"role": principal.role, "prefix": token[:10], "by": "hub token create"},
+                    details={"role": principal.role, "prefix": token_prefix(token), "by": "hub token create"},
                 )
         except TokenError as error:
             print(f"hub token create: {error}", file=sys.stderr)
@@ -189,7 +189,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
                  left join agencies a on a.id = p.agency_id left join labs l on l.id = p.lab_id
                 order by t.id"""
         )
-        print(f"{'id':>5}  {'prefix':<12} {'status':<8} {'role':<12} {'agency/lab':<18} name")
+        print(f"{'id':>5}  {'prefix':<21} {'status':<8} {'role':<12} {'agency/lab':<18} name")
         for r in rows:
             status = "revoked" if r["revoked_at"] else "active"
             if r["expires_at"] is not None and not r["revoked_at"]:
@@ -197,7 +197,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
                 if r["expires_at"] <= datetime.now(UTC):
                     status = "expired"
-            print(f"{r['id']:>5}  {r['prefix'] + '…':<12} {status:<8} {r['role']:<12} {r['party']:<18} {r['name']}")
+            print(f"{r['id']:>5}  {r['prefix'] + '…':<21} {status:<8} {r['role']:<12} {r['party']:<18} {r['name']}")
         return 0
 
     return _with_database(args, work)

@@ -17,4 +17,4 @@ async def issue_demo_tokens(con: asyncpg.Connection) -> list[tuple[str, str, str
                 where p.name like '% demo officer' or p.name like '% demo liaison'
                 order by p.lab_id nulls first, a.code, l.name"""
         )
-        return [(r["who"], r["role"], await issue_token(con, r["id"], is_demo=True)) for r in principals]
+        return [(r["who"], r["role"], (await issue_token(con, r["id"], is_demo=True)).token) for r in principals]

@@ -25,6 +25,13 @@ class Limits:
     max_tokens: int = 5000
 
 
+# The standard introspection query of graphql-core 3.3 (which Python clients and tools such as Schemathesis send)
+# nests 13 deep: __schema > types > fields > type > 9 levels of ofType. Introspection is answered from the schema
+# in memory, without SQL, so its subtrees get this allowance when HUB_MAX_DEPTH is lower.
+INTROSPECTION_MAX_DEPTH = 15
+INTROSPECTION_FIELDS = ("__schema", "__type")
+
+
 class TooComplex(Exception):
     """A request over a limit; the message names the limit and the setting that raises it."""
 
@@ -37,14 +44,16 @@ def check(document: DocumentNode, operation: OperationDefinitionNode, limits: Li
     """Raise TooComplex when `operation` goes over a limit."""
     fragments = _fragments(document)
     aliases = 0
-    deepest = 0
 
-    def walk(selection_set: SelectionSetNode | None, depth: int, seen: frozenset[str]) -> None:
-        nonlocal aliases, deepest
+    def walk(selection_set: SelectionSetNode | None, depth: int, seen: frozenset[str], max_depth: int) -> None:
+        nonlocal aliases
         if selection_set is None:
             return
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
+                limit = max_depth
+                if depth == 0 and selection.name.value in INTROSPECTION_FIELDS:
+                    limit = max(max_depth, INTROSPECTION_MAX_DEPTH)
                 if selection.alias is not None:
                     aliases += 1
                 if len(selection.directives or ()) > limits.max_directives_per_field:
@@ -53,23 +62,23 @@ def check(document: DocumentNode, operation: OperationDefinitionNode, limits: Li
                         f"{limits.max_directives_per_field} (HUB_MAX_DIRECTIVES_PER_FIELD)"
                     )
                 if selection.selection_set is not None:
-                    deepest = max(deepest, depth + 1)
-                    if deepest > limits.max_depth:
-                        raise TooComplex(f"the query is nested deeper than {limits.max_depth} (HUB_MAX_DEPTH)")
-                    walk(selection.selection_set, depth + 1, seen)
+                    if depth + 1 > limit:
+                        setting = "HUB_MAX_DEPTH" if limit == limits.max_depth else "introspection's own limit"
+                        raise TooComplex(f"the query is nested deeper than {limit} ({setting})")
+                    walk(selection.selection_set, depth + 1, seen, limit)
             elif isinstance(selection, InlineFragmentNode):
-                walk(selection.selection_set, depth, seen)
+                walk(selection.selection_set, depth, seen, max_depth)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 if name in seen or name not in fragments:
                     continue  # a cycle or an unknown fragment: validation reports it
-                walk(fragments[name].selection_set, depth, seen | {name})
+                walk(fragments[name].selection_set, depth, seen | {name}, max_depth)
 
     root_fields = [s for s in operation.selection_set.selections if isinstance(s, FieldNode)]
     if len(root_fields) > limits.max_root_fields:
         raise TooComplex(
             f"the operation has {len(root_fields)} root fields; at most {limits.max_root_fields} (HUB_MAX_ROOT_FIELDS)"
         )
-    walk(operation.selection_set, 0, frozenset())
+    walk(operation.selection_set, 0, frozenset(), limits.max_depth)
     if aliases > limits.max_aliases:
         raise TooComplex(f"the query uses {aliases} aliases; at most {limits.max_aliases} (HUB_MAX_ALIASES)")

@@ -36,7 +36,8 @@ class Context:
     events: Any = None
     connection_params: dict[str, Any] | None = None
     websocket: Any = None
-    token: str | None = None
+    # over WebSocket: the id of the token the socket was opened with (rechecked while it is open), never the token
+    token_id: int | None = None
 
 
 def ctx(info: strawberry.Info) -> Context:

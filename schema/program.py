@@ -207,7 +207,9 @@ async def _load_nodes(info: strawberry.Info, ids: list[strawberry.ID]) -> list[A
 @strawberry.type(description="A token, without its secret.")
 class ApiToken:
     id: strawberry.ID
-    prefix: str = strawberry.field(description="The first characters of the token, to tell tokens apart.")
+    prefix: str = strawberry.field(
+        description="The token's public part (fh_ and its public id), to tell tokens apart; none of its secret."
+    )
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
@@ -259,7 +261,9 @@ class CreateTokenInput:
 
 @strawberry.type
 class CreateTokenPayload:
-    token: str | None = strawberry.field(description="The secret, shown this once; only its hash is stored.")
+    token: str | None = strawberry.field(
+        description="The token, shown this once; only a salted hash of its secret is stored."
+    )
     api_token: ApiToken | None
     principal: Principal | None
     errors: list[UserError]

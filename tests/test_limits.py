@@ -107,3 +107,19 @@ async def test_production_keeps_field_suggestions_from_non_admins(demo_url: str,
         await client.aclose()
     assert "findingz" in analyst["errors"][0]["message"] and "Did you mean" not in analyst["errors"][0]["message"]
     assert "Did you mean" in admin["errors"][0]["message"]
+
+
+async def test_the_standard_introspection_query_passes_the_depth_limit_and_no_deeper_one(demo_api: Api) -> None:
+    """graphql-core's standard introspection query nests 13 deep, over HUB_MAX_DEPTH's 12: it is
+    answered all the same (found by the fuzz run, whose Schemathesis could not load the schema); an introspection
+    nested deeper than that allowance is still refused."""
+    from graphql import build_client_schema, get_introspection_query
+
+    token = await demo_api.token(agency="CISA", role="ANALYST")
+    body = await demo_api.data(get_introspection_query(), token=token)
+    assert "createToken" in build_client_schema(body).mutation_type.fields  # type: ignore[union-attr]
+    deep = '{ __type(name: "Finding") { ' + "ofType { " * 15 + "name" + " }" * 15 + " } }"
+    await too_complex(demo_api, deep, "introspection")
+    await too_complex(
+        demo_api, "{ labs { edges { node { " + "models { lab { " * 6 + "name" + " } }" * 6 + " } } } }", "HUB_MAX_DEPTH"
+    )

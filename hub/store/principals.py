@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from hub.auth import Principal, hash_token, new_token
+from hub.auth import Principal, issue_token
 from hub.workflow import Rejected, bad_input, record_event, require, text
 
 AGENCY_ROLES = ("VIEWER", "ANALYST", "OFFICER", "ADMIN")
@@ -42,26 +41,17 @@ async def create_token(con: asyncpg.Connection, principal: Principal, values: di
             name,
         )
         action = "PRINCIPAL_CREATED"
-    token = new_token()
-    expires_at = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
-    token_id = await con.fetchval(
-        """insert into api_tokens (principal_id, token_hash, prefix, expires_at) values ($1, $2, $3, $4)
-           returning id""",
-        target,
-        hash_token(token),
-        token[:10],
-        expires_at,
-    )
-    # the event names the token by id and prefix, never by its secret
+    issued = await issue_token(con, target, expires_days=expires_days)
+    # the event names the token by id and public prefix, never by its secret
     await record_event(
         con,
         principal,
         kind="PRINCIPAL",
         entity_id=target,
         action=action,
-        details={"tokenId": token_id, "prefix": token[:10], "expiresAt": expires_at},
+        details={"tokenId": issued.id, "prefix": issued.prefix, "expiresAt": issued.expires_at},
     )
-    return int(token_id), token
+    return issued.id, issued.token
 
 
 async def revoke_token(con: asyncpg.Connection, principal: Principal, token_id: int) -> int:
