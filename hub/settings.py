@@ -43,6 +43,17 @@ def _float(name: str, default: float) -> float:
         raise SystemExit(f"{name} must be a number, not {raw!r}") from None
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "on", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "off", "false", "no"):
+        return False
+    raise SystemExit(f"{name} must be on or off, not {raw!r}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """The hub's settings. Build with `Settings.from_env()`; change with `settings.with_(...)`."""
@@ -75,6 +86,8 @@ class Settings:
     max_body_bytes: int = 1_000_000
     statement_timeout_ms: int = 10_000
     request_timeout_seconds: float = 30.0
+    # answer read operations with one compiled SQL statement where their selection allows (hub/compiler.py)
+    sql_compiler: bool = True
     ws_allowed_origins: tuple[str, ...] = ()
     ws_token_recheck_seconds: float = 30.0
     operations_allowlist: bool = False
@@ -110,6 +123,7 @@ class Settings:
             max_body_bytes=_int("HUB_MAX_BODY_BYTES", 1_000_000),
             statement_timeout_ms=_int("HUB_STATEMENT_TIMEOUT_MS", 10_000),
             request_timeout_seconds=_float("HUB_REQUEST_TIMEOUT_SECONDS", 30.0),
+            sql_compiler=_bool("HUB_SQL_COMPILER", True),
             ws_allowed_origins=tuple(
                 o.strip() for o in (os.environ.get("HUB_WS_ALLOWED_ORIGINS") or "").split(",") if o.strip()
             ),

@@ -14,6 +14,7 @@ import strawberry
 from graphql import GraphQLError
 
 from hub.auth import Principal
+from hub.compiler import Planned, PlannedConnection, Planning
 from hub.loaders import Loaders
 from hub.settings import Settings
 from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Session, UserInputError, page
@@ -241,6 +242,11 @@ async def resolve_connection(
     context = ctx(info)
     order_field = order.field.value if order is not None else None
     descending = order is not None and order.direction == OrderDirection.DESC
+    if isinstance(context, Planning):
+        # the SQL compiler asks what this connection would read (hub/compiler.py)
+        raise Planned(
+            PlannedConnection(entity, node_type, lambda w: where(w, filters), order_field, descending, first, after)
+        )
     try:
         result: Page = await page(
             context.db,

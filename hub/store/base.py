@@ -268,6 +268,57 @@ def check_first(first: int, *, argument: str = "first") -> None:
         raise UserInputError(f"{argument} must be at most {MAX_PAGE_SIZE}, not {first}", field=argument)
 
 
+@dataclass(frozen=True)
+class PageSql:
+    """The statements of one page: `sql` selects the rows (one more than `first`, to tell whether there is a next
+    page) with their `_order_value` and position `_n`; `count_sql` counts all rows that match. Both use the
+    parameters of the Params they were built with."""
+
+    sql: str
+    count_sql: str
+    order: str
+    order_field: OrderField
+    first: int
+    after: str | None
+
+
+def page_sql(
+    principal: Principal,
+    p: Params,
+    entity: Entity,
+    *,
+    build_where: Callable[[Where], None] | None = None,
+    order: str | None = None,
+    descending: bool = False,
+    first: int = 50,
+    after: str | None = None,
+) -> PageSql:
+    """A page of `entity` visible to `principal`, in keyset order (shared by the resolvers and hub.compiler)."""
+    check_first(first)
+    order = order or entity.default_order
+    order_field = entity.orders[order]
+    where = Where(p)
+    if build_where is not None:
+        build_where(where)
+    condition = f"{visible(entity.kind, 't', principal, p)} and {where.sql()}"
+    select = entity.select_list(principal, p)
+    source = entity.source(principal, p)
+    direction, compare = ("desc", "<") if descending else ("asc", ">")
+    cursor_condition = ""
+    if after is not None:
+        value, row_id = decode_cursor(after, order)
+        cursor_condition = (
+            f" and ({order_field.expr}, t.id) {compare} ({p(value)}::text::{order_field.sql_type}, {p(row_id)}::bigint)"
+        )
+    ordering = f"{order_field.expr} {direction}, t.id {direction}"
+    sql = (
+        f"select {select}, {order_field.expr} as _order_value, row_number() over (order by {ordering}) as _n"
+        f" from {source} where {condition}{cursor_condition} order by {ordering} limit {first + 1}"
+    )
+    count_sql = f"select count(*) from {entity.table} t where {condition}"
+    return PageSql(sql=sql, count_sql=count_sql, order=order, order_field=order_field, first=first, after=after)
+
+
 async def page(
     db: Session,
     entity: Entity,
@@ -279,38 +330,20 @@ async def page(
     after: str | None = None,
 ) -> Page:
     """One page of `entity` visible to the session's principal, in keyset order, with a lazy total count."""
-    check_first(first)
-    order = order or entity.default_order
-    order_field = entity.orders[order]
-    principal = db.principal
-
-    def base(p: Params, source: str) -> str:
-        where = Where(p)
-        if build_where is not None:
-            build_where(where)
-        return f"from {source} where {visible(entity.kind, 't', principal, p)} and {where.sql()}"
-
     p = Params()
-    select = entity.select_list(principal, p)
-    sql_from = base(p, entity.source(principal, p))
-    direction, compare = ("desc", "<") if descending else ("asc", ">")
-    cursor_condition = ""
-    if after is not None:
-        value, row_id = decode_cursor(after, order)
-        cursor_condition = (
-            f" and ({order_field.expr}, t.id) {compare} ({p(value)}::text::{order_field.sql_type}, {p(row_id)}::bigint)"
-        )
-    sql = (
-        f"select {select}, {order_field.expr} as _order_value {sql_from}{cursor_condition}"
-        f" order by {order_field.expr} {direction}, t.id {direction} limit {first + 1}"
+    built = page_sql(
+        db.principal, p, entity, build_where=build_where, order=order, descending=descending, first=first, after=after
     )
-    records = await db.fetch(sql, *p.values)
+    records = await db.fetch(built.sql, *p.values)
     rows = [dict(r) for r in records[:first]]
-    cursors = [encode_cursor(order, row.pop("_order_value"), row["id"]) for row in rows]
+    cursors = []
+    for row in rows:
+        row.pop("_n")
+        cursors.append(encode_cursor(built.order, row.pop("_order_value"), row["id"]))
 
     async def count() -> int:
-        cp = Params()
-        return int(await db.fetchval(f"select count(*) {base(cp, entity.table + ' t')}", *cp.values))
+        # the count statement shares the page's parameters (those after its own are unused by it: pass the prefix)
+        return int(await db.fetchval(built.count_sql, *p.values[: count_params(built.count_sql)]))
 
     return Page(
         rows=rows,
@@ -319,6 +352,12 @@ async def page(
         has_previous_page=after is not None,
         count=count,
     )
+
+
+def count_params(sql: str) -> int:
+    """How many leading `$n` parameters `sql` uses."""
+    used = [int(n) for n in re.findall(r"\$(\d+)", sql)]
+    return max(used, default=0)
 
 
 # ------------------------------------------------------------------------------------------------ batches

@@ -1,0 +1,624 @@
+"""The SQL compiler: a read operation whose selection maps onto tables becomes ONE SQL statement that applies the
+visibility rule and returns the response's `data` as JSON built by PostgreSQL, so that the resolvers, their
+asyncio tasks and graphql-core's per-field work are skipped altogether.
+
+What it compiles: root connections (`models`, `findings`, ... with their filter, orderBy, first and after, as their
+resolvers read them: the compiler asks the resolver itself for its page, see `Planning`), `edges { cursor node }`,
+`nodes`, `pageInfo`, `totalCount`; on records, plain fields read from a column (strings, numbers, booleans, enums,
+dates, timestamps, JSON and lists of those), global ids, `__typename`, and the fields whose resolver loads one
+record by a key (`lab`, `model`, `ownerAgency`, ...) or a related list (`coverageDecisions`, `findings`, ...), which
+the compiler learns by calling the resolver with a recording loader. Anything else (a computed field, a union,
+history, a mutation, an argument the resolver would refuse) makes the whole operation fall back to the resolvers,
+which answer exactly as before. tests/test_compiler.py holds the two paths to identical `data`.
+
+Compiled statements are cached per operation text, variables and principal class (an agency's, a lab's, by role):
+the principal's own ids are parameters, filled in per request.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+from graphql import (
+    BooleanValueNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLEnumType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+)
+from graphql.execution.values import get_argument_values
+from strawberry.types.arguments import convert_arguments
+
+from hub.access import Params, visible
+from hub.auth import Principal
+from hub.store.base import Entity, PageSql, Relation, page_sql
+
+log = logging.getLogger(__name__)
+
+MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
+CACHE_SIZE = 512
+
+
+class NotCompilable(Exception):
+    """The operation needs the resolvers."""
+
+
+# ------------------------------------------------------------------------------------------------ planning
+
+
+@dataclass(frozen=True)
+class PlannedConnection:
+    """What a root connection's resolver would read: the compiler's answer from `resolve_connection`."""
+
+    entity: Entity
+    node_type: Any
+    build_where: Any
+    order: str | None
+    descending: bool
+    first: int
+    after: str | None
+
+
+class Planned(Exception):
+    """Raised by a resolver asked (through `Planning`) what it would read, carrying the answer."""
+
+    def __init__(self, what: Any) -> None:
+        super().__init__("planned")
+        self.what = what
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A parent record's attribute, as the resolver reads it: `pk` is the row's id, `<x>_pk` its `<x>_id`."""
+
+    name: str
+
+    @property
+    def column(self) -> str:
+        return "id" if self.name == "pk" else self.name.removesuffix("_pk") + "_id"
+
+
+class MarkedRecord:
+    """A stand-in for a parent record: every attribute is a Marker."""
+
+    def __getattr__(self, name: str) -> Marker:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Marker(name)
+
+
+class _Recorder:
+    def __init__(self, what: tuple[Any, ...]) -> None:
+        self.what = what
+
+    def load(self, key: Any) -> Any:
+        # raised at the call, before any coroutine exists
+        raise Planned((*self.what, key))
+
+    def load_many(self, keys: Any) -> Any:
+        raise NotCompilable("load_many")
+
+
+class RecordingLoaders:
+    """Loaders that, instead of loading, tell the compiler what would be loaded."""
+
+    def by_id(self, entity: Entity) -> _Recorder:
+        return _Recorder(("by_id", entity))
+
+    def related(self, relation: Relation, limit: int) -> _Recorder:
+        return _Recorder(("related", relation, limit))
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotCompilable(f"loader {name}")
+
+
+@dataclass
+class Planning:
+    """The context a resolver gets when the compiler asks it what it would read."""
+
+    principal: Principal
+    settings: Any = None
+    loaders: RecordingLoaders = RecordingLoaders()  # noqa: RUF009 - stateless
+
+    @property
+    def db(self) -> Any:
+        raise NotCompilable("the resolver reads the database itself")
+
+
+class _Info:
+    def __init__(self, context: Planning) -> None:
+        self.context = context
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotCompilable(f"the resolver reads info.{name}")
+
+
+# ------------------------------------------------------------------------------------------------ SQL pieces
+
+
+def global_id(type_name: str, column: str) -> str:
+    """schema.common.to_global_id in SQL: urlsafe base64 of 'Type:id' without padding."""
+    return (
+        f"rtrim(translate(replace(encode(convert_to('{type_name}:' || {column}, 'UTF8'), 'base64'), E'\\n', ''),"
+        " '+/', '-_'), '=')"
+    )
+
+
+def iso_timestamp(column: str, separator: str = "T") -> str:
+    """Python's datetime.isoformat() (or str() with separator ' ') of a UTC timestamptz: microseconds only when
+    there are any."""
+    return (
+        f"case when {column} is null then null else to_char({column} at time zone 'UTC',"
+        f" 'YYYY-MM-DD\"{separator}\"HH24:MI:SS')"
+        f" || case when extract(microseconds from {column})::bigint % 1000000 <> 0"
+        f" then '.' || to_char({column} at time zone 'UTC', 'US') else '' end || '+00:00' end"
+    )
+
+
+def cursor_sql(order: str, order_field: Any, alias: str) -> str:
+    """hub.store.base.encode_cursor in SQL: urlsafe base64 of the JSON [order, str(value), id] without padding."""
+    value = f"{alias}._order_value"
+    if order_field.sql_type == "timestamptz":
+        text = iso_timestamp(value, " ")
+    elif order_field.sql_type in ("text", "date", "bigint", "integer", "numeric"):
+        text = f"{value}::text"
+    else:
+        raise NotCompilable(f"cursor of {order_field.sql_type}")
+    raw = f"'[\"{order}\",' || coalesce(to_json({text})::text, 'null') || ',' || {alias}.id || ']'"
+    return f"rtrim(translate(replace(encode(convert_to({raw}, 'UTF8'), 'base64'), E'\\n', ''), '+/', '-_'), '=')"
+
+
+def json_object(pairs: list[tuple[str, str]]) -> str:
+    if len(pairs) > MAX_PAIRS:
+        raise NotCompilable("too many fields in one object")
+    return "json_build_object(" + ", ".join(f"'{key}', {value}" for key, value in pairs) + ")"
+
+
+def unwrap(gql_type: Any) -> tuple[Any, bool]:
+    """(the named or list type under a NonNull, whether it was non-null)."""
+    if isinstance(gql_type, GraphQLNonNull):
+        return gql_type.of_type, True
+    return gql_type, False
+
+
+def named(gql_type: Any) -> Any:
+    while isinstance(gql_type, GraphQLNonNull | GraphQLList):
+        gql_type = gql_type.of_type
+    return gql_type
+
+
+# ------------------------------------------------------------------------------------------------ the compiler
+
+
+@dataclass(frozen=True)
+class PrincipalSlot:
+    """A principal's attribute in the parameters of a cached statement, filled in per request."""
+
+    attribute: str
+
+
+def principal_class(principal: Principal) -> tuple[Any, ...]:
+    return (principal.agency_id is not None, principal.lab_id is not None, principal.role)
+
+
+def template_principal(principal: Principal) -> Principal:
+    """The principal with its ids replaced by slots: a statement compiled for it serves its whole class."""
+    slots: dict[str, Any] = {
+        "id": PrincipalSlot("id"),
+        "agency_id": PrincipalSlot("agency_id") if principal.agency_id is not None else None,
+        "lab_id": PrincipalSlot("lab_id") if principal.lab_id is not None else None,
+    }
+    return replace(principal, **slots)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    sql: str
+    params: list[Any]
+
+    def bind(self, principal: Principal) -> list[Any]:
+        return [getattr(principal, v.attribute) if isinstance(v, PrincipalSlot) else v for v in self.params]
+
+
+class Compiler:
+    """Compiles read operations for one strawberry schema; keeps the statements it made."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self.gql = schema._schema
+        self.cache: OrderedDict[tuple[Any, ...], Compiled | None] = OrderedDict()
+        self.node_types: dict[str, tuple[Entity, Any]] = {}
+        from schema.common import NODE_TYPES
+
+        self.node_types = dict(NODE_TYPES)
+        self.type_of_kind = {entity.kind: name for name, (entity, _) in self.node_types.items()}
+        self.columns: dict[str, frozenset[str]] = {}
+
+    # ---------------------------------------------------------------- entry point
+
+    async def compile(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        query: str,
+        variables: dict[str, Any] | None,
+        principal: Principal,
+        columns_of: Any,
+    ) -> Compiled | None:
+        """The operation as one statement, or None when it needs the resolvers. `columns_of(entity)` gives the
+        column names of an entity's rows (read once per entity)."""
+        if operation.operation != OperationType.QUERY:
+            return None
+        key = (
+            query,
+            operation.name.value if operation.name else None,
+            orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),
+            principal_class(principal),
+        )
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        try:
+            compiled: Compiled | None = await Build(self, document, operation, variables or {}, principal).root(
+                columns_of
+            )
+        except NotCompilable as reason:
+            log.debug("not compiled: %s", reason)
+            compiled = None
+        except Exception as error:  # noqa: BLE001 - anything unexpected: the resolvers answer instead
+            log.debug("not compiled: %r", error)
+            compiled = None
+        self.cache[key] = compiled
+        if len(self.cache) > CACHE_SIZE:
+            self.cache.popitem(last=False)
+        return compiled
+
+
+class Build:
+    """One compilation."""
+
+    def __init__(
+        self,
+        compiler: Compiler,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any],
+        principal: Principal,
+    ) -> None:
+        self.compiler = compiler
+        self.gql = compiler.gql
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.operation = operation
+        self.raw_variables = variables
+        self.principal = template_principal(principal)
+        self.p = Params()
+        self.aliases = 0
+        self.ctes: list[str] = []
+        self.columns_of: Any = None
+        from graphql.execution.values import get_variable_values
+
+        coerced = get_variable_values(self.gql, operation.variable_definitions or (), variables)
+        if isinstance(coerced, list):
+            raise NotCompilable("variables do not coerce")
+        self.variables = coerced
+
+    def alias(self) -> str:
+        self.aliases += 1
+        return f"x{self.aliases}"
+
+    # ---------------------------------------------------------------- selections
+
+    def included(self, node: FieldNode | InlineFragmentNode | FragmentSpreadNode) -> bool:
+        for directive in node.directives or ():
+            name = directive.name.value
+            arguments = directive.arguments or ()
+            if name not in ("skip", "include") or len(arguments) != 1:
+                raise NotCompilable(f"directive @{name}")
+            value_node = arguments[0].value
+            if isinstance(value_node, BooleanValueNode):
+                value = value_node.value
+            elif isinstance(value_node, VariableNode):
+                value = bool(self.variables.coerced.get(value_node.name.value))
+            else:
+                raise NotCompilable("directive argument")
+            if (name == "skip") == value:
+                return False
+        return True
+
+    def collect(self, selection_sets: Iterable[SelectionSetNode], type_name: str) -> dict[str, list[FieldNode]]:
+        """The fields of the selection sets on an object of `type_name`, by response key, in order (fragments
+        expanded, @skip/@include applied, same-key fields merged)."""
+        fields: dict[str, list[FieldNode]] = {}
+
+        def walk(selection_set: SelectionSetNode, seen: frozenset[str]) -> None:
+            for selection in selection_set.selections:
+                if not self.included(selection):  # type: ignore[arg-type]
+                    continue
+                if isinstance(selection, FieldNode):
+                    key = selection.alias.value if selection.alias else selection.name.value
+                    fields.setdefault(key, []).append(selection)
+                elif isinstance(selection, InlineFragmentNode):
+                    condition = selection.type_condition
+                    if condition is None or condition.name.value == type_name:
+                        walk(selection.selection_set, seen)
+                    elif not isinstance(self.gql.get_type(condition.name.value), GraphQLObjectType):
+                        raise NotCompilable("a fragment on an interface or union")
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = self.fragments.get(name)
+                    if fragment is None or name in seen:
+                        raise NotCompilable("unknown or cyclic fragment")
+                    condition_name = fragment.type_condition.name.value
+                    if condition_name == type_name:
+                        walk(fragment.selection_set, seen | {name})
+                    elif not isinstance(self.gql.get_type(condition_name), GraphQLObjectType):
+                        raise NotCompilable("a fragment on an interface or union")
+
+        for selection_set in selection_sets:
+            walk(selection_set, frozenset())
+        return fields
+
+    def subselections(self, nodes: list[FieldNode]) -> list[SelectionSetNode]:
+        return [n.selection_set for n in nodes if n.selection_set is not None]
+
+    def arguments(self, parent: GraphQLObjectType, nodes: list[FieldNode]) -> tuple[Any, dict[str, Any]]:
+        """The strawberry field and its arguments, converted as the resolver would get them."""
+        name = nodes[0].name.value
+        if any(
+            orjson.dumps(n.arguments and [a.to_dict() for a in n.arguments])
+            != orjson.dumps(nodes[0].arguments and [a.to_dict() for a in nodes[0].arguments])
+            for n in nodes[1:]
+        ):
+            raise NotCompilable("merged fields with different arguments")
+        field_def = parent.fields[name]
+        values = get_argument_values(field_def, nodes[0], self.variables)
+        definition = self.compiler.schema.get_type_by_name(parent.name)
+        if definition is None:
+            raise NotCompilable(f"type {parent.name}")
+        strawberry_field = next((f for f in definition.fields if self.graphql_name(f) == name), None)
+        if strawberry_field is None:
+            raise NotCompilable(f"field {parent.name}.{name}")
+        kwargs = convert_arguments(
+            values,
+            strawberry_field.arguments,
+            scalar_registry=self.compiler.schema.schema_converter.scalar_registry,
+            config=self.compiler.schema.config,
+        )
+        return strawberry_field, kwargs
+
+    def graphql_name(self, strawberry_field: Any) -> str:
+        return str(self.compiler.schema.config.name_converter.get_graphql_name(strawberry_field))
+
+    async def ask(self, strawberry_field: Any, parent: Any, kwargs: dict[str, Any]) -> Any:
+        """Call the field's resolver on a stand-in parent with recording loaders; what it would read."""
+        resolver = strawberry_field.base_resolver
+        if resolver is None:
+            raise NotCompilable("no resolver")
+        function = resolver.wrapped_func
+        info = _Info(Planning(principal=self.principal))
+        args: list[Any] = []
+        parameters = list(inspect.signature(function).parameters)
+        if parameters and parameters[0] == "self":
+            args.append(parent)
+        call_kwargs = dict(kwargs)
+        if "info" in parameters:
+            call_kwargs["info"] = info
+        try:
+            result = function(*args, **call_kwargs)
+            if inspect.isawaitable(result):
+                await result
+        except Planned as planned:
+            return planned.what
+        raise NotCompilable(f"resolver {strawberry_field.python_name} computes its answer")
+
+    # ---------------------------------------------------------------- the statement
+
+    async def root(self, columns_of: Any) -> Compiled:
+        self.columns_of = columns_of
+        query_type = self.gql.query_type
+        assert query_type is not None
+        pairs = []
+        for key, nodes in self.collect([self.operation.selection_set], query_type.name).items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, f"'{query_type.name}'"))
+                continue
+            strawberry_field, kwargs = self.arguments(query_type, nodes)
+            planned = await self.ask(strawberry_field, None, kwargs)
+            if not isinstance(planned, PlannedConnection):
+                raise NotCompilable(f"root field {name}")
+            pairs.append((key, await self.connection(planned, query_type.fields[name].type, nodes)))
+        with_clause = ("with " + ", ".join(self.ctes) + " ") if self.ctes else ""
+        sql = f"{with_clause}select {json_object(pairs)}::text"
+        return Compiled(sql=sql, params=list(self.p.values))
+
+    async def connection(self, planned: PlannedConnection, gql_type: Any, nodes: list[FieldNode]) -> str:
+        connection_type, _ = unwrap(gql_type)
+        built: PageSql = page_sql(
+            self.principal,
+            self.p,
+            planned.entity,
+            build_where=planned.build_where,
+            order=planned.order,
+            descending=planned.descending,
+            first=planned.first,
+            after=planned.after,
+        )
+        cte = f"page{len(self.ctes) + 1}"
+        self.ctes.append(f"{cte} as ({built.sql})")
+        first = built.first
+        pairs = []
+        for key, field_nodes in self.collect(self.subselections(nodes), connection_type.name).items():
+            name = field_nodes[0].name.value
+            sub = self.subselections(field_nodes)
+            if name == "__typename":
+                pairs.append((key, f"'{connection_type.name}'"))
+            elif name == "totalCount":
+                pairs.append((key, f"({built.count_sql})"))
+            elif name in ("edges", "nodes"):
+                x = self.alias()
+                node_type_name = named(connection_type.fields[name].type).name
+                if name == "nodes":
+                    item = await self.record(planned.entity, named(connection_type.fields[name].type), sub, x)
+                else:
+                    edge_pairs = []
+                    edge_type = self.gql.get_type(node_type_name)
+                    for edge_key, edge_nodes in self.collect(sub, node_type_name).items():
+                        edge_name = edge_nodes[0].name.value
+                        if edge_name == "__typename":
+                            edge_pairs.append((edge_key, f"'{node_type_name}'"))
+                        elif edge_name == "cursor":
+                            edge_pairs.append((edge_key, cursor_sql(built.order, built.order_field, x)))
+                        elif edge_name == "node":
+                            record_type = named(edge_type.fields["node"].type)
+                            edge_pairs.append(
+                                (
+                                    edge_key,
+                                    await self.record(planned.entity, record_type, self.subselections(edge_nodes), x),
+                                )
+                            )
+                        else:
+                            raise NotCompilable(f"edge field {edge_name}")
+                    item = json_object(edge_pairs)
+                pairs.append(
+                    (
+                        key,
+                        f"(select coalesce(json_agg({item} order by {x}._n), '[]'::json) from {cte} {x}"
+                        f" where {x}._n <= {first})",
+                    )
+                )
+            elif name == "pageInfo":
+                info_pairs = []
+                for info_key, info_nodes in self.collect(sub, "PageInfo").items():
+                    info_name = info_nodes[0].name.value
+                    if info_name == "__typename":
+                        info_pairs.append((info_key, "'PageInfo'"))
+                    elif info_name == "hasNextPage":
+                        info_pairs.append((info_key, f"exists (select 1 from {cte} where _n > {first})"))
+                    elif info_name == "hasPreviousPage":
+                        info_pairs.append((info_key, "true" if built.after is not None else "false"))
+                    elif info_name in ("startCursor", "endCursor"):
+                        pick = "min" if info_name == "startCursor" else "max"
+                        c = self.alias()
+                        info_pairs.append(
+                            (
+                                info_key,
+                                f"(select {cursor_sql(built.order, built.order_field, c)} from {cte} {c}"
+                                f" where {c}._n = (select {pick}(_n) from {cte} where _n <= {first}))",
+                            )
+                        )
+                    else:
+                        raise NotCompilable(f"pageInfo field {info_name}")
+                pairs.append((key, json_object(info_pairs)))
+            else:
+                raise NotCompilable(f"connection field {name}")
+        return json_object(pairs)
+
+    async def record(
+        self, entity: Entity, gql_type: GraphQLObjectType, selection_sets: list[SelectionSetNode], x: str
+    ) -> str:
+        """The JSON of one record of `entity`, whose row (as the store selects it) is aliased `x`."""
+        type_name = gql_type.name
+        if self.compiler.node_types.get(type_name, (None,))[0] is not entity:
+            raise NotCompilable(f"{type_name} is not the node type of {entity.kind}")
+        columns = await self.columns_of(entity)
+        definition = self.compiler.schema.get_type_by_name(type_name)
+        by_name = {self.graphql_name(f): f for f in definition.fields}
+        pairs = []
+        for key, nodes in self.collect(selection_sets, type_name).items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, f"'{type_name}'"))
+                continue
+            strawberry_field = by_name.get(name)
+            if strawberry_field is None:
+                raise NotCompilable(f"field {type_name}.{name}")
+            field_type = gql_type.fields[name].type
+            if strawberry_field.base_resolver is None:
+                pairs.append((key, self.plain(type_name, strawberry_field.python_name, field_type, columns, x)))
+                continue
+            _, kwargs = self.arguments(gql_type, nodes)
+            planned = await self.ask(strawberry_field, MarkedRecord(), kwargs)
+            pairs.append((key, await self.loaded(planned, field_type, self.subselections(nodes), x)))
+        return json_object(pairs)
+
+    def plain(self, type_name: str, column: str, field_type: Any, columns: frozenset[str], x: str) -> str:
+        """A field strawberry reads from the row: the column of the same name, as strawberry would print it."""
+        inner, _ = unwrap(field_type)
+        if column == "id" and isinstance(inner, GraphQLScalarType) and inner.name == "ID":
+            return global_id(type_name, f"{x}.id")
+        if column not in columns:
+            raise NotCompilable(f"{type_name}.{column} is not a column")
+        if isinstance(inner, GraphQLList):
+            element, _ = unwrap(inner.of_type)
+            if isinstance(element, GraphQLEnumType) or (
+                isinstance(element, GraphQLScalarType) and element.name in ("String", "Int", "Float", "Boolean")
+            ):
+                return f"to_json({x}.{column})"
+            raise NotCompilable(f"list field {type_name}.{column}")
+        if isinstance(inner, GraphQLEnumType):
+            return f"{x}.{column}"
+        if isinstance(inner, GraphQLScalarType):
+            if inner.name in ("String", "Int", "Float", "Boolean", "Date", "JSON"):
+                return f"{x}.{column}"
+            if inner.name == "DateTime":
+                return iso_timestamp(f"{x}.{column}")
+        raise NotCompilable(f"field {type_name}.{column} of type {inner}")
+
+    async def loaded(self, planned: Any, field_type: Any, selection_sets: list[SelectionSetNode], x: str) -> str:
+        """A field whose resolver loads one record by key or a related list."""
+        if not isinstance(planned, tuple) or not planned:
+            raise NotCompilable("resolver")
+        y = self.alias()
+        inner, _ = unwrap(field_type)
+        if planned[0] == "by_id":
+            entity: Entity
+            _, entity, key = planned
+            if not isinstance(key, Marker) or isinstance(inner, GraphQLList):
+                raise NotCompilable("by_id key")
+            record_type = named(inner)
+            if self.compiler.node_types.get(record_type.name, (None,))[0] is not entity:
+                raise NotCompilable("by_id type")
+            obj = await self.record(entity, record_type, selection_sets, y)
+            p = self.p
+            return (
+                f"(select {obj} from (select {entity.select_list(self.principal, p)}"
+                f" from {entity.source(self.principal, p)}"
+                f" where t.id = {x}.{key.column} and {visible(entity.kind, 't', self.principal, p)}) {y})"
+            )
+        if planned[0] == "related":
+            relation: Relation
+            _, relation, limit, key = planned
+            if not isinstance(key, Marker) or key.name != "pk" or not isinstance(inner, GraphQLList):
+                raise NotCompilable("related key")
+            entity = relation.entity
+            record_type = named(inner)
+            if self.compiler.node_types.get(record_type.name, (None,))[0] is not entity:
+                raise NotCompilable("related type")
+            obj = await self.record(entity, record_type, selection_sets, y)
+            p = self.p
+            ordering = f"{relation.order}, t.id"
+            return (
+                f"(select coalesce(json_agg({obj} order by {y}._rn), '[]'::json) from ("
+                f"select {entity.select_list(self.principal, p)}, row_number() over (order by {ordering}) as _rn"
+                f" from {entity.source(self.principal, p)} {relation.join}"
+                f" where {relation.parent} = {x}.id and {visible(entity.kind, 't', self.principal, p)}"
+                f" order by {ordering} limit {int(limit)}) {y})"
+            )
+        raise NotCompilable(f"resolver loads {planned[0]}")
