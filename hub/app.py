@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import time
 import uuid
@@ -38,13 +39,16 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from hub import metrics
 from hub.auth import Principal, authenticate, bearer_token, hash_token
+from hub.cost import operation_cost
 from hub.db import create_pool
+from hub.demand import cost_extension, rate_limit_headers, rate_limited_message, too_costly
 from hub.events import RUNNING_HUBS, EventHub
 from hub.limits import TooComplex
 from hub.limits import check as check_limits
 from hub.loaders import Loaders
 from hub.logs import configure as configure_logging
 from hub.persisted import PersistedQueryError, normalized_hash, operations_dir, resolve_query, vetted_hashes
+from hub.ratelimit import Spent, spend
 from hub.scheduler import Scheduler, clock_from_offset
 from hub.settings import Settings
 from hub.store.base import PoolSession, Session
@@ -67,11 +71,18 @@ class JSON(Response):
 
 
 def error_response(
-    status: int, message: str, code: str, headers: dict[str, str] | None = None, *, request_id: str | None = None
+    status: int,
+    message: str,
+    code: str,
+    headers: dict[str, str] | None = None,
+    *,
+    request_id: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSON:
     extensions: dict[str, Any] = {"code": code}
     if request_id:
         extensions["requestId"] = request_id
+    extensions.update(extra or {})
     return JSON({"errors": [{"message": message, "extensions": extensions}]}, status_code=status, headers=headers)
 
 
@@ -198,6 +209,7 @@ class GraphQLEndpoint:
             "request",
             extra={
                 **record,
+                "pid": os.getpid(),  # which worker answered, with `hub serve --workers N`
                 "status": response.status_code,
                 "outcome": outcome,
                 "durationMs": round(seconds * 1000, 2),
@@ -259,6 +271,16 @@ class GraphQLEndpoint:
                     record["outcome"] = "too_complex"
                     metrics.RATE_LIMITED.labels(limit="query_complexity").inc()
                     return error_response(400, str(error), "QUERY_TOO_COMPLEX", request_id=request_id)
+            # before any SQL of the operation runs; a document without a single operation to run costs 1
+            cost = operation_cost(schema._schema, document, operation, variables) if operation is not None else 1
+            record["cost"] = cost
+            budget = self.settings.rate_limit
+            refusal = too_costly(cost, limits, budget)
+            if refusal is not None:
+                record["outcome"] = "too_complex"
+                metrics.RATE_LIMITED.labels(limit="query_cost").inc()
+                extra = {"cost": cost, "maxCost": limits.max_cost or None}
+                return error_response(400, refusal, "QUERY_TOO_COMPLEX", request_id=request_id, extra=extra)
             if operation is not None and operation.name is not None:
                 record["operation"] = operation.name.value
             is_mutation = operation is not None and operation.operation == OperationType.MUTATION
@@ -295,6 +317,21 @@ class GraphQLEndpoint:
                         "(production allow-list); run one of those, e.g. with `hub query NAME`",
                         "OPERATION_NOT_ALLOWED",
                         request_id=request_id,
+                    )
+            spent: Spent | None = None
+            if budget.enabled:
+                # outside any transaction: the bucket's row is locked for this one statement only
+                spent = await spend(con, principal.id, cost, budget)
+                if not spent.allowed:
+                    record["outcome"] = "rate_limited"
+                    metrics.RATE_LIMITED.labels(limit="rate").inc()
+                    return error_response(
+                        429,
+                        rate_limited_message(spent, budget),
+                        "RATE_LIMITED",
+                        {"Retry-After": str(spent.retry_after), **rate_limit_headers(spent, budget)},
+                        request_id=request_id,
+                        extra={"cost": cost, "remaining": spent.remaining, "retryAfter": spent.retry_after},
                     )
             # for this request only: the pool's reset on release (RESET ALL) puts the default back
             await con.execute(f"set statement_timeout = {int(self.settings.statement_timeout_ms)}")
@@ -339,8 +376,12 @@ class GraphQLEndpoint:
         executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
         if executed:
             payload["data"] = result.data
-        payload["extensions"] = {"requestId": request_id, "sqlStatements": session.statements}
-        return JSON(payload)
+        payload["extensions"] = {
+            "requestId": request_id,
+            "sqlStatements": session.statements,
+            "cost": cost_extension(cost, limits, budget, spent),
+        }
+        return JSON(payload, headers=rate_limit_headers(spent, budget) if spent is not None else None)
 
 
 class GraphQLWebSocket(GraphQL[Context, None]):
