@@ -162,3 +162,12 @@ async def test_a_mutation_over_the_limit_writes_nothing(api: Api) -> None:
         assert await con.fetchval("select count(*) from events") == events
     finally:
         await con.close()
+
+
+async def test_a_fragment_cycle_is_a_validation_error_not_an_endless_cost(demo_api: Api) -> None:
+    cyclic = "fragment F on Finding { measures { findings { ...F } } } { findings { edges { node { ...F } } } }"
+    token = await demo_api.token(agency="CISA", role="ANALYST")
+    body = (await demo_api.post(cyclic, token=token)).json()
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "F" in body["errors"][0]["message"]

@@ -5,9 +5,13 @@ of a real `hub serve --workers 2` (its state is in PostgreSQL) and by its WebSoc
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
+import io
 import json
+import os
 import re
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,7 +26,7 @@ from hub.app import create_app
 from hub.ratelimit import Budget, spend
 from hub.settings import Settings
 from tests.conftest import Api, scratch_folder
-from tests.live import GraphQLWs, Served, create_token, serve
+from tests.live import HUB, GraphQLWs, Served, create_token, serve
 
 # findings 1 + edges 1 + 10 x (node 1 + id 1)
 QUERY = "{ findings(first: 10) { edges { node { id } } } }"
@@ -228,3 +232,30 @@ async def test_websocket_operations_are_costed_and_share_the_bucket(served: Serv
     assert error["extensions"]["code"] == "RATE_LIMITED" and error["extensions"]["retryAfter"] >= 1
     assert "retry after" in error["message"]
     await client.close()
+
+
+@pytest.fixture(scope="module")
+def quick() -> Iterator[Served]:
+    """A hub whose budget is 40 points per 2 s: two pages of 16 at once, then one a second or so."""
+    env = {"HUB_SCHEDULER": "off", "HUB_RATE_LIMIT_COST": "40", "HUB_RATE_LIMIT_WINDOW_SECONDS": "2"}
+    with scratch_folder("hub-test-rate-quick-") as data_dir:
+        yield from serve(data_dir, env=env, demo=False)
+
+
+async def test_hub_query_backs_off_as_retry_after_says_and_gets_every_page(quick: Served) -> None:
+    token = await asyncio.to_thread(
+        create_token, quick.data_dir, "--agency", "NIST", "--role", "ANALYST", "--name", "patient"
+    )
+    environment = {**os.environ, "HUB_URL": quick.url, "HUB_TOKEN": token}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [*HUB, "query", "agencies", "--var", "first=2", "--all-pages", "--format", "csv"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    # nine agencies, two a page: five pages of 16 points, more than the 40 there are at once
+    assert len(list(csv.DictReader(io.StringIO(done.stdout)))) == 9
+    assert "rate limited; waiting" in done.stderr and "Retry-After" in done.stderr
