@@ -259,3 +259,19 @@ async def test_hub_query_backs_off_as_retry_after_says_and_gets_every_page(quick
     # nine agencies, two a page: five pages of 16 points, more than the 40 there are at once
     assert len(list(csv.DictReader(io.StringIO(done.stdout)))) == 9
     assert "rate limited; waiting" in done.stderr and "Retry-After" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("HUB_RATE_LIMIT_WINDOW_SECONDS", "0", "HUB_RATE_LIMIT_WINDOW_SECONDS must be more than 0"),
+        ("HUB_RATE_LIMIT_COST", "-5", "HUB_RATE_LIMIT_COST must be 0 (no rate limit) or more"),
+        ("HUB_MAX_COST", "lots", "HUB_MAX_COST must be a whole number"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match=re.escape(expected)):
+        Settings.from_env()
