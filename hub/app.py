@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import re
 import time
 import uuid
@@ -42,13 +43,16 @@ from hub import metrics
 from hub.access import Params
 from hub.auth import Principal, authenticate, bearer_token, check_token
 from hub.compiler import Compiler
+from hub.cost import operation_cost
 from hub.db import create_pool
+from hub.demand import cost_extension, rate_limit_headers, rate_limited_message, too_costly
 from hub.events import RUNNING_HUBS, EventHub
 from hub.limits import TooComplex
 from hub.limits import check as check_limits
 from hub.loaders import Loaders
 from hub.logs import configure as configure_logging
 from hub.persisted import PersistedQueryError, normalized_hash, operations_dir, resolve_query, vetted_hashes
+from hub.ratelimit import Spent, spend
 from hub.scheduler import Scheduler, clock_from_offset
 from hub.settings import Settings
 from hub.store.base import PoolSession, Session
@@ -71,11 +75,18 @@ class JSON(Response):
 
 
 def error_response(
-    status: int, message: str, code: str, headers: dict[str, str] | None = None, *, request_id: str | None = None
+    status: int,
+    message: str,
+    code: str,
+    headers: dict[str, str] | None = None,
+    *,
+    request_id: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSON:
     extensions: dict[str, Any] = {"code": code}
     if request_id:
         extensions["requestId"] = request_id
+    extensions.update(extra or {})
     return JSON({"errors": [{"message": message, "extensions": extensions}]}, status_code=status, headers=headers)
 
 
@@ -202,6 +213,7 @@ class GraphQLEndpoint:
             "request",
             extra={
                 **record,
+                "pid": os.getpid(),  # which worker answered, with `hub serve --workers N`
                 "status": response.status_code,
                 "outcome": outcome,
                 "durationMs": round(seconds * 1000, 2),
@@ -263,6 +275,16 @@ class GraphQLEndpoint:
                     record["outcome"] = "too_complex"
                     metrics.RATE_LIMITED.labels(limit="query_complexity").inc()
                     return error_response(400, str(error), "QUERY_TOO_COMPLEX", request_id=request_id)
+            # before any SQL of the operation runs; a document without a single operation to run costs 1
+            cost = operation_cost(schema._schema, document, operation, variables) if operation is not None else 1
+            record["cost"] = cost
+            budget = self.settings.rate_limit
+            refusal = too_costly(cost, limits, budget)
+            if refusal is not None:
+                record["outcome"] = "too_complex"
+                metrics.RATE_LIMITED.labels(limit="query_cost").inc()
+                extra = {"cost": cost, "maxCost": limits.max_cost or None}
+                return error_response(400, refusal, "QUERY_TOO_COMPLEX", request_id=request_id, extra=extra)
             if operation is not None and operation.name is not None:
                 record["operation"] = operation.name.value
             is_mutation = operation is not None and operation.operation == OperationType.MUTATION
@@ -301,6 +323,21 @@ class GraphQLEndpoint:
                         request_id=request_id,
                     )
             compiled: tuple[str, str] | None = None
+            spent: Spent | None = None
+            if budget.enabled:
+                # outside any transaction: the bucket's row is locked for this one statement only
+                spent = await spend(con, principal.id, cost, budget)
+                if not spent.allowed:
+                    record["outcome"] = "rate_limited"
+                    metrics.RATE_LIMITED.labels(limit="rate").inc()
+                    return error_response(
+                        429,
+                        rate_limited_message(spent, budget),
+                        "RATE_LIMITED",
+                        {"Retry-After": str(spent.retry_after), **rate_limit_headers(spent, budget)},
+                        request_id=request_id,
+                        extra={"cost": cost, "remaining": spent.remaining, "retryAfter": spent.retry_after},
+                    )
             # for this request only: the pool's reset on release (RESET ALL) puts the default back
             await con.execute(f"set statement_timeout = {int(self.settings.statement_timeout_ms)}")
             session = Session(con, principal)
@@ -358,9 +395,18 @@ class GraphQLEndpoint:
                     }
                 )
             # the data as PostgreSQL wrote it, not parsed again
-            extensions = orjson.dumps({"requestId": request_id, "sqlStatements": session.statements, "compiled": True})
+            extensions = orjson.dumps(
+                {
+                    "requestId": request_id,
+                    "sqlStatements": session.statements,
+                    "compiled": True,
+                    "cost": cost_extension(cost, limits, budget, spent),
+                }
+            )
             return Response(
-                b'{"data":' + data.encode() + b',"extensions":' + extensions + b"}", media_type="application/json"
+                b'{"data":' + data.encode() + b',"extensions":' + extensions + b"}",
+                media_type="application/json",
+                headers=rate_limit_headers(spent, budget) if spent is not None else None,
             )
         payload: dict[str, Any] = {}
         if result.errors:
@@ -374,8 +420,12 @@ class GraphQLEndpoint:
         executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
         if executed:
             payload["data"] = result.data
-        payload["extensions"] = {"requestId": request_id, "sqlStatements": session.statements}
-        return JSON(payload)
+        payload["extensions"] = {
+            "requestId": request_id,
+            "sqlStatements": session.statements,
+            "cost": cost_extension(cost, limits, budget, spent),
+        }
+        return JSON(payload, headers=rate_limit_headers(spent, budget) if spent is not None else None)
 
     async def _compiled(
         self,

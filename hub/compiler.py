@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import asyncpg
 import orjson
 from graphql import (
     BooleanValueNode,
@@ -176,7 +177,13 @@ def cursor_sql(order: str, order_field: Any, alias: str) -> str:
     value = f"{alias}._order_value"
     if order_field.sql_type == "timestamptz":
         text = iso_timestamp(value, " ")
-    elif order_field.sql_type in ("text", "date", "bigint", "integer", "numeric"):
+    elif order_field.sql_type == "date":
+        # asyncpg reads the infinite dates as date.max and date.min
+        text = (
+            f"case when {value} = 'infinity'::date then '9999-12-31' when {value} = '-infinity'::date"
+            f" then '0001-01-01' else {value}::text end"
+        )
+    elif order_field.sql_type in ("text", "bigint", "integer", "numeric"):
         text = f"{value}::text"
     else:
         raise NotCompilable(f"cursor of {order_field.sql_type}")
@@ -281,6 +288,8 @@ class Compiler:
         except NotCompilable as reason:
             log.debug("not compiled: %s", reason)
             compiled = None
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            raise  # the database's trouble (a timeout, say), not the operation's: the request reports it
         except Exception as error:  # noqa: BLE001 - anything unexpected: the resolvers answer instead
             log.debug("not compiled: %r", error)
             compiled = None
@@ -355,24 +364,30 @@ class Build:
                     fields.setdefault(key, []).append(selection)
                 elif isinstance(selection, InlineFragmentNode):
                     condition = selection.type_condition
-                    if condition is None or condition.name.value == type_name:
+                    if condition is None or self.applies(condition.name.value, type_name):
                         walk(selection.selection_set, seen)
-                    elif not isinstance(self.gql.get_type(condition.name.value), GraphQLObjectType):
-                        raise NotCompilable("a fragment on an interface or union")
                 elif isinstance(selection, FragmentSpreadNode):
                     name = selection.name.value
                     fragment = self.fragments.get(name)
                     if fragment is None or name in seen:
                         raise NotCompilable("unknown or cyclic fragment")
-                    condition_name = fragment.type_condition.name.value
-                    if condition_name == type_name:
+                    if self.applies(fragment.type_condition.name.value, type_name):
                         walk(fragment.selection_set, seen | {name})
-                    elif not isinstance(self.gql.get_type(condition_name), GraphQLObjectType):
-                        raise NotCompilable("a fragment on an interface or union")
 
         for selection_set in selection_sets:
             walk(selection_set, frozenset())
         return fields
+
+    def applies(self, condition: str, type_name: str) -> bool:
+        """Whether a fragment on `condition` applies to an object of `type_name` (itself, or an interface or union
+        it belongs to)."""
+        if condition == type_name:
+            return True
+        abstract = self.gql.get_type(condition)
+        concrete = self.gql.get_type(type_name)
+        if abstract is None or isinstance(abstract, GraphQLObjectType) or not isinstance(concrete, GraphQLObjectType):
+            return False
+        return bool(self.gql.is_sub_type(abstract, concrete))  # type: ignore[arg-type]
 
     def subselections(self, nodes: list[FieldNode]) -> list[SelectionSetNode]:
         return [n.selection_set for n in nodes if n.selection_set is not None]
@@ -441,9 +456,15 @@ class Build:
                 continue
             strawberry_field, kwargs = self.arguments(query_type, nodes)
             planned = await self.ask(strawberry_field, None, kwargs)
-            if not isinstance(planned, PlannedConnection):
+            if isinstance(planned, PlannedConnection):
+                pairs.append((key, await self.connection(planned, query_type.fields[name].type, nodes)))
+            elif name == "node" and isinstance(planned, tuple) and planned[0] == "by_id":
+                # node(id:): the resolver decoded the id and would load this one record
+                _, entity, pk = planned
+                record_type = self.gql.get_type(self.compiler.type_of_kind[entity.kind])
+                pairs.append((key, await self.by_key(entity, record_type, self.subselections(nodes), self.p(int(pk)))))
+            else:
                 raise NotCompilable(f"root field {name}")
-            pairs.append((key, await self.connection(planned, query_type.fields[name].type, nodes)))
         with_clause = ("with " + ", ".join(self.ctes) + " ") if self.ctes else ""
         sql = f"{with_clause}select {json_object(pairs)}::text"
         return Compiled(sql=sql, params=list(self.p.values))
@@ -581,6 +602,19 @@ class Build:
                 return iso_timestamp(f"{x}.{column}")
         raise NotCompilable(f"field {type_name}.{column} of type {inner}")
 
+    async def by_key(
+        self, entity: Entity, record_type: Any, selection_sets: list[SelectionSetNode], key_sql: str
+    ) -> str:
+        """One record of `entity` by id (`key_sql`), null when missing or not visible."""
+        y = self.alias()
+        obj = await self.record(entity, record_type, selection_sets, y)
+        p = self.p
+        return (
+            f"(select {obj} from (select {entity.select_list(self.principal, p)}"
+            f" from {entity.source(self.principal, p)}"
+            f" where t.id = {key_sql} and {visible(entity.kind, 't', self.principal, p)}) {y})"
+        )
+
     async def loaded(self, planned: Any, field_type: Any, selection_sets: list[SelectionSetNode], x: str) -> str:
         """A field whose resolver loads one record by key or a related list."""
         if not isinstance(planned, tuple) or not planned:
@@ -595,13 +629,7 @@ class Build:
             record_type = named(inner)
             if self.compiler.node_types.get(record_type.name, (None,))[0] is not entity:
                 raise NotCompilable("by_id type")
-            obj = await self.record(entity, record_type, selection_sets, y)
-            p = self.p
-            return (
-                f"(select {obj} from (select {entity.select_list(self.principal, p)}"
-                f" from {entity.source(self.principal, p)}"
-                f" where t.id = {x}.{key.column} and {visible(entity.kind, 't', self.principal, p)}) {y})"
-            )
+            return await self.by_key(entity, record_type, selection_sets, f"{x}.{key.column}")
         if planned[0] == "related":
             relation: Relation
             _, relation, limit, key = planned

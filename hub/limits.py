@@ -23,6 +23,8 @@ class Limits:
     max_root_fields: int = 20
     max_directives_per_field: int = 5
     max_tokens: int = 5000
+    # 0: no cost limit (the cost is still computed and reported)
+    max_cost: int = 500_000
 
 
 # The standard introspection query of graphql-core 3.3 (which Python clients and tools such as Schemathesis send)

@@ -18,8 +18,10 @@ import datetime as dt
 import enum
 import importlib.util
 import json
+import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,9 @@ from graphql import (
 DEFAULT_URL = "http://127.0.0.1:8000/graphql"
 JOIN = "; "
 TIMEOUT_SECONDS = 120.0
+# how long `execute` waits in all for a rate-limited request (HTTP 429 with Retry-After) before giving up
+RATE_LIMIT_WAIT_SECONDS = 300
+log = logging.getLogger("hub.rows")
 
 Row = dict[str, Any]
 
@@ -485,19 +490,30 @@ def execute(
     operation: Operation,
     variables: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """POST one operation; its data, or QueryError with the hub's errors."""
+    """POST one operation; its data, or QueryError with the hub's errors. Over the rate limit (HTTP 429), wait as
+    long as the hub's Retry-After says and send it again, for at most RATE_LIMIT_WAIT_SECONDS in all."""
     body = json.dumps(
         {"query": operation.text, "variables": variables or {}, "operationName": operation.name},
         default=_json_default,
     )
-    try:
-        response = client.post(
-            url,
-            content=body,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-    except httpx.HTTPError as error:
-        raise QueryError(f"cannot reach the hub at {shown_url(url)}: {error}") from None
+    waited = 0
+    while True:
+        try:
+            response = client.post(
+                url,
+                content=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+        except httpx.HTTPError as error:
+            raise QueryError(f"cannot reach the hub at {shown_url(url)}: {error}") from None
+        retry_after = response.headers.get("retry-after", "")
+        if response.status_code != 429 or not retry_after.isdigit():
+            break
+        if waited + int(retry_after) > RATE_LIMIT_WAIT_SECONDS:
+            break  # the error says when to come back
+        log.warning("hub: rate limited; waiting %s s as the hub asks (Retry-After), then sending it again", retry_after)
+        time.sleep(int(retry_after))
+        waited += int(retry_after)
     try:
         answer = response.json()
     except ValueError:

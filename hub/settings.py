@@ -9,6 +9,7 @@ from pathlib import Path
 import platformdirs
 
 from hub.limits import Limits
+from hub.ratelimit import Budget
 
 APP_NAME = "frontier-hub"
 # Used when the hub runs as root: the embedded server runs as another system user and needs every folder above
@@ -83,6 +84,9 @@ class Settings:
     max_root_fields: int = 20
     max_directives_per_field: int = 5
     max_tokens: int = 5000
+    max_cost: int = 500_000
+    rate_limit_cost: int = 5_000_000
+    rate_limit_window_seconds: float = 60.0
     max_body_bytes: int = 1_000_000
     statement_timeout_ms: int = 10_000
     request_timeout_seconds: float = 30.0
@@ -95,7 +99,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         data_dir = os.environ.get("HUB_DATA_DIR")
-        return cls(
+        settings = cls(
             database_url=os.environ.get("HUB_DATABASE_URL") or None,
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
             host=os.environ.get("HUB_HOST") or "127.0.0.1",
@@ -120,6 +124,9 @@ class Settings:
             max_root_fields=_int("HUB_MAX_ROOT_FIELDS", 20),
             max_directives_per_field=_int("HUB_MAX_DIRECTIVES_PER_FIELD", 5),
             max_tokens=_int("HUB_MAX_TOKENS", 5000),
+            max_cost=_int("HUB_MAX_COST", 500_000),
+            rate_limit_cost=_int("HUB_RATE_LIMIT_COST", 5_000_000),
+            rate_limit_window_seconds=_float("HUB_RATE_LIMIT_WINDOW_SECONDS", 60.0),
             max_body_bytes=_int("HUB_MAX_BODY_BYTES", 1_000_000),
             statement_timeout_ms=_int("HUB_STATEMENT_TIMEOUT_MS", 10_000),
             request_timeout_seconds=_float("HUB_REQUEST_TIMEOUT_SECONDS", 30.0),
@@ -130,6 +137,15 @@ class Settings:
             ws_token_recheck_seconds=_float("HUB_WS_TOKEN_RECHECK_SECONDS", 30.0),
             operations_allowlist=(os.environ.get("HUB_OPERATIONS_ALLOWLIST") or "off").lower() in ("on", "1", "true"),
         )
+        if settings.max_cost < 0:
+            raise SystemExit(f"HUB_MAX_COST must be 0 (no limit) or more, not {settings.max_cost}")
+        if settings.rate_limit_cost < 0:
+            raise SystemExit(f"HUB_RATE_LIMIT_COST must be 0 (no rate limit) or more, not {settings.rate_limit_cost}")
+        if settings.rate_limit_window_seconds <= 0:
+            raise SystemExit(
+                f"HUB_RATE_LIMIT_WINDOW_SECONDS must be more than 0, not {settings.rate_limit_window_seconds:g}"
+            )
+        return settings
 
     @property
     def limits(self) -> Limits:
@@ -139,7 +155,12 @@ class Settings:
             max_root_fields=self.max_root_fields,
             max_directives_per_field=self.max_directives_per_field,
             max_tokens=self.max_tokens,
+            max_cost=self.max_cost,
         )
+
+    @property
+    def rate_limit(self) -> Budget:
+        return Budget(limit=self.rate_limit_cost, window_seconds=self.rate_limit_window_seconds)
 
     @property
     def production(self) -> bool:

@@ -13,6 +13,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.tools import merge_types
 
+from hub.demand import DemandControl
 from hub.tracing import tracing_extensions
 from schema import (
     agencies,
@@ -68,7 +69,10 @@ class HubSchema(strawberry.Schema):
         return None
 
 
-schema = HubSchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=tracing_extensions())
+# DemandControl: the request, cost and rate limits for operations over WebSocket (HTTP checks them in hub/app.py)
+schema = HubSchema(
+    query=Query, mutation=Mutation, subscription=Subscription, extensions=[DemandControl, *tracing_extensions()]
+)
 
 
 def print_schema() -> str:

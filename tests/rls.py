@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -17,14 +18,19 @@ def no_filter(kind: str, alias: str, principal: Any, p: Any) -> str:
 
 
 def remove_store_filter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every read and write of requests (the store and the workflows) without hub.access.visible; returns the
+    """Every read and write of requests (the store, the workflows, the SQL compiler) without hub.access.visible;
+    returns the
     modules patched. The event fan-out (hub.events) is left alone: it runs as the owner, outside RLS."""
     patched = []
     for name, module in list(sys.modules.items()):
-        if not (name.startswith("hub.store") or name == "hub.workflow"):
+        if not (name.startswith("hub.store") or name in ("hub.workflow", "hub.compiler")):
             continue
         if getattr(module, "visible", None) is access.visible:
             monkeypatch.setattr(module, "visible", no_filter)
             patched.append(name)
     assert patched, "no module of the store uses hub.access.visible any more: this helper needs updating"
+    # statements the compiler made with the filter are not to be reused, nor those made without it kept
+    from hub.app import COMPILER
+
+    monkeypatch.setattr(COMPILER, "cache", OrderedDict())
     return patched

@@ -57,17 +57,19 @@ STATUS = """subscription { statusChanged { entityKind entityId action entity { i
 
 NESTED = """query($lab: ID!, $owner: ID!, $nist: ID!, $epa: ID!) {
   lab: node(id: $lab) { ... on Lab {
-    models(first: 500) { id agreements { id } coverageDecisions { id standard { id supersededBy { id } } }
-                         findings(first: 500) { id } measures(first: 500) { id } }
+    models(first: 100) { id agreements(first: 10) { id }
+                         coverageDecisions(first: 10) { id standard { id supersededBy { id } } }
+                         findings(first: 10) { id } measures(first: 10) { id } }
     agreements(first: 500) { id model { id } }
-    findings(first: 500) { id measures { id } engagements { id } duplicateOf { id } }
-    engagements(first: 500) { id findings { id } } } }
+    findings(first: 500) { id measures(first: 10) { id } engagements(first: 10) { id } duplicateOf { id } }
+    engagements(first: 500) { id findings(first: 10) { id } } } }
   owner: node(id: $owner) { ... on Agency {
-    ownedFindings(first: 500) { id } ownedMeasures(first: 500) { id findings { id } models { id } }
-    ownedEngagements(first: 500) { id findings { id } } } }
+    ownedFindings(first: 500) { id }
+    ownedMeasures(first: 500) { id findings(first: 10) { id } models(first: 10) { id } }
+    ownedEngagements(first: 500) { id findings(first: 10) { id } } } }
   nist: node(id: $nist) { ... on Agency { agreements(first: 500) { id } } }
   epa: node(id: $epa) { ... on Agency { agreements(first: 500) { id } } }
-  coverageStandards(first: 500) { edges { node { id supersededBy { id } decisions(first: 500) { id model { id } } } } }
+  coverageStandards(first: 100) { edges { node { id supersededBy { id } decisions(first: 500) { id model { id } } } } }
 }"""
 
 DASHBOARD = "{ dashboard { counts { kind count } } }"

@@ -35,7 +35,7 @@ def nested(depth: int) -> str:
 async def test_depth(demo_api: Api) -> None:
     deep = "{ labs { edges { node { " + "models { lab { " * 6 + "name" + " } }" * 6 + " } } } }"
     await too_complex(demo_api, deep, "HUB_MAX_DEPTH")
-    shallow = "{ labs { edges { node { " + "models { lab { " * 3 + "name" + " } }" * 3 + " } } } }"
+    shallow = "{ labs(first: 5) { edges { node { " + "models(first: 2) { lab { " * 3 + "name" + " } }" * 3 + " } } } }"
     token = await demo_api.token(agency="CISA", role="ANALYST")
     assert "errors" not in (await demo_api.post(shallow, token=token)).json()
 

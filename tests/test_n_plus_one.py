@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from tests.conftest import Api
 
+# Every nested list names its size: with the defaults (100 a list) this query would cost 15 million at 300 models,
+# far over HUB_MAX_COST (docs/security.md); these sizes keep it under 250,000.
 NESTED = """query($first: Int!) {
   models(first: $first) {
     totalCount
     edges { node {
       name releaseStatus trainingComputeFlop
       lab { name participation models(first: 3) { name } }
-      coverageDecisions { state outcome standard { standardVersion } decidedBy { code } }
-      agreements { state parties { agency { code } } }
-      findings(first: 20) { title cvss { severity } measures { title } engagements { title milestones { title } } }
-      measures { title }
-      history { action actorAgency { code } }
+      coverageDecisions(first: 5) { state outcome standard { standardVersion } decidedBy { code } }
+      agreements(first: 5) { state parties { agency { code } } }
+      findings(first: 10) {
+        title cvss { severity } measures(first: 3) { title } engagements(first: 2) { title milestones { title } }
+      }
+      measures(first: 5) { title }
+      history(first: 10) { action actorAgency { code } }
     } }
   }
 }"""

@@ -28,12 +28,13 @@ def run_probe(**env: str) -> str:
 
 
 def test_tracing_is_off_by_default() -> None:
-    assert "extensions: []" in run_probe()
+    # DemandControl is the hub's own (the limits over WebSocket); no tracing extension
+    assert "extensions: ['DemandControl']" in run_probe()
 
 
 def test_configured_tracing_exports_a_span_per_operation() -> None:
     out = run_probe(OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="hub-test")
-    assert "extensions: ['OpenTelemetryExtension']" in out
+    assert "extensions: ['DemandControl', 'OpenTelemetryExtension']" in out
     assert "data: {'__typename': 'Query'}" in out
     assert '"name": "GraphQL Query: Probe"' in out or '"name": "GraphQL Query"' in out, out
     assert '"service.name": "hub-test"' in out

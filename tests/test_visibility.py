@@ -1,8 +1,9 @@
 """Who sees what (DESIGN.md section 4), on every read path: list, totalCount, node, nodes, nested, history,
 events and dashboard counts. An invisible record reads exactly like a missing one.
 
-Every test here runs twice: with both lines of defence, and with the store's own filter removed so that
-PostgreSQL's row-level security alone must give the same answers (tests/rls.py)."""
+Every test here runs four times: through the SQL compiler and through the resolvers, each with both lines of defence
+and with the store's own filter removed, so that PostgreSQL's row-level security alone must give the same answers
+(tests/rls.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,14 @@ from tests.probes import SEES_FINDING, SEES_MEASURE, TLPS, World, add_agreement,
 from tests.rls import remove_store_filter
 
 
-@pytest.fixture(autouse=True, params=["store+rls", "rls-only"])
+@pytest.fixture(autouse=True, params=["compiled", "compiled rls-only", "resolvers", "resolvers rls-only"])
 def defence(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "rls-only":
+    """Both read paths (the SQL compiler and the resolvers), each with both lines of defence and with row-level
+    security alone."""
+    if "rls-only" in request.param:
         remove_store_filter(monkeypatch)
+    if request.param.startswith("resolvers"):
+        monkeypatch.setenv("HUB_SQL_COMPILER", "off")  # read by the api fixture's settings, made after this one
     return str(request.param)
 
 

@@ -1,0 +1,248 @@
+"""The static cost of an operation, computed from the document, the variables and the schema before any SQL runs
+(the model of Apollo Router's demand control and of Shopify's and GitHub's GraphQL APIs).
+
+Every field costs 1 each time it is resolved, and a list multiplies the cost of what it selects by how many items
+it may hold: its `first` argument (a literal or a variable, else the argument's default: 50 for root connections,
+100 for nested lists), `len(ids)` for `nodes(ids:)`, and otherwise `DEFAULT_LIST_SIZE`. A field that takes `first`
+but returns an object (a connection, the dashboard) passes that size to its list fields (`edges`, `nodes`,
+`dueSoon`, ...). So `findings(first: 50) { edges { node { id title } } }` costs 1 + 1 + 50 * (1 + 2) = 152: an upper
+bound on the fields the answer can hold, whatever the data. A root mutation field costs MUTATION_COST instead of 1.
+`__typename` is free. Fragments and inline fragments count once per concrete type they apply to; on an interface or
+union, the costliest concrete type counts; `@skip`/`@include` are honoured, and repeated selections of one response
+key are merged, as execution does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from graphql import (
+    BooleanValueNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SchemaMetaFieldDef,
+    SelectionSetNode,
+    TypeMetaFieldDef,
+    Undefined,
+    get_named_type,
+    get_nullable_type,
+    is_abstract_type,
+    is_composite_type,
+    is_list_type,
+    type_from_ast,
+    value_from_ast,
+)
+from graphql.type import GraphQLNamedType
+
+from hub.store.base import MAX_PAGE_SIZE
+
+# Items assumed in a list that takes no size argument (sign-offs, parties, shareWith, milestones, the 16 sectors,
+# introspection's lists): these are short lists, and one that is not is bounded by its own table.
+DEFAULT_LIST_SIZE = 20
+# What a root mutation field costs: a write (a transaction, an event, a notification) weighs more than a read.
+MUTATION_COST = 10
+
+SIZE_ARGUMENT = "first"
+IDS_ARGUMENT = "ids"
+
+
+def variable_values(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The operation's variables as sent, with the defaults of those not sent (values are not coerced: the cost
+    only reads sizes, and execution reports a bad value)."""
+    values = dict(variables or {})
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        if name not in values and definition.default_value is not None:
+            type_ = type_from_ast(schema, definition.type)
+            if type_ is not None:
+                default = value_from_ast(definition.default_value, type_)  # type: ignore[arg-type]
+                if default is not Undefined:
+                    values[name] = default
+    return values
+
+
+class _Costing:
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any]) -> None:
+        self.schema = schema
+        self.variables = variables
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        # one selection on one type costs the same wherever it appears: without this, fields of an interface type
+        # nested in one another would be costed once per implementing type per level (10 types, 6 levels: 10**6)
+        self.memo: dict[tuple[tuple[int, ...], str, int | None], int] = {}
+
+    def included(self, node: FieldNode | FragmentSpreadNode | InlineFragmentNode) -> bool:
+        for directive in node.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                continue
+            condition = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
+            if isinstance(condition, BooleanValueNode):
+                value: Any = condition.value
+            elif condition is not None and hasattr(condition, "name"):  # a variable
+                value = self.variables.get(condition.name.value)  # type: ignore[attr-defined]
+            else:
+                continue
+            if not isinstance(value, bool):
+                continue  # a bad value: execution reports it; count the field
+            if (name == "skip" and value) or (name == "include" and not value):
+                return False
+        return True
+
+    def applies(self, condition: Any, runtime: GraphQLObjectType) -> bool:
+        if condition is None:
+            return True
+        named = self.schema.get_type(condition.name.value)
+        if named is None:
+            return False
+        if named is runtime:
+            return True
+        return is_abstract_type(named) and self.schema.is_sub_type(named, runtime)  # type: ignore[arg-type]
+
+    def collect(
+        self, selection_sets: Iterable[SelectionSetNode], runtime: GraphQLObjectType, into: dict[str, list[FieldNode]]
+    ) -> None:
+        """The fields that `selection_sets` select on an object of type `runtime`, grouped by response key."""
+        for selection_set in selection_sets:
+            for selection in selection_set.selections:
+                if not self.included(selection):  # type: ignore[arg-type]
+                    continue
+                if isinstance(selection, FieldNode):
+                    key = selection.alias.value if selection.alias else selection.name.value
+                    into.setdefault(key, []).append(selection)
+                elif isinstance(selection, InlineFragmentNode):
+                    if self.applies(selection.type_condition, runtime):
+                        self.collect([selection.selection_set], runtime, into)
+                elif isinstance(selection, FragmentSpreadNode):
+                    fragment = self.fragments.get(selection.name.value)
+                    if fragment is not None and self.applies(fragment.type_condition, runtime):
+                        self.collect([fragment.selection_set], runtime, into)
+
+    def selections(self, selection_sets: list[SelectionSetNode], parent: GraphQLNamedType, size: int | None) -> int:
+        """The cost of `selection_sets` on one object of type `parent`; `size` is the page size its list fields
+        hold when the field that returned it took `first`."""
+        if not selection_sets:
+            return 0
+        runtimes = self.schema.get_possible_types(parent) if is_abstract_type(parent) else [parent]  # type: ignore
+        return max((self.on_object(selection_sets, r, size) for r in runtimes), default=0)  # type: ignore[arg-type]
+
+    def on_object(
+        self,
+        selection_sets: list[SelectionSetNode],
+        runtime: GraphQLObjectType,
+        size: int | None,
+        mutation: bool = False,
+    ) -> int:
+        key = (tuple(id(s) for s in selection_sets), runtime.name, size)
+        if key not in self.memo:
+            self.memo[key] = self.fields_on_object(selection_sets, runtime, size, mutation)
+        return self.memo[key]
+
+    def fields_on_object(
+        self, selection_sets: list[SelectionSetNode], runtime: GraphQLObjectType, size: int | None, mutation: bool
+    ) -> int:
+        fields: dict[str, list[FieldNode]] = {}
+        self.collect(selection_sets, runtime, fields)
+        total = 0
+        for nodes in fields.values():
+            name = nodes[0].name.value
+            if name == "__typename":
+                continue
+            if name == "__schema" and runtime is self.schema.query_type:
+                definition: GraphQLField | None = SchemaMetaFieldDef
+            elif name == "__type" and runtime is self.schema.query_type:
+                definition = TypeMetaFieldDef
+            else:
+                definition = runtime.fields.get(name)
+            if definition is None:
+                continue  # an unknown field: validation reports it
+            total += self.field(definition, nodes, size, MUTATION_COST if mutation else 1)
+        return total
+
+    def argument(self, definition: GraphQLField, node: FieldNode, name: str) -> Any:
+        argument = definition.args.get(name)
+        if argument is None:
+            return Undefined
+        literal = next((a.value for a in node.arguments or () if a.name.value == name), None)
+        if literal is None:
+            return argument.default_value
+        value = value_from_ast(literal, argument.type, self.variables)
+        return argument.default_value if value is Undefined or value is None else value
+
+    def field(self, definition: GraphQLField, nodes: list[FieldNode], size: int | None, own: int) -> int:
+        named = get_named_type(definition.type)
+        children = [n.selection_set for n in nodes if n.selection_set is not None]
+        first = self.argument(definition, nodes[0], SIZE_ARGUMENT)
+        # a `first` out of range is refused (BAD_USER_INPUT) by its resolver before its SQL: count at most the cap
+        first = max(0, min(first, MAX_PAGE_SIZE)) if isinstance(first, int) and not isinstance(first, bool) else None
+        if not is_composite_type(named):
+            return own
+        if is_list_type(get_nullable_type(definition.type)):  # type: ignore[arg-type]
+            ids = self.argument(definition, nodes[0], IDS_ARGUMENT)
+            if first is not None:
+                items = first
+            elif isinstance(ids, list):
+                items = min(len(ids), MAX_PAGE_SIZE)
+            elif size is not None:
+                items = size
+            else:
+                items = DEFAULT_LIST_SIZE
+            return own + items * self.selections(children, named, None)
+        return own + self.selections(children, named, first)
+
+
+def _spreads(selection_set: SelectionSetNode) -> Iterator[str]:
+    for selection in selection_set.selections:
+        if isinstance(selection, FragmentSpreadNode):
+            yield selection.name.value
+        elif isinstance(selection, FieldNode | InlineFragmentNode) and selection.selection_set is not None:
+            yield from _spreads(selection.selection_set)
+
+
+def _fragment_cycle(fragments: dict[str, FragmentDefinitionNode]) -> bool:
+    """Whether a fragment spreads itself, directly or through others (costing it would never end)."""
+    graph = {name: set(_spreads(f.selection_set)) for name, f in fragments.items()}
+    done: set[str] = set()
+
+    def cycles(name: str, path: frozenset[str]) -> bool:
+        if name in path:
+            return True
+        if name in done or name not in graph:
+            return False
+        found = any(cycles(n, path | {name}) for n in graph[name])
+        done.add(name)
+        return found
+
+    return any(cycles(name, frozenset()) for name in graph)
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None = None,
+) -> int:
+    """The static cost of `operation` (see the module's docstring)."""
+    root = {
+        OperationType.QUERY: schema.query_type,
+        OperationType.MUTATION: schema.mutation_type,
+        OperationType.SUBSCRIPTION: schema.subscription_type,
+    }[operation.operation]
+    if root is None:
+        return 0
+    costing = _Costing(schema, document, variable_values(schema, operation, variables))
+    if _fragment_cycle(costing.fragments):
+        return 0  # a validation error (NoFragmentCyclesRule): it runs nothing
+    return costing.on_object(
+        [operation.selection_set], root, None, mutation=operation.operation == OperationType.MUTATION
+    )

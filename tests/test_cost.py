@@ -1,0 +1,173 @@
+"""The static cost of an operation (hub/cost.py): exact figures for known queries, `first` from literals, variables
+and defaults, fragments, the limit (HUB_MAX_COST) refused before any SQL runs, and `extensions.cost` on every
+answer. The vetted operations' costs are the table in docs/security.md."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from graphql import OperationDefinitionNode, parse
+
+from hub.cost import operation_cost
+from hub.persisted import operations_dir
+from hub.settings import Settings
+from schema import schema
+from tests.conftest import Api
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "security.md"
+DEFAULT_MAX_COST = Settings(database_url=None, data_dir=Path(".")).max_cost
+
+
+def cost(query: str, variables: dict[str, Any] | None = None) -> int:
+    document = parse(query)
+    operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    return operation_cost(schema._schema, document, operation, variables)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "expected"),
+    [
+        # findings 1 + edges 1 + 50 x (node 1 + id 1 + title 1)
+        ("{ findings(first: 50) { edges { node { id title } } } }", None, 152),
+        # a root connection's default page is 50; totalCount and pageInfo are not multiplied
+        ("{ findings { totalCount pageInfo { hasNextPage } edges { node { id } } } }", None, 1 + 1 + 2 + 1 + 50 * 2),
+        # a nested list's default is 100: labs 1 + edges 1 + 2 x (node 1 + models (1 + 100 x name 1))
+        ("{ labs(first: 2) { edges { node { models { name } } } } }", None, 206),
+        # and an explicit first replaces it
+        ("{ labs(first: 2) { edges { node { models(first: 3) { name } } } } }", None, 2 + 2 * (1 + 1 + 3)),
+        # first from a variable, and from the variable's default
+        ("query($n: Int!) { findings(first: $n) { edges { node { id } } } }", {"n": 10}, 22),
+        ("query($n: Int = 7) { findings(first: $n) { edges { node { id } } } }", None, 16),
+        ("query($n: Int = 7) { findings(first: $n) { edges { node { id } } } }", {"n": 3}, 8),
+        # a named fragment and an inline fragment cost what the fields cost
+        ("query { findings(first: 50) { edges { node { ...F } } } } fragment F on Finding { id title }", None, 152),
+        ("{ findings(first: 50) { edges { node { ... on Finding { id title } } } } }", None, 152),
+        # one response key selected twice is resolved once; __typename is free
+        ("{ me { name } me { name } __typename }", None, 2),
+        # nodes(ids:) holds as many items as ids
+        ("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ["a", "b", "c"]}, 4),
+        # on an interface, the costliest concrete type counts: a Finding (id, title, measures 1 + 100) over a Lab
+        ('{ node(id: "x") { id ... on Finding { title measures { title } } ... on Lab { name } } }', None, 104),
+        # the dashboard's `first` sizes its lists
+        ("{ dashboard(first: 5) { dueSoon { kind } } }", None, 7),
+        # a first over the cap is refused by its resolver (BAD_USER_INPUT); the cost counts the cap
+        ("{ findings(first: 100000) { edges { node { id } } } }", None, 1002),
+        # a list without a size argument holds DEFAULT_LIST_SIZE (20): signoffs
+        ("{ coverageStandards(first: 1) { edges { node { signoffs { signedAt } } } } }", None, 1 + 1 + 1 + 1 + 20),
+        # a root mutation field costs 10: reportFinding 10 + finding (1 + id) + errors (1 + 20 x message)
+        (
+            'mutation { reportFinding(input: {title: "t", tlp: GREEN}) { finding { id } errors { message } } }',
+            None,
+            10 + 2 + 21,
+        ),
+        # a subscription costs what one event costs
+        ("subscription { statusChanged { cursor action actorAgency { code } } }", None, 1 + 2 + 2),
+    ],
+)
+def test_known_costs(query: str, variables: dict[str, Any] | None, expected: int) -> None:
+    assert cost(query, variables) == expected
+
+
+def test_skip_and_include_are_honoured() -> None:
+    query = "query($s: Boolean!) { me { name @skip(if: $s) agency @include(if: $s) { code } } }"
+    assert cost(query, {"s": True}) == 1 + 2
+    assert cost(query, {"s": False}) == 1 + 1
+
+
+def test_cost_grows_with_first_down_the_tree() -> None:
+    """Multiplied, not added: each level's page multiplies everything below it."""
+    query = "query($a: Int!, $b: Int!) { labs(first: $a) { edges { node { models(first: $b) { name } } } } }"
+    assert cost(query, {"a": 10, "b": 10}) == 2 + 10 * (1 + 1 + 10)
+    assert cost(query, {"a": 100, "b": 100}) == 2 + 100 * (1 + 1 + 100)
+
+
+def vetted(name: str) -> str:
+    return (operations_dir() / f"{name}.graphql").read_text()
+
+
+def vetted_costs() -> dict[str, tuple[int, int]]:
+    """Each vetted operation's cost with its own defaults (10 ids where it takes ids), and at the largest page
+    (first: 500, or 500 ids)."""
+    costs = {}
+    for path in sorted(operations_dir().glob("*.graphql")):
+        text = path.read_text()
+        typical = {"ids": [f"id{i}" for i in range(10)]} if "$ids" in text else {}
+        largest: dict[str, Any] = {"ids": [f"id{i}" for i in range(500)]} if "$ids" in text else {}
+        if "$first" in text:
+            largest["first"] = 500
+        costs[path.stem] = (cost(text, typical), cost(text, largest))
+    return costs
+
+
+def test_every_vetted_operation_fits_the_default_limit_at_any_page_size() -> None:
+    for name, (typical, largest) in vetted_costs().items():
+        assert typical <= largest <= DEFAULT_MAX_COST, (name, typical, largest)
+
+
+def test_the_docs_table_of_vetted_costs_is_current() -> None:
+    rows = dict(
+        (m.group(1), (int(m.group(2).replace(",", "")), int(m.group(3).replace(",", ""))))
+        for m in re.finditer(r"^\| `(\w+)` \| ([\d,]+) \| ([\d,]+) \|", DOCS.read_text(), re.M)
+    )
+    assert rows == vetted_costs()
+
+
+async def test_every_answer_reports_its_cost(demo_api: Api) -> None:
+    token = await demo_api.token(agency="CISA", role="ANALYST")
+    response = await demo_api.post("{ findings(first: 50) { edges { node { id title } } } }", token=token)
+    assert response.status_code == 200
+    report = response.json()["extensions"]["cost"]
+    assert report["requested"] == 152 and report["limit"] == DEFAULT_MAX_COST
+    budget = report["rateLimit"]
+    assert budget["spent"] == 152 and 0 <= budget["remaining"] <= budget["limit"] - 152
+    assert int(response.headers["X-RateLimit-Remaining"]) == budget["remaining"]
+    variables = {"horizonDays": 7}
+    body = (await demo_api.post(vetted("dashboard"), variables, token=token)).json()
+    assert "errors" not in body and body["extensions"]["cost"]["requested"] == vetted_costs()["dashboard"][0]
+
+
+OVER = "{ findings(first: 500) { edges { node { measures(first: 500) { findings(first: 500) { id } } } } } }"
+
+
+async def test_over_the_limit_is_refused_naming_cost_limit_and_setting(demo_api: Api) -> None:
+    token = await demo_api.token(agency="CISA", role="ANALYST")
+    response = await demo_api.post(OVER, token=token)
+    assert response.status_code == 400
+    body = response.json()
+    assert "data" not in body
+    error = body["errors"][0]
+    expected = cost(OVER)
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["cost"] == expected and error["extensions"]["maxCost"] == DEFAULT_MAX_COST
+    assert str(expected) in error["message"] and str(DEFAULT_MAX_COST) in error["message"]
+    assert "HUB_MAX_COST" in error["message"] and "first" in error["message"]
+
+
+async def test_a_mutation_over_the_limit_writes_nothing(api: Api) -> None:
+    """Refused before any SQL: the finding it would have reported is not there, nor its event."""
+    token = await api.token(agency="CISA", role="OFFICER")
+    heavy = """mutation { reportFinding(input: {title: "costly probe", tlp: GREEN}) { finding {
+        measures(first: 500) { findings(first: 500) { measures(first: 500) { id } } } } } }"""
+    con = await asyncpg.connect(api.url)
+    try:
+        events = await con.fetchval("select count(*) from events")
+        response = await api.post(heavy, token=token)
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        assert await con.fetchval("select count(*) from findings where title = 'costly probe'") == 0
+        assert await con.fetchval("select count(*) from events") == events
+    finally:
+        await con.close()
+
+
+async def test_a_fragment_cycle_is_a_validation_error_not_an_endless_cost(demo_api: Api) -> None:
+    cyclic = "fragment F on Finding { measures { findings { ...F } } } { findings { edges { node { ...F } } } }"
+    token = await demo_api.token(agency="CISA", role="ANALYST")
+    body = (await demo_api.post(cyclic, token=token)).json()
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "F" in body["errors"][0]["message"]
