@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="apply pending migrations and serve GraphQL")
     serve.add_argument("--host", help="address to listen on (default: HUB_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: HUB_PORT or 8000)")
-    serve.add_argument("--workers", type=int, help="worker processes (default: HUB_WORKERS or 1)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: HUB_WORKERS or one per core)")
     serve.add_argument("--demo", action="store_true", help="load the demo data and print demo tokens")
     _database_options(serve)
     serve.set_defaults(func=cmd_serve)

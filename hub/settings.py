@@ -44,6 +44,11 @@ def _float(name: str, default: float) -> float:
         raise SystemExit(f"{name} must be a number, not {raw!r}") from None
 
 
+def default_workers() -> int:
+    """One worker process per core: each runs its own event loop, so this is how the hub uses the machine."""
+    return max(1, os.cpu_count() or 1)
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -104,7 +109,7 @@ class Settings:
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
             host=os.environ.get("HUB_HOST") or "127.0.0.1",
             port=_int("HUB_PORT", 8000),
-            workers=_int("HUB_WORKERS", 1),
+            workers=_int("HUB_WORKERS", default_workers()),
             env=os.environ.get("HUB_ENV") or "development",
             pool_min_size=_int("HUB_POOL_MIN_SIZE", 1),
             pool_max_size=_int("HUB_POOL_MAX_SIZE", 10),

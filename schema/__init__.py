@@ -11,6 +11,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
 from hub.demand import DemandControl
@@ -69,9 +70,19 @@ class HubSchema(strawberry.Schema):
         return None
 
 
-# DemandControl: the request, cost and rate limits for operations over WebSocket (HTTP checks them in hub/app.py)
+# DemandControl: the request, cost and rate limits for operations over WebSocket (HTTP checks them in hub/app.py).
+# ParserCache and ValidationCache: an operation's text is parsed and validated once per worker, not per request.
 schema = HubSchema(
-    query=Query, mutation=Mutation, subscription=Subscription, extensions=[DemandControl, *tracing_extensions()]
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    extensions=[
+        DemandControl,
+        # factories (an extension instance per request); the caches themselves live at module level
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        *tracing_extensions(),
+    ],
 )
 
 

@@ -56,7 +56,8 @@ def serve(data_dir: Path, *, env: dict[str, str] | None = None, demo: bool = Tru
     one) until the generator is closed."""
     port = free_port()
     extra = env or {}
-    env = {**os.environ, "HUB_DATA_DIR": str(data_dir), "HUB_PORT": str(port)}
+    # one worker unless a test asks for more: most tests follow one process's log and state
+    env = {"HUB_WORKERS": "1", **os.environ, "HUB_DATA_DIR": str(data_dir), "HUB_PORT": str(port)}
     env.pop("HUB_DATABASE_URL", None)
     env.update(extra)
     proc = subprocess.Popen(

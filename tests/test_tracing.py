@@ -8,7 +8,7 @@ import sys
 
 PROBE = """
 import asyncio, schema
-print("extensions:", [e.__name__ for e in schema.schema.extensions])
+print("extensions:", [type(e).__name__ for e in schema.schema.get_extensions()])
 result = asyncio.run(schema.schema.execute("query Probe { __typename }"))
 print("data:", result.data)
 """
@@ -29,12 +29,12 @@ def run_probe(**env: str) -> str:
 
 def test_tracing_is_off_by_default() -> None:
     # DemandControl is the hub's own (the limits over WebSocket); no tracing extension
-    assert "extensions: ['DemandControl']" in run_probe()
+    assert "extensions: ['DemandControl', 'ParserCache', 'ValidationCache']" in run_probe()
 
 
 def test_configured_tracing_exports_a_span_per_operation() -> None:
     out = run_probe(OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="hub-test")
-    assert "extensions: ['DemandControl', 'OpenTelemetryExtension']" in out
+    assert "extensions: ['DemandControl', 'ParserCache', 'ValidationCache', 'OpenTelemetryExtension']" in out
     assert "data: {'__typename': 'Query'}" in out
     assert '"name": "GraphQL Query: Probe"' in out or '"name": "GraphQL Query"' in out, out
     assert '"service.name": "hub-test"' in out

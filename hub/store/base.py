@@ -34,20 +34,30 @@ class UserInputError(ValueError):
 
 # Who is asking, for the row-level security policies of sql/003_rls.sql: local to the transaction (`true`), so the
 # principal ends with it and never reaches the next user of a pooled connection.
+# The statement timeout travels the same way: no request leaves a setting on a pooled connection, so the pool needs
+# no reset when it takes one back.
 BIND_PRINCIPAL = (
     "select set_config('hub.principal_id', $1, true), set_config('hub.agency_id', $2, true),"
-    " set_config('hub.lab_id', $3, true), set_config('hub.role', $4, true)"
+    " set_config('hub.lab_id', $3, true), set_config('hub.role', $4, true), set_config('statement_timeout', $5, true)"
 )
+DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
 
 
-async def bind_principal(con: asyncpg.Connection, principal: Principal) -> None:
-    """Tell the row-level security policies who runs the current transaction."""
+async def bind_principal(
+    con: asyncpg.Connection, principal: Principal, statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+) -> None:
+    """Tell the row-level security policies who runs the current transaction, and set its statement timeout."""
 
     def text(value: int | str | None) -> str:
         return "" if value is None else str(value)
 
     await con.execute(
-        BIND_PRINCIPAL, text(principal.id or None), text(principal.agency_id), text(principal.lab_id), principal.role
+        BIND_PRINCIPAL,
+        text(principal.id or None),
+        text(principal.agency_id),
+        text(principal.lab_id),
+        principal.role,
+        str(int(statement_timeout_ms)),
     )
 
 
@@ -58,9 +68,12 @@ class Session:
     (a query's snapshot, a mutation's write) or, for a statement on its own, one around just that statement.
     """
 
-    def __init__(self, con: asyncpg.Connection, principal: Principal) -> None:
+    def __init__(
+        self, con: asyncpg.Connection, principal: Principal, statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+    ) -> None:
         self.con = con
         self.principal = principal
+        self.statement_timeout_ms = statement_timeout_ms
         self.statements = 0
         self.sql_seconds = 0.0
         self._lock = asyncio.Lock()
@@ -71,7 +84,7 @@ class Session:
         """One read-only repeatable-read transaction for all of a query's statements: a page and its totalCount
         agree, and the principal is bound once."""
         async with self.con.transaction(isolation="repeatable_read", readonly=True):
-            await bind_principal(self.con, self.principal)
+            await bind_principal(self.con, self.principal, self.statement_timeout_ms)
             self._bound = True
             try:
                 yield
@@ -83,7 +96,7 @@ class Session:
         """The connection, inside one transaction that this request's other statements wait for."""
         async with self._lock, self.con.transaction():
             if not self._bound:
-                await bind_principal(self.con, self.principal)
+                await bind_principal(self.con, self.principal, self.statement_timeout_ms)
             self.statements += 1
             yield self.con
 
@@ -96,7 +109,7 @@ class Session:
                 if self._bound:
                     return await getattr(self.con, method)(sql, *args)
                 async with self.con.transaction():
-                    await bind_principal(self.con, self.principal)
+                    await bind_principal(self.con, self.principal, self.statement_timeout_ms)
                     return await getattr(self.con, method)(sql, *args)
             finally:
                 self.sql_seconds += time.perf_counter() - started
@@ -116,23 +129,26 @@ class PoolSession(Session):
     """A session for long-lived callers (a WebSocket connection): each statement borrows a pooled connection, and a
     write takes one for its transaction, so that an idle subscription holds no connection."""
 
-    def __init__(self, pool: asyncpg.Pool, principal: Principal) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, principal: Principal, statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+    ) -> None:
         self.pool = pool
         self.principal = principal
+        self.statement_timeout_ms = statement_timeout_ms
         self.statements = 0
         self.sql_seconds = 0.0
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         async with self.pool.acquire() as con, con.transaction():
-            await bind_principal(con, self.principal)
+            await bind_principal(con, self.principal, self.statement_timeout_ms)
             self.statements += 1
             yield con
 
     async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
         self.statements += 1
         async with self.pool.acquire() as con, con.transaction():
-            await bind_principal(con, self.principal)
+            await bind_principal(con, self.principal, self.statement_timeout_ms)
             return await getattr(con, method)(sql, *args)
 
 
