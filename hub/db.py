@@ -155,16 +155,69 @@ async def _init_connection(con: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """The process's one pool, with JSON codecs and UTC sessions."""
-    pool = await asyncpg.create_pool(
+# What "the database cannot be reached now" looks like, as against "this statement failed": a refused or reset
+# socket, a connection that died mid-operation (SQLSTATE class 08), a server shutting down or starting up (57P01-03).
+# Requests that meet one get 503 DATABASE_UNAVAILABLE; the pool replaces closed connections by itself at the next
+# acquire, so nothing needs restarting when the server is back.
+UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+class DatabaseUnavailable(Exception):
+    """A request met the database out of reach, or its connection died under it."""
+
+
+def database_unavailable(error: BaseException | None) -> bool:
+    """True when `error` says the database is out of reach (not that a statement is wrong)."""
+    return isinstance(error, UNAVAILABLE)
+
+
+def connection_lost(con: Any) -> bool:
+    """True when a pooled connection died while in use. asyncpg then fails its statements with plain InterfaceErrors
+    ("connection is closed", "released back to the pool"): the connection's state says what they mean."""
+    try:
+        return bool(con.is_closed())
+    except asyncpg.InterfaceError:
+        return True  # the pool took it back when it closed
+
+
+class Pool(asyncpg.Pool):
+    """asyncpg's pool, minus one race of a dying connection (seen with asyncpg 0.32 when PostgreSQL stopped under
+    load): `release` hands the connection back in a task of its own; if the server's close arrives first, the pool
+    takes the connection back on close, and the release then fails with InternalClientError ("called on a free
+    connection holder") although nothing is left to do. Left alone, that error would fail a request with a 500 and
+    end the event fan-out's loop."""
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 - asyncpg's
+        try:
+            await super().release(connection, timeout=timeout)
+        except asyncpg.InternalClientError as error:
+            log.warning("a connection that died was already back in the pool (%s)", error)
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0) -> Pool:
+    """The process's one pool, with JSON codecs and UTC sessions. A new connection gives up after
+    `connect_timeout` seconds (asyncpg waits 60 by default), so that an unreachable server fails requests fast."""
+    pool = Pool(
         url,
         min_size=min_size,
         max_size=max_size,
+        # asyncpg.create_pool's defaults, which it passes on to the pool it builds
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
         init=_init_connection,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=connect_timeout,
         server_settings={"timezone": "UTC", "application_name": "frontier-hub"},
     )
-    assert pool is not None
+    await pool
     return pool
 
 
