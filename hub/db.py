@@ -187,17 +187,19 @@ def connection_lost(con: Any) -> bool:
 
 
 class Pool(asyncpg.Pool):
-    """asyncpg's pool, minus one race of a dying connection (seen with asyncpg 0.32 when PostgreSQL stopped under
-    load): `release` hands the connection back in a task of its own; if the server's close arrives first, the pool
-    takes the connection back on close, and the release then fails with InternalClientError ("called on a free
-    connection holder") although nothing is left to do. Left alone, that error would fail a request with a 500 and
-    end the event fan-out's loop."""
+    """asyncpg's pool, whose `release` never fails the work done on the connection. asyncpg resets a connection when
+    it is given back; when that fails (the server went away, or a cancel request sent when a request ran out of time
+    lands on the reset), asyncpg terminates the connection, the pool opens a new one when needed, and the error would
+    only replace the request's own answer or exception. And with asyncpg 0.32, when the server closes a connection
+    while it is being given back, the pool may take it back on close first and the release then fails with
+    InternalClientError ("called on a free connection holder") although nothing is left to do: seen under load when
+    PostgreSQL stopped, where it failed requests with a 500 and would end the event fan-out's loop."""
 
     async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 - asyncpg's
         try:
             await super().release(connection, timeout=timeout)
-        except asyncpg.InternalClientError as error:
-            log.warning("a connection that died was already back in the pool (%s)", error)
+        except (asyncpg.InternalClientError, asyncpg.InterfaceError, asyncpg.PostgresError, OSError) as error:
+            log.warning("a connection could not be reset when given back, and was closed (%r)", error)
 
 
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0) -> Pool:
