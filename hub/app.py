@@ -35,7 +35,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -45,7 +46,7 @@ from hub.access import Params
 from hub.auth import Principal, authenticate, bearer_token, check_token
 from hub.compiler import Compiler
 from hub.cost import operation_cost
-from hub.db import create_pool
+from hub.db import DatabaseUnavailable, connection_lost, create_pool, database_unavailable
 from hub.demand import cost_extension, rate_limit_headers, rate_limited_message, too_costly
 from hub.events import RUNNING_HUBS, EventHub
 from hub.limits import TooComplex
@@ -201,7 +202,31 @@ class GraphQLEndpoint:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         started = time.perf_counter()
         record: dict[str, Any] = {"requestId": request_id, "operation": None, "principalId": None, "agency": None}
-        response = await self._execute(request, body, allow_mutation=allow_mutation, record=record)
+        # one deadline for the whole request: waiting for a connection and authenticating count too
+        deadline = asyncio.timeout(self.settings.request_timeout_seconds)
+        try:
+            async with deadline:
+                response = await self._execute(request, body, allow_mutation=allow_mutation, record=record)
+        except TimeoutError as error:
+            if not deadline.expired():
+                # asyncpg's own connect timeout (HUB_DATABASE_CONNECT_TIMEOUT_SECONDS): the server does not answer
+                response = self._unavailable(error, record)
+            else:
+                record["outcome"] = "timeout"
+                response = error_response(
+                    504,
+                    f"the request took longer than {self.settings.request_timeout_seconds:g} s "
+                    "(HUB_REQUEST_TIMEOUT_SECONDS); ask for less, e.g. a smaller `first`",
+                    "TIMEOUT",
+                    request_id=request_id,
+                )
+        except DatabaseUnavailable as error:
+            response = self._unavailable(error.__cause__ or error, record)
+        except (OSError, asyncpg.PostgresError) as error:
+            # no connection to be had: refused, or the server is starting up or shutting down
+            if not database_unavailable(error):
+                raise
+            response = self._unavailable(error, record)
         seconds = time.perf_counter() - started
         operation = record["operation"] or "anonymous"
         outcome = record.get("outcome") or ("ok" if response.status_code == 200 else f"http_{response.status_code}")
@@ -223,6 +248,21 @@ class GraphQLEndpoint:
         )
         response.headers["X-Request-Id"] = request_id
         return response
+
+    @staticmethod
+    def _unavailable(error: BaseException, record: dict[str, Any]) -> Response:
+        """503 for a request that met the database out of reach: fast and clear, no trace (the log says what)."""
+        record["outcome"] = "database_unavailable"
+        log.warning(
+            "request %s: the database is unavailable (%s: %s)", record["requestId"], type(error).__name__, error
+        )
+        return error_response(
+            503,
+            "the database is unavailable; try again shortly",
+            "DATABASE_UNAVAILABLE",
+            {"Retry-After": "1"},
+            request_id=record["requestId"],
+        )
 
     async def _execute(
         self, request: Request, body: dict[str, Any], *, allow_mutation: bool, record: dict[str, Any]
@@ -342,40 +382,39 @@ class GraphQLEndpoint:
             # the statement timeout is set per transaction, with the principal (hub.store.base.bind_principal)
             session = Session(con, principal, self.settings.statement_timeout_ms)
             context = Context(db=session, loaders=Loaders(session), principal=principal, settings=self.settings)
-            try:
-                async with asyncio.timeout(self.settings.request_timeout_seconds):
-                    if is_mutation:
-                        result = await schema.execute(
-                            query, variable_values=variables, context_value=context, operation_name=operation_name
-                        )
-                    else:
-                        # one consistent snapshot: a page and its totalCount agree
-                        try:
-                            async with session.snapshot():
-                                compiled = await self._compiled(
-                                    session, document, operation, query, variables, principal
-                                )
-                                if compiled is None:
-                                    result = await schema.execute(
-                                        query,
-                                        variable_values=variables,
-                                        context_value=context,
-                                        operation_name=operation_name,
-                                    )
-                        except asyncpg.QueryCanceledError:
-                            compiled = ("timeout", "")  # only the compiled statement lets this through
-            except TimeoutError:
-                record["outcome"] = "timeout"
-                return error_response(
-                    504,
-                    f"the request took longer than {self.settings.request_timeout_seconds:g} s "
-                    "(HUB_REQUEST_TIMEOUT_SECONDS); ask for less, e.g. a smaller `first`",
-                    "TIMEOUT",
-                    request_id=request_id,
+            if is_mutation:
+                result = await schema.execute(
+                    query, variable_values=variables, context_value=context, operation_name=operation_name
                 )
+            else:
+                # one consistent snapshot: a page and its totalCount agree
+                try:
+                    async with session.snapshot():
+                        compiled = await self._compiled(session, document, operation, query, variables, principal)
+                        if compiled is None:
+                            result = await schema.execute(
+                                query,
+                                variable_values=variables,
+                                context_value=context,
+                                operation_name=operation_name,
+                            )
+                except asyncpg.QueryCanceledError:
+                    compiled = ("timeout", "")  # only the compiled statement lets this through
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            if database_unavailable(error) or connection_lost(con):
+                raise DatabaseUnavailable() from error
+            raise
         finally:
+            lost = connection_lost(con)
             await con_context.__aexit__(None, None, None)
         record.update(sqlStatements=session.statements, sqlSeconds=session.sql_seconds)
+        if (
+            compiled is None
+            and result.errors
+            and (lost or any(database_unavailable(e.original_error) for e in result.errors))
+        ):
+            # the database went away under a resolver: the answer is "unavailable", not INTERNAL
+            raise DatabaseUnavailable() from next((e.original_error for e in result.errors if e.original_error), None)
         if compiled is not None:
             record["path"] = "compiled"
             kind, data = compiled
@@ -477,9 +516,20 @@ def valid_document(query: str, document: DocumentNode) -> bool:
     return _valid(query, document)
 
 
+class ClosableWebSocket(ASGIWebSocketAdapter):
+    """strawberry's WebSocket adapter, for a socket the hub may already have closed with a code of its own."""
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await super().close(code, reason)
+
+
 class GraphQLWebSocket(GraphQL[Context, None]):
     """Subscriptions (and any operation) over WebSocket with graphql-transport-ws; the token travels in the
-    connection_init payload as {"authorization": "Bearer ..."}. A missing or bad token closes with 4403."""
+    connection_init payload as {"authorization": "Bearer ..."}. A missing or bad token closes with 4403; a database
+    out of reach, with 1013 (try again later)."""
+
+    websocket_adapter_class = ClosableWebSocket
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -510,8 +560,16 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         params = context.connection_params or {}
         raw = params.get("authorization") or params.get("Authorization")
         token = bearer_token(raw) if isinstance(raw, str) else None
-        async with context.db.pool.acquire() as con:  # type: ignore[attr-defined]
-            checked = await check_token(con, token)
+        try:
+            async with context.db.pool.acquire() as con:  # type: ignore[attr-defined]
+                checked = await check_token(con, token)
+        except (OSError, asyncpg.PostgresError) as error:
+            if not database_unavailable(error):
+                raise
+            # 1013 "try again later": not 4403, the token may be fine
+            log.warning("a WebSocket could not authenticate: the database is unavailable (%s)", type(error).__name__)
+            await context.websocket.close(code=1013, reason="the database is unavailable; try again shortly")
+            raise ConnectionRejectionError() from error
         if checked is None:
             raise ConnectionRejectionError()
         principal, context.token_id = checked
@@ -586,8 +644,15 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             database_url,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
+            connect_timeout=settings.database_connect_timeout_seconds,
         )
-        app.state.system_pool = await create_pool(database_url, min_size=1, max_size=3, app_role=False)
+        app.state.system_pool = await create_pool(
+            database_url,
+            min_size=1,
+            max_size=3,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            app_role=False,
+        )
         app.state.events = EventHub(
             database_url,
             app.state.system_pool,
@@ -630,7 +695,8 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             async with request.app.state.pool.acquire(timeout=2) as con:
                 await con.fetchval("select 1", timeout=2)
         except Exception as error:  # noqa: BLE001 - any failure means not ready
-            return JSONResponse({"status": "not ready", "reason": type(error).__name__}, status_code=503)
+            reason = f"database unavailable ({type(error).__name__})"
+            return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
         if not events.listener_connected:
             return JSONResponse({"status": "not ready", "reason": "event listener reconnecting"}, status_code=503)
         return JSONResponse({"status": "ready", "subscriptions": len(events.subscribers)})

@@ -115,7 +115,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["HUB_DATABASE_URL"] = target.url
         # the workers read their settings from the environment: pass on what the flags changed
         os.environ.update(HUB_HOST=settings.host, HUB_PORT=str(settings.port), HUB_WORKERS=str(settings.workers))
-        serve(settings)
+        try:
+            serve(settings)
+        except SystemExit as stopped:
+            # after draining for a SIGTERM uvicorn raises it again, which main() turns into exit 143: the stop went
+            # as asked, so it is a clean exit (0), as with several workers
+            if stopped.code != 128 + signal.SIGTERM:
+                raise
         return 0
     finally:
         target.release()

@@ -170,20 +170,78 @@ async def _nothing_to_reset(con: asyncpg.Connection) -> None:
     return None
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, app_role: bool = True) -> asyncpg.Pool:
+# What "the database cannot be reached now" looks like, as against "this statement failed": a refused or reset
+# socket, a connection that died mid-operation (SQLSTATE class 08), a server shutting down or starting up (57P01-03).
+# Requests that meet one get 503 DATABASE_UNAVAILABLE; the pool replaces closed connections by itself at the next
+# acquire, so nothing needs restarting when the server is back.
+UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+class DatabaseUnavailable(Exception):
+    """A request met the database out of reach, or its connection died under it."""
+
+
+def database_unavailable(error: BaseException | None) -> bool:
+    """True when `error` says the database is out of reach (not that a statement is wrong)."""
+    return isinstance(error, UNAVAILABLE)
+
+
+def connection_lost(con: Any) -> bool:
+    """True when a pooled connection died while in use. asyncpg then fails its statements with plain InterfaceErrors
+    ("connection is closed", "released back to the pool"): the connection's state says what they mean."""
+    try:
+        return bool(con.is_closed())
+    except asyncpg.InterfaceError:
+        return True  # the pool took it back when it closed
+
+
+class Pool(asyncpg.Pool):
+    """asyncpg's pool, whose `release` never fails the work done on the connection. asyncpg resets a connection when
+    it is given back; when that fails (the server went away, or a cancel request sent when a request ran out of time
+    lands on the reset), asyncpg terminates the connection, the pool opens a new one when needed, and the error would
+    only replace the request's own answer or exception. And with asyncpg 0.32, when the server closes a connection
+    while it is being given back, the pool may take it back on close first and the release then fails with
+    InternalClientError ("called on a free connection holder") although nothing is left to do: seen under load when
+    PostgreSQL stopped, where it failed requests with a 500 and would end the event fan-out's loop."""
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 - asyncpg's
+        try:
+            await super().release(connection, timeout=timeout)
+        except (asyncpg.InternalClientError, asyncpg.InterfaceError, asyncpg.PostgresError, OSError) as error:
+            log.warning("a connection could not be reset when given back, and was closed (%r)", error)
+
+
+async def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0, app_role: bool = True
+) -> Pool:
     """A pool with JSON codecs and UTC sessions. `app_role`: its connections act as APP_ROLE, under row-level
-    security (the pool of requests); otherwise as the URL's user, the tables' owner (the hub's own work)."""
-    pool = await asyncpg.create_pool(
+    security (the pool of requests); otherwise as the URL's user, the tables' owner (the hub's own work). A new
+    connection gives up after `connect_timeout` seconds (asyncpg waits 60 by default), so that an unreachable server
+    fails requests fast."""
+    pool = Pool(
         url,
         min_size=min_size,
         max_size=max_size,
+        # asyncpg.create_pool's defaults, which it passes on to the pool it builds
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
         init=_init_app_connection if app_role else _init_connection,
         # requests leave nothing on a connection but their transaction, which asyncpg rolls back if it is still
         # open: the default reset (RESET ALL, UNLISTEN, CLOSE ALL, a round trip per release) is not needed
         reset=_nothing_to_reset if app_role else None,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=connect_timeout,
         server_settings={"timezone": "UTC", "application_name": "frontier-hub"},
     )
-    assert pool is not None
+    await pool
     if app_role:
         async with pool.acquire() as con:
             await check_app_role(con)

@@ -212,7 +212,9 @@ class EventHub:
                         await listener.close()
             if not self._closing:
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                # at most 2 s: readiness waits for the listener, so a long backoff would hold a recovered worker
+                # out of its load balancer
+                delay = min(delay * 2, 2.0)
 
     async def _pump(self) -> None:
         """Deliver new events when notified, and at least every poll interval (a lost notification costs latency,
@@ -231,18 +233,25 @@ class EventHub:
     async def _deliver_batch(self) -> bool:
         """Load the next events after `position` once, judge them for every local subscriber's principal, deliver.
         True when there may be more."""
-        async with self.pool.acquire() as con:
-            records = await con.fetch(
-                f"select {EVENT_COLUMNS} from events t where t.id > $1 order by t.id limit {BATCH}", self.position
-            )
-            if not records:
-                return False
-            rows = [dict(r) for r in records]
-            # subscribers present now receive this batch; later ones start after it and replay it themselves
-            targets = [s for s in self.subscribers if not s.dropped]
-            self.position = rows[-1]["id"]
-            principals = list({s.principal.id: s.principal for s in targets}.values())
-            verdicts = await judge(con, [r["id"] for r in rows], principals) if principals else {}
+        previous = self.position
+        try:
+            async with self.pool.acquire() as con:
+                records = await con.fetch(
+                    f"select {EVENT_COLUMNS} from events t where t.id > $1 order by t.id limit {BATCH}", self.position
+                )
+                if not records:
+                    return False
+                rows = [dict(r) for r in records]
+                # subscribers present now receive this batch; later ones start after it and replay it themselves
+                targets = [s for s in self.subscribers if not s.dropped]
+                self.position = rows[-1]["id"]
+                principals = list({s.principal.id: s.principal for s in targets}.values())
+                verdicts = await judge(con, [r["id"] for r in rows], principals) if principals else {}
+        except BaseException:
+            # nobody got this batch (the database went away while judging it, say): the next try reads it again,
+            # and subscribers that arrived meanwhile skip it by their own position
+            self.position = previous
+            raise
         for subscriber in targets:
             seen = verdicts.get(subscriber.principal.id, {})
             for row in rows:

@@ -73,6 +73,7 @@ class Settings:
     max_page_size: int = 500
     pool_min_size: int = 1
     pool_max_size: int = 10
+    database_connect_timeout_seconds: float = 5.0
     log_level: str = "info"
     ws_init_timeout_seconds: int = 10
     ws_max_subscriptions_per_connection: int = 20
@@ -113,6 +114,7 @@ class Settings:
             env=os.environ.get("HUB_ENV") or "development",
             pool_min_size=_int("HUB_POOL_MIN_SIZE", 1),
             pool_max_size=_int("HUB_POOL_MAX_SIZE", 10),
+            database_connect_timeout_seconds=_float("HUB_DATABASE_CONNECT_TIMEOUT_SECONDS", 5.0),
             log_level=os.environ.get("HUB_LOG_LEVEL") or "info",
             ws_init_timeout_seconds=_int("HUB_WS_INIT_TIMEOUT_SECONDS", 10),
             ws_max_subscriptions_per_connection=_int("HUB_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", 20),
