@@ -53,6 +53,7 @@ from hub.store.base import Entity, PageSql, Relation, page_sql
 log = logging.getLogger(__name__)
 
 MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
+MAX_IDS = 500  # nodes(ids:) takes at most MAX_PAGE_SIZE ids
 CACHE_SIZE = 512
 
 
@@ -191,6 +192,16 @@ def cursor_sql(order: str, order_field: Any, alias: str) -> str:
     return f"rtrim(translate(replace(encode(convert_to({raw}, 'UTF8'), 'base64'), E'\\n', ''), '+/', '-_'), '=')"
 
 
+def float_json(value: str) -> str:
+    """A GraphQL Float as Python prints it: a whole number keeps its '.0' (PostgreSQL would print 10 for 10.0, which
+    JSON readers take for an integer); other values in the shortest form that reads back exactly, as both do."""
+    return (
+        f"case when {value} is null then null"
+        f" when {value} = trunc({value}) and abs({value}) < 1e16 then (trunc({value})::numeric::text || '.0')::json"
+        f" else to_json({value}::float8) end"
+    )
+
+
 def json_object(pairs: list[tuple[str, str]]) -> str:
     if len(pairs) > MAX_PAIRS:
         raise NotCompilable("too many fields in one object")
@@ -208,6 +219,34 @@ def named(gql_type: Any) -> Any:
     while isinstance(gql_type, GraphQLNonNull | GraphQLList):
         gql_type = gql_type.of_type
     return gql_type
+
+
+# Objects that a record's `from_row` builds from its own columns (schema/findings.py): when the object is null, and
+# each of its fields, in SQL. tests/test_compiler.py holds these to what from_row makes.
+EMBEDDED: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {
+    ("Finding", "cvss"): (
+        "{x}.cvss_base_score is null",
+        {
+            "version": "coalesce({x}.cvss_version, '3.1')",
+            "vector": "{x}.cvss_vector",
+            "baseScore": float_json("{x}.cvss_base_score"),
+            "severity": "{x}.cvss_severity",
+        },
+    ),
+    ("Finding", "kev"): (
+        "{x}.kev_date_added is null",
+        {
+            "dateAdded": "{x}.kev_date_added",
+            "dueDate": "{x}.kev_due_date",
+            "knownRansomwareCampaignUse": "coalesce({x}.kev_known_ransomware_campaign_use = 'KNOWN', false)",
+            "requiredAction": "{x}.kev_required_action",
+        },
+    ),
+    ("Finding", "affected"): (
+        None,
+        {"vendor": "{x}.affected_vendor", "product": "{x}.affected_product", "versions": "{x}.affected_versions"},
+    ),
+}
 
 
 # ------------------------------------------------------------------------------------------------ the compiler
@@ -455,6 +494,9 @@ class Build:
                 pairs.append((key, f"'{query_type.name}'"))
                 continue
             strawberry_field, kwargs = self.arguments(query_type, nodes)
+            if name == "nodes":
+                pairs.append((key, await self.nodes_by_ids(list(kwargs.get("ids") or []), nodes)))
+                continue
             planned = await self.ask(strawberry_field, None, kwargs)
             if isinstance(planned, PlannedConnection):
                 pairs.append((key, await self.connection(planned, query_type.fields[name].type, nodes)))
@@ -468,6 +510,35 @@ class Build:
         with_clause = ("with " + ", ".join(self.ctes) + " ") if self.ctes else ""
         sql = f"{with_clause}select {json_object(pairs)}::text"
         return Compiled(sql=sql, params=list(self.p.values))
+
+    async def nodes_by_ids(self, ids: list[str], nodes: list[FieldNode]) -> str:
+        """nodes(ids:) when every id is of one type: the records in the order asked, null where missing or not
+        visible (the resolver's answer); ids of several types go to the resolver."""
+        from schema.common import from_global_id
+
+        if not ids or len(ids) > MAX_IDS:
+            raise NotCompilable("nodes: no ids, or more than the resolver takes")
+        try:
+            keys = [from_global_id(i) for i in ids]
+        except Exception as error:  # noqa: BLE001 - the resolver reports a bad id
+            raise NotCompilable("nodes: an id that is not one") from error
+        type_names = {type_name for type_name, _ in keys}
+        if len(type_names) != 1 or next(iter(type_names)) not in self.compiler.node_types:
+            raise NotCompilable("nodes of several types")
+        type_name = next(iter(type_names))
+        entity = self.compiler.node_types[type_name][0]
+        record_type = self.gql.get_type(type_name)
+        y, u = self.alias(), self.alias()
+        obj = await self.record(entity, record_type, self.subselections(nodes), y)
+        p = self.p
+        ids_param = p([pk for _, pk in keys])
+        return (
+            f"(select json_agg(case when {y}.id is null then null else {obj} end order by {u}.ord)"
+            f" from unnest({ids_param}::bigint[]) with ordinality {u}(id, ord)"
+            f" left join lateral (select {entity.select_list(self.principal, p)}"
+            f" from {entity.source(self.principal, p)}"
+            f" where t.id = {u}.id and {visible(entity.kind, 't', self.principal, p)}) {y} on true)"
+        )
 
     async def connection(self, planned: PlannedConnection, gql_type: Any, nodes: list[FieldNode]) -> str:
         connection_type, _ = unwrap(gql_type)
@@ -571,13 +642,54 @@ class Build:
             if strawberry_field is None:
                 raise NotCompilable(f"field {type_name}.{name}")
             field_type = gql_type.fields[name].type
+            if (type_name, name) in EMBEDDED:
+                pairs.append((key, self.embedded(type_name, name, field_type, self.subselections(nodes), x)))
+                continue
             if strawberry_field.base_resolver is None:
                 pairs.append((key, self.plain(type_name, strawberry_field.python_name, field_type, columns, x)))
+                continue
+            if (type_name, name) == ("FrontierModel", "coverageOutcome"):
+                pairs.append((key, self.coverage_outcome(x)))
                 continue
             _, kwargs = self.arguments(gql_type, nodes)
             planned = await self.ask(strawberry_field, MarkedRecord(), kwargs)
             pairs.append((key, await self.loaded(planned, field_type, self.subselections(nodes), x)))
         return json_object(pairs)
+
+    def embedded(
+        self, type_name: str, name: str, field_type: Any, selection_sets: list[SelectionSetNode], x: str
+    ) -> str:
+        """An object from_row builds from the record's own columns (EMBEDDED)."""
+        null_when, expressions = EMBEDDED[(type_name, name)]
+        object_type = named(field_type)
+        pairs = []
+        for key, nodes in self.collect(selection_sets, object_type.name).items():
+            field = nodes[0].name.value
+            if field == "__typename":
+                pairs.append((key, f"'{object_type.name}'"))
+            elif field in expressions:
+                pairs.append((key, expressions[field].format(x=x)))
+            else:
+                raise NotCompilable(f"field {object_type.name}.{field}")
+        built = json_object(pairs)
+        return built if null_when is None else f"case when {null_when.format(x=x)} then null else {built} end"
+
+    def coverage_outcome(self, x: str) -> str:
+        """FrontierModel.coverageOutcome: the outcome of the latest DECIDED one (by decided_at, then id) among the
+        first 100 decisions on the model that the principal may see, as the resolver reads them."""
+        from hub.store.coverage import DECISIONS_BY_MODEL
+
+        relation = DECISIONS_BY_MODEL
+        entity = relation.entity
+        p = self.p
+        d = self.alias()
+        return (
+            f"(select {d}.outcome from (select t.state, t.outcome, t.decided_at, t.id"
+            f" from {entity.source(self.principal, p)} {relation.join}"
+            f" where {relation.parent} = {x}.id and {visible(entity.kind, 't', self.principal, p)}"
+            f" order by {relation.order}, t.id limit 100) {d}"
+            f" where {d}.state = 'DECIDED' order by {d}.decided_at desc, {d}.id desc limit 1)"
+        )
 
     def plain(self, type_name: str, column: str, field_type: Any, columns: frozenset[str], x: str) -> str:
         """A field strawberry reads from the row: the column of the same name, as strawberry would print it."""
@@ -589,14 +701,16 @@ class Build:
         if isinstance(inner, GraphQLList):
             element, _ = unwrap(inner.of_type)
             if isinstance(element, GraphQLEnumType) or (
-                isinstance(element, GraphQLScalarType) and element.name in ("String", "Int", "Float", "Boolean")
+                isinstance(element, GraphQLScalarType) and element.name in ("String", "Int", "Boolean")
             ):
                 return f"to_json({x}.{column})"
             raise NotCompilable(f"list field {type_name}.{column}")
         if isinstance(inner, GraphQLEnumType):
             return f"{x}.{column}"
         if isinstance(inner, GraphQLScalarType):
-            if inner.name in ("String", "Int", "Float", "Boolean", "Date", "JSON"):
+            if inner.name == "Float":
+                return float_json(f"{x}.{column}")
+            if inner.name in ("String", "Int", "Boolean", "Date", "JSON"):
                 return f"{x}.{column}"
             if inner.name == "DateTime":
                 return iso_timestamp(f"{x}.{column}")
