@@ -279,7 +279,16 @@ class Compiled:
     params: list[Any]
 
     def bind(self, principal: Principal) -> list[Any]:
-        return [getattr(principal, v.attribute) if isinstance(v, PrincipalSlot) else v for v in self.params]
+        """The parameters with the principal's own values in its slots (also inside lists)."""
+
+        def fill(value: Any) -> Any:
+            if isinstance(value, PrincipalSlot):
+                return getattr(principal, value.attribute)
+            if isinstance(value, list):
+                return [fill(v) for v in value]
+            return value
+
+        return [fill(v) for v in self.params]
 
 
 class Compiler:
