@@ -276,19 +276,23 @@ async def run_pass(job: dict[str, Any], groups: list[ProcessGroup]) -> dict[str,
         cwd=ROOT,
     )
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps(job).encode())
-    proc.stdin.close()
+    proc.stdin.write(json.dumps(job).encode() + b"\n")
+    await proc.stdin.drain()
     before: dict[str, dict[int, float]] = {}
     after: dict[str, dict[int, float]] = {}
     result: dict[str, Any] | None = None
+    machine: list[float] = []
     async for raw in proc.stdout:
         line = raw.decode().strip()
-        if line == "measuring":
-            before = {g.name: g.cpu() for g in groups}
-        elif line == "measured":
-            after = {g.name: g.cpu() for g in groups}
+        if line in ("measuring", "measured"):
+            # the generator waits for this reading (its connections stay open meanwhile)
+            (before if line == "measuring" else after).update({g.name: g.cpu() for g in groups})
+            machine.append(busy_seconds())
+            proc.stdin.write(b"go on\n")
+            await proc.stdin.drain()
         elif line.startswith("{"):
             result = json.loads(line)
+    proc.stdin.close()
     if await proc.wait() != 0 or result is None:
         raise RuntimeError(f"the load generator failed (exit {proc.returncode}) on {job.get('name')}")
     requests = max(1, result["requests"])
@@ -298,7 +302,19 @@ async def run_pass(job: dict[str, Any], groups: list[ProcessGroup]) -> dict[str,
         result[f"{group.name}_cpu_share"] = round(used / result["seconds"], 3) if result["seconds"] else None
         if group.name != "postgres":
             result[f"{group.name}_rss_mb"] = group.rss_mb()
+    if len(machine) == 2 and result["seconds"]:
+        # the whole machine's busy cores in the window, and what of it was none of the measured processes': noise
+        busy = (machine[1] - machine[0]) / result["seconds"]
+        ours = sum(result.get(f"{g.name}_cpu_share") or 0 for g in groups) + (result["generator_cpu_share"] or 0)
+        result["machine_busy_cores"] = round(busy, 2)
+        result["other_busy_cores"] = round(max(0.0, busy - ours), 2)
     return result
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, neither idle nor waiting for I/O)."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 def http_job(

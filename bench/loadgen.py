@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.loadgen < job.json
 
-A job (JSON on standard input) is one pass: `concurrency` clients, each sending its next request as soon as the
-previous one answered (closed loop), for `warmup` seconds (not counted) and then `duration` seconds (counted).
+A job (one line of JSON on standard input) is one pass: `concurrency` clients, each sending its next request as
+soon as the previous one answered (closed loop), for `warmup` seconds (not counted) and then `duration` seconds
+(counted).
 
 - mode "http": POST `body` (a GraphQL request, sent as the same bytes every time) to `url` with `headers`, over
   keep-alive connections (aiohttp, one connection per client). A request counts as an error unless the status is
@@ -14,8 +15,9 @@ previous one answered (closed loop), for `warmup` seconds (not counted) and then
   principal bound by `bind` (the same set_config call that hub/store/base.py makes), so that the same row-level
   security policies apply.
 
-Prints "measuring" when the counted window starts and "measured" when it ends (so that the caller can read the
-server's CPU time at those instants), then one line of JSON: the counts, requests/s, latency percentiles in
+Prints "measuring" when the counted window is about to start and "measured" when it has ended, and waits each time
+for a line on standard input (so that the caller can read the servers' CPU time at those instants), then prints one
+line of JSON: the counts, requests/s, latency percentiles in
 milliseconds, SQL statements per request, and the generator's own CPU time.
 """
 
@@ -97,7 +99,7 @@ async def run_http(job: dict[str, Any], counted: Pass) -> None:
     headers = {"Content-Type": "application/json", **job.get("headers", {})}
     payload = job.get("payload")
     url = job["url"]
-    stop_at = [float("inf")]
+    stop_at = [float("inf")]  # set to 0 when the pass is over
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=job.get("timeout", 60))
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, skip_auto_headers=["User-Agent"]) as client:
@@ -161,23 +163,29 @@ async def run_sql(job: dict[str, Any], counted: Pass) -> None:
 
 
 async def drive(job: dict[str, Any], counted: Pass, stop_at: list[float], one_client: Any) -> None:
-    """Warm up, then count for `duration` seconds; every client finishes its request in flight."""
-    started = time.perf_counter()
+    """Warm up, then count for `duration` seconds. At the window's start and end the caller is told ("measuring",
+    "measured") and answered before going on, so that it reads the servers' CPU time while every connection of
+    this pass is still open (a PostgreSQL backend that ends takes its CPU time with it)."""
     warmup, duration = float(job.get("warmup", 1.0)), float(job["duration"])
-    stop_at[0] = started + warmup + duration
     clients = [asyncio.ensure_future(one_client()) for _ in range(int(job["concurrency"]))]
     await asyncio.sleep(warmup)
     print("measuring", flush=True)
+    await caller_ready()
+    counted.window_start, counted.cpu_start = time.perf_counter(), cpu_seconds()
     counted.counting = True
-    counted.cpu_start = cpu_seconds()
-    counted.window_start = time.perf_counter()
-    await asyncio.sleep(max(0.0, stop_at[0] - time.perf_counter()))
-    counted.window_end = time.perf_counter()
-    counted.cpu_end = cpu_seconds()
-    print("measured", flush=True)
+    await asyncio.sleep(duration)
+    counted.window_end, counted.cpu_end = time.perf_counter(), cpu_seconds()
     # answers that arrive after the window are not counted: the window is the denominator of requests/s
     counted.counting = False
+    print("measured", flush=True)
+    await caller_ready()
+    stop_at[0] = 0.0
     await asyncio.gather(*clients)
+
+
+async def caller_ready() -> None:
+    """Wait for the caller's line on standard input (at its end, when there is no caller, go on at once)."""
+    await asyncio.to_thread(sys.stdin.readline)
 
 
 def summary(job: dict[str, Any], counted: Pass) -> dict[str, Any]:
@@ -228,5 +236,5 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    result = run(json.loads(sys.stdin.read()))
+    result = run(json.loads(sys.stdin.readline()))
     print(json.dumps(result), flush=True)

@@ -52,7 +52,7 @@ def bench_tables(result: dict[str, Any]) -> str:
         f"{rows.get('coverage_decisions', 0):,} coverage decisions, {s['measures']:,} measures, "
         f"{s['engagements']:,} engagements, {rows.get('events', 0):,} events "
         f"({sum(rows.values()):,} rows, generated in {result['generation_seconds']} s). "
-        f"Passes of {_n(settings['duration_seconds'], 0)} s after {_n(settings['warmup_seconds'], 0)} s of warm-up, "
+        f"Passes of {settings['duration_seconds']:g} s after {settings['warmup_seconds']:g} s of warm-up, "
         f"as {settings['principal']}."
     )
     lines.append("")
@@ -63,9 +63,9 @@ def bench_tables(result: dict[str, Any]) -> str:
         lines.append(
             "| operation | clients | req/s | p50 ms | p95 ms | p99 ms | errors | SQL/req | hub CPU ms/req "
             "| PostgreSQL CPU ms/req | generator CPU ms/req | worker RSS MB | floor req/s | floor p50 ms "
-            "| p50 / floor |"
+            "| floor PostgreSQL CPU ms/req | p50 / floor |"
         )
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, passes in run["passes"].items():
             for p in passes:
                 f = floors.get(name, {}).get(p["concurrency"])
@@ -75,8 +75,11 @@ def bench_tables(result: dict[str, Any]) -> str:
                     f"| {_n(p['p99_ms'])} | {p['errors']} | {_n(p['sql_statements_per_request'])} "
                     f"| {_n(p.get('hub_cpu_ms_per_request'))} | {_n(p.get('postgres_cpu_ms_per_request'))} "
                     f"| {_n(p.get('generator_cpu_ms_per_request'), 2)} | {_n(max(p.get('hub_rss_mb') or [0]), 0)} "
-                    f"| {_n(f['rps']) if f else '–'} | {_n(f['p50_ms'], 2) if f else '–'} | {_n(ratio)} |"
+                    f"| {_n(f['rps']) if f else '–'} | {_n(f['p50_ms'], 2) if f else '–'} "
+                    f"| {_n(f.get('postgres_cpu_ms_per_request'), 2) if f else '–'} | {_n(ratio)} |"
                 )
+        lines.append("")
+        lines.append(noise([p for ps in run["passes"].values() for p in ps]))
         lines.append("")
         if run.get("statements_vs_rows"):
             parts = [
@@ -98,19 +101,33 @@ def peer_tables(peer: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         "| operation | clients | hub req/s | peer req/s | hub / peer | hub p99 ms | peer p99 ms | hub SQL/req "
-        "| hub CPU ms/req | peer CPU ms/req | hub RSS MB | peer RSS MB |"
+        "| hub CPU ms/req | peer CPU ms/req | PostgreSQL CPU ms/req (hub; peer) | hub RSS MB | peer RSS MB |"
     )
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in peer["comparison"]:
         h, q = row["hub"], row["peer"]
         lines.append(
             f"| {row['operation']} | {row['concurrency']} | {_n(h['rps'])} | {_n(q['rps'])} | {_n(row['ratio'], 2)} "
             f"| {_n(h['p99_ms'])} | {_n(q['p99_ms'])} | {_n(h['sql_statements_per_request'])} "
             f"| {_n(h.get('hub_cpu_ms_per_request'))} | {_n(q.get('peer_cpu_ms_per_request'))} "
+            f"| {_n(h.get('postgres_cpu_ms_per_request'))}; {_n(q.get('postgres_cpu_ms_per_request'))} "
             f"| {_n(max(h.get('hub_rss_mb') or [0]), 0)} | {_n(max(q.get('peer_rss_mb') or [0]), 0)} |"
         )
     lines.append("")
+    lines.append(noise([r[who] for r in peer["comparison"] for who in ("hub", "peer")]))
+    lines.append("")
     return "\n".join(lines)
+
+
+def noise(passes: list[dict[str, Any]]) -> str:
+    """How much CPU processes other than the measured ones (server, PostgreSQL, load generator) took meanwhile."""
+    other = [p["other_busy_cores"] for p in passes if p.get("other_busy_cores") is not None]
+    if not other:
+        return ""
+    return (
+        f"Other processes on the machine used {sum(other) / len(other):.2f} of its cores on average during these "
+        f"passes (at most {max(other):.2f}): the noise these figures carry."
+    )
 
 
 def targets(bench: dict[str, Any] | None, peer: dict[str, Any] | None) -> list[dict[str, Any]]:

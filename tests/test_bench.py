@@ -141,6 +141,9 @@ async def test_a_short_pass_of_each_kind_against_a_served_hub() -> None:
         }
         floor = await run_pass(floor_job, [data.process_group()])
         assert floor["errors"] == 0 and floor["requests"] > 0 and floor["response_bytes_mean"] > 1000
+        # read while the pass's connections were open: their backends' CPU time counts
+        assert floor["postgres_cpu_ms_per_request"] > 0
+        assert floor["machine_busy_cores"] >= floor["other_busy_cores"] >= 0
 
         con = await db.connect(data.url)
         try:
