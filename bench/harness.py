@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +34,19 @@ from hub.db import EmbeddedServer, connect, ensure_database, start_embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+
+
+def run_main(main: Coroutine[Any, Any, Any]) -> Any:
+    """asyncio.run, with SIGTERM cancelling the run as Ctrl-C does, so that the servers stop and the embedded
+    PostgreSQL is released and its folder removed however the run is ended."""
+
+    async def guarded() -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await main
+
+    return asyncio.run(guarded())
 
 
 def free_port() -> int:
@@ -282,17 +295,21 @@ async def run_pass(job: dict[str, Any], groups: list[ProcessGroup]) -> dict[str,
     after: dict[str, dict[int, float]] = {}
     result: dict[str, Any] | None = None
     machine: list[float] = []
-    async for raw in proc.stdout:
-        line = raw.decode().strip()
-        if line in ("measuring", "measured"):
-            # the generator waits for this reading (its connections stay open meanwhile)
-            (before if line == "measuring" else after).update({g.name: g.cpu() for g in groups})
-            machine.append(busy_seconds())
-            proc.stdin.write(b"go on\n")
-            await proc.stdin.drain()
-        elif line.startswith("{"):
-            result = json.loads(line)
-    proc.stdin.close()
+    try:
+        async for raw in proc.stdout:
+            line = raw.decode().strip()
+            if line in ("measuring", "measured"):
+                # the generator waits for this reading (its connections stay open meanwhile)
+                (before if line == "measuring" else after).update({g.name: g.cpu() for g in groups})
+                machine.append(busy_seconds())
+                proc.stdin.write(b"go on\n")
+                await proc.stdin.drain()
+            elif line.startswith("{"):
+                result = json.loads(line)
+        proc.stdin.close()
+    finally:
+        if proc.returncode is None and result is None:
+            proc.kill()  # the run was cancelled: no pass outlives it
     if await proc.wait() != 0 or result is None:
         raise RuntimeError(f"the load generator failed (exit {proc.returncode}) on {job.get('name')}")
     requests = max(1, result["requests"])

@@ -37,6 +37,7 @@ from bench.harness import (
     http_job,
     hub_server,
     machine_info,
+    run_main,
     run_pass,
     say,
     stop,
@@ -243,5 +244,5 @@ def parser() -> argparse.ArgumentParser:
 if __name__ == "__main__":
     arguments = parser().parse_args()
     apply_quick(arguments)
-    asyncio.run(main(arguments))
+    run_main(main(arguments))
     sys.exit(0)

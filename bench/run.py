@@ -12,7 +12,6 @@ prints the table. Every pass must end with 0 errors, or the run fails.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -32,6 +31,7 @@ from bench.harness import (
     http_job,
     hub_server,
     machine_info,
+    run_main,
     run_pass,
     say,
 )
@@ -293,7 +293,11 @@ def add_run_flags(p: argparse.ArgumentParser, out: Path) -> None:
     p.add_argument("--operations", help=f"a subset of {','.join(mix.BY_NAME)}")
     p.add_argument("--out", type=Path, default=out, help="the JSON result; the plot goes beside it (.png)")
     p.add_argument("--keep-data", action="store_true", help="keep the data folder (its path is printed)")
-    p.add_argument("--quick", action="store_true", help="a smoke run: 3 s passes, 1 s warm-up, a tenth of the data")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: a tenth of the data, 3 s passes after 1 s of warm-up (whatever --duration says)",
+    )
 
 
 def apply_quick(args: argparse.Namespace) -> None:
@@ -309,4 +313,4 @@ if __name__ == "__main__":
         unknown = set(arguments.operations.split(",")) - set(mix.BY_NAME)
         if unknown:
             sys.exit(f"--operations: unknown {', '.join(sorted(unknown))}; known: {', '.join(mix.BY_NAME)}")
-    asyncio.run(main(arguments))
+    run_main(main(arguments))
