@@ -660,6 +660,9 @@ class Build:
             if (type_name, name) == ("FrontierModel", "coverageOutcome"):
                 pairs.append((key, self.coverage_outcome(x)))
                 continue
+            if (type_name, name) == ("EarlyAccessAgreement", "parties"):
+                pairs.append((key, await self.parties(self.subselections(nodes), x)))
+                continue
             _, kwargs = self.arguments(gql_type, nodes)
             planned = await self.ask(strawberry_field, MarkedRecord(), kwargs)
             pairs.append((key, await self.loaded(planned, field_type, self.subselections(nodes), x)))
@@ -682,6 +685,29 @@ class Build:
                 raise NotCompilable(f"field {object_type.name}.{field}")
         built = json_object(pairs)
         return built if null_when is None else f"case when {null_when.format(x=x)} then null else {built} end"
+
+    async def parties(self, selection_sets: list[SelectionSetNode], x: str) -> str:
+        """EarlyAccessAgreement.parties: the agencies named on the agreement (which is visible: we are inside it),
+        by agency id, as hub.store.agreements.parties_by_agreement reads them."""
+        a = self.alias()
+        agency_entity, agency_type = self.compiler.node_types["Agency"][0], self.gql.get_type("Agency")
+        pairs = []
+        for key, nodes in self.collect(selection_sets, "AgreementParty").items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, "'AgreementParty'"))
+            elif name == "acceptedAt":
+                pairs.append((key, iso_timestamp(f"{a}.accepted_at")))
+            elif name == "agency":
+                pairs.append(
+                    (key, await self.by_key(agency_entity, agency_type, self.subselections(nodes), f"{a}.agency_id"))
+                )
+            else:
+                raise NotCompilable(f"field AgreementParty.{name}")
+        return (
+            f"(select coalesce(json_agg({json_object(pairs)} order by {a}.agency_id), '[]'::json)"
+            f" from agreement_agencies {a} where {a}.agreement_id = {x}.id)"
+        )
 
     def coverage_outcome(self, x: str) -> str:
         """FrontierModel.coverageOutcome: the outcome of the latest DECIDED one (by decided_at, then id) among the

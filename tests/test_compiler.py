@@ -132,6 +132,8 @@ def variables_for(name: str, ids: dict[str, Any]) -> dict[str, Any]:
 
 COMPILED_OPERATIONS = {
     "agencies",
+    "agreements_closing_within",
+    "board_agreements_by_id",
     "board_findings_by_id",
     "board_linked_findings",
     "board_open_findings",
