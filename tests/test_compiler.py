@@ -284,3 +284,69 @@ async def test_a_second_page_by_cursor_is_the_same_through_both_paths(paths: Pat
         same(one, two, f"after {after}")
         assert compiled
         after = one["data"]["findings"]["pageInfo"]["endCursor"]
+
+
+async def test_an_events_details_never_show_the_sharing_before_a_change(api: Api) -> None:
+    """Event.from_row drops details.before (who could see the record before a sharing change): the compiled path
+    must not print the column as it is."""
+    from hub import db
+
+    con = await db.connect(api.url)
+    try:
+        finding = await con.fetchval("select id from findings where tlp = 'GREEN' order by id limit 1")
+        await con.execute(
+            "insert into events (entity_kind, entity_id, action, details) values ('FINDING', $1, 'SHARED', $2)",
+            finding,
+            {"before": {"tlp": "RED", "recipient_principal_ids": [7]}, "x": 1},
+        )
+    finally:
+        await con.close()
+    token = await api.token(agency="CISA", role="ANALYST")
+    body = await api.query(
+        "{ events(first: 1, orderBy: {field: ID, direction: DESC}) { edges { node { action details } } } }",
+        token=token,
+    )
+    assert body["data"]["events"]["edges"] == [{"node": {"action": "SHARED", "details": {"x": 1}}}], body
+
+
+async def test_the_plain_fields_the_compiler_reads_are_copied_by_from_row_as_they_are(demo_url: str) -> None:
+    """hub.compiler.PLAIN_FIELDS says which fields a type's from_row copies from the column of the same name: on real
+    rows, each must equal its column (through an enum or a list at most), or the compiler would print something
+    the resolvers do not."""
+    from enum import Enum
+
+    from hub import db
+    from hub.access import Params
+    from hub.auth import Principal
+    from hub.compiler import PLAIN_FIELDS
+    from schema.common import NODE_TYPES
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    con = await db.connect(demo_url)
+    try:
+        agency = await con.fetchval("select id from agencies where code = 'CISA'")
+        principal = Principal(id=1, name="x", role="ADMIN", agency_id=agency, agency_code="CISA", lab_id=None)
+        checked = 0
+        for type_name, fields in PLAIN_FIELDS.items():
+            entity, node_type = NODE_TYPES[type_name]
+            p = Params()
+            rows = await con.fetch(
+                f"select {entity.select_list(principal, p)} from {entity.source(principal, p)}"
+                " order by t.id desc limit 200",
+                *p.values,
+            )
+            assert rows, type_name
+            for row in rows:
+                record = node_type.from_row(dict(row))
+                for field in fields:
+                    assert plain(getattr(record, field)) == plain(row[field]), (type_name, field, row["id"])
+                    checked += 1
+        assert checked > 5000
+    finally:
+        await con.close()
