@@ -104,19 +104,22 @@ def _introspection_only(operation: OperationDefinitionNode) -> bool:
     return bool(fields) and all(f.name.value.startswith("__") for f in fields)  # type: ignore[attr-defined]
 
 
+def statement_timeout_error(request_id: str, path: Any = None) -> dict[str, Any]:
+    """The error of a statement that PostgreSQL cancelled at HUB_STATEMENT_TIMEOUT_MS (either read path)."""
+    return {
+        "message": "a database statement took longer than the statement timeout (HUB_STATEMENT_TIMEOUT_MS)",
+        "path": path,
+        "extensions": {"code": "TIMEOUT", "requestId": request_id},
+    }
+
+
 def format_errors(errors: list[GraphQLError], request_id: str) -> list[dict[str, Any]]:
     """Errors for the client: expected ones as they are, anything else masked as INTERNAL (and logged)."""
     formatted: list[dict[str, Any]] = []
     for error in errors:
         original = error.original_error
         if isinstance(original, asyncpg.QueryCanceledError):
-            formatted.append(
-                {
-                    "message": "a database statement took longer than the statement timeout (HUB_STATEMENT_TIMEOUT_MS)",
-                    "path": error.path,
-                    "extensions": {"code": "TIMEOUT", "requestId": request_id},
-                }
-            )
+            formatted.append(statement_timeout_error(request_id, error.path))
             continue
         if original is not None and not isinstance(original, GraphQLError):
             log.error("request %s: internal error at %s", request_id, error.path, exc_info=original)
@@ -415,37 +418,27 @@ class GraphQLEndpoint:
         ):
             # the database went away under a resolver: the answer is "unavailable", not INTERNAL
             raise DatabaseUnavailable() from next((e.original_error for e in result.errors if e.original_error), None)
+        extensions: dict[str, Any] = {
+            "requestId": request_id,
+            "sqlStatements": session.statements,
+            "cost": cost_extension(cost, limits, budget, spent),
+        }
+        headers = rate_limit_headers(spent, budget) if spent is not None else None
         if compiled is not None:
             record["path"] = "compiled"
             kind, data = compiled
             if kind == "timeout":
                 record["outcome"] = "timeout"
                 return JSON(
-                    {
-                        "errors": [
-                            {
-                                "message": "a database statement took longer than the statement timeout "
-                                "(HUB_STATEMENT_TIMEOUT_MS)",
-                                "extensions": {"code": "TIMEOUT", "requestId": request_id},
-                            }
-                        ],
-                        "data": None,
-                        "extensions": {"requestId": request_id, "sqlStatements": session.statements},
-                    }
+                    {"errors": [statement_timeout_error(request_id)], "data": None, "extensions": extensions},
+                    headers=headers,
                 )
             # the data as PostgreSQL wrote it, not parsed again
-            extensions = orjson.dumps(
-                {
-                    "requestId": request_id,
-                    "sqlStatements": session.statements,
-                    "compiled": True,
-                    "cost": cost_extension(cost, limits, budget, spent),
-                }
-            )
+            extensions["compiled"] = True
             return Response(
-                b'{"data":' + data.encode() + b',"extensions":' + extensions + b"}",
+                b'{"data":' + data.encode() + b',"extensions":' + orjson.dumps(extensions) + b"}",
                 media_type="application/json",
-                headers=rate_limit_headers(spent, budget) if spent is not None else None,
+                headers=headers,
             )
         payload: dict[str, Any] = {}
         if result.errors:
@@ -459,12 +452,8 @@ class GraphQLEndpoint:
         executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
         if executed:
             payload["data"] = result.data
-        payload["extensions"] = {
-            "requestId": request_id,
-            "sqlStatements": session.statements,
-            "cost": cost_extension(cost, limits, budget, spent),
-        }
-        return JSON(payload, headers=rate_limit_headers(spent, budget) if spent is not None else None)
+        payload["extensions"] = extensions
+        return JSON(payload, headers=headers)
 
     async def _compiled(
         self,
