@@ -466,7 +466,11 @@ class GraphQLEndpoint:
     ) -> tuple[str, str] | None:
         """A query answered by one SQL statement (hub/compiler.py), in the request's snapshot: ("data", the data
         as JSON text); None when the operation needs the resolvers."""
-        if not self.settings.sql_compiler or operation is None or not valid_document(query, document):
+        if (
+            not self.settings.sql_compiler
+            or operation is None
+            or not valid_document(query, self.settings.limits.max_tokens)
+        ):
             return None
 
         async def columns_of(entity: Any) -> frozenset[str]:
@@ -496,13 +500,10 @@ def parse_cached(query: str, max_tokens: int) -> DocumentNode:
 
 
 @functools.lru_cache(maxsize=1024)
-def _valid(query: str, document: DocumentNode) -> bool:
-    return not validate(schema._schema, document)
-
-
-def valid_document(query: str, document: DocumentNode) -> bool:
-    """Whether the document passes the schema's validation (remembered per query text)."""
-    return _valid(query, document)
+def valid_document(query: str, max_tokens: int) -> bool:
+    """Whether the operation text passes the schema's validation, once per text and worker (keyed by the text, not
+    the parsed document, whose hash walks the tree)."""
+    return not validate(schema._schema, parse_cached(query, max_tokens))
 
 
 class ClosableWebSocket(ASGIWebSocketAdapter):
