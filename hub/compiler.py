@@ -365,10 +365,9 @@ class Compiler:
         self.schema = schema
         self.gql = schema._schema
         self.cache: OrderedDict[tuple[Any, ...], Compiled | None] = OrderedDict()
-        self.node_types: dict[str, tuple[Entity, Any]] = {}
         from schema.common import NODE_TYPES
 
-        self.node_types = dict(NODE_TYPES)
+        self.node_types: dict[str, tuple[Entity, Any]] = dict(NODE_TYPES)
         self.type_of_kind = {entity.kind: name for name, (entity, _) in self.node_types.items()}
         self.columns: dict[str, frozenset[str]] = {}
 
@@ -611,9 +610,7 @@ class Build:
         return (
             f"(select json_agg(case when {y}.id is null then null else {obj} end order by {u}.ord)"
             f" from unnest({ids_param}::bigint[]) with ordinality {u}(id, ord)"
-            f" left join lateral (select {entity.select_list(self.principal, p)}"
-            f" from {entity.source(self.principal, p)}"
-            f" where t.id = {u}.id and {visible(entity.kind, 't', self.principal, p)}) {y} on true)"
+            f" left join lateral ({self.visible_rows(entity, f't.id = {u}.id')}) {y} on true)"
         )
 
     async def connection(self, planned: PlannedConnection, gql_type: Any, nodes: list[FieldNode]) -> str:
@@ -782,14 +779,15 @@ class Build:
         from hub.store.coverage import DECISIONS_BY_MODEL
 
         relation = DECISIONS_BY_MODEL
-        entity = relation.entity
-        p = self.p
         d = self.alias()
+        rows = self.visible_rows(
+            relation.entity,
+            f"{relation.parent} = {x}.id",
+            join=relation.join,
+            tail=f" order by {relation.order}, t.id limit 100",
+        )
         return (
-            f"(select {d}.outcome from (select t.state, t.outcome, t.decided_at, t.id"
-            f" from {entity.source(self.principal, p)} {relation.join}"
-            f" where {relation.parent} = {x}.id and {visible(entity.kind, 't', self.principal, p)}"
-            f" order by {relation.order}, t.id limit 100) {d}"
+            f"(select {d}.outcome from ({rows}) {d}"
             f" where {d}.state = 'DECIDED' order by {d}.decided_at desc, {d}.id desc limit 1)"
         )
 
@@ -826,45 +824,43 @@ class Build:
         """One record of `entity` by id (`key_sql`), null when missing or not visible."""
         y = self.alias()
         obj = await self.record(entity, record_type, selection_sets, y)
+        return f"(select {obj} from ({self.visible_rows(entity, f't.id = {key_sql}')}) {y})"
+
+    def visible_rows(self, entity: Entity, condition: str, *, join: str = "", extra: str = "", tail: str = "") -> str:
+        """`select` of `entity`'s rows as the store selects them (its columns and laterals, `t` the table), those
+        matching `condition` that the principal may see; `extra` adds columns, `tail` an order or limit."""
         p = self.p
         return (
-            f"(select {obj} from (select {entity.select_list(self.principal, p)}"
-            f" from {entity.source(self.principal, p)}"
-            f" where t.id = {key_sql} and {visible(entity.kind, 't', self.principal, p)}) {y})"
+            f"select {entity.select_list(self.principal, p)}{extra} from {entity.source(self.principal, p)} {join}"
+            f" where {condition} and {visible(entity.kind, 't', self.principal, p)}{tail}"
         )
 
     async def loaded(self, planned: Any, field_type: Any, selection_sets: list[SelectionSetNode], x: str) -> str:
         """A field whose resolver loads one record by key or a related list."""
+        # (record() refuses a field whose type is not the node type of the entity loaded)
         if not isinstance(planned, tuple) or not planned:
             raise NotCompilable("resolver")
-        y = self.alias()
         inner, _ = unwrap(field_type)
         if planned[0] == "by_id":
             entity: Entity
             _, entity, key = planned
             if not isinstance(key, Marker) or isinstance(inner, GraphQLList):
                 raise NotCompilable("by_id key")
-            record_type = named(inner)
-            if self.compiler.node_types.get(record_type.name, (None,))[0] is not entity:
-                raise NotCompilable("by_id type")
-            return await self.by_key(entity, record_type, selection_sets, f"{x}.{key.column}")
+            return await self.by_key(entity, named(inner), selection_sets, f"{x}.{key.column}")
         if planned[0] == "related":
             relation: Relation
             _, relation, limit, key = planned
             if not isinstance(key, Marker) or key.name != "pk" or not isinstance(inner, GraphQLList):
                 raise NotCompilable("related key")
-            entity = relation.entity
-            record_type = named(inner)
-            if self.compiler.node_types.get(record_type.name, (None,))[0] is not entity:
-                raise NotCompilable("related type")
-            obj = await self.record(entity, record_type, selection_sets, y)
-            p = self.p
+            y = self.alias()
+            obj = await self.record(relation.entity, named(inner), selection_sets, y)
             ordering = f"{relation.order}, t.id"
-            return (
-                f"(select coalesce(json_agg({obj} order by {y}._rn), '[]'::json) from ("
-                f"select {entity.select_list(self.principal, p)}, row_number() over (order by {ordering}) as _rn"
-                f" from {entity.source(self.principal, p)} {relation.join}"
-                f" where {relation.parent} = {x}.id and {visible(entity.kind, 't', self.principal, p)}"
-                f" order by {ordering} limit {int(limit)}) {y})"
+            rows = self.visible_rows(
+                relation.entity,
+                f"{relation.parent} = {x}.id",
+                join=relation.join,
+                extra=f", row_number() over (order by {ordering}) as _rn",
+                tail=f" order by {ordering} limit {int(limit)}",
             )
+            return f"(select coalesce(json_agg({obj} order by {y}._rn), '[]'::json) from ({rows}) {y})"
         raise NotCompilable(f"resolver loads {planned[0]}")

@@ -162,7 +162,7 @@ APP_ROLE = "frontier_hub_app"
 
 async def _init_app_connection(con: asyncpg.Connection) -> None:
     await _init_connection(con)
-    # `set role` survives the pool's reset on release (RESET ALL leaves the role alone)
+    # `set role` lasts as long as the connection: the request pool does not reset its connections (create_pool)
     await con.execute(f"set role {APP_ROLE}")
 
 
