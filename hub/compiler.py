@@ -113,6 +113,10 @@ class _Recorder:
         # raised at the call, before any coroutine exists
         raise Planned((*self.what, key))
 
+    def peek(self, key: Any) -> Any:
+        # hub.loaders.now_or_later looks first
+        raise Planned((*self.what, key))
+
     def load_many(self, keys: Any) -> Any:
         raise NotCompilable("load_many")
 
@@ -413,39 +417,16 @@ class Compiler:
         return compiled
 
 
-class Build:
-    """One compilation."""
+class Selections:
+    """Reads an operation's selections as execution would: fragments expanded, @skip/@include applied, same-key
+    fields merged, arguments coerced and converted as the resolver gets them. The compiler reads a whole operation
+    with it; the resolver path's look-ahead (schema/lookahead.py) reads one field's subtree."""
 
-    def __init__(
-        self,
-        compiler: Compiler,
-        document: DocumentNode,
-        operation: OperationDefinitionNode,
-        variables: dict[str, Any],
-        principal: Principal,
-    ) -> None:
-        self.compiler = compiler
-        self.gql = compiler.gql
-        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        self.operation = operation
-        self.raw_variables = variables
-        self.principal = template_principal(principal)
-        self.p = Params()
-        self.aliases = 0
-        self.ctes: list[str] = []
-        self.columns_of: Any = None
-        from graphql.execution.values import get_variable_values
-
-        coerced = get_variable_values(self.gql, operation.variable_definitions or (), variables)
-        if isinstance(coerced, list):
-            raise NotCompilable("variables do not coerce")
-        self.variables = coerced
-
-    def alias(self) -> str:
-        self.aliases += 1
-        return f"x{self.aliases}"
-
-    # ---------------------------------------------------------------- selections
+    def __init__(self, schema: Any, fragments: dict[str, FragmentDefinitionNode], variables: Any) -> None:
+        self.schema = schema  # strawberry's
+        self.gql = schema._schema
+        self.fragments = fragments
+        self.variables = variables  # graphql-core's VariableValues
 
     def included(self, node: FieldNode | InlineFragmentNode | FragmentSpreadNode) -> bool:
         for directive in node.directives or ():
@@ -517,7 +498,7 @@ class Build:
             raise NotCompilable("merged fields with different arguments")
         field_def = parent.fields[name]
         values = get_argument_values(field_def, nodes[0], self.variables)
-        definition = self.compiler.schema.get_type_by_name(parent.name)
+        definition = self.schema.get_type_by_name(parent.name)
         if definition is None:
             raise NotCompilable(f"type {parent.name}")
         strawberry_field = next((f for f in definition.fields if self.graphql_name(f) == name), None)
@@ -526,13 +507,45 @@ class Build:
         kwargs = convert_arguments(
             values,
             strawberry_field.arguments,
-            scalar_registry=self.compiler.schema.schema_converter.scalar_registry,
-            config=self.compiler.schema.config,
+            scalar_registry=self.schema.schema_converter.scalar_registry,
+            config=self.schema.config,
         )
         return strawberry_field, kwargs
 
     def graphql_name(self, strawberry_field: Any) -> str:
-        return str(self.compiler.schema.config.name_converter.get_graphql_name(strawberry_field))
+        return str(self.schema.config.name_converter.get_graphql_name(strawberry_field))
+
+
+class Build(Selections):
+    """One compilation."""
+
+    def __init__(
+        self,
+        compiler: Compiler,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any],
+        principal: Principal,
+    ) -> None:
+        from graphql.execution.values import get_variable_values
+
+        coerced = get_variable_values(compiler.gql, operation.variable_definitions or (), variables)
+        if isinstance(coerced, list):
+            raise NotCompilable("variables do not coerce")
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        super().__init__(compiler.schema, fragments, coerced)
+        self.compiler = compiler
+        self.operation = operation
+        self.raw_variables = variables
+        self.principal = template_principal(principal)
+        self.p = Params()
+        self.aliases = 0
+        self.ctes: list[str] = []
+        self.columns_of: Any = None
+
+    def alias(self) -> str:
+        self.aliases += 1
+        return f"x{self.aliases}"
 
     async def ask(self, strawberry_field: Any, parent: Any, kwargs: dict[str, Any]) -> Any:
         """Call the field's resolver on a stand-in parent with recording loaders; what it would read."""
