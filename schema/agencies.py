@@ -17,10 +17,10 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
-    check_list_limit,
-    ctx,
+    record_by_id,
     record_fields,
     register_node,
+    related_records,
     resolve_connection,
     to_global_id,
 )
@@ -53,56 +53,41 @@ class Agency(Node, Record):
         )
 
     @strawberry.field(description="Early-access agreements that name this agency.")
-    async def agreements(
+    def agreements(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]]:
         from schema.agreements import EarlyAccessAgreement
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(AGREEMENTS_BY_AGENCY, first).load(self.pk)
-        return [EarlyAccessAgreement.from_row(r) for r in rows]
+        return related_records(info, AGREEMENTS_BY_AGENCY, first, self.pk, EarlyAccessAgreement)
 
     @strawberry.field(description="Findings this agency owns.")
-    async def owned_findings(
+    def owned_findings(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[Finding, strawberry.lazy("schema.findings")]]:
         from schema.findings import Finding
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(FINDINGS_BY_OWNER_AGENCY, first).load(self.pk)
-        return [Finding.from_row(r) for r in rows]
+        return related_records(info, FINDINGS_BY_OWNER_AGENCY, first, self.pk, Finding)
 
     @strawberry.field(description="Cyber measures this agency owns.")
-    async def owned_measures(
+    def owned_measures(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]]:
         from schema.measures import CyberMeasure
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(MEASURES_BY_OWNER_AGENCY, first).load(self.pk)
-        return [CyberMeasure.from_row(r) for r in rows]
+        return related_records(info, MEASURES_BY_OWNER_AGENCY, first, self.pk, CyberMeasure)
 
     @strawberry.field(description="Infrastructure engagements this agency owns.")
-    async def owned_engagements(
+    def owned_engagements(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]]:
         from schema.engagements import InfrastructureEngagement
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(ENGAGEMENTS_BY_OWNER_AGENCY, first).load(self.pk)
-        return [InfrastructureEngagement.from_row(r) for r in rows]
+        return related_records(info, ENGAGEMENTS_BY_OWNER_AGENCY, first, self.pk, InfrastructureEngagement)
 
 
-async def load_agency(info: strawberry.Info, pk: int | None) -> Agency | None:
-    if pk is None:
-        return None
-    row = await ctx(info).loaders.by_id(store.AGENCY).load(pk)
-    return Agency.from_row(row) if row else None
-
-
-async def load_agencies(info: strawberry.Info, pks: list[int]) -> list[Agency]:
-    rows = await ctx(info).loaders.by_id(store.AGENCY).load_many(pks)
-    return [Agency.from_row(r) for r in rows if r]
+def load_agency(info: strawberry.Info, pk: int | None) -> Any:
+    """The visible Agency `pk` (None if missing or hidden): now when loaded, else an awaitable."""
+    return record_by_id(info, store.AGENCY, pk, Agency)
 
 
 @strawberry.enum

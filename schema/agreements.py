@@ -8,6 +8,7 @@ from typing import Any
 
 import strawberry
 
+from hub.loaders import now_or_later
 from hub.store import agreements as store
 from schema.agencies import Agency, load_agency
 from schema.common import (
@@ -59,11 +60,13 @@ class AgreementParty:
     agency_pk: strawberry.Private[int]
     accepted_at: datetime | None
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> AgreementParty:
+        return cls(agency_pk=row["agency_id"], accepted_at=row["accepted_at"])
+
     @strawberry.field
-    async def agency(self, info: strawberry.Info) -> Agency:
-        agency = await load_agency(info, self.agency_pk)
-        assert agency is not None
-        return agency
+    def agency(self, info: strawberry.Info) -> Agency:
+        return load_agency(info, self.agency_pk)
 
 
 @register_node("EarlyAccessAgreement", store.AGREEMENT)
@@ -99,19 +102,16 @@ class EarlyAccessAgreement(Node, Record):
         )
 
     @strawberry.field(description="The model; null if you may not see it.")
-    async def model(self, info: strawberry.Info) -> FrontierModel | None:
-        return await load_model(info, self.model_pk)
+    def model(self, info: strawberry.Info) -> FrontierModel | None:
+        return load_model(info, self.model_pk)
 
     @strawberry.field
-    async def lab(self, info: strawberry.Info) -> Lab:
-        lab = await load_lab(info, self.lab_pk)
-        assert lab is not None
-        return lab
+    def lab(self, info: strawberry.Info) -> Lab:
+        return load_lab(info, self.lab_pk)
 
     @strawberry.field(description="The agencies named on the agreement.")
-    async def parties(self, info: strawberry.Info) -> list[AgreementParty]:
-        rows = await ctx(info).loaders.parties.load(self.pk)
-        return [AgreementParty(agency_pk=r["agency_id"], accepted_at=r["accepted_at"]) for r in rows]
+    def parties(self, info: strawberry.Info) -> list[AgreementParty]:
+        return now_or_later(ctx(info).loaders.parties, self.pk, lambda rows: [AgreementParty.from_row(r) for r in rows])
 
 
 @strawberry.enum

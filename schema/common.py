@@ -15,9 +15,10 @@ from graphql import GraphQLError
 
 from hub.auth import Principal
 from hub.compiler import Planned, PlannedConnection, Planning
-from hub.loaders import Loaders
+from hub.loaders import Loaders, now_or_later
 from hub.settings import Settings
-from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Session, UserInputError, page
+from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Relation, Session, UserInputError, page
+from schema.lookahead import preload_page
 
 if TYPE_CHECKING:
     from schema.events import Event
@@ -261,6 +262,8 @@ async def resolve_connection(
         raise bad_input(error) from None
     context.loaders.prime(entity, result.rows)
     edges = [Edge(cursor=c, node=node_type.from_row(r)) for c, r in zip(result.cursors, result.rows, strict=True)]
+    # load what the nested fields will ask for, for the whole page, so that they answer synchronously
+    await preload_page(info, [edge.node for edge in edges])
     return Connection(
         edges=edges,
         page_info=PageInfo(
@@ -278,6 +281,24 @@ def check_list_limit(first: int, field: str = "first") -> None:
         raise HubError(f"{field} must be between 0 and {MAX_PAGE_SIZE}, not {first}", "BAD_USER_INPUT", field=field)
 
 
+# ------------------------------------------------------------------------------------------------ nested fields
+# Nested fields return their records now when the look-ahead loaded them (schema/lookahead.py), else an awaitable:
+# they are plain functions so that graphql-core makes no asyncio task for the ones that answer at once.
+
+
+def related_records(info: strawberry.Info, relation: Relation, first: int, key: Any, node_type: Any) -> Any:
+    """The visible records of `relation` under `key` (at most `first`), as `node_type`s."""
+    check_list_limit(first)
+    return now_or_later(
+        ctx(info).loaders.related(relation, first), key, lambda rows: [node_type.from_row(r) for r in rows]
+    )
+
+
+def record_by_id(info: strawberry.Info, entity: Entity, pk: int | None, node_type: Any) -> Any:
+    """The visible record `pk` of `entity` as a `node_type`; None when missing, hidden or `pk` is None."""
+    return now_or_later(ctx(info).loaders.by_id(entity), pk, lambda row: node_type.from_row(row) if row else None)
+
+
 # ------------------------------------------------------------------------------------------------ records
 
 
@@ -292,14 +313,15 @@ class Record:
     version: int = strawberry.field(description="Optimistic concurrency: name it as expectedVersion when writing.")
 
     @strawberry.field(description="The record's events, oldest first, under the same visibility rule.")
-    async def history(
+    def history(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[Event, strawberry.lazy("schema.events")]]:  # noqa: F821
         from schema.events import Event
 
         check_list_limit(first)
-        rows = await ctx(info).loaders.history(first).load((self.KIND, self.pk))
-        return [Event.from_row(r) for r in rows]
+        return now_or_later(
+            ctx(info).loaders.history(first), (self.KIND, self.pk), lambda rows: [Event.from_row(r) for r in rows]
+        )
 
 
 def record_fields(row: dict[str, Any]) -> dict[str, Any]:

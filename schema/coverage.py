@@ -8,6 +8,7 @@ from typing import Any
 
 import strawberry
 
+from hub.loaders import now_or_later
 from hub.store import coverage as store
 from schema.agencies import Agency, load_agency
 from schema.common import (
@@ -15,11 +16,12 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
-    check_list_limit,
     ctx,
     decode_ids,
+    record_by_id,
     record_fields,
     register_node,
+    related_records,
     resolve_connection,
     to_global_id,
     values,
@@ -73,11 +75,13 @@ class Signoff:
     agency_pk: strawberry.Private[int]
     signed_at: datetime
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Signoff:
+        return cls(agency_pk=row["agency_id"], signed_at=row["signed_at"])
+
     @strawberry.field
-    async def agency(self, info: strawberry.Info) -> Agency:
-        agency = await load_agency(info, self.agency_pk)
-        assert agency is not None
-        return agency
+    def agency(self, info: strawberry.Info) -> Agency:
+        return load_agency(info, self.agency_pk)
 
 
 @register_node("CoverageStandard", store.STANDARD)
@@ -120,26 +124,20 @@ class CoverageStandard(Node, Record):
         )
 
     @strawberry.field
-    async def owner_agency(self, info: strawberry.Info) -> Agency | None:
-        return await load_agency(info, self.owner_agency_pk)
+    def owner_agency(self, info: strawberry.Info) -> Agency | None:
+        return load_agency(info, self.owner_agency_pk)
 
     @strawberry.field(description="Sign-offs so far, oldest first.")
-    async def signoffs(self, info: strawberry.Info) -> list[Signoff]:
-        rows = await ctx(info).loaders.signoffs.load(self.pk)
-        return [Signoff(agency_pk=r["agency_id"], signed_at=r["signed_at"]) for r in rows]
+    def signoffs(self, info: strawberry.Info) -> list[Signoff]:
+        return now_or_later(ctx(info).loaders.signoffs, self.pk, lambda rows: [Signoff.from_row(r) for r in rows])
 
     @strawberry.field(description="The standard that superseded this one, if you may see it.")
-    async def superseded_by(self, info: strawberry.Info) -> CoverageStandard | None:
-        if self.superseded_by_pk is None:
-            return None
-        row = await ctx(info).loaders.by_id(store.STANDARD).load(self.superseded_by_pk)
-        return CoverageStandard.from_row(row) if row else None
+    def superseded_by(self, info: strawberry.Info) -> CoverageStandard | None:
+        return record_by_id(info, store.STANDARD, self.superseded_by_pk, CoverageStandard)
 
     @strawberry.field(description="Determinations made under this standard.")
-    async def decisions(self, info: strawberry.Info, first: int = 100) -> list[CoverageDecision]:
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(store.DECISIONS_BY_STANDARD, first).load(self.pk)
-        return [CoverageDecision.from_row(r) for r in rows]
+    def decisions(self, info: strawberry.Info, first: int = 100) -> list[CoverageDecision]:
+        return related_records(info, store.DECISIONS_BY_STANDARD, first, self.pk, CoverageDecision)
 
 
 @register_node("CoverageDecision", store.DECISION)
@@ -171,17 +169,16 @@ class CoverageDecision(Node, Record):
         )
 
     @strawberry.field
-    async def model(self, info: strawberry.Info) -> FrontierModel | None:
-        return await load_model(info, self.model_pk)
+    def model(self, info: strawberry.Info) -> FrontierModel | None:
+        return load_model(info, self.model_pk)
 
     @strawberry.field
-    async def standard(self, info: strawberry.Info) -> CoverageStandard | None:
-        row = await ctx(info).loaders.by_id(store.STANDARD).load(self.standard_pk)
-        return CoverageStandard.from_row(row) if row else None
+    def standard(self, info: strawberry.Info) -> CoverageStandard | None:
+        return record_by_id(info, store.STANDARD, self.standard_pk, CoverageStandard)
 
     @strawberry.field(description="The agency whose officer recorded the decision.")
-    async def decided_by(self, info: strawberry.Info) -> Agency | None:
-        return await load_agency(info, self.decided_by_agency_pk)
+    def decided_by(self, info: strawberry.Info) -> Agency | None:
+        return load_agency(info, self.decided_by_agency_pk)
 
 
 @strawberry.enum

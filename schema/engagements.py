@@ -8,6 +8,7 @@ from typing import Any
 
 import strawberry
 
+from hub.loaders import now_or_later
 from hub.store import engagements as store
 from hub.store.findings import FINDINGS_BY_ENGAGEMENT
 from schema.common import (
@@ -19,11 +20,11 @@ from schema.common import (
     Record,
     Sector,
     Tlp,
-    check_list_limit,
     ctx,
     decode_ids,
     record_fields,
     register_node,
+    related_records,
     resolve_connection,
     to_global_id,
     values,
@@ -62,6 +63,16 @@ class Milestone:
     completed_on: date | None
     created_at: datetime
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Milestone:
+        return cls(
+            id=to_global_id("EngagementMilestone", row["id"]),
+            title=row["title"],
+            due_on=row["due_on"],
+            completed_on=row["completed_on"],
+            created_at=row["created_at"],
+        )
+
 
 @register_node("InfrastructureEngagement", store.ENGAGEMENT)
 @strawberry.type(
@@ -93,30 +104,16 @@ class InfrastructureEngagement(Node, Record, SharedRecord):
         )
 
     @strawberry.field
-    async def lab(self, info: strawberry.Info) -> Lab:
-        lab = await load_lab(info, self.lab_pk)
-        assert lab is not None
-        return lab
+    def lab(self, info: strawberry.Info) -> Lab:
+        return load_lab(info, self.lab_pk)
 
     @strawberry.field(description="Findings the engagement handles that you may see.")
-    async def findings(self, info: strawberry.Info, first: int = 100) -> list[Finding]:
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(FINDINGS_BY_ENGAGEMENT, first).load(self.pk)
-        return [Finding.from_row(r) for r in rows]
+    def findings(self, info: strawberry.Info, first: int = 100) -> list[Finding]:
+        return related_records(info, FINDINGS_BY_ENGAGEMENT, first, self.pk, Finding)
 
     @strawberry.field(description="Milestones in due order.")
-    async def milestones(self, info: strawberry.Info) -> list[Milestone]:
-        rows = await ctx(info).loaders.milestones.load(self.pk)
-        return [
-            Milestone(
-                id=to_global_id("EngagementMilestone", r["id"]),
-                title=r["title"],
-                due_on=r["due_on"],
-                completed_on=r["completed_on"],
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ]
+    def milestones(self, info: strawberry.Info) -> list[Milestone]:
+        return now_or_later(ctx(info).loaders.milestones, self.pk, lambda rows: [Milestone.from_row(r) for r in rows])
 
 
 @strawberry.enum

@@ -23,6 +23,7 @@ from schema.common import (
     ctx,
     decode_ids,
     from_global_id,
+    record_by_id,
     resolve_connection,
     to_global_id,
     values,
@@ -86,21 +87,20 @@ class Event(Node):
         )
 
     @strawberry.field(description="The agency of the principal who made the change.")
-    async def actor_agency(self, info: strawberry.Info) -> Agency | None:
-        return await load_agency(info, self.actor_agency_pk)
+    def actor_agency(self, info: strawberry.Info) -> Agency | None:
+        return load_agency(info, self.actor_agency_pk)
 
     @strawberry.field(description="The lab of the liaison who made the change.")
-    async def actor_lab(self, info: strawberry.Info) -> Lab | None:
-        return await load_lab(info, self.actor_lab_pk)
+    def actor_lab(self, info: strawberry.Info) -> Lab | None:
+        return load_lab(info, self.actor_lab_pk)
 
     @strawberry.field(description="The record, as you may see it now; null if you no longer may.")
-    async def entity(self, info: strawberry.Info) -> Node | None:
+    def entity(self, info: strawberry.Info) -> Node | None:
         type_name = KIND_TYPES.get(self.entity_kind.value)
         if type_name is None:
             return None
         entity, node_type = NODE_TYPES[type_name]
-        row = await ctx(info).loaders.by_id(entity).load(self.entity_pk)
-        return node_type.from_row(row) if row else None
+        return record_by_id(info, entity, self.entity_pk, node_type)
 
 
 NODE_TYPES["Event"] = (store.EVENT, Event)

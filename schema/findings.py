@@ -20,11 +20,11 @@ from schema.common import (
     Record,
     Sector,
     Tlp,
-    check_list_limit,
-    ctx,
     decode_ids,
+    record_by_id,
     record_fields,
     register_node,
+    related_records,
     resolve_connection,
     to_global_id,
     values,
@@ -99,16 +99,16 @@ class Discoverer:
     lab_pk: strawberry.Private[int | None]
 
     @strawberry.field
-    async def model(self, info: strawberry.Info) -> FrontierModel | None:
-        return await load_model(info, self.model_pk) if self.kind == DiscovererKind.MODEL else None
+    def model(self, info: strawberry.Info) -> FrontierModel | None:
+        return load_model(info, self.model_pk) if self.kind == DiscovererKind.MODEL else None
 
     @strawberry.field
-    async def agency(self, info: strawberry.Info) -> Agency | None:
-        return await load_agency(info, self.agency_pk)
+    def agency(self, info: strawberry.Info) -> Agency | None:
+        return load_agency(info, self.agency_pk)
 
     @strawberry.field
-    async def lab(self, info: strawberry.Info) -> Lab | None:
-        return await load_lab(info, self.lab_pk)
+    def lab(self, info: strawberry.Info) -> Lab | None:
+        return load_lab(info, self.lab_pk)
 
 
 @register_node("Finding", store.FINDING)
@@ -173,39 +173,32 @@ class Finding(Node, Record, SharedRecord):
         )
 
     @strawberry.field(description="The model the finding is about; null if none or you may not see it.")
-    async def model(self, info: strawberry.Info) -> FrontierModel | None:
-        return await load_model(info, self.model_pk)
+    def model(self, info: strawberry.Info) -> FrontierModel | None:
+        return load_model(info, self.model_pk)
 
     @strawberry.field(description="The lab the finding concerns.")
-    async def lab(self, info: strawberry.Info) -> Lab | None:
-        return await load_lab(info, self.lab_pk)
+    def lab(self, info: strawberry.Info) -> Lab | None:
+        return load_lab(info, self.lab_pk)
 
     @strawberry.field(description="The finding this one duplicates, if you may see it.")
-    async def duplicate_of(self, info: strawberry.Info) -> Finding | None:
-        if self.duplicate_of_pk is None:
-            return None
-        row = await ctx(info).loaders.by_id(store.FINDING).load(self.duplicate_of_pk)
-        return Finding.from_row(row) if row else None
+    def duplicate_of(self, info: strawberry.Info) -> Finding | None:
+        return record_by_id(info, store.FINDING, self.duplicate_of_pk, Finding)
 
     @strawberry.field(description="DoD measures against the finding that you may see.")
-    async def measures(
+    def measures(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]]:
         from schema.measures import CyberMeasure
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(MEASURES_BY_FINDING, first).load(self.pk)
-        return [CyberMeasure.from_row(r) for r in rows]
+        return related_records(info, MEASURES_BY_FINDING, first, self.pk, CyberMeasure)
 
     @strawberry.field(description="CISA engagements that handle the finding that you may see.")
-    async def engagements(
+    def engagements(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]]:
         from schema.engagements import InfrastructureEngagement
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(ENGAGEMENTS_BY_FINDING, first).load(self.pk)
-        return [InfrastructureEngagement.from_row(r) for r in rows]
+        return related_records(info, ENGAGEMENTS_BY_FINDING, first, self.pk, InfrastructureEngagement)
 
 
 @strawberry.enum

@@ -18,10 +18,10 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
-    check_list_limit,
-    ctx,
+    record_by_id,
     record_fields,
     register_node,
+    related_records,
     resolve_connection,
     to_global_id,
     values,
@@ -67,51 +67,41 @@ class Lab(Node, Record):
         )
 
     @strawberry.field(description="The lab's models that you may see.")
-    async def models(
+    def models(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[FrontierModel, strawberry.lazy("schema.models")]]:
         from schema.models import FrontierModel
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(MODELS_BY_LAB, first).load(self.pk)
-        return [FrontierModel.from_row(r) for r in rows]
+        return related_records(info, MODELS_BY_LAB, first, self.pk, FrontierModel)
 
     @strawberry.field(description="Early-access agreements the lab offered that you may see.")
-    async def agreements(
+    def agreements(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]]:
         from schema.agreements import EarlyAccessAgreement
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(AGREEMENTS_BY_LAB, first).load(self.pk)
-        return [EarlyAccessAgreement.from_row(r) for r in rows]
+        return related_records(info, AGREEMENTS_BY_LAB, first, self.pk, EarlyAccessAgreement)
 
     @strawberry.field(description="Findings concerning the lab that you may see.")
-    async def findings(
+    def findings(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[Finding, strawberry.lazy("schema.findings")]]:
         from schema.findings import Finding
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(FINDINGS_BY_LAB, first).load(self.pk)
-        return [Finding.from_row(r) for r in rows]
+        return related_records(info, FINDINGS_BY_LAB, first, self.pk, Finding)
 
     @strawberry.field(description="CISA infrastructure engagements with the lab that you may see.")
-    async def engagements(
+    def engagements(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]]:
         from schema.engagements import InfrastructureEngagement
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(ENGAGEMENTS_BY_LAB, first).load(self.pk)
-        return [InfrastructureEngagement.from_row(r) for r in rows]
+        return related_records(info, ENGAGEMENTS_BY_LAB, first, self.pk, InfrastructureEngagement)
 
 
-async def load_lab(info: strawberry.Info, pk: int | None) -> Lab | None:
-    if pk is None:
-        return None
-    row = await ctx(info).loaders.by_id(store.LAB).load(pk)
-    return Lab.from_row(row) if row else None
+def load_lab(info: strawberry.Info, pk: int | None) -> Any:
+    """The visible Lab `pk` (None if missing or hidden): now when loaded, else an awaitable."""
+    return record_by_id(info, store.LAB, pk, Lab)
 
 
 @strawberry.enum

@@ -18,11 +18,10 @@ from schema.common import (
     OrderDirection,
     Record,
     Tlp,
-    check_list_limit,
-    ctx,
     decode_ids,
     record_fields,
     register_node,
+    related_records,
     resolve_connection,
     to_global_id,
     values,
@@ -88,16 +87,12 @@ class CyberMeasure(Node, Record, SharedRecord):
         )
 
     @strawberry.field(description="Findings the measure addresses that you may see.")
-    async def findings(self, info: strawberry.Info, first: int = 100) -> list[Finding]:
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(FINDINGS_BY_MEASURE, first).load(self.pk)
-        return [Finding.from_row(r) for r in rows]
+    def findings(self, info: strawberry.Info, first: int = 100) -> list[Finding]:
+        return related_records(info, FINDINGS_BY_MEASURE, first, self.pk, Finding)
 
     @strawberry.field(description="Models the measure concerns that you may see.")
-    async def models(self, info: strawberry.Info, first: int = 100) -> list[FrontierModel]:
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(MODELS_BY_MEASURE, first).load(self.pk)
-        return [FrontierModel.from_row(r) for r in rows]
+    def models(self, info: strawberry.Info, first: int = 100) -> list[FrontierModel]:
+        return related_records(info, MODELS_BY_MEASURE, first, self.pk, FrontierModel)
 
 
 @strawberry.enum

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from hub.loaders import now_or_later
 from hub.store import models as store
 from hub.store.agreements import AGREEMENTS_BY_MODEL
 from hub.store.coverage import DECISIONS_BY_MODEL
@@ -18,11 +19,12 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
-    check_list_limit,
     ctx,
     decode_ids,
+    record_by_id,
     record_fields,
     register_node,
+    related_records,
     resolve_connection,
     to_global_id,
     values,
@@ -98,69 +100,60 @@ class FrontierModel(Node, Record):
         )
 
     @strawberry.field
-    async def lab(self, info: strawberry.Info) -> Lab:
-        lab = await load_lab(info, self.lab_pk)
-        assert lab is not None  # labs are visible to every principal
-        return lab
+    def lab(self, info: strawberry.Info) -> Lab:
+        return load_lab(info, self.lab_pk)
 
     @strawberry.field(description="Early-access agreements on the model that you may see.")
-    async def agreements(
+    def agreements(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]]:
         from schema.agreements import EarlyAccessAgreement
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(AGREEMENTS_BY_MODEL, first).load(self.pk)
-        return [EarlyAccessAgreement.from_row(r) for r in rows]
+        return related_records(info, AGREEMENTS_BY_MODEL, first, self.pk, EarlyAccessAgreement)
 
     @strawberry.field(description="Coverage determinations on the model, oldest first.")
-    async def coverage_decisions(
+    def coverage_decisions(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[CoverageDecision, strawberry.lazy("schema.coverage")]]:
         from schema.coverage import CoverageDecision
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(DECISIONS_BY_MODEL, first).load(self.pk)
-        return [CoverageDecision.from_row(r) for r in rows]
+        return related_records(info, DECISIONS_BY_MODEL, first, self.pk, CoverageDecision)
 
     @strawberry.field(description="The outcome of the latest DECIDED determination, if any.")
-    async def coverage_outcome(
+    def coverage_outcome(
         self, info: strawberry.Info
     ) -> Annotated[CoverageOutcome, strawberry.lazy("schema.coverage")] | None:
-        from schema.coverage import CoverageOutcome
-
-        rows = await ctx(info).loaders.related(DECISIONS_BY_MODEL, 100).load(self.pk)
-        decided = [r for r in rows if r["state"] == "DECIDED"]
-        if not decided:
-            return None
-        return CoverageOutcome(max(decided, key=lambda r: (r["decided_at"], r["id"]))["outcome"])
+        return now_or_later(ctx(info).loaders.related(DECISIONS_BY_MODEL, 100), self.pk, _latest_outcome)
 
     @strawberry.field(description="Findings on the model that you may see.")
-    async def findings(
+    def findings(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[Finding, strawberry.lazy("schema.findings")]]:
         from schema.findings import Finding
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(FINDINGS_BY_MODEL, first).load(self.pk)
-        return [Finding.from_row(r) for r in rows]
+        return related_records(info, FINDINGS_BY_MODEL, first, self.pk, Finding)
 
     @strawberry.field(description="DoD cyber measures linked to the model that you may see.")
-    async def measures(
+    def measures(
         self, info: strawberry.Info, first: int = 100
     ) -> list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]]:
         from schema.measures import CyberMeasure
 
-        check_list_limit(first)
-        rows = await ctx(info).loaders.related(MEASURES_BY_MODEL, first).load(self.pk)
-        return [CyberMeasure.from_row(r) for r in rows]
+        return related_records(info, MEASURES_BY_MODEL, first, self.pk, CyberMeasure)
 
 
-async def load_model(info: strawberry.Info, pk: int | None) -> FrontierModel | None:
-    if pk is None:
+def _latest_outcome(rows: list[dict[str, Any]]) -> Any:
+    from schema.coverage import CoverageOutcome
+
+    decided = [r for r in rows if r["state"] == "DECIDED"]
+    if not decided:
         return None
-    row = await ctx(info).loaders.by_id(store.MODEL).load(pk)
-    return FrontierModel.from_row(row) if row else None
+    return CoverageOutcome(max(decided, key=lambda r: (r["decided_at"], r["id"]))["outcome"])
+
+
+def load_model(info: strawberry.Info, pk: int | None) -> Any:
+    """The visible FrontierModel `pk` (None if missing or hidden): now when loaded, else an awaitable."""
+    return record_by_id(info, store.MODEL, pk, FrontierModel)
 
 
 @strawberry.enum

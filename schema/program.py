@@ -23,10 +23,12 @@ from schema.common import (
     check_list_limit,
     ctx,
     from_global_id,
+    record_by_id,
     to_global_id,
 )
 from schema.events import KIND_TYPES
 from schema.labs import Lab, load_lab
+from schema.lookahead import preload_records
 from schema.mutations import UserError, optional_id, record_id, run_mutation
 
 
@@ -48,12 +50,12 @@ class Principal:
     lab_pk: strawberry.Private[int | None]
 
     @strawberry.field
-    async def agency(self, info: strawberry.Info) -> Agency | None:
-        return await load_agency(info, self.agency_pk)
+    def agency(self, info: strawberry.Info) -> Agency | None:
+        return load_agency(info, self.agency_pk)
 
     @strawberry.field(description="For a LAB_LIAISON: the lab.")
-    async def lab(self, info: strawberry.Info) -> Lab | None:
-        return await load_lab(info, self.lab_pk)
+    def lab(self, info: strawberry.Info) -> Lab | None:
+        return load_lab(info, self.lab_pk)
 
 
 @strawberry.type(description="The program's policy, as data: changeable by an admin, read by every check.")
@@ -88,10 +90,9 @@ class Deadline:
         return to_global_id(KIND_TYPES[self.kind.value], self.entity_pk)
 
     @strawberry.field(description="The record, as you may see it.")
-    async def entity(self, info: strawberry.Info) -> Node | None:
+    def entity(self, info: strawberry.Info) -> Node | None:
         entity, node_type = NODE_TYPES[KIND_TYPES[self.kind.value]]
-        row = await ctx(info).loaders.by_id(entity).load(self.entity_pk)
-        return node_type.from_row(row) if row else None
+        return record_by_id(info, entity, self.entity_pk, node_type)
 
 
 @strawberry.type(description="Counts by state and deadlines, over the records you may see.")
@@ -198,6 +199,8 @@ async def _load_nodes(info: strawberry.Info, ids: list[strawberry.ID]) -> list[A
     for node_type, pending in found:
         row = await pending
         results.append(node_type.from_row(row) if row else None)
+    # what the records' nested fields will ask for, loaded for all of them at once
+    await preload_records(info, [r for r in results if r is not None])
     return results
 
 

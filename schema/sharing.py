@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 import strawberry
 
+from hub.loaders import now_or_later_many
+from hub.store.agencies import AGENCY
 from hub.store.labs import LAB
-from schema.agencies import Agency, load_agencies, load_agency
+from schema.agencies import Agency, load_agency
 from schema.common import Tlp, ctx, decode_ids
 from schema.labs import Lab
 
@@ -22,15 +24,16 @@ class SharedRecord:
     share_lab_pks: strawberry.Private[list[int]]
 
     @strawberry.field(description="The agency that owns the record and decides whom it is shared with.")
-    async def owner_agency(self, info: strawberry.Info) -> Agency | None:
-        return await load_agency(info, self.owner_agency_pk)
+    def owner_agency(self, info: strawberry.Info) -> Agency | None:
+        return load_agency(info, self.owner_agency_pk)
 
     @strawberry.field(description="Agencies and labs the record is shared with (for TLP:AMBER).")
-    async def share_with(self, info: strawberry.Info) -> list[ShareTarget]:
-        targets: list[Agency | Lab] = list(await load_agencies(info, self.share_agency_pks))
-        rows = await ctx(info).loaders.by_id(LAB).load_many(self.share_lab_pks)
-        targets.extend(Lab.from_row(r) for r in rows if r)
-        return targets
+    def share_with(self, info: strawberry.Info) -> list[ShareTarget]:
+        loaders = ctx(info).loaders
+        return now_or_later_many(
+            [(loaders.by_id(AGENCY), self.share_agency_pks), (loaders.by_id(LAB), self.share_lab_pks)],
+            lambda agencies, labs: [Agency.from_row(r) for r in agencies if r] + [Lab.from_row(r) for r in labs if r],
+        )
 
 
 def sharing_fields(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,246 @@
+"""The resolver path's look-ahead: before a connection (or `node`, `nodes`) returns its page, it reads the selection
+under it and loads, for the whole page at once, every relation the selected fields will ask for, level by level down
+the tree. The nested fields then find their rows in the loaders' caches and answer synchronously
+(`hub.loaders.now_or_later`), so graphql-core creates no asyncio task for them: the tasks of a request depend on the
+depth of its selection, not on how many rows it returns (tests/test_lookahead.py counts them).
+
+What a field will load is learned much as the SQL compiler learns it (hub/compiler.py): the field's own resolver is
+called on each real parent with probing loaders, which note the keys it peeks at and hold none, so it returns an
+awaitable that is closed unawaited. So the look-ahead holds no second copy of what each field reads, and a field it
+cannot read ahead (one that reads the database itself, or is async) simply loads as before, when it runs.
+
+The selection is read with the compiler's `Selections` over the same syntax tree that strawberry's
+`info.selected_fields` wraps, because that view leaves arguments uncoerced (a literal `first: 3` arrives as the
+string "3") and does not apply @skip/@include; the loads must use exactly the arguments the resolvers will get.
+
+Nothing here decides what anyone sees: the loaders apply the visibility rule as they do when the fields run, and a
+load that fails leaves its key out of the cache, so the field that needs it loads it again and reports the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import strawberry
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, SelectionSetNode
+from graphql.execution.values import VariableValues
+
+from hub.compiler import NotCompilable, Selections
+from hub.loaders import MISSING, HubLoader
+
+log = logging.getLogger(__name__)
+
+Group = tuple[GraphQLObjectType, list[SelectionSetNode], list[Any]]
+
+
+class _Unreadable(Exception):
+    """The resolver reads something other than a loader's cache: it is left to run as it does."""
+
+
+class _Probe:
+    """A loader that notes the keys a resolver peeks at (and holds none of them, so the resolver goes on as if it
+    had to wait, without waiting: its awaitable is closed unawaited)."""
+
+    def __init__(self, loader: HubLoader, seen: list[tuple[HubLoader, Any]]) -> None:
+        self.loader = loader
+        self.seen = seen
+
+    def peek(self, key: Any) -> Any:
+        self.seen.append((self.loader, key))
+        return MISSING
+
+    def load(self, key: Any) -> Any:
+        raise _Unreadable("load without peek")
+
+    load_many = load
+
+
+class _ProbeLoaders:
+    def __init__(self, loaders: Any, seen: list[tuple[HubLoader, Any]]) -> None:
+        self._loaders = loaders
+        self._seen = seen
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._loaders, name)
+        if isinstance(value, HubLoader):  # parties, signoffs, milestones
+            return _Probe(value, self._seen)
+        if callable(value) and name in ("by_id", "related", "history"):
+            return lambda *args: _Probe(value(*args), self._seen)
+        raise _Unreadable(f"loaders.{name}")
+
+
+class _ProbeContext:
+    def __init__(self, context: Any) -> None:
+        self.seen: list[tuple[HubLoader, Any]] = []
+        self.loaders = _ProbeLoaders(context.loaders, self.seen)
+        self.principal = context.principal
+        self.settings = context.settings
+
+    def __getattr__(self, name: str) -> Any:
+        raise _Unreadable(f"context.{name}")
+
+
+class _ProbeInfo:
+    def __init__(self, context: Any) -> None:
+        self.context = _ProbeContext(context)
+
+    def __getattr__(self, name: str) -> Any:
+        raise _Unreadable(f"info.{name}")
+
+
+def _caller(function: Any, kwargs: dict[str, Any], info: _ProbeInfo) -> Any:
+    """`function` as a function of the parent record, with the field's arguments (and info, if it takes it)."""
+    parameters = list(inspect.signature(function).parameters)
+    if not parameters or parameters[0] != "self" or "info" not in parameters:
+        return None
+    call_kwargs = {**kwargs, "info": info}
+    return lambda parent: function(parent, **call_kwargs)
+
+
+def _probe(call: Any, parent: Any, seen: list[tuple[HubLoader, Any]]) -> list[tuple[HubLoader, Any]]:
+    """The (loader, key) pairs the resolver asks for on `parent`."""
+    seen.clear()
+    try:
+        result = call(parent)
+    except Exception:  # noqa: BLE001 - a bad argument, say: the field reports it when it runs
+        return []
+    if inspect.iscoroutine(result):
+        result.close()
+    return list(seen)
+
+
+def _object_type(gql_type: Any) -> GraphQLObjectType | None:
+    while isinstance(gql_type, GraphQLNonNull | GraphQLList):
+        gql_type = gql_type.of_type
+    return gql_type if isinstance(gql_type, GraphQLObjectType) else None
+
+
+def _type_name(record: Any) -> str | None:
+    definition = getattr(type(record), "__strawberry_definition__", None)
+    return getattr(definition, "name", None)
+
+
+async def preload(info: strawberry.Info, groups: list[Group]) -> None:
+    """Load what the selected fields of each group's records will ask for, one batch per loader and level."""
+    schema = info.schema
+    reader = _reader(info)
+    probe_info = _ProbeInfo(info.context)
+    seen = probe_info.context.seen
+    levels = 0
+    while groups:
+        levels += 1
+        wanted: dict[int, tuple[HubLoader, dict[Any, None]]] = {}
+        below: list[tuple[GraphQLObjectType, Any, list[SelectionSetNode], dict[tuple[int, Any], HubLoader]]] = []
+        for gql_type, selection_sets, records in groups:
+            try:
+                fields = reader.collect(selection_sets, gql_type.name)
+            except NotCompilable:
+                continue
+            for nodes in fields.values():
+                name = nodes[0].name.value
+                if name.startswith("__"):
+                    continue
+                try:
+                    strawberry_field, kwargs = reader.arguments(gql_type, nodes)
+                except Exception:  # noqa: BLE001 - the field reports its own bad arguments when it runs
+                    continue
+                resolver = strawberry_field.base_resolver
+                if resolver is None or strawberry_field.is_async:
+                    continue
+                call = _caller(resolver.wrapped_func, kwargs, probe_info)
+                if call is None:
+                    continue
+                loads: dict[tuple[int, Any], HubLoader] = {}
+                for record in records:
+                    for loader, key in _probe(call, record, seen):
+                        wanted.setdefault(id(loader), (loader, {}))[1][key] = None
+                        loads[(id(loader), key)] = loader
+                subselections = reader.subselections(nodes)
+                child_type = _object_type(gql_type.fields[name].type)
+                if loads and subselections and child_type is not None:
+                    definition = schema.get_type_by_name(child_type.name)
+                    cls = getattr(definition, "origin", None)
+                    if cls is not None and hasattr(cls, "from_row"):
+                        below.append((child_type, cls, subselections, loads))
+        if not wanted:
+            break
+        await asyncio.gather(
+            *(loader.load_many(list(keys)) for loader, keys in wanted.values()), return_exceptions=True
+        )
+        groups = []
+        for child_type, cls, subselections, loads in below:
+            children = []
+            try:
+                for (_, key), loader in loads.items():
+                    value = loader.peek(key)  # MISSING where the load failed: that field reports it
+                    for row in value if isinstance(value, list) else (value,):
+                        if row is not None and row is not MISSING:
+                            children.append(cls.from_row(row))
+            except Exception:  # noqa: BLE001 - rows this type does not take: its fields load when they run
+                log.debug("look-ahead stops at %s", child_type.name, exc_info=True)
+                continue
+            if children:
+                groups.append((child_type, subselections, children))
+    log.debug("look-ahead: %d levels", levels)
+
+
+async def preload_page(info: strawberry.Info, nodes: Sequence[Any]) -> None:
+    """The look-ahead of a connection field: its `edges { node }` and `nodes` selections, over the page."""
+    if not nodes:
+        return
+    raw = info._raw_info
+    connection = _object_type(raw.return_type)
+    node_type = _object_type(connection.fields["nodes"].type) if connection is not None else None
+    if connection is None or node_type is None:
+        return
+    reader = _reader(info)
+    selection_sets: list[SelectionSetNode] = []
+    try:
+        for field_nodes in reader.collect(_sets(raw.field_nodes), connection.name).values():
+            name = field_nodes[0].name.value
+            if name == "nodes":
+                selection_sets += reader.subselections(field_nodes)
+            elif name == "edges":
+                edge = _object_type(connection.fields["edges"].type)
+                assert edge is not None
+                for edge_nodes in reader.collect(reader.subselections(field_nodes), edge.name).values():
+                    if edge_nodes[0].name.value == "node":
+                        selection_sets += reader.subselections(edge_nodes)
+    except NotCompilable:
+        return
+    if selection_sets:
+        await preload(info, [(node_type, selection_sets, list(nodes))])
+
+
+async def preload_records(info: strawberry.Info, records: Iterable[Any]) -> None:
+    """The look-ahead of a field that returns records (`node`, `nodes`), of any record type, over its answer."""
+    raw = info._raw_info
+    selection_sets = _sets(raw.field_nodes)
+    by_type: dict[str, list[Any]] = {}
+    for record in records:
+        name = _type_name(record)
+        if name is not None:
+            by_type.setdefault(name, []).append(record)
+    groups: list[Group] = []
+    for name, same in by_type.items():
+        gql_type = raw.schema.get_type(name)
+        if isinstance(gql_type, GraphQLObjectType):
+            groups.append((gql_type, selection_sets, same))
+    if groups:
+        await preload(info, groups)
+
+
+def _reader(info: strawberry.Info) -> Selections:
+    raw = info._raw_info
+    variables = raw.variable_values
+    if isinstance(variables, dict):  # strawberry hands resolvers the coerced values alone
+        variables = VariableValues(sources={}, coerced=variables)
+    return Selections(info.schema, raw.fragments, variables)
+
+
+def _sets(field_nodes: Iterable[Any]) -> list[SelectionSetNode]:
+    return [node.selection_set for node in field_nodes if node.selection_set is not None]
