@@ -498,12 +498,7 @@ class Selections:
             raise NotCompilable("merged fields with different arguments")
         field_def = parent.fields[name]
         values = get_argument_values(field_def, nodes[0], self.variables)
-        definition = self.schema.get_type_by_name(parent.name)
-        if definition is None:
-            raise NotCompilable(f"type {parent.name}")
-        strawberry_field = next((f for f in definition.fields if self.graphql_name(f) == name), None)
-        if strawberry_field is None:
-            raise NotCompilable(f"field {parent.name}.{name}")
+        strawberry_field = self.strawberry_field(parent, name)
         kwargs = convert_arguments(
             values,
             strawberry_field.arguments,
@@ -512,8 +507,25 @@ class Selections:
         )
         return strawberry_field, kwargs
 
+    def strawberry_field(self, parent: GraphQLObjectType, name: str) -> Any:
+        """The strawberry field behind `parent.name` (remembered per schema: the schema does not change)."""
+        key = (id(self.schema), parent.name, name)
+        found = _STRAWBERRY_FIELDS.get(key)
+        if found is None:
+            definition = self.schema.get_type_by_name(parent.name)
+            if definition is None:
+                raise NotCompilable(f"type {parent.name}")
+            found = next((f for f in definition.fields if self.graphql_name(f) == name), None)
+            if found is None:
+                raise NotCompilable(f"field {parent.name}.{name}")
+            _STRAWBERRY_FIELDS[key] = found
+        return found
+
     def graphql_name(self, strawberry_field: Any) -> str:
         return str(self.schema.config.name_converter.get_graphql_name(strawberry_field))
+
+
+_STRAWBERRY_FIELDS: dict[tuple[int, str, str], Any] = {}
 
 
 class Build(Selections):

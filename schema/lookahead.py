@@ -20,6 +20,7 @@ load that fails leaves its key out of the cache, so the field that needs it load
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from collections.abc import Iterable, Sequence
@@ -92,11 +93,15 @@ class _ProbeInfo:
         raise _Unreadable(f"info.{name}")
 
 
-def _caller(function: Any, kwargs: dict[str, Any], info: _ProbeInfo) -> Any:
-    """`function` as a function of the parent record, with the field's arguments (and info, if it takes it)."""
+@functools.cache
+def _takes_info(function: Any) -> bool:
+    """Whether a resolver is a method of its record that takes info (the only ones that can use the loaders)."""
     parameters = list(inspect.signature(function).parameters)
-    if not parameters or parameters[0] != "self" or "info" not in parameters:
-        return None
+    return bool(parameters) and parameters[0] == "self" and "info" in parameters
+
+
+def _caller(function: Any, kwargs: dict[str, Any], info: _ProbeInfo) -> Any:
+    """`function` as a function of the parent record, with the field's arguments and the probing info."""
     call_kwargs = {**kwargs, "info": info}
     return lambda parent: function(parent, **call_kwargs)
 
@@ -145,15 +150,14 @@ async def preload(info: strawberry.Info, groups: list[Group]) -> None:
                 if name.startswith("__"):
                     continue
                 try:
-                    strawberry_field, kwargs = reader.arguments(gql_type, nodes)
+                    strawberry_field = reader.strawberry_field(gql_type, name)
+                    resolver = strawberry_field.base_resolver
+                    if resolver is None or strawberry_field.is_async or not _takes_info(resolver.wrapped_func):
+                        continue  # a column, or a field that loads as it runs
+                    _, kwargs = reader.arguments(gql_type, nodes)
                 except Exception:  # noqa: BLE001 - the field reports its own bad arguments when it runs
                     continue
-                resolver = strawberry_field.base_resolver
-                if resolver is None or strawberry_field.is_async:
-                    continue
                 call = _caller(resolver.wrapped_func, kwargs, probe_info)
-                if call is None:
-                    continue
                 loads: dict[tuple[int, Any], HubLoader] = {}
                 for record in records:
                     for loader, key in _probe(call, record, seen):
@@ -194,7 +198,8 @@ async def preload_page(info: strawberry.Info, nodes: Sequence[Any]) -> None:
         return
     raw = info._raw_info
     connection = _object_type(raw.return_type)
-    node_type = _object_type(connection.fields["nodes"].type) if connection is not None else None
+    nodes_field = connection.fields.get("nodes") if connection is not None else None
+    node_type = _object_type(nodes_field.type) if nodes_field is not None else None
     if connection is None or node_type is None:
         return
     reader = _reader(info)
