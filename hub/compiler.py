@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -509,8 +510,9 @@ class Selections:
 
     def strawberry_field(self, parent: GraphQLObjectType, name: str) -> Any:
         """The strawberry field behind `parent.name` (remembered per schema: the schema does not change)."""
-        key = (id(self.schema), parent.name, name)
-        found = _STRAWBERRY_FIELDS.get(key)
+        remembered = _STRAWBERRY_FIELDS.setdefault(self.schema, {})
+        key = (parent.name, name)
+        found = remembered.get(key)
         if found is None:
             definition = self.schema.get_type_by_name(parent.name)
             if definition is None:
@@ -518,14 +520,14 @@ class Selections:
             found = next((f for f in definition.fields if self.graphql_name(f) == name), None)
             if found is None:
                 raise NotCompilable(f"field {parent.name}.{name}")
-            _STRAWBERRY_FIELDS[key] = found
+            remembered[key] = found
         return found
 
     def graphql_name(self, strawberry_field: Any) -> str:
         return str(self.schema.config.name_converter.get_graphql_name(strawberry_field))
 
 
-_STRAWBERRY_FIELDS: dict[tuple[int, str, str], Any] = {}
+_STRAWBERRY_FIELDS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Any]] = weakref.WeakKeyDictionary()
 
 
 class Build(Selections):

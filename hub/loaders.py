@@ -33,6 +33,12 @@ class HubLoader(DataLoader):  # type: ignore[type-arg]
             return MISSING
         return future.result()
 
+    def keep_error(self, keys: list[Any], error: Exception) -> None:
+        """Cache `error` for those of `keys` a failed batch left out (aiodataloader forgets a failed batch's keys),
+        so that a later load raises it instead of running the batch again."""
+        for key in keys:
+            self.prime(key, error)
+
 
 def now_or_later(loader: Any, key: Any, convert: Callable[[Any], V]) -> Any:
     """`convert(value)` of the loader's value for `key`: now when it is loaded, else an awaitable of it (graphql-core

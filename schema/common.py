@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -22,6 +23,8 @@ from schema.lookahead import preload_page
 
 if TYPE_CHECKING:
     from schema.events import Event
+
+log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------------ context
 
@@ -263,7 +266,7 @@ async def resolve_connection(
     context.loaders.prime(entity, result.rows)
     edges = [Edge(cursor=c, node=node_type.from_row(r)) for c, r in zip(result.cursors, result.rows, strict=True)]
     # load what the nested fields will ask for, for the whole page, so that they answer synchronously
-    await preload_page(info, [edge.node for edge in edges])
+    await look_ahead(preload_page(info, [edge.node for edge in edges]))
     return Connection(
         edges=edges,
         page_info=PageInfo(
@@ -274,6 +277,14 @@ async def resolve_connection(
         ),
         _count=result.count,
     )
+
+
+async def look_ahead(preloading: Awaitable[None]) -> None:
+    """Run a look-ahead (schema/lookahead.py); should it fail unexpectedly, the fields load as they run instead."""
+    try:
+        await preloading
+    except Exception:
+        log.warning("the look-ahead failed; the fields load as they run", exc_info=True)
 
 
 def check_list_limit(first: int, field: str = "first") -> None:

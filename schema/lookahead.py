@@ -13,8 +13,12 @@ The selection is read with the compiler's `Selections` over the same syntax tree
 `info.selected_fields` wraps, because that view leaves arguments uncoerced (a literal `first: 3` arrives as the
 string "3") and does not apply @skip/@include; the loads must use exactly the arguments the resolvers will get.
 
-Nothing here decides what anyone sees: the loaders apply the visibility rule as they do when the fields run, and a
-load that fails leaves its key out of the cache, so the field that needs it loads it again and reports the error.
+Nothing here decides what anyone sees: the loaders apply the visibility rule as they do when the fields run. A load
+that fails leaves its error in the cache, so the fields that need it report that error, as they would have.
+
+Where the look-ahead stops, fields load as they run, a task each: under a union or an interface (`shareWith`,
+`entity`), under an object the hub computes rather than loads (`discoveredBy`), at async fields, and for every
+field when tracing is on (strawberry's tracing extension makes each resolver a coroutine).
 """
 
 from __future__ import annotations
@@ -172,9 +176,13 @@ async def preload(info: strawberry.Info, groups: list[Group]) -> None:
                         below.append((child_type, cls, subselections, loads))
         if not wanted:
             break
-        await asyncio.gather(
-            *(loader.load_many(list(keys)) for loader, keys in wanted.values()), return_exceptions=True
-        )
+        batches = [(loader, list(keys)) for loader, keys in wanted.values()]
+        results = await asyncio.gather(*(loader.load_many(keys) for loader, keys in batches), return_exceptions=True)
+        for (loader, keys), result in zip(batches, results, strict=True):
+            if isinstance(result, Exception):
+                # a retry could not tell why (a timeout aborts the request's transaction): the fields that need
+                # these keys raise this error instead
+                loader.keep_error(keys, result)
         groups = []
         for child_type, cls, subselections, loads in below:
             children = []

@@ -23,6 +23,7 @@ from schema.common import (
     check_list_limit,
     ctx,
     from_global_id,
+    look_ahead,
     record_by_id,
     to_global_id,
 )
@@ -200,7 +201,7 @@ async def _load_nodes(info: strawberry.Info, ids: list[strawberry.ID]) -> list[A
         row = await pending
         results.append(node_type.from_row(row) if row else None)
     # what the records' nested fields will ask for, loaded for all of them at once
-    await preload_records(info, [r for r in results if r is not None])
+    await look_ahead(preload_records(info, [r for r in results if r is not None]))
     return results
 
 
