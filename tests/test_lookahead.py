@@ -25,7 +25,7 @@ from hub.app import create_app
 from hub.loaders import MISSING, HubLoader, now_or_later
 from hub.settings import Settings
 from tests.conftest import Api
-from tests.test_compiler import OPERATIONS, first_difference, some_ids, variables_for
+from tests.test_compiler import OPERATIONS, PRINCIPALS, first_difference, some_ids, variables_for
 
 WIDE = """query($first: Int!) {
   models(first: $first) {
@@ -178,14 +178,6 @@ SHARED = """query($first: Int!) {
     nodes { code ownedFindings(first: 3) { title } ownedMeasures(first: 3) { title } agreements(first: 3) { state } }
   }
 }"""
-
-PRINCIPALS = {
-    "cisa analyst": {"agency": "CISA", "role": "ANALYST"},
-    "epa viewer": {"agency": "EPA", "role": "VIEWER"},
-    "dod officer": {"agency": "DOD", "role": "OFFICER"},
-    "anthropic liaison": {"lab": "Anthropic", "role": "LAB_LIAISON"},
-    "openai liaison": {"lab": "OpenAI", "role": "LAB_LIAISON"},
-}
 
 
 async def no_look_ahead(*args: Any, **kwargs: Any) -> None:
