@@ -16,31 +16,12 @@ from graphql import (
     get_named_type,
 )
 
-from hub import db
 from schema import schema
 from schema.common import to_global_id
 from tests.conftest import Api
+from tests.writes import write_snapshot
 
 MUTATIONS = sorted(schema._schema.mutation_type.fields) if schema._schema.mutation_type else []
-TABLES = (
-    "labs",
-    "frontier_models",
-    "early_access_agreements",
-    "agreement_agencies",
-    "coverage_standards",
-    "coverage_signoffs",
-    "coverage_decisions",
-    "findings",
-    "cyber_measures",
-    "measure_findings",
-    "measure_models",
-    "infrastructure_engagements",
-    "engagement_findings",
-    "engagement_milestones",
-    "principals",
-    "api_tokens",
-    "idempotency_keys",
-)
 
 
 def hostile_value(graphql_type: Any, variant: str, depth: int = 0) -> Any:
@@ -70,29 +51,6 @@ def hostile_value(graphql_type: Any, variant: str, depth: int = 0) -> Any:
     }.get(named.name, "x")
 
 
-async def snapshot(url: str) -> tuple[Any, ...]:
-    con = await db.connect(url)
-    try:
-        counts = [await con.fetchval(f"select count(*) from {table}") for table in TABLES]
-        versions = [
-            await con.fetchval(f"select coalesce(sum(version), 0) from {table}")
-            for table in TABLES[:-5]
-            if table
-            not in (
-                "agreement_agencies",
-                "coverage_signoffs",
-                "measure_findings",
-                "measure_models",
-                "engagement_findings",
-            )
-        ]
-        chain = tuple(await con.fetchrow("select count(*), max(id), max(hash) from events"))
-        policy = tuple(await con.fetchrow("select version, preview_window_max_days from policy"))
-        return (tuple(counts), tuple(versions), chain, policy)
-    finally:
-        await con.close()
-
-
 @pytest.mark.parametrize("variant", ["required", "everything"])
 async def test_every_mutation_refuses_hostile_input_and_writes_nothing(api: Api, variant: str) -> None:
     assert len(MUTATIONS) >= 20, MUTATIONS
@@ -101,7 +59,7 @@ async def test_every_mutation_refuses_hostile_input_and_writes_nothing(api: Api,
         await api.token(agency="DOD", role="OFFICER"),
         await api.token(lab="Anthropic", role="LAB_LIAISON"),
     ]
-    before = await snapshot(api.url)
+    before = await write_snapshot(api.url)
     for name in MUTATIONS:
         field = schema._schema.mutation_type.fields[name]
         input_type = field.args["input"].type
@@ -119,7 +77,7 @@ async def test_every_mutation_refuses_hostile_input_and_writes_nothing(api: Api,
             assert errors, (name, variant, body)
             for error in body.get("errors") or []:
                 assert error["extensions"]["code"] != "INTERNAL", (name, error)
-    assert await snapshot(api.url) == before
+    assert await write_snapshot(api.url) == before
 
 
 async def test_missing_and_unknown_input_fields_are_validation_errors(demo_api: Api) -> None:

@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLList, GraphQLNonNull, get_named_type
@@ -22,39 +21,9 @@ from schema import schema
 from schema.common import to_global_id
 from tests.conftest import scratch_folder
 from tests.live import Served, create_token, database_url, serve
+from tests.writes import write_snapshot
 
 MUTATIONS = sorted(schema._schema.mutation_type.fields)
-TABLES = (
-    "labs",
-    "frontier_models",
-    "early_access_agreements",
-    "agreement_agencies",
-    "coverage_standards",
-    "coverage_signoffs",
-    "coverage_decisions",
-    "findings",
-    "cyber_measures",
-    "measure_findings",
-    "measure_models",
-    "infrastructure_engagements",
-    "engagement_findings",
-    "engagement_milestones",
-    "principals",
-    "api_tokens",
-    "policy",
-)
-VERSIONED = (
-    "labs",
-    "frontier_models",
-    "early_access_agreements",
-    "coverage_standards",
-    "coverage_decisions",
-    "findings",
-    "cyber_measures",
-    "infrastructure_engagements",
-    "policy",
-)
-
 TEXT = st.one_of(
     st.text(max_size=40),
     st.sampled_from(
@@ -148,17 +117,6 @@ def tokens(served: Served) -> list[str]:
     ]
 
 
-async def _snapshot(url: str) -> tuple[Any, ...]:
-    con = await asyncpg.connect(url)
-    try:
-        counts = [await con.fetchval(f"select count(*) from {t}") for t in TABLES]
-        versions = [await con.fetchval(f"select coalesce(sum(version), 0) from {t}") for t in VERSIONED]
-        chain = tuple(await con.fetchrow("select count(*), max(id), max(hash) from events"))
-        return (tuple(counts), tuple(versions), chain)
-    finally:
-        await con.close()
-
-
 @pytest.mark.parametrize("mutation", MUTATIONS)
 def test_a_rejected_mutation_changes_nothing(served: Served, tokens: list[str], mutation: str) -> None:
     field = schema._schema.mutation_type.fields[mutation]
@@ -174,7 +132,7 @@ def test_a_rejected_mutation_changes_nothing(served: Served, tokens: list[str], 
     )
     @given(value=values_for(input_type), who=st.integers(min_value=0, max_value=len(tokens) - 1))
     def check(value: Any, who: int) -> None:
-        before = asyncio.run(_snapshot(url))
+        before = asyncio.run(write_snapshot(url))
         response = httpx.post(
             served.url + "/graphql",
             json={"query": query, "variables": {"input": value}},
@@ -187,6 +145,6 @@ def test_a_rejected_mutation_changes_nothing(served: Served, tokens: list[str], 
         payload = (body.get("data") or {}).get(mutation)
         refused = bool(body.get("errors")) or bool((payload or {}).get("errors"))
         if refused:
-            assert asyncio.run(_snapshot(url)) == before, (mutation, value, body)
+            assert asyncio.run(write_snapshot(url)) == before, (mutation, value, body)
 
     check()

@@ -1,0 +1,55 @@
+"""What a mutation can write, as one snapshot: for the tests that show a rejected mutation wrote nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub import db
+
+# every table a mutation writes (the events are compared by their chain)
+WRITTEN_TABLES = (
+    "labs",
+    "frontier_models",
+    "early_access_agreements",
+    "agreement_agencies",
+    "coverage_standards",
+    "coverage_signoffs",
+    "coverage_decisions",
+    "findings",
+    "cyber_measures",
+    "measure_findings",
+    "measure_models",
+    "infrastructure_engagements",
+    "engagement_findings",
+    "engagement_milestones",
+    "principals",
+    "api_tokens",
+    "idempotency_keys",
+    "policy",
+)
+# the tables whose rows carry a version
+VERSIONED_TABLES = (
+    "labs",
+    "frontier_models",
+    "early_access_agreements",
+    "coverage_standards",
+    "coverage_decisions",
+    "findings",
+    "cyber_measures",
+    "infrastructure_engagements",
+    "policy",
+)
+
+
+async def write_snapshot(url: str) -> tuple[Any, ...]:
+    """Row counts, summed versions, the event chain's head and the policy: equal before and after a rejected
+    mutation."""
+    con = await db.connect(url)
+    try:
+        counts = [await con.fetchval(f"select count(*) from {table}") for table in WRITTEN_TABLES]
+        versions = [await con.fetchval(f"select coalesce(sum(version), 0) from {t}") for t in VERSIONED_TABLES]
+        chain = tuple(await con.fetchrow("select count(*), max(id), max(hash) from events"))
+        policy = tuple(await con.fetchrow("select version, preview_window_max_days from policy"))
+        return (tuple(counts), tuple(versions), chain, policy)
+    finally:
+        await con.close()
