@@ -28,6 +28,7 @@ from hub.auth import create_principal_with_token
 from schema.common import to_global_id
 from tests.conftest import scratch_folder
 from tests.live import Served, serve
+from tests.writes import ID_TYPES
 
 EXAMPLES_PER_QUERY = 8
 EXAMPLES_PER_MUTATION = 10
@@ -36,22 +37,9 @@ NEGATIVE_EXAMPLES = 2
 # what the hub answers when it failed, rather than refused: the rest are refusals a client can act on
 SERVER_FAILURES = {"INTERNAL", "TIMEOUT", None}
 
-# IDs: global ids of records that exist in the demo data, of the type the operation works on (so that mutations reach
-# past "no such record"), of any type, and a few that are not ids at all
-TYPES = [
-    "Finding",
-    "Lab",
-    "FrontierModel",
-    "Agency",
-    "CyberMeasure",
-    "InfrastructureEngagement",
-    "EarlyAccessAgreement",
-    "CoverageStandard",
-    "CoverageDecision",
-    "Principal",
-    "ApiToken",
-    "EngagementMilestone",
-]
+# IDs (ids_for): global ids of records that exist in the demo data, of the type the operation works on (so that
+# mutations reach past "no such record"), of any type (tests.writes.ID_TYPES), and a few that are not ids at all
+
 # the record type an operation is about, from its name (transitionFinding: Finding), first match wins
 SUBJECTS = [
     ("Milestone", "InfrastructureEngagement"),
@@ -73,7 +61,7 @@ def ids_for(field_name: str, spared: set[tuple[str, int]]) -> st.SearchStrategy[
     """IDs for the arguments of one root field; never one of `spared` (the run's own tokens: revokeToken would
     otherwise end the run's authentication)."""
     subject = next((kind for word, kind in SUBJECTS if word.lower() in field_name.lower()), None)
-    types = st.sampled_from([subject] * 3 + TYPES) if subject else st.sampled_from(TYPES)
+    types = st.sampled_from([subject] * 3 + ID_TYPES) if subject else st.sampled_from(ID_TYPES)
     pairs = st.tuples(types, st.integers(min_value=1, max_value=40)).filter(lambda t: t not in spared)
     real = pairs.map(lambda t: to_global_id(*t))
     junk = st.sampled_from(["not-an-id", "", "RmluZGluZzo5OTk5OTk5OTk5", to_global_id("Finding", 10**12)])

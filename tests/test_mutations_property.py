@@ -21,7 +21,7 @@ from schema import schema
 from schema.common import to_global_id
 from tests.conftest import scratch_folder
 from tests.live import Served, create_token, database_url, serve
-from tests.writes import write_snapshot
+from tests.writes import ID_TYPES, write_snapshot
 
 MUTATIONS = sorted(schema._schema.mutation_type.fields)
 TEXT = st.one_of(
@@ -46,22 +46,9 @@ TEXT = st.one_of(
     ),
 )
 IDS = st.one_of(
-    st.sampled_from(
-        [
-            "Finding",
-            "Lab",
-            "FrontierModel",
-            "Agency",
-            "CyberMeasure",
-            "InfrastructureEngagement",
-            "EarlyAccessAgreement",
-            "CoverageStandard",
-            "CoverageDecision",
-            "Principal",
-            "ApiToken",
-            "EngagementMilestone",
-        ]
-    ).flatmap(lambda type_name: st.integers(min_value=1, max_value=2200).map(lambda pk: to_global_id(type_name, pk))),
+    st.sampled_from(ID_TYPES).flatmap(
+        lambda type_name: st.integers(min_value=1, max_value=2200).map(lambda pk: to_global_id(type_name, pk))
+    ),
     st.sampled_from(["not-an-id", "", "RmluZGluZzo5OTk5OTk5OTk5"]),
 )
 SCALARS = {

@@ -1,10 +1,16 @@
-"""What a mutation can write, as one snapshot: for the tests that show a rejected mutation wrote nothing."""
+"""What mutations are sent and what they can write: the id types to send, and one snapshot of every table a
+mutation writes, for the tests that show a rejected mutation wrote nothing."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hub import db
+from schema import schema  # noqa: F401 - fills NODE_TYPES
+from schema.common import NODE_TYPES, OTHER_ID_TYPES
+
+# every type with a global id, for the tests that send mutations ids of real records of any type
+ID_TYPES = sorted(NODE_TYPES) + sorted(OTHER_ID_TYPES)
 
 # every table a mutation writes (the events are compared by their chain)
 WRITTEN_TABLES = (
