@@ -114,6 +114,21 @@ def stop(proc: subprocess.Popen[str], data_dir: Path) -> None:
         leftover.kill()
 
 
+def graphql_data(served: Served, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    """The data of an operation over real HTTP; fails the test on an error, or on a payload's `errors`."""
+    response = httpx.post(
+        served.url + "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    body = response.json()
+    assert response.status_code == 200 and "errors" not in body, body
+    for payload in body["data"].values():
+        assert not (isinstance(payload, dict) and payload.get("errors")), payload
+    return dict(body["data"])
+
+
 def create_token(data_dir: Path, *args: str) -> str:
     """`hub token create ARGS` on the embedded PostgreSQL in data_dir; the token it prints last."""
     env = {**os.environ, "HUB_DATA_DIR": str(data_dir)}

@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import scratch_folder
-from tests.live import Served, create_token, serve
+from tests.live import Served, create_token, graphql_data, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATIONS = ROOT / "schema" / "operations"
@@ -103,30 +102,16 @@ def page(browser: Browser) -> Iterator[Page]:
     opened.context.close()
 
 
-def post(served: Served, token: str, query: str, **variables: Any) -> dict[str, Any]:
-    response = httpx.post(
-        served.url + "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    body = response.json()
-    assert response.status_code == 200 and "errors" not in body, body
-    for payload in body["data"].values():
-        assert not (isinstance(payload, dict) and payload.get("errors")), payload
-    return dict(body["data"])
-
-
 def vetted(name: str) -> str:
     return (OPERATIONS / f"{name}.graphql").read_text()
 
 
 def report(served: Served, token: str, title: str, **fields: Any) -> dict[str, Any]:
-    return dict(post(served, token, REPORT, input={"title": title, **fields})["reportFinding"]["finding"])
+    return dict(graphql_data(served, token, REPORT, input={"title": title, **fields})["reportFinding"]["finding"])
 
 
 def transition(served: Served, token: str, finding: dict[str, Any], to: str) -> dict[str, Any]:
-    moved = post(
+    moved = graphql_data(
         served, token, TRANSITION, input={"id": finding["id"], "to": to, "expectedVersion": finding["version"]}
     )
     return dict(moved["transitionFinding"]["finding"])
@@ -162,7 +147,7 @@ def test_the_board_shows_the_demo_dashboard_with_vetted_operations_only(served: 
     expect(page.locator("#who")).to_contain_text("CISA: Cybersecurity and Infrastructure Security Agency")
 
     # the counts on the page are the dashboard's counts for this token, fetched over HTTP now
-    fetched = post(served, cisa, vetted("board_dashboard"))["dashboard"]
+    fetched = graphql_data(served, cisa, vetted("board_dashboard"))["dashboard"]
     expected = {(c["kind"], c["state"]): c["count"] for c in fetched["counts"]}
     cells = page.eval_on_selector_all(
         "#count-grid td[data-kind]", "cells => cells.map(c => [c.dataset.kind, c.dataset.state, c.textContent])"
@@ -180,7 +165,7 @@ def test_the_board_shows_the_demo_dashboard_with_vetted_operations_only(served: 
     expect(open_windows.first).to_contain_text(re.compile(r"closes (today|in \d+ days?)"))
     expect(page.locator("#standards-body")).to_contain_text("In force")
     expect(page.locator("#standards-body")).to_contain_text(re.compile(r"\d of 2"))
-    total = post(served, cisa, vetted("board_open_findings"), first=1)["findings"]["totalCount"]
+    total = graphql_data(served, cisa, vetted("board_open_findings"), first=1)["findings"]["totalCount"]
     expect(page.locator("#findings-caption-count")).to_have_text(f"50 shown of {total:,}")
 
     # every request the board made is the exact text of a vetted operation, the subscription too
@@ -214,7 +199,7 @@ def test_a_change_made_through_the_api_shows_on_the_board_at_once_and_marked(
     expect(row.locator(".marker")).to_contain_text("Reported → Triaged")
     expect(page.locator("#change-log")).to_contain_text(f"“{title}”: Reported → Triaged (by CISA)")
     # the counts follow, and say what changed
-    counts = post(served, cisa, vetted("board_dashboard"))["dashboard"]["counts"]
+    counts = graphql_data(served, cisa, vetted("board_dashboard"))["dashboard"]["counts"]
     triaged = next(c["count"] for c in counts if c["kind"] == "FINDING" and c["state"] == "TRIAGED")
     cell = page.locator('#count-grid td[data-kind="FINDING"][data-state="TRIAGED"]')
     expect(cell).to_have_attribute("data-count", str(triaged))
@@ -222,7 +207,7 @@ def test_a_change_made_through_the_api_shows_on_the_board_at_once_and_marked(
 
     # a DoD measure planned against the finding shows in its row: the board refreshes the findings a measure names
     measure = f"Harden pumping stations {uuid.uuid4().hex[:6]}"
-    post(
+    graphql_data(
         served,
         served.tokens()["DOD"],
         PLAN_MEASURE,
@@ -271,14 +256,14 @@ def test_another_agency_never_sees_an_amber_strict_finding(served: Served, cisa:
         expect(finding_row(cisa_page, strict)).to_be_visible()
 
         # shared with EPA (AMBER), then narrowed to AMBER_STRICT: EPA's board takes the row off at once
-        epa = post(served, served.tokens()["EPA"], vetted("board_me"))["me"]["agency"]["id"]
+        epa = graphql_data(served, served.tokens()["EPA"], vetted("board_me"))["me"]["agency"]["id"]
         shared = f"Shared probe {probe}"
         finding = report(
             served, cisa, shared, tlp="AMBER", shareWithAgencyIds=[epa], cvss={"baseScore": 8.8}, sectors=["ENERGY"]
         )
         expect(finding_row(epa_page, shared)).to_be_visible(timeout=5_000)
         expect(finding_row(epa_page, shared).locator(".tlp")).to_have_text("TLP:AMBER")
-        post(
+        graphql_data(
             served,
             cisa,
             SHARE,
@@ -382,8 +367,8 @@ def test_a_bad_token_is_refused_clearly_and_an_ended_session_clears_the_token(
     token = create_token(served.data_dir, "--agency", "CISA", "--role", "VIEWER", "--name", "board viewer")
     sign_in(page, served, token)
     assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") == token
-    token_id = post(served, token, "{ apiTokens { id } }")["apiTokens"][0]["id"]
-    post(
+    token_id = graphql_data(served, token, "{ apiTokens { id } }")["apiTokens"][0]["id"]
+    graphql_data(
         served,
         token,
         "mutation($id: ID!) { revokeToken(input: {id: $id}) { errors { message } } }",

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import scratch_folder
-from tests.live import GraphQLWs, Served, create_token, database_url, serve
+from tests.live import GraphQLWs, Served, create_token, database_url, graphql_data, serve
 
 STATUS = """subscription($kinds: [EntityKind!], $since: String) {
   statusChanged(kinds: $kinds, since: $since) {
@@ -49,26 +49,12 @@ def tokens(served: Served) -> dict[str, str]:
     }
 
 
-def gql(served: Served, token: str, query: str, **variables: Any) -> dict[str, Any]:
-    response = httpx.post(
-        served.url + "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    body = response.json()
-    assert response.status_code == 200 and "errors" not in body, body
-    for payload in body["data"].values():
-        assert not (isinstance(payload, dict) and payload.get("errors")), payload
-    return dict(body["data"])
-
-
 def report(served: Served, token: str, title: str, **fields: Any) -> dict[str, Any]:
-    return dict(gql(served, token, REPORT, input={"title": title, **fields})["reportFinding"]["finding"])
+    return dict(graphql_data(served, token, REPORT, input={"title": title, **fields})["reportFinding"]["finding"])
 
 
 def last_cursor(served: Served, token: str) -> str:
-    data = gql(
+    data = graphql_data(
         served, token, "{ events(first: 1, orderBy: {field: ID, direction: DESC}) { edges { node { cursor } } } }"
     )
     return str(data["events"]["edges"][0]["node"]["cursor"])
@@ -150,7 +136,7 @@ async def test_a_subscriber_who_loses_sight_gets_one_access_revoked_live_and_on_
     served: Served, tokens: dict[str, str]
 ) -> None:
     cisa, epa, doe = tokens["cisa"], tokens["epa"], tokens["doe"]
-    epa_agency = gql(served, epa, "{ me { agency { id } } }")["me"]["agency"]["id"]
+    epa_agency = graphql_data(served, epa, "{ me { agency { id } } }")["me"]["agency"]["id"]
     since = await asyncio.to_thread(last_cursor, served, cisa)
     epa_client = await GraphQLWs.open(served.url, epa)
     doe_client = await GraphQLWs.open(served.url, doe)
@@ -164,13 +150,13 @@ async def test_a_subscriber_who_loses_sight_gets_one_access_revoked_live_and_on_
     seen = (await epa_client.next_data())["statusChanged"]
     assert seen["entityId"] == finding["id"] and seen["entity"]["title"] == "shared then narrowed"
     narrowed = await asyncio.to_thread(
-        gql, served, cisa, SHARE, input={"id": finding["id"], "expectedVersion": 1, "tlp": "AMBER_STRICT"}
+        graphql_data, served, cisa, SHARE, input={"id": finding["id"], "expectedVersion": 1, "tlp": "AMBER_STRICT"}
     )
     revoked = (await epa_client.next_data())["statusChanged"]
     assert revoked["action"] == "ACCESS_REVOKED" and revoked["entityId"] == finding["id"]
     assert revoked["entity"] is None and revoked["actorAgency"] is None
     await asyncio.to_thread(
-        gql,
+        graphql_data,
         served,
         cisa,
         UPDATE,
