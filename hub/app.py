@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import time
-import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +29,8 @@ from graphql import (
     parse,
     validate,
 )
+from graphql.language.parser import MAX_NESTING_DEPTH
+from graphql.validation.validate import ValidationAbortedError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -48,12 +49,21 @@ from hub.compiler import Compiler
 from hub.cost import operation_cost
 from hub.db import DatabaseUnavailable, connection_lost, create_pool, database_unavailable
 from hub.demand import cost_extension, rate_limit_headers, rate_limited_message, too_costly
+from hub.errors import INTERNAL_MESSAGE, TIMEOUT_MESSAGE, error_body, request_id_from
 from hub.events import RUNNING_HUBS, EventHub
 from hub.limits import TooComplex
 from hub.limits import check as check_limits
 from hub.loaders import Loaders
 from hub.logs import configure as configure_logging
-from hub.persisted import PersistedQueryError, normalized_hash, operations_dir, resolve_query, vetted_hashes
+from hub.persisted import (
+    PersistedQueryError,
+    normalized_hash,
+    operations_dir,
+    persisted_query,
+    register_query,
+    resolve_query,
+    vetted_hashes,
+)
 from hub.ratelimit import Spent, spend
 from hub.scheduler import Scheduler, clock_from_offset
 from hub.settings import Settings
@@ -69,6 +79,17 @@ SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 NOBODY = Principal(id=0, name="anonymous", role="VIEWER", agency_id=None, agency_code=None, lab_id=None)
 
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+# what an Accept header may name, and the media type of the answer each stands for (GraphQL over HTTP, "Accept")
+ACCEPTED_MEDIA = {
+    GRAPHQL_RESPONSE: GRAPHQL_RESPONSE,
+    "application/json": "application/json",
+    "application/*": "application/json",
+    "*/*": "application/json",
+}
+BODY_MEDIA = ("application/json", GRAPHQL_RESPONSE)
+
+
 class JSON(Response):
     media_type = "application/json"
 
@@ -82,21 +103,89 @@ def error_response(
     code: str,
     headers: dict[str, str] | None = None,
     *,
-    request_id: str | None = None,
+    request_id: str,
     extra: dict[str, Any] | None = None,
+    media_type: str = "application/json",
 ) -> JSON:
-    extensions: dict[str, Any] = {"code": code}
-    if request_id:
-        extensions["requestId"] = request_id
-    extensions.update(extra or {})
-    return JSON({"errors": [{"message": message, "extensions": extensions}]}, status_code=status, headers=headers)
+    """One error in the envelope (hub.errors.error_body), with its status and headers."""
+    body = error_body(message, code, request_id, extra=extra)
+    return JSON(body, status_code=status, headers=headers, media_type=media_type)
 
 
-def _operation(document: Any, operation_name: str | None) -> OperationDefinitionNode | None:
+class Refused(Exception):
+    """A request the hub answers before executing it: a status, and errors in the envelope (each with its code)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+        outcome: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers
+        self.extra = extra
+        self.outcome = outcome
+        # several errors at once (validation); each already has its message, locations and code
+        self.errors = errors
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        if self.errors is None:
+            return error_body(self.message, self.code, request_id, extra=self.extra)
+        return {"errors": [{**e, "extensions": {**e["extensions"], "requestId": request_id}} for e in self.errors]}
+
+
+def negotiate(accept: str | None) -> str:
+    """The media type of the answer: the Accept header's most preferred of application/graphql-response+json and
+    application/json (q-values honoured, the first listed wins a tie); application/json when the header is missing
+    or names neither (the spec lets a server disregard such a header rather than answer 406)."""
+    best, best_q = None, 0.0
+    for part in (accept or "").split(","):
+        media, *parameters = part.split(";")
+        chosen = ACCEPTED_MEDIA.get(media.strip().lower())
+        q = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if chosen is not None and q > best_q:
+            best, best_q = chosen, q
+    return best or "application/json"
+
+
+def select_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode:
+    """The operation to run (GraphQL, "GetOperation"): the one named `operation_name`, or the document's only one.
+    Several operations and no name, or a name the document does not hold, is a request error naming what it has."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is not None:
-        operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
-    return operations[0] if len(operations) == 1 else None
+    names = ", ".join(o.name.value for o in operations if o.name is not None) or "none named"
+    if operation_name is None:
+        if len(operations) == 1:
+            return operations[0]
+        if not operations:
+            raise Refused(400, "the document holds no operation, only fragments", "GRAPHQL_VALIDATION_FAILED")
+        raise Refused(
+            400,
+            f"the document holds {len(operations)} operations ({names}): say which to run with operationName",
+            "GRAPHQL_VALIDATION_FAILED",
+        )
+    for operation in operations:
+        if operation.name is not None and operation.name.value == operation_name:
+            return operation
+    raise Refused(
+        400,
+        f"operationName {operation_name!r} names no operation of the document (its operations: {names})",
+        "GRAPHQL_VALIDATION_FAILED",
+    )
 
 
 def _introspection_only(operation: OperationDefinitionNode) -> bool:
@@ -106,114 +195,141 @@ def _introspection_only(operation: OperationDefinitionNode) -> bool:
 
 def statement_timeout_error(request_id: str, path: Any = None) -> dict[str, Any]:
     """The error of a statement that PostgreSQL cancelled at HUB_STATEMENT_TIMEOUT_MS (either read path)."""
-    return {
-        "message": "a database statement took longer than the statement timeout (HUB_STATEMENT_TIMEOUT_MS)",
-        "path": path,
-        "extensions": {"code": "TIMEOUT", "requestId": request_id},
-    }
+    return {"message": TIMEOUT_MESSAGE, "path": path, "extensions": {"code": "TIMEOUT", "requestId": request_id}}
 
 
-def format_errors(errors: list[GraphQLError], request_id: str) -> list[dict[str, Any]]:
-    """Errors for the client: expected ones as they are, anything else masked as INTERNAL (and logged)."""
-    formatted: list[dict[str, Any]] = []
-    for error in errors:
-        original = error.original_error
-        if isinstance(original, asyncpg.QueryCanceledError):
-            formatted.append(statement_timeout_error(request_id, error.path))
-            continue
-        if original is not None and not isinstance(original, GraphQLError):
-            log.error("request %s: internal error at %s", request_id, error.path, exc_info=original)
-            formatted.append(
-                {
-                    "message": "internal error; the hub's log has the details under this request id",
-                    "path": error.path,
-                    "extensions": {"code": "INTERNAL", "requestId": request_id},
-                }
-            )
-            continue
-        item: dict[str, Any] = dict(error.formatted)
-        extensions = dict(item.get("extensions") or {})
-        extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED" if error.path is None else "BAD_USER_INPUT")
-        extensions["requestId"] = request_id
-        item["extensions"] = extensions
-        formatted.append(item)
-    return formatted
+def request_parameters(body: Any) -> tuple[Any, dict[str, Any] | None, str | None]:
+    """The query, variables and operationName of a request's parameters, each checked for its JSON type."""
+    if isinstance(body, list):
+        raise Refused(
+            400,
+            "batching is not supported: send one operation per request, as a JSON object, not an array",
+            "BAD_REQUEST",
+        )
+    if not isinstance(body, dict):
+        raise Refused(400, "the request body must be a JSON object with a `query`", "BAD_REQUEST")
+    variables = body.get("variables")
+    operation_name = body.get("operationName")
+    extensions = body.get("extensions")
+    if variables is not None and not isinstance(variables, dict):
+        raise Refused(400, "variables must be a JSON object (or null)", "BAD_REQUEST")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise Refused(400, "operationName must be a string (or null)", "BAD_REQUEST")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise Refused(400, "extensions must be a JSON object (or null)", "BAD_REQUEST")
+    return body.get("query"), variables, operation_name
 
 
 class GraphQLEndpoint:
-    """GraphQL over HTTP: POST (JSON) for queries and mutations, GET for GraphiQL and for queries."""
+    """GraphQL over HTTP: POST (JSON) for queries and mutations, GET for GraphiQL and for queries. Every answer,
+    however early it is refused, is JSON in one envelope with the request id (hub/errors.py)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
-        response = await self.handle(request)
+        request_id = request_id_from(request.headers.get("x-request-id"))
+        media_type = negotiate(request.headers.get("accept"))
+        try:
+            response = await self.handle(request, request_id, media_type)
+        except Refused as refused:
+            response = JSON(
+                refused.body(request_id), status_code=refused.status, headers=refused.headers, media_type=media_type
+            )
+        except Exception:  # a bug: the client gets the envelope and the request id, the log gets the trace
+            log.exception("request %s: internal error", request_id)
+            response = error_response(500, INTERNAL_MESSAGE, "INTERNAL", request_id=request_id, media_type=media_type)
+        response.headers["X-Request-Id"] = request_id
         await response(scope, receive, send)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, request_id: str, media_type: str) -> Response:
         if request.method == "GET":
             if "query" not in request.query_params and "extensions" not in request.query_params:
+                if "text/html" not in request.headers.get("accept", ""):
+                    raise Refused(400, "query must be a non-empty string (the query parameter)", "BAD_REQUEST")
                 if self.settings.production:
-                    return error_response(404, "GraphiQL is off in production", "NOT_FOUND")
+                    raise Refused(404, "GraphiQL is off in production", "NOT_FOUND")
                 return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
             if self.settings.production:
-                return error_response(
-                    405, "queries over GET are off in production: POST them", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
+                raise Refused(
+                    405,
+                    "queries over GET are off in production: POST them",
+                    "METHOD_NOT_ALLOWED",
+                    headers={"Allow": "POST"},
                 )
-            variables_raw = request.query_params.get("variables")
-            try:
-                variables = orjson.loads(variables_raw) if variables_raw else None
-            except orjson.JSONDecodeError:
-                return error_response(400, "variables is not valid JSON", "BAD_REQUEST")
-            extensions_raw = request.query_params.get("extensions")
-            try:
-                extensions = orjson.loads(extensions_raw) if extensions_raw else None
-            except orjson.JSONDecodeError:
-                return error_response(400, "extensions is not valid JSON", "BAD_REQUEST")
             body: dict[str, Any] = {
                 "query": request.query_params.get("query"),
-                "variables": variables,
+                "variables": _json_parameter(request, "variables"),
                 "operationName": request.query_params.get("operationName"),
-                "extensions": extensions,
+                "extensions": _json_parameter(request, "extensions"),
             }
-            return await self.execute(request, body, allow_mutation=False)
+            return await self.execute(request, body, request_id, media_type, allow_mutation=False)
         if request.method != "POST":
-            return error_response(405, "use GET or POST", "METHOD_NOT_ALLOWED", {"Allow": "GET, POST"})
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in ("application/json", "application/graphql-response+json"):
-            return error_response(
-                415, f"Content-Type must be application/json, not {content_type or 'missing'!r}", "BAD_REQUEST"
+            raise Refused(
+                405,
+                f"{request.method} is not served here: use GET or POST",
+                "METHOD_NOT_ALLOWED",
+                headers={"Allow": "GET, POST"},
             )
-        raw = await request.body()
-        if len(raw) > self.settings.max_body_bytes:
-            return error_response(
-                413,
-                f"the request body is larger than {self.settings.max_body_bytes} bytes (HUB_MAX_BODY_BYTES)",
-                "QUERY_TOO_COMPLEX",
+        content_type, *parameters = request.headers.get("content-type", "").split(";")
+        content_type = content_type.strip().lower()
+        if content_type not in BODY_MEDIA:
+            raise Refused(
+                415,
+                f"Content-Type must be application/json, not {content_type or 'missing'!r}",
+                "UNSUPPORTED_MEDIA_TYPE",
             )
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+                raise Refused(415, f"the body must be UTF-8, not charset {value.strip()!r}", "UNSUPPORTED_MEDIA_TYPE")
+        raw = await self.read_body(request)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
-            return error_response(400, f"the request body is not valid JSON: {error}", "BAD_REQUEST")
-        if not isinstance(body, dict):
-            return error_response(400, "the request body must be a JSON object", "BAD_REQUEST")
-        return await self.execute(request, body, allow_mutation=True)
+            raise Refused(400, f"the request body is not valid JSON: {error}", "BAD_REQUEST") from None
+        return await self.execute(request, body, request_id, media_type, allow_mutation=True)
 
-    async def execute(self, request: Request, body: dict[str, Any], *, allow_mutation: bool) -> Response:
+    async def read_body(self, request: Request) -> bytes:
+        """The body, read no further than HUB_MAX_BODY_BYTES (a declared length over it is refused unread)."""
+        limit = self.settings.max_body_bytes
+        too_large = Refused(
+            413, f"the request body is larger than {limit} bytes (HUB_MAX_BODY_BYTES)", "PAYLOAD_TOO_LARGE"
+        )
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def execute(
+        self, request: Request, body: Any, request_id: str, media_type: str, *, allow_mutation: bool
+    ) -> Response:
         """Answer one GraphQL request, then count it and log it (one JSON line: who, what, how long, outcome)."""
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         started = time.perf_counter()
         record: dict[str, Any] = {"requestId": request_id, "operation": None, "principalId": None, "agency": None}
         # one deadline for the whole request: waiting for a connection and authenticating count too
         deadline = asyncio.timeout(self.settings.request_timeout_seconds)
         try:
             async with deadline:
-                response = await self._execute(request, body, allow_mutation=allow_mutation, record=record)
+                response = await self._execute(
+                    request, body, allow_mutation=allow_mutation, record=record, media_type=media_type
+                )
+        except Refused as refused:
+            record["outcome"] = refused.outcome or f"http_{refused.status}"
+            response = JSON(
+                refused.body(request_id), status_code=refused.status, headers=refused.headers, media_type=media_type
+            )
         except TimeoutError as error:
             if not deadline.expired():
                 # asyncpg's own connect timeout (HUB_DATABASE_CONNECT_TIMEOUT_SECONDS): the server does not answer
-                response = self._unavailable(error, record)
+                response = self._unavailable(error, record, media_type)
             else:
                 record["outcome"] = "timeout"
                 response = error_response(
@@ -222,14 +338,15 @@ class GraphQLEndpoint:
                     "(HUB_REQUEST_TIMEOUT_SECONDS); ask for less, e.g. a smaller `first`",
                     "TIMEOUT",
                     request_id=request_id,
+                    media_type=media_type,
                 )
         except DatabaseUnavailable as error:
-            response = self._unavailable(error.__cause__ or error, record)
+            response = self._unavailable(error.__cause__ or error, record, media_type)
         except (OSError, asyncpg.PostgresError) as error:
             # no connection to be had: refused, or the server is starting up or shutting down
             if not database_unavailable(error):
                 raise
-            response = self._unavailable(error, record)
+            response = self._unavailable(error, record, media_type)
         seconds = time.perf_counter() - started
         operation = record["operation"] or "anonymous"
         outcome = record.get("outcome") or ("ok" if response.status_code == 200 else f"http_{response.status_code}")
@@ -249,11 +366,10 @@ class GraphQLEndpoint:
                 "sqlSeconds": round(record.get("sqlSeconds", 0.0), 4),
             },
         )
-        response.headers["X-Request-Id"] = request_id
         return response
 
     @staticmethod
-    def _unavailable(error: BaseException, record: dict[str, Any]) -> Response:
+    def _unavailable(error: BaseException, record: dict[str, Any], media_type: str) -> Response:
         """503 for a request that met the database out of reach: fast and clear, no trace (the log says what)."""
         record["outcome"] = "database_unavailable"
         log.warning(
@@ -265,22 +381,69 @@ class GraphQLEndpoint:
             "DATABASE_UNAVAILABLE",
             {"Retry-After": "1"},
             request_id=record["requestId"],
+            media_type=media_type,
         )
 
+    def _parse(self, query: Any) -> DocumentNode:
+        """The parsed document, or a request error: not a string, over the token limit, or not GraphQL."""
+        if not isinstance(query, str) or not query.strip():
+            raise Refused(400, "query must be a non-empty string", "BAD_REQUEST")
+        limits = self.settings.limits
+        try:
+            return parse_cached(query, limits.max_tokens)
+        except GraphQLSyntaxError as error:
+            if "more than" in error.message and "tokens" in error.message:
+                raise Refused(
+                    400,
+                    f"the query has more than {limits.max_tokens} tokens (HUB_MAX_TOKENS)",
+                    "QUERY_TOO_COMPLEX",
+                    outcome="too_complex",
+                ) from None
+            if "nested too deeply" in error.message:
+                raise Refused(
+                    400,
+                    f"the document is nested too deeply: {error.message}",
+                    "QUERY_TOO_COMPLEX",
+                    outcome="too_complex",
+                ) from None
+            raise Refused(
+                400,
+                error.message,
+                "GRAPHQL_PARSE_FAILED",
+                errors=[{**error.formatted, "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}],
+            ) from None
+
+    def _validate(self, query: str, principal: Principal) -> None:
+        """Refuse a document that fails the schema's validation, with every error and its locations."""
+        errors = validation_errors(query, self.settings.limits.max_tokens)
+        if any(isinstance(e, ValidationAbortedError) for e in errors):
+            raise Refused(
+                400,
+                "the document nests fragments or selections too deeply to validate (graphql-core stops at "
+                f"{MAX_NESTING_DEPTH} levels); flatten its fragments",
+                "QUERY_TOO_COMPLEX",
+                outcome="too_complex",
+            )
+        if errors:
+            formatted: list[dict[str, Any]] = [
+                {**e.formatted, "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}} for e in errors
+            ]
+            if self.settings.production and principal.role != "ADMIN":
+                # field suggestions map the schema for whoever guesses: not in production
+                for item in formatted:
+                    item["message"] = SUGGESTION.sub("", item["message"])
+            raise Refused(400, str(formatted[0]["message"]), "GRAPHQL_VALIDATION_FAILED", errors=formatted)
+
     async def _execute(
-        self, request: Request, body: dict[str, Any], *, allow_mutation: bool, record: dict[str, Any]
+        self, request: Request, body: Any, *, allow_mutation: bool, record: dict[str, Any], media_type: str
     ) -> Response:
         request_id = record["requestId"]
-        variables = body.get("variables")
-        operation_name = body.get("operationName")
-        record["operation"] = operation_name if isinstance(operation_name, str) else None
-        if variables is not None and not isinstance(variables, dict):
-            return error_response(400, "variables must be a JSON object", "BAD_REQUEST", request_id=request_id)
-        if operation_name is not None and not isinstance(operation_name, str):
-            return error_response(400, "operationName must be a string", "BAD_REQUEST", request_id=request_id)
+        query, variables, operation_name = request_parameters(body)
+        record["operation"] = operation_name
+        authorization = request.headers.get("authorization")
+        token = bearer_token(authorization)
 
         pool: asyncpg.Pool = request.app.state.pool
-        token = bearer_token(request.headers.get("authorization"))
         request.app.state.pool_waiting += 1
         try:
             con_context = pool.acquire()
@@ -289,82 +452,77 @@ class GraphQLEndpoint:
             request.app.state.pool_waiting -= 1
         try:
             principal = await authenticate(con, token)
+            unauthenticated = Refused(
+                401,
+                "a valid token is required" if authorization else "no token: send Authorization: Bearer <token>",
+                "UNAUTHENTICATED",
+                headers={"WWW-Authenticate": "Bearer"},
+                outcome="unauthenticated",
+            )
+            if principal is None and (authorization is not None or persisted_query(body) is not None):
+                # a token sent and not valid (unknown, expired, revoked, or not a Bearer token) is refused whatever
+                # it asks, and nobody without a token reads or writes the persisted queries
+                raise unauthenticated
             try:
-                query = await resolve_query(con, principal.id if principal else 0, body)
+                persisted = await resolve_query(con, body) if principal is not None else None
             except PersistedQueryError as error:
-                record["outcome"] = error.code.lower()
-                return error_response(error.status, str(error), error.code, request_id=request_id)
-            if not isinstance(query, str) or not query.strip():
-                return error_response(400, "query must be a non-empty string", "BAD_REQUEST", request_id=request_id)
+                raise Refused(error.status, str(error), error.code, outcome=error.code.lower()) from None
+            if persisted is not None:
+                query = persisted.query
+            document = self._parse(query)
+            operation = select_operation(document, operation_name)
+            if principal is None:
+                if not _introspection_only(operation) or self.settings.production:
+                    raise unauthenticated
+                principal = NOBODY  # introspection without a token, in development only
             limits = self.settings.limits
             try:
-                document = parse_cached(query, limits.max_tokens)
-            except GraphQLSyntaxError as error:
-                if "more than" in error.message and "tokens" in error.message:
-                    record["outcome"] = "too_complex"
-                    return error_response(
-                        400,
-                        f"the query has more than {limits.max_tokens} tokens (HUB_MAX_TOKENS)",
-                        "QUERY_TOO_COMPLEX",
-                        request_id=request_id,
-                    )
-                return error_response(
-                    400, f"syntax error: {error.message}", "GRAPHQL_PARSE_FAILED", request_id=request_id
-                )
-            operation = _operation(document, operation_name)
-            if operation is not None:
-                try:
-                    check_limits(document, operation, limits)
-                except TooComplex as error:
-                    record["outcome"] = "too_complex"
-                    metrics.RATE_LIMITED.labels(limit="query_complexity").inc()
-                    return error_response(400, str(error), "QUERY_TOO_COMPLEX", request_id=request_id)
-            # before any SQL of the operation runs; a document without a single operation to run costs 1
-            cost = operation_cost(schema._schema, document, operation, variables) if operation is not None else 1
+                # cheap and bounded: before the validation, whose work grows with what they limit
+                check_limits(document, operation, limits)
+            except TooComplex as error:
+                metrics.RATE_LIMITED.labels(limit="query_complexity").inc()
+                raise Refused(400, str(error), "QUERY_TOO_COMPLEX", outcome="too_complex") from None
+            self._validate(query, principal)
+            if persisted is not None and persisted.register:
+                # only a valid document sent by a known principal is kept
+                await register_query(con, persisted.digest, query, principal.id)
+            # before any SQL of the operation runs (and after validation, which bounds the nesting it walks)
+            cost = operation_cost(schema._schema, document, operation, variables)
             record["cost"] = cost
             budget = self.settings.rate_limit
             refusal = too_costly(cost, limits, budget)
             if refusal is not None:
-                record["outcome"] = "too_complex"
                 metrics.RATE_LIMITED.labels(limit="query_cost").inc()
                 extra = {"cost": cost, "maxCost": limits.max_cost or None}
-                return error_response(400, refusal, "QUERY_TOO_COMPLEX", request_id=request_id, extra=extra)
-            if operation is not None and operation.name is not None:
+                raise Refused(400, refusal, "QUERY_TOO_COMPLEX", extra=extra, outcome="too_complex")
+            if operation.name is not None:
                 record["operation"] = operation.name.value
-            is_mutation = operation is not None and operation.operation == OperationType.MUTATION
+            is_mutation = operation.operation == OperationType.MUTATION
             if is_mutation and not allow_mutation:
-                return error_response(
-                    405, "mutations need POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"}, request_id=request_id
+                raise Refused(405, "mutations need POST", "METHOD_NOT_ALLOWED", headers={"Allow": "POST"})
+            if operation.operation == OperationType.SUBSCRIPTION:
+                raise Refused(
+                    405,
+                    "subscriptions run over WebSocket (graphql-transport-ws) at this same path, not over HTTP",
+                    "METHOD_NOT_ALLOWED",
+                    headers={"Allow": "GET, POST"},
                 )
-            if principal is None:
-                if operation is not None and _introspection_only(operation) and not self.settings.production:
-                    principal = NOBODY
-                else:
-                    record["outcome"] = "unauthenticated"
-                    message = "a valid token is required" if token else "no token: send Authorization: Bearer <token>"
-                    return error_response(
-                        401, message, "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"}, request_id=request_id
-                    )
             record.update(principalId=principal.id or None, agency=principal.agency_code or principal.lab_name)
             if self.settings.production and principal.role != "ADMIN":
-                introspection = validate(schema._schema, document, [NoSchemaIntrospectionCustomRule])
-                if introspection:
-                    record["outcome"] = "introspection_off"
-                    return error_response(
+                if validate(schema._schema, document, [NoSchemaIntrospectionCustomRule]):
+                    raise Refused(
                         400,
                         "introspection is off in production for non-admins; the schema is schema/schema.graphql",
                         "GRAPHQL_VALIDATION_FAILED",
-                        request_id=request_id,
+                        outcome="introspection_off",
                     )
-            if self.settings.production and self.settings.operations_allowlist and principal.role != "ADMIN":
-                if normalized_hash(document) not in vetted_hashes():
-                    record["outcome"] = "not_allowed"
-                    return error_response(
+                if self.settings.operations_allowlist and normalized_hash(document) not in vetted_hashes():
+                    raise Refused(
                         403,
                         "this hub serves only the vetted operations of schema/operations/ to non-admins "
                         "(production allow-list); run one of those, e.g. with `hub query NAME`",
                         "OPERATION_NOT_ALLOWED",
-                        request_id=request_id,
+                        outcome="not_allowed",
                     )
             compiled: tuple[str, str] | None = None
             spent: Spent | None = None
@@ -372,19 +530,24 @@ class GraphQLEndpoint:
                 # outside any transaction: the bucket's row is locked for this one statement only
                 spent = await spend(con, principal.id, cost, budget)
                 if not spent.allowed:
-                    record["outcome"] = "rate_limited"
                     metrics.RATE_LIMITED.labels(limit="rate").inc()
-                    return error_response(
+                    raise Refused(
                         429,
                         rate_limited_message(spent, budget),
                         "RATE_LIMITED",
-                        {"Retry-After": str(spent.retry_after), **rate_limit_headers(spent, budget)},
-                        request_id=request_id,
+                        headers={"Retry-After": str(spent.retry_after), **rate_limit_headers(spent, budget)},
                         extra={"cost": cost, "remaining": spent.remaining, "retryAfter": spent.retry_after},
+                        outcome="rate_limited",
                     )
             # the statement timeout is set per transaction, with the principal (hub.store.base.bind_principal)
             session = Session(con, principal, self.settings.statement_timeout_ms)
-            context = Context(db=session, loaders=Loaders(session), principal=principal, settings=self.settings)
+            context = Context(
+                db=session,
+                loaders=Loaders(session),
+                principal=principal,
+                settings=self.settings,
+                request_id=request_id,
+            )
             if is_mutation:
                 result = await schema.execute(
                     query, variable_values=variables, context_value=context, operation_name=operation_name
@@ -432,28 +595,33 @@ class GraphQLEndpoint:
                 return JSON(
                     {"errors": [statement_timeout_error(request_id)], "data": None, "extensions": extensions},
                     headers=headers,
+                    media_type=media_type,
                 )
             # the data as PostgreSQL wrote it, not parsed again
             extensions["compiled"] = True
             return Response(
                 b'{"data":' + data.encode() + b',"extensions":' + orjson.dumps(extensions) + b"}",
-                media_type="application/json",
+                media_type=media_type,
                 headers=headers,
             )
         payload: dict[str, Any] = {}
+        status = 200
         if result.errors:
-            payload["errors"] = format_errors(result.errors, request_id)
+            # shaped by hub.errors.ErrorPolicy: each has its code and the request id
+            payload["errors"] = [e.formatted for e in result.errors]
             if self.settings.production and principal.role != "ADMIN":
-                # field suggestions map the schema for whoever guesses: not in production
                 for item in payload["errors"]:
                     item["message"] = SUGGESTION.sub("", item["message"])
             record["outcome"] = "error"
         # the spec's rule: "data" is there (maybe null) once execution started, absent when the request was invalid
+        # (a variable that does not coerce), which is a request error: 400
         executed = result.data is not None or not result.errors or any(e.path for e in result.errors)
         if executed:
             payload["data"] = result.data
+        else:
+            status = 400
         payload["extensions"] = extensions
-        return JSON(payload, headers=headers)
+        return JSON(payload, status_code=status, headers=headers, media_type=media_type)
 
     async def _compiled(
         self,
@@ -500,10 +668,26 @@ def parse_cached(query: str, max_tokens: int) -> DocumentNode:
 
 
 @functools.lru_cache(maxsize=1024)
+def validation_errors(query: str, max_tokens: int) -> tuple[GraphQLError, ...]:
+    """The schema's validation errors of an operation text, once per text and worker (keyed by the text, not the
+    parsed document, whose hash walks the tree)."""
+    return tuple(validate(schema._schema, parse_cached(query, max_tokens)))
+
+
 def valid_document(query: str, max_tokens: int) -> bool:
-    """Whether the operation text passes the schema's validation, once per text and worker (keyed by the text, not
-    the parsed document, whose hash walks the tree)."""
-    return not validate(schema._schema, parse_cached(query, max_tokens))
+    """Whether the operation text passes the schema's validation."""
+    return not validation_errors(query, max_tokens)
+
+
+def _json_parameter(request: Request, name: str) -> Any:
+    """A JSON-encoded query parameter of a GET (variables, extensions), or None when it is not there."""
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise Refused(400, f"{name} is not valid JSON", "BAD_REQUEST") from None
 
 
 class ClosableWebSocket(ASGIWebSocketAdapter):
@@ -706,7 +890,14 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
         name = request.path_params["name"]
         path = operations_dir() / f"{name}.graphql"
         if not name.replace("_", "").isalnum() or not path.is_file():
-            return error_response(404, f"no vetted operation named {name!r}", "NOT_FOUND")
+            request_id = request_id_from(request.headers.get("x-request-id"))
+            return error_response(
+                404,
+                f"no vetted operation named {name!r}",
+                "NOT_FOUND",
+                {"X-Request-Id": request_id},
+                request_id=request_id,
+            )
         return Response(path.read_text(), media_type="application/graphql; charset=utf-8")
 
     return Starlette(
@@ -715,7 +906,7 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             Mount("/board", app=BoardFiles(directory=board), name="board"),
             Route("/operations/{name}.graphql", vetted_operation),
             Route("/metrics", metrics_endpoint),
-            Route("/graphql", GraphQLEndpoint(settings), methods=["GET", "POST"]),
+            Route("/graphql", GraphQLEndpoint(settings)),  # every method: others get 405 in the envelope
             WebSocketRoute("/graphql", GraphQLWebSocket(settings)),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,34 +52,55 @@ def vetted_hashes() -> dict[str, str]:
     return vetted
 
 
-async def resolve_query(con: asyncpg.Connection, principal_id: int, body: dict[str, Any]) -> str | None:
-    """The query text of a request: as sent, or from the persisted store when the request sends only its hash.
-    A request that sends both registers the text under its hash (after checking that they match)."""
-    extensions = body.get("extensions")
-    query = body.get("query")
-    if not isinstance(extensions, dict) or "persistedQuery" not in extensions:
-        return query if isinstance(query, str) else None
-    persisted = extensions["persistedQuery"]
+@dataclass(frozen=True)
+class Persisted:
+    """The text of an APQ request, and whether to keep it under its hash (once the request is known valid)."""
+
+    query: str
+    digest: str
+    register: bool
+
+
+def persisted_query(body: Any) -> Any:
+    """The request's `extensions.persistedQuery`, or None when it sends none."""
+    extensions = body.get("extensions") if isinstance(body, dict) else None
+    if not isinstance(extensions, dict):
+        return None
+    return extensions.get("persistedQuery")
+
+
+async def resolve_query(con: asyncpg.Connection, body: dict[str, Any]) -> Persisted | None:
+    """The query of an APQ request: from the persisted store when the request sends only its hash, or as sent when
+    it sends both (after checking that they match; `register_query` keeps it once the request proved valid). None
+    for a request that is not an APQ request."""
+    persisted = persisted_query(body)
+    if persisted is None:
+        return None
     if not isinstance(persisted, dict) or persisted.get("version") != 1:
         raise PersistedQueryError("persistedQuery: only version 1 is supported", "PERSISTED_QUERY_NOT_SUPPORTED", 400)
     digest = persisted.get("sha256Hash")
     if not isinstance(digest, str) or not HASH.match(digest):
         raise PersistedQueryError("persistedQuery.sha256Hash: 64 lower-case hex digits", "BAD_REQUEST", 400)
+    query = body.get("query")
     if isinstance(query, str) and query.strip():
         if sha256(query) != digest:
             raise PersistedQueryError("provided sha does not match query", "BAD_REQUEST", 400)
-        await con.execute(
-            """insert into persisted_queries (sha256, query, created_by) values ($1, $2, $3)
-               on conflict (sha256) do update set last_used_at = now()""",
-            digest,
-            query,
-            principal_id or None,
-        )
-        return query
+        return Persisted(query=query, digest=digest, register=True)
     stored = await con.fetchval(
         "update persisted_queries set last_used_at = now() where sha256 = $1 returning query", digest
     )
     if stored is None:
         # Apollo clients answer this by sending the query with its hash
         raise PersistedQueryError("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
-    return str(stored)
+    return Persisted(query=str(stored), digest=digest, register=False)
+
+
+async def register_query(con: asyncpg.Connection, digest: str, query: str, principal_id: int) -> None:
+    """Keep a validated query under its hash, for every worker to serve from then on."""
+    await con.execute(
+        """insert into persisted_queries (sha256, query, created_by) values ($1, $2, $3)
+           on conflict (sha256) do update set last_used_at = now()""",
+        digest,
+        query,
+        principal_id or None,
+    )

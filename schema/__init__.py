@@ -15,6 +15,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
 from hub.demand import DemandControl
+from hub.errors import ErrorPolicy
 from hub.tracing import tracing_extensions
 from schema import (
     agencies,
@@ -70,6 +71,7 @@ class HubSchema(strawberry.Schema):
         return None
 
 
+# ErrorPolicy: errors masked and coded alike over HTTP and WebSocket (hub/errors.py).
 # DemandControl: the request, cost and rate limits for operations over WebSocket (HTTP checks them in hub/app.py).
 # ParserCache and ValidationCache: an operation's text is parsed and validated once per worker, not per request.
 schema = HubSchema(
@@ -77,6 +79,8 @@ schema = HubSchema(
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
+        # first, so that it sees every result last: the one error policy of HTTP and WebSocket
+        ErrorPolicy,
         DemandControl,
         # factories (an extension instance per request); the caches themselves live at module level
         lambda: ParserCache(maxsize=1024),

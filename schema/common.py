@@ -43,6 +43,8 @@ class Context:
     websocket: Any = None
     # over WebSocket: the id of the token the socket was opened with (rechecked while it is open), never the token
     token_id: int | None = None
+    # over HTTP: the request's id, which every error carries (hub/errors.py); over WebSocket one per operation
+    request_id: str | None = None
 
 
 def ctx(info: strawberry.Info) -> Context:

@@ -76,7 +76,7 @@ async def test_a_cursor_of_another_ordering_is_refused(demo_api: Api) -> None:
         (b"[1, 2]", "application/json", 400, "JSON object"),
         (b'{"query": 5}', "application/json", 400, "query must be"),
         (b'{"query": "{ me { name } }", "variables": [1]}', "application/json", 400, "variables must be"),
-        (b'{"query": "{ me { name "}', "application/json", 400, "syntax error"),
+        (b'{"query": "{ me { name "}', "application/json", 400, "Syntax Error"),
         (b"query { me { name } }", "text/plain", 415, "Content-Type"),
     ],
 )
