@@ -32,16 +32,15 @@ from graphql import (
 )
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from hub import metrics
+from hub import graphiql, metrics
 from hub.access import Params
 from hub.auth import Principal, authenticate, bearer_token, check_token
 from hub.compiler import Compiler
@@ -156,7 +155,7 @@ class GraphQLEndpoint:
             if "query" not in request.query_params and "extensions" not in request.query_params:
                 if self.settings.production:
                     return error_response(404, "GraphiQL is off in production", "NOT_FOUND")
-                return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+                return graphiql.page()
             if self.settings.production:
                 return error_response(
                     405, "queries over GET are off in production: POST them", "METHOD_NOT_ALLOWED", {"Allow": "POST"}
@@ -716,6 +715,7 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             Route("/operations/{name}.graphql", vetted_operation),
             Route("/metrics", metrics_endpoint),
             Route("/graphql", GraphQLEndpoint(settings), methods=["GET", "POST"]),
+            *graphiql.routes(settings.production),
             WebSocketRoute("/graphql", GraphQLWebSocket(settings)),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
