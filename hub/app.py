@@ -33,16 +33,15 @@ from graphql.language.parser import MAX_NESTING_DEPTH
 from graphql.validation.validate import ValidationAbortedError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from hub import metrics
+from hub import graphiql, metrics
 from hub.access import Params
 from hub.auth import Principal, authenticate, bearer_token, check_token
 from hub.compiler import Compiler
@@ -250,7 +249,7 @@ class GraphQLEndpoint:
                     raise Refused(400, "query must be a non-empty string (the query parameter)", "BAD_REQUEST")
                 if self.settings.production:
                     raise Refused(404, "GraphiQL is off in production", "NOT_FOUND")
-                return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+                return graphiql.page()
             if self.settings.production:
                 raise Refused(
                     405,
@@ -907,6 +906,7 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             Route("/operations/{name}.graphql", vetted_operation),
             Route("/metrics", metrics_endpoint),
             Route("/graphql", GraphQLEndpoint(settings)),  # every method: others get 405 in the envelope
+            *graphiql.routes(settings.production),
             WebSocketRoute("/graphql", GraphQLWebSocket(settings)),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
@@ -23,7 +23,18 @@ from hub.app import create_app
 from hub.auth import create_principal_with_token
 from hub.settings import Settings
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 TEMPLATE = "hub_test_template"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @dataclass
@@ -185,3 +196,27 @@ async def demo_api(demo_url: str) -> AsyncIterator[Api]:
 async def api(fresh_url: str) -> AsyncIterator[Api]:
     async for api in _api(fresh_url):
         yield api
+
+
+def chromium() -> str:
+    """The system's Chromium (Playwright never downloads one here); CI installs Debian's `chromium`."""
+    path = os.environ.get("HUB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium: install Debian's `chromium` package (or set HUB_CHROMIUM)")
+        pytest.skip("no Chromium here: install Debian's `chromium` package (or set HUB_CHROMIUM) for the browser tests")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium driven by Playwright, for the tests of the pages the hub serves (the board, GraphiQL)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -73,6 +73,7 @@ def test_admins_run_any_operation(served: Served) -> None:
 
 def test_graphiql_and_anonymous_introspection_are_off(served: Served) -> None:
     assert httpx.get(served.url + "/graphql", headers={"Accept": "text/html"}).status_code == 404
+    assert httpx.get(served.url + "/graphiql/setup.js").status_code == 404  # nor are its files served
     assert post(served, None, {"query": "{ __schema { queryType { name } } }"}).status_code == 401
 
 

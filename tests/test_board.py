@@ -7,9 +7,7 @@ windows work. Every run saves a screenshot of the board at 1280x800 as test-arti
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import scratch_folder
 from tests.live import Served, create_token, graphql_data, serve
@@ -26,14 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 OPERATIONS = ROOT / "schema" / "operations"
 ARTIFACTS = ROOT / "test-artifacts"
 TOKEN_KEY = "frontier-hub.board.token"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 REPORT = """mutation($input: ReportFindingInput!) { reportFinding(input: $input) {
   finding { id version state } errors { code message } } }"""
 TRANSITION = """mutation($input: TransitionFindingInput!) { transitionFinding(input: $input) {
@@ -46,27 +36,6 @@ PLAN_MEASURE = """mutation($input: PlanMeasureInput!) { planMeasure(input: $inpu
 # a selector, not a JavaScript expression: the board's Content-Security-Policy forbids eval, and Playwright's
 # wait_for_function evaluates its expression with eval
 LIVE = "#live-status[data-state='live']"
-
-
-def chromium() -> str:
-    """The system's Chromium (Playwright never downloads one here); CI installs Debian's `chromium`."""
-    path = os.environ.get("HUB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium: install Debian's `chromium` package (or set HUB_CHROMIUM)")
-        pytest.skip("no Chromium here: install Debian's `chromium` package (or set HUB_CHROMIUM) for the board tests")
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module")
