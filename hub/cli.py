@@ -122,6 +122,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # as asked, so it is a clean exit (0), as with several workers
             if stopped.code != 128 + signal.SIGTERM:
                 raise
+        except KeyboardInterrupt:
+            # the same for Ctrl-C with one worker (uvicorn raises SIGINT again once it has drained)
+            pass
         return 0
     finally:
         target.release()

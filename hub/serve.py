@@ -14,19 +14,35 @@ from hub.settings import Settings
 
 
 class HubServer(uvicorn.Server):
-    """uvicorn's server; on SIGTERM or Ctrl-C it ends every open subscription with `complete` while the connections
-    can still carry it, then stops as uvicorn does (in-flight requests drain, then the lifespan shuts down)."""
+    """uvicorn's server; on SIGTERM or Ctrl-C it stops accepting connections, ends every open subscription with
+    `complete` while the connections can still carry it, then stops as uvicorn does (in-flight requests drain, the
+    WebSockets close with 1012, then the lifespan shuts down)."""
 
-    grace_seconds = 5.0
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        # a worker's settings come from the environment, as its application's do (hub.app.app_from_env)
+        self.grace_seconds = Settings.from_env().shutdown_grace_seconds
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
         await drain_running_hubs(self.grace_seconds)
         await super().shutdown(sockets)
 
 
+class HubProcess(uvicorn.supervisors.multiprocess.Process):
+    """A worker process of uvicorn's supervisor that serves with HubServer. Worker processes are spawned and import
+    uvicorn afresh, so the server class must come with the pickled process object, not from a patched module."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = HubServer(config=self.config)
+        return self._server
+
+
 def serve(settings: Settings) -> None:
     """Run the hub (factory `hub.app:app_from_env`) with `settings.workers` worker processes."""
-    HubServer.grace_seconds = settings.shutdown_grace_seconds
     config = uvicorn.Config(
         "hub.app:app_from_env",
         factory=True,
@@ -44,8 +60,8 @@ def serve(settings: Settings) -> None:
         # every worker writes its metrics here, so that /metrics on any of them reports all
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="frontier-hub-metrics-")
     if settings.workers > 1:
-        # uvicorn's supervisor builds each worker's server itself: give it ours
-        uvicorn.supervisors.multiprocess.Server = HubServer  # type: ignore[misc]
+        # the supervisor makes its workers (at start, on SIGTTIN, after a crash) from this module's `Process`
+        uvicorn.supervisors.multiprocess.Process = HubProcess  # type: ignore[misc]
         sock = config.bind_socket()
         uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
     else:
