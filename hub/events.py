@@ -327,6 +327,10 @@ class EventHub:
         async def stream() -> AsyncIterator[dict[str, Any]]:
             if since is not None and since < subscriber.position:
                 async for row in self.replay(principal, wanted, since, subscriber.position):
+                    if subscriber.dropped:
+                        # dropped mid-replay (the hub is stopping, say): end here, and never with a live event
+                        # after the rest of the replay was skipped, which would move the client's cursor past it
+                        raise SubscriptionClosed(subscriber.dropped)
                     yield row
             while True:
                 queued = await subscriber.queue.get()

@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
+from hub import db
+from hub.auth import authenticate, create_principal_with_token
+from hub.events import EventHub, SubscriptionClosed
 from tests.conftest import scratch_folder
 from tests.live import GraphQLWs, Served, last_cursor, serve
 
@@ -154,3 +158,27 @@ async def test_the_gql_client_ends_its_loop_without_an_exception_on_sigterm(shut
         assert await asyncio.to_thread(hub.proc.wait, 30) == 0
     assert sorted(ended) == ["client"] * len(lives) + ["loop"] * len(lives)
     assert all([event["cursor"] for event in events] == [newest] for events in received), received
+
+
+async def test_a_replay_in_progress_ends_at_shutdown_with_nothing_after_it(
+    fresh_url: str, connection: asyncpg.Connection
+) -> None:
+    """A subscription still replaying when the hub stops ends where it is (it need not replay the rest within the
+    grace period), and no live event follows a replay cut short: the client's last cursor stays right."""
+    _, token = await create_principal_with_token(connection, agency_code="CISA", role="OFFICER", name="replaying")
+    principal = await authenticate(connection, token)
+    assert principal is not None
+    pool = await db.create_pool(fresh_url, max_size=2, app_role=False)
+    events = EventHub(fresh_url, pool)
+    try:
+        await events.start()
+        async with events.subscribe(principal, since=0) as stream:
+            first = await anext(stream)
+            assert await connection.fetchval("select count(*) from events where id > $1", first["id"]) > 1
+            next(iter(events.subscribers)).offer({**first, "id": 10**9})  # a live event, queued meanwhile
+            assert events.closing_subscriptions() == {asyncio.current_task()}
+            with pytest.raises(SubscriptionClosed, match="shutting down"):
+                await anext(stream)
+    finally:
+        await events.stop()
+        await pool.close()
