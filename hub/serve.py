@@ -1,7 +1,8 @@
-"""Serving: uvicorn, with a shutdown that first completes open subscriptions."""
+"""Serving: uvicorn on a socket bound before anything else, with a shutdown that first completes open subscriptions."""
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import tempfile
@@ -11,6 +12,34 @@ import uvicorn.supervisors.multiprocess
 
 from hub.events import drain_running_hubs
 from hub.settings import Settings
+
+# what uvicorn listens with by default (Config.backlog)
+BACKLOG = 2048
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port and listening, as uvicorn would make it. `hub serve` makes it before it touches the
+    database, so that a busy port stops it before anything else, and serves on this very socket: nothing can take the
+    port between the check and the bind. Not inheritable: the embedded PostgreSQL started after it must not hold it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        # listening at once: on Linux two SO_REUSEADDR sockets may both bind a port until one of them listens
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def cannot_listen(host: str, port: int, error: OSError) -> str:
+    """The one line `hub serve` prints when it cannot listen on host:port."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if error.errno == errno.EADDRINUSE:
+        return f"hub serve: {where} is already in use (another hub?); choose another with --port or HUB_PORT"
+    return f"hub serve: cannot listen on {where} ({error.strerror or error}); choose another with --host/--port"
 
 
 class HubServer(uvicorn.Server):
@@ -41,8 +70,8 @@ class HubProcess(uvicorn.supervisors.multiprocess.Process):
         return self._server
 
 
-def serve(settings: Settings) -> None:
-    """Run the hub (factory `hub.app:app_from_env`) with `settings.workers` worker processes."""
+def serve(settings: Settings, sock: socket.socket) -> None:
+    """Run the hub (factory `hub.app:app_from_env`) on `sock` (listening_socket) with `settings.workers` workers."""
     config = uvicorn.Config(
         "hub.app:app_from_env",
         factory=True,
@@ -62,7 +91,6 @@ def serve(settings: Settings) -> None:
     if settings.workers > 1:
         # the supervisor makes its workers (at start, on SIGTTIN, after a crash) from this module's `Process`
         uvicorn.supervisors.multiprocess.Process = HubProcess  # type: ignore[misc]
-        sock = config.bind_socket()
         uvicorn.supervisors.Multiprocess(config, sockets=[sock]).run()
     else:
-        HubServer(config=config).run()
+        HubServer(config=config).run(sockets=[sock])

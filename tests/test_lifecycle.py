@@ -1,5 +1,7 @@
-"""`hub serve` at the end of its life, as a real process: on SIGTERM or Ctrl-C, with one worker or several, every
-open subscription gets `complete` for each of its operations before its socket closes with 1012 (service restart)."""
+"""`hub serve` at both ends of its life, as a real process. Starting: it holds its port before it touches the
+database, so a second hub on a busy port stops at once with one line and changes nothing. Stopping: on SIGTERM or
+Ctrl-C, with one worker or several, every open subscription gets `complete` for each of its operations before its
+socket closes with 1012 (service restart)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from hub import db
 from hub.auth import authenticate, create_principal_with_token
 from hub.events import EventHub, SubscriptionClosed
 from tests.conftest import scratch_folder
-from tests.live import GraphQLWs, Served, last_cursor, serve
+from tests.live import HUB, GraphQLWs, Served, database_url, last_cursor, serve
 
 STATUS = "subscription($since: String) { statusChanged(since: $since) { cursor action } }"
 # graphql-transport-ws has no close code of its own for a server going away: uvicorn's "service restart"
@@ -158,6 +162,71 @@ async def test_the_gql_client_ends_its_loop_without_an_exception_on_sigterm(shut
         assert await asyncio.to_thread(hub.proc.wait, 30) == 0
     assert sorted(ended) == ["client"] * len(lives) + ["loop"] * len(lives)
     assert all([event["cursor"] for event in events] == [newest] for events in received), received
+
+
+# ------------------------------------------------------------------------------------------------------- starting
+
+
+@pytest.fixture(scope="module")
+def demo_hub() -> Iterator[Served]:
+    with scratch_folder("hub-test-startup-") as folder:
+        yield from serve(folder, env=QUIET)
+
+
+async def counts(hub: Served) -> dict[str, Any]:
+    """What a start could have changed: the principals, the tokens, the demo tokens still active."""
+    con = await asyncpg.connect(database_url(hub.data_dir))
+    try:
+        row = await con.fetchrow(
+            """select (select count(*) from principals) as principals, (select count(*) from api_tokens) as tokens,
+                      (select max(id) from api_tokens) as newest_token,
+                      (select count(*) from api_tokens where is_demo and revoked_at is null) as active_demo_tokens"""
+        )
+        return dict(row)
+    finally:
+        await con.close()
+
+
+def second_hub(data_dir: Path, port: int) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`hub serve --demo` on `port` and `data_dir`, expected to stop by itself; what it did and how long it took."""
+    env = {**os.environ, **QUIET, "HUB_DATA_DIR": str(data_dir), "HUB_PORT": str(port)}
+    env.pop("HUB_DATABASE_URL", None)
+    started = time.monotonic()
+    done = subprocess.run([*HUB, "serve", "--demo"], env=env, capture_output=True, text=True, timeout=60)
+    return done, time.monotonic() - started
+
+
+def answers_with_its_tokens(hub: Served) -> None:
+    """Every demo token the hub printed still works."""
+    tokens = hub.tokens()
+    assert tokens
+    for who, token in tokens.items():
+        response = httpx.post(
+            hub.url + "/graphql", json={"query": "{ me { name } }"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 200 and response.json()["data"]["me"]["name"], (who, response.text)
+
+
+async def test_a_second_hub_on_a_busy_port_stops_before_it_touches_the_database(demo_hub: Served) -> None:
+    port = int(demo_hub.url.rsplit(":", 1)[1])
+    before = await counts(demo_hub)
+    done, took = await asyncio.to_thread(second_hub, demo_hub.data_dir, port)
+    assert done.returncode == 1, done
+    assert done.stdout == "", done.stdout
+    assert done.stderr.splitlines() == [
+        f"hub serve: 127.0.0.1:{port} is already in use (another hub?); choose another with --port or HUB_PORT"
+    ]
+    assert took < 10
+    assert await counts(demo_hub) == before
+    answers_with_its_tokens(demo_hub)
+
+    # on a data folder of its own it does not even make the folder: nothing was started
+    with scratch_folder("hub-test-busy-") as scratch:
+        fresh = scratch / "never made"
+        done, _ = await asyncio.to_thread(second_hub, fresh, port)
+        assert done.returncode == 1 and "already in use" in done.stderr, done
+        assert not fresh.exists()
+    print(f"\nbusy port: the second hub exited {done.returncode} after {took:.2f} s; rows before and after: {before}")
 
 
 async def test_a_replay_in_progress_ends_at_shutdown_with_nothing_after_it(
