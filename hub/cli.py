@@ -103,6 +103,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     with contextlib.ExitStack() as held:
         held.enter_context(sock)
+        if args.demo and not settings.database_url:
+            from hub.demo_tokens import DemoInUse, serving_demo
+
+            try:
+                held.enter_context(serving_demo(settings.data_dir))
+            except DemoInUse as running:
+                print(
+                    f"hub serve: another hub serves the demo on {settings.data_dir} (pid {running.pid}) and a second "
+                    "--demo would revoke its tokens; use them, stop it first, or serve without --demo",
+                    file=sys.stderr,
+                )
+                return 1
         target = resolve_database(settings)
         held.callback(target.release)
         status = _serve(args, settings, target, sock)

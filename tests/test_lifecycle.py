@@ -1,7 +1,7 @@
 """`hub serve` at both ends of its life, as a real process. Starting: it holds its port before it touches the
-database, so a second hub on a busy port stops at once with one line and changes nothing. Stopping: on SIGTERM or
-Ctrl-C, with one worker or several, every open subscription gets `complete` for each of its operations before its
-socket closes with 1012 (service restart)."""
+database, so a second hub on a busy port (or a second demo on a data folder already serving one) stops at once with
+one line and changes nothing. Stopping: on SIGTERM or Ctrl-C, with one worker or several, every open subscription
+gets `complete` for each of its operations before its socket closes with 1012 (service restart)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from hub import db
 from hub.auth import authenticate, create_principal_with_token
 from hub.events import EventHub, SubscriptionClosed
 from tests.conftest import scratch_folder
-from tests.live import HUB, GraphQLWs, Served, database_url, last_cursor, serve
+from tests.live import HUB, GraphQLWs, Served, database_url, free_port, last_cursor, serve
 
 STATUS = "subscription($since: String) { statusChanged(since: $since) { cursor action } }"
 # graphql-transport-ws has no close code of its own for a server going away: uvicorn's "service restart"
@@ -227,6 +227,24 @@ async def test_a_second_hub_on_a_busy_port_stops_before_it_touches_the_database(
         assert done.returncode == 1 and "already in use" in done.stderr, done
         assert not fresh.exists()
     print(f"\nbusy port: the second hub exited {done.returncode} after {took:.2f} s; rows before and after: {before}")
+
+
+async def test_a_second_demo_on_the_same_data_folder_is_refused_and_the_first_keeps_its_tokens(
+    demo_hub: Served,
+) -> None:
+    before = await counts(demo_hub)
+    port = free_port()
+    done, took = await asyncio.to_thread(second_hub, demo_hub.data_dir, port)
+    assert done.returncode == 1, done
+    assert done.stdout == "", done.stdout
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"hub serve: another hub serves the demo on {demo_hub.data_dir} (pid {demo_hub.proc.pid})")
+    assert took < 10
+    assert await counts(demo_hub) == before
+    answers_with_its_tokens(demo_hub)
+    # and it let go of the port it had taken
+    with pytest.raises(httpx.ConnectError):
+        await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
 async def test_a_replay_in_progress_ends_at_shutdown_with_nothing_after_it(
