@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC
@@ -87,44 +89,74 @@ async def _active_demo_tokens(url: str) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from hub.serve import serve
+    from hub.serve import cannot_listen, listening_socket
 
     settings = _settings(args)
     if settings.production and args.demo:
         print("hub serve: --demo is refused in production (HUB_ENV=production)", file=sys.stderr)
         return 2
-    target = resolve_database(settings)
+    # the port first: a hub already there keeps its database, its demo and its tokens untouched
     try:
-        tokens = asyncio.run(_prepare(target, demo=args.demo))
-        if settings.production:
-            demo_tokens = asyncio.run(_active_demo_tokens(target.url))
-            if demo_tokens:
+        sock = listening_socket(settings.host, settings.port)
+    except OSError as error:
+        print(cannot_listen(settings.host, settings.port, error), file=sys.stderr)
+        return 1
+    with contextlib.ExitStack() as held:
+        held.enter_context(sock)
+        if args.demo and not settings.database_url:
+            from hub.demo_tokens import DemoInUse, serving_demo
+
+            try:
+                held.enter_context(serving_demo(settings.data_dir))
+            except DemoInUse as running:
                 print(
-                    f"hub serve: refusing to run in production with {demo_tokens} active demo token(s); "
-                    "revoke them (hub token list, hub token revoke ID) or use a database without the demo",
+                    f"hub serve: another hub serves the demo on {settings.data_dir} (pid {running.pid}) and a second "
+                    "--demo would revoke its tokens; use them, stop it first, or serve without --demo",
                     file=sys.stderr,
                 )
-                return 2
-        url = f"http://{settings.host}:{settings.port}/graphql"
-        print(f"data: {target.describe()}")
-        if tokens:
-            print("demo tokens (send as 'Authorization: Bearer <token>'; new ones at every start):")
-            for who, role, token in tokens:
-                print(f"  {who:<28} {role:<12} {token}")
-        print(f"frontier-hub serving GraphQL at {url} (GraphiQL: open it in a browser)", flush=True)
-        os.environ["HUB_DATABASE_URL"] = target.url
-        # the workers read their settings from the environment: pass on what the flags changed
-        os.environ.update(HUB_HOST=settings.host, HUB_PORT=str(settings.port), HUB_WORKERS=str(settings.workers))
-        try:
-            serve(settings)
-        except SystemExit as stopped:
-            # after draining for a SIGTERM uvicorn raises it again, which main() turns into exit 143: the stop went
-            # as asked, so it is a clean exit (0), as with several workers
-            if stopped.code != 128 + signal.SIGTERM:
-                raise
-        return 0
-    finally:
-        target.release()
+                return 1
+        target = resolve_database(settings)
+        held.callback(target.release)
+        status = _serve(args, settings, target, sock)
+    return status
+
+
+def _serve(args: argparse.Namespace, settings: Settings, target: DatabaseTarget, sock: socket.socket) -> int:
+    """`hub serve` once its port is held: migrate, with --demo load the demo and print its tokens, then serve."""
+    from hub.serve import serve
+
+    tokens = asyncio.run(_prepare(target, demo=args.demo))
+    if settings.production:
+        demo_tokens = asyncio.run(_active_demo_tokens(target.url))
+        if demo_tokens:
+            print(
+                f"hub serve: refusing to run in production with {demo_tokens} active demo token(s); "
+                "revoke them (hub token list, hub token revoke ID) or use a database without the demo",
+                file=sys.stderr,
+            )
+            return 2
+    port = sock.getsockname()[1]
+    url = f"http://{settings.host}:{port}/graphql"
+    print(f"data: {target.describe()}")
+    if tokens:
+        print("demo tokens (send as 'Authorization: Bearer <token>'; new ones at every start):")
+        for who, role, token in tokens:
+            print(f"  {who:<28} {role:<12} {token}")
+    print(f"frontier-hub serving GraphQL at {url} (GraphiQL: open it in a browser)", flush=True)
+    os.environ["HUB_DATABASE_URL"] = target.url
+    # the workers read their settings from the environment: pass on what the flags changed
+    os.environ.update(HUB_HOST=settings.host, HUB_PORT=str(port), HUB_WORKERS=str(settings.workers))
+    try:
+        serve(settings, sock)
+    except SystemExit as stopped:
+        # after draining for a SIGTERM uvicorn raises it again, which main() turns into exit 143: the stop went as
+        # asked, so it is a clean exit (0), as with several workers
+        if stopped.code != 128 + signal.SIGTERM:
+            raise
+    except KeyboardInterrupt:
+        # the same for Ctrl-C with one worker (uvicorn raises SIGINT again once it has drained)
+        pass
+    return 0
 
 
 # ------------------------------------------------------------------------------------------------ others

@@ -35,7 +35,7 @@ BATCH = 500
 PRINCIPALS_PER_STATEMENT = 100
 
 
-# the event hubs of this process, for the server's graceful shutdown (hub.cli)
+# the event hubs of this process, for the server's graceful shutdown (hub.serve)
 RUNNING_HUBS: set[EventHub] = set()
 
 
@@ -94,6 +94,9 @@ class Subscriber:
     queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue())
     limit: int = 1000
     dropped: str | None = None
+    # the task that iterates the subscription (strawberry's operation task, which sends `complete` once the
+    # subscription's generator has ended)
+    serving: asyncio.Task[Any] | None = None
 
     def wants(self, row: dict[str, Any]) -> bool:
         return self.kinds is None or row["entity_kind"] in self.kinds
@@ -153,11 +156,16 @@ class EventHub:
             asyncio.create_task(self._pump(), name="hub-events-pump"),
         ]
 
-    def closing_subscriptions(self) -> None:
-        """Refuse new subscriptions and end the open ones once they have sent what they had queued."""
+    def closing_subscriptions(self) -> set[asyncio.Task[Any]]:
+        """Refuse new subscriptions and end the open ones once they have sent what they had queued; the tasks that
+        serve them."""
         self._closing = True
+        serving = set()
         for subscriber in list(self.subscribers):
             subscriber.close("the hub is shutting down")
+            if subscriber.serving is not None:
+                serving.add(subscriber.serving)
+        return serving
 
     async def stop(self) -> None:
         """Complete every subscription, then stop listening."""
@@ -307,12 +315,22 @@ class EventHub:
             )
         wanted = frozenset(kinds) if kinds is not None else None
         # registered synchronously: live delivery starts strictly after `position`, the replay ends at it
-        subscriber = Subscriber(principal=principal, kinds=wanted, position=self.position, limit=self.queue_limit)
+        subscriber = Subscriber(
+            principal=principal,
+            kinds=wanted,
+            position=self.position,
+            limit=self.queue_limit,
+            serving=asyncio.current_task(),
+        )
         self.subscribers.add(subscriber)
 
         async def stream() -> AsyncIterator[dict[str, Any]]:
             if since is not None and since < subscriber.position:
                 async for row in self.replay(principal, wanted, since, subscriber.position):
+                    if subscriber.dropped:
+                        # dropped mid-replay (the hub is stopping, say): end here, and never with a live event
+                        # after the rest of the replay was skipped, which would move the client's cursor past it
+                        raise SubscriptionClosed(subscriber.dropped)
                     yield row
             while True:
                 queued = await subscriber.queue.get()
@@ -327,11 +345,11 @@ class EventHub:
 
 
 async def drain_running_hubs(grace_seconds: float) -> None:
-    """Complete every open subscription of this process and wait (at most `grace_seconds`) until each has sent
-    what it had queued: called before the server closes its connections, so clients get `complete`."""
+    """Complete every open subscription of this process and wait (at most `grace_seconds`) until each has sent what
+    it had queued and its `complete`: called before the server closes its connections."""
+    serving: set[asyncio.Task[Any]] = set()
     for event_hub in list(RUNNING_HUBS):
-        event_hub.closing_subscriptions()
-    deadline = asyncio.get_running_loop().time() + grace_seconds
-    # the subscriptions end in strawberry's tasks, which signal nothing: look until they are gone
-    while any(h.subscribers for h in RUNNING_HUBS) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
+        serving |= event_hub.closing_subscriptions()
+    # a subscription's generator ends with its queue; strawberry's task then sends `complete` and ends too
+    if serving:
+        await asyncio.wait(serving, timeout=grace_seconds)

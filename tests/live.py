@@ -66,6 +66,8 @@ def serve(data_dir: Path, *, env: dict[str, str] | None = None, demo: bool = Tru
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # a process group of its own, as a terminal's job: a test can press Ctrl-C (SIGINT to the group)
+        start_new_session=True,
     )
     output: list[str] = []
     assert proc.stdout is not None
@@ -127,6 +129,14 @@ def graphql_data(served: Served, token: str, query: str, **variables: Any) -> di
     for payload in body["data"].values():
         assert not (isinstance(payload, dict) and payload.get("errors")), payload
     return dict(body["data"])
+
+
+def last_cursor(served: Served, token: str) -> str:
+    """The cursor of the newest event `token` may see."""
+    data = graphql_data(
+        served, token, "{ events(first: 1, orderBy: {field: ID, direction: DESC}) { edges { node { cursor } } } }"
+    )
+    return str(data["events"]["edges"][0]["node"]["cursor"])
 
 
 def create_token(data_dir: Path, *args: str) -> str:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import scratch_folder
-from tests.live import GraphQLWs, Served, create_token, database_url, graphql_data, serve
+from tests.live import GraphQLWs, Served, create_token, database_url, graphql_data, last_cursor, serve
 
 STATUS = """subscription($kinds: [EntityKind!], $since: String) {
   statusChanged(kinds: $kinds, since: $since) {
@@ -51,13 +51,6 @@ def tokens(served: Served) -> dict[str, str]:
 
 def report(served: Served, token: str, title: str, **fields: Any) -> dict[str, Any]:
     return dict(graphql_data(served, token, REPORT, input={"title": title, **fields})["reportFinding"]["finding"])
-
-
-def last_cursor(served: Served, token: str) -> str:
-    data = graphql_data(
-        served, token, "{ events(first: 1, orderBy: {field: ID, direction: DESC}) { edges { node { cursor } } } }"
-    )
-    return str(data["events"]["edges"][0]["node"]["cursor"])
 
 
 async def test_a_missing_or_bad_token_closes_with_4403(served: Served) -> None:
