@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -21,12 +22,27 @@ from hub.auth import Principal
 from hub.states import MACHINES
 
 
+class ErrorCode(StrEnum):
+    """What a rejected write reports as its payload error's `code`. Only add to it: frontends switch on these."""
+
+    # a value is missing, malformed, of the wrong type of id, too long or out of range
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    # the record (or one the input names) does not exist, or the caller may not see it
+    NOT_FOUND = "NOT_FOUND"
+    # the state machine does not allow the move (with `allowed`)
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    # the record changed since the caller read it (with `current_version`)
+    STALE_VERSION = "STALE_VERSION"
+    # a unique rule of the data
+    CONFLICT = "CONFLICT"
+
+
 class Rejected(Exception):
     """A write the caller can fix: reported in the payload's `errors`, nothing written."""
 
     def __init__(
         self,
-        code: str,
+        code: ErrorCode,
         message: str,
         *,
         field: str | None = None,
@@ -46,7 +62,7 @@ class Forbidden(Exception):
 
 
 def bad_input(field: str, message: str) -> Rejected:
-    return Rejected("BAD_USER_INPUT", f"{field}: {message}", field=field)
+    return Rejected(ErrorCode.BAD_USER_INPUT, f"{field}: {message}", field=field)
 
 
 # ------------------------------------------------------------------------------------------------ remits
@@ -140,7 +156,7 @@ async def lock_visible(
         f"select t.* from {table} t where t.id = {p(record_id)} and {rule} for update of t", *p.values
     )
     if row is None:
-        raise Rejected("NOT_FOUND", f"{field}: no such record", field=field)
+        raise Rejected(ErrorCode.NOT_FOUND, f"{field}: no such record", field=field)
     return dict(row)
 
 
@@ -161,13 +177,13 @@ async def exists_visible(
     }
     missing = [i for i in wanted if i not in found]
     if missing:
-        raise Rejected("NOT_FOUND", f"{field}: no such record ({len(missing)} of {len(wanted)})", field=field)
+        raise Rejected(ErrorCode.NOT_FOUND, f"{field}: no such record ({len(missing)} of {len(wanted)})", field=field)
 
 
 def check_version(row: Mapping[str, Any], expected: int) -> None:
     if row["version"] != expected:
         raise Rejected(
-            "STALE_VERSION",
+            ErrorCode.STALE_VERSION,
             f"input.expectedVersion: the record is at version {row['version']}, not {expected}; read it again",
             field="input.expectedVersion",
             current_version=row["version"],
@@ -180,7 +196,7 @@ def check_transition(kind: str, current: str, to: str, *, field: str = "input.to
     if to not in allowed:
         names = ", ".join(allowed) if allowed else "none (it is final)"
         raise Rejected(
-            "INVALID_TRANSITION",
+            ErrorCode.INVALID_TRANSITION,
             f"{field}: a {kind.lower()} in {current} cannot move to {to}; allowed next states: {names}",
             field=field,
             allowed=allowed,
@@ -214,7 +230,7 @@ async def write_unique(
         async with con.transaction():
             return await write()
     except asyncpg.UniqueViolationError:
-        raise Rejected("CONFLICT", f"{field}: {message}", field=field) from None
+        raise Rejected(ErrorCode.CONFLICT, f"{field}: {message}", field=field) from None
 
 
 async def replace_links(
