@@ -22,7 +22,7 @@ log = logging.getLogger("hub.mutations")
 class UserError:
     field: str | None = strawberry.field(description="The input field at fault, e.g. input.accessEnd.")
     code: str = strawberry.field(
-        description="BAD_USER_INPUT, NOT_FOUND, INVALID_TRANSITION, STALE_VERSION or CONFLICT."
+        description="BAD_USER_INPUT, NOT_FOUND, INVALID_TRANSITION, STALE_VERSION, CONFLICT or IDEMPOTENCY_KEY_REUSED."
     )
     message: str
     current_version: int | None = strawberry.field(default=None, description="With STALE_VERSION.")

@@ -538,7 +538,7 @@ async def test_idempotency_keys_return_the_first_result(api: Api) -> None:
     assert one["id"] == two["id"]
     before = await snapshot(api)
     reused = await user_error(api, "requestCoverageDetermination", cisa, modelId=model, idempotencyKey="run-7")
-    assert reused["code"] == "BAD_USER_INPUT" and reused["field"] == "input.idempotencyKey"
+    assert reused["code"] == "IDEMPOTENCY_KEY_REUSED" and reused["field"] == "input.idempotencyKey"
     assert await snapshot(api) == before
 
 
