@@ -24,7 +24,8 @@ from hub.states import MACHINES
 
 
 class ErrorCode(StrEnum):
-    """What a rejected write reports as its payload error's `code`. Only add to it: frontends switch on these."""
+    """What a rejected write reports as its payload error's `code` (the GraphQL enum UserErrorCode). Only add to it:
+    frontends switch on these."""
 
     # a value is missing, malformed, of the wrong type of id, too long or out of range
     BAD_USER_INPUT = "BAD_USER_INPUT"

@@ -12,21 +12,37 @@ import strawberry
 from hub.auth import Principal
 from hub.loaders import Loaders
 from hub.store.base import Entity
-from hub.workflow import Forbidden, Rejected
+from hub.workflow import ErrorCode, Forbidden, Rejected
 from schema.common import HubError, ctx, decode_ids
 
 log = logging.getLogger("hub.mutations")
 
+# hub.workflow's ErrorCode, as the GraphQL enum UserErrorCode
+strawberry.enum(
+    ErrorCode,
+    name="UserErrorCode",
+    description="What is wrong with a mutation's input: BAD_USER_INPUT (a value is missing, malformed, an id of "
+    "another type, too long or out of range), NOT_FOUND (the record, or one the input names, does not exist or you "
+    "may not see it), INVALID_TRANSITION (see `allowed`), STALE_VERSION (see `currentVersion`), CONFLICT (a unique "
+    "rule), IDEMPOTENCY_KEY_REUSED (the idempotencyKey was used for another mutation or another input). Codes may be "
+    "added: treat one you do not know like BAD_USER_INPUT.",
+)
+
 
 @strawberry.type(description="Something about the input that the caller can fix. Nothing was written.")
 class UserError:
-    field: str | None = strawberry.field(description="The input field at fault, e.g. input.accessEnd.")
-    code: str = strawberry.field(
-        description="BAD_USER_INPUT, NOT_FOUND, INVALID_TRANSITION, STALE_VERSION, CONFLICT or IDEMPOTENCY_KEY_REUSED."
+    field: str | None = strawberry.field(
+        description="The input field at fault, as a path from the mutation's argument: input.accessEnd, "
+        "input.findingIds, input.criteria[0].threshold."
     )
+    code: ErrorCode
     message: str
     current_version: int | None = strawberry.field(default=None, description="With STALE_VERSION.")
-    allowed: list[str] | None = strawberry.field(default=None, description="With INVALID_TRANSITION.")
+    allowed: list[str] | None = strawberry.field(
+        default=None,
+        description="With INVALID_TRANSITION: the states the record may move to next, as the names of the values "
+        "of its state enum (strings); empty when its state is final.",
+    )
 
 
 def optional_id(global_id: strawberry.ID | None, type_name: str, field: str) -> int | None:
@@ -74,7 +90,9 @@ async def run_mutation(
         return None, [
             UserError(
                 field="input",
-                code="CONFLICT" if isinstance(violation, asyncpg.UniqueViolationError) else "BAD_USER_INPUT",
+                code=ErrorCode.CONFLICT
+                if isinstance(violation, asyncpg.UniqueViolationError)
+                else ErrorCode.BAD_USER_INPUT,
                 message="the change breaks a rule of the data "
                 f"({getattr(violation, 'constraint_name', None) or 'a constraint'})",
             )
