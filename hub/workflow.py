@@ -8,9 +8,11 @@ records its event in the same transaction. Any rejection rolls everything back.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -21,12 +23,30 @@ from hub.auth import Principal
 from hub.states import MACHINES
 
 
+class ErrorCode(StrEnum):
+    """What a rejected write reports as its payload error's `code` (the GraphQL enum UserErrorCode). Only add to it:
+    frontends switch on these."""
+
+    # a value is missing, malformed, of the wrong type of id, too long or out of range
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    # the record (or one the input names) does not exist, or the caller may not see it
+    NOT_FOUND = "NOT_FOUND"
+    # the state machine does not allow the move (with `allowed`)
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    # the record changed since the caller read it (with `current_version`)
+    STALE_VERSION = "STALE_VERSION"
+    # a unique rule of the data
+    CONFLICT = "CONFLICT"
+    # an idempotency key already used for another mutation or another input
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+
+
 class Rejected(Exception):
     """A write the caller can fix: reported in the payload's `errors`, nothing written."""
 
     def __init__(
         self,
-        code: str,
+        code: ErrorCode,
         message: str,
         *,
         field: str | None = None,
@@ -46,7 +66,7 @@ class Forbidden(Exception):
 
 
 def bad_input(field: str, message: str) -> Rejected:
-    return Rejected("BAD_USER_INPUT", f"{field}: {message}", field=field)
+    return Rejected(ErrorCode.BAD_USER_INPUT, f"{field}: {message}", field=field)
 
 
 # ------------------------------------------------------------------------------------------------ remits
@@ -140,7 +160,7 @@ async def lock_visible(
         f"select t.* from {table} t where t.id = {p(record_id)} and {rule} for update of t", *p.values
     )
     if row is None:
-        raise Rejected("NOT_FOUND", f"{field}: no such record", field=field)
+        raise Rejected(ErrorCode.NOT_FOUND, f"{field}: no such record", field=field)
     return dict(row)
 
 
@@ -161,13 +181,13 @@ async def exists_visible(
     }
     missing = [i for i in wanted if i not in found]
     if missing:
-        raise Rejected("NOT_FOUND", f"{field}: no such record ({len(missing)} of {len(wanted)})", field=field)
+        raise Rejected(ErrorCode.NOT_FOUND, f"{field}: no such record ({len(missing)} of {len(wanted)})", field=field)
 
 
 def check_version(row: Mapping[str, Any], expected: int) -> None:
     if row["version"] != expected:
         raise Rejected(
-            "STALE_VERSION",
+            ErrorCode.STALE_VERSION,
             f"input.expectedVersion: the record is at version {row['version']}, not {expected}; read it again",
             field="input.expectedVersion",
             current_version=row["version"],
@@ -180,7 +200,7 @@ def check_transition(kind: str, current: str, to: str, *, field: str = "input.to
     if to not in allowed:
         names = ", ".join(allowed) if allowed else "none (it is final)"
         raise Rejected(
-            "INVALID_TRANSITION",
+            ErrorCode.INVALID_TRANSITION,
             f"{field}: a {kind.lower()} in {current} cannot move to {to}; allowed next states: {names}",
             field=field,
             allowed=allowed,
@@ -214,7 +234,7 @@ async def write_unique(
         async with con.transaction():
             return await write()
     except asyncpg.UniqueViolationError:
-        raise Rejected("CONFLICT", f"{field}: {message}", field=field) from None
+        raise Rejected(ErrorCode.CONFLICT, f"{field}: {message}", field=field) from None
 
 
 async def replace_links(
@@ -301,17 +321,19 @@ Create = Callable[[asyncpg.Connection, Principal, dict[str, Any]], Awaitable[int
 
 def idempotent(mutation: str, kind: str) -> Callable[[Create], Create]:
     """Make a create function `(con, principal, values) -> id` honour `values["idempotency_key"]`: a retry with
-    the same key returns the id the first call created instead of creating again."""
+    the same key and the same input returns the id the first call created instead of creating again; the key with
+    another input (or for another mutation) is IDEMPOTENCY_KEY_REUSED."""
 
     def wrap(create: Create) -> Create:
         @functools.wraps(create)
         async def create_once(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
             key = values.get("idempotency_key")
-            replay = await idempotent_replay(con, principal, key, mutation)
+            fingerprint = input_fingerprint(values)
+            replay = await idempotent_replay(con, principal, key, mutation, fingerprint)
             if replay is not None:
                 return replay
             created = await create(con, principal, values)
-            await remember_idempotency_key(con, principal, key, mutation, kind, created)
+            await remember_idempotency_key(con, principal, key, mutation, kind, created, fingerprint)
             return created
 
         return create_once
@@ -354,36 +376,62 @@ async def move_state(
     return int(row["id"])
 
 
+def input_fingerprint(values: Mapping[str, Any]) -> bytes:
+    """SHA-256 of a create's input as canonical JSON (keys sorted, no whitespace), without its idempotency key.
+    `values` is the input as the mutation read it: ids decoded to primary keys, enums as their names, defaults
+    filled in; so the same input sent twice has the same fingerprint, and lists in another order are another input."""
+    canonical = {k: v for k, v in values.items() if k != "idempotency_key"}
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS, default=str)).digest()
+
+
 async def idempotent_replay(
-    con: asyncpg.Connection, principal: Principal, key: str | None, mutation: str
+    con: asyncpg.Connection, principal: Principal, key: str | None, mutation: str, fingerprint: bytes
 ) -> int | None:
-    """With an idempotency key already used by this principal for `mutation`, the id it created (a retried script
-    gets the first result); None when the key is new. Serialised per key, so two retries racing create once."""
+    """With an idempotency key already used by this principal for `mutation` with the same input (`fingerprint`),
+    the id it created (a retried script gets the first result); None when the key is new. A key is the principal's
+    own, across every create mutation: used for another mutation or with another input, it is
+    IDEMPOTENCY_KEY_REUSED. Serialised per key, so two retries racing create once."""
     if key is None:
         return None
     key = text(key, "input.idempotencyKey", required=True, max_length=200)
     await con.execute("select pg_advisory_xact_lock(hashtextextended($1, $2))", key, principal.id)
     row = await con.fetchrow(
-        "select mutation, entity_id from idempotency_keys where principal_id = $1 and key = $2", principal.id, key
+        "select mutation, entity_id, input_sha256 from idempotency_keys where principal_id = $1 and key = $2",
+        principal.id,
+        key,
     )
     if row is None:
         return None
     if row["mutation"] != mutation:
-        raise bad_input("input.idempotencyKey", f"this key was used for {row['mutation']}; use a new key")
+        raise key_reused(f"this key was used for {row['mutation']}; use a new key")
+    # keys stored before their inputs were (sql/006) have no fingerprint: they replay as they always did
+    if row["input_sha256"] is not None and bytes(row["input_sha256"]) != fingerprint:
+        raise key_reused(f"this key was used for {mutation} with another input; use a new key")
     return int(row["entity_id"])
 
 
+def key_reused(message: str) -> Rejected:
+    return Rejected(ErrorCode.IDEMPOTENCY_KEY_REUSED, f"input.idempotencyKey: {message}", field="input.idempotencyKey")
+
+
 async def remember_idempotency_key(
-    con: asyncpg.Connection, principal: Principal, key: str | None, mutation: str, kind: str, entity_id: int
+    con: asyncpg.Connection,
+    principal: Principal,
+    key: str | None,
+    mutation: str,
+    kind: str,
+    entity_id: int,
+    fingerprint: bytes,
 ) -> None:
     if key is None:
         return
     await con.execute(
-        """insert into idempotency_keys (principal_id, key, mutation, entity_kind, entity_id)
-           values ($1, $2, $3, $4, $5)""",
+        """insert into idempotency_keys (principal_id, key, mutation, entity_kind, entity_id, input_sha256)
+           values ($1, $2, $3, $4, $5, $6)""",
         principal.id,
         key.strip(),
         mutation,
         kind,
         entity_id,
+        fingerprint,
     )

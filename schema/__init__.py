@@ -29,6 +29,7 @@ from schema import (
     models,
     program,
 )
+from schema.mutations import in_payload
 
 DOMAINS: tuple[ModuleType, ...] = (
     program,
@@ -60,7 +61,8 @@ def _root_types(suffix: str) -> tuple[type, ...]:
 
 
 Query = merge_types("Query", _root_types("Query"))
-Mutation = merge_types("Mutation", _root_types("Mutation"))
+# a mutation reports what is wrong with its input in its payload (schema/mutations.py, InputErrorsInPayload)
+Mutation = in_payload(merge_types("Mutation", _root_types("Mutation")))
 Subscription = merge_types("Subscription", _root_types("Subscription"))
 
 

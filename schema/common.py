@@ -64,8 +64,18 @@ class HubError(GraphQLError):
         super().__init__(message, extensions=extensions)
 
 
-def bad_input(error: UserInputError) -> HubError:
-    return HubError(str(error), "BAD_USER_INPUT", field=error.field)
+class InputError(HubError):
+    """A value the caller sent that the hub refuses (a malformed id, an id of another type, a number out of range),
+    with code BAD_USER_INPUT naming the field. In a query it is a GraphQL error; in a mutation's input the mutation
+    reports it in its payload's `errors` instead (schema/mutations.py, InputErrorsInPayload)."""
+
+    def __init__(self, message: str, field: str | None) -> None:
+        super().__init__(message, "BAD_USER_INPUT", field=field)
+        self.field = field
+
+
+def bad_input(error: UserInputError) -> InputError:
+    return InputError(str(error), error.field)
 
 
 # ------------------------------------------------------------------------------------------------ ids
@@ -97,7 +107,7 @@ def from_global_id(global_id: str, *, field: str = "id") -> tuple[str, int]:
             raise ValueError
         return type_name, int(pk)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise HubError(f"{field}: {global_id[:80]!r} is not a valid id", "BAD_USER_INPUT", field=field) from None
+        raise InputError(f"{field}: {global_id[:80]!r} is not a valid id", field) from None
 
 
 def decode_ids(global_ids: Sequence[strawberry.ID] | None, type_name: str, *, field: str) -> list[int] | None:
@@ -105,14 +115,12 @@ def decode_ids(global_ids: Sequence[strawberry.ID] | None, type_name: str, *, fi
     if global_ids is None:
         return None
     if len(global_ids) > MAX_PAGE_SIZE:
-        raise HubError(f"{field}: at most {MAX_PAGE_SIZE} ids", "BAD_USER_INPUT", field=field)
+        raise InputError(f"{field}: at most {MAX_PAGE_SIZE} ids", field)
     keys = []
     for global_id in global_ids:
         got_type, pk = from_global_id(global_id, field=field)
         if got_type != type_name:
-            raise HubError(
-                f"{field}: expected an id of a {type_name}, got one of a {got_type}", "BAD_USER_INPUT", field=field
-            )
+            raise InputError(f"{field}: expected an id of a {type_name}, got one of a {got_type}", field)
         keys.append(pk)
     return keys
 
@@ -291,7 +299,7 @@ async def look_ahead(preloading: Awaitable[None]) -> None:
 
 def check_list_limit(first: int, field: str = "first") -> None:
     if first < 0 or first > MAX_PAGE_SIZE:
-        raise HubError(f"{field} must be between 0 and {MAX_PAGE_SIZE}, not {first}", "BAD_USER_INPUT", field=field)
+        raise InputError(f"{field} must be between 0 and {MAX_PAGE_SIZE}, not {first}", field)
 
 
 # ------------------------------------------------------------------------------------------------ nested fields

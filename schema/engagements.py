@@ -14,7 +14,7 @@ from hub.store.findings import FINDINGS_BY_ENGAGEMENT
 from schema.common import (
     SECTOR_LABELS,
     Connection,
-    HubError,
+    InputError,
     Node,
     OrderDirection,
     Record,
@@ -300,7 +300,7 @@ def engagement_values(data: OpenEngagementInput | UpdateEngagementInput) -> dict
     for name in ("sector", "kind"):
         value = getattr(data, name)
         if value is None:
-            raise HubError(f"input.{name} must not be null", "BAD_USER_INPUT", field=f"input.{name}")
+            raise InputError(f"input.{name} must not be null", f"input.{name}")
         if value is not strawberry.UNSET:
             out[name] = value.value
     out["finding_ids"] = decode_ids(data.finding_ids, "Finding", field="input.findingIds")

@@ -13,7 +13,7 @@ from hub.store.findings import FINDINGS_BY_MEASURE
 from hub.store.models import MODELS_BY_MEASURE
 from schema.common import (
     Connection,
-    HubError,
+    InputError,
     Node,
     OrderDirection,
     Record,
@@ -234,7 +234,7 @@ def measure_values(data: PlanMeasureInput | UpdateMeasureInput) -> dict[str, Any
             out[name] = value
     if data.kind is not strawberry.UNSET:
         if data.kind is None:
-            raise HubError("input.kind must not be null", "BAD_USER_INPUT", field="input.kind")
+            raise InputError("input.kind must not be null", "input.kind")
         out["kind"] = data.kind.value
     out["finding_ids"] = decode_ids(data.finding_ids, "Finding", field="input.findingIds")
     out["model_ids"] = decode_ids(data.model_ids, "FrontierModel", field="input.modelIds")

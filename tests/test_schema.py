@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
+from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType, get_named_type
 
+from hub.workflow import ErrorCode
 from schema import print_schema, schema
 
 SDL_FILE = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
@@ -114,3 +115,32 @@ def test_every_deprecation_gives_a_reason_and_a_date() -> None:
             if reason is not None and not re.search(r"\d{4}-\d{2}-\d{2}", reason):
                 undated.append(f"{type_name}.{name}: {reason!r}")
     assert undated == [], "deprecate with a reason and the date of removal, e.g. 'use x; removed after 2027-06-01'"
+
+
+def test_user_error_code_is_the_enum_of_the_codes_a_write_can_be_rejected_with() -> None:
+    user_error = schema._schema.type_map["UserError"]
+    assert isinstance(user_error, GraphQLObjectType)
+    code = get_named_type(user_error.fields["code"].type)
+    assert isinstance(code, GraphQLEnumType) and code.name == "UserErrorCode"
+    assert (
+        list(code.values)
+        == [c.value for c in ErrorCode]
+        == [
+            "BAD_USER_INPUT",
+            "NOT_FOUND",
+            "INVALID_TRANSITION",
+            "STALE_VERSION",
+            "CONFLICT",
+            "IDEMPOTENCY_KEY_REUSED",
+        ]
+    )
+    # `allowed` stays the names of states, as strings
+    assert str(user_error.fields["allowed"].type) == "[String!]"
+    # no other error code in the schema is a string
+    for type_name, graphql_type in schema._schema.type_map.items():
+        if (
+            isinstance(graphql_type, GraphQLObjectType)
+            and type_name.endswith("Error")
+            and "code" in graphql_type.fields
+        ):
+            assert get_named_type(graphql_type.fields["code"].type) is code, type_name

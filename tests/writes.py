@@ -5,12 +5,40 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql import GraphQLObjectType, get_named_type
+
 from hub import db
-from schema import schema  # noqa: F401 - fills NODE_TYPES
-from schema.common import NODE_TYPES, OTHER_ID_TYPES
+from schema import schema  # fills NODE_TYPES
+from schema.common import NODE_TYPES, OTHER_ID_TYPES, to_global_id
 
 # every type with a global id, for the tests that send mutations ids of real records of any type
 ID_TYPES = sorted(NODE_TYPES) + sorted(OTHER_ID_TYPES)
+
+
+async def global_id_of(url: str, type_name: str, query: str) -> str:
+    """The global id of the `type_name` whose primary key `query` selects."""
+    con = await db.connect(url)
+    try:
+        return str(to_global_id(type_name, int(await con.fetchval(query))))
+    finally:
+        await con.close()
+
+
+def mutation_operation(name: str, selection: str = "__typename") -> str:
+    """An operation sending `$input` to mutation `name` that selects its payload's errors and, of each other
+    field of the payload, `selection` (or the field itself when it is a scalar)."""
+    assert schema._schema.mutation_type is not None
+    field = schema._schema.mutation_type.fields[name]
+    payload = get_named_type(field.type)
+    assert isinstance(payload, GraphQLObjectType)
+    parts = [
+        f"{n} {{ {selection} }}" if isinstance(get_named_type(f.type), GraphQLObjectType) else n
+        for n, f in payload.fields.items()
+        if n != "errors"
+    ]
+    parts.append("errors { field code message }")
+    return f"mutation($input: {field.args['input'].type}) {{ {name}(input: $input) {{ {' '.join(parts)} }} }}"
+
 
 # every table a mutation writes (the events are compared by their chain)
 WRITTEN_TABLES = (

@@ -9,6 +9,7 @@ import asyncpg
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Session, Where, standard_orders
 from hub.workflow import (
+    ErrorCode,
     Rejected,
     bad_input,
     changed,
@@ -80,7 +81,9 @@ async def update_policy(
         unknown = [c for c in codes if c not in known]
         if unknown:
             raise Rejected(
-                "NOT_FOUND", f"input.requiredSignoffs: no agency {', '.join(unknown)}", field="input.requiredSignoffs"
+                ErrorCode.NOT_FOUND,
+                f"input.requiredSignoffs: no agency {', '.join(unknown)}",
+                field="input.requiredSignoffs",
             )
         changes["required_signoffs"] = codes
     changes = changed(row, changes)

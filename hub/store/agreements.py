@@ -14,6 +14,7 @@ from hub.states import MACHINES
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
 from hub.store.labs import reason_text
 from hub.workflow import (
+    ErrorCode,
     Rejected,
     bad_input,
     check_version,
@@ -188,7 +189,7 @@ def check_move(row: dict[str, Any], to: str, what: str) -> None:
     if to not in allowed:
         names = ", ".join(allowed) if allowed else "none (it is final)"
         raise Rejected(
-            "INVALID_TRANSITION",
+            ErrorCode.INVALID_TRANSITION,
             f"input.id: an agreement in {row['state']} cannot be {what} (to {to}); allowed next states: {names}",
             field="input.id",
             allowed=allowed,
@@ -221,7 +222,7 @@ async def accept_early_access(
         principal.agency_id,
     )
     if party is None:  # not reachable through the visibility rule; kept as the last word
-        raise Rejected("NOT_FOUND", "input.id: no such record", field="input.id")
+        raise Rejected(ErrorCode.NOT_FOUND, "input.id: no such record", field="input.id")
     if party["accepted_at"] is not None:
         raise bad_input(
             "input.id", f"{principal.agency_code} accepted this agreement at {party['accepted_at'].isoformat()}"

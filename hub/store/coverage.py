@@ -14,6 +14,7 @@ from hub.auth import Principal
 from hub.states import MACHINES
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
 from hub.workflow import (
+    ErrorCode,
     Rejected,
     bad_input,
     check_transition,
@@ -158,7 +159,9 @@ async def draft_standard(con: asyncpg.Connection, principal: Principal, values: 
     )
     if await con.fetchval("select exists (select 1 from coverage_standards where standard_version = $1)", version):
         raise Rejected(
-            "CONFLICT", f"input.standardVersion: standard {version!r} exists already", field="input.standardVersion"
+            ErrorCode.CONFLICT,
+            f"input.standardVersion: standard {version!r} exists already",
+            field="input.standardVersion",
         )
     policy = await con.fetchrow(
         "select order_date, standard_due_days, required_signoffs from policy where id = 1 for share"
@@ -268,7 +271,7 @@ async def sign_standard(
     if row["state"] != "IN_REVIEW":
         allowed = MACHINES["STANDARD"].get(row["state"], ())
         raise Rejected(
-            "INVALID_TRANSITION",
+            ErrorCode.INVALID_TRANSITION,
             f"input.id: a standard in {row['state']} cannot be signed, only one IN_REVIEW; allowed next states: "
             + (", ".join(allowed) if allowed else "none (it is final)"),
             field="input.id",
@@ -412,7 +415,7 @@ async def request_determination(con: asyncpg.Connection, principal: Principal, v
     )
     if open_state is not None:
         raise Rejected(
-            "CONFLICT",
+            ErrorCode.CONFLICT,
             f"input.modelId: the model has an open request under standard {version} ({open_state})",
             field="input.modelId",
         )

@@ -12,6 +12,7 @@ from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
 from hub.store.sharing import check_sharing, require_owner, sharing_before
 from hub.workflow import (
+    ErrorCode,
     Rejected,
     bad_input,
     changed,
@@ -218,7 +219,7 @@ async def complete_engagement_milestone(
     )
     if milestone is None:
         raise Rejected(
-            "NOT_FOUND", "input.milestoneId: no such milestone on this engagement", field="input.milestoneId"
+            ErrorCode.NOT_FOUND, "input.milestoneId: no such milestone on this engagement", field="input.milestoneId"
         )
     if milestone["completed_on"] is not None:
         raise bad_input("input.milestoneId", f"completed already, on {milestone['completed_on']}")

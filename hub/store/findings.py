@@ -12,6 +12,7 @@ from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
 from hub.store.sharing import check_sharing, require_owner, sharing_before
 from hub.workflow import (
+    ErrorCode,
     Rejected,
     bad_input,
     changed,
@@ -173,7 +174,7 @@ async def report_finding(con: asyncpg.Connection, principal: Principal, values: 
         if discovered_lab is None:
             raise bad_input("input.discoveredByLabId", "a finding discovered by a lab names the lab")
         if not await con.fetchval("select exists (select 1 from labs where id = $1)", discovered_lab):
-            raise Rejected("NOT_FOUND", "input.discoveredByLabId: no such lab", field="input.discoveredByLabId")
+            raise Rejected(ErrorCode.NOT_FOUND, "input.discoveredByLabId: no such lab", field="input.discoveredByLabId")
     elif discovered_lab is not None:
         raise bad_input("input.discoveredByLabId", "only with discoveredBy: LAB")
     row.update(await check_sharing(con, principal, values))

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from hub.auth import Principal, issue_token
-from hub.workflow import Rejected, bad_input, record_event, require, text
+from hub.workflow import ErrorCode, Rejected, bad_input, record_event, require, text
 
 AGENCY_ROLES = ("VIEWER", "ANALYST", "OFFICER", "ADMIN")
 
@@ -26,7 +26,7 @@ async def create_token(con: asyncpg.Connection, principal: Principal, values: di
         agency = await con.fetchval("select agency_id from principals where id = $1", target)
         if agency != principal.agency_id:
             raise Rejected(
-                "NOT_FOUND", "input.principalId: no such principal in your agency", field="input.principalId"
+                ErrorCode.NOT_FOUND, "input.principalId: no such principal in your agency", field="input.principalId"
             )
         action = "TOKEN_ISSUED"
     else:
@@ -64,7 +64,7 @@ async def revoke_token(con: asyncpg.Connection, principal: Principal, token_id: 
     mine = row is not None and row["principal_id"] == principal.id
     admin = row is not None and principal.role == "ADMIN" and row["agency_id"] == principal.agency_id
     if row is None or not (mine or admin):
-        raise Rejected("NOT_FOUND", "input.id: no such token", field="input.id")
+        raise Rejected(ErrorCode.NOT_FOUND, "input.id: no such token", field="input.id")
     if row["revoked_at"] is not None:
         raise bad_input("input.id", f"the token was revoked already, at {row['revoked_at'].isoformat()}")
     await con.execute("update api_tokens set revoked_at = now() where id = $1", token_id)

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from hub.auth import Principal
-from hub.workflow import Rejected, bad_input, require
+from hub.workflow import ErrorCode, Rejected, bad_input, require
 
 
 async def check_sharing(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +25,7 @@ async def check_sharing(con: asyncpg.Connection, principal: Principal, values: d
         if ids:
             found = await con.fetchval(f"select count(*) from {table} where id = any($1::bigint[])", ids)
             if found != len(ids):
-                raise Rejected("NOT_FOUND", f"{field}: no such record", field=field)
+                raise Rejected(ErrorCode.NOT_FOUND, f"{field}: no such record", field=field)
     tlp = values["tlp"]
     if tlp == "RED" and not recipients:
         raise bad_input("input.recipientIds", "TLP:RED needs at least one named recipient")
