@@ -628,13 +628,13 @@ async def test_hostile_input_is_refused_naming_the_field_and_changes_nothing(api
         error = await user_error(api, name, token, **fields)
         assert (error["field"], error["code"]) == (field, code), (name, fields.keys(), error)
         assert field in error["message"] and len(error["message"]) < 300
-    # values of the wrong type never reach a resolver: GraphQL's coercion refuses the whole request
+    # values of the wrong type never reach a resolver: GraphQL's coercion refuses the whole request (a 400)
     for fields in ({**assess, "rationale": "r", "outcome": "APPROVED"}, {**assess, "rationale": 5}):
-        body = await api.query(operation("decideCoverage"), {"input": fields}, token=cisa)
-        assert body["errors"] and body.get("data") is None
-    body = await api.query(operation("decideCoverage"), {"input": {"id": assessing["id"], "outcome": "COVERED"}},
-                           token=cisa)  # fmt: skip
-    assert "expectedVersion" in body["errors"][0]["message"]
+        refused = await api.post(operation("decideCoverage"), {"input": fields}, token=cisa)
+        assert refused.status_code == 400 and refused.json()["errors"] and "data" not in refused.json()
+    refused = await api.post(operation("decideCoverage"), {"input": {"id": assessing["id"], "outcome": "COVERED"}},
+                             token=cisa)  # fmt: skip
+    assert refused.status_code == 400 and "expectedVersion" in refused.json()["errors"][0]["message"]
     assert await snapshot(api) == before
 
     # the longest allowed texts and SQL metacharacters are stored verbatim
