@@ -169,6 +169,14 @@ class Api:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
+    async def request_error(self, query: str, variables: dict[str, Any] | None = None, *, token: str) -> dict[str, Any]:
+        """The body of a request refused before it ran (a variable that does not coerce, say): 400, no data."""
+        response = await self.post(query, variables, token=token)
+        assert response.status_code == 400, response.text
+        body = dict(response.json())
+        assert "data" not in body and body["errors"], body
+        return body
+
     async def data(self, query: str, variables: dict[str, Any] | None = None, *, token: str) -> dict[str, Any]:
         """The data of a query that must succeed without errors."""
         body = await self.query(query, variables, token=token)

@@ -527,8 +527,8 @@ async def test_offer_accept_and_terminate_with_history(api: Api) -> None:
     # termination needs a reason, and an officer of a named agency
     no_reason = await mutate(api, TERMINATE, {"id": agreement["id"], "expectedVersion": 3, "reason": "  "}, nist)
     assert no_reason["errors"][0]["field"] == "input.reason"
-    missing = await api.query(TERMINATE, {"input": {"id": agreement["id"], "expectedVersion": 3}}, token=nist)
-    assert missing.get("data") is None and "reason" in missing["errors"][0]["message"]
+    missing = await api.request_error(TERMINATE, {"input": {"id": agreement["id"], "expectedVersion": 3}}, token=nist)
+    assert "reason" in missing["errors"][0]["message"]
     error = await refused(api, TERMINATE, {"id": agreement["id"], "expectedVersion": 3, "reason": "x"}, anthropic)
     assert error["extensions"]["code"] == "FORBIDDEN"
     ended = await mutate(
@@ -930,8 +930,7 @@ async def test_hostile_input_is_refused_and_changes_nothing(api: Api) -> None:
         (REGISTER_MODEL, {"labId": anthropic_lab, "name": "m", "modality": "TEXT", "trainingComputeFlop": "lots"}),
         (REGISTER_LAB, {"name": "Lab X"}),
     ):
-        body = await api.query(query, {"input": fields}, token=cisa)
-        assert body.get("data") is None and body["errors"], fields
+        await api.request_error(query, {"input": fields}, token=cisa)
 
     assert await snapshot(api) == before
 
