@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import logging
 import os
-import re
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -21,16 +19,9 @@ import asyncpg
 import orjson
 from graphql import (
     DocumentNode,
-    GraphQLError,
-    GraphQLSyntaxError,
-    NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     OperationType,
-    parse,
-    validate,
 )
-from graphql.language.parser import MAX_NESTING_DEPTH
-from graphql.validation.validate import ValidationAbortedError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -40,30 +31,26 @@ from starlette.websockets import WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from hub import graphiql, metrics
 from hub.access import Params
 from hub.auth import Principal, authenticate, bearer_token, check_token
 from hub.compiler import Compiler
-from hub.cost import operation_cost
 from hub.db import DatabaseUnavailable, connection_lost, create_pool, database_unavailable
-from hub.demand import cost_extension, rate_limit_headers, rate_limited_message, too_costly
-from hub.errors import INTERNAL_MESSAGE, TIMEOUT_MESSAGE, error_body, request_id_from
+from hub.demand import cost_extension, rate_limit_headers
+from hub.errors import INTERNAL_MESSAGE, TIMEOUT_MESSAGE, Refused, error_body, request_id_from
 from hub.events import RUNNING_HUBS, EventHub
-from hub.limits import TooComplex
-from hub.limits import check as check_limits
 from hub.loaders import Loaders
 from hub.logs import configure as configure_logging
 from hub.persisted import (
     PersistedQueryError,
-    normalized_hash,
     operations_dir,
     persisted_query,
     register_query,
     resolve_query,
-    vetted_hashes,
 )
-from hub.ratelimit import Spent, spend
+from hub.pipeline import Admitted, admit, introspection_only, read
 from hub.scheduler import Scheduler, clock_from_offset
 from hub.settings import Settings
 from hub.store.base import PoolSession, Session
@@ -72,7 +59,6 @@ from schema.common import Context
 
 log = logging.getLogger("hub.app")
 request_log = logging.getLogger("hub.request")
-SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 # Who an unauthenticated introspection runs as in development: a principal that may see no record.
 NOBODY = Principal(id=0, name="anonymous", role="VIEWER", agency_id=None, agency_code=None, lab_id=None)
@@ -111,36 +97,6 @@ def error_response(
     return JSON(body, status_code=status, headers=headers, media_type=media_type)
 
 
-class Refused(Exception):
-    """A request the hub answers before executing it: a status, and errors in the envelope (each with its code)."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        code: str,
-        *,
-        headers: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
-        outcome: str | None = None,
-        errors: list[dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.headers = headers
-        self.extra = extra
-        self.outcome = outcome
-        # several errors at once (validation); each already has its message, locations and code
-        self.errors = errors
-
-    def body(self, request_id: str) -> dict[str, Any]:
-        if self.errors is None:
-            return error_body(self.message, self.code, request_id, extra=self.extra)
-        return {"errors": [{**e, "extensions": {**e["extensions"], "requestId": request_id}} for e in self.errors]}
-
-
 def negotiate(accept: str | None) -> str:
     """The media type of the answer: the Accept header's most preferred of application/graphql-response+json and
     application/json (q-values honoured, the first listed wins a tie); application/json when the header is missing
@@ -162,34 +118,28 @@ def negotiate(accept: str | None) -> str:
     return best or "application/json"
 
 
-def select_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode:
-    """The operation to run (GraphQL, "GetOperation"): the one named `operation_name`, or the document's only one.
-    Several operations and no name, or a name the document does not hold, is a request error naming what it has."""
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    names = ", ".join(o.name.value for o in operations if o.name is not None) or "none named"
-    if operation_name is None:
-        if len(operations) == 1:
-            return operations[0]
-        if not operations:
-            raise Refused(400, "the document holds no operation, only fragments", "GRAPHQL_VALIDATION_FAILED")
-        raise Refused(
-            400,
-            f"the document holds {len(operations)} operations ({names}): say which to run with operationName",
-            "GRAPHQL_VALIDATION_FAILED",
-        )
-    for operation in operations:
-        if operation.name is not None and operation.name.value == operation_name:
-            return operation
-    raise Refused(
-        400,
-        f"operationName {operation_name!r} names no operation of the document (its operations: {names})",
-        "GRAPHQL_VALIDATION_FAILED",
+def unauthenticated(token_sent: bool) -> Refused:
+    """401: no token, or one that is not valid."""
+    return Refused(
+        401,
+        "a valid token is required" if token_sent else "no token: send Authorization: Bearer <token>",
+        "UNAUTHENTICATED",
+        headers={"WWW-Authenticate": "Bearer"},
+        outcome="unauthenticated",
     )
 
 
-def _introspection_only(operation: OperationDefinitionNode) -> bool:
-    fields = [s for s in operation.selection_set.selections if hasattr(s, "name")]
-    return bool(fields) and all(f.name.value.startswith("__") for f in fields)  # type: ignore[attr-defined]
+def check_transport(operation: OperationDefinitionNode, *, allow_mutation: bool) -> None:
+    """What HTTP does not carry: a mutation over GET, a subscription at all (it runs over WebSocket)."""
+    if operation.operation == OperationType.MUTATION and not allow_mutation:
+        raise Refused(405, "mutations need POST", "METHOD_NOT_ALLOWED", headers={"Allow": "POST"})
+    if operation.operation == OperationType.SUBSCRIPTION:
+        raise Refused(
+            405,
+            "subscriptions run over WebSocket (graphql-transport-ws) at this same path, not over HTTP",
+            "METHOD_NOT_ALLOWED",
+            headers={"Allow": "GET, POST"},
+        )
 
 
 def statement_timeout_error(request_id: str, path: Any = None) -> dict[str, Any]:
@@ -383,65 +333,23 @@ class GraphQLEndpoint:
             media_type=media_type,
         )
 
-    def _parse(self, query: Any) -> DocumentNode:
-        """The parsed document, or a request error: not a string, over the token limit, or not GraphQL."""
-        if not isinstance(query, str) or not query.strip():
-            raise Refused(400, "query must be a non-empty string", "BAD_REQUEST")
-        limits = self.settings.limits
-        try:
-            return parse_cached(query, limits.max_tokens)
-        except GraphQLSyntaxError as error:
-            if "more than" in error.message and "tokens" in error.message:
-                raise Refused(
-                    400,
-                    f"the query has more than {limits.max_tokens} tokens (HUB_MAX_TOKENS)",
-                    "QUERY_TOO_COMPLEX",
-                    outcome="too_complex",
-                ) from None
-            if "nested too deeply" in error.message:
-                raise Refused(
-                    400,
-                    f"the document is nested too deeply: {error.message}",
-                    "QUERY_TOO_COMPLEX",
-                    outcome="too_complex",
-                ) from None
-            raise Refused(
-                400,
-                error.message,
-                "GRAPHQL_PARSE_FAILED",
-                errors=[{**error.formatted, "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}],
-            ) from None
-
-    def _validate(self, query: str, principal: Principal) -> None:
-        """Refuse a document that fails the schema's validation, with every error and its locations."""
-        errors = validation_errors(query, self.settings.limits.max_tokens)
-        if any(isinstance(e, ValidationAbortedError) for e in errors):
-            raise Refused(
-                400,
-                "the document nests fragments or selections too deeply to validate (graphql-core stops at "
-                f"{MAX_NESTING_DEPTH} levels); flatten its fragments",
-                "QUERY_TOO_COMPLEX",
-                outcome="too_complex",
-            )
-        if errors:
-            formatted: list[dict[str, Any]] = [
-                {**e.formatted, "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}} for e in errors
-            ]
-            if self.settings.production and principal.role != "ADMIN":
-                # field suggestions map the schema for whoever guesses: not in production
-                for item in formatted:
-                    item["message"] = SUGGESTION.sub("", item["message"])
-            raise Refused(400, str(formatted[0]["message"]), "GRAPHQL_VALIDATION_FAILED", errors=formatted)
+    async def _authenticate(self, con: asyncpg.Connection, request: Request, body: Any) -> Principal | None:
+        """The request's principal; None for no token at all (which only development's anonymous introspection
+        accepts, once the operation is read). A token sent and not valid (unknown, expired, revoked, or not a
+        Bearer token) is refused whatever it asks, and nobody without a token reads or writes persisted queries."""
+        authorization = request.headers.get("authorization")
+        principal = await authenticate(con, bearer_token(authorization))
+        if principal is None and (authorization is not None or persisted_query(body) is not None):
+            raise unauthenticated(authorization is not None)
+        return principal
 
     async def _execute(
         self, request: Request, body: Any, *, allow_mutation: bool, record: dict[str, Any], media_type: str
     ) -> Response:
+        """The pipeline of hub/pipeline.py, top to bottom: authenticate, read, admit, run, format."""
         request_id = record["requestId"]
         query, variables, operation_name = request_parameters(body)
         record["operation"] = operation_name
-        authorization = request.headers.get("authorization")
-        token = bearer_token(authorization)
-
         pool: asyncpg.Pool = request.app.state.pool
         request.app.state.pool_waiting += 1
         try:
@@ -450,121 +358,42 @@ class GraphQLEndpoint:
         finally:
             request.app.state.pool_waiting -= 1
         try:
-            principal = await authenticate(con, token)
-            unauthenticated = Refused(
-                401,
-                "a valid token is required" if authorization else "no token: send Authorization: Bearer <token>",
-                "UNAUTHENTICATED",
-                headers={"WWW-Authenticate": "Bearer"},
-                outcome="unauthenticated",
-            )
-            if principal is None and (authorization is not None or persisted_query(body) is not None):
-                # a token sent and not valid (unknown, expired, revoked, or not a Bearer token) is refused whatever
-                # it asks, and nobody without a token reads or writes the persisted queries
-                raise unauthenticated
+            # authenticate
+            principal = await self._authenticate(con, request, body)
             try:
                 persisted = await resolve_query(con, body) if principal is not None else None
             except PersistedQueryError as error:
                 raise Refused(error.status, str(error), error.code, outcome=error.code.lower()) from None
             if persisted is not None:
                 query = persisted.query
-            document = self._parse(query)
-            operation = select_operation(document, operation_name)
+            # read
+            document, operation = read(query, operation_name, self.settings)
             if principal is None:
-                if not _introspection_only(operation) or self.settings.production:
-                    raise unauthenticated
+                if not introspection_only(operation) or self.settings.production:
+                    raise unauthenticated(False)
                 principal = NOBODY  # introspection without a token, in development only
-            limits = self.settings.limits
-            try:
-                # cheap and bounded: before the validation, whose work grows with what they limit
-                check_limits(document, operation, limits)
-            except TooComplex as error:
-                metrics.RATE_LIMITED.labels(limit="query_complexity").inc()
-                raise Refused(400, str(error), "QUERY_TOO_COMPLEX", outcome="too_complex") from None
-            self._validate(query, principal)
+            if operation.name is not None:
+                record["operation"] = operation.name.value
+            record.update(principalId=principal.id or None, agency=principal.agency_code or principal.lab_name)
+            check_transport(operation, allow_mutation=allow_mutation)
+            # admit
+            admitted = await admit(
+                con,
+                schema._schema,
+                query=query,
+                document=document,
+                operation=operation,
+                variables=variables,
+                principal=principal,
+                settings=self.settings,
+            )
+            record["cost"] = admitted.cost
             if persisted is not None and persisted.register:
                 # only a valid document sent by a known principal is kept
                 await register_query(con, persisted.digest, query, principal.id)
-            # before any SQL of the operation runs (and after validation, which bounds the nesting it walks)
-            cost = operation_cost(schema._schema, document, operation, variables)
-            record["cost"] = cost
-            budget = self.settings.rate_limit
-            refusal = too_costly(cost, limits, budget)
-            if refusal is not None:
-                metrics.RATE_LIMITED.labels(limit="query_cost").inc()
-                extra = {"cost": cost, "maxCost": limits.max_cost or None}
-                raise Refused(400, refusal, "QUERY_TOO_COMPLEX", extra=extra, outcome="too_complex")
-            if operation.name is not None:
-                record["operation"] = operation.name.value
-            is_mutation = operation.operation == OperationType.MUTATION
-            if is_mutation and not allow_mutation:
-                raise Refused(405, "mutations need POST", "METHOD_NOT_ALLOWED", headers={"Allow": "POST"})
-            if operation.operation == OperationType.SUBSCRIPTION:
-                raise Refused(
-                    405,
-                    "subscriptions run over WebSocket (graphql-transport-ws) at this same path, not over HTTP",
-                    "METHOD_NOT_ALLOWED",
-                    headers={"Allow": "GET, POST"},
-                )
-            record.update(principalId=principal.id or None, agency=principal.agency_code or principal.lab_name)
-            if self.settings.production and principal.role != "ADMIN":
-                if validate(schema._schema, document, [NoSchemaIntrospectionCustomRule]):
-                    raise Refused(
-                        400,
-                        "introspection is off in production for non-admins; the schema is schema/schema.graphql",
-                        "GRAPHQL_VALIDATION_FAILED",
-                        outcome="introspection_off",
-                    )
-                if self.settings.operations_allowlist and normalized_hash(document) not in vetted_hashes():
-                    raise Refused(
-                        403,
-                        "this hub serves only the vetted operations of schema/operations/ to non-admins "
-                        "(production allow-list); run one of those, e.g. with `hub query NAME`",
-                        "OPERATION_NOT_ALLOWED",
-                        outcome="not_allowed",
-                    )
-            compiled: tuple[str, str] | None = None
-            spent: Spent | None = None
-            if budget.enabled:
-                # outside any transaction: the bucket's row is locked for this one statement only
-                spent = await spend(con, principal.id, cost, budget)
-                if not spent.allowed:
-                    metrics.RATE_LIMITED.labels(limit="rate").inc()
-                    raise Refused(
-                        429,
-                        rate_limited_message(spent, budget),
-                        "RATE_LIMITED",
-                        headers={"Retry-After": str(spent.retry_after), **rate_limit_headers(spent, budget)},
-                        extra={"cost": cost, "remaining": spent.remaining, "retryAfter": spent.retry_after},
-                        outcome="rate_limited",
-                    )
-            # the statement timeout is set per transaction, with the principal (hub.store.base.bind_principal)
+            # run
             session = Session(con, principal, self.settings.statement_timeout_ms)
-            context = Context(
-                db=session,
-                loaders=Loaders(session),
-                principal=principal,
-                settings=self.settings,
-                request_id=request_id,
-            )
-            if is_mutation:
-                result = await schema.execute(
-                    query, variable_values=variables, context_value=context, operation_name=operation_name
-                )
-            else:
-                # one consistent snapshot: a page and its totalCount agree
-                try:
-                    async with session.snapshot():
-                        compiled = await self._compiled(session, document, operation, query, variables, principal)
-                        if compiled is None:
-                            result = await schema.execute(
-                                query,
-                                variable_values=variables,
-                                context_value=context,
-                                operation_name=operation_name,
-                            )
-                except asyncpg.QueryCanceledError:
-                    compiled = ("timeout", "")  # only the compiled statement lets this through
+            compiled, result = await self._run(session, query, document, operation, variables, request_id)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             if database_unavailable(error) or connection_lost(con):
                 raise DatabaseUnavailable() from error
@@ -574,16 +403,67 @@ class GraphQLEndpoint:
             await con_context.__aexit__(None, None, None)
         record.update(sqlStatements=session.statements, sqlSeconds=session.sql_seconds)
         if (
-            compiled is None
+            result is not None
             and result.errors
             and (lost or any(database_unavailable(e.original_error) for e in result.errors))
         ):
             # the database went away under a resolver: the answer is "unavailable", not INTERNAL
             raise DatabaseUnavailable() from next((e.original_error for e in result.errors if e.original_error), None)
+        # format
+        return self._format(compiled, result, session, admitted, record, media_type)
+
+    async def _run(
+        self,
+        session: Session,
+        query: str,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any] | None,
+        request_id: str,
+    ) -> tuple[tuple[str, str] | None, ExecutionResult | None]:
+        """Run an admitted operation: a mutation in its own transaction (the store opens it), a query in one
+        consistent snapshot (a page and its totalCount agree), by the SQL compiler when it can answer it, else by
+        strawberry. Returns the compiled answer ("data" and its JSON text, or "timeout") or strawberry's result."""
+        context = Context(
+            db=session,
+            loaders=Loaders(session),
+            principal=session.principal,
+            settings=self.settings,
+            request_id=request_id,
+        )
+        operation_name = operation.name.value if operation.name is not None else None
+        if operation.operation == OperationType.MUTATION:
+            return None, await schema.execute(
+                query, variable_values=variables, context_value=context, operation_name=operation_name
+            )
+        try:
+            async with session.snapshot():
+                compiled = await self._compiled(session, document, operation, query, variables, session.principal)
+                if compiled is not None:
+                    return compiled, None
+                return None, await schema.execute(
+                    query, variable_values=variables, context_value=context, operation_name=operation_name
+                )
+        except asyncpg.QueryCanceledError:
+            return ("timeout", ""), None  # only the compiled statement lets this through
+
+    def _format(
+        self,
+        compiled: tuple[str, str] | None,
+        result: ExecutionResult | None,
+        session: Session,
+        admitted: Admitted,
+        record: dict[str, Any],
+        media_type: str,
+    ) -> Response:
+        """The answer: data and errors (each shaped by hub.errors.ErrorPolicy) with the request's extensions (its
+        id, SQL statements, cost) and the rate-limit headers."""
+        request_id = record["requestId"]
+        limits, budget, spent = self.settings.limits, self.settings.rate_limit, admitted.spent
         extensions: dict[str, Any] = {
             "requestId": request_id,
             "sqlStatements": session.statements,
-            "cost": cost_extension(cost, limits, budget, spent),
+            "cost": cost_extension(admitted.cost, limits, budget, spent),
         }
         headers = rate_limit_headers(spent, budget) if spent is not None else None
         if compiled is not None:
@@ -603,14 +483,11 @@ class GraphQLEndpoint:
                 media_type=media_type,
                 headers=headers,
             )
+        assert result is not None
         payload: dict[str, Any] = {}
         status = 200
         if result.errors:
-            # shaped by hub.errors.ErrorPolicy: each has its code and the request id
             payload["errors"] = [e.formatted for e in result.errors]
-            if self.settings.production and principal.role != "ADMIN":
-                for item in payload["errors"]:
-                    item["message"] = SUGGESTION.sub("", item["message"])
             record["outcome"] = "error"
         # the spec's rule: "data" is there (maybe null) once execution started, absent when the request was invalid
         # (a variable that does not coerce), which is a request error: 400
@@ -626,19 +503,15 @@ class GraphQLEndpoint:
         self,
         session: Session,
         document: DocumentNode,
-        operation: OperationDefinitionNode | None,
+        operation: OperationDefinitionNode,
         query: str,
         variables: dict[str, Any] | None,
         principal: Principal,
     ) -> tuple[str, str] | None:
         """A query answered by one SQL statement (hub/compiler.py), in the request's snapshot: ("data", the data
         as JSON text); None when the operation needs the resolvers."""
-        if (
-            not self.settings.sql_compiler
-            or operation is None
-            or not valid_document(query, self.settings.limits.max_tokens)
-        ):
-            return None
+        if not self.settings.sql_compiler:
+            return None  # (the operation is admitted, so valid: hub.pipeline.admit)
 
         async def columns_of(entity: Any) -> frozenset[str]:
             known = COMPILER.columns.get(entity.kind)
@@ -658,24 +531,6 @@ class GraphQLEndpoint:
 
 
 COMPILER = Compiler(schema)
-
-
-@functools.lru_cache(maxsize=1024)
-def parse_cached(query: str, max_tokens: int) -> DocumentNode:
-    """Parse an operation once per worker (a syntax error is not remembered: it raises each time)."""
-    return parse(query, max_tokens=max_tokens)
-
-
-@functools.lru_cache(maxsize=1024)
-def validation_errors(query: str, max_tokens: int) -> tuple[GraphQLError, ...]:
-    """The schema's validation errors of an operation text, once per text and worker (keyed by the text, not the
-    parsed document, whose hash walks the tree)."""
-    return tuple(validate(schema._schema, parse_cached(query, max_tokens)))
-
-
-def valid_document(query: str, max_tokens: int) -> bool:
-    """Whether the operation text passes the schema's validation."""
-    return not validation_errors(query, max_tokens)
 
 
 def _json_parameter(request: Request, name: str) -> Any:

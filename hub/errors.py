@@ -28,6 +28,7 @@ log = logging.getLogger("hub.errors")
 
 INTERNAL_MESSAGE = "internal error; the hub's log has the details under this request id"
 TIMEOUT_MESSAGE = "a database statement took longer than the statement timeout (HUB_STATEMENT_TIMEOUT_MS)"
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 # a request id a client sends is kept when it looks like one (it ends up in logs and headers), else a new one is made
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -50,13 +51,48 @@ def error_body(
     return {"errors": [error]}
 
 
+class Refused(Exception):
+    """A request the hub answers before executing it: a status, and errors in the envelope (each with its code)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+        outcome: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers
+        self.extra = extra
+        self.outcome = outcome
+        # several errors at once (validation); each already has its message, locations and code
+        self.errors = errors
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        if self.errors is None:
+            return error_body(self.message, self.code, request_id, extra=self.extra)
+        return {"errors": [{**e, "extensions": {**e["extensions"], "requestId": request_id}} for e in self.errors]}
+
+
+def hides_suggestions(principal: Any, settings: Any) -> bool:
+    """Field suggestions ("Did you mean ...?") map the schema for whoever guesses: off in production but for admins."""
+    return bool(getattr(settings, "production", False)) and getattr(principal, "role", None) != "ADMIN"
+
+
 def is_expected(error: GraphQLError) -> bool:
     """Whether the client may read this error as it is: raised by the hub or graphql-core on purpose."""
     original = error.original_error
     return original is None or isinstance(original, GraphQLError)
 
 
-def shaped(error: GraphQLError, request_id: str) -> GraphQLError:
+def shaped(error: GraphQLError, request_id: str, *, hide_suggestions: bool = False) -> GraphQLError:
     """`error` as a client gets it: an expected error with its code and the request id, a statement timeout as
     TIMEOUT, anything else INTERNAL (and logged with its trace). The original error is kept on the result (never
     printed), so that the HTTP layer can still tell a lost database from a bug."""
@@ -75,7 +111,7 @@ def shaped(error: GraphQLError, request_id: str) -> GraphQLError:
         extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED" if error.path is None else "BAD_USER_INPUT")
         extensions["requestId"] = request_id
         return GraphQLError(
-            error.message,
+            SUGGESTION.sub("", error.message) if hide_suggestions else error.message,
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
@@ -113,7 +149,9 @@ class ErrorPolicy(SchemaExtension):
         errors = getattr(result, "errors", None)
         if errors:
             request_id = self._request_id()
-            result.errors = [shaped(e, request_id) for e in errors]
+            context = self.execution_context.context
+            hide = hides_suggestions(getattr(context, "principal", None), getattr(context, "settings", None))
+            result.errors = [shaped(e, request_id, hide_suggestions=hide) for e in errors]
 
     def on_operation(self) -> Iterator[None]:
         self.streamed = False

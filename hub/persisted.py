@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +13,6 @@ from typing import Any
 
 import asyncpg
 from graphql import DocumentNode, GraphQLSyntaxError, parse, print_ast
-
-import schema
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -37,7 +36,9 @@ def normalized_hash(document: DocumentNode) -> str:
 
 
 def operations_dir() -> Path:
-    return Path(schema.__file__).resolve().parent / "operations"
+    spec = importlib.util.find_spec("schema")  # where the package lies, without importing it (it imports this)
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin).resolve().parent / "operations"
 
 
 @functools.cache

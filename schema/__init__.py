@@ -11,11 +11,10 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
-from hub.demand import DemandControl
 from hub.errors import ErrorPolicy
+from hub.pipeline import OperationCache, WebSocketAdmission
 from hub.tracing import tracing_extensions
 from schema import (
     agencies,
@@ -74,8 +73,8 @@ class HubSchema(strawberry.Schema):
 
 
 # ErrorPolicy: errors masked and coded alike over HTTP and WebSocket (hub/errors.py).
-# DemandControl: the request, cost and rate limits for operations over WebSocket (HTTP checks them in hub/app.py).
-# ParserCache and ValidationCache: an operation's text is parsed and validated once per worker, not per request.
+# WebSocketAdmission: the admission pipeline (hub/pipeline.py) for operations over WebSocket (HTTP: hub/app.py).
+# OperationCache: an operation's text is parsed and validated once per worker, through the pipeline's caches.
 schema = HubSchema(
     query=Query,
     mutation=Mutation,
@@ -83,10 +82,8 @@ schema = HubSchema(
     extensions=[
         # first, so that it sees every result last: the one error policy of HTTP and WebSocket
         ErrorPolicy,
-        DemandControl,
-        # factories (an extension instance per request); the caches themselves live at module level
-        lambda: ParserCache(maxsize=1024),
-        lambda: ValidationCache(maxsize=1024),
+        WebSocketAdmission,
+        OperationCache,
         *tracing_extensions(),
     ],
 )

@@ -28,16 +28,13 @@ def run_probe(**env: str) -> str:
 
 
 def test_tracing_is_off_by_default() -> None:
-    # ErrorPolicy and DemandControl are the hub's own (errors, and the limits over WebSocket); no tracing extension
-    assert "extensions: ['ErrorPolicy', 'DemandControl', 'ParserCache', 'ValidationCache']" in run_probe()
+    # the hub's own: the error policy, the admission over WebSocket and the parse cache; no tracing extension
+    assert "extensions: ['ErrorPolicy', 'WebSocketAdmission', 'OperationCache']" in run_probe()
 
 
 def test_configured_tracing_exports_a_span_per_operation() -> None:
     out = run_probe(OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="hub-test")
-    assert (
-        "extensions: ['ErrorPolicy', 'DemandControl', 'ParserCache', 'ValidationCache', 'OpenTelemetryExtension']"
-        in out
-    )
+    assert "extensions: ['ErrorPolicy', 'WebSocketAdmission', 'OperationCache', 'OpenTelemetryExtension']" in out
     assert "data: {'__typename': 'Query'}" in out
     assert '"name": "GraphQL Query: Probe"' in out or '"name": "GraphQL Query"' in out, out
     assert '"service.name": "hub-test"' in out
