@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from starlette.websockets import WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.types import ExecutionResult
 
 from hub import graphiql, metrics
@@ -357,6 +359,7 @@ class GraphQLEndpoint:
             con = await con_context.__aenter__()
         finally:
             request.app.state.pool_waiting -= 1
+        session: Session | None = None
         try:
             # authenticate
             principal = await self._authenticate(con, request, body)
@@ -400,6 +403,8 @@ class GraphQLEndpoint:
             raise
         finally:
             lost = connection_lost(con)
+            if session is not None and not lost:
+                await session.close()  # a straggling field's statement ends before the connection goes back
             await con_context.__aexit__(None, None, None)
         record.update(sqlStatements=session.statements, sqlSeconds=session.sql_seconds)
         if (
@@ -549,7 +554,36 @@ class ClosableWebSocket(ASGIWebSocketAdapter):
 
     async def close(self, code: int, reason: str) -> None:
         if self.ws.application_state != WebSocketState.DISCONNECTED:
-            await super().close(code, reason)
+            # a close frame's reason holds at most 123 bytes (RFC 6455): a longer one fails the close itself
+            await super().close(code, reason.encode()[:123].decode(errors="ignore"))
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """strawberry's graphql-transport-ws handler, with the pipeline's `read` before an operation starts: a subscribe
+    message of the wrong shape closes the socket with 4400 (the protocol's "invalid message"; strawberry failed on
+    some with a TypeError and dropped the socket), and a document that does not parse or names no single operation
+    to run gets an `error` message in the envelope (strawberry closed the socket, or ran the first operation)."""
+
+    async def handle_subscribe(self, message: Any) -> None:
+        payload = message.get("payload")
+        if (
+            not isinstance(message.get("id"), str)
+            or not isinstance(payload, dict)
+            or not isinstance(payload.get("query"), str)
+            or not isinstance(payload.get("variables"), dict | None)
+            or not isinstance(payload.get("operationName"), str | None)
+            or not isinstance(payload.get("extensions"), dict | None)
+        ):
+            await self.handle_invalid_message("subscribe needs a string id and a payload with a string query")
+            return
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            try:
+                read(payload["query"], payload.get("operationName"), self.context.settings)
+            except Refused as refused:
+                errors = refused.body(uuid.uuid4().hex)["errors"]
+                await self.send_message({"id": message["id"], "type": "error", "payload": errors})
+                return
+        await super().handle_subscribe(message)
 
 
 class GraphQLWebSocket(GraphQL[Context, None]):
@@ -558,6 +592,12 @@ class GraphQLWebSocket(GraphQL[Context, None]):
     out of reach, with 1013 (try again later)."""
 
     websocket_adapter_class = ClosableWebSocket
+    graphql_transport_ws_handler_class = TransportWSHandler
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson refuses JSON nested deeper than 1,024 levels with a JSONDecodeError (the socket is closed 4400)
+        # where the standard library's decoder ran out of stack and dropped the socket
+        return orjson.loads(data)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(

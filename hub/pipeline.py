@@ -123,6 +123,26 @@ def introspection_only(operation: OperationDefinitionNode) -> bool:
 # ------------------------------------------------------------------------------------------------ admit
 
 
+# How deep the JSON of an operation's variables may nest (input objects in lists in input objects...): the schema's
+# deepest input is a few levels; graphql-core's coercion and the compiler's cache key recurse through the value.
+MAX_VARIABLES_DEPTH = 32
+
+
+def variables_depth(variables: Any) -> int:
+    """How deep a JSON value nests (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(variables, 0)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_VARIABLES_DEPTH:
+            return deepest  # enough to refuse it
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 @dataclass(frozen=True)
 class Admitted:
     """An operation that may run: what it costs, and what the principal's budget says after paying for it."""
@@ -203,6 +223,13 @@ async def admit(
     nesting it walks), then the rate limit, which charges the cost to the principal. `con` is a connection, or a
     pool to take one from for the charge (over WebSocket)."""
     limits = settings.limits
+    if variables_depth(variables) > MAX_VARIABLES_DEPTH:
+        raise Refused(
+            400,
+            f"the variables nest deeper than {MAX_VARIABLES_DEPTH} levels",
+            "QUERY_TOO_COMPLEX",
+            outcome="too_complex",
+        )
     try:
         check_limits(document, operation, limits)
     except TooComplex as error:

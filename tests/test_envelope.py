@@ -244,3 +244,30 @@ async def test_persisted_queries_are_kept_only_for_a_known_principal_and_a_valid
     kept = await raw(api, "POST", apq("{ me { name } }"), token=token)
     assert kept.status_code == 200 and kept.json()["data"]["me"]["name"]
     assert await persisted_count(api.url) == before + 1
+
+
+async def test_a_field_error_beside_a_running_statement_is_answered_and_leaves_the_connection_clean(
+    demo_api: Api,
+) -> None:
+    # `labs(after: "fuzz")` fails at once (a bad cursor) while the `me` branches' loaders still run their
+    # statements: the answer used to be INTERNAL ("another operation is in progress" when the snapshot committed)
+    token = await demo_api.token(agency="CISA", role="ANALYST")
+    query = """{ a: me { agency { ownedFindings(first: 5) { measures { id } } } }
+                 b: me { agency { ownedFindings(first: 5) { id } } }
+                 labs(first: 1, after: "fuzz") { totalCount } }"""
+    for _ in range(12):
+        response = await demo_api.post(query, token=token)
+        assert response.status_code == 200, response.text
+        codes = {e["extensions"]["code"] for e in response.json()["errors"]}
+        assert codes == {"BAD_USER_INPUT"}, response.text
+    assert (await demo_api.data("{ me { name } }", token=token))["me"]["name"]
+
+
+async def test_variables_nested_too_deeply_are_refused_before_they_are_read(demo_api: Api) -> None:
+    token = await demo_api.token(agency="CISA", role="ANALYST")
+    nested: Any = "x"
+    for _ in range(300):
+        nested = [nested]
+    response = await demo_api.post("query ($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": nested}, token=token)
+    [error] = envelope(response, 400, "QUERY_TOO_COMPLEX")
+    assert "variables nest deeper than 32" in error["message"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -124,3 +125,44 @@ async def test_a_statement_timeout_is_timeout_over_websocket(demo_url: str, demo
         assert all(e["extensions"]["requestId"] for e in message["payload"]["errors"])
         assert "canceling statement" not in str(message)
         await client.close()
+
+
+async def test_websocket_operations_are_read_as_over_http(hub: Running) -> None:
+    token = await hub.api.token(agency="CISA", role="ANALYST")
+    client = await GraphQLWs.open(hub.url, token)
+    await client.acked()
+    for payload, code, needle in (
+        ({"query": "query A { me { name } }", "operationName": "Z"}, "GRAPHQL_VALIDATION_FAILED", "'Z'"),
+        ({"query": "query A { me { name } } query B { me { role } }"}, "GRAPHQL_VALIDATION_FAILED", "operationName"),
+        ({"query": "{ me { name "}, "GRAPHQL_PARSE_FAILED", "Syntax Error"),
+    ):
+        await client.ws.send(json.dumps({"id": code + needle, "type": "subscribe", "payload": payload}))
+        message = await client.receive()
+        assert message["type"] == "error" and message["id"] == code + needle, message
+        [error] = message["payload"]
+        assert error["extensions"]["code"] == code and needle in error["message"], error
+        assert error["extensions"]["requestId"]
+    # the socket stays open for the next operation
+    await client.subscribe("{ me { name } }")
+    assert (await client.next_data())["me"]["name"]
+    await client.close()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        json.dumps({"id": "1", "type": "subscribe", "payload": "{ me { name } }"}),
+        json.dumps({"id": "1", "type": "subscribe"}),
+        json.dumps({"id": 1, "type": "subscribe", "payload": {"query": "{ me { name } }"}}),
+        '{"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }", "variables": {"v": '
+        + "[" * 2000
+        + "]" * 2000
+        + "}}}",
+    ],
+)
+async def test_a_malformed_subscribe_message_closes_the_socket_with_4400(hub: Running, frame: str) -> None:
+    token = await hub.api.token(agency="CISA", role="ANALYST")
+    client = await GraphQLWs.open(hub.url, token)
+    await client.acked()
+    await client.ws.send(frame)
+    assert await client.close_code() == 4400

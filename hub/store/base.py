@@ -61,6 +61,10 @@ async def bind_principal(
     )
 
 
+class SessionClosed(RuntimeError):
+    """A statement of a request that has already been answered (a straggling field's): it is not run."""
+
+
 class Session:
     """One request's connection, shared by its loaders (one statement at a time) and counted.
 
@@ -78,23 +82,38 @@ class Session:
         self.sql_seconds = 0.0
         self._lock = asyncio.Lock()
         self._bound = False
+        self._closed = False
+
+    async def close(self) -> None:
+        """End the session: wait for the statement that runs, if any, and refuse every later one. graphql-core can
+        return while a sibling field's statement still runs or waits (an error nulled their parent): the request's
+        transaction must end after that statement, and nothing may run on the connection once it is back in the
+        pool."""
+        async with self._lock:
+            self._closed = True
+            self._bound = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionClosed("the request this statement belonged to has been answered")
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[None]:
         """One read-only repeatable-read transaction for all of a query's statements: a page and its totalCount
-        agree, and the principal is bound once."""
+        agree, and the principal is bound once. The session ends with it."""
         async with self.con.transaction(isolation="repeatable_read", readonly=True):
             await bind_principal(self.con, self.principal, self.statement_timeout_ms)
             self._bound = True
             try:
                 yield
             finally:
-                self._bound = False
+                await self.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """The connection, inside one transaction that this request's other statements wait for."""
         async with self._lock, self.con.transaction():
+            self._check_open()
             if not self._bound:
                 await bind_principal(self.con, self.principal, self.statement_timeout_ms)
             self.statements += 1
@@ -103,6 +122,7 @@ class Session:
     async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
         """`method` (fetch, fetchrow, fetchval) of the connection, inside a transaction bound to the principal."""
         async with self._lock:
+            self._check_open()
             self.statements += 1
             started = time.perf_counter()
             try:
