@@ -129,9 +129,13 @@ async def test_without_rls_the_removed_filter_would_leak(fresh_url: str, monkeyp
 
 
 async def test_rls_policies_match_the_store_rule_for_every_principal_and_table(demo_url: str) -> None:
-    """For a principal of each kind, each table: the rows RLS lets through are exactly those hub.access allows."""
+    """For a principal of each kind, each table: the rows RLS lets through are exactly those hub.access allows, by
+    id and both ways. The store's rule runs alone, as the tables' owner (RLS not applying), and the policies alone,
+    as the request role with no filter of the store: the store shows nothing RLS hides, and RLS hides nothing the
+    store shows."""
     from hub.access import ENTITY_TABLES, Params, visible
 
+    kinds = [*ENTITY_TABLES.items(), ("EVENT", "events")]
     owner = await db.connect(demo_url)
     try:
         rows = await owner.fetch(
@@ -149,21 +153,39 @@ async def test_rls_policies_match_the_store_rule_for_every_principal_and_table(d
             )
             for r in rows
         ]
+        # the store's rule alone, as the owner
+        by_store: dict[tuple[int, str], set[int]] = {}
+        for principal in principals:
+            for kind, table in kinds:
+                p = Params()
+                rule = visible(kind, "t", principal, p)
+                found = await owner.fetch(f"select t.id from {table} t where {rule}", *p.values)
+                by_store[principal.id, kind] = {r["id"] for r in found}
     finally:
         await owner.close()
     assert any(p.is_lab for p in principals) and any(p.is_agency for p in principals)
+    # not vacuous: on each kind with a rule, some principal sees rows and the principals do not all see the same
+    for kind, _ in kinds:
+        if kind not in ("AGENCY", "LAB"):
+            views = {frozenset(by_store[principal.id, kind]) for principal in principals}
+            assert len(views) > 1 and any(views), kind
     pool = await db.create_pool(demo_url, min_size=1, max_size=1)
     try:
         async with pool.acquire() as con:
             for principal in principals:
-                for kind, table in [*ENTITY_TABLES.items(), ("EVENT", "events")]:
-                    p = Params()
-                    rule = visible(kind, "t", principal, p)
+                for kind, table in kinds:
+                    # the policies alone, as the request role
                     async with con.transaction():
                         await bind_principal(con, principal)
-                        by_rls = await con.fetchval(f"select count(*) from {table} t")
-                        by_both = await con.fetchval(f"select count(*) from {table} t where {rule}", *p.values)
-                    assert by_rls == by_both, (principal.agency_code or principal.lab_id, principal.role, kind)
+                        by_rls = {r["id"] for r in await con.fetch(f"select t.id from {table} t")}
+                    store = by_store[principal.id, kind]
+                    who = (principal.agency_code or principal.lab_id, principal.role, kind)
+                    assert not store - by_rls, ("the store shows what RLS hides", who, sorted(store - by_rls)[:10])
+                    assert not by_rls - store, (
+                        "RLS lets through what the store hides",
+                        who,
+                        sorted(by_rls - store)[:10],
+                    )
     finally:
         await pool.close()
 

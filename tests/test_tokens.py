@@ -90,22 +90,46 @@ async def test_tampered_unknown_malformed_expired_and_revoked_tokens_are_refused
 async def test_the_secret_is_compared_in_constant_time_even_for_an_unknown_id(
     connection: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Whether the id is known or not, the secret goes through one hmac.compare_digest of a full digest: an unknown id
-    is compared against a dummy rather than answered at once."""
+    """Whether the id is known or not, the hub does the same work: one HMAC of the secret (keyed with the token's
+    salt, or a dummy salt for an unknown id) and one hmac.compare_digest of that digest against the stored one (or a
+    dummy digest), whose answer decides. An unknown id is never answered sooner than a wrong secret."""
     token = await _token(connection)
-    _, secret = parse_token(token) or ("", "")
-    compared: list[tuple[int, int]] = []
-    real = hmac.compare_digest
+    public_id, secret = parse_token(token) or ("", "")
+    row = await connection.fetchrow("select salt, secret_hash from api_tokens where public_id = $1", public_id)
+    salt, stored = bytes(row["salt"]), bytes(row["secret_hash"])
+    hmacs: list[tuple[bytes, bytes]] = []
+    compared: list[tuple[bytes, bytes]] = []
+    real_digest, real_compare = hmac.digest, hmac.compare_digest
 
-    def spy(a: bytes, b: bytes) -> bool:
-        compared.append((len(a), len(b)))
-        return real(a, b)
+    def digest_spy(key: bytes, message: bytes, algorithm: str) -> bytes:
+        hmacs.append((key, message))
+        return real_digest(key, message, algorithm)
 
-    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
-    for candidate in (token, _tampered(token), f"fh_{secrets.token_hex(8)}_{secret}"):
+    def compare_spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real_compare(a, b)
+
+    monkeypatch.setattr(auth.hmac, "digest", digest_spy)
+    monkeypatch.setattr(auth.hmac, "compare_digest", compare_spy)
+    wrong = _tampered(token)
+    _, wrong_secret = parse_token(wrong) or ("", "")
+    unknown = f"fh_{secrets.token_hex(8)}_{secret}"
+    expected = {
+        # the real id: the secret's HMAC under the token's salt, against the stored digest
+        token: (salt, secret, stored, True),
+        wrong: (salt, wrong_secret, stored, False),
+        # an unknown id: the same HMAC under the dummy salt, against the dummy digest
+        unknown: (auth._DUMMY_SALT, secret, auth._DUMMY_DIGEST, False),
+    }
+    for candidate, (key, sent, against, accepted) in expected.items():
+        hmacs.clear()
         compared.clear()
-        await check_token(connection, candidate)
-        assert compared == [(32, 32)], candidate
+        assert (await check_token(connection, candidate) is not None) is accepted, candidate
+        assert hmacs == [(key, sent.encode())], candidate
+        assert compared == [(real_digest(key, sent.encode(), "sha256"), against)], candidate
+    # the comparison's answer is the one that counts: told "no", the hub refuses even the real token
+    monkeypatch.setattr(auth.hmac, "compare_digest", lambda a, b: False)
+    assert await check_token(connection, token) is None
 
 
 def test_the_log_masks_anything_shaped_like_a_token() -> None:
