@@ -1,5 +1,5 @@
 """The probe records of the visibility tests: one finding, measure and engagement of each TLP level around one
-fictional model, and the six principals whose sight differs (DESIGN.md section 4)."""
+fictional model, and the six principals whose sight differs (docs/design.md, "Who sees what")."""
 
 from __future__ import annotations
 

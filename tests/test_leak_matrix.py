@@ -1,6 +1,6 @@
 """The leak matrix: for every entity, every TLP level and six principals of different sight, every read path of a
 real `hub serve` (over HTTP, WebSocket and the `hub query` command) shows each principal exactly the probe records
-DESIGN.md section 4 allows: no more (a leak) and no less (a broken path).
+docs/design.md, "Who sees what" allows: no more (a leak) and no less (a broken path).
 
 Principals: the owning agency, a shared-with agency, an outside agency, a RED recipient, the lab concerned and
 another lab (tests/probes.py). Records: a finding, a measure and an engagement at each TLP level, a model in
@@ -37,7 +37,7 @@ TYPE_NAMES = {
     "standard": "CoverageStandard",
     "decision": "CoverageDecision",
 }
-# what each principal may see of each probe record (DESIGN.md section 4; hub/access.py)
+# what each principal may see of each probe record (docs/design.md, "Who sees what"; hub/access.py)
 EXPECTED: dict[str, set[str]] = {
     **{f"finding:{tlp}": SEES_FINDING[tlp] for tlp in TLPS},
     **{f"measure:{tlp}": SEES_MEASURE[tlp] for tlp in TLPS},

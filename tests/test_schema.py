@@ -11,8 +11,8 @@ from hub.workflow import ErrorCode
 from schema import print_schema, schema
 
 SDL_FILE = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
-# DESIGN.md section 1: nothing in the program is a licence, a preclearance, a permit or a block. TLP's CLEAR is
-# a sharing label, and "Clearinghouse" names CISA's scanning service; neither is a clearance.
+# docs/design.md, "Voluntary by construction": nothing in the program is a licence, a preclearance, a permit or a
+# block. TLP's CLEAR is a sharing label, and "Clearinghouse" names CISA's scanning service; neither is a clearance.
 FORBIDDEN = re.compile(
     r"approv|clearance|cleared|preclear|licen[cs]|permit|block|authoriz|authoris|veto|gate[ds]?$|^gate", re.IGNORECASE
 )

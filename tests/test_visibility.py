@@ -1,4 +1,4 @@
-"""Who sees what (DESIGN.md section 4), on every read path: list, totalCount, node, nodes, nested, history,
+"""Who sees what (docs/design.md, "Who sees what"), on every read path: list, totalCount, node, nodes, nested, history,
 events and dashboard counts. An invisible record reads exactly like a missing one.
 
 Every test here runs four times: through the SQL compiler and through the resolvers, each with both lines of defence
