@@ -1,5 +1,6 @@
-"""Row-level security as the second line: remove the store's own visibility filter, so that PostgreSQL's policies
-(sql/003_rls.sql) are all that stands between a principal and a record."""
+"""The two lines of defence, one at a time: remove the store's own visibility filter, so that PostgreSQL's policies
+(generated into sql/007_visibility.sql by hub/policies.py) are all that stands between a principal and a record; or
+serve requests as the tables' owner, whom the policies let through, so that the store's filter stands alone."""
 
 from __future__ import annotations
 
@@ -34,3 +35,14 @@ def remove_store_filter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(COMPILER, "cache", OrderedDict())
     return patched
+
+
+def serve_as_owner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests served by a pool of the tables' owner, whose policy lets everything through: the store's own filter
+    is all that stands (for an api fixture made after this one, as tests.conftest._api makes them)."""
+    from functools import partial
+
+    from hub import app as hub_app
+    from hub import db
+
+    monkeypatch.setattr(hub_app, "create_pool", partial(db.create_pool, app_role=False))
