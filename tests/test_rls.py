@@ -1,17 +1,21 @@
-"""PostgreSQL row-level security, the second line behind the store's filters (sql/003_rls.sql): requests run as a
-role RLS holds, the principal reaches the policies per transaction only, and with the store's own filter removed
-the database alone still hides what a principal may not see. (tests/test_visibility.py runs its whole matrix both
-ways.)"""
+"""PostgreSQL row-level security, the second line behind the store's filters (sql/003_rls.sql; the policies are
+generated from hub/access.py into sql/007_visibility.sql by hub/policies.py): requests run as a role RLS holds, the
+principal reaches the policies per transaction only, and with the store's own filter removed the database alone
+still hides what a principal may not see. (tests/test_visibility.py runs its whole matrix both ways.)"""
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
+from typing import Any
 
 import pytest
 
 from hub import app as hub_app
 from hub import db
+from hub.access import ENTITY_TABLES, MODEL_CONFIDENTIAL_COLUMNS, Params, model_confidential_visible, visible
 from hub.auth import Principal
+from hub.policies import AGENCY_ROLES
 from hub.store.base import Session, bind_principal
 from tests.conftest import Api
 from tests.rls import remove_store_filter
@@ -128,30 +132,39 @@ async def test_without_rls_the_removed_filter_would_leak(fresh_url: str, monkeyp
         assert outside["findings"]["totalCount"] == 1
 
 
-async def test_rls_policies_match_the_store_rule_for_every_principal_and_table(demo_url: str) -> None:
-    """For a principal of each kind, each table: the rows RLS lets through are exactly those hub.access allows."""
-    from hub.access import ENTITY_TABLES, Params, visible
-
-    owner = await db.connect(demo_url)
+async def every_principal(url: str) -> list[Principal]:
+    owner = await db.connect(url)
     try:
         rows = await owner.fetch(
             """select p.id, p.role, p.agency_id, a.code, p.lab_id from principals p
-                 left join agencies a on a.id = p.agency_id"""
+                 left join agencies a on a.id = p.agency_id order by p.id"""
         )
-        principals = [
-            Principal(
-                id=r["id"],
-                name="x",
-                role=r["role"],
-                agency_id=r["agency_id"],
-                agency_code=r["code"],
-                lab_id=r["lab_id"],
-            )
-            for r in rows
-        ]
     finally:
         await owner.close()
+    principals = [
+        Principal(
+            id=r["id"], name="x", role=r["role"], agency_id=r["agency_id"], agency_code=r["code"], lab_id=r["lab_id"]
+        )
+        for r in rows
+    ]
     assert any(p.is_lab for p in principals) and any(p.is_agency for p in principals)
+    # every class of principal the rules tell apart, even one the demo has no token of (its admins)
+    agency = next(p for p in principals if p.is_agency)
+    present = {p.role for p in principals}
+    principals += [dataclasses.replace(agency, role=role) for role in AGENCY_ROLES if role not in present]
+    return principals
+
+
+def who(principal: Principal) -> tuple[Any, ...]:
+    return (principal.id, principal.agency_code or f"lab {principal.lab_id}", principal.role)
+
+
+async def test_rls_and_the_store_rule_show_the_same_records_of_every_kind_to_every_principal(demo_url: str) -> None:
+    """For every principal and every kind, by ids in both directions: the store's rule alone (as the tables' owner,
+    whom the policies let through) shows nothing row-level security hides, and row-level security alone (as the
+    request role, no store filter) hides nothing the store's rule shows."""
+    principals = await every_principal(demo_url)
+    owner = await db.connect(demo_url)
     pool = await db.create_pool(demo_url, min_size=1, max_size=1)
     try:
         async with pool.acquire() as con:
@@ -161,11 +174,47 @@ async def test_rls_policies_match_the_store_rule_for_every_principal_and_table(d
                     rule = visible(kind, "t", principal, p)
                     async with con.transaction():
                         await bind_principal(con, principal)
-                        by_rls = await con.fetchval(f"select count(*) from {table} t")
-                        by_both = await con.fetchval(f"select count(*) from {table} t where {rule}", *p.values)
-                    assert by_rls == by_both, (principal.agency_code or principal.lab_id, principal.role, kind)
+                        by_rls = {r[0] for r in await con.fetch(f"select id from {table} t")}
+                    by_store = {r[0] for r in await owner.fetch(f"select id from {table} t where {rule}", *p.values)}
+                    assert by_store - by_rls == set(), ("the store shows what RLS hides", who(principal), kind)
+                    assert by_rls - by_store == set(), ("RLS shows what the store hides", who(principal), kind)
     finally:
         await pool.close()
+        await owner.close()
+
+
+async def test_the_masked_columns_read_alike_by_the_rule_and_through_the_database(demo_url: str) -> None:
+    """A model's confidential columns: hub.access.model_confidential_visible with the principal as parameters (as the
+    tables' owner) masks exactly what the database's masked view masks for the bound principal, and the request role
+    reads no confidential value the rule would hide."""
+    principals = await every_principal(demo_url)
+    columns = ", ".join(MODEL_CONFIDENTIAL_COLUMNS)
+    seen: set[bool] = set()
+    owner = await db.connect(demo_url)
+    pool = await db.create_pool(demo_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as con:
+            for principal in principals:
+                p = Params()
+                ok = model_confidential_visible("t", principal, p)
+                masked = ", ".join(f"case when {ok} then t.{c} end as {c}" for c in MODEL_CONFIDENTIAL_COLUMNS)
+                rows = await owner.fetch(
+                    f"select t.id, {ok} as confidential_visible, {masked} from frontier_models t"
+                    f" where {visible('MODEL', 't', principal, p)}",
+                    *p.values,
+                )
+                by_rule = {r["id"]: dict(r) for r in rows}
+                async with con.transaction():
+                    await bind_principal(con, principal)
+                    rows = await con.fetch(f"select id, confidential_visible, {columns} from frontier_models_masked")
+                by_database = {r["id"]: dict(r) for r in rows}
+                assert by_rule == by_database, who(principal)
+                seen |= {r["confidential_visible"] for r in by_rule.values()}
+        # the demo has both: models whose confidential columns some principals see, and others hide
+        assert seen == {True, False}
+    finally:
+        await pool.close()
+        await owner.close()
 
 
 async def test_the_owner_still_sees_everything(demo_url: str) -> None:
