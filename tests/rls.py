@@ -19,12 +19,11 @@ def no_filter(kind: str, alias: str, principal: Any, p: Any) -> str:
 
 
 def remove_store_filter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every read and write of requests (the store, the workflows, the SQL compiler) without hub.access.visible;
-    returns the
-    modules patched. The event fan-out (hub.events) is left alone: it runs as the owner, outside RLS."""
+    """Every read and write of requests (the store, the workflows, the SQL compiler) and the event fan-out (which
+    reads as the request role too) without hub.access.visible; returns the modules patched."""
     patched = []
     for name, module in list(sys.modules.items()):
-        if not (name.startswith("hub.store") or name in ("hub.workflow", "hub.compiler")):
+        if not (name.startswith("hub.store") or name in ("hub.workflow", "hub.compiler", "hub.events")):
             continue
         if getattr(module, "visible", None) is access.visible:
             monkeypatch.setattr(module, "visible", no_filter)

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from hub import app as hub_app
-from hub import db
+from hub import db, events
 from hub.access import ENTITY_TABLES, MODEL_CONFIDENTIAL_COLUMNS, Params, model_confidential_visible, visible
 from hub.auth import Principal
 from hub.policies import AGENCY_ROLES
 from hub.store.base import Session, bind_principal
 from tests.conftest import Api
-from tests.rls import remove_store_filter
+from tests.rls import no_filter, remove_store_filter
 from tests.test_workflow_findings import REPORT, UPDATE, a_model
 
 FINDING_QUERY = """query($id: ID!) {
@@ -217,8 +217,41 @@ async def test_the_masked_columns_read_alike_by_the_rule_and_through_the_databas
         await owner.close()
 
 
+async def test_the_fan_out_reads_events_as_the_request_role_under_rls(demo_url: str) -> None:
+    """The event fan-out and the replay read as the request role with the subscriber's principal bound: with the
+    store's filter removed, row-level security alone gives each principal the same events (and no more) as the
+    store's rule alone."""
+    principals = await every_principal(demo_url)
+    owner = await db.connect(demo_url)
+    system_pool = await db.create_pool(demo_url, min_size=1, max_size=1, app_role=False)
+    try:
+        last = await owner.fetchval("select max(id) from events")
+        after = max(0, last - 3000)
+        async with events.as_request(system_pool) as con:
+            assert await con.fetchval("select current_user") == db.APP_ROLE
+            for principal in principals:
+                p = Params()
+                rule = visible("EVENT", "t", principal, p)
+                by_store = {
+                    r[0]
+                    for r in await owner.fetch(
+                        f"select id from events t where t.id > {p(after)} and t.id <= {p(last)} and {rule}", *p.values
+                    )
+                }
+                read = await events.readable_events(con, principal, after, last)
+                assert {r["id"] for r in read if r["visible"]} == by_store, who(principal)
+                with pytest.MonkeyPatch.context() as patch:
+                    patch.setattr(events, "visible", no_filter)
+                    alone = await events.readable_events(con, principal, after, last)
+                assert alone == read, ("RLS alone reads otherwise", who(principal))
+    finally:
+        await system_pool.close()
+        await owner.close()
+
+
 async def test_the_owner_still_sees_everything(demo_url: str) -> None:
-    """The hub's own work (the scheduler, the fan-out, the CLI) runs as the owner: FORCE RLS does not blind it."""
+    """The hub's own work (the scheduler, the CLI) runs as the owner: FORCE RLS does not blind it. (The event
+    fan-out reads as the request role: test_the_fan_out_reads_events_as_the_request_role_under_rls.)"""
     con = await db.connect(demo_url)
     try:
         assert await con.fetchval("select count(*) from findings where tlp = 'AMBER_STRICT'") > 0
