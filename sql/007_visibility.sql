@@ -68,7 +68,7 @@ drop function if exists hub_tlp_visible(text, bigint, bigint[], bigint[], bigint
 
 drop view if exists frontier_models_masked;
 
-create view frontier_models_masked with (security_barrier) as
+create view frontier_models_masked as
 select t.id, conf.ok as confidential_visible,
        case when conf.ok then t.training_compute_flop end as training_compute_flop,
        case when conf.ok then t.capability_details end as capability_details,

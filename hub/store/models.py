@@ -44,7 +44,7 @@ def model_columns(principal: Principal, p: Params) -> str:
 
 
 def model_confidential_lateral(principal: Principal, p: Params) -> str:
-    # The confidential columns come masked by the database, for every path alike: from the security-barrier view
+    # The confidential columns come masked by the database, for every path alike: from the view frontier_models_masked
     # that hub/policies.py generates from hub.access.model_confidential_visible (docs/design.md, Who sees what),
     # for the principal bound to the transaction. Looked up by id, once per row read.
     columns = ", ".join(f"m.{c}" for c in ("confidential_visible", *CONFIDENTIAL_COLUMNS))
