@@ -1,7 +1,12 @@
-"""Who sees what (DESIGN.md section 4), as SQL fragments, in one place.
+"""Who sees what (docs/design.md, Who sees what), as SQL fragments, in one place.
 
 Every read in the store filters with `visible(kind, alias, principal, params)`. Deny by default: a kind without a
 rule here is visible to nobody. An invisible record reads exactly like a missing one.
+
+This module is the one definition of the rule. The database's side of it, the row-level security policies, the
+masked view of the models' confidential columns and the fan-out's revocation check, is generated from these same
+functions by hub/policies.py (with the principal read from the transaction's settings instead of parameters) into a
+migration that tests/test_policies.py holds equal to the generator's output.
 """
 
 from __future__ import annotations
@@ -27,8 +32,20 @@ TLP_TABLES = {"FINDING": "findings", "MEASURE": "cyber_measures", "ENGAGEMENT": 
 # The column naming the lab a TLP record concerns (measures concern no lab).
 TLP_LAB_COLUMN = {"FINDING": "lab_id", "MEASURE": None, "ENGAGEMENT": "lab_id"}
 
+# The states the rules name, here and nowhere else (the policies are generated from the rules).
+# Models every lab may see: released ones.
 PUBLIC_MODEL_STATES = ("GENERALLY_AVAILABLE", "DEPRECATED")
+# Standards every lab may see: adopted ones, and those an adopted one replaced.
 PUBLISHED_STANDARD_STATES = ("ADOPTED", "SUPERSEDED")
+# Agreements that open a model's confidential fields to the agencies that accepted them.
+CONFIDENTIAL_AGREEMENT_STATES = ("ACTIVE", "COMPLETED")
+# The state of a decision that has an outcome.
+DECIDED = "DECIDED"
+
+
+def sql_list(values: tuple[str, ...]) -> str:
+    """A tuple of state names as an SQL list of literals: ('A', 'B')."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
 def tlp_visible(kind: str, a: str, principal: Principal, p: Params) -> str:
@@ -64,9 +81,7 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
         if principal.is_agency:
             return "true"
         if principal.is_lab:
-            return (
-                f"({a}.lab_id = {p(principal.lab_id)} or {a}.release_status in ('GENERALLY_AVAILABLE', 'DEPRECATED'))"
-            )
+            return f"({a}.lab_id = {p(principal.lab_id)} or {a}.release_status in {sql_list(PUBLIC_MODEL_STATES)})"
         return "false"
     if kind == "AGREEMENT":
         if principal.is_agency:
@@ -81,7 +96,7 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
         if principal.is_agency:
             return "true"
         if principal.is_lab:
-            return f"{a}.state in ('ADOPTED', 'SUPERSEDED')"
+            return f"{a}.state in {sql_list(PUBLISHED_STANDARD_STATES)}"
         return "false"
     if kind == "DECISION":
         if principal.is_agency:
@@ -99,6 +114,10 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
     return "false"
 
 
+# A model's confidential columns: null for those model_confidential_visible denies.
+MODEL_CONFIDENTIAL_COLUMNS = ("training_compute_flop", "capability_details", "planned_release_on")
+
+
 def model_confidential_visible(a: str, principal: Principal, p: Params) -> str:
     """May `principal` see the lab's confidential data on model `a` (planned release, compute, capability details)?
 
@@ -111,7 +130,7 @@ def model_confidential_visible(a: str, principal: Principal, p: Params) -> str:
         return (
             f"exists (select 1 from early_access_agreements conf_g"
             f" join agreement_agencies conf_aa on conf_aa.agreement_id = conf_g.id"
-            f" where conf_g.model_id = {a}.id and conf_g.state in ('ACTIVE', 'COMPLETED')"
+            f" where conf_g.model_id = {a}.id and conf_g.state in {sql_list(CONFIDENTIAL_AGREEMENT_STATES)}"
             f" and conf_aa.agency_id = {p(principal.agency_id)} and conf_aa.accepted_at is not null)"
         )
     return "false"
@@ -158,6 +177,19 @@ def event_visible(a: str, principal: Principal, p: Params) -> str:
     return "(" + " or ".join(branches) + ")"
 
 
+# What the event of a sharing change keeps of the record as it was (`details.before`, hub/store/sharing.py), with
+# each column's type: the columns tlp_visible reads.
+SHARING_SNAPSHOT = {
+    "tlp": "text",
+    "owner_agency_id": "bigint",
+    "share_agency_ids": "bigint[]",
+    "share_lab_ids": "bigint[]",
+    "recipient_principal_ids": "bigint[]",
+    "created_by": "bigint",
+    "lab_id": "bigint",
+}
+
+
 def was_visible_before(a: str, principal: Principal, p: Params) -> str:
     """For an event `a` that changed a TLP record's sharing: could `principal` see the record before the change?
 
@@ -165,18 +197,17 @@ def was_visible_before(a: str, principal: Principal, p: Params) -> str:
     """
     before = f"{a}.details->'before'"
 
-    def ids(key: str) -> str:
-        return f"coalesce(array(select jsonb_array_elements_text({before}->'{key}')::bigint), '{{}}')"
+    def column(name: str, sql_type: str) -> str:
+        if sql_type.endswith("[]"):
+            element = sql_type.removesuffix("[]")
+            values = f"array(select jsonb_array_elements_text({before}->'{name}')::{element})"
+            return f"coalesce({values}, '{{}}') as {name}"
+        return f"({before}->>'{name}')::{sql_type} as {name}"
 
-    snapshot = (
-        f"(select {before}->>'tlp' as tlp, ({before}->>'owner_agency_id')::bigint as owner_agency_id,"
-        f" {ids('share_agency_ids')} as share_agency_ids, {ids('share_lab_ids')} as share_lab_ids,"
-        f" {ids('recipient_principal_ids')} as recipient_principal_ids,"
-        f" ({before}->>'created_by')::bigint as created_by, ({before}->>'lab_id')::bigint as lab_id)"
-    )
+    snapshot = "(select " + ", ".join(column(name, sql_type) for name, sql_type in SHARING_SNAPSHOT.items()) + ")"
     # the finding rule reads lab_id, which the snapshot holds as null for records that concern no lab
     rule = tlp_visible("FINDING", "before_change", principal, p)
     return (
-        f"({a}.details ? 'before' and {a}.entity_kind in ('FINDING', 'MEASURE', 'ENGAGEMENT')"
+        f"({a}.details ? 'before' and {a}.entity_kind in {sql_list(tuple(TLP_TABLES))}"
         f" and exists (select 1 from {snapshot} before_change where {rule}))"
     )

@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
-from hub.access import Params, visible, was_visible_before
+from hub.access import Params, visible
 from hub.auth import Principal
+from hub.db import APP_ROLE
+from hub.store.base import bind_principal
 
 log = logging.getLogger("hub.events")
 
@@ -31,8 +32,6 @@ EVENT_COLUMNS = (
     " t.from_state, t.to_state, t.reason, t.details"
 )
 BATCH = 500
-# principals per visibility statement: one statement judges a batch of events for this many principals at once
-PRINCIPALS_PER_STATEMENT = 100
 
 
 # the event hubs of this process, for the server's graceful shutdown (hub.serve)
@@ -61,27 +60,52 @@ def revoked_event(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def judge(
-    con: asyncpg.Connection, event_ids: Sequence[int], principals: Sequence[Principal]
-) -> dict[int, dict[int, bool]]:
-    """For each principal id: event id -> True (visible now) or False (visible before a sharing change, revoked now);
-    events the principal never could see are absent. One statement per PRINCIPALS_PER_STATEMENT principals."""
-    verdicts: dict[int, dict[int, bool]] = defaultdict(dict)
-    for start in range(0, len(principals), PRINCIPALS_PER_STATEMENT):
-        chunk = principals[start : start + PRINCIPALS_PER_STATEMENT]
-        p = Params()
-        ids = p(list(event_ids))
-        parts = []
-        for index, principal in enumerate(chunk):
-            now = visible("EVENT", "t", principal, p)
-            before = was_visible_before("t", principal, p)
-            parts.append(
-                f"select {index} as who, t.id, ({now}) as visible from events t"
-                f" where t.id = any({ids}::bigint[]) and (({now}) or {before})"
-            )
-        for row in await con.fetch(" union all ".join(parts), *p.values):
-            verdicts[chunk[row["who"]].id][row["id"]] = row["visible"]
-    return verdicts
+def readable_events_sql(
+    principal: Principal, p: Params, after: int, upto: int, kinds: frozenset[str] | None = None
+) -> str:
+    """The events with after < id <= upto that `principal` may see now (`visible` true), and in id order with them
+    those about a record that a sharing change took from it (`visible` false: their id, time and record only).
+
+    Run as the request role with the principal bound (as_request): row-level security judges the events a second
+    time, as on every other path. Its policy hides an event whose record the principal no longer sees, so that the
+    revocations come from hub_revoked_events, which shows nothing else of them (sql/007_visibility.sql, generated
+    from hub.access.was_visible_before by hub/policies.py)."""
+    rule = visible("EVENT", "t", principal, p)
+    a, u = p(after), p(upto)
+    wanted = p(sorted(kinds)) if kinds is not None else None
+    of_kinds = f" and t.entity_kind = any({wanted}::text[])" if wanted else ""
+    revoked_of_kinds = f" where r.entity_kind = any({wanted}::text[])" if wanted else ""
+    return (
+        f"select {EVENT_COLUMNS}, true as visible from events t"
+        f" where t.id > {a} and t.id <= {u}{of_kinds} and {rule}"
+        " union all select r.id, r.at, null, null, null, r.entity_kind, r.entity_id, null, null, null, null, null,"
+        " false"
+        f" from hub_revoked_events({a}, {u}) r{revoked_of_kinds} order by id"
+    )
+
+
+@contextlib.asynccontextmanager
+async def as_request(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction of the hub's own pool acting as the request role, which row-level security holds: the fan-out
+    and the replay read events as a request would, each principal bound in turn (hub.store.base.bind_principal)."""
+    async with pool.acquire() as con, con.transaction(readonly=True):
+        await con.execute(f"set local role {APP_ROLE}")
+        yield con
+
+
+async def readable_events(
+    con: asyncpg.Connection, principal: Principal, after: int, upto: int, kinds: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
+    """readable_events_sql for `principal`, bound for the rest of the transaction of `con` (as_request)."""
+    await bind_principal(con, principal)
+    p = Params()
+    sql = readable_events_sql(principal, p, after, upto, kinds)
+    return [dict(r) for r in await con.fetch(sql, *p.values)]
+
+
+def delivered_row(row: dict[str, Any]) -> dict[str, Any]:
+    """What a subscriber gets of a row of readable_events: the event, or the notice that it lost the record."""
+    return row if row.pop("visible") else revoked_event(row)
 
 
 @dataclass(eq=False)
@@ -149,8 +173,8 @@ class EventHub:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        async with self.pool.acquire() as con:
-            self.position = int(await con.fetchval("select coalesce(max(id), 0) from events"))
+        async with as_request(self.pool) as con:
+            self.position = int(await con.fetchval("select coalesce(hub_events_upto(0, null), 0)"))
         self._tasks = [
             asyncio.create_task(self._listen(), name="hub-events-listen"),
             asyncio.create_task(self._pump(), name="hub-events-pump"),
@@ -239,40 +263,36 @@ class EventHub:
                 await asyncio.sleep(0.5)
 
     async def _deliver_batch(self) -> bool:
-        """Load the next events after `position` once, judge them for every local subscriber's principal, deliver.
-        True when there may be more."""
+        """Take the next events after `position`, judge them once per principal among the local subscribers (as the
+        request role, with that principal bound: the store's rule and row-level security), deliver. True when
+        there may be more."""
         previous = self.position
         try:
-            async with self.pool.acquire() as con:
-                records = await con.fetch(
-                    f"select {EVENT_COLUMNS} from events t where t.id > $1 order by t.id limit {BATCH}", self.position
-                )
-                if not records:
+            async with as_request(self.pool) as con:
+                upto = await con.fetchval("select hub_events_upto($1, $2)", previous, BATCH)
+                if upto is None:
                     return False
-                rows = [dict(r) for r in records]
                 # subscribers present now receive this batch; later ones start after it and replay it themselves
                 targets = [s for s in self.subscribers if not s.dropped]
-                self.position = rows[-1]["id"]
+                self.position = upto
                 principals = list({s.principal.id: s.principal for s in targets}.values())
-                verdicts = await judge(con, [r["id"] for r in rows], principals) if principals else {}
+                seen = {
+                    p.id: [delivered_row(row) for row in await readable_events(con, p, previous, upto)]
+                    for p in principals
+                }
         except BaseException:
             # nobody got this batch (the database went away while judging it, say): the next try reads it again,
             # and subscribers that arrived meanwhile skip it by their own position
             self.position = previous
             raise
         for subscriber in targets:
-            seen = verdicts.get(subscriber.principal.id, {})
-            for row in rows:
+            for row in seen.get(subscriber.principal.id, []):
                 if row["id"] <= subscriber.position or not subscriber.wants(row):
                     continue
-                verdict = seen.get(row["id"])
-                if verdict is True:
-                    subscriber.offer(row)
-                elif verdict is False:
-                    subscriber.offer(revoked_event(row))
+                subscriber.offer(row)
+                self.delivered += 1
             subscriber.position = max(subscriber.position, self.position)
-        self.delivered += len(rows) * len(targets)
-        return len(rows) == BATCH
+        return True
 
     # --------------------------------------------------------------------------------------- subscribing
 
@@ -282,23 +302,12 @@ class EventHub:
         """Events with after < id <= until that `principal` may see (or an ACCESS_REVOKED in place of one about a
         record it lost sight of), in order."""
         while after < until:
-            p = Params()
-            now = visible("EVENT", "t", principal, p)
-            before = was_visible_before("t", principal, p)
-            kind_filter = f" and t.entity_kind = any({p(sorted(kinds))}::text[])" if kinds is not None else ""
-            sql = (
-                f"select {EVENT_COLUMNS}, ({now}) as visible from events t"
-                f" where t.id > {p(after)} and t.id <= {p(until)}{kind_filter} and (({now}) or {before})"
-                f" order by t.id limit {BATCH}"
-            )
-            async with self.pool.acquire() as con:
-                records = await con.fetch(sql, *p.values)
-            if not records:
-                return
-            for record in records:
-                row = dict(record)
-                yield row if row.pop("visible") else revoked_event(row)
-            after = records[-1]["id"]
+            async with as_request(self.pool) as con:
+                upto = min(until, await con.fetchval("select hub_events_upto($1, $2)", after, BATCH) or until)
+                rows = await readable_events(con, principal, after, upto, kinds)
+            for row in rows:
+                yield delivered_row(row)
+            after = upto
 
     @contextlib.asynccontextmanager
     async def subscribe(

@@ -1,20 +1,24 @@
-"""PostgreSQL row-level security, the second line behind the store's filters (sql/003_rls.sql): requests run as a
-role RLS holds, the principal reaches the policies per transaction only, and with the store's own filter removed
-the database alone still hides what a principal may not see. (tests/test_visibility.py runs its whole matrix both
-ways.)"""
+"""PostgreSQL row-level security, the second line behind the store's filters (sql/003_rls.sql; the policies are
+generated from hub/access.py into sql/007_visibility.sql by hub/policies.py): requests run as a role RLS holds, the
+principal reaches the policies per transaction only, and with the store's own filter removed the database alone
+still hides what a principal may not see. (tests/test_visibility.py runs its whole matrix both ways.)"""
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
+from typing import Any
 
 import pytest
 
 from hub import app as hub_app
-from hub import db
+from hub import db, events
+from hub.access import ENTITY_TABLES, MODEL_CONFIDENTIAL_COLUMNS, Params, model_confidential_visible, visible
 from hub.auth import Principal
+from hub.policies import AGENCY_ROLES
 from hub.store.base import Session, bind_principal
 from tests.conftest import Api
-from tests.rls import remove_store_filter
+from tests.rls import no_filter, remove_store_filter
 from tests.test_workflow_findings import REPORT, UPDATE, a_model
 
 FINDING_QUERY = """query($id: ID!) {
@@ -128,70 +132,132 @@ async def test_without_rls_the_removed_filter_would_leak(fresh_url: str, monkeyp
         assert outside["findings"]["totalCount"] == 1
 
 
-async def test_rls_policies_match_the_store_rule_for_every_principal_and_table(demo_url: str) -> None:
-    """For a principal of each kind, each table: the rows RLS lets through are exactly those hub.access allows, by
-    id and both ways. The store's rule runs alone, as the tables' owner (RLS not applying), and the policies alone,
-    as the request role with no filter of the store: the store shows nothing RLS hides, and RLS hides nothing the
-    store shows."""
-    from hub.access import ENTITY_TABLES, Params, visible
-
-    kinds = [*ENTITY_TABLES.items(), ("EVENT", "events")]
-    owner = await db.connect(demo_url)
+async def every_principal(url: str) -> list[Principal]:
+    owner = await db.connect(url)
     try:
         rows = await owner.fetch(
             """select p.id, p.role, p.agency_id, a.code, p.lab_id from principals p
-                 left join agencies a on a.id = p.agency_id"""
+                 left join agencies a on a.id = p.agency_id order by p.id"""
         )
-        principals = [
-            Principal(
-                id=r["id"],
-                name="x",
-                role=r["role"],
-                agency_id=r["agency_id"],
-                agency_code=r["code"],
-                lab_id=r["lab_id"],
-            )
-            for r in rows
-        ]
-        # the store's rule alone, as the owner
-        by_store: dict[tuple[int, str], set[int]] = {}
-        for principal in principals:
-            for kind, table in kinds:
-                p = Params()
-                rule = visible(kind, "t", principal, p)
-                found = await owner.fetch(f"select t.id from {table} t where {rule}", *p.values)
-                by_store[principal.id, kind] = {r["id"] for r in found}
     finally:
         await owner.close()
+    principals = [
+        Principal(
+            id=r["id"], name="x", role=r["role"], agency_id=r["agency_id"], agency_code=r["code"], lab_id=r["lab_id"]
+        )
+        for r in rows
+    ]
     assert any(p.is_lab for p in principals) and any(p.is_agency for p in principals)
+    # every class of principal the rules tell apart, even one the demo has no token of (its admins)
+    agency = next(p for p in principals if p.is_agency)
+    present = {p.role for p in principals}
+    principals += [dataclasses.replace(agency, role=role) for role in AGENCY_ROLES if role not in present]
+    return principals
+
+
+def who(principal: Principal) -> tuple[Any, ...]:
+    return (principal.id, principal.agency_code or f"lab {principal.lab_id}", principal.role)
+
+
+async def test_rls_and_the_store_rule_show_the_same_records_of_every_kind_to_every_principal(demo_url: str) -> None:
+    """For every principal and every kind, by ids in both directions: the store's rule alone (as the tables' owner,
+    whom the policies let through) shows nothing row-level security hides, and row-level security alone (as the
+    request role, no store filter) hides nothing the store's rule shows."""
+    principals = await every_principal(demo_url)
+    owner = await db.connect(demo_url)
+    pool = await db.create_pool(demo_url, min_size=1, max_size=1)
+    views: dict[str, set[frozenset[int]]] = {}
+    try:
+        async with pool.acquire() as con:
+            for principal in principals:
+                for kind, table in [*ENTITY_TABLES.items(), ("EVENT", "events")]:
+                    p = Params()
+                    rule = visible(kind, "t", principal, p)
+                    async with con.transaction():
+                        await bind_principal(con, principal)
+                        by_rls = {r[0] for r in await con.fetch(f"select id from {table} t")}
+                    by_store = {r[0] for r in await owner.fetch(f"select id from {table} t where {rule}", *p.values)}
+                    assert by_store - by_rls == set(), ("the store shows what RLS hides", who(principal), kind)
+                    assert by_rls - by_store == set(), ("RLS shows what the store hides", who(principal), kind)
+                    views.setdefault(kind, set()).add(frozenset(by_store))
+    finally:
+        await pool.close()
+        await owner.close()
     # not vacuous: on each kind with a rule, some principal sees rows and the principals do not all see the same
-    for kind, _ in kinds:
+    for kind, seen in views.items():
         if kind not in ("AGENCY", "LAB"):
-            views = {frozenset(by_store[principal.id, kind]) for principal in principals}
-            assert len(views) > 1 and any(views), kind
+            assert len(seen) > 1 and any(seen), kind
+
+
+async def test_the_masked_columns_read_alike_by_the_rule_and_through_the_database(demo_url: str) -> None:
+    """A model's confidential columns: hub.access.model_confidential_visible with the principal as parameters (as the
+    tables' owner) masks exactly what the database's masked view masks for the bound principal, and the request role
+    reads no confidential value the rule would hide."""
+    principals = await every_principal(demo_url)
+    columns = ", ".join(MODEL_CONFIDENTIAL_COLUMNS)
+    seen: set[bool] = set()
+    owner = await db.connect(demo_url)
     pool = await db.create_pool(demo_url, min_size=1, max_size=1)
     try:
         async with pool.acquire() as con:
             for principal in principals:
-                for kind, table in kinds:
-                    # the policies alone, as the request role
-                    async with con.transaction():
-                        await bind_principal(con, principal)
-                        by_rls = {r["id"] for r in await con.fetch(f"select t.id from {table} t")}
-                    store = by_store[principal.id, kind]
-                    who = (principal.agency_code or principal.lab_id, principal.role, kind)
-                    assert not store - by_rls, ("the store shows what RLS hides", who, sorted(store - by_rls)[:10])
-                    assert not by_rls - store, (
-                        "RLS lets through what the store hides",
-                        who,
-                        sorted(by_rls - store)[:10],
-                    )
+                p = Params()
+                ok = model_confidential_visible("t", principal, p)
+                masked = ", ".join(f"case when {ok} then t.{c} end as {c}" for c in MODEL_CONFIDENTIAL_COLUMNS)
+                rows = await owner.fetch(
+                    f"select t.id, {ok} as confidential_visible, {masked} from frontier_models t"
+                    f" where {visible('MODEL', 't', principal, p)}",
+                    *p.values,
+                )
+                by_rule = {r["id"]: dict(r) for r in rows}
+                async with con.transaction():
+                    await bind_principal(con, principal)
+                    rows = await con.fetch(f"select id, confidential_visible, {columns} from frontier_models_masked")
+                by_database = {r["id"]: dict(r) for r in rows}
+                assert by_rule == by_database, who(principal)
+                seen |= {r["confidential_visible"] for r in by_rule.values()}
+        # the demo has both: models whose confidential columns some principals see, and others hide
+        assert seen == {True, False}
     finally:
         await pool.close()
+        await owner.close()
+
+
+async def test_the_fan_out_reads_events_as_the_request_role_under_rls(demo_url: str) -> None:
+    """The event fan-out and the replay read as the request role with the subscriber's principal bound: with the
+    store's filter removed, row-level security alone gives each principal the same events (and no more) as the
+    store's rule alone."""
+    principals = await every_principal(demo_url)
+    owner = await db.connect(demo_url)
+    system_pool = await db.create_pool(demo_url, min_size=1, max_size=1, app_role=False)
+    try:
+        last = await owner.fetchval("select max(id) from events")
+        after = max(0, last - 3000)
+        async with events.as_request(system_pool) as con:
+            assert await con.fetchval("select current_user") == db.APP_ROLE
+            for principal in principals:
+                p = Params()
+                rule = visible("EVENT", "t", principal, p)
+                by_store = {
+                    r[0]
+                    for r in await owner.fetch(
+                        f"select id from events t where t.id > {p(after)} and t.id <= {p(last)} and {rule}", *p.values
+                    )
+                }
+                read = await events.readable_events(con, principal, after, last)
+                assert {r["id"] for r in read if r["visible"]} == by_store, who(principal)
+                with pytest.MonkeyPatch.context() as patch:
+                    patch.setattr(events, "visible", no_filter)
+                    alone = await events.readable_events(con, principal, after, last)
+                assert alone == read, ("RLS alone reads otherwise", who(principal))
+    finally:
+        await system_pool.close()
+        await owner.close()
 
 
 async def test_the_owner_still_sees_everything(demo_url: str) -> None:
-    """The hub's own work (the scheduler, the fan-out, the CLI) runs as the owner: FORCE RLS does not blind it."""
+    """The hub's own work (the scheduler, the CLI) runs as the owner: FORCE RLS does not blind it. (The event
+    fan-out reads as the request role: test_the_fan_out_reads_events_as_the_request_role_under_rls.)"""
     con = await db.connect(demo_url)
     try:
         assert await con.fetchval("select count(*) from findings where tlp = 'AMBER_STRICT'") > 0

@@ -223,10 +223,12 @@ def search_query(text: str) -> str | None:
 
 
 class Where:
-    """Conditions with their parameters, built from a filter input."""
+    """Conditions with their parameters, built from a filter input for `principal` (a condition that reads other
+    records applies their visibility rule too)."""
 
-    def __init__(self, p: Params) -> None:
+    def __init__(self, p: Params, principal: Principal) -> None:
         self.p = p
+        self.principal = principal
         self.conditions: list[str] = []
 
     def add(self, condition: str) -> None:
@@ -333,7 +335,7 @@ def page_sql(
     check_first(first)
     order = order or entity.default_order
     order_field = entity.orders[order]
-    where = Where(p)
+    where = Where(p, principal)
     if build_where is not None:
         build_where(where)
     condition = f"{visible(entity.kind, 't', principal, p)} and {where.sql()}"

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from hub.access import Params, model_confidential_visible
+from hub.access import DECIDED, MODEL_CONFIDENTIAL_COLUMNS, Params, visible
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
 from hub.workflow import (
@@ -31,20 +31,24 @@ from hub.workflow import (
     write_unique,
 )
 
-CONFIDENTIAL_COLUMNS = ("training_compute_flop", "capability_details", "planned_release_on")
+CONFIDENTIAL_COLUMNS = MODEL_CONFIDENTIAL_COLUMNS
 
 
 def model_columns(principal: Principal, p: Params) -> str:
-    hidden = ", ".join(f"case when conf.ok then t.{c} end as {c}" for c in CONFIDENTIAL_COLUMNS)
+    hidden = ", ".join(f"masked.{c}" for c in CONFIDENTIAL_COLUMNS)
     return (
         "t.id, t.lab_id, t.name, t.model_version, t.modality, t.description, t.capabilities, t.release_status,"
-        f" t.announced_on, t.created_at, t.updated_at, t.version, conf.ok as confidential_visible, {hidden}"
+        " t.announced_on, t.created_at, t.updated_at, t.version,"
+        f" coalesce(masked.confidential_visible, false) as confidential_visible, {hidden}"
     )
 
 
 def model_confidential_lateral(principal: Principal, p: Params) -> str:
-    # evaluated once per row for all the confidential columns
-    return f"cross join lateral (select {model_confidential_visible('t', principal, p)} as ok) conf"
+    # The confidential columns come masked by the database, for every path alike: from the view frontier_models_masked
+    # that hub/policies.py generates from hub.access.model_confidential_visible (docs/design.md, Who sees what),
+    # for the principal bound to the transaction. Looked up by id, once per row read.
+    columns = ", ".join(f"m.{c}" for c in ("confidential_visible", *CONFIDENTIAL_COLUMNS))
+    return f"left join lateral (select {columns} from frontier_models_masked m where m.id = t.id) masked on true"
 
 
 MODEL = Entity(
@@ -74,10 +78,14 @@ def where_models(w: Where, f: dict[str, Any]) -> None:
     w.before("t.created_at", f.get("created_before"))
     outcomes = f.get("coverage_outcome")
     if outcomes is not None:
-        w.add(
-            "exists (select 1 from coverage_decisions d where d.model_id = t.id and d.state = 'DECIDED'"
-            f" and d.outcome = any({w.p(list(outcomes))}::text[]))"
+        # the model's coverageOutcome, as the field reads it: the outcome of the latest decided decision the
+        # principal may see, so that the filter tells nobody of a decision the field would not show them
+        rule = visible("DECISION", "d", w.principal, w.p)
+        latest = (
+            f"(select d.outcome from coverage_decisions d where d.model_id = t.id and d.state = '{DECIDED}'"
+            f" and {rule} order by d.decided_at desc, d.id desc limit 1)"
         )
+        w.add(f"{latest} = any({w.p(list(outcomes))}::text[])")
 
 
 # ------------------------------------------------------------------------------------------------ writes
@@ -167,11 +175,7 @@ async def update_model(
     changes = changed(row, fields)
     # A writer who may not read the confidential fields learns nothing about them from whether a value it sent
     # changed anything: each confidential field it sends counts as written.
-    p = Params()
-    may_read = await con.fetchval(
-        f"select {model_confidential_visible('t', principal, p)} from frontier_models t where t.id = {p(model_id)}",
-        *p.values,
-    )
+    may_read = await con.fetchval("select confidential_visible from frontier_models_masked where id = $1", model_id)
     if not may_read:
         changes.update({c: fields[c] for c in CONFIDENTIAL_COLUMNS if c in fields})
     if changes:

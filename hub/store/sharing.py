@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from hub.access import SHARING_SNAPSHOT
 from hub.auth import Principal
 from hub.workflow import ErrorCode, Rejected, bad_input, require
 
@@ -44,15 +45,8 @@ def require_owner(principal: Principal, row: dict[str, Any], roles: tuple[str, .
     )
 
 
-SNAPSHOT_COLUMNS = (
-    "tlp",
-    "owner_agency_id",
-    "share_agency_ids",
-    "share_lab_ids",
-    "recipient_principal_ids",
-    "created_by",
-    "lab_id",
-)
+# the columns hub.access.was_visible_before reads back from the snapshot, so that it judges with the same TLP rule
+SNAPSHOT_COLUMNS = tuple(SHARING_SNAPSHOT)
 
 
 def sharing_before(row: dict[str, Any]) -> dict[str, Any]:
