@@ -706,8 +706,9 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # requests run as the role row-level security holds; the hub's own reads of everything (the event
-        # fan-out, the gauges) as the tables' owner
+        # requests run as the role row-level security holds; the hub's own pool serves the gauges (as the tables'
+        # owner) and the event fan-out, which sets the request role and each subscriber's principal itself
+        # (docs/design.md, "Events and subscriptions")
         app.state.pool = await create_pool(
             database_url,
             min_size=settings.pool_min_size,
