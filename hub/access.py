@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.auth import Principal
+from hub.kinds import KINDS
 
 
 class Params:
@@ -22,10 +23,11 @@ class Params:
         return f"${len(self.values)}"
 
 
-# Record kinds whose rows carry tlp, owner_agency_id, share_*_ids, recipient_principal_ids and created_by.
-TLP_TABLES = {"FINDING": "findings", "MEASURE": "cyber_measures", "ENGAGEMENT": "infrastructure_engagements"}
+# Record kinds whose rows carry tlp, owner_agency_id, share_*_ids, recipient_principal_ids and created_by
+# (hub/kinds.py).
+TLP_TABLES = {k.name: k.table for k in KINDS.values() if k.tlp}
 # The column naming the lab a TLP record concerns (measures concern no lab).
-TLP_LAB_COLUMN = {"FINDING": "lab_id", "MEASURE": None, "ENGAGEMENT": "lab_id"}
+TLP_LAB_COLUMN = {k.name: k.lab_column for k in KINDS.values() if k.tlp}
 
 PUBLIC_MODEL_STATES = ("GENERALLY_AVAILABLE", "DEPRECATED")
 PUBLISHED_STANDARD_STATES = ("ADOPTED", "SUPERSEDED")
@@ -117,17 +119,8 @@ def model_confidential_visible(a: str, principal: Principal, p: Params) -> str:
     return "false"
 
 
-ENTITY_TABLES = {
-    "AGENCY": "agencies",
-    "LAB": "labs",
-    "MODEL": "frontier_models",
-    "AGREEMENT": "early_access_agreements",
-    "STANDARD": "coverage_standards",
-    "DECISION": "coverage_decisions",
-    "FINDING": "findings",
-    "MEASURE": "cyber_measures",
-    "ENGAGEMENT": "infrastructure_engagements",
-}
+# The kinds events are about whose records are nodes, and their tables (hub/kinds.py).
+ENTITY_TABLES = {k.name: k.table for k in KINDS.values() if k.events and k.node}
 
 
 def event_visible(a: str, principal: Principal, p: Params) -> str:

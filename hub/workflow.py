@@ -20,7 +20,7 @@ import orjson
 
 from hub.access import Params, visible
 from hub.auth import Principal
-from hub.states import MACHINES
+from hub.kinds import KINDS
 
 
 class ErrorCode(StrEnum):
@@ -151,13 +151,13 @@ def text_list(
 
 
 async def lock_visible(
-    con: asyncpg.Connection, principal: Principal, kind: str, table: str, record_id: int, *, field: str = "input.id"
+    con: asyncpg.Connection, principal: Principal, kind: str, record_id: int, *, field: str = "input.id"
 ) -> dict[str, Any]:
-    """The record, locked for this transaction; NOT_FOUND when it is missing or the caller may not see it."""
+    """The record of `kind`, locked for this transaction; NOT_FOUND when it is missing or the caller may not see it."""
     p = Params()
     rule = visible(kind, "t", principal, p)
     row = await con.fetchrow(
-        f"select t.* from {table} t where t.id = {p(record_id)} and {rule} for update of t", *p.values
+        f"select t.* from {KINDS[kind].table} t where t.id = {p(record_id)} and {rule} for update of t", *p.values
     )
     if row is None:
         raise Rejected(ErrorCode.NOT_FOUND, f"{field}: no such record", field=field)
@@ -165,7 +165,7 @@ async def lock_visible(
 
 
 async def exists_visible(
-    con: asyncpg.Connection, principal: Principal, kind: str, table: str, ids: Iterable[int], *, field: str
+    con: asyncpg.Connection, principal: Principal, kind: str, ids: Iterable[int], *, field: str
 ) -> None:
     """Every id names a record the caller may see; NOT_FOUND naming the field otherwise."""
     wanted = list(dict.fromkeys(ids))
@@ -176,7 +176,7 @@ async def exists_visible(
     found = {
         r["id"]
         for r in await con.fetch(
-            f"select t.id from {table} t where t.id = any({p(wanted)}::bigint[]) and {rule}", *p.values
+            f"select t.id from {KINDS[kind].table} t where t.id = any({p(wanted)}::bigint[]) and {rule}", *p.values
         )
     }
     missing = [i for i in wanted if i not in found]
@@ -196,7 +196,7 @@ def check_version(row: Mapping[str, Any], expected: int) -> None:
 
 def check_transition(kind: str, current: str, to: str, *, field: str = "input.to") -> None:
     """The state machine of `kind` allows current -> to (a rejection names `field`)."""
-    allowed = MACHINES[kind].get(current, ())
+    allowed = KINDS[kind].next_states(current)
     if to not in allowed:
         names = ", ".join(allowed) if allowed else "none (it is final)"
         raise Rejected(
@@ -216,12 +216,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-async def update_row(con: asyncpg.Connection, table: str, record_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Write `changes`, bump the version and updated_at; the caller has locked the row and checked its version."""
+async def update_row(con: asyncpg.Connection, kind: str, record_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Write `changes` to the record of `kind`, bump its version and updated_at; the caller has locked the row and
+    checked its version."""
     p = Params()
     sets = [f"{column} = {p(value)}" for column, value in changes.items()]
     sets += ["version = version + 1", "updated_at = now()"]
-    row = await con.fetchrow(f"update {table} set {', '.join(sets)} where id = {p(record_id)} returning *", *p.values)
+    row = await con.fetchrow(
+        f"update {KINDS[kind].table} set {', '.join(sets)} where id = {p(record_id)} returning *", *p.values
+    )
     assert row is not None
     return dict(row)
 
@@ -246,7 +249,6 @@ async def replace_links(
     owner_id: int,
     target_column: str,
     target_kind: str,
-    target_table: str,
     ids: Sequence[int] | None,
     field: str,
 ) -> bool:
@@ -257,7 +259,7 @@ async def replace_links(
     wanted = list(dict.fromkeys(ids))
     if len(wanted) > 200:
         raise bad_input(field, "at most 200 ids")
-    await exists_visible(con, principal, target_kind, target_table, wanted, field=field)
+    await exists_visible(con, principal, target_kind, wanted, field=field)
     current = {
         r[0] for r in await con.fetch(f"select {target_column} from {table} where {owner_column} = $1", owner_id)
     }
@@ -350,7 +352,6 @@ async def move_state(
     row: dict[str, Any],
     *,
     kind: str,
-    table: str,
     to: str,
     expected_version: int,
     reason: str | None,
@@ -362,7 +363,7 @@ async def move_state(
     check_version(row, expected_version)
     check_transition(kind, row["state"], to)
     changes = {"state": to, **(await prepare(row) if prepare else {})}
-    await update_row(con, table, row["id"], changes)
+    await update_row(con, kind, row["id"], changes)
     await record_event(
         con,
         principal,

@@ -23,7 +23,6 @@ from hub.workflow import (
 
 AGENCY = Entity(
     kind="AGENCY",
-    table="agencies",
     orders={**standard_orders("t.name"), "CODE": OrderField("t.code", "text")},
     default_order="CODE",
 )
@@ -44,7 +43,7 @@ async def get_policy(db: Session) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ writes
 
-POLICY = Entity(kind="POLICY", table="policy", orders={}, default_order="CREATED_AT")
+POLICY = Entity(kind="POLICY", orders={}, default_order="CREATED_AT")
 
 
 async def update_policy(
@@ -88,7 +87,7 @@ async def update_policy(
         changes["required_signoffs"] = codes
     changes = changed(row, changes)
     if changes:
-        await update_row(con, "policy", 1, changes)
+        await update_row(con, "POLICY", 1, changes)
         await record_event(
             con,
             principal,

@@ -10,7 +10,7 @@ import asyncpg
 
 from hub.access import Params, visible
 from hub.auth import Principal
-from hub.states import MACHINES
+from hub.kinds import KINDS
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
 from hub.store.labs import reason_text
 from hub.workflow import (
@@ -32,7 +32,6 @@ from hub.workflow import (
 
 AGREEMENT = Entity(
     kind="AGREEMENT",
-    table="early_access_agreements",
     orders={
         "CREATED_AT": standard_orders("t.id")["CREATED_AT"],
         "UPDATED_AT": standard_orders("t.id")["UPDATED_AT"],
@@ -112,14 +111,14 @@ async def offer_early_access(con: asyncpg.Connection, principal: Principal, valu
     The window is a cap (accessEnd <= accessStart + policy.previewWindowMaxDays), never a hold on the release."""
     require(principal.is_lab, "only a lab's liaisons offer early access to its models")
     model_id = values["model_id"]
-    await exists_visible(con, principal, "MODEL", "frontier_models", [model_id], field="input.modelId")
+    await exists_visible(con, principal, "MODEL", [model_id], field="input.modelId")
     lab_id = await con.fetchval("select lab_id from frontier_models where id = $1", model_id)
     require(is_liaison_of(principal, lab_id), "only the model's lab offers early access to it")
 
     agency_ids = list(dict.fromkeys(values.get("agency_ids") or []))
     if not 1 <= len(agency_ids) <= MAX_AGENCIES:
         raise bad_input("input.agencyIds", f"name between 1 and {MAX_AGENCIES} agencies (got {len(agency_ids)})")
-    await exists_visible(con, principal, "AGENCY", "agencies", agency_ids, field="input.agencyIds")
+    await exists_visible(con, principal, "AGENCY", agency_ids, field="input.agencyIds")
 
     kinds = list(dict.fromkeys(values.get("access_kinds") or []))
     if not kinds:
@@ -185,7 +184,7 @@ async def offer_early_access(con: asyncpg.Connection, principal: Principal, valu
 def check_move(row: dict[str, Any], to: str, what: str) -> None:
     """The agreement state machine allows the move; INVALID_TRANSITION naming the allowed next states otherwise
     (these inputs name no target state, so the error names input.id)."""
-    allowed = MACHINES["AGREEMENT"].get(row["state"], ())
+    allowed = KINDS["AGREEMENT"].next_states(row["state"])
     if to not in allowed:
         names = ", ".join(allowed) if allowed else "none (it is final)"
         raise Rejected(
@@ -202,7 +201,7 @@ async def accept_early_access(
     """An officer or admin of an agency named on the agreement accepts it for that agency. The first acceptance
     makes a PROPOSED agreement ACTIVE; later ones are recorded without a change of state."""
     # agencies see only the agreements that name them: one not named gets NOT_FOUND here
-    row = await lock_visible(con, principal, "AGREEMENT", "early_access_agreements", agreement_id)
+    row = await lock_visible(con, principal, "AGREEMENT", agreement_id)
     require(
         is_officer_of(principal),
         "only officers and admins of an agency named on the agreement accept it",
@@ -235,7 +234,7 @@ async def accept_early_access(
         principal.id,
     )
     to = "ACTIVE" if row["state"] == "PROPOSED" else None
-    await update_row(con, "early_access_agreements", agreement_id, {"state": to} if to else {})
+    await update_row(con, "AGREEMENT", agreement_id, {"state": to} if to else {})
     await record_event(
         con,
         principal,
@@ -254,12 +253,12 @@ async def withdraw_early_access(
     con: asyncpg.Connection, principal: Principal, agreement_id: int, expected_version: int, reason: str | None
 ) -> int:
     """The lab withdraws its offer or its running agreement, at any time: the program is voluntary."""
-    row = await lock_visible(con, principal, "AGREEMENT", "early_access_agreements", agreement_id)
+    row = await lock_visible(con, principal, "AGREEMENT", agreement_id)
     require(is_liaison_of(principal, row["lab_id"]), "only the lab's liaisons withdraw its agreements")
     check_version(row, expected_version)
     check_move(row, "WITHDRAWN_BY_LAB", "withdrawn")
     checked_reason = reason_text(reason)
-    await update_row(con, "early_access_agreements", agreement_id, {"state": "WITHDRAWN_BY_LAB"})
+    await update_row(con, "AGREEMENT", agreement_id, {"state": "WITHDRAWN_BY_LAB"})
     await record_event(
         con,
         principal,
@@ -277,12 +276,12 @@ async def terminate_early_access(
     con: asyncpg.Connection, principal: Principal, agreement_id: int, expected_version: int, reason: str | None
 ) -> int:
     """An officer or admin of an agency named on the agreement ends it, with a reason."""
-    row = await lock_visible(con, principal, "AGREEMENT", "early_access_agreements", agreement_id)
+    row = await lock_visible(con, principal, "AGREEMENT", agreement_id)
     require(is_officer_of(principal), "only officers and admins of an agency named on the agreement terminate it")
     check_version(row, expected_version)
     check_move(row, "TERMINATED", "terminated")
     checked_reason = reason_text(reason, required=True)
-    await update_row(con, "early_access_agreements", agreement_id, {"state": "TERMINATED"})
+    await update_row(con, "AGREEMENT", agreement_id, {"state": "TERMINATED"})
     await record_event(
         con,
         principal,
@@ -315,7 +314,7 @@ async def complete_due_agreements(con: asyncpg.Connection, *, now: datetime) -> 
         )
         done = []
         for r in due:
-            await update_row(con, "early_access_agreements", r["id"], {"state": "COMPLETED"})
+            await update_row(con, "AGREEMENT", r["id"], {"state": "COMPLETED"})
             await record_event(
                 con,
                 None,

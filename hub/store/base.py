@@ -20,6 +20,7 @@ import orjson
 
 from hub.access import Params, visible
 from hub.auth import Principal
+from hub.kinds import KINDS
 
 MAX_PAGE_SIZE = 500
 
@@ -165,15 +166,18 @@ Columns = Callable[[Principal, Params], str]
 
 @dataclass(frozen=True)
 class Entity:
-    """What the generic reads need to know about one table."""
+    """What the generic reads need to know about the table of one kind (hub/kinds.py)."""
 
     kind: str
-    table: str
     columns: str | Columns = "t.*"
     orders: dict[str, OrderField] = field(default_factory=dict)
     default_order: str = "CREATED_AT"
     # joins after `from <table> t` that the columns refer to (a lateral per-row rule, say)
     lateral: Columns | None = None
+
+    @property
+    def table(self) -> str:
+        return KINDS[self.kind].table
 
     def select_list(self, principal: Principal, p: Params) -> str:
         return self.columns(principal, p) if callable(self.columns) else self.columns

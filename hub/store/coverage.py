@@ -11,7 +11,7 @@ import asyncpg
 
 from hub.access import Params, visible
 from hub.auth import Principal
-from hub.states import MACHINES
+from hub.kinds import KINDS
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
 from hub.workflow import (
     ErrorCode,
@@ -34,7 +34,6 @@ from hub.workflow import (
 
 STANDARD = Entity(
     kind="STANDARD",
-    table="coverage_standards",
     orders={
         **standard_orders("t.title"),
         "DUE_ON": OrderField("t.due_on", "date"),
@@ -45,7 +44,6 @@ STANDARD = Entity(
 
 DECISION = Entity(
     kind="DECISION",
-    table="coverage_decisions",
     orders={
         "CREATED_AT": standard_orders("t.id")["CREATED_AT"],
         "UPDATED_AT": standard_orders("t.id")["UPDATED_AT"],
@@ -204,12 +202,12 @@ async def _move_standard(
     action: str,
     what: str,
 ) -> int:
-    row = await lock_visible(con, principal, "STANDARD", "coverage_standards", standard_id)
+    row = await lock_visible(con, principal, "STANDARD", standard_id)
     require_standard_writer(principal, what)
     check_version(row, expected_version)
     move("STANDARD", row["state"], to)
     reason = reason_text(reason)
-    await update_row(con, "coverage_standards", standard_id, {"state": to})
+    await update_row(con, "STANDARD", standard_id, {"state": to})
     await record_event(
         con,
         principal,
@@ -260,7 +258,7 @@ async def sign_standard(
 ) -> int:
     """An officer of a required agency signs for it. The last required signature adopts the standard in the same
     transaction: the standard in force until then is superseded, with its open and decided decisions."""
-    row = await lock_visible(con, principal, "STANDARD", "coverage_standards", standard_id)
+    row = await lock_visible(con, principal, "STANDARD", standard_id)
     required = list(row["required_signoffs"])
     require(is_officer_of(principal), "only agency officers and admins sign coverage standards")
     require(
@@ -269,7 +267,7 @@ async def sign_standard(
     )
     check_version(row, expected_version)
     if row["state"] != "IN_REVIEW":
-        allowed = MACHINES["STANDARD"].get(row["state"], ())
+        allowed = KINDS["STANDARD"].next_states(row["state"])
         raise Rejected(
             ErrorCode.INVALID_TRANSITION,
             f"input.id: a standard in {row['state']} cannot be signed, only one IN_REVIEW; allowed next states: "
@@ -304,7 +302,7 @@ async def sign_standard(
         details={"agency": principal.agency_code, "awaiting": missing},
     )
     if missing:
-        await update_row(con, "coverage_standards", standard_id, {})
+        await update_row(con, "STANDARD", standard_id, {})
         return standard_id
 
     version = row["standard_version"]
@@ -314,7 +312,7 @@ async def sign_standard(
         "select id, state, standard_version from coverage_standards where state = 'ADOPTED' for update"
     ):
         check_transition("STANDARD", old["state"], "SUPERSEDED")
-        await update_row(con, "coverage_standards", old["id"], {"state": "SUPERSEDED", "superseded_by_id": standard_id})
+        await update_row(con, "STANDARD", old["id"], {"state": "SUPERSEDED", "superseded_by_id": standard_id})
         await record_event(
             con,
             principal,
@@ -333,7 +331,7 @@ async def sign_standard(
             list(SUPERSEDABLE_DECISION_STATES),
         ):
             check_transition("DECISION", decision["state"], "SUPERSEDED")
-            await update_row(con, "coverage_decisions", decision["id"], {"state": "SUPERSEDED"})
+            await update_row(con, "DECISION", decision["id"], {"state": "SUPERSEDED"})
             await record_event(
                 con,
                 principal,
@@ -346,7 +344,7 @@ async def sign_standard(
                 details={"standardId": old["id"], "supersededById": standard_id},
             )
     check_transition("STANDARD", row["state"], "ADOPTED")
-    await update_row(con, "coverage_standards", standard_id, {"state": "ADOPTED", "adopted_at": now})
+    await update_row(con, "STANDARD", standard_id, {"state": "ADOPTED", "adopted_at": now})
     await record_event(
         con,
         principal,
@@ -368,7 +366,7 @@ async def _adopted_standard(con: asyncpg.Connection, principal: Principal, stand
     """The standard a new request is made under, locked against being superseded until the request commits:
     the one named (which must be the adopted one), or the adopted one."""
     if standard_id is not None:
-        await exists_visible(con, principal, "STANDARD", "coverage_standards", [standard_id], field="input.standardId")
+        await exists_visible(con, principal, "STANDARD", [standard_id], field="input.standardId")
         row = await con.fetchrow(
             "select id, state, standard_version from coverage_standards where id = $1 for share", standard_id
         )
@@ -399,7 +397,7 @@ async def request_determination(con: asyncpg.Connection, principal: Principal, v
     )
     model_id = values["model_id"]
     # locked: two requests racing for the same model cannot both be the open one
-    model = await lock_visible(con, principal, "MODEL", "frontier_models", model_id, field="input.modelId")
+    model = await lock_visible(con, principal, "MODEL", model_id, field="input.modelId")
     require(
         principal.role != "LAB_LIAISON" or is_liaison_of(principal, model["lab_id"]),
         "a lab's liaisons request coverage determinations for their own lab's models only",
@@ -441,7 +439,7 @@ async def _lock_decision(
 ) -> dict[str, Any]:
     """The decision, locked, after the remit (`by`: OFFICER for CISA and NIST officers, LAB for the model's lab's
     liaisons) and the version are checked."""
-    row = await lock_visible(con, principal, "DECISION", "coverage_decisions", decision_id)
+    row = await lock_visible(con, principal, "DECISION", decision_id)
     if by == "OFFICER":
         require_standard_writer(principal, what)
     else:
@@ -463,7 +461,7 @@ async def _decision_moved(
     changes: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
 ) -> int:
-    await update_row(con, "coverage_decisions", row["id"], {"state": to, **(changes or {})})
+    await update_row(con, "DECISION", row["id"], {"state": to, **(changes or {})})
     await record_event(
         con,
         principal,

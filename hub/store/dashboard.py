@@ -6,19 +6,8 @@ from datetime import date
 from typing import Any
 
 from hub.access import Params, visible
+from hub.kinds import stateful_kinds
 from hub.store.base import Session
-
-# kind -> (table, state column)
-STATE_COLUMNS = {
-    "LAB": ("labs", "participation"),
-    "MODEL": ("frontier_models", "release_status"),
-    "AGREEMENT": ("early_access_agreements", "state"),
-    "STANDARD": ("coverage_standards", "state"),
-    "DECISION": ("coverage_decisions", "state"),
-    "FINDING": ("findings", "state"),
-    "MEASURE": ("cyber_measures", "state"),
-    "ENGAGEMENT": ("infrastructure_engagements", "state"),
-}
 
 OPEN_FINDING_STATES = ("REPORTED", "TRIAGED", "VALIDATED", "COORDINATING", "MITIGATION_AVAILABLE", "DISCLOSED")
 
@@ -27,10 +16,11 @@ async def state_counts(db: Session) -> list[dict[str, Any]]:
     """(kind, state, count) for every kind, counting only visible records; one statement."""
     p = Params()
     parts = []
-    for kind, (table, column) in STATE_COLUMNS.items():
+    for kind in stateful_kinds():
+        column = kind.state_column
         parts.append(
-            f"select '{kind}' as kind, t.{column} as state, count(*) as count from {table} t"
-            f" where {visible(kind, 't', db.principal, p)} group by t.{column}"
+            f"select '{kind.name}' as kind, t.{column} as state, count(*) as count from {kind.table} t"
+            f" where {visible(kind.name, 't', db.principal, p)} group by t.{column}"
         )
     rows = await db.fetch(" union all ".join(parts) + " order by kind, state", *p.values)
     return [dict(r) for r in rows]

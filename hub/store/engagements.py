@@ -34,7 +34,6 @@ from hub.workflow import (
 
 ENGAGEMENT = Entity(
     kind="ENGAGEMENT",
-    table="infrastructure_engagements",
     orders={
         **standard_orders("t.title"),
         "STATE": OrderField("t.state", "text"),
@@ -111,7 +110,6 @@ async def replace_findings(
         owner_id=engagement_id,
         target_column="finding_id",
         target_kind="FINDING",
-        target_table="findings",
         ids=finding_ids,
         field="input.findingIds",
     )
@@ -128,7 +126,7 @@ async def open_engagement(con: asyncpg.Connection, principal: Principal, values:
     """CISA officers open an engagement with a lab for a sector's counterparty; CISA owns it."""
     require(is_officer_of(principal, "CISA"), "only CISA officers open infrastructure engagements")
     row = engagement_fields(values)
-    await exists_visible(con, principal, "LAB", "labs", [values["lab_id"]], field="input.labId")
+    await exists_visible(con, principal, "LAB", [values["lab_id"]], field="input.labId")
     milestones = values.get("milestones") or []
     if len(milestones) > 50:
         raise bad_input("input.milestones", "at most 50 milestones")
@@ -154,7 +152,7 @@ async def open_engagement(con: asyncpg.Connection, principal: Principal, values:
 async def update_engagement(
     con: asyncpg.Connection, principal: Principal, engagement_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
+    row = await lock_visible(con, principal, "ENGAGEMENT", engagement_id)
     require_owner(principal, row, ("OFFICER", "ADMIN"), "update an engagement")
     check_version(row, expected_version)
     changes = changed(row, engagement_fields(values))
@@ -162,7 +160,7 @@ async def update_engagement(
         changes.update(changed(row, await check_sharing(con, principal, values)))
     findings_changed = await replace_findings(con, principal, engagement_id, values.get("finding_ids"))
     if changes or findings_changed:
-        await update_row(con, "infrastructure_engagements", engagement_id, changes)
+        await update_row(con, "ENGAGEMENT", engagement_id, changes)
         await record_event(
             con,
             principal,
@@ -181,7 +179,7 @@ async def update_engagement(
 async def add_engagement_milestone(
     con: asyncpg.Connection, principal: Principal, engagement_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
+    row = await lock_visible(con, principal, "ENGAGEMENT", engagement_id)
     require_owner(principal, row, ("OFFICER", "ADMIN"), "add milestones")
     check_version(row, expected_version)
     if row["state"] in ("COMPLETED", "DECLINED", "WITHDRAWN"):
@@ -191,7 +189,7 @@ async def add_engagement_milestone(
         raise bad_input("input.title", "an engagement holds at most 100 milestones")
     milestone = check_milestone(values, "input")
     await insert_row(con, "engagement_milestones", {"engagement_id": engagement_id, **milestone})
-    await update_row(con, "infrastructure_engagements", engagement_id, {})
+    await update_row(con, "ENGAGEMENT", engagement_id, {})
     await record_event(
         con,
         principal,
@@ -211,7 +209,7 @@ async def complete_engagement_milestone(
     milestone_id: int,
     completed_on: Any,
 ) -> int:
-    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
+    row = await lock_visible(con, principal, "ENGAGEMENT", engagement_id)
     require_owner(principal, row, ("OFFICER", "ADMIN"), "complete milestones")
     check_version(row, expected_version)
     milestone = await con.fetchrow(
@@ -224,7 +222,7 @@ async def complete_engagement_milestone(
     if milestone["completed_on"] is not None:
         raise bad_input("input.milestoneId", f"completed already, on {milestone['completed_on']}")
     await con.execute("update engagement_milestones set completed_on = $1 where id = $2", completed_on, milestone_id)
-    await update_row(con, "infrastructure_engagements", engagement_id, {})
+    await update_row(con, "ENGAGEMENT", engagement_id, {})
     await record_event(
         con,
         principal,
@@ -248,7 +246,7 @@ async def transition_engagement(
     reason: str | None,
 ) -> int:
     """CISA's officers move an engagement; the lab may decline or withdraw at any time (it is voluntary)."""
-    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
+    row = await lock_visible(con, principal, "ENGAGEMENT", engagement_id)
     if not (is_liaison_of(principal, row["lab_id"]) and to in LAB_ENGAGEMENT_MOVES):
         require_owner(principal, row, ("OFFICER", "ADMIN"), "move an engagement through its states")
     return await move_state(
@@ -256,7 +254,6 @@ async def transition_engagement(
         principal,
         row,
         kind="ENGAGEMENT",
-        table="infrastructure_engagements",
         to=to,
         expected_version=expected_version,
         reason=reason,

@@ -32,7 +32,6 @@ from hub.workflow import (
 
 FINDING = Entity(
     kind="FINDING",
-    table="findings",
     orders={
         **standard_orders("t.title"),
         "BASE_SCORE": OrderField("coalesce(t.cvss_base_score, -1)", "numeric"),
@@ -164,7 +163,7 @@ async def report_finding(con: asyncpg.Connection, principal: Principal, values: 
     model_id = values.get("model_id")
     lab_id = None
     if model_id is not None:
-        await exists_visible(con, principal, "MODEL", "frontier_models", [model_id], field="input.modelId")
+        await exists_visible(con, principal, "MODEL", [model_id], field="input.modelId")
         lab_id = await con.fetchval("select lab_id from frontier_models where id = $1", model_id)
     discovered_by = values["discovered_by"]
     if discovered_by == "MODEL" and model_id is None:
@@ -203,12 +202,12 @@ async def report_finding(con: asyncpg.Connection, principal: Principal, values: 
 async def update_finding(
     con: asyncpg.Connection, principal: Principal, finding_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "FINDING", "findings", finding_id)
+    row = await lock_visible(con, principal, "FINDING", finding_id)
     require_owner(principal, row, FINDING_WRITER_ROLES, "update a finding")
     check_version(row, expected_version)
     changes = changed(row, finding_fields(values))
     if changes:
-        await update_row(con, "findings", finding_id, changes)
+        await update_row(con, "FINDING", finding_id, changes)
         await record_event(
             con,
             principal,
@@ -230,7 +229,7 @@ async def transition_finding(
     reason: str | None,
     duplicate_of_id: int | None,
 ) -> int:
-    row = await lock_visible(con, principal, "FINDING", "findings", finding_id)
+    row = await lock_visible(con, principal, "FINDING", finding_id)
     require_owner(principal, row, FINDING_WRITER_ROLES, "move a finding through its states")
 
     async def duplicate(row: dict[str, Any]) -> dict[str, Any]:
@@ -242,7 +241,7 @@ async def transition_finding(
             raise bad_input("input.duplicateOfId", "DUPLICATE names the finding it duplicates")
         if duplicate_of_id == finding_id:
             raise bad_input("input.duplicateOfId", "a finding cannot duplicate itself")
-        await exists_visible(con, principal, "FINDING", "findings", [duplicate_of_id], field="input.duplicateOfId")
+        await exists_visible(con, principal, "FINDING", [duplicate_of_id], field="input.duplicateOfId")
         return {"duplicate_of_id": duplicate_of_id}
 
     return await move_state(
@@ -250,7 +249,6 @@ async def transition_finding(
         principal,
         row,
         kind="FINDING",
-        table="findings",
         to=to,
         expected_version=expected_version,
         reason=reason,
@@ -262,12 +260,12 @@ async def share_finding(
     con: asyncpg.Connection, principal: Principal, finding_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
     """Set TLP, shareWith and RED recipients: only the owning agency's officers and admins."""
-    row = await lock_visible(con, principal, "FINDING", "findings", finding_id)
+    row = await lock_visible(con, principal, "FINDING", finding_id)
     require_owner(principal, row, ("OFFICER", "ADMIN"), "change how a finding is shared")
     check_version(row, expected_version)
     changes = changed(row, await check_sharing(con, principal, values))
     if changes:
-        await update_row(con, "findings", finding_id, changes)
+        await update_row(con, "FINDING", finding_id, changes)
         await record_event(
             con,
             principal,

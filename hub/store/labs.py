@@ -30,7 +30,6 @@ from hub.workflow import (
 
 LAB = Entity(
     kind="LAB",
-    table="labs",
     orders={**standard_orders("t.name"), "PARTICIPATION": OrderField("t.participation", "text")},
     default_order="NAME",
 )
@@ -115,7 +114,7 @@ async def update_lab(
     con: asyncpg.Connection, principal: Principal, lab_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
     """The lab's own liaisons, or CISA and NIST officers and admins."""
-    row = await lock_visible(con, principal, "LAB", "labs", lab_id)
+    row = await lock_visible(con, principal, "LAB", lab_id)
     require(
         is_liaison_of(principal, lab_id) or is_officer_of(principal, *PROGRAM_AGENCIES),
         "only the lab's liaisons and CISA and NIST officers and admins update a lab",
@@ -127,7 +126,7 @@ async def update_lab(
         name = changes.get("name", row["name"])
         await write_unique(
             con,
-            lambda: update_row(con, "labs", lab_id, changes),
+            lambda: update_row(con, "LAB", lab_id, changes),
             field="input.name",
             message=f"a lab named {name!r} already exists (names are unique regardless of case)",
         )
@@ -148,7 +147,7 @@ async def set_lab_participation(
 ) -> int:
     """The lab's liaisons make any move the state machine allows (the program is voluntary: the lab may decline or
     withdraw at any time); CISA and NIST officers and admins may only invite a lab again."""
-    row = await lock_visible(con, principal, "LAB", "labs", lab_id)
+    row = await lock_visible(con, principal, "LAB", lab_id)
     require(
         is_liaison_of(principal, lab_id) or (is_officer_of(principal, *PROGRAM_AGENCIES) and to == "INVITED"),
         "only the lab's liaisons change its participation; CISA and NIST officers may only invite it again",
@@ -156,7 +155,7 @@ async def set_lab_participation(
     check_version(row, expected_version)
     check_transition("LAB", row["participation"], to)
     checked_reason = reason_text(reason)
-    await update_row(con, "labs", lab_id, {"participation": to})
+    await update_row(con, "LAB", lab_id, {"participation": to})
     await record_event(
         con,
         principal,

@@ -29,7 +29,6 @@ from hub.workflow import (
 
 MEASURE = Entity(
     kind="MEASURE",
-    table="cyber_measures",
     orders={**standard_orders("t.title"), "STATE": OrderField("t.state", "text")},
     default_order="CREATED_AT",
 )
@@ -102,9 +101,9 @@ async def link_measure(
 ) -> list[str]:
     """Set the measure's findings and models when the input names them; returns which changed."""
     done = []
-    for key, table, column, kind, target, field in (
-        ("finding_ids", "measure_findings", "finding_id", "FINDING", "findings", "input.findingIds"),
-        ("model_ids", "measure_models", "model_id", "MODEL", "frontier_models", "input.modelIds"),
+    for key, table, column, kind, field in (
+        ("finding_ids", "measure_findings", "finding_id", "FINDING", "input.findingIds"),
+        ("model_ids", "measure_models", "model_id", "MODEL", "input.modelIds"),
     ):
         if await replace_links(
             con,
@@ -114,7 +113,6 @@ async def link_measure(
             owner_id=measure_id,
             target_column=column,
             target_kind=kind,
-            target_table=target,
             ids=values.get(key),
             field=field,
         ):
@@ -152,7 +150,7 @@ async def plan_measure(con: asyncpg.Connection, principal: Principal, values: di
 async def update_measure(
     con: asyncpg.Connection, principal: Principal, measure_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "MEASURE", "cyber_measures", measure_id)
+    row = await lock_visible(con, principal, "MEASURE", measure_id)
     require_owner(principal, row, ("OFFICER", "ADMIN"), "update a measure")
     check_version(row, expected_version)
     changes = changed(row, measure_fields(values))
@@ -162,7 +160,7 @@ async def update_measure(
         raise bad_input("input.evidence", "a VERIFIED measure keeps its evidence")
     links = await link_measure(con, principal, measure_id, values)
     if changes or links:
-        await update_row(con, "cyber_measures", measure_id, changes)
+        await update_row(con, "MEASURE", measure_id, changes)
         await record_event(
             con,
             principal,
@@ -184,7 +182,7 @@ async def transition_measure(
     reason: str | None,
     evidence: str | None,
 ) -> int:
-    row = await lock_visible(con, principal, "MEASURE", "cyber_measures", measure_id)
+    row = await lock_visible(con, principal, "MEASURE", measure_id)
     require_owner(principal, row, ("OFFICER", "ADMIN"), "move a measure through its states")
 
     async def with_evidence(row: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +196,6 @@ async def transition_measure(
         principal,
         row,
         kind="MEASURE",
-        table="cyber_measures",
         to=to,
         expected_version=expected_version,
         reason=reason,

@@ -49,7 +49,6 @@ def model_confidential_lateral(principal: Principal, p: Params) -> str:
 
 MODEL = Entity(
     kind="MODEL",
-    table="frontier_models",
     columns=model_columns,
     lateral=model_confidential_lateral,
     orders={
@@ -137,7 +136,7 @@ async def register_model(con: asyncpg.Connection, principal: Principal, values: 
         "only a lab's liaisons and CISA and NIST officers and admins register models",
     )
     lab_id = values["lab_id"]
-    await exists_visible(con, principal, "LAB", "labs", [lab_id], field="input.labId")
+    await exists_visible(con, principal, "LAB", [lab_id], field="input.labId")
     require(may_write_model(principal, lab_id), "a lab's liaisons register only their own lab's models")
     row = model_fields(values)
     row.setdefault("model_version", "")
@@ -156,7 +155,7 @@ async def update_model(
     con: asyncpg.Connection, principal: Principal, model_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
     """The lab's liaisons, or CISA and NIST officers on the lab's behalf. The release status is not changed here."""
-    row = await lock_visible(con, principal, "MODEL", "frontier_models", model_id)
+    row = await lock_visible(con, principal, "MODEL", model_id)
     require(
         may_write_model(principal, row["lab_id"]),
         "only the lab's liaisons and CISA and NIST officers and admins update a model",
@@ -178,7 +177,7 @@ async def update_model(
         merged = {**row, **changes}
         await write_unique(
             con,
-            lambda: update_row(con, "frontier_models", model_id, changes),
+            lambda: update_row(con, "MODEL", model_id, changes),
             field="input.name",
             message=_duplicate(merged),
         )
@@ -200,12 +199,12 @@ async def set_model_release_status(
     """The lab alone sets its model's release status. Nothing gates it: not a coverage decision, an agreement or a
     finding. A release while a preview window is open is recorded, never refused: as an event on each such
     agreement, so that only the agreement's parties learn of the window."""
-    row = await lock_visible(con, principal, "MODEL", "frontier_models", model_id)
+    row = await lock_visible(con, principal, "MODEL", model_id)
     require(is_liaison_of(principal, row["lab_id"]), "only the lab's liaisons set its model's release status")
     check_version(row, expected_version)
     check_transition("MODEL", row["release_status"], to)
     checked_reason = reason_text(reason)
-    await update_row(con, "frontier_models", model_id, {"release_status": to})
+    await update_row(con, "MODEL", model_id, {"release_status": to})
     await record_event(
         con,
         principal,

@@ -1,0 +1,325 @@
+"""The kinds of record, in one place (docs/design.md, "Kinds and states"): for each kind its table, GraphQL type,
+state column, state enum and state machine, the named sets of its states that rules use, and the name events give
+it. Everything that maps a kind to one of these reads it here: the store's entities and locks, the visibility
+rule's tables, the dashboard, the GraphQL state enums and EntityKind, the events' kind-to-type map.
+
+A state machine lists, for each state that is not final, the states it may move to; the final states are declared
+as such. The registry refuses at import a machine where a state is neither final nor has a move, a final state has
+one, or a move names an unknown state (tests/test_kinds.py holds it to that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of record. `name` is what events call it (events.entity_kind) and what the store and the visibility
+    rule key it by."""
+
+    name: str
+    table: str
+    # the GraphQL type of its records (None: it has none)
+    type_name: str | None
+    # how the documentation and messages call one record
+    noun: str
+    # whether events are about records of this kind (a value of the GraphQL enum EntityKind)
+    events: bool = True
+    # whether its GraphQL type is a Node (fetchable by node(id:)); `ids`: whether its records have global ids
+    node: bool = True
+    ids: bool = True
+    # whether its rows carry tlp, owner_agency_id, share_*_ids, recipient_principal_ids and created_by
+    tlp: bool = False
+    # the column naming the lab the record concerns (the visibility rule of TLP records reads it)
+    lab_column: str | None = None
+    # the state: its column, the GraphQL enum's name and description, the states in the enum's order
+    state_column: str | None = None
+    state_enum: str | None = None
+    state_description: str | None = None
+    states: tuple[str, ...] = ()
+    # the machine: each state that is not final -> the states it may move to, in the order `allowed` lists them
+    moves: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    final: frozenset[str] = frozenset()
+    # named sets of states that rules use, each with its reason where it is declared
+    subsets: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "moves", MappingProxyType(dict(self.moves)))
+        object.__setattr__(self, "subsets", MappingProxyType(dict(self.subsets)))
+        problems = machine_problems(self)
+        if problems:
+            raise ValueError(f"the state machine of {self.name} is wrong: " + "; ".join(problems))
+
+    @property
+    def has_states(self) -> bool:
+        return self.state_column is not None
+
+    def next_states(self, state: str) -> tuple[str, ...]:
+        """The states a record in `state` may move to (none when it is final)."""
+        return self.moves.get(state, ())
+
+    def subset(self, name: str) -> frozenset[str]:
+        return self.subsets[name]
+
+    @property
+    def open_states(self) -> frozenset[str]:
+        """The states that are not final."""
+        return frozenset(self.states) - self.final
+
+    def sources(self, to: str) -> frozenset[str]:
+        """The states from which a record may move to `to`."""
+        return frozenset(s for s, nexts in self.moves.items() if to in nexts)
+
+    @property
+    def state_constraint(self) -> str:
+        """The name of the CHECK constraint that holds the state column to the states (sql/007)."""
+        return f"{self.table}_{self.state_column}_check"
+
+
+def machine_problems(kind: Kind) -> list[str]:
+    """What is wrong with a kind's states and machine: empty when nothing is."""
+    if kind.state_column is None:
+        return ["a kind without states has no machine"] if kind.moves or kind.final or kind.states else []
+    states = set(kind.states)
+    problems = []
+    if len(states) != len(kind.states):
+        problems.append("a state is listed twice")
+    for state, nexts in kind.moves.items():
+        if state not in states:
+            problems.append(f"a move from {state}, which is not a state")
+        for to in nexts:
+            if to not in states:
+                problems.append(f"{state} moves to {to}, which is not a state")
+        if not nexts:
+            problems.append(f"{state} has no move: declare it final instead")
+        if state in kind.final:
+            problems.append(f"{state} is final but has moves")
+    for state in kind.states:
+        if state not in kind.final and not kind.moves.get(state):
+            problems.append(f"{state} is neither final nor has a move")
+    for state in kind.final - states:
+        problems.append(f"{state} is final but not a state")
+    for name, subset in kind.subsets.items():
+        if not subset <= states:
+            problems.append(f"the set {name} names {', '.join(sorted(subset - states))}, which are not states")
+    return problems
+
+
+def _kinds(*kinds: Kind) -> Mapping[str, Kind]:
+    return MappingProxyType({kind.name: kind for kind in kinds})
+
+
+KINDS: Mapping[str, Kind] = _kinds(
+    Kind(name="AGENCY", table="agencies", type_name="Agency", noun="agency"),
+    Kind(
+        name="LAB",
+        table="labs",
+        type_name="Lab",
+        noun="lab",
+        lab_column="id",
+        state_column="participation",
+        state_enum="LabState",
+        state_description="A lab's participation in the voluntary program; never a compliance status.",
+        states=("INVITED", "ENGAGED", "PARTICIPATING", "DECLINED", "WITHDRAWN"),
+        # participation is the lab's own choice: DECLINED and WITHDRAWN from anywhere, a new invitation after them
+        moves={
+            "INVITED": ("ENGAGED", "DECLINED", "WITHDRAWN"),
+            "ENGAGED": ("PARTICIPATING", "DECLINED", "WITHDRAWN"),
+            "PARTICIPATING": ("WITHDRAWN",),
+            "DECLINED": ("INVITED",),
+            "WITHDRAWN": ("INVITED",),
+        },
+    ),
+    Kind(
+        name="MODEL",
+        table="frontier_models",
+        type_name="FrontierModel",
+        noun="model",
+        lab_column="lab_id",
+        state_column="release_status",
+        state_enum="FrontierModelState",
+        state_description="Set by the lab alone; never gated by a decision, agreement or finding.",
+        states=("IN_DEVELOPMENT", "RESTRICTED_PREVIEW", "GENERALLY_AVAILABLE", "DEPRECATED"),
+        # nothing here gates a model's release: its release status moves by the lab's word alone
+        moves={
+            "IN_DEVELOPMENT": ("RESTRICTED_PREVIEW", "GENERALLY_AVAILABLE", "DEPRECATED"),
+            "RESTRICTED_PREVIEW": ("IN_DEVELOPMENT", "GENERALLY_AVAILABLE", "DEPRECATED"),
+            "GENERALLY_AVAILABLE": ("DEPRECATED",),
+        },
+        final=frozenset({"DEPRECATED"}),
+        subsets={
+            # out in the world: every lab sees every lab's models in these (docs/design.md, "Visibility")
+            "public": frozenset({"GENERALLY_AVAILABLE", "DEPRECATED"}),
+        },
+    ),
+    Kind(
+        name="AGREEMENT",
+        table="early_access_agreements",
+        type_name="EarlyAccessAgreement",
+        noun="agreement",
+        lab_column="lab_id",
+        state_column="state",
+        state_enum="EarlyAccessAgreementState",
+        states=("PROPOSED", "ACTIVE", "COMPLETED", "WITHDRAWN_BY_LAB", "TERMINATED"),
+        moves={
+            "PROPOSED": ("ACTIVE", "WITHDRAWN_BY_LAB", "TERMINATED"),
+            "ACTIVE": ("COMPLETED", "WITHDRAWN_BY_LAB", "TERMINATED"),
+        },
+        final=frozenset({"COMPLETED", "WITHDRAWN_BY_LAB", "TERMINATED"}),
+        subsets={
+            # accepted and run to its term or still running: the agencies party to it see the model's confidential
+            # fields (docs/design.md, "Visibility"); a withdrawn or terminated one no longer shows them
+            "confidential": frozenset({"ACTIVE", "COMPLETED"}),
+        },
+    ),
+    Kind(
+        name="STANDARD",
+        table="coverage_standards",
+        type_name="CoverageStandard",
+        noun="coverage standard",
+        state_column="state",
+        state_enum="CoverageStandardState",
+        states=("DRAFT", "IN_REVIEW", "ADOPTED", "SUPERSEDED", "WITHDRAWN"),
+        moves={
+            "DRAFT": ("IN_REVIEW", "WITHDRAWN"),
+            "IN_REVIEW": ("ADOPTED", "DRAFT", "WITHDRAWN"),
+            "ADOPTED": ("SUPERSEDED",),
+        },
+        final=frozenset({"SUPERSEDED", "WITHDRAWN"}),
+        subsets={
+            # adopted once, in force or superseded since: labs see these (docs/design.md, "Visibility")
+            "published": frozenset({"ADOPTED", "SUPERSEDED"}),
+            # on the way to adoption: they have a due date to meet (the scheduler's and the dashboard's deadlines)
+            "pending": frozenset({"DRAFT", "IN_REVIEW"}),
+        },
+    ),
+    Kind(
+        name="DECISION",
+        table="coverage_decisions",
+        type_name="CoverageDecision",
+        noun="coverage decision",
+        state_column="state",
+        state_enum="CoverageDecisionState",
+        states=("REQUESTED", "UNDER_ASSESSMENT", "DECIDED", "RECONSIDERATION_REQUESTED", "SUPERSEDED", "WITHDRAWN"),
+        moves={
+            "REQUESTED": ("UNDER_ASSESSMENT", "WITHDRAWN", "SUPERSEDED"),
+            "UNDER_ASSESSMENT": ("DECIDED", "WITHDRAWN", "SUPERSEDED"),
+            "DECIDED": ("RECONSIDERATION_REQUESTED", "SUPERSEDED"),
+            "RECONSIDERATION_REQUESTED": ("DECIDED", "WITHDRAWN", "SUPERSEDED"),
+        },
+        final=frozenset({"SUPERSEDED", "WITHDRAWN"}),
+        subsets={
+            # a request awaiting a decision: a model has at most one open request per standard
+            "open_request": frozenset({"REQUESTED", "UNDER_ASSESSMENT", "RECONSIDERATION_REQUESTED"}),
+        },
+    ),
+    Kind(
+        name="FINDING",
+        table="findings",
+        type_name="Finding",
+        noun="finding",
+        tlp=True,
+        lab_column="lab_id",
+        state_column="state",
+        state_enum="FindingState",
+        states=(
+            "REPORTED",
+            "TRIAGED",
+            "VALIDATED",
+            "COORDINATING",
+            "MITIGATION_AVAILABLE",
+            "DISCLOSED",
+            "REMEDIATED",
+            "DUPLICATE",
+            "REJECTED",
+        ),
+        moves={
+            "REPORTED": ("TRIAGED", "DUPLICATE", "REJECTED"),
+            "TRIAGED": ("VALIDATED", "DUPLICATE", "REJECTED"),
+            "VALIDATED": ("COORDINATING", "MITIGATION_AVAILABLE", "DISCLOSED"),
+            "COORDINATING": ("MITIGATION_AVAILABLE", "DISCLOSED"),
+            "MITIGATION_AVAILABLE": ("DISCLOSED", "REMEDIATED"),
+            "DISCLOSED": ("REMEDIATED",),
+            "DUPLICATE": ("REPORTED",),
+            "REJECTED": ("REPORTED",),
+        },
+        final=frozenset({"REMEDIATED"}),
+        subsets={
+            # on the way to remediation: their KEV due dates are deadlines. DUPLICATE and REJECTED are set aside
+            # (they may be reported again), REMEDIATED is done
+            "open": frozenset(
+                {"REPORTED", "TRIAGED", "VALIDATED", "COORDINATING", "MITIGATION_AVAILABLE", "DISCLOSED"}
+            ),
+        },
+    ),
+    Kind(
+        name="MEASURE",
+        table="cyber_measures",
+        type_name="CyberMeasure",
+        noun="measure",
+        tlp=True,
+        state_column="state",
+        state_enum="CyberMeasureState",
+        states=("PLANNED", "DEPLOYING", "DEPLOYED", "VERIFIED", "RETIRED", "SUSPENDED"),
+        moves={
+            "PLANNED": ("DEPLOYING", "SUSPENDED", "RETIRED"),
+            "DEPLOYING": ("DEPLOYED", "SUSPENDED", "RETIRED"),
+            "DEPLOYED": ("VERIFIED", "SUSPENDED", "RETIRED"),
+            "VERIFIED": ("SUSPENDED", "RETIRED"),
+            "SUSPENDED": ("DEPLOYING", "RETIRED"),
+        },
+        final=frozenset({"RETIRED"}),
+    ),
+    Kind(
+        name="ENGAGEMENT",
+        table="infrastructure_engagements",
+        type_name="InfrastructureEngagement",
+        noun="engagement",
+        tlp=True,
+        lab_column="lab_id",
+        state_column="state",
+        state_enum="InfrastructureEngagementState",
+        states=("PROPOSED", "SCOPING", "ACTIVE", "COMPLETED", "PAUSED", "DECLINED", "WITHDRAWN"),
+        moves={
+            "PROPOSED": ("SCOPING", "DECLINED", "WITHDRAWN"),
+            "SCOPING": ("ACTIVE", "PAUSED", "DECLINED", "WITHDRAWN"),
+            "ACTIVE": ("COMPLETED", "PAUSED", "WITHDRAWN"),
+            "PAUSED": ("ACTIVE", "SCOPING", "WITHDRAWN"),
+        },
+        final=frozenset({"COMPLETED", "DECLINED", "WITHDRAWN"}),
+    ),
+    Kind(name="POLICY", table="policy", type_name="Policy", noun="policy", node=False, ids=False),
+    Kind(name="PRINCIPAL", table="principals", type_name="Principal", noun="principal", node=False),
+    # not a kind events are about: the events themselves, read under the visibility of what they are about
+    Kind(name="EVENT", table="events", type_name="Event", noun="event", events=False),
+)
+
+
+def kind(name: str) -> Kind:
+    """The kind called `name` (KeyError naming it otherwise)."""
+    return KINDS[name]
+
+
+def table(name: str) -> str:
+    """The table of kind `name`."""
+    return KINDS[name].table
+
+
+def event_kinds() -> list[Kind]:
+    """The kinds events are about, in the order of the GraphQL enum EntityKind."""
+    return [k for k in KINDS.values() if k.events]
+
+
+def stateful_kinds() -> list[Kind]:
+    """The kinds whose records have a state and a machine."""
+    return [k for k in KINDS.values() if k.has_states]
+
+
+def sql_list(states: frozenset[str] | tuple[str, ...]) -> str:
+    """A set of states as an SQL list of literals, sorted: `('ACTIVE', 'COMPLETED')`. Only for the states of this
+    registry (names of capital letters and underscores), never for input."""
+    assert all(s.replace("_", "").isalpha() and s.isupper() for s in states), states
+    return "(" + ", ".join(f"'{s}'" for s in sorted(states)) + ")"
