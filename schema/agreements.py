@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
@@ -21,6 +21,7 @@ from schema.common import (
     record_fields,
     register_node,
     resolve_connection,
+    state_enum,
     to_global_id,
     values,
 )
@@ -28,14 +29,11 @@ from schema.labs import Lab, load_lab
 from schema.models import FrontierModel, load_model
 from schema.mutations import UserError, record_id, run_mutation
 
-
-@strawberry.enum
-class EarlyAccessAgreementState(Enum):
-    PROPOSED = "PROPOSED"
-    ACTIVE = "ACTIVE"
-    COMPLETED = "COMPLETED"
-    WITHDRAWN_BY_LAB = "WITHDRAWN_BY_LAB"
-    TERMINATED = "TERMINATED"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    EarlyAccessAgreementState = Enum
+else:
+    EarlyAccessAgreementState = state_enum("AGREEMENT")
 
 
 @strawberry.enum

@@ -16,6 +16,7 @@ from graphql import GraphQLError
 
 from hub.auth import Principal
 from hub.compiler import Planned, PlannedConnection, Planning
+from hub.kinds import KINDS, event_kinds
 from hub.loaders import Loaders, now_or_later
 from hub.settings import Settings
 from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Relation, Session, UserInputError, page
@@ -182,19 +183,23 @@ SECTOR_LABELS = {
 }
 
 
-@strawberry.enum(description="The kinds of record that events are about.")
-class EntityKind(Enum):
-    AGENCY = "AGENCY"
-    LAB = "LAB"
-    MODEL = "MODEL"
-    AGREEMENT = "AGREEMENT"
-    STANDARD = "STANDARD"
-    DECISION = "DECISION"
-    FINDING = "FINDING"
-    MEASURE = "MEASURE"
-    ENGAGEMENT = "ENGAGEMENT"
-    POLICY = "POLICY"
-    PRINCIPAL = "PRINCIPAL"
+def state_enum(kind: str) -> type[Enum]:
+    """The GraphQL enum of the states of `kind`, as the kinds registry has them (hub/kinds.py): its name, its
+    description and its values in the registry's order."""
+    registered = KINDS[kind]
+    assert registered.state_enum is not None, f"{kind} has no states"
+    values = Enum(registered.state_enum, [(state, state) for state in registered.states])  # type: ignore[misc]
+    return strawberry.enum(values, description=registered.state_description)
+
+
+# the kinds events are about, from the registry (hub/kinds.py)
+if TYPE_CHECKING:
+    EntityKind = Enum
+else:
+    EntityKind = strawberry.enum(
+        Enum("EntityKind", [(k.name, k.name) for k in event_kinds()]),
+        description="The kinds of record that events are about.",
+    )
 
 
 @strawberry.enum

@@ -26,6 +26,7 @@ from schema.common import (
     register_node,
     related_records,
     resolve_connection,
+    state_enum,
     to_global_id,
     values,
 )
@@ -39,17 +40,11 @@ if TYPE_CHECKING:
     from schema.measures import CyberMeasure
 
 
-@strawberry.enum
-class FindingState(Enum):
-    REPORTED = "REPORTED"
-    TRIAGED = "TRIAGED"
-    VALIDATED = "VALIDATED"
-    COORDINATING = "COORDINATING"
-    MITIGATION_AVAILABLE = "MITIGATION_AVAILABLE"
-    DISCLOSED = "DISCLOSED"
-    REMEDIATED = "REMEDIATED"
-    DUPLICATE = "DUPLICATE"
-    REJECTED = "REJECTED"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    FindingState = Enum
+else:
+    FindingState = state_enum("FINDING")
 
 
 @strawberry.enum

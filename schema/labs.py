@@ -23,6 +23,7 @@ from schema.common import (
     register_node,
     related_records,
     resolve_connection,
+    state_enum,
     to_global_id,
     values,
 )
@@ -35,13 +36,11 @@ if TYPE_CHECKING:
     from schema.models import FrontierModel
 
 
-@strawberry.enum(description="A lab's participation in the voluntary program; never a compliance status.")
-class LabState(Enum):
-    INVITED = "INVITED"
-    ENGAGED = "ENGAGED"
-    PARTICIPATING = "PARTICIPATING"
-    DECLINED = "DECLINED"
-    WITHDRAWN = "WITHDRAWN"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    LabState = Enum
+else:
+    LabState = state_enum("LAB")
 
 
 @register_node("Lab", store.LAB)

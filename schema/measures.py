@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
@@ -23,6 +23,7 @@ from schema.common import (
     register_node,
     related_records,
     resolve_connection,
+    state_enum,
     to_global_id,
     values,
 )
@@ -31,15 +32,11 @@ from schema.models import FrontierModel
 from schema.mutations import UserError, record_id, run_mutation
 from schema.sharing import SharedRecord, sharing_fields, sharing_values
 
-
-@strawberry.enum
-class CyberMeasureState(Enum):
-    PLANNED = "PLANNED"
-    DEPLOYING = "DEPLOYING"
-    DEPLOYED = "DEPLOYED"
-    VERIFIED = "VERIFIED"
-    RETIRED = "RETIRED"
-    SUSPENDED = "SUSPENDED"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    CyberMeasureState = Enum
+else:
+    CyberMeasureState = state_enum("MEASURE")
 
 
 @strawberry.enum(description="MITRE D3FEND's defensive tactics.")

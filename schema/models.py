@@ -26,6 +26,7 @@ from schema.common import (
     register_node,
     related_records,
     resolve_connection,
+    state_enum,
     to_global_id,
     values,
 )
@@ -39,12 +40,11 @@ if TYPE_CHECKING:
     from schema.measures import CyberMeasure
 
 
-@strawberry.enum(description="Set by the lab alone; never gated by a decision, agreement or finding.")
-class FrontierModelState(Enum):
-    IN_DEVELOPMENT = "IN_DEVELOPMENT"
-    RESTRICTED_PREVIEW = "RESTRICTED_PREVIEW"
-    GENERALLY_AVAILABLE = "GENERALLY_AVAILABLE"
-    DEPRECATED = "DEPRECATED"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    FrontierModelState = Enum
+else:
+    FrontierModelState = state_enum("MODEL")
 
 
 @strawberry.enum
@@ -230,7 +230,7 @@ class RegisterModelInput:
     training_compute_flop: float | None = strawberry.field(default=None, description=CONFIDENTIAL)
     capability_details: str | None = strawberry.field(default=None, description=CONFIDENTIAL)
     planned_release_on: date | None = strawberry.field(default=None, description=CONFIDENTIAL)
-    release_status: FrontierModelState = FrontierModelState.IN_DEVELOPMENT
+    release_status: FrontierModelState = FrontierModelState("IN_DEVELOPMENT")
     announced_on: date | None = None
     idempotency_key: str | None = strawberry.field(
         default=None, description="Retrying with the same key returns the first result instead of registering twice."
