@@ -5,7 +5,9 @@ rule's tables, the dashboard, the GraphQL state enums and EntityKind, the events
 
 A state machine lists, for each state that is not final, the states it may move to; the final states are declared
 as such. The registry refuses at import a machine where a state is neither final nor has a move, a final state has
-one, or a move names an unknown state (tests/test_kinds.py holds it to that).
+one, or a move names an unknown state (tests/test_kinds.py holds it to that). The database's CHECK constraints on
+the state columns are written from here (`python -m hub.kinds --check-constraints`, in a new migration), and
+tests/test_kinds.py reads them back from pg_constraint.
 """
 
 from __future__ import annotations
@@ -318,8 +320,49 @@ def stateful_kinds() -> list[Kind]:
     return [k for k in KINDS.values() if k.has_states]
 
 
+# The CHECK constraint that holds events.entity_kind to the event kinds.
+EVENT_KIND_CONSTRAINT = "events_entity_kind_check"
+
+
+def _check(table: str, column: str, constraint: str, values: tuple[str, ...]) -> str:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return (
+        f"alter table {table} drop constraint if exists {constraint},\n"
+        f"    add constraint {constraint} check ({column} in ({listed}));"
+    )
+
+
+def check_constraints_sql() -> str:
+    """The statements that (re)create every state column's CHECK constraint, and that of events.entity_kind, from
+    the registry: what a migration that adds a state or a kind includes (`python -m hub.kinds --check-constraints`)."""
+    statements = [_check(k.table, str(k.state_column), k.state_constraint, k.states) for k in stateful_kinds()]
+    statements.append(
+        _check(KINDS["EVENT"].table, "entity_kind", EVENT_KIND_CONSTRAINT, tuple(k.name for k in event_kinds()))
+    )
+    return "\n".join(statements) + "\n"
+
+
 def sql_list(states: frozenset[str] | tuple[str, ...]) -> str:
     """A set of states as an SQL list of literals, sorted: `('ACTIVE', 'COMPLETED')`. Only for the states of this
     registry (names of capital letters and underscores), never for input."""
     assert all(s.replace("_", "").isalpha() and s.isupper() for s in states), states
     return "(" + ", ".join(f"'{s}'" for s in sorted(states)) + ")"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hub.kinds --check-constraints`: print the SQL that holds the state columns (and the events' kinds)
+    to the registry, for a new migration."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m hub.kinds", description=main.__doc__)
+    parser.add_argument("--check-constraints", action="store_true", help="print the CHECK constraints' SQL")
+    args = parser.parse_args(argv)
+    if args.check_constraints:
+        print(check_constraints_sql(), end="")
+        return 0
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
-from hub import access
-from hub.kinds import KINDS, Kind, event_kinds, machine_problems, stateful_kinds
+from hub import access, db
+from hub.kinds import (
+    EVENT_KIND_CONSTRAINT,
+    KINDS,
+    Kind,
+    check_constraints_sql,
+    event_kinds,
+    machine_problems,
+    stateful_kinds,
+)
 
 
 @pytest.mark.parametrize("kind", stateful_kinds(), ids=lambda k: k.name)
@@ -67,3 +76,54 @@ def test_every_store_entity_reads_the_table_of_its_kind() -> None:
     for type_name, (entity, _) in NODE_TYPES.items():
         assert KINDS[entity.kind].type_name == type_name
         assert entity.table == KINDS[entity.kind].table
+
+
+CHECKED_VALUES = re.compile(r"'([^']*)'::text")
+
+
+async def check_constraints(url: str, table: str) -> dict[str, str]:
+    """The CHECK constraints of `table`: name -> definition (pg_get_constraintdef)."""
+    con = await db.connect(url)
+    try:
+        rows = await con.fetch(
+            """select conname, pg_get_constraintdef(oid) as definition from pg_constraint
+                where contype = 'c' and conrelid = $1::regclass""",
+            table,
+        )
+        return {r["conname"]: r["definition"] for r in rows}
+    finally:
+        await con.close()
+
+
+def listed_values(definition: str, column: str) -> list[str] | None:
+    """The values a `column in (...)` constraint allows, or None when the definition is not one."""
+    if not re.fullmatch(rf"CHECK \(\({column} = ANY \(ARRAY\[('[^']*'::text(, )?)+\]\)\)\)", definition):
+        return None
+    return CHECKED_VALUES.findall(definition)
+
+
+@pytest.mark.parametrize("kind", stateful_kinds(), ids=lambda k: k.name)
+async def test_each_state_column_allows_exactly_the_registry_s_states(demo_url: str, kind: Kind) -> None:
+    column = str(kind.state_column)
+    constraints = await check_constraints(demo_url, kind.table)
+    assert kind.state_constraint in constraints, f"no CHECK constraint {kind.state_constraint}: add a migration"
+    allowed = listed_values(constraints[kind.state_constraint], column)
+    assert allowed is not None, constraints[kind.state_constraint]
+    # both ways: every state of the registry may be stored, and nothing else
+    assert set(allowed) == set(kind.states), "the registry and the database differ: add a migration (hub.kinds)"
+    # and no second list of the states stands beside it
+    others = [name for name, d in constraints.items() if name != kind.state_constraint and listed_values(d, column)]
+    assert others == []
+
+
+async def test_events_name_exactly_the_registry_s_kinds(demo_url: str) -> None:
+    constraints = await check_constraints(demo_url, "events")
+    allowed = listed_values(constraints[EVENT_KIND_CONSTRAINT], "entity_kind")
+    assert allowed is not None and set(allowed) == {k.name for k in event_kinds()}
+
+
+def test_the_constraints_sql_lists_every_state() -> None:
+    sql = check_constraints_sql()
+    for kind in stateful_kinds():
+        assert f"add constraint {kind.state_constraint} check ({kind.state_column} in (" in sql
+        assert all(f"'{state}'" in sql for state in kind.states)
