@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.auth import Principal
-from hub.kinds import KINDS
+from hub.kinds import KINDS, sql_list
 
 
 class Params:
@@ -29,8 +29,10 @@ TLP_TABLES = {k.name: k.table for k in KINDS.values() if k.tlp}
 # The column naming the lab a TLP record concerns (measures concern no lab).
 TLP_LAB_COLUMN = {k.name: k.lab_column for k in KINDS.values() if k.tlp}
 
-PUBLIC_MODEL_STATES = ("GENERALLY_AVAILABLE", "DEPRECATED")
-PUBLISHED_STANDARD_STATES = ("ADOPTED", "SUPERSEDED")
+# Named sets of states the rules read, with their reasons, in the registry (hub/kinds.py).
+PUBLIC_MODEL_STATES = KINDS["MODEL"].subset("public")
+PUBLISHED_STANDARD_STATES = KINDS["STANDARD"].subset("published")
+CONFIDENTIAL_AGREEMENT_STATES = KINDS["AGREEMENT"].subset("confidential")
 
 
 def tlp_visible(kind: str, a: str, principal: Principal, p: Params) -> str:
@@ -66,9 +68,7 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
         if principal.is_agency:
             return "true"
         if principal.is_lab:
-            return (
-                f"({a}.lab_id = {p(principal.lab_id)} or {a}.release_status in ('GENERALLY_AVAILABLE', 'DEPRECATED'))"
-            )
+            return f"({a}.lab_id = {p(principal.lab_id)} or {a}.release_status in {sql_list(PUBLIC_MODEL_STATES)})"
         return "false"
     if kind == "AGREEMENT":
         if principal.is_agency:
@@ -83,14 +83,14 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
         if principal.is_agency:
             return "true"
         if principal.is_lab:
-            return f"{a}.state in ('ADOPTED', 'SUPERSEDED')"
+            return f"{a}.state in {sql_list(PUBLISHED_STANDARD_STATES)}"
         return "false"
     if kind == "DECISION":
         if principal.is_agency:
             return "true"
         if principal.is_lab:
             return (
-                f"exists (select 1 from frontier_models vis_m where vis_m.id = {a}.model_id"
+                f"exists (select 1 from {KINDS['MODEL'].table} vis_m where vis_m.id = {a}.model_id"
                 f" and vis_m.lab_id = {p(principal.lab_id)})"
             )
         return "false"
@@ -111,9 +111,9 @@ def model_confidential_visible(a: str, principal: Principal, p: Params) -> str:
         return f"({a}.lab_id = {p(principal.lab_id)})"
     if principal.is_agency:
         return (
-            f"exists (select 1 from early_access_agreements conf_g"
+            f"exists (select 1 from {KINDS['AGREEMENT'].table} conf_g"
             f" join agreement_agencies conf_aa on conf_aa.agreement_id = conf_g.id"
-            f" where conf_g.model_id = {a}.id and conf_g.state in ('ACTIVE', 'COMPLETED')"
+            f" where conf_g.model_id = {a}.id and conf_g.state in {sql_list(CONFIDENTIAL_AGREEMENT_STATES)}"
             f" and conf_aa.agency_id = {p(principal.agency_id)} and conf_aa.accepted_at is not null)"
         )
     return "false"
@@ -170,6 +170,6 @@ def was_visible_before(a: str, principal: Principal, p: Params) -> str:
     # the finding rule reads lab_id, which the snapshot holds as null for records that concern no lab
     rule = tlp_visible("FINDING", "before_change", principal, p)
     return (
-        f"({a}.details ? 'before' and {a}.entity_kind in ('FINDING', 'MEASURE', 'ENGAGEMENT')"
+        f"({a}.details ? 'before' and {a}.entity_kind in {sql_list(tuple(TLP_TABLES))}"
         f" and exists (select 1 from {snapshot} before_change where {rule}))"
     )

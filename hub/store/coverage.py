@@ -98,9 +98,9 @@ async def signoffs_by_standard(db: Session, standard_ids: Sequence[int]) -> list
 # ------------------------------------------------------------------------------------------------ writes
 
 STANDARD_WRITERS = ("CISA", "NIST")
-OPEN_REQUEST_STATES = ("REQUESTED", "UNDER_ASSESSMENT", "RECONSIDERATION_REQUESTED")
-# A decision under a standard that a newer one supersedes is superseded with it, unless it is final already.
-SUPERSEDABLE_DECISION_STATES = ("REQUESTED", "UNDER_ASSESSMENT", "DECIDED", "RECONSIDERATION_REQUESTED")
+OPEN_REQUEST_STATES = KINDS["DECISION"].subset("open_request")
+# A decision under a standard that a newer one supersedes is superseded with it, from any state that may move so.
+SUPERSEDABLE_DECISION_STATES = KINDS["DECISION"].sources("SUPERSEDED")
 CRITERION_KINDS = ("COMPUTE_THRESHOLD", "CAPABILITY_EVAL", "DESIGNATION")
 MAX_CRITERIA = 50
 
@@ -328,7 +328,7 @@ async def sign_standard(
             """select id, state from coverage_decisions where standard_id = $1 and state = any($2::text[])
                 order by id for update""",
             old["id"],
-            list(SUPERSEDABLE_DECISION_STATES),
+            sorted(SUPERSEDABLE_DECISION_STATES),
         ):
             check_transition("DECISION", decision["state"], "SUPERSEDED")
             await update_row(con, "DECISION", decision["id"], {"state": "SUPERSEDED"})
@@ -409,7 +409,7 @@ async def request_determination(con: asyncpg.Connection, principal: Principal, v
               and state = any($3::text[]) limit 1""",
         model_id,
         standard_id,
-        list(OPEN_REQUEST_STATES),
+        sorted(OPEN_REQUEST_STATES),
     )
     if open_state is not None:
         raise Rejected(

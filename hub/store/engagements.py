@@ -9,6 +9,7 @@ import asyncpg
 
 from hub.access import Params, visible
 from hub.auth import Principal
+from hub.kinds import KINDS
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
 from hub.store.sharing import check_sharing, require_owner, sharing_before
 from hub.workflow import (
@@ -182,7 +183,7 @@ async def add_engagement_milestone(
     row = await lock_visible(con, principal, "ENGAGEMENT", engagement_id)
     require_owner(principal, row, ("OFFICER", "ADMIN"), "add milestones")
     check_version(row, expected_version)
-    if row["state"] in ("COMPLETED", "DECLINED", "WITHDRAWN"):
+    if row["state"] in KINDS["ENGAGEMENT"].final:
         raise bad_input("input.id", f"a {row['state']} engagement takes no new milestones")
     count = await con.fetchval("select count(*) from engagement_milestones where engagement_id = $1", engagement_id)
     if count >= 100:

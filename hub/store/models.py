@@ -9,6 +9,7 @@ import asyncpg
 
 from hub.access import Params, model_confidential_visible
 from hub.auth import Principal
+from hub.kinds import KINDS
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
 from hub.workflow import (
     PROGRAM_AGENCIES,
@@ -82,7 +83,7 @@ def where_models(w: Where, f: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------ writes
 
 MODALITIES = ("TEXT", "CODE", "IMAGE", "AUDIO", "VIDEO", "MULTIMODAL")
-RELEASE_STATUSES = ("IN_DEVELOPMENT", "RESTRICTED_PREVIEW", "GENERALLY_AVAILABLE", "DEPRECATED")
+RELEASE_STATUSES = KINDS["MODEL"].states
 
 
 def may_write_model(principal: Principal, lab_id: int) -> bool:
