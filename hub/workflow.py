@@ -195,13 +195,15 @@ def check_version(row: Mapping[str, Any], expected: int) -> None:
 
 
 def check_transition(kind: str, current: str, to: str, *, field: str = "input.to") -> None:
-    """The state machine of `kind` allows current -> to (a rejection names `field`)."""
-    allowed = KINDS[kind].next_states(current)
+    """The state machine of `kind` (hub/kinds.py) allows current -> to; else INVALID_TRANSITION naming `field` (the
+    input's target state, or input.id for mutations that name none), the current state and the allowed next ones."""
+    registered = KINDS[kind]
+    allowed = registered.next_states(current)
     if to not in allowed:
         names = ", ".join(allowed) if allowed else "none (it is final)"
         raise Rejected(
             ErrorCode.INVALID_TRANSITION,
-            f"{field}: a {kind.lower()} in {current} cannot move to {to}; allowed next states: {names}",
+            f"{field}: a {registered.noun} in {current} cannot move to {to}; allowed next states: {names}",
             field=field,
             allowed=allowed,
         )
@@ -218,7 +220,12 @@ def _jsonable(value: Any) -> Any:
 
 async def update_row(con: asyncpg.Connection, kind: str, record_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
     """Write `changes` to the record of `kind`, bump its version and updated_at; the caller has locked the row and
-    checked its version."""
+    checked its version. Never its state: that moves through `transition` alone."""
+    assert KINDS[kind].state_column not in changes, f"the state of a {kind} changes through transition() only"
+    return await _write(con, kind, record_id, changes)
+
+
+async def _write(con: asyncpg.Connection, kind: str, record_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
     p = Params()
     sets = [f"{column} = {p(value)}" for column, value in changes.items()]
     sets += ["version = version + 1", "updated_at = now()"]
@@ -346,6 +353,49 @@ def idempotent(mutation: str, kind: str) -> Callable[[Create], Create]:
 Prepare = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+async def transition(
+    con: asyncpg.Connection,
+    actor: Principal | None,
+    kind: str,
+    row: Mapping[str, Any],
+    to: str,
+    *,
+    action: str = "TRANSITIONED",
+    reason: str | None = None,
+    reason_required: bool = False,
+    field: str = "input.to",
+    prepare: Prepare | None = None,
+    changes: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Move a record of `kind` to `to`: the one way any state changes, a principal's move, the scheduler's or a
+    consequence of another write (docs/design.md, "Kinds and states").
+
+    The caller has locked the row (with its id and state column) and checked the remit and the version. This checks
+    the state machine (INVALID_TRANSITION naming `field`), lets `prepare` check and add what the move needs
+    (evidence, say), checks the reason, writes the state with `changes`, and records the event `action` from the
+    old state to the new, in the same transaction. `actor` None: the hub itself. Returns the row as written."""
+    column = KINDS[kind].state_column
+    assert column is not None, f"{kind} has no states"
+    current = row[column]
+    check_transition(kind, current, to, field=field)
+    written = {**(changes or {}), **(await prepare(dict(row)) if prepare else {}), column: to}
+    checked_reason = reason_text(reason, required=reason_required)
+    updated = await _write(con, kind, row["id"], written)
+    await record_event(
+        con,
+        actor,
+        kind=kind,
+        entity_id=row["id"],
+        action=action,
+        from_state=current,
+        to_state=to,
+        reason=checked_reason,
+        details=details,
+    )
+    return updated
+
+
 async def move_state(
     con: asyncpg.Connection,
     principal: Principal,
@@ -357,23 +407,10 @@ async def move_state(
     reason: str | None,
     prepare: Prepare | None = None,
 ) -> int:
-    """Move a record the caller has locked (lock_visible) and whose remit it has checked: check the version it
-    read and the state machine, let `prepare` check and add what the move needs (evidence, say), write, and record
-    the TRANSITIONED event. Returns the record's id."""
+    """A move the caller names the target state of (`input.to`), on a record it has locked and whose remit it has
+    checked: the version it read, then the transition. Returns the record's id."""
     check_version(row, expected_version)
-    check_transition(kind, row["state"], to)
-    changes = {"state": to, **(await prepare(row) if prepare else {})}
-    await update_row(con, kind, row["id"], changes)
-    await record_event(
-        con,
-        principal,
-        kind=kind,
-        entity_id=row["id"],
-        action="TRANSITIONED",
-        from_state=row["state"],
-        to_state=to,
-        reason=reason_text(reason),
-    )
+    await transition(con, principal, kind, row, to, reason=reason, prepare=prepare)
     return int(row["id"])
 
 

@@ -10,13 +10,13 @@ import asyncpg
 
 from hub.access import Params, visible
 from hub.auth import Principal
-from hub.kinds import KINDS
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
 from hub.store.labs import reason_text
 from hub.workflow import (
     ErrorCode,
     Rejected,
     bad_input,
+    check_transition,
     check_version,
     exists_visible,
     idempotent,
@@ -27,6 +27,7 @@ from hub.workflow import (
     record_event,
     require,
     text,
+    transition,
     update_row,
 )
 
@@ -181,20 +182,6 @@ async def offer_early_access(con: asyncpg.Connection, principal: Principal, valu
     return agreement_id
 
 
-def check_move(row: dict[str, Any], to: str, what: str) -> None:
-    """The agreement state machine allows the move; INVALID_TRANSITION naming the allowed next states otherwise
-    (these inputs name no target state, so the error names input.id)."""
-    allowed = KINDS["AGREEMENT"].next_states(row["state"])
-    if to not in allowed:
-        names = ", ".join(allowed) if allowed else "none (it is final)"
-        raise Rejected(
-            ErrorCode.INVALID_TRANSITION,
-            f"input.id: an agreement in {row['state']} cannot be {what} (to {to}); allowed next states: {names}",
-            field="input.id",
-            allowed=allowed,
-        )
-
-
 async def accept_early_access(
     con: asyncpg.Connection, principal: Principal, agreement_id: int, expected_version: int, reason: str | None
 ) -> int:
@@ -207,8 +194,11 @@ async def accept_early_access(
         "only officers and admins of an agency named on the agreement accept it",
     )
     check_version(row, expected_version)
-    if row["state"] != "ACTIVE":
-        check_move(row, "ACTIVE", "accepted")
+    # a later acceptance of an ACTIVE agreement moves nothing; the first moves it (these inputs name no target
+    # state, so a refusal names input.id)
+    moves = row["state"] != "ACTIVE"
+    if moves:
+        check_transition("AGREEMENT", row["state"], "ACTIVE", field="input.id")
     checked_reason = reason_text(reason)
     now = await con.fetchval("select now()")
     if row["access_end"] <= now:
@@ -233,18 +223,21 @@ async def accept_early_access(
         principal.agency_id,
         principal.id,
     )
-    to = "ACTIVE" if row["state"] == "PROPOSED" else None
-    await update_row(con, "AGREEMENT", agreement_id, {"state": to} if to else {})
+    details = {"agency": principal.agency_code}
+    if moves:
+        await transition(
+            con, principal, "AGREEMENT", row, "ACTIVE", action="ACCEPTED", reason=checked_reason, details=details
+        )
+        return agreement_id
+    await update_row(con, "AGREEMENT", agreement_id, {})
     await record_event(
         con,
         principal,
         kind="AGREEMENT",
         entity_id=agreement_id,
         action="ACCEPTED",
-        from_state=row["state"] if to else None,
-        to_state=to,
         reason=checked_reason,
-        details={"agency": principal.agency_code},
+        details=details,
     )
     return agreement_id
 
@@ -256,18 +249,8 @@ async def withdraw_early_access(
     row = await lock_visible(con, principal, "AGREEMENT", agreement_id)
     require(is_liaison_of(principal, row["lab_id"]), "only the lab's liaisons withdraw its agreements")
     check_version(row, expected_version)
-    check_move(row, "WITHDRAWN_BY_LAB", "withdrawn")
-    checked_reason = reason_text(reason)
-    await update_row(con, "AGREEMENT", agreement_id, {"state": "WITHDRAWN_BY_LAB"})
-    await record_event(
-        con,
-        principal,
-        kind="AGREEMENT",
-        entity_id=agreement_id,
-        action="WITHDRAWN",
-        from_state=row["state"],
-        to_state="WITHDRAWN_BY_LAB",
-        reason=checked_reason,
+    await transition(
+        con, principal, "AGREEMENT", row, "WITHDRAWN_BY_LAB", action="WITHDRAWN", reason=reason, field="input.id"
     )
     return agreement_id
 
@@ -279,18 +262,16 @@ async def terminate_early_access(
     row = await lock_visible(con, principal, "AGREEMENT", agreement_id)
     require(is_officer_of(principal), "only officers and admins of an agency named on the agreement terminate it")
     check_version(row, expected_version)
-    check_move(row, "TERMINATED", "terminated")
-    checked_reason = reason_text(reason, required=True)
-    await update_row(con, "AGREEMENT", agreement_id, {"state": "TERMINATED"})
-    await record_event(
+    await transition(
         con,
         principal,
-        kind="AGREEMENT",
-        entity_id=agreement_id,
+        "AGREEMENT",
+        row,
+        "TERMINATED",
         action="TERMINATED",
-        from_state=row["state"],
-        to_state="TERMINATED",
-        reason=checked_reason,
+        reason=reason,
+        reason_required=True,
+        field="input.id",
         details={"agency": principal.agency_code},
     )
     return agreement_id
@@ -300,30 +281,19 @@ COMPLETION_REASON = "the preview window reached accessEnd"
 
 
 async def complete_due_agreements(con: asyncpg.Connection, *, now: datetime) -> list[int]:
-    """Complete every ACTIVE agreement whose window has ended by `now`, one event each by the hub itself.
+    """Complete every ACTIVE agreement whose window has ended by `now`, one event each by the hub itself, through
+    the same transition as every other move (the state machine checked).
 
     Idempotent: a completed agreement is no longer ACTIVE, so a second call completes nothing. Rows another
     transaction holds (an acceptance, a withdrawal) are left for the next call."""
     async with con.transaction():
         due = await con.fetch(
-            """select id from early_access_agreements
+            """select id, state from early_access_agreements
                 where state = 'ACTIVE' and access_end <= $1
                 order by id
                   for update skip locked""",
             now,
         )
-        done = []
-        for r in due:
-            await update_row(con, "AGREEMENT", r["id"], {"state": "COMPLETED"})
-            await record_event(
-                con,
-                None,
-                kind="AGREEMENT",
-                entity_id=r["id"],
-                action="COMPLETED",
-                from_state="ACTIVE",
-                to_state="COMPLETED",
-                reason=COMPLETION_REASON,
-            )
-            done.append(int(r["id"]))
-    return done
+        for row in due:
+            await transition(con, None, "AGREEMENT", row, "COMPLETED", action="COMPLETED", reason=COMPLETION_REASON)
+    return [int(r["id"]) for r in due]

@@ -29,6 +29,7 @@ from hub.workflow import (
     record_event,
     require,
     text,
+    transition,
     update_row,
 )
 
@@ -107,11 +108,6 @@ MAX_CRITERIA = 50
 
 def require_standard_writer(principal: Principal, what: str) -> None:
     require(is_officer_of(principal, *STANDARD_WRITERS), f"only CISA and NIST officers and admins may {what}")
-
-
-def move(kind: str, current: str, to: str) -> None:
-    """check_transition for mutations that name the record, not the target state: the error names input.id."""
-    check_transition(kind, current, to, field="input.id")
 
 
 def check_criteria(criteria: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -205,19 +201,7 @@ async def _move_standard(
     row = await lock_visible(con, principal, "STANDARD", standard_id)
     require_standard_writer(principal, what)
     check_version(row, expected_version)
-    move("STANDARD", row["state"], to)
-    reason = reason_text(reason)
-    await update_row(con, "STANDARD", standard_id, {"state": to})
-    await record_event(
-        con,
-        principal,
-        kind="STANDARD",
-        entity_id=standard_id,
-        action=action,
-        from_state=row["state"],
-        to_state=to,
-        reason=reason,
-    )
+    await transition(con, principal, "STANDARD", row, to, action=action, reason=reason, field="input.id")
     return standard_id
 
 
@@ -266,15 +250,8 @@ async def sign_standard(
         f"{principal.agency_code} is not among the agencies this standard needs ({', '.join(required)})",
     )
     check_version(row, expected_version)
-    if row["state"] != "IN_REVIEW":
-        allowed = KINDS["STANDARD"].next_states(row["state"])
-        raise Rejected(
-            ErrorCode.INVALID_TRANSITION,
-            f"input.id: a standard in {row['state']} cannot be signed, only one IN_REVIEW; allowed next states: "
-            + (", ".join(allowed) if allowed else "none (it is final)"),
-            field="input.id",
-            allowed=allowed,
-        )
+    # a signature leads to adoption: only a standard the machine lets move to ADOPTED takes one
+    check_transition("STANDARD", row["state"], "ADOPTED", field="input.id")
     reason = reason_text(reason)
     signed = {
         r["code"]
@@ -311,17 +288,15 @@ async def sign_standard(
     for old in await con.fetch(
         "select id, state, standard_version from coverage_standards where state = 'ADOPTED' for update"
     ):
-        check_transition("STANDARD", old["state"], "SUPERSEDED")
-        await update_row(con, "STANDARD", old["id"], {"state": "SUPERSEDED", "superseded_by_id": standard_id})
-        await record_event(
+        await transition(
             con,
             principal,
-            kind="STANDARD",
-            entity_id=old["id"],
+            "STANDARD",
+            old,
+            "SUPERSEDED",
             action="SUPERSEDED",
-            from_state=old["state"],
-            to_state="SUPERSEDED",
             reason=f"superseded by standard {version}",
+            changes={"superseded_by_id": standard_id},
             details={"supersededById": standard_id},
         )
         for decision in await con.fetch(
@@ -330,30 +305,25 @@ async def sign_standard(
             old["id"],
             sorted(SUPERSEDABLE_DECISION_STATES),
         ):
-            check_transition("DECISION", decision["state"], "SUPERSEDED")
-            await update_row(con, "DECISION", decision["id"], {"state": "SUPERSEDED"})
-            await record_event(
+            await transition(
                 con,
                 principal,
-                kind="DECISION",
-                entity_id=decision["id"],
+                "DECISION",
+                decision,
+                "SUPERSEDED",
                 action="SUPERSEDED",
-                from_state=decision["state"],
-                to_state="SUPERSEDED",
                 reason=f"standard {old['standard_version']} superseded by standard {version}",
                 details={"standardId": old["id"], "supersededById": standard_id},
             )
-    check_transition("STANDARD", row["state"], "ADOPTED")
-    await update_row(con, "STANDARD", standard_id, {"state": "ADOPTED", "adopted_at": now})
-    await record_event(
+    await transition(
         con,
         principal,
-        kind="STANDARD",
-        entity_id=standard_id,
+        "STANDARD",
+        row,
+        "ADOPTED",
         action="ADOPTED",
-        from_state=row["state"],
-        to_state="ADOPTED",
         reason=f"signed by every required agency ({', '.join(required)})",
+        changes={"adopted_at": now},
     )
     return standard_id
 
@@ -451,39 +421,23 @@ async def _lock_decision(
     return row
 
 
-async def _decision_moved(
-    con: asyncpg.Connection,
-    principal: Principal,
-    row: dict[str, Any],
-    to: str,
-    action: str,
-    reason: str | None,
-    changes: dict[str, Any] | None = None,
-    details: dict[str, Any] | None = None,
-) -> int:
-    await update_row(con, "DECISION", row["id"], {"state": to, **(changes or {})})
-    await record_event(
-        con,
-        principal,
-        kind="DECISION",
-        entity_id=row["id"],
-        action=action,
-        from_state=row["state"],
-        to_state=to,
-        reason=reason,
-        details=details,
-    )
-    return int(row["id"])
-
-
 async def start_assessment(
     con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, reason: str | None
 ) -> int:
     row = await _lock_decision(
         con, principal, decision_id, expected_version, by="OFFICER", what="start coverage assessments"
     )
-    move("DECISION", row["state"], "UNDER_ASSESSMENT")
-    return await _decision_moved(con, principal, row, "UNDER_ASSESSMENT", "ASSESSMENT_STARTED", reason_text(reason))
+    await transition(
+        con,
+        principal,
+        "DECISION",
+        row,
+        "UNDER_ASSESSMENT",
+        action="ASSESSMENT_STARTED",
+        reason=reason,
+        field="input.id",
+    )
+    return decision_id
 
 
 async def decide(
@@ -499,27 +453,32 @@ async def decide(
     row = await _lock_decision(
         con, principal, decision_id, expected_version, by="OFFICER", what="record coverage decisions"
     )
-    move("DECISION", row["state"], "DECIDED")
-    if outcome not in ("COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION"):
-        raise bad_input("input.outcome", "must be COVERED, NOT_COVERED or INSUFFICIENT_INFORMATION")
-    checked = text(rationale, "input.rationale", required=True, max_length=10000, multiline=True)
-    now = await con.fetchval("select now()")
-    return await _decision_moved(
-        con,
-        principal,
-        row,
-        "DECIDED",
-        "DECIDED",
-        None,
-        changes={
+
+    async def decided(row: dict[str, Any]) -> dict[str, Any]:
+        if outcome not in ("COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION"):
+            raise bad_input("input.outcome", "must be COVERED, NOT_COVERED or INSUFFICIENT_INFORMATION")
+        checked = text(rationale, "input.rationale", required=True, max_length=10000, multiline=True)
+        now = await con.fetchval("select now()")
+        return {
             "outcome": outcome,
             "rationale": checked,
             "decided_by": principal.id,
             "decided_by_agency_id": principal.agency_id,
             "decided_at": now,
-        },
+        }
+
+    await transition(
+        con,
+        principal,
+        "DECISION",
+        row,
+        "DECIDED",
+        action="DECIDED",
+        field="input.id",
+        prepare=decided,
         details={"outcome": outcome, "previousOutcome": row["outcome"]},
     )
+    return decision_id
 
 
 async def request_reconsideration(
@@ -529,15 +488,18 @@ async def request_reconsideration(
     row = await _lock_decision(
         con, principal, decision_id, expected_version, by="LAB", what="request a reconsideration"
     )
-    move("DECISION", row["state"], "RECONSIDERATION_REQUESTED")
-    return await _decision_moved(
+    await transition(
         con,
         principal,
+        "DECISION",
         row,
         "RECONSIDERATION_REQUESTED",
-        "RECONSIDERATION_REQUESTED",
-        reason_text(reason, required=True),
+        action="RECONSIDERATION_REQUESTED",
+        reason=reason,
+        reason_required=True,
+        field="input.id",
     )
+    return decision_id
 
 
 async def withdraw_request(
@@ -547,5 +509,5 @@ async def withdraw_request(
     row = await _lock_decision(
         con, principal, decision_id, expected_version, by="LAB", what="withdraw a coverage request"
     )
-    move("DECISION", row["state"], "WITHDRAWN")
-    return await _decision_moved(con, principal, row, "WITHDRAWN", "WITHDRAWN", reason_text(reason))
+    await transition(con, principal, "DECISION", row, "WITHDRAWN", action="WITHDRAWN", reason=reason, field="input.id")
+    return decision_id

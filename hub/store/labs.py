@@ -13,7 +13,6 @@ from hub.workflow import (
     PROGRAM_AGENCIES,
     bad_input,
     changed,
-    check_transition,
     check_version,
     idempotent,
     insert_row,
@@ -24,6 +23,7 @@ from hub.workflow import (
     record_event,
     require,
     text,
+    transition,
     update_row,
     write_unique,
 )
@@ -153,17 +153,5 @@ async def set_lab_participation(
         "only the lab's liaisons change its participation; CISA and NIST officers may only invite it again",
     )
     check_version(row, expected_version)
-    check_transition("LAB", row["participation"], to)
-    checked_reason = reason_text(reason)
-    await update_row(con, "LAB", lab_id, {"participation": to})
-    await record_event(
-        con,
-        principal,
-        kind="LAB",
-        entity_id=lab_id,
-        action="TRANSITIONED",
-        from_state=row["participation"],
-        to_state=to,
-        reason=checked_reason,
-    )
+    await transition(con, principal, "LAB", row, to, reason=reason)
     return lab_id

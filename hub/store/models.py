@@ -15,7 +15,6 @@ from hub.workflow import (
     PROGRAM_AGENCIES,
     bad_input,
     changed,
-    check_transition,
     check_version,
     exists_visible,
     idempotent,
@@ -28,6 +27,7 @@ from hub.workflow import (
     require,
     text,
     text_list,
+    transition,
     update_row,
     write_unique,
 )
@@ -203,19 +203,7 @@ async def set_model_release_status(
     row = await lock_visible(con, principal, "MODEL", model_id)
     require(is_liaison_of(principal, row["lab_id"]), "only the lab's liaisons set its model's release status")
     check_version(row, expected_version)
-    check_transition("MODEL", row["release_status"], to)
-    checked_reason = reason_text(reason)
-    await update_row(con, "MODEL", model_id, {"release_status": to})
-    await record_event(
-        con,
-        principal,
-        kind="MODEL",
-        entity_id=model_id,
-        action="TRANSITIONED",
-        from_state=row["release_status"],
-        to_state=to,
-        reason=checked_reason,
-    )
+    await transition(con, principal, "MODEL", row, to, reason=reason)
     if to == "GENERALLY_AVAILABLE":
         open_windows = await con.fetch(
             """select id, state from early_access_agreements
