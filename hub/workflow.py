@@ -20,7 +20,8 @@ import orjson
 
 from hub.access import Params, visible
 from hub.auth import Principal
-from hub.kinds import KINDS
+from hub.kinds import KINDS, facts_of, facts_sql, remit_says
+from hub.remits import Facts, any_of
 
 
 class ErrorCode(StrEnum):
@@ -71,25 +72,48 @@ def bad_input(field: str, message: str) -> Rejected:
 
 # ------------------------------------------------------------------------------------------------ remits
 
-AGENCY_WRITERS = ("OFFICER", "ADMIN")
-# The agencies whose officers set the coverage standard, invite labs and act on a lab's behalf.
-PROGRAM_AGENCIES = ("CISA", "NIST")
+
+def remit_verdict(
+    principal: Principal | None, kind: str, action: str, record: Facts | None, *, to: str | None = None
+) -> bool | None:
+    """Whether the remit table (hub/kinds.py) lets `principal` do `action` to the record of `kind` whose facts are
+    `record` (and, for a move, move it to `to`): None when that depends on a record not known yet."""
+    rows = [r for r in KINDS[kind].remits_for(action) if to is None or r.moves_to(to)]
+    return any_of(r.who(principal, record) for r in rows)
 
 
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise Forbidden(message)
+def check_remit(
+    principal: Principal | None, kind: str, action: str, record: Facts | None, *, to: str | None = None
+) -> None:
+    """FORBIDDEN unless the remit table lets `principal` do `action` to the record (docs/design.md, "Remits").
+    `record` None: before the record is known, so that a caller outside the remit learns nothing of the records
+    its input names; refused only when no record could be in the remit, and checked again once it is known."""
+    verdict = remit_verdict(principal, kind, action, record, to=to)
+    if verdict is False or (record is not None and verdict is not True):
+        raise Forbidden(f"outside your remit: {action} is for {remit_says(kind, action, record)}")
 
 
-def is_officer_of(principal: Principal, *agency_codes: str) -> bool:
-    """An OFFICER or ADMIN of one of the agencies (any agency when none is named)."""
-    if principal.role not in AGENCY_WRITERS or principal.agency_code is None:
-        return False
-    return not agency_codes or principal.agency_code in agency_codes
+async def record_facts(con: asyncpg.Connection, kind: str, record_id: int) -> Facts:
+    """What the remits ask about the record (its lab, owner, named agencies, state), read as the registry says."""
+    row = await con.fetchrow(facts_sql(kind, "t.id = $1"), record_id)
+    assert row is not None, f"{kind} {record_id} vanished"
+    return facts_of(row)
 
 
-def is_liaison_of(principal: Principal, lab_id: int) -> bool:
-    return principal.role == "LAB_LIAISON" and principal.lab_id == lab_id
+async def lock_in_remit(
+    con: asyncpg.Connection,
+    principal: Principal,
+    kind: str,
+    record_id: int,
+    action: str,
+    *,
+    to: str | None = None,
+    field: str = "input.id",
+) -> dict[str, Any]:
+    """The record, locked (NOT_FOUND when the caller may not see it), after its remit for `action` is checked."""
+    row = await lock_visible(con, principal, kind, record_id, field=field)
+    check_remit(principal, kind, action, await record_facts(con, kind, record_id), to=to)
+    return row
 
 
 # ------------------------------------------------------------------------------------------------ input checks

@@ -13,10 +13,11 @@ from hub.workflow import (
     Rejected,
     bad_input,
     changed,
+    check_remit,
     check_version,
     reason_text,
     record_event,
-    require,
+    record_facts,
     text_list,
     update_row,
 )
@@ -55,10 +56,7 @@ async def update_policy(
     required sign-offs.
     """
     row = dict(await con.fetchrow("select * from policy where id = 1 for update") or {})
-    require(
-        principal.role == "ADMIN" and principal.agency_code in row["required_signoffs"],
-        "only admins of " + " and ".join(row["required_signoffs"]) + " change the program policy",
-    )
+    check_remit(principal, "POLICY", "updatePolicy", await record_facts(con, "POLICY", 1))
     check_version(row, expected_version)
     changes: dict[str, Any] = {}
     if values.get("order_date") is not None:

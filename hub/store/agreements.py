@@ -10,22 +10,21 @@ import asyncpg
 
 from hub.access import Params, visible
 from hub.auth import Principal
+from hub.remits import Facts
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
 from hub.store.labs import reason_text
 from hub.workflow import (
     ErrorCode,
     Rejected,
     bad_input,
+    check_remit,
     check_transition,
     check_version,
     exists_visible,
     idempotent,
     insert_row,
-    is_liaison_of,
-    is_officer_of,
-    lock_visible,
+    lock_in_remit,
     record_event,
-    require,
     text,
     transition,
     update_row,
@@ -110,11 +109,11 @@ async def offer_early_access(con: asyncpg.Connection, principal: Principal, valu
     """A lab's liaisons offer named agencies preview access to one of the lab's models, within the policy's cap.
 
     The window is a cap (accessEnd <= accessStart + policy.previewWindowMaxDays), never a hold on the release."""
-    require(principal.is_lab, "only a lab's liaisons offer early access to its models")
+    check_remit(principal, "AGREEMENT", "offerEarlyAccess", None)
     model_id = values["model_id"]
     await exists_visible(con, principal, "MODEL", [model_id], field="input.modelId")
     lab_id = await con.fetchval("select lab_id from frontier_models where id = $1", model_id)
-    require(is_liaison_of(principal, lab_id), "only the model's lab offers early access to it")
+    check_remit(principal, "AGREEMENT", "offerEarlyAccess", Facts(lab_id=lab_id))
 
     agency_ids = list(dict.fromkeys(values.get("agency_ids") or []))
     if not 1 <= len(agency_ids) <= MAX_AGENCIES:
@@ -188,11 +187,7 @@ async def accept_early_access(
     """An officer or admin of an agency named on the agreement accepts it for that agency. The first acceptance
     makes a PROPOSED agreement ACTIVE; later ones are recorded without a change of state."""
     # agencies see only the agreements that name them: one not named gets NOT_FOUND here
-    row = await lock_visible(con, principal, "AGREEMENT", agreement_id)
-    require(
-        is_officer_of(principal),
-        "only officers and admins of an agency named on the agreement accept it",
-    )
+    row = await lock_in_remit(con, principal, "AGREEMENT", agreement_id, "acceptEarlyAccess")
     check_version(row, expected_version)
     # a later acceptance of an ACTIVE agreement moves nothing; the first moves it (these inputs name no target
     # state, so a refusal names input.id)
@@ -246,8 +241,7 @@ async def withdraw_early_access(
     con: asyncpg.Connection, principal: Principal, agreement_id: int, expected_version: int, reason: str | None
 ) -> int:
     """The lab withdraws its offer or its running agreement, at any time: the program is voluntary."""
-    row = await lock_visible(con, principal, "AGREEMENT", agreement_id)
-    require(is_liaison_of(principal, row["lab_id"]), "only the lab's liaisons withdraw its agreements")
+    row = await lock_in_remit(con, principal, "AGREEMENT", agreement_id, "withdrawEarlyAccess")
     check_version(row, expected_version)
     await transition(
         con, principal, "AGREEMENT", row, "WITHDRAWN_BY_LAB", action="WITHDRAWN", reason=reason, field="input.id"
@@ -259,8 +253,7 @@ async def terminate_early_access(
     con: asyncpg.Connection, principal: Principal, agreement_id: int, expected_version: int, reason: str | None
 ) -> int:
     """An officer or admin of an agency named on the agreement ends it, with a reason."""
-    row = await lock_visible(con, principal, "AGREEMENT", agreement_id)
-    require(is_officer_of(principal), "only officers and admins of an agency named on the agreement terminate it")
+    row = await lock_in_remit(con, principal, "AGREEMENT", agreement_id, "terminateEarlyAccess")
     check_version(row, expected_version)
     await transition(
         con,

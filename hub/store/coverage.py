@@ -12,22 +12,22 @@ import asyncpg
 from hub.access import Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS
+from hub.remits import Facts
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
 from hub.workflow import (
     ErrorCode,
     Rejected,
     bad_input,
+    check_remit,
     check_transition,
     check_version,
     exists_visible,
     idempotent,
     insert_row,
-    is_liaison_of,
-    is_officer_of,
+    lock_in_remit,
     lock_visible,
     reason_text,
     record_event,
-    require,
     text,
     transition,
     update_row,
@@ -98,16 +98,11 @@ async def signoffs_by_standard(db: Session, standard_ids: Sequence[int]) -> list
 
 # ------------------------------------------------------------------------------------------------ writes
 
-STANDARD_WRITERS = ("CISA", "NIST")
 OPEN_REQUEST_STATES = KINDS["DECISION"].subset("open_request")
 # A decision under a standard that a newer one supersedes is superseded with it, from any state that may move so.
 SUPERSEDABLE_DECISION_STATES = KINDS["DECISION"].sources("SUPERSEDED")
 CRITERION_KINDS = ("COMPUTE_THRESHOLD", "CAPABILITY_EVAL", "DESIGNATION")
 MAX_CRITERIA = 50
-
-
-def require_standard_writer(principal: Principal, what: str) -> None:
-    require(is_officer_of(principal, *STANDARD_WRITERS), f"only CISA and NIST officers and admins may {what}")
 
 
 def check_criteria(criteria: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -142,7 +137,7 @@ def check_criteria(criteria: Sequence[dict[str, Any]] | None) -> list[dict[str, 
 async def draft_standard(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """A CISA or NIST officer drafts a standard; its sign-off agencies and due date come from the policy in force
     now (a later policy change leaves it as drafted); the drafter's agency owns it."""
-    require_standard_writer(principal, "draft coverage standards")
+    check_remit(principal, "STANDARD", "draftCoverageStandard", None)
     version = text(values.get("standard_version"), "input.standardVersion", required=True, max_length=50)
     title = text(values.get("title"), "input.title", required=True, max_length=300)
     summary = text(values.get("summary"), "input.summary", max_length=10000, multiline=True)
@@ -196,10 +191,9 @@ async def _move_standard(
     *,
     to: str,
     action: str,
-    what: str,
+    mutation: str,
 ) -> int:
-    row = await lock_visible(con, principal, "STANDARD", standard_id)
-    require_standard_writer(principal, what)
+    row = await lock_in_remit(con, principal, "STANDARD", standard_id, mutation, to=to)
     check_version(row, expected_version)
     await transition(con, principal, "STANDARD", row, to, action=action, reason=reason, field="input.id")
     return standard_id
@@ -217,7 +211,7 @@ async def submit_standard(
         reason,
         to="IN_REVIEW",
         action="SUBMITTED",
-        what="submit coverage standards for review",
+        mutation="submitCoverageStandard",
     )
 
 
@@ -233,7 +227,7 @@ async def withdraw_standard(
         reason,
         to="WITHDRAWN",
         action="WITHDRAWN",
-        what="withdraw coverage standards",
+        mutation="withdrawCoverageStandard",
     )
 
 
@@ -242,13 +236,8 @@ async def sign_standard(
 ) -> int:
     """An officer of a required agency signs for it. The last required signature adopts the standard in the same
     transaction: the standard in force until then is superseded, with its open and decided decisions."""
-    row = await lock_visible(con, principal, "STANDARD", standard_id)
+    row = await lock_in_remit(con, principal, "STANDARD", standard_id, "signCoverageStandard")
     required = list(row["required_signoffs"])
-    require(is_officer_of(principal), "only agency officers and admins sign coverage standards")
-    require(
-        principal.agency_code in required,
-        f"{principal.agency_code} is not among the agencies this standard needs ({', '.join(required)})",
-    )
     check_version(row, expected_version)
     # a signature leads to adoption: only a standard the machine lets move to ADOPTED takes one
     check_transition("STANDARD", row["state"], "ADOPTED", field="input.id")
@@ -328,10 +317,6 @@ async def sign_standard(
     return standard_id
 
 
-async def _model_lab(con: asyncpg.Connection, model_id: int) -> int:
-    return int(await con.fetchval("select lab_id from frontier_models where id = $1", model_id))
-
-
 async def _adopted_standard(con: asyncpg.Connection, principal: Principal, standard_id: int | None) -> tuple[int, str]:
     """The standard a new request is made under, locked against being superseded until the request commits:
     the one named (which must be the adopted one), or the adopted one."""
@@ -361,17 +346,11 @@ async def _adopted_standard(con: asyncpg.Connection, principal: Principal, stand
 async def request_determination(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """The model's lab's liaisons, or CISA and NIST officers on the lab's behalf, ask whether the standard covers
     the model. One open request per model and standard."""
-    require(
-        principal.role == "LAB_LIAISON" or is_officer_of(principal, *STANDARD_WRITERS),
-        "only the model's lab's liaisons, or CISA and NIST officers on its behalf, request coverage determinations",
-    )
+    check_remit(principal, "DECISION", "requestCoverageDetermination", None)
     model_id = values["model_id"]
     # locked: two requests racing for the same model cannot both be the open one
     model = await lock_visible(con, principal, "MODEL", model_id, field="input.modelId")
-    require(
-        principal.role != "LAB_LIAISON" or is_liaison_of(principal, model["lab_id"]),
-        "a lab's liaisons request coverage determinations for their own lab's models only",
-    )
+    check_remit(principal, "DECISION", "requestCoverageDetermination", Facts(lab_id=model["lab_id"]))
     note = text(values.get("note"), "input.note", max_length=5000, multiline=True)
     standard_id, version = await _adopted_standard(con, principal, values.get("standard_id"))
     open_state = await con.fetchval(
@@ -405,18 +384,10 @@ async def request_determination(con: asyncpg.Connection, principal: Principal, v
 
 
 async def _lock_decision(
-    con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, *, by: str, what: str
+    con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, mutation: str, to: str
 ) -> dict[str, Any]:
-    """The decision, locked, after the remit (`by`: OFFICER for CISA and NIST officers, LAB for the model's lab's
-    liaisons) and the version are checked."""
-    row = await lock_visible(con, principal, "DECISION", decision_id)
-    if by == "OFFICER":
-        require_standard_writer(principal, what)
-    else:
-        require(
-            is_liaison_of(principal, await _model_lab(con, row["model_id"])),
-            f"only the liaisons of the model's lab may {what}",
-        )
+    """The decision, locked, after the remit of `mutation` (a move to `to`) and the version are checked."""
+    row = await lock_in_remit(con, principal, "DECISION", decision_id, mutation, to=to)
     check_version(row, expected_version)
     return row
 
@@ -425,7 +396,7 @@ async def start_assessment(
     con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, reason: str | None
 ) -> int:
     row = await _lock_decision(
-        con, principal, decision_id, expected_version, by="OFFICER", what="start coverage assessments"
+        con, principal, decision_id, expected_version, "startCoverageAssessment", "UNDER_ASSESSMENT"
     )
     await transition(
         con,
@@ -450,9 +421,7 @@ async def decide(
 ) -> int:
     """Record the outcome. COVERED only makes the model eligible for an invitation: nothing else changes, least of
     all the model's release status."""
-    row = await _lock_decision(
-        con, principal, decision_id, expected_version, by="OFFICER", what="record coverage decisions"
-    )
+    row = await _lock_decision(con, principal, decision_id, expected_version, "decideCoverage", "DECIDED")
 
     async def decided(row: dict[str, Any]) -> dict[str, Any]:
         if outcome not in ("COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION"):
@@ -486,7 +455,7 @@ async def request_reconsideration(
 ) -> int:
     """The lab asks again; the decision it questions stays on record until the next one."""
     row = await _lock_decision(
-        con, principal, decision_id, expected_version, by="LAB", what="request a reconsideration"
+        con, principal, decision_id, expected_version, "requestCoverageReconsideration", "RECONSIDERATION_REQUESTED"
     )
     await transition(
         con,
@@ -506,8 +475,6 @@ async def withdraw_request(
     con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, reason: str | None
 ) -> int:
     """The lab withdraws its request, whenever the state machine allows."""
-    row = await _lock_decision(
-        con, principal, decision_id, expected_version, by="LAB", what="withdraw a coverage request"
-    )
+    row = await _lock_decision(con, principal, decision_id, expected_version, "withdrawCoverageRequest", "WITHDRAWN")
     await transition(con, principal, "DECISION", row, "WITHDRAWN", action="WITHDRAWN", reason=reason, field="input.id")
     return decision_id

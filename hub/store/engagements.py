@@ -11,24 +11,22 @@ from hub.access import Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
-from hub.store.sharing import check_sharing, require_owner, sharing_before
+from hub.store.sharing import check_sharing, sharing_before
 from hub.workflow import (
     ErrorCode,
     Rejected,
     bad_input,
     changed,
+    check_remit,
     check_version,
     exists_visible,
     idempotent,
     insert_row,
-    is_liaison_of,
-    is_officer_of,
-    lock_visible,
+    lock_in_remit,
     move_state,
     reason_text,
     record_event,
     replace_links,
-    require,
     text,
     update_row,
 )
@@ -125,7 +123,7 @@ def check_milestone(values: dict[str, Any], field: str) -> dict[str, Any]:
 @idempotent("openEngagement", "ENGAGEMENT")
 async def open_engagement(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """CISA officers open an engagement with a lab for a sector's counterparty; CISA owns it."""
-    require(is_officer_of(principal, "CISA"), "only CISA officers open infrastructure engagements")
+    check_remit(principal, "ENGAGEMENT", "openEngagement", None)
     row = engagement_fields(values)
     await exists_visible(con, principal, "LAB", [values["lab_id"]], field="input.labId")
     milestones = values.get("milestones") or []
@@ -153,8 +151,7 @@ async def open_engagement(con: asyncpg.Connection, principal: Principal, values:
 async def update_engagement(
     con: asyncpg.Connection, principal: Principal, engagement_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "ENGAGEMENT", engagement_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "update an engagement")
+    row = await lock_in_remit(con, principal, "ENGAGEMENT", engagement_id, "updateEngagement")
     check_version(row, expected_version)
     changes = changed(row, engagement_fields(values))
     if "tlp" in values:
@@ -180,8 +177,7 @@ async def update_engagement(
 async def add_engagement_milestone(
     con: asyncpg.Connection, principal: Principal, engagement_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "ENGAGEMENT", engagement_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "add milestones")
+    row = await lock_in_remit(con, principal, "ENGAGEMENT", engagement_id, "addEngagementMilestone")
     check_version(row, expected_version)
     if row["state"] in KINDS["ENGAGEMENT"].final:
         raise bad_input("input.id", f"a {row['state']} engagement takes no new milestones")
@@ -210,8 +206,7 @@ async def complete_engagement_milestone(
     milestone_id: int,
     completed_on: Any,
 ) -> int:
-    row = await lock_visible(con, principal, "ENGAGEMENT", engagement_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "complete milestones")
+    row = await lock_in_remit(con, principal, "ENGAGEMENT", engagement_id, "completeEngagementMilestone")
     check_version(row, expected_version)
     milestone = await con.fetchrow(
         "select * from engagement_milestones where id = $1 and engagement_id = $2", milestone_id, engagement_id
@@ -235,9 +230,6 @@ async def complete_engagement_milestone(
     return engagement_id
 
 
-LAB_ENGAGEMENT_MOVES = ("DECLINED", "WITHDRAWN")
-
-
 async def transition_engagement(
     con: asyncpg.Connection,
     principal: Principal,
@@ -247,9 +239,7 @@ async def transition_engagement(
     reason: str | None,
 ) -> int:
     """CISA's officers move an engagement; the lab may decline or withdraw at any time (it is voluntary)."""
-    row = await lock_visible(con, principal, "ENGAGEMENT", engagement_id)
-    if not (is_liaison_of(principal, row["lab_id"]) and to in LAB_ENGAGEMENT_MOVES):
-        require_owner(principal, row, ("OFFICER", "ADMIN"), "move an engagement through its states")
+    row = await lock_in_remit(con, principal, "ENGAGEMENT", engagement_id, "transitionEngagement", to=to)
     return await move_state(
         con,
         principal,

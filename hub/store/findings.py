@@ -10,21 +10,21 @@ import asyncpg
 
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
-from hub.store.sharing import check_sharing, require_owner, sharing_before
+from hub.store.sharing import check_sharing, sharing_before
 from hub.workflow import (
     ErrorCode,
     Rejected,
     bad_input,
     changed,
+    check_remit,
     check_version,
     exists_visible,
     idempotent,
     insert_row,
-    lock_visible,
+    lock_in_remit,
     move_state,
     reason_text,
     record_event,
-    require,
     text,
     text_list,
     update_row,
@@ -77,7 +77,6 @@ def where_findings(w: Where, f: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------ writes
 
 SEVERITY_BANDS = (("NONE", 0.0), ("LOW", 0.1), ("MEDIUM", 4.0), ("HIGH", 7.0), ("CRITICAL", 9.0))
-FINDING_WRITER_ROLES = ("ANALYST", "OFFICER", "ADMIN")
 CVE = r"CVE-\d{4}-\d{4,}"
 CWE = r"CWE-\d{1,6}"
 
@@ -155,10 +154,7 @@ def finding_fields(values: dict[str, Any]) -> dict[str, Any]:
 @idempotent("reportFinding", "FINDING")
 async def report_finding(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """Any agency officer or analyst who can see the model reports a finding on it; their agency owns it."""
-    require(
-        principal.is_agency and principal.role in FINDING_WRITER_ROLES,
-        "only agency analysts, officers and admins report findings",
-    )
+    check_remit(principal, "FINDING", "reportFinding", None)
     row: dict[str, Any] = finding_fields(values)
     model_id = values.get("model_id")
     lab_id = None
@@ -202,8 +198,7 @@ async def report_finding(con: asyncpg.Connection, principal: Principal, values: 
 async def update_finding(
     con: asyncpg.Connection, principal: Principal, finding_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "FINDING", finding_id)
-    require_owner(principal, row, FINDING_WRITER_ROLES, "update a finding")
+    row = await lock_in_remit(con, principal, "FINDING", finding_id, "updateFinding")
     check_version(row, expected_version)
     changes = changed(row, finding_fields(values))
     if changes:
@@ -229,8 +224,7 @@ async def transition_finding(
     reason: str | None,
     duplicate_of_id: int | None,
 ) -> int:
-    row = await lock_visible(con, principal, "FINDING", finding_id)
-    require_owner(principal, row, FINDING_WRITER_ROLES, "move a finding through its states")
+    row = await lock_in_remit(con, principal, "FINDING", finding_id, "transitionFinding", to=to)
 
     async def duplicate(row: dict[str, Any]) -> dict[str, Any]:
         if to != "DUPLICATE":
@@ -260,8 +254,7 @@ async def share_finding(
     con: asyncpg.Connection, principal: Principal, finding_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
     """Set TLP, shareWith and RED recipients: only the owning agency's officers and admins."""
-    row = await lock_visible(con, principal, "FINDING", finding_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "change how a finding is shared")
+    row = await lock_in_remit(con, principal, "FINDING", finding_id, "shareFinding")
     check_version(row, expected_version)
     changes = changed(row, await check_sharing(con, principal, values))
     if changes:

@@ -8,20 +8,19 @@ import asyncpg
 
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
-from hub.store.sharing import check_sharing, require_owner, sharing_before
+from hub.store.sharing import check_sharing, sharing_before
 from hub.workflow import (
     bad_input,
     changed,
+    check_remit,
     check_version,
     idempotent,
     insert_row,
-    is_officer_of,
-    lock_visible,
+    lock_in_remit,
     move_state,
     reason_text,
     record_event,
     replace_links,
-    require,
     text,
     text_list,
     update_row,
@@ -120,14 +119,10 @@ async def link_measure(
     return done
 
 
-def require_dod_officer(principal: Principal, what: str) -> None:
-    require(is_officer_of(principal, "DOD"), f"only DoD officers {what}")
-
-
 @idempotent("planMeasure", "MEASURE")
 async def plan_measure(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """DoD officers plan a measure against findings and models they can see; DoD owns it."""
-    require_dod_officer(principal, "plan cyber measures")
+    check_remit(principal, "MEASURE", "planMeasure", None)
     row = measure_fields(values)
     if row.get("evidence"):
         raise bad_input("input.evidence", "evidence comes with verification, not with the plan")
@@ -150,8 +145,7 @@ async def plan_measure(con: asyncpg.Connection, principal: Principal, values: di
 async def update_measure(
     con: asyncpg.Connection, principal: Principal, measure_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "MEASURE", measure_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "update a measure")
+    row = await lock_in_remit(con, principal, "MEASURE", measure_id, "updateMeasure")
     check_version(row, expected_version)
     changes = changed(row, measure_fields(values))
     if "tlp" in values:
@@ -182,8 +176,7 @@ async def transition_measure(
     reason: str | None,
     evidence: str | None,
 ) -> int:
-    row = await lock_visible(con, principal, "MEASURE", measure_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "move a measure through its states")
+    row = await lock_in_remit(con, principal, "MEASURE", measure_id, "transitionMeasure", to=to)
 
     async def with_evidence(row: dict[str, Any]) -> dict[str, Any]:
         given = text(evidence, "input.evidence", max_length=20000, multiline=True)

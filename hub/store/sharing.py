@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from hub.auth import Principal
-from hub.workflow import ErrorCode, Rejected, bad_input, require
+from hub.workflow import ErrorCode, Rejected, bad_input
 
 
 async def check_sharing(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
@@ -35,13 +35,6 @@ async def check_sharing(con: asyncpg.Connection, principal: Principal, values: d
         "share_lab_ids": share_labs,
         "recipient_principal_ids": recipients,
     }
-
-
-def require_owner(principal: Principal, row: dict[str, Any], roles: tuple[str, ...], what: str) -> None:
-    require(
-        principal.is_agency and principal.agency_id == row["owner_agency_id"] and principal.role in roles,
-        f"only the owning agency's {', '.join(r.lower() + 's' for r in roles)} may {what}",
-    )
 
 
 SNAPSHOT_COLUMNS = (
