@@ -23,6 +23,7 @@ from schema.common import (
     resolve_connection,
     state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.labs import Lab, load_lab
@@ -71,6 +72,7 @@ class AgreementParty:
 @strawberry.type(description="A lab's voluntary offer of preview access to a model, capped by the policy's window.")
 class EarlyAccessAgreement(Node, Record):
     KIND = "AGREEMENT"
+    available_transitions = transitions_field("AGREEMENT", EarlyAccessAgreementState)
     model_pk: strawberry.Private[int]
     lab_pk: strawberry.Private[int]
     state: EarlyAccessAgreementState

@@ -25,6 +25,7 @@ from schema.common import (
     resolve_connection,
     state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.models import FrontierModel, load_model
@@ -83,6 +84,7 @@ class Signoff:
 @strawberry.type(description="The standard that decides which models the program covers.")
 class CoverageStandard(Node, Record):
     KIND = "STANDARD"
+    available_transitions = transitions_field("STANDARD", CoverageStandardState)
     owner_agency_pk: strawberry.Private[int]
     superseded_by_pk: strawberry.Private[int | None]
     standard_version: str
@@ -139,6 +141,7 @@ class CoverageStandard(Node, Record):
 @strawberry.type(description="A coverage determination on a model under a standard.")
 class CoverageDecision(Node, Record):
     KIND = "DECISION"
+    available_transitions = transitions_field("DECISION", CoverageDecisionState)
     model_pk: strawberry.Private[int]
     standard_pk: strawberry.Private[int]
     decided_by_agency_pk: strawberry.Private[int | None]

@@ -28,6 +28,7 @@ from schema.common import (
     resolve_connection,
     state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.findings import Finding, FindingFilter, finding_filters
@@ -76,6 +77,7 @@ class Milestone:
 )
 class InfrastructureEngagement(Node, Record, SharedRecord):
     KIND = "ENGAGEMENT"
+    available_transitions = transitions_field("ENGAGEMENT", InfrastructureEngagementState)
     lab_pk: strawberry.Private[int]
     title: str
     summary: str | None

@@ -28,6 +28,7 @@ from schema.common import (
     resolve_connection,
     state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.labs import Lab, load_lab
@@ -110,6 +111,7 @@ class Discoverer:
 @strawberry.type(description="A vulnerability that an advanced model created or found.")
 class Finding(Node, Record, SharedRecord):
     KIND = "FINDING"
+    available_transitions = transitions_field("FINDING", FindingState)
     model_pk: strawberry.Private[int | None]
     lab_pk: strawberry.Private[int | None]
     duplicate_of_pk: strawberry.Private[int | None]

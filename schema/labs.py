@@ -25,6 +25,7 @@ from schema.common import (
     resolve_connection,
     state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.mutations import UserError, record_id, run_mutation
@@ -47,6 +48,7 @@ else:
 @strawberry.type(description="An AI lab that may take part in the program.")
 class Lab(Node, Record):
     KIND = "LAB"
+    available_transitions = transitions_field("LAB", LabState)
     name: str
     legal_name: str | None
     country: str = strawberry.field(description="ISO 3166-1 alpha-2 code.")

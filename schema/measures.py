@@ -25,6 +25,7 @@ from schema.common import (
     resolve_connection,
     state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.findings import Finding
@@ -54,6 +55,7 @@ class MeasureKind(Enum):
 @strawberry.type(description="A DoD cybersecurity measure deployed against model-found or model-made vulnerabilities.")
 class CyberMeasure(Node, Record, SharedRecord):
     KIND = "MEASURE"
+    available_transitions = transitions_field("MEASURE", CyberMeasureState)
     title: str
     description: str | None
     kind: MeasureKind

@@ -28,6 +28,7 @@ from schema.common import (
     resolve_connection,
     state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.labs import Lab, load_lab
@@ -67,6 +68,7 @@ CONFIDENTIAL = (
 @strawberry.type(description="A frontier AI model of a lab.")
 class FrontierModel(Node, Record):
     KIND = "MODEL"
+    available_transitions = transitions_field("MODEL", FrontierModelState)
     lab_pk: strawberry.Private[int]
     name: str
     model_version: str = strawberry.field(description="The lab's version label (e.g. '2025-06' or '1.5').")
