@@ -94,11 +94,6 @@ class Kind:
     def subset(self, name: str) -> frozenset[str]:
         return self.subsets[name]
 
-    @property
-    def open_states(self) -> frozenset[str]:
-        """The states that are not final."""
-        return frozenset(self.states) - self.final
-
     def sources(self, to: str) -> frozenset[str]:
         """The states from which a record may move to `to`."""
         return frozenset(s for s, nexts in self.moves.items() if to in nexts)
@@ -478,16 +473,6 @@ KINDS: Mapping[str, Kind] = _kinds(
     # not a kind events are about: the events themselves, read under the visibility of what they are about
     Kind(name="EVENT", table="events", type_name="Event", noun="event", events=False),
 )
-
-
-def kind(name: str) -> Kind:
-    """The kind called `name` (KeyError naming it otherwise)."""
-    return KINDS[name]
-
-
-def table(name: str) -> str:
-    """The table of kind `name`."""
-    return KINDS[name].table
 
 
 def event_kinds() -> list[Kind]:
