@@ -7,7 +7,7 @@ HUB_PORT ?= 8000
 # the benchmark's harness (bench/subscriptions.py predates the lint rules it would break)
 BENCH_LINTED := bench/__init__.py bench/data.py bench/harness.py bench/loadgen.py bench/mix.py bench/peer.py bench/report.py bench/run.py
 
-.PHONY: run test install install-test schema lint clean bench bench-peer bench-docs bench-live
+.PHONY: run test install install-test schema docs lint clean bench bench-peer bench-docs bench-live
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ lint: install-test
 
 schema: install
 	$(BIN)/hub schema > schema/schema.graphql
+
+# docs/workflows.md's tables of remits and states, from the kinds registry (hub/kinds.py)
+docs: install
+	$(BIN)/python -m hub.kinds_doc --write docs/workflows.md
 
 $(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

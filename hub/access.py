@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.auth import Principal
+from hub.kinds import KINDS, sql_list
 
 
 class Params:
@@ -27,25 +28,19 @@ class Params:
         return f"${len(self.values)}"
 
 
-# Record kinds whose rows carry tlp, owner_agency_id, share_*_ids, recipient_principal_ids and created_by.
-TLP_TABLES = {"FINDING": "findings", "MEASURE": "cyber_measures", "ENGAGEMENT": "infrastructure_engagements"}
+# Record kinds whose rows carry tlp, owner_agency_id, share_*_ids, recipient_principal_ids and created_by
+# (hub/kinds.py).
+TLP_TABLES = {k.name: k.table for k in KINDS.values() if k.tlp}
 # The column naming the lab a TLP record concerns (measures concern no lab).
-TLP_LAB_COLUMN = {"FINDING": "lab_id", "MEASURE": None, "ENGAGEMENT": "lab_id"}
+TLP_LAB_COLUMN = {k.name: k.lab_column for k in KINDS.values() if k.tlp}
 
-# The states the rules name, here and nowhere else (the policies are generated from the rules).
-# Models every lab may see: released ones.
-PUBLIC_MODEL_STATES = ("GENERALLY_AVAILABLE", "DEPRECATED")
-# Standards every lab may see: adopted ones, and those an adopted one replaced.
-PUBLISHED_STANDARD_STATES = ("ADOPTED", "SUPERSEDED")
-# Agreements that open a model's confidential fields to the agencies that accepted them.
-CONFIDENTIAL_AGREEMENT_STATES = ("ACTIVE", "COMPLETED")
+# Named sets of states the rules read, with their reasons, in the registry (hub/kinds.py); the policies are
+# generated from the rules, so these are the only place the rules' states come from.
+PUBLIC_MODEL_STATES = KINDS["MODEL"].subset("public")
+PUBLISHED_STANDARD_STATES = KINDS["STANDARD"].subset("published")
+CONFIDENTIAL_AGREEMENT_STATES = KINDS["AGREEMENT"].subset("confidential")
 # The state of a decision that has an outcome.
 DECIDED = "DECIDED"
-
-
-def sql_list(values: tuple[str, ...]) -> str:
-    """A tuple of state names as an SQL list of literals: ('A', 'B')."""
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
 def tlp_visible(kind: str, a: str, principal: Principal, p: Params) -> str:
@@ -103,7 +98,7 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
             return "true"
         if principal.is_lab:
             return (
-                f"exists (select 1 from frontier_models vis_m where vis_m.id = {a}.model_id"
+                f"exists (select 1 from {KINDS['MODEL'].table} vis_m where vis_m.id = {a}.model_id"
                 f" and vis_m.lab_id = {p(principal.lab_id)})"
             )
         return "false"
@@ -128,7 +123,7 @@ def model_confidential_visible(a: str, principal: Principal, p: Params) -> str:
         return f"({a}.lab_id = {p(principal.lab_id)})"
     if principal.is_agency:
         return (
-            f"exists (select 1 from early_access_agreements conf_g"
+            f"exists (select 1 from {KINDS['AGREEMENT'].table} conf_g"
             f" join agreement_agencies conf_aa on conf_aa.agreement_id = conf_g.id"
             f" where conf_g.model_id = {a}.id and conf_g.state in {sql_list(CONFIDENTIAL_AGREEMENT_STATES)}"
             f" and conf_aa.agency_id = {p(principal.agency_id)} and conf_aa.accepted_at is not null)"
@@ -136,17 +131,8 @@ def model_confidential_visible(a: str, principal: Principal, p: Params) -> str:
     return "false"
 
 
-ENTITY_TABLES = {
-    "AGENCY": "agencies",
-    "LAB": "labs",
-    "MODEL": "frontier_models",
-    "AGREEMENT": "early_access_agreements",
-    "STANDARD": "coverage_standards",
-    "DECISION": "coverage_decisions",
-    "FINDING": "findings",
-    "MEASURE": "cyber_measures",
-    "ENGAGEMENT": "infrastructure_engagements",
-}
+# The kinds events are about whose records are nodes, and their tables (hub/kinds.py).
+ENTITY_TABLES = {k.name: k.table for k in KINDS.values() if k.events and k.node}
 
 
 def event_visible(a: str, principal: Principal, p: Params) -> str:

@@ -68,7 +68,7 @@ def readable_events_sql(
 
     Run as the request role with the principal bound (as_request): row-level security judges the events a second
     time, as on every other path. Its policy hides an event whose record the principal no longer sees, so that the
-    revocations come from hub_revoked_events, which shows nothing else of them (sql/007_visibility.sql, generated
+    revocations come from hub_revoked_events, which shows nothing else of them (sql/008_visibility.sql, generated
     from hub.access.was_visible_before by hub/policies.py)."""
     rule = visible("EVENT", "t", principal, p)
     a, u = p(after), p(upto)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from aiodataloader import DataLoader
 
 from hub.store import agreements, coverage, engagements, events
-from hub.store.base import Entity, Relation, Session, get_many, load_related
+from hub.store.base import Entity, Relation, Session, facts_by_record, get_many, load_related
 
 MISSING: Any = object()
 V = TypeVar("V")
@@ -103,6 +103,11 @@ class Loaders:
     def signoffs(self) -> HubLoader:
         """`SignoffsByStandardIdLoader`."""
         return self._get("signoffs", partial(coverage.signoffs_by_standard, self.db))
+
+    @property
+    def facts(self) -> HubLoader:
+        """`RemitFactsByRecordLoader`: (kind, id) -> what the remits ask about the record (or None)."""
+        return self._get("facts", partial(facts_by_record, self.db))
 
     @property
     def milestones(self) -> HubLoader:

@@ -18,12 +18,14 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from hub.db import connect
+from hub.kinds import KINDS, sql_list
 from hub.store.agreements import complete_due_agreements
 from hub.workflow import record_event
 
 log = logging.getLogger("hub.scheduler")
 
 SCHEDULER_LOCK_KEY = 7410431003
+STANDARD = KINDS["STANDARD"]
 DUE_SOON_DAYS = 7
 
 Clock = Callable[[], datetime]
@@ -43,9 +45,9 @@ class PassResult:
 async def _deadline_events(con: asyncpg.Connection, *, action: str, condition: str, today: object) -> list[int]:
     """Write `action` once for every standard not yet adopted that meets `condition` (and has no such event)."""
     due = await con.fetch(
-        f"""select s.id, s.state, s.due_on from coverage_standards s
-             where s.state in ('DRAFT', 'IN_REVIEW') and {condition}
-               and not exists (select 1 from events e where e.entity_kind = 'STANDARD' and e.entity_id = s.id
+        f"""select s.id, s.state, s.due_on from {STANDARD.table} s
+             where s.state in {sql_list(STANDARD.subset("pending"))} and {condition}
+               and not exists (select 1 from events e where e.entity_kind = '{STANDARD.name}' and e.entity_id = s.id
                                  and e.action = $2)
              order by s.id for update of s skip locked""",
         today,
@@ -55,7 +57,7 @@ async def _deadline_events(con: asyncpg.Connection, *, action: str, condition: s
         await record_event(
             con,
             None,
-            kind="STANDARD",
+            kind=STANDARD.name,
             entity_id=row["id"],
             action=action,
             from_state=row["state"],

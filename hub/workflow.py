@@ -20,7 +20,8 @@ import orjson
 
 from hub.access import Params, visible
 from hub.auth import Principal
-from hub.states import MACHINES
+from hub.kinds import KINDS, facts_of, facts_sql, remit_says
+from hub.remits import Facts, any_of
 
 
 class ErrorCode(StrEnum):
@@ -71,25 +72,48 @@ def bad_input(field: str, message: str) -> Rejected:
 
 # ------------------------------------------------------------------------------------------------ remits
 
-AGENCY_WRITERS = ("OFFICER", "ADMIN")
-# The agencies whose officers set the coverage standard, invite labs and act on a lab's behalf.
-PROGRAM_AGENCIES = ("CISA", "NIST")
+
+def remit_verdict(
+    principal: Principal | None, kind: str, action: str, record: Facts | None, *, to: str | None = None
+) -> bool | None:
+    """Whether the remit table (hub/kinds.py) lets `principal` do `action` to the record of `kind` whose facts are
+    `record` (and, for a move, move it to `to`): None when that depends on a record not known yet."""
+    rows = [r for r in KINDS[kind].remits_for(action) if to is None or r.moves_to(to)]
+    return any_of(r.who(principal, record) for r in rows)
 
 
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise Forbidden(message)
+def check_remit(
+    principal: Principal | None, kind: str, action: str, record: Facts | None, *, to: str | None = None
+) -> None:
+    """FORBIDDEN unless the remit table lets `principal` do `action` to the record (docs/design.md, "Remits").
+    `record` None: before the record is known, so that a caller outside the remit learns nothing of the records
+    its input names; refused only when no record could be in the remit, and checked again once it is known."""
+    verdict = remit_verdict(principal, kind, action, record, to=to)
+    if verdict is False or (record is not None and verdict is not True):
+        raise Forbidden(f"outside your remit: {action} is for {remit_says(kind, action, record)}")
 
 
-def is_officer_of(principal: Principal, *agency_codes: str) -> bool:
-    """An OFFICER or ADMIN of one of the agencies (any agency when none is named)."""
-    if principal.role not in AGENCY_WRITERS or principal.agency_code is None:
-        return False
-    return not agency_codes or principal.agency_code in agency_codes
+async def record_facts(con: asyncpg.Connection, kind: str, record_id: int) -> Facts:
+    """What the remits ask about the record (its lab, owner, named agencies, state), read as the registry says."""
+    row = await con.fetchrow(facts_sql(kind, "t.id = $1"), record_id)
+    assert row is not None, f"{kind} {record_id} vanished"
+    return facts_of(row)
 
 
-def is_liaison_of(principal: Principal, lab_id: int) -> bool:
-    return principal.role == "LAB_LIAISON" and principal.lab_id == lab_id
+async def lock_in_remit(
+    con: asyncpg.Connection,
+    principal: Principal,
+    kind: str,
+    record_id: int,
+    action: str,
+    *,
+    to: str | None = None,
+    field: str = "input.id",
+) -> dict[str, Any]:
+    """The record, locked (NOT_FOUND when the caller may not see it), after its remit for `action` is checked."""
+    row = await lock_visible(con, principal, kind, record_id, field=field)
+    check_remit(principal, kind, action, await record_facts(con, kind, record_id), to=to)
+    return row
 
 
 # ------------------------------------------------------------------------------------------------ input checks
@@ -151,13 +175,13 @@ def text_list(
 
 
 async def lock_visible(
-    con: asyncpg.Connection, principal: Principal, kind: str, table: str, record_id: int, *, field: str = "input.id"
+    con: asyncpg.Connection, principal: Principal, kind: str, record_id: int, *, field: str = "input.id"
 ) -> dict[str, Any]:
-    """The record, locked for this transaction; NOT_FOUND when it is missing or the caller may not see it."""
+    """The record of `kind`, locked for this transaction; NOT_FOUND when it is missing or the caller may not see it."""
     p = Params()
     rule = visible(kind, "t", principal, p)
     row = await con.fetchrow(
-        f"select t.* from {table} t where t.id = {p(record_id)} and {rule} for update of t", *p.values
+        f"select t.* from {KINDS[kind].table} t where t.id = {p(record_id)} and {rule} for update of t", *p.values
     )
     if row is None:
         raise Rejected(ErrorCode.NOT_FOUND, f"{field}: no such record", field=field)
@@ -165,7 +189,7 @@ async def lock_visible(
 
 
 async def exists_visible(
-    con: asyncpg.Connection, principal: Principal, kind: str, table: str, ids: Iterable[int], *, field: str
+    con: asyncpg.Connection, principal: Principal, kind: str, ids: Iterable[int], *, field: str
 ) -> None:
     """Every id names a record the caller may see; NOT_FOUND naming the field otherwise."""
     wanted = list(dict.fromkeys(ids))
@@ -176,7 +200,7 @@ async def exists_visible(
     found = {
         r["id"]
         for r in await con.fetch(
-            f"select t.id from {table} t where t.id = any({p(wanted)}::bigint[]) and {rule}", *p.values
+            f"select t.id from {KINDS[kind].table} t where t.id = any({p(wanted)}::bigint[]) and {rule}", *p.values
         )
     }
     missing = [i for i in wanted if i not in found]
@@ -195,13 +219,15 @@ def check_version(row: Mapping[str, Any], expected: int) -> None:
 
 
 def check_transition(kind: str, current: str, to: str, *, field: str = "input.to") -> None:
-    """The state machine of `kind` allows current -> to (a rejection names `field`)."""
-    allowed = MACHINES[kind].get(current, ())
+    """The state machine of `kind` (hub/kinds.py) allows current -> to; else INVALID_TRANSITION naming `field` (the
+    input's target state, or input.id for mutations that name none), the current state and the allowed next ones."""
+    registered = KINDS[kind]
+    allowed = registered.next_states(current)
     if to not in allowed:
         names = ", ".join(allowed) if allowed else "none (it is final)"
         raise Rejected(
             ErrorCode.INVALID_TRANSITION,
-            f"{field}: a {kind.lower()} in {current} cannot move to {to}; allowed next states: {names}",
+            f"{field}: a {registered.noun} in {current} cannot move to {to}; allowed next states: {names}",
             field=field,
             allowed=allowed,
         )
@@ -216,12 +242,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-async def update_row(con: asyncpg.Connection, table: str, record_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Write `changes`, bump the version and updated_at; the caller has locked the row and checked its version."""
+async def update_row(con: asyncpg.Connection, kind: str, record_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Write `changes` to the record of `kind`, bump its version and updated_at; the caller has locked the row and
+    checked its version. Never its state: that moves through `transition` alone."""
+    assert KINDS[kind].state_column not in changes, f"the state of a {kind} changes through transition() only"
+    return await _write(con, kind, record_id, changes)
+
+
+async def _write(con: asyncpg.Connection, kind: str, record_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
     p = Params()
     sets = [f"{column} = {p(value)}" for column, value in changes.items()]
     sets += ["version = version + 1", "updated_at = now()"]
-    row = await con.fetchrow(f"update {table} set {', '.join(sets)} where id = {p(record_id)} returning *", *p.values)
+    row = await con.fetchrow(
+        f"update {KINDS[kind].table} set {', '.join(sets)} where id = {p(record_id)} returning *", *p.values
+    )
     assert row is not None
     return dict(row)
 
@@ -246,7 +280,6 @@ async def replace_links(
     owner_id: int,
     target_column: str,
     target_kind: str,
-    target_table: str,
     ids: Sequence[int] | None,
     field: str,
 ) -> bool:
@@ -257,7 +290,7 @@ async def replace_links(
     wanted = list(dict.fromkeys(ids))
     if len(wanted) > 200:
         raise bad_input(field, "at most 200 ids")
-    await exists_visible(con, principal, target_kind, target_table, wanted, field=field)
+    await exists_visible(con, principal, target_kind, wanted, field=field)
     current = {
         r[0] for r in await con.fetch(f"select {target_column} from {table} where {owner_column} = $1", owner_id)
     }
@@ -344,35 +377,64 @@ def idempotent(mutation: str, kind: str) -> Callable[[Create], Create]:
 Prepare = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+async def transition(
+    con: asyncpg.Connection,
+    actor: Principal | None,
+    kind: str,
+    row: Mapping[str, Any],
+    to: str,
+    *,
+    action: str = "TRANSITIONED",
+    reason: str | None = None,
+    reason_required: bool = False,
+    field: str = "input.to",
+    prepare: Prepare | None = None,
+    changes: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Move a record of `kind` to `to`: the one way any state changes, a principal's move, the scheduler's or a
+    consequence of another write (docs/design.md, "Kinds and states").
+
+    The caller has locked the row (with its id and state column) and checked the remit and the version. This checks
+    the state machine (INVALID_TRANSITION naming `field`), lets `prepare` check and add what the move needs
+    (evidence, say), checks the reason, writes the state with `changes`, and records the event `action` from the
+    old state to the new, in the same transaction. `actor` None: the hub itself. Returns the row as written."""
+    column = KINDS[kind].state_column
+    assert column is not None, f"{kind} has no states"
+    current = row[column]
+    check_transition(kind, current, to, field=field)
+    written = {**(changes or {}), **(await prepare(dict(row)) if prepare else {}), column: to}
+    checked_reason = reason_text(reason, required=reason_required)
+    updated = await _write(con, kind, row["id"], written)
+    await record_event(
+        con,
+        actor,
+        kind=kind,
+        entity_id=row["id"],
+        action=action,
+        from_state=current,
+        to_state=to,
+        reason=checked_reason,
+        details=details,
+    )
+    return updated
+
+
 async def move_state(
     con: asyncpg.Connection,
     principal: Principal,
     row: dict[str, Any],
     *,
     kind: str,
-    table: str,
     to: str,
     expected_version: int,
     reason: str | None,
     prepare: Prepare | None = None,
 ) -> int:
-    """Move a record the caller has locked (lock_visible) and whose remit it has checked: check the version it
-    read and the state machine, let `prepare` check and add what the move needs (evidence, say), write, and record
-    the TRANSITIONED event. Returns the record's id."""
+    """A move the caller names the target state of (`input.to`), on a record it has locked and whose remit it has
+    checked: the version it read, then the transition. Returns the record's id."""
     check_version(row, expected_version)
-    check_transition(kind, row["state"], to)
-    changes = {"state": to, **(await prepare(row) if prepare else {})}
-    await update_row(con, table, row["id"], changes)
-    await record_event(
-        con,
-        principal,
-        kind=kind,
-        entity_id=row["id"],
-        action="TRANSITIONED",
-        from_state=row["state"],
-        to_state=to,
-        reason=reason_text(reason),
-    )
+    await transition(con, principal, kind, row, to, reason=reason, prepare=prepare)
     return int(row["id"])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
@@ -21,21 +21,20 @@ from schema.common import (
     record_fields,
     register_node,
     resolve_connection,
+    state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.labs import Lab, load_lab
 from schema.models import FrontierModel, load_model
 from schema.mutations import UserError, record_id, run_mutation
 
-
-@strawberry.enum
-class EarlyAccessAgreementState(Enum):
-    PROPOSED = "PROPOSED"
-    ACTIVE = "ACTIVE"
-    COMPLETED = "COMPLETED"
-    WITHDRAWN_BY_LAB = "WITHDRAWN_BY_LAB"
-    TERMINATED = "TERMINATED"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    EarlyAccessAgreementState = Enum
+else:
+    EarlyAccessAgreementState = state_enum("AGREEMENT")
 
 
 @strawberry.enum
@@ -73,6 +72,7 @@ class AgreementParty:
 @strawberry.type(description="A lab's voluntary offer of preview access to a model, capped by the policy's window.")
 class EarlyAccessAgreement(Node, Record):
     KIND = "AGREEMENT"
+    available_transitions = transitions_field("AGREEMENT", EarlyAccessAgreementState)
     model_pk: strawberry.Private[int]
     lab_pk: strawberry.Private[int]
     state: EarlyAccessAgreementState

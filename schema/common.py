@@ -16,6 +16,7 @@ from graphql import GraphQLError
 
 from hub.auth import Principal
 from hub.compiler import Planned, PlannedConnection, Planning
+from hub.kinds import KINDS, allowed_moves, event_kinds
 from hub.loaders import Loaders, now_or_later
 from hub.settings import Settings
 from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Relation, Session, UserInputError, page
@@ -182,19 +183,49 @@ SECTOR_LABELS = {
 }
 
 
-@strawberry.enum(description="The kinds of record that events are about.")
-class EntityKind(Enum):
-    AGENCY = "AGENCY"
-    LAB = "LAB"
-    MODEL = "MODEL"
-    AGREEMENT = "AGREEMENT"
-    STANDARD = "STANDARD"
-    DECISION = "DECISION"
-    FINDING = "FINDING"
-    MEASURE = "MEASURE"
-    ENGAGEMENT = "ENGAGEMENT"
-    POLICY = "POLICY"
-    PRINCIPAL = "PRINCIPAL"
+def state_enum(kind: str) -> type[Enum]:
+    """The GraphQL enum of the states of `kind`, as the kinds registry has them (hub/kinds.py): its name, its
+    description and its values in the registry's order."""
+    registered = KINDS[kind]
+    assert registered.state_enum is not None, f"{kind} has no states"
+    values = Enum(registered.state_enum, [(state, state) for state in registered.states])  # type: ignore[misc]
+    return strawberry.enum(values, description=registered.state_description)
+
+
+def transitions_field(kind: str, states: type[Enum]) -> Any:
+    """The field `availableTransitions: [<Type>State!]!` of the records of `kind` (whose state enum is `states`):
+    the moves the caller may make on the record, read from the registry's machine and remits (hub/kinds.py,
+    allowed_moves), so that a frontend never copies the rules (docs/workflows.md, "State machines")."""
+
+    def available_transitions(self: Any, info: strawberry.Info) -> Any:
+        principal = ctx(info).principal
+        return now_or_later(
+            ctx(info).loaders.facts,
+            (kind, self.pk),
+            lambda facts: [] if facts is None else [states(s) for s in allowed_moves(principal, kind, facts)],
+        )
+
+    available_transitions.__annotations__ = {
+        "self": Any,
+        "info": strawberry.Info,
+        "return": list.__class_getitem__(states),
+    }
+    return strawberry.field(
+        resolver=available_transitions,
+        description="The states you may move this record to next, in the order of its state machine: the moves the "
+        "machine allows from its state that your remit lets you make. A listed move is never refused as FORBIDDEN "
+        "or INVALID_TRANSITION (its mutation may still refuse its input); the hub's own moves are never listed.",
+    )
+
+
+# the kinds events are about, from the registry (hub/kinds.py)
+if TYPE_CHECKING:
+    EntityKind = Enum
+else:
+    EntityKind = strawberry.enum(
+        Enum("EntityKind", [(k.name, k.name) for k in event_kinds()]),
+        description="The kinds of record that events are about.",
+    )
 
 
 @strawberry.enum

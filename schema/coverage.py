@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
@@ -23,30 +23,26 @@ from schema.common import (
     register_node,
     related_records,
     resolve_connection,
+    state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.models import FrontierModel, load_model
 from schema.mutations import UserError, optional_id, record_id, run_mutation
 
-
-@strawberry.enum
-class CoverageStandardState(Enum):
-    DRAFT = "DRAFT"
-    IN_REVIEW = "IN_REVIEW"
-    ADOPTED = "ADOPTED"
-    SUPERSEDED = "SUPERSEDED"
-    WITHDRAWN = "WITHDRAWN"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    CoverageStandardState = Enum
+else:
+    CoverageStandardState = state_enum("STANDARD")
 
 
-@strawberry.enum
-class CoverageDecisionState(Enum):
-    REQUESTED = "REQUESTED"
-    UNDER_ASSESSMENT = "UNDER_ASSESSMENT"
-    DECIDED = "DECIDED"
-    RECONSIDERATION_REQUESTED = "RECONSIDERATION_REQUESTED"
-    SUPERSEDED = "SUPERSEDED"
-    WITHDRAWN = "WITHDRAWN"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    CoverageDecisionState = Enum
+else:
+    CoverageDecisionState = state_enum("DECISION")
 
 
 @strawberry.enum(description="COVERED only makes a model eligible for an invitation to the program.")
@@ -88,6 +84,7 @@ class Signoff:
 @strawberry.type(description="The standard that decides which models the program covers.")
 class CoverageStandard(Node, Record):
     KIND = "STANDARD"
+    available_transitions = transitions_field("STANDARD", CoverageStandardState)
     owner_agency_pk: strawberry.Private[int]
     superseded_by_pk: strawberry.Private[int | None]
     standard_version: str
@@ -144,6 +141,7 @@ class CoverageStandard(Node, Record):
 @strawberry.type(description="A coverage determination on a model under a standard.")
 class CoverageDecision(Node, Record):
     KIND = "DECISION"
+    available_transitions = transitions_field("DECISION", CoverageDecisionState)
     model_pk: strawberry.Private[int]
     standard_pk: strawberry.Private[int]
     decided_by_agency_pk: strawberry.Private[int | None]

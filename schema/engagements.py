@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
@@ -26,7 +26,9 @@ from schema.common import (
     register_node,
     related_records,
     resolve_connection,
+    state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.findings import Finding, FindingFilter, finding_filters
@@ -34,16 +36,11 @@ from schema.labs import Lab, load_lab
 from schema.mutations import UserError, record_id, run_mutation
 from schema.sharing import SharedRecord, sharing_fields, sharing_values
 
-
-@strawberry.enum
-class InfrastructureEngagementState(Enum):
-    PROPOSED = "PROPOSED"
-    SCOPING = "SCOPING"
-    ACTIVE = "ACTIVE"
-    COMPLETED = "COMPLETED"
-    PAUSED = "PAUSED"
-    DECLINED = "DECLINED"
-    WITHDRAWN = "WITHDRAWN"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    InfrastructureEngagementState = Enum
+else:
+    InfrastructureEngagementState = state_enum("ENGAGEMENT")
 
 
 @strawberry.enum
@@ -80,6 +77,7 @@ class Milestone:
 )
 class InfrastructureEngagement(Node, Record, SharedRecord):
     KIND = "ENGAGEMENT"
+    available_transitions = transitions_field("ENGAGEMENT", InfrastructureEngagementState)
     lab_pk: strawberry.Private[int]
     title: str
     summary: str | None

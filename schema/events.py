@@ -10,6 +10,7 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from hub.kinds import event_kinds
 from hub.loaders import Loaders
 from hub.store import events as store
 from schema.agencies import Agency, load_agency
@@ -30,24 +31,14 @@ from schema.common import (
 )
 from schema.labs import Lab, load_lab
 
-# EntityKind -> GraphQL type name of the record
-KIND_TYPES = {
-    "AGENCY": "Agency",
-    "LAB": "Lab",
-    "MODEL": "FrontierModel",
-    "AGREEMENT": "EarlyAccessAgreement",
-    "STANDARD": "CoverageStandard",
-    "DECISION": "CoverageDecision",
-    "FINDING": "Finding",
-    "MEASURE": "CyberMeasure",
-    "ENGAGEMENT": "InfrastructureEngagement",
-}
+# EntityKind -> GraphQL type name of the record, for the kinds whose records are nodes (hub/kinds.py)
+KIND_TYPES = {k.name: str(k.type_name) for k in event_kinds() if k.node}
 # a client that does not read its events is disconnected with this code (policy violation)
 SLOW_CONSUMER_CLOSE_CODE = 1008
 
 TYPE_KINDS = {type_name: kind for kind, type_name in KIND_TYPES.items()}
 # kinds whose records have global ids (principals are not nodes, but their id is one)
-ID_TYPES = {**KIND_TYPES, "PRINCIPAL": "Principal"}
+ID_TYPES = {k.name: str(k.type_name) for k in event_kinds() if k.ids}
 
 
 @strawberry.type(description="One change to one record. Append-only and hash-chained.")

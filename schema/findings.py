@@ -26,7 +26,9 @@ from schema.common import (
     register_node,
     related_records,
     resolve_connection,
+    state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.labs import Lab, load_lab
@@ -39,17 +41,11 @@ if TYPE_CHECKING:
     from schema.measures import CyberMeasure
 
 
-@strawberry.enum
-class FindingState(Enum):
-    REPORTED = "REPORTED"
-    TRIAGED = "TRIAGED"
-    VALIDATED = "VALIDATED"
-    COORDINATING = "COORDINATING"
-    MITIGATION_AVAILABLE = "MITIGATION_AVAILABLE"
-    DISCLOSED = "DISCLOSED"
-    REMEDIATED = "REMEDIATED"
-    DUPLICATE = "DUPLICATE"
-    REJECTED = "REJECTED"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    FindingState = Enum
+else:
+    FindingState = state_enum("FINDING")
 
 
 @strawberry.enum
@@ -115,6 +111,7 @@ class Discoverer:
 @strawberry.type(description="A vulnerability that an advanced model created or found.")
 class Finding(Node, Record, SharedRecord):
     KIND = "FINDING"
+    available_transitions = transitions_field("FINDING", FindingState)
     model_pk: strawberry.Private[int | None]
     lab_pk: strawberry.Private[int | None]
     duplicate_of_pk: strawberry.Private[int | None]

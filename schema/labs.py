@@ -23,7 +23,9 @@ from schema.common import (
     register_node,
     related_records,
     resolve_connection,
+    state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.mutations import UserError, record_id, run_mutation
@@ -35,19 +37,18 @@ if TYPE_CHECKING:
     from schema.models import FrontierModel
 
 
-@strawberry.enum(description="A lab's participation in the voluntary program; never a compliance status.")
-class LabState(Enum):
-    INVITED = "INVITED"
-    ENGAGED = "ENGAGED"
-    PARTICIPATING = "PARTICIPATING"
-    DECLINED = "DECLINED"
-    WITHDRAWN = "WITHDRAWN"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    LabState = Enum
+else:
+    LabState = state_enum("LAB")
 
 
 @register_node("Lab", store.LAB)
 @strawberry.type(description="An AI lab that may take part in the program.")
 class Lab(Node, Record):
     KIND = "LAB"
+    available_transitions = transitions_field("LAB", LabState)
     name: str
     legal_name: str | None
     country: str = strawberry.field(description="ISO 3166-1 alpha-2 code.")

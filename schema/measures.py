@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
@@ -23,7 +23,9 @@ from schema.common import (
     register_node,
     related_records,
     resolve_connection,
+    state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.findings import Finding
@@ -31,15 +33,11 @@ from schema.models import FrontierModel
 from schema.mutations import UserError, record_id, run_mutation
 from schema.sharing import SharedRecord, sharing_fields, sharing_values
 
-
-@strawberry.enum
-class CyberMeasureState(Enum):
-    PLANNED = "PLANNED"
-    DEPLOYING = "DEPLOYING"
-    DEPLOYED = "DEPLOYED"
-    VERIFIED = "VERIFIED"
-    RETIRED = "RETIRED"
-    SUSPENDED = "SUSPENDED"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    CyberMeasureState = Enum
+else:
+    CyberMeasureState = state_enum("MEASURE")
 
 
 @strawberry.enum(description="MITRE D3FEND's defensive tactics.")
@@ -57,6 +55,7 @@ class MeasureKind(Enum):
 @strawberry.type(description="A DoD cybersecurity measure deployed against model-found or model-made vulnerabilities.")
 class CyberMeasure(Node, Record, SharedRecord):
     KIND = "MEASURE"
+    available_transitions = transitions_field("MEASURE", CyberMeasureState)
     title: str
     description: str | None
     kind: MeasureKind

@@ -26,7 +26,9 @@ from schema.common import (
     register_node,
     related_records,
     resolve_connection,
+    state_enum,
     to_global_id,
+    transitions_field,
     values,
 )
 from schema.labs import Lab, load_lab
@@ -39,12 +41,11 @@ if TYPE_CHECKING:
     from schema.measures import CyberMeasure
 
 
-@strawberry.enum(description="Set by the lab alone; never gated by a decision, agreement or finding.")
-class FrontierModelState(Enum):
-    IN_DEVELOPMENT = "IN_DEVELOPMENT"
-    RESTRICTED_PREVIEW = "RESTRICTED_PREVIEW"
-    GENERALLY_AVAILABLE = "GENERALLY_AVAILABLE"
-    DEPRECATED = "DEPRECATED"
+# the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    FrontierModelState = Enum
+else:
+    FrontierModelState = state_enum("MODEL")
 
 
 @strawberry.enum
@@ -67,6 +68,7 @@ CONFIDENTIAL = (
 @strawberry.type(description="A frontier AI model of a lab.")
 class FrontierModel(Node, Record):
     KIND = "MODEL"
+    available_transitions = transitions_field("MODEL", FrontierModelState)
     lab_pk: strawberry.Private[int]
     name: str
     model_version: str = strawberry.field(description="The lab's version label (e.g. '2025-06' or '1.5').")
@@ -230,7 +232,7 @@ class RegisterModelInput:
     training_compute_flop: float | None = strawberry.field(default=None, description=CONFIDENTIAL)
     capability_details: str | None = strawberry.field(default=None, description=CONFIDENTIAL)
     planned_release_on: date | None = strawberry.field(default=None, description=CONFIDENTIAL)
-    release_status: FrontierModelState = FrontierModelState.IN_DEVELOPMENT
+    release_status: FrontierModelState = FrontierModelState("IN_DEVELOPMENT")
     announced_on: date | None = None
     idempotency_key: str | None = strawberry.field(
         default=None, description="Retrying with the same key returns the first result instead of registering twice."

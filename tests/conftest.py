@@ -110,6 +110,14 @@ async def clone_database(server: Server, name: str) -> str:
     return str(server.url_for_database(name))
 
 
+async def drop_database(server: Server, name: str) -> None:
+    admin = await asyncpg.connect(server.admin_url)
+    try:
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="session")
 async def demo_url(pg_server: Server, template_url: str) -> str:
     """A demo database shared by tests that only read."""
@@ -122,11 +130,7 @@ async def fresh_url(pg_server: Server, template_url: str) -> AsyncIterator[str]:
     name = f"hub_test_{uuid.uuid4().hex[:12]}"
     url = await clone_database(pg_server, name)
     yield url
-    admin = await asyncpg.connect(pg_server.admin_url)
-    try:
-        await admin.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        await admin.close()
+    await drop_database(pg_server, name)
 
 
 @pytest.fixture

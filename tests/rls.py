@@ -1,5 +1,5 @@
 """The two lines of defence, one at a time: remove the store's own visibility filter, so that PostgreSQL's policies
-(generated into sql/007_visibility.sql by hub/policies.py) are all that stands between a principal and a record; or
+(generated into sql/008_visibility.sql by hub/policies.py) are all that stands between a principal and a record; or
 serve requests as the tables' owner, whom the policies let through, so that the store's filter stands alone."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """PostgreSQL row-level security, the second line behind the store's filters (sql/003_rls.sql; the policies are
-generated from hub/access.py into sql/007_visibility.sql by hub/policies.py): requests run as a role RLS holds, the
+generated from hub/access.py into sql/008_visibility.sql by hub/policies.py): requests run as a role RLS holds, the
 principal reaches the policies per transaction only, and with the store's own filter removed the database alone
 still hides what a principal may not see. (tests/test_visibility.py runs its whole matrix both ways.)"""
 

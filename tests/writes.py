@@ -6,6 +6,7 @@ from __future__ import annotations
 from graphql import GraphQLObjectType, get_named_type
 
 from hub import db
+from hub.kinds import KINDS, stateful_kinds
 from schema import schema  # fills NODE_TYPES
 from schema.common import NODE_TYPES, OTHER_ID_TYPES, to_global_id
 
@@ -38,26 +39,20 @@ def mutation_operation(name: str, selection: str = "__typename") -> str:
     return f"mutation($input: {field.args['input'].type}) {{ {name}(input: $input) {{ {' '.join(parts)} }} }}"
 
 
+# the tables whose rows carry a version: every kind's with states, and the policy's (hub/kinds.py)
+VERSIONED_TABLES = (*(k.table for k in stateful_kinds()), KINDS["POLICY"].table)
 # every table a mutation writes, the events included
 WRITTEN_TABLES = (
-    "labs",
-    "frontier_models",
-    "early_access_agreements",
+    *VERSIONED_TABLES,
     "agreement_agencies",
-    "coverage_standards",
     "coverage_signoffs",
-    "coverage_decisions",
-    "findings",
-    "cyber_measures",
     "measure_findings",
     "measure_models",
-    "infrastructure_engagements",
     "engagement_findings",
     "engagement_milestones",
-    "principals",
+    KINDS["PRINCIPAL"].table,
     "api_tokens",
     "idempotency_keys",
-    "policy",
     "events",
 )
 

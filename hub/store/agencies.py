@@ -13,17 +13,17 @@ from hub.workflow import (
     Rejected,
     bad_input,
     changed,
+    check_remit,
     check_version,
     reason_text,
     record_event,
-    require,
+    record_facts,
     text_list,
     update_row,
 )
 
 AGENCY = Entity(
     kind="AGENCY",
-    table="agencies",
     orders={**standard_orders("t.name"), "CODE": OrderField("t.code", "text")},
     default_order="CODE",
 )
@@ -44,7 +44,7 @@ async def get_policy(db: Session) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ writes
 
-POLICY = Entity(kind="POLICY", table="policy", orders={}, default_order="CREATED_AT")
+POLICY = Entity(kind="POLICY", orders={}, default_order="CREATED_AT")
 
 
 async def update_policy(
@@ -56,10 +56,7 @@ async def update_policy(
     required sign-offs.
     """
     row = dict(await con.fetchrow("select * from policy where id = 1 for update") or {})
-    require(
-        principal.role == "ADMIN" and principal.agency_code in row["required_signoffs"],
-        "only admins of " + " and ".join(row["required_signoffs"]) + " change the program policy",
-    )
+    check_remit(principal, "POLICY", "updatePolicy", await record_facts(con, "POLICY", 1))
     check_version(row, expected_version)
     changes: dict[str, Any] = {}
     if values.get("order_date") is not None:
@@ -88,7 +85,7 @@ async def update_policy(
         changes["required_signoffs"] = codes
     changes = changed(row, changes)
     if changes:
-        await update_row(con, "policy", 1, changes)
+        await update_row(con, "POLICY", 1, changes)
         await record_event(
             con,
             principal,

@@ -10,29 +10,28 @@ import asyncpg
 
 from hub.access import Params, visible
 from hub.auth import Principal
-from hub.states import MACHINES
+from hub.remits import Facts
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
 from hub.store.labs import reason_text
 from hub.workflow import (
     ErrorCode,
     Rejected,
     bad_input,
+    check_remit,
+    check_transition,
     check_version,
     exists_visible,
     idempotent,
     insert_row,
-    is_liaison_of,
-    is_officer_of,
-    lock_visible,
+    lock_in_remit,
     record_event,
-    require,
     text,
+    transition,
     update_row,
 )
 
 AGREEMENT = Entity(
     kind="AGREEMENT",
-    table="early_access_agreements",
     orders={
         "CREATED_AT": standard_orders("t.id")["CREATED_AT"],
         "UPDATED_AT": standard_orders("t.id")["UPDATED_AT"],
@@ -110,16 +109,16 @@ async def offer_early_access(con: asyncpg.Connection, principal: Principal, valu
     """A lab's liaisons offer named agencies preview access to one of the lab's models, within the policy's cap.
 
     The window is a cap (accessEnd <= accessStart + policy.previewWindowMaxDays), never a hold on the release."""
-    require(principal.is_lab, "only a lab's liaisons offer early access to its models")
+    check_remit(principal, "AGREEMENT", "offerEarlyAccess", None)
     model_id = values["model_id"]
-    await exists_visible(con, principal, "MODEL", "frontier_models", [model_id], field="input.modelId")
+    await exists_visible(con, principal, "MODEL", [model_id], field="input.modelId")
     lab_id = await con.fetchval("select lab_id from frontier_models where id = $1", model_id)
-    require(is_liaison_of(principal, lab_id), "only the model's lab offers early access to it")
+    check_remit(principal, "AGREEMENT", "offerEarlyAccess", Facts(lab_id=lab_id))
 
     agency_ids = list(dict.fromkeys(values.get("agency_ids") or []))
     if not 1 <= len(agency_ids) <= MAX_AGENCIES:
         raise bad_input("input.agencyIds", f"name between 1 and {MAX_AGENCIES} agencies (got {len(agency_ids)})")
-    await exists_visible(con, principal, "AGENCY", "agencies", agency_ids, field="input.agencyIds")
+    await exists_visible(con, principal, "AGENCY", agency_ids, field="input.agencyIds")
 
     kinds = list(dict.fromkeys(values.get("access_kinds") or []))
     if not kinds:
@@ -182,34 +181,19 @@ async def offer_early_access(con: asyncpg.Connection, principal: Principal, valu
     return agreement_id
 
 
-def check_move(row: dict[str, Any], to: str, what: str) -> None:
-    """The agreement state machine allows the move; INVALID_TRANSITION naming the allowed next states otherwise
-    (these inputs name no target state, so the error names input.id)."""
-    allowed = MACHINES["AGREEMENT"].get(row["state"], ())
-    if to not in allowed:
-        names = ", ".join(allowed) if allowed else "none (it is final)"
-        raise Rejected(
-            ErrorCode.INVALID_TRANSITION,
-            f"input.id: an agreement in {row['state']} cannot be {what} (to {to}); allowed next states: {names}",
-            field="input.id",
-            allowed=allowed,
-        )
-
-
 async def accept_early_access(
     con: asyncpg.Connection, principal: Principal, agreement_id: int, expected_version: int, reason: str | None
 ) -> int:
     """An officer or admin of an agency named on the agreement accepts it for that agency. The first acceptance
     makes a PROPOSED agreement ACTIVE; later ones are recorded without a change of state."""
     # agencies see only the agreements that name them: one not named gets NOT_FOUND here
-    row = await lock_visible(con, principal, "AGREEMENT", "early_access_agreements", agreement_id)
-    require(
-        is_officer_of(principal),
-        "only officers and admins of an agency named on the agreement accept it",
-    )
+    row = await lock_in_remit(con, principal, "AGREEMENT", agreement_id, "acceptEarlyAccess")
     check_version(row, expected_version)
-    if row["state"] != "ACTIVE":
-        check_move(row, "ACTIVE", "accepted")
+    # a later acceptance of an ACTIVE agreement moves nothing; the first moves it (these inputs name no target
+    # state, so a refusal names input.id)
+    moves = row["state"] != "ACTIVE"
+    if moves:
+        check_transition("AGREEMENT", row["state"], "ACTIVE", field="input.id")
     checked_reason = reason_text(reason)
     now = await con.fetchval("select now()")
     if row["access_end"] <= now:
@@ -234,18 +218,21 @@ async def accept_early_access(
         principal.agency_id,
         principal.id,
     )
-    to = "ACTIVE" if row["state"] == "PROPOSED" else None
-    await update_row(con, "early_access_agreements", agreement_id, {"state": to} if to else {})
+    details = {"agency": principal.agency_code}
+    if moves:
+        await transition(
+            con, principal, "AGREEMENT", row, "ACTIVE", action="ACCEPTED", reason=checked_reason, details=details
+        )
+        return agreement_id
+    await update_row(con, "AGREEMENT", agreement_id, {})
     await record_event(
         con,
         principal,
         kind="AGREEMENT",
         entity_id=agreement_id,
         action="ACCEPTED",
-        from_state=row["state"] if to else None,
-        to_state=to,
         reason=checked_reason,
-        details={"agency": principal.agency_code},
+        details=details,
     )
     return agreement_id
 
@@ -254,21 +241,10 @@ async def withdraw_early_access(
     con: asyncpg.Connection, principal: Principal, agreement_id: int, expected_version: int, reason: str | None
 ) -> int:
     """The lab withdraws its offer or its running agreement, at any time: the program is voluntary."""
-    row = await lock_visible(con, principal, "AGREEMENT", "early_access_agreements", agreement_id)
-    require(is_liaison_of(principal, row["lab_id"]), "only the lab's liaisons withdraw its agreements")
+    row = await lock_in_remit(con, principal, "AGREEMENT", agreement_id, "withdrawEarlyAccess")
     check_version(row, expected_version)
-    check_move(row, "WITHDRAWN_BY_LAB", "withdrawn")
-    checked_reason = reason_text(reason)
-    await update_row(con, "early_access_agreements", agreement_id, {"state": "WITHDRAWN_BY_LAB"})
-    await record_event(
-        con,
-        principal,
-        kind="AGREEMENT",
-        entity_id=agreement_id,
-        action="WITHDRAWN",
-        from_state=row["state"],
-        to_state="WITHDRAWN_BY_LAB",
-        reason=checked_reason,
+    await transition(
+        con, principal, "AGREEMENT", row, "WITHDRAWN_BY_LAB", action="WITHDRAWN", reason=reason, field="input.id"
     )
     return agreement_id
 
@@ -277,21 +253,18 @@ async def terminate_early_access(
     con: asyncpg.Connection, principal: Principal, agreement_id: int, expected_version: int, reason: str | None
 ) -> int:
     """An officer or admin of an agency named on the agreement ends it, with a reason."""
-    row = await lock_visible(con, principal, "AGREEMENT", "early_access_agreements", agreement_id)
-    require(is_officer_of(principal), "only officers and admins of an agency named on the agreement terminate it")
+    row = await lock_in_remit(con, principal, "AGREEMENT", agreement_id, "terminateEarlyAccess")
     check_version(row, expected_version)
-    check_move(row, "TERMINATED", "terminated")
-    checked_reason = reason_text(reason, required=True)
-    await update_row(con, "early_access_agreements", agreement_id, {"state": "TERMINATED"})
-    await record_event(
+    await transition(
         con,
         principal,
-        kind="AGREEMENT",
-        entity_id=agreement_id,
+        "AGREEMENT",
+        row,
+        "TERMINATED",
         action="TERMINATED",
-        from_state=row["state"],
-        to_state="TERMINATED",
-        reason=checked_reason,
+        reason=reason,
+        reason_required=True,
+        field="input.id",
         details={"agency": principal.agency_code},
     )
     return agreement_id
@@ -301,30 +274,19 @@ COMPLETION_REASON = "the preview window reached accessEnd"
 
 
 async def complete_due_agreements(con: asyncpg.Connection, *, now: datetime) -> list[int]:
-    """Complete every ACTIVE agreement whose window has ended by `now`, one event each by the hub itself.
+    """Complete every ACTIVE agreement whose window has ended by `now`, one event each by the hub itself, through
+    the same transition as every other move (the state machine checked).
 
     Idempotent: a completed agreement is no longer ACTIVE, so a second call completes nothing. Rows another
     transaction holds (an acceptance, a withdrawal) are left for the next call."""
     async with con.transaction():
         due = await con.fetch(
-            """select id from early_access_agreements
+            """select id, state from early_access_agreements
                 where state = 'ACTIVE' and access_end <= $1
                 order by id
                   for update skip locked""",
             now,
         )
-        done = []
-        for r in due:
-            await update_row(con, "early_access_agreements", r["id"], {"state": "COMPLETED"})
-            await record_event(
-                con,
-                None,
-                kind="AGREEMENT",
-                entity_id=r["id"],
-                action="COMPLETED",
-                from_state="ACTIVE",
-                to_state="COMPLETED",
-                reason=COMPLETION_REASON,
-            )
-            done.append(int(r["id"]))
-    return done
+        for row in due:
+            await transition(con, None, "AGREEMENT", row, "COMPLETED", action="COMPLETED", reason=COMPLETION_REASON)
+    return [int(r["id"]) for r in due]

@@ -20,6 +20,8 @@ import orjson
 
 from hub.access import Params, visible
 from hub.auth import Principal
+from hub.kinds import KINDS, facts_of, facts_sql
+from hub.remits import Facts
 
 MAX_PAGE_SIZE = 500
 
@@ -185,15 +187,18 @@ Columns = Callable[[Principal, Params], str]
 
 @dataclass(frozen=True)
 class Entity:
-    """What the generic reads need to know about one table."""
+    """What the generic reads need to know about the table of one kind (hub/kinds.py)."""
 
     kind: str
-    table: str
     columns: str | Columns = "t.*"
     orders: dict[str, OrderField] = field(default_factory=dict)
     default_order: str = "CREATED_AT"
     # joins after `from <table> t` that the columns refer to (a lateral per-row rule, say)
     lateral: Columns | None = None
+
+    @property
+    def table(self) -> str:
+        return KINDS[self.kind].table
 
     def select_list(self, principal: Principal, p: Params) -> str:
         return self.columns(principal, p) if callable(self.columns) else self.columns
@@ -413,6 +418,21 @@ async def get_many(db: Session, entity: Entity, ids: Sequence[int]) -> list[dict
     )
     by_id = {r["id"]: dict(r) for r in records}
     return [by_id.get(i) for i in ids]
+
+
+async def facts_by_record(db: Session, keys: Sequence[tuple[str, int]]) -> list[Facts | None]:
+    """What the remits ask about each (kind, id) the principal may see (hub/kinds.py, facts_sql), aligned to `keys`;
+    None where missing or invisible. One statement per kind."""
+    by_kind: dict[str, list[int]] = {}
+    for kind, pk in keys:
+        by_kind.setdefault(kind, []).append(pk)
+    found: dict[tuple[str, int], Facts] = {}
+    for kind, ids in by_kind.items():
+        p = Params()
+        condition = f"t.id = any({p(ids)}::bigint[]) and {visible(kind, 't', db.principal, p)}"
+        for row in await db.fetch(facts_sql(kind, condition), *p.values):
+            found[(kind, row["id"])] = facts_of(row)
+    return [found.get(key) for key in keys]
 
 
 @dataclass(frozen=True)

@@ -11,30 +11,30 @@ import asyncpg
 
 from hub.access import Params, visible
 from hub.auth import Principal
-from hub.states import MACHINES
+from hub.kinds import KINDS
+from hub.remits import Facts
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
 from hub.workflow import (
     ErrorCode,
     Rejected,
     bad_input,
+    check_remit,
     check_transition,
     check_version,
     exists_visible,
     idempotent,
     insert_row,
-    is_liaison_of,
-    is_officer_of,
+    lock_in_remit,
     lock_visible,
     reason_text,
     record_event,
-    require,
     text,
+    transition,
     update_row,
 )
 
 STANDARD = Entity(
     kind="STANDARD",
-    table="coverage_standards",
     orders={
         **standard_orders("t.title"),
         "DUE_ON": OrderField("t.due_on", "date"),
@@ -45,7 +45,6 @@ STANDARD = Entity(
 
 DECISION = Entity(
     kind="DECISION",
-    table="coverage_decisions",
     orders={
         "CREATED_AT": standard_orders("t.id")["CREATED_AT"],
         "UPDATED_AT": standard_orders("t.id")["UPDATED_AT"],
@@ -99,21 +98,11 @@ async def signoffs_by_standard(db: Session, standard_ids: Sequence[int]) -> list
 
 # ------------------------------------------------------------------------------------------------ writes
 
-STANDARD_WRITERS = ("CISA", "NIST")
-OPEN_REQUEST_STATES = ("REQUESTED", "UNDER_ASSESSMENT", "RECONSIDERATION_REQUESTED")
-# A decision under a standard that a newer one supersedes is superseded with it, unless it is final already.
-SUPERSEDABLE_DECISION_STATES = ("REQUESTED", "UNDER_ASSESSMENT", "DECIDED", "RECONSIDERATION_REQUESTED")
+OPEN_REQUEST_STATES = KINDS["DECISION"].subset("open_request")
+# A decision under a standard that a newer one supersedes is superseded with it, from any state that may move so.
+SUPERSEDABLE_DECISION_STATES = KINDS["DECISION"].sources("SUPERSEDED")
 CRITERION_KINDS = ("COMPUTE_THRESHOLD", "CAPABILITY_EVAL", "DESIGNATION")
 MAX_CRITERIA = 50
-
-
-def require_standard_writer(principal: Principal, what: str) -> None:
-    require(is_officer_of(principal, *STANDARD_WRITERS), f"only CISA and NIST officers and admins may {what}")
-
-
-def move(kind: str, current: str, to: str) -> None:
-    """check_transition for mutations that name the record, not the target state: the error names input.id."""
-    check_transition(kind, current, to, field="input.id")
 
 
 def check_criteria(criteria: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -148,7 +137,7 @@ def check_criteria(criteria: Sequence[dict[str, Any]] | None) -> list[dict[str, 
 async def draft_standard(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """A CISA or NIST officer drafts a standard; its sign-off agencies and due date come from the policy in force
     now (a later policy change leaves it as drafted); the drafter's agency owns it."""
-    require_standard_writer(principal, "draft coverage standards")
+    check_remit(principal, "STANDARD", "draftCoverageStandard", None)
     version = text(values.get("standard_version"), "input.standardVersion", required=True, max_length=50)
     title = text(values.get("title"), "input.title", required=True, max_length=300)
     summary = text(values.get("summary"), "input.summary", max_length=10000, multiline=True)
@@ -202,24 +191,11 @@ async def _move_standard(
     *,
     to: str,
     action: str,
-    what: str,
+    mutation: str,
 ) -> int:
-    row = await lock_visible(con, principal, "STANDARD", "coverage_standards", standard_id)
-    require_standard_writer(principal, what)
+    row = await lock_in_remit(con, principal, "STANDARD", standard_id, mutation, to=to)
     check_version(row, expected_version)
-    move("STANDARD", row["state"], to)
-    reason = reason_text(reason)
-    await update_row(con, "coverage_standards", standard_id, {"state": to})
-    await record_event(
-        con,
-        principal,
-        kind="STANDARD",
-        entity_id=standard_id,
-        action=action,
-        from_state=row["state"],
-        to_state=to,
-        reason=reason,
-    )
+    await transition(con, principal, "STANDARD", row, to, action=action, reason=reason, field="input.id")
     return standard_id
 
 
@@ -235,7 +211,7 @@ async def submit_standard(
         reason,
         to="IN_REVIEW",
         action="SUBMITTED",
-        what="submit coverage standards for review",
+        mutation="submitCoverageStandard",
     )
 
 
@@ -251,7 +227,7 @@ async def withdraw_standard(
         reason,
         to="WITHDRAWN",
         action="WITHDRAWN",
-        what="withdraw coverage standards",
+        mutation="withdrawCoverageStandard",
     )
 
 
@@ -260,23 +236,11 @@ async def sign_standard(
 ) -> int:
     """An officer of a required agency signs for it. The last required signature adopts the standard in the same
     transaction: the standard in force until then is superseded, with its open and decided decisions."""
-    row = await lock_visible(con, principal, "STANDARD", "coverage_standards", standard_id)
+    row = await lock_in_remit(con, principal, "STANDARD", standard_id, "signCoverageStandard")
     required = list(row["required_signoffs"])
-    require(is_officer_of(principal), "only agency officers and admins sign coverage standards")
-    require(
-        principal.agency_code in required,
-        f"{principal.agency_code} is not among the agencies this standard needs ({', '.join(required)})",
-    )
     check_version(row, expected_version)
-    if row["state"] != "IN_REVIEW":
-        allowed = MACHINES["STANDARD"].get(row["state"], ())
-        raise Rejected(
-            ErrorCode.INVALID_TRANSITION,
-            f"input.id: a standard in {row['state']} cannot be signed, only one IN_REVIEW; allowed next states: "
-            + (", ".join(allowed) if allowed else "none (it is final)"),
-            field="input.id",
-            allowed=allowed,
-        )
+    # a signature leads to adoption: only a standard the machine lets move to ADOPTED takes one
+    check_transition("STANDARD", row["state"], "ADOPTED", field="input.id")
     reason = reason_text(reason)
     signed = {
         r["code"]
@@ -304,7 +268,7 @@ async def sign_standard(
         details={"agency": principal.agency_code, "awaiting": missing},
     )
     if missing:
-        await update_row(con, "coverage_standards", standard_id, {})
+        await update_row(con, "STANDARD", standard_id, {})
         return standard_id
 
     version = row["standard_version"]
@@ -313,62 +277,51 @@ async def sign_standard(
     for old in await con.fetch(
         "select id, state, standard_version from coverage_standards where state = 'ADOPTED' for update"
     ):
-        check_transition("STANDARD", old["state"], "SUPERSEDED")
-        await update_row(con, "coverage_standards", old["id"], {"state": "SUPERSEDED", "superseded_by_id": standard_id})
-        await record_event(
+        await transition(
             con,
             principal,
-            kind="STANDARD",
-            entity_id=old["id"],
+            "STANDARD",
+            old,
+            "SUPERSEDED",
             action="SUPERSEDED",
-            from_state=old["state"],
-            to_state="SUPERSEDED",
             reason=f"superseded by standard {version}",
+            changes={"superseded_by_id": standard_id},
             details={"supersededById": standard_id},
         )
         for decision in await con.fetch(
             """select id, state from coverage_decisions where standard_id = $1 and state = any($2::text[])
                 order by id for update""",
             old["id"],
-            list(SUPERSEDABLE_DECISION_STATES),
+            sorted(SUPERSEDABLE_DECISION_STATES),
         ):
-            check_transition("DECISION", decision["state"], "SUPERSEDED")
-            await update_row(con, "coverage_decisions", decision["id"], {"state": "SUPERSEDED"})
-            await record_event(
+            await transition(
                 con,
                 principal,
-                kind="DECISION",
-                entity_id=decision["id"],
+                "DECISION",
+                decision,
+                "SUPERSEDED",
                 action="SUPERSEDED",
-                from_state=decision["state"],
-                to_state="SUPERSEDED",
                 reason=f"standard {old['standard_version']} superseded by standard {version}",
                 details={"standardId": old["id"], "supersededById": standard_id},
             )
-    check_transition("STANDARD", row["state"], "ADOPTED")
-    await update_row(con, "coverage_standards", standard_id, {"state": "ADOPTED", "adopted_at": now})
-    await record_event(
+    await transition(
         con,
         principal,
-        kind="STANDARD",
-        entity_id=standard_id,
+        "STANDARD",
+        row,
+        "ADOPTED",
         action="ADOPTED",
-        from_state=row["state"],
-        to_state="ADOPTED",
         reason=f"signed by every required agency ({', '.join(required)})",
+        changes={"adopted_at": now},
     )
     return standard_id
-
-
-async def _model_lab(con: asyncpg.Connection, model_id: int) -> int:
-    return int(await con.fetchval("select lab_id from frontier_models where id = $1", model_id))
 
 
 async def _adopted_standard(con: asyncpg.Connection, principal: Principal, standard_id: int | None) -> tuple[int, str]:
     """The standard a new request is made under, locked against being superseded until the request commits:
     the one named (which must be the adopted one), or the adopted one."""
     if standard_id is not None:
-        await exists_visible(con, principal, "STANDARD", "coverage_standards", [standard_id], field="input.standardId")
+        await exists_visible(con, principal, "STANDARD", [standard_id], field="input.standardId")
         row = await con.fetchrow(
             "select id, state, standard_version from coverage_standards where id = $1 for share", standard_id
         )
@@ -393,17 +346,11 @@ async def _adopted_standard(con: asyncpg.Connection, principal: Principal, stand
 async def request_determination(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """The model's lab's liaisons, or CISA and NIST officers on the lab's behalf, ask whether the standard covers
     the model. One open request per model and standard."""
-    require(
-        principal.role == "LAB_LIAISON" or is_officer_of(principal, *STANDARD_WRITERS),
-        "only the model's lab's liaisons, or CISA and NIST officers on its behalf, request coverage determinations",
-    )
+    check_remit(principal, "DECISION", "requestCoverageDetermination", None)
     model_id = values["model_id"]
     # locked: two requests racing for the same model cannot both be the open one
-    model = await lock_visible(con, principal, "MODEL", "frontier_models", model_id, field="input.modelId")
-    require(
-        principal.role != "LAB_LIAISON" or is_liaison_of(principal, model["lab_id"]),
-        "a lab's liaisons request coverage determinations for their own lab's models only",
-    )
+    model = await lock_visible(con, principal, "MODEL", model_id, field="input.modelId")
+    check_remit(principal, "DECISION", "requestCoverageDetermination", Facts(lab_id=model["lab_id"]))
     note = text(values.get("note"), "input.note", max_length=5000, multiline=True)
     standard_id, version = await _adopted_standard(con, principal, values.get("standard_id"))
     open_state = await con.fetchval(
@@ -411,7 +358,7 @@ async def request_determination(con: asyncpg.Connection, principal: Principal, v
               and state = any($3::text[]) limit 1""",
         model_id,
         standard_id,
-        list(OPEN_REQUEST_STATES),
+        sorted(OPEN_REQUEST_STATES),
     )
     if open_state is not None:
         raise Rejected(
@@ -437,55 +384,31 @@ async def request_determination(con: asyncpg.Connection, principal: Principal, v
 
 
 async def _lock_decision(
-    con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, *, by: str, what: str
+    con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, mutation: str, to: str
 ) -> dict[str, Any]:
-    """The decision, locked, after the remit (`by`: OFFICER for CISA and NIST officers, LAB for the model's lab's
-    liaisons) and the version are checked."""
-    row = await lock_visible(con, principal, "DECISION", "coverage_decisions", decision_id)
-    if by == "OFFICER":
-        require_standard_writer(principal, what)
-    else:
-        require(
-            is_liaison_of(principal, await _model_lab(con, row["model_id"])),
-            f"only the liaisons of the model's lab may {what}",
-        )
+    """The decision, locked, after the remit of `mutation` (a move to `to`) and the version are checked."""
+    row = await lock_in_remit(con, principal, "DECISION", decision_id, mutation, to=to)
     check_version(row, expected_version)
     return row
-
-
-async def _decision_moved(
-    con: asyncpg.Connection,
-    principal: Principal,
-    row: dict[str, Any],
-    to: str,
-    action: str,
-    reason: str | None,
-    changes: dict[str, Any] | None = None,
-    details: dict[str, Any] | None = None,
-) -> int:
-    await update_row(con, "coverage_decisions", row["id"], {"state": to, **(changes or {})})
-    await record_event(
-        con,
-        principal,
-        kind="DECISION",
-        entity_id=row["id"],
-        action=action,
-        from_state=row["state"],
-        to_state=to,
-        reason=reason,
-        details=details,
-    )
-    return int(row["id"])
 
 
 async def start_assessment(
     con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, reason: str | None
 ) -> int:
     row = await _lock_decision(
-        con, principal, decision_id, expected_version, by="OFFICER", what="start coverage assessments"
+        con, principal, decision_id, expected_version, "startCoverageAssessment", "UNDER_ASSESSMENT"
     )
-    move("DECISION", row["state"], "UNDER_ASSESSMENT")
-    return await _decision_moved(con, principal, row, "UNDER_ASSESSMENT", "ASSESSMENT_STARTED", reason_text(reason))
+    await transition(
+        con,
+        principal,
+        "DECISION",
+        row,
+        "UNDER_ASSESSMENT",
+        action="ASSESSMENT_STARTED",
+        reason=reason,
+        field="input.id",
+    )
+    return decision_id
 
 
 async def decide(
@@ -498,30 +421,33 @@ async def decide(
 ) -> int:
     """Record the outcome. COVERED only makes the model eligible for an invitation: nothing else changes, least of
     all the model's release status."""
-    row = await _lock_decision(
-        con, principal, decision_id, expected_version, by="OFFICER", what="record coverage decisions"
-    )
-    move("DECISION", row["state"], "DECIDED")
-    if outcome not in ("COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION"):
-        raise bad_input("input.outcome", "must be COVERED, NOT_COVERED or INSUFFICIENT_INFORMATION")
-    checked = text(rationale, "input.rationale", required=True, max_length=10000, multiline=True)
-    now = await con.fetchval("select now()")
-    return await _decision_moved(
-        con,
-        principal,
-        row,
-        "DECIDED",
-        "DECIDED",
-        None,
-        changes={
+    row = await _lock_decision(con, principal, decision_id, expected_version, "decideCoverage", "DECIDED")
+
+    async def decided(row: dict[str, Any]) -> dict[str, Any]:
+        if outcome not in ("COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION"):
+            raise bad_input("input.outcome", "must be COVERED, NOT_COVERED or INSUFFICIENT_INFORMATION")
+        checked = text(rationale, "input.rationale", required=True, max_length=10000, multiline=True)
+        now = await con.fetchval("select now()")
+        return {
             "outcome": outcome,
             "rationale": checked,
             "decided_by": principal.id,
             "decided_by_agency_id": principal.agency_id,
             "decided_at": now,
-        },
+        }
+
+    await transition(
+        con,
+        principal,
+        "DECISION",
+        row,
+        "DECIDED",
+        action="DECIDED",
+        field="input.id",
+        prepare=decided,
         details={"outcome": outcome, "previousOutcome": row["outcome"]},
     )
+    return decision_id
 
 
 async def request_reconsideration(
@@ -529,25 +455,26 @@ async def request_reconsideration(
 ) -> int:
     """The lab asks again; the decision it questions stays on record until the next one."""
     row = await _lock_decision(
-        con, principal, decision_id, expected_version, by="LAB", what="request a reconsideration"
+        con, principal, decision_id, expected_version, "requestCoverageReconsideration", "RECONSIDERATION_REQUESTED"
     )
-    move("DECISION", row["state"], "RECONSIDERATION_REQUESTED")
-    return await _decision_moved(
+    await transition(
         con,
         principal,
+        "DECISION",
         row,
         "RECONSIDERATION_REQUESTED",
-        "RECONSIDERATION_REQUESTED",
-        reason_text(reason, required=True),
+        action="RECONSIDERATION_REQUESTED",
+        reason=reason,
+        reason_required=True,
+        field="input.id",
     )
+    return decision_id
 
 
 async def withdraw_request(
     con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, reason: str | None
 ) -> int:
     """The lab withdraws its request, whenever the state machine allows."""
-    row = await _lock_decision(
-        con, principal, decision_id, expected_version, by="LAB", what="withdraw a coverage request"
-    )
-    move("DECISION", row["state"], "WITHDRAWN")
-    return await _decision_moved(con, principal, row, "WITHDRAWN", "WITHDRAWN", reason_text(reason))
+    row = await _lock_decision(con, principal, decision_id, expected_version, "withdrawCoverageRequest", "WITHDRAWN")
+    await transition(con, principal, "DECISION", row, "WITHDRAWN", action="WITHDRAWN", reason=reason, field="input.id")
+    return decision_id

@@ -6,31 +6,24 @@ from datetime import date
 from typing import Any
 
 from hub.access import Params, visible
+from hub.kinds import KINDS, sql_list, stateful_kinds
 from hub.store.base import Session
 
-# kind -> (table, state column)
-STATE_COLUMNS = {
-    "LAB": ("labs", "participation"),
-    "MODEL": ("frontier_models", "release_status"),
-    "AGREEMENT": ("early_access_agreements", "state"),
-    "STANDARD": ("coverage_standards", "state"),
-    "DECISION": ("coverage_decisions", "state"),
-    "FINDING": ("findings", "state"),
-    "MEASURE": ("cyber_measures", "state"),
-    "ENGAGEMENT": ("infrastructure_engagements", "state"),
-}
-
-OPEN_FINDING_STATES = ("REPORTED", "TRIAGED", "VALIDATED", "COORDINATING", "MITIGATION_AVAILABLE", "DISCLOSED")
+# Named sets of states, with their reasons, in the registry (hub/kinds.py).
+OPEN_FINDING_STATES = KINDS["FINDING"].subset("open")
+PENDING_STANDARD_STATES = KINDS["STANDARD"].subset("pending")
+FINAL_ENGAGEMENT_STATES = KINDS["ENGAGEMENT"].final
 
 
 async def state_counts(db: Session) -> list[dict[str, Any]]:
     """(kind, state, count) for every kind, counting only visible records; one statement."""
     p = Params()
     parts = []
-    for kind, (table, column) in STATE_COLUMNS.items():
+    for kind in stateful_kinds():
+        column = kind.state_column
         parts.append(
-            f"select '{kind}' as kind, t.{column} as state, count(*) as count from {table} t"
-            f" where {visible(kind, 't', db.principal, p)} group by t.{column}"
+            f"select '{kind.name}' as kind, t.{column} as state, count(*) as count from {kind.table} t"
+            f" where {visible(kind.name, 't', db.principal, p)} group by t.{column}"
         )
     rows = await db.fetch(" union all ".join(parts) + " order by kind, state", *p.values)
     return [dict(r) for r in rows]
@@ -46,7 +39,6 @@ async def deadlines(
     findings, and engagement milestones not completed.
     """
     p = Params()
-    open_findings = ", ".join(f"'{s}'" for s in OPEN_FINDING_STATES)
     day = p(today)
     if overdue:
         window, order = f"d.due_on < {day}::date", "d.due_on desc, d.kind, d.id"
@@ -56,22 +48,22 @@ async def deadlines(
     sql = f"""
         select *, count(*) over () as total from (
             select 'AGREEMENT' as kind, t.id, 'preview window closes' as what, t.access_end::date as due_on
-              from early_access_agreements t
+              from {KINDS["AGREEMENT"].table} t
              where t.state = 'ACTIVE' and {visible("AGREEMENT", "t", db.principal, p)}
             union all
             select 'STANDARD', t.id, 'coverage standard due', t.due_on
-              from coverage_standards t
-             where t.state in ('DRAFT', 'IN_REVIEW') and {visible("STANDARD", "t", db.principal, p)}
+              from {KINDS["STANDARD"].table} t
+             where t.state in {sql_list(PENDING_STANDARD_STATES)} and {visible("STANDARD", "t", db.principal, p)}
             union all
             select 'FINDING', t.id, 'KEV remediation due', t.kev_due_date
-              from findings t
-             where t.kev_due_date is not null and t.state in ({open_findings})
+              from {KINDS["FINDING"].table} t
+             where t.kev_due_date is not null and t.state in {sql_list(OPEN_FINDING_STATES)}
                and {visible("FINDING", "t", db.principal, p)}
             union all
             select 'ENGAGEMENT', t.id, 'milestone: ' || m.title, m.due_on
-              from engagement_milestones m join infrastructure_engagements t on t.id = m.engagement_id
+              from engagement_milestones m join {KINDS["ENGAGEMENT"].table} t on t.id = m.engagement_id
              where m.due_on is not null and m.completed_on is null
-               and t.state not in ('COMPLETED', 'DECLINED', 'WITHDRAWN')
+               and t.state not in {sql_list(FINAL_ENGAGEMENT_STATES)}
                and {visible("ENGAGEMENT", "t", db.principal, p)}
         ) d
         where {window}

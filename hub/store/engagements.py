@@ -9,32 +9,30 @@ import asyncpg
 
 from hub.access import Params, visible
 from hub.auth import Principal
+from hub.kinds import KINDS
 from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
-from hub.store.sharing import check_sharing, require_owner, sharing_before
+from hub.store.sharing import check_sharing, sharing_before
 from hub.workflow import (
     ErrorCode,
     Rejected,
     bad_input,
     changed,
+    check_remit,
     check_version,
     exists_visible,
     idempotent,
     insert_row,
-    is_liaison_of,
-    is_officer_of,
-    lock_visible,
+    lock_in_remit,
     move_state,
     reason_text,
     record_event,
     replace_links,
-    require,
     text,
     update_row,
 )
 
 ENGAGEMENT = Entity(
     kind="ENGAGEMENT",
-    table="infrastructure_engagements",
     orders={
         **standard_orders("t.title"),
         "STATE": OrderField("t.state", "text"),
@@ -111,7 +109,6 @@ async def replace_findings(
         owner_id=engagement_id,
         target_column="finding_id",
         target_kind="FINDING",
-        target_table="findings",
         ids=finding_ids,
         field="input.findingIds",
     )
@@ -126,9 +123,9 @@ def check_milestone(values: dict[str, Any], field: str) -> dict[str, Any]:
 @idempotent("openEngagement", "ENGAGEMENT")
 async def open_engagement(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """CISA officers open an engagement with a lab for a sector's counterparty; CISA owns it."""
-    require(is_officer_of(principal, "CISA"), "only CISA officers open infrastructure engagements")
+    check_remit(principal, "ENGAGEMENT", "openEngagement", None)
     row = engagement_fields(values)
-    await exists_visible(con, principal, "LAB", "labs", [values["lab_id"]], field="input.labId")
+    await exists_visible(con, principal, "LAB", [values["lab_id"]], field="input.labId")
     milestones = values.get("milestones") or []
     if len(milestones) > 50:
         raise bad_input("input.milestones", "at most 50 milestones")
@@ -154,15 +151,14 @@ async def open_engagement(con: asyncpg.Connection, principal: Principal, values:
 async def update_engagement(
     con: asyncpg.Connection, principal: Principal, engagement_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "update an engagement")
+    row = await lock_in_remit(con, principal, "ENGAGEMENT", engagement_id, "updateEngagement")
     check_version(row, expected_version)
     changes = changed(row, engagement_fields(values))
     if "tlp" in values:
         changes.update(changed(row, await check_sharing(con, principal, values)))
     findings_changed = await replace_findings(con, principal, engagement_id, values.get("finding_ids"))
     if changes or findings_changed:
-        await update_row(con, "infrastructure_engagements", engagement_id, changes)
+        await update_row(con, "ENGAGEMENT", engagement_id, changes)
         await record_event(
             con,
             principal,
@@ -181,17 +177,16 @@ async def update_engagement(
 async def add_engagement_milestone(
     con: asyncpg.Connection, principal: Principal, engagement_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "add milestones")
+    row = await lock_in_remit(con, principal, "ENGAGEMENT", engagement_id, "addEngagementMilestone")
     check_version(row, expected_version)
-    if row["state"] in ("COMPLETED", "DECLINED", "WITHDRAWN"):
+    if row["state"] in KINDS["ENGAGEMENT"].final:
         raise bad_input("input.id", f"a {row['state']} engagement takes no new milestones")
     count = await con.fetchval("select count(*) from engagement_milestones where engagement_id = $1", engagement_id)
     if count >= 100:
         raise bad_input("input.title", "an engagement holds at most 100 milestones")
     milestone = check_milestone(values, "input")
     await insert_row(con, "engagement_milestones", {"engagement_id": engagement_id, **milestone})
-    await update_row(con, "infrastructure_engagements", engagement_id, {})
+    await update_row(con, "ENGAGEMENT", engagement_id, {})
     await record_event(
         con,
         principal,
@@ -211,8 +206,7 @@ async def complete_engagement_milestone(
     milestone_id: int,
     completed_on: Any,
 ) -> int:
-    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "complete milestones")
+    row = await lock_in_remit(con, principal, "ENGAGEMENT", engagement_id, "completeEngagementMilestone")
     check_version(row, expected_version)
     milestone = await con.fetchrow(
         "select * from engagement_milestones where id = $1 and engagement_id = $2", milestone_id, engagement_id
@@ -224,7 +218,7 @@ async def complete_engagement_milestone(
     if milestone["completed_on"] is not None:
         raise bad_input("input.milestoneId", f"completed already, on {milestone['completed_on']}")
     await con.execute("update engagement_milestones set completed_on = $1 where id = $2", completed_on, milestone_id)
-    await update_row(con, "infrastructure_engagements", engagement_id, {})
+    await update_row(con, "ENGAGEMENT", engagement_id, {})
     await record_event(
         con,
         principal,
@@ -236,9 +230,6 @@ async def complete_engagement_milestone(
     return engagement_id
 
 
-LAB_ENGAGEMENT_MOVES = ("DECLINED", "WITHDRAWN")
-
-
 async def transition_engagement(
     con: asyncpg.Connection,
     principal: Principal,
@@ -248,15 +239,12 @@ async def transition_engagement(
     reason: str | None,
 ) -> int:
     """CISA's officers move an engagement; the lab may decline or withdraw at any time (it is voluntary)."""
-    row = await lock_visible(con, principal, "ENGAGEMENT", "infrastructure_engagements", engagement_id)
-    if not (is_liaison_of(principal, row["lab_id"]) and to in LAB_ENGAGEMENT_MOVES):
-        require_owner(principal, row, ("OFFICER", "ADMIN"), "move an engagement through its states")
+    row = await lock_in_remit(con, principal, "ENGAGEMENT", engagement_id, "transitionEngagement", to=to)
     return await move_state(
         con,
         principal,
         row,
         kind="ENGAGEMENT",
-        table="infrastructure_engagements",
         to=to,
         expected_version=expected_version,
         reason=reason,

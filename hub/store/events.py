@@ -10,7 +10,6 @@ from hub.store.base import Entity, OrderField, Session, Where, check_first
 
 EVENT = Entity(
     kind="EVENT",
-    table="events",
     columns=(
         "t.id, t.at, t.actor_principal_id, t.actor_agency_id, t.actor_lab_id, t.entity_kind, t.entity_id,"
         " t.action, t.from_state, t.to_state, t.reason, t.details"

@@ -10,21 +10,21 @@ import asyncpg
 
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
-from hub.store.sharing import check_sharing, require_owner, sharing_before
+from hub.store.sharing import check_sharing, sharing_before
 from hub.workflow import (
     ErrorCode,
     Rejected,
     bad_input,
     changed,
+    check_remit,
     check_version,
     exists_visible,
     idempotent,
     insert_row,
-    lock_visible,
+    lock_in_remit,
     move_state,
     reason_text,
     record_event,
-    require,
     text,
     text_list,
     update_row,
@@ -32,7 +32,6 @@ from hub.workflow import (
 
 FINDING = Entity(
     kind="FINDING",
-    table="findings",
     orders={
         **standard_orders("t.title"),
         "BASE_SCORE": OrderField("coalesce(t.cvss_base_score, -1)", "numeric"),
@@ -78,7 +77,6 @@ def where_findings(w: Where, f: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------ writes
 
 SEVERITY_BANDS = (("NONE", 0.0), ("LOW", 0.1), ("MEDIUM", 4.0), ("HIGH", 7.0), ("CRITICAL", 9.0))
-FINDING_WRITER_ROLES = ("ANALYST", "OFFICER", "ADMIN")
 CVE = r"CVE-\d{4}-\d{4,}"
 CWE = r"CWE-\d{1,6}"
 
@@ -156,15 +154,12 @@ def finding_fields(values: dict[str, Any]) -> dict[str, Any]:
 @idempotent("reportFinding", "FINDING")
 async def report_finding(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """Any agency officer or analyst who can see the model reports a finding on it; their agency owns it."""
-    require(
-        principal.is_agency and principal.role in FINDING_WRITER_ROLES,
-        "only agency analysts, officers and admins report findings",
-    )
+    check_remit(principal, "FINDING", "reportFinding", None)
     row: dict[str, Any] = finding_fields(values)
     model_id = values.get("model_id")
     lab_id = None
     if model_id is not None:
-        await exists_visible(con, principal, "MODEL", "frontier_models", [model_id], field="input.modelId")
+        await exists_visible(con, principal, "MODEL", [model_id], field="input.modelId")
         lab_id = await con.fetchval("select lab_id from frontier_models where id = $1", model_id)
     discovered_by = values["discovered_by"]
     if discovered_by == "MODEL" and model_id is None:
@@ -203,12 +198,11 @@ async def report_finding(con: asyncpg.Connection, principal: Principal, values: 
 async def update_finding(
     con: asyncpg.Connection, principal: Principal, finding_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "FINDING", "findings", finding_id)
-    require_owner(principal, row, FINDING_WRITER_ROLES, "update a finding")
+    row = await lock_in_remit(con, principal, "FINDING", finding_id, "updateFinding")
     check_version(row, expected_version)
     changes = changed(row, finding_fields(values))
     if changes:
-        await update_row(con, "findings", finding_id, changes)
+        await update_row(con, "FINDING", finding_id, changes)
         await record_event(
             con,
             principal,
@@ -230,8 +224,7 @@ async def transition_finding(
     reason: str | None,
     duplicate_of_id: int | None,
 ) -> int:
-    row = await lock_visible(con, principal, "FINDING", "findings", finding_id)
-    require_owner(principal, row, FINDING_WRITER_ROLES, "move a finding through its states")
+    row = await lock_in_remit(con, principal, "FINDING", finding_id, "transitionFinding", to=to)
 
     async def duplicate(row: dict[str, Any]) -> dict[str, Any]:
         if to != "DUPLICATE":
@@ -242,7 +235,7 @@ async def transition_finding(
             raise bad_input("input.duplicateOfId", "DUPLICATE names the finding it duplicates")
         if duplicate_of_id == finding_id:
             raise bad_input("input.duplicateOfId", "a finding cannot duplicate itself")
-        await exists_visible(con, principal, "FINDING", "findings", [duplicate_of_id], field="input.duplicateOfId")
+        await exists_visible(con, principal, "FINDING", [duplicate_of_id], field="input.duplicateOfId")
         return {"duplicate_of_id": duplicate_of_id}
 
     return await move_state(
@@ -250,7 +243,6 @@ async def transition_finding(
         principal,
         row,
         kind="FINDING",
-        table="findings",
         to=to,
         expected_version=expected_version,
         reason=reason,
@@ -262,12 +254,11 @@ async def share_finding(
     con: asyncpg.Connection, principal: Principal, finding_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
     """Set TLP, shareWith and RED recipients: only the owning agency's officers and admins."""
-    row = await lock_visible(con, principal, "FINDING", "findings", finding_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "change how a finding is shared")
+    row = await lock_in_remit(con, principal, "FINDING", finding_id, "shareFinding")
     check_version(row, expected_version)
     changes = changed(row, await check_sharing(con, principal, values))
     if changes:
-        await update_row(con, "findings", finding_id, changes)
+        await update_row(con, "FINDING", finding_id, changes)
         await record_event(
             con,
             principal,

@@ -10,27 +10,23 @@ import asyncpg
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Where, standard_orders
 from hub.workflow import (
-    PROGRAM_AGENCIES,
     bad_input,
     changed,
-    check_transition,
+    check_remit,
     check_version,
     idempotent,
     insert_row,
-    is_liaison_of,
-    is_officer_of,
-    lock_visible,
+    lock_in_remit,
     reason_text,
     record_event,
-    require,
     text,
+    transition,
     update_row,
     write_unique,
 )
 
 LAB = Entity(
     kind="LAB",
-    table="labs",
     orders={**standard_orders("t.name"), "PARTICIPATION": OrderField("t.participation", "text")},
     default_order="NAME",
 )
@@ -98,7 +94,7 @@ def lab_fields(values: dict[str, Any]) -> dict[str, Any]:
 @idempotent("registerLab", "LAB")
 async def register_lab(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """CISA or NIST officers and admins invite a lab: it starts INVITED (the lab decides whether to take part)."""
-    require(is_officer_of(principal, *PROGRAM_AGENCIES), "only CISA and NIST officers and admins invite labs")
+    check_remit(principal, "LAB", "registerLab", None)
     row = lab_fields(values)
     row["participation"] = "INVITED"
     created = await write_unique(
@@ -115,11 +111,7 @@ async def update_lab(
     con: asyncpg.Connection, principal: Principal, lab_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
     """The lab's own liaisons, or CISA and NIST officers and admins."""
-    row = await lock_visible(con, principal, "LAB", "labs", lab_id)
-    require(
-        is_liaison_of(principal, lab_id) or is_officer_of(principal, *PROGRAM_AGENCIES),
-        "only the lab's liaisons and CISA and NIST officers and admins update a lab",
-    )
+    row = await lock_in_remit(con, principal, "LAB", lab_id, "updateLab")
     check_version(row, expected_version)
     changes = changed(row, lab_fields(values))
     reason = reason_text(values.get("reason"))
@@ -127,7 +119,7 @@ async def update_lab(
         name = changes.get("name", row["name"])
         await write_unique(
             con,
-            lambda: update_row(con, "labs", lab_id, changes),
+            lambda: update_row(con, "LAB", lab_id, changes),
             field="input.name",
             message=f"a lab named {name!r} already exists (names are unique regardless of case)",
         )
@@ -148,23 +140,7 @@ async def set_lab_participation(
 ) -> int:
     """The lab's liaisons make any move the state machine allows (the program is voluntary: the lab may decline or
     withdraw at any time); CISA and NIST officers and admins may only invite a lab again."""
-    row = await lock_visible(con, principal, "LAB", "labs", lab_id)
-    require(
-        is_liaison_of(principal, lab_id) or (is_officer_of(principal, *PROGRAM_AGENCIES) and to == "INVITED"),
-        "only the lab's liaisons change its participation; CISA and NIST officers may only invite it again",
-    )
+    row = await lock_in_remit(con, principal, "LAB", lab_id, "setLabParticipation", to=to)
     check_version(row, expected_version)
-    check_transition("LAB", row["participation"], to)
-    checked_reason = reason_text(reason)
-    await update_row(con, "labs", lab_id, {"participation": to})
-    await record_event(
-        con,
-        principal,
-        kind="LAB",
-        entity_id=lab_id,
-        action="TRANSITIONED",
-        from_state=row["participation"],
-        to_state=to,
-        reason=checked_reason,
-    )
+    await transition(con, principal, "LAB", row, to, reason=reason)
     return lab_id

@@ -8,20 +8,19 @@ import asyncpg
 
 from hub.auth import Principal
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
-from hub.store.sharing import check_sharing, require_owner, sharing_before
+from hub.store.sharing import check_sharing, sharing_before
 from hub.workflow import (
     bad_input,
     changed,
+    check_remit,
     check_version,
     idempotent,
     insert_row,
-    is_officer_of,
-    lock_visible,
+    lock_in_remit,
     move_state,
     reason_text,
     record_event,
     replace_links,
-    require,
     text,
     text_list,
     update_row,
@@ -29,7 +28,6 @@ from hub.workflow import (
 
 MEASURE = Entity(
     kind="MEASURE",
-    table="cyber_measures",
     orders={**standard_orders("t.title"), "STATE": OrderField("t.state", "text")},
     default_order="CREATED_AT",
 )
@@ -102,9 +100,9 @@ async def link_measure(
 ) -> list[str]:
     """Set the measure's findings and models when the input names them; returns which changed."""
     done = []
-    for key, table, column, kind, target, field in (
-        ("finding_ids", "measure_findings", "finding_id", "FINDING", "findings", "input.findingIds"),
-        ("model_ids", "measure_models", "model_id", "MODEL", "frontier_models", "input.modelIds"),
+    for key, table, column, kind, field in (
+        ("finding_ids", "measure_findings", "finding_id", "FINDING", "input.findingIds"),
+        ("model_ids", "measure_models", "model_id", "MODEL", "input.modelIds"),
     ):
         if await replace_links(
             con,
@@ -114,7 +112,6 @@ async def link_measure(
             owner_id=measure_id,
             target_column=column,
             target_kind=kind,
-            target_table=target,
             ids=values.get(key),
             field=field,
         ):
@@ -122,14 +119,10 @@ async def link_measure(
     return done
 
 
-def require_dod_officer(principal: Principal, what: str) -> None:
-    require(is_officer_of(principal, "DOD"), f"only DoD officers {what}")
-
-
 @idempotent("planMeasure", "MEASURE")
 async def plan_measure(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """DoD officers plan a measure against findings and models they can see; DoD owns it."""
-    require_dod_officer(principal, "plan cyber measures")
+    check_remit(principal, "MEASURE", "planMeasure", None)
     row = measure_fields(values)
     if row.get("evidence"):
         raise bad_input("input.evidence", "evidence comes with verification, not with the plan")
@@ -152,8 +145,7 @@ async def plan_measure(con: asyncpg.Connection, principal: Principal, values: di
 async def update_measure(
     con: asyncpg.Connection, principal: Principal, measure_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    row = await lock_visible(con, principal, "MEASURE", "cyber_measures", measure_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "update a measure")
+    row = await lock_in_remit(con, principal, "MEASURE", measure_id, "updateMeasure")
     check_version(row, expected_version)
     changes = changed(row, measure_fields(values))
     if "tlp" in values:
@@ -162,7 +154,7 @@ async def update_measure(
         raise bad_input("input.evidence", "a VERIFIED measure keeps its evidence")
     links = await link_measure(con, principal, measure_id, values)
     if changes or links:
-        await update_row(con, "cyber_measures", measure_id, changes)
+        await update_row(con, "MEASURE", measure_id, changes)
         await record_event(
             con,
             principal,
@@ -184,8 +176,7 @@ async def transition_measure(
     reason: str | None,
     evidence: str | None,
 ) -> int:
-    row = await lock_visible(con, principal, "MEASURE", "cyber_measures", measure_id)
-    require_owner(principal, row, ("OFFICER", "ADMIN"), "move a measure through its states")
+    row = await lock_in_remit(con, principal, "MEASURE", measure_id, "transitionMeasure", to=to)
 
     async def with_evidence(row: dict[str, Any]) -> dict[str, Any]:
         given = text(evidence, "input.evidence", max_length=20000, multiline=True)
@@ -198,7 +189,6 @@ async def transition_measure(
         principal,
         row,
         kind="MEASURE",
-        table="cyber_measures",
         to=to,
         expected_version=expected_version,
         reason=reason,

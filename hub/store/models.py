@@ -9,24 +9,23 @@ import asyncpg
 
 from hub.access import DECIDED, MODEL_CONFIDENTIAL_COLUMNS, Params, visible
 from hub.auth import Principal
+from hub.kinds import KINDS
+from hub.remits import Facts
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
 from hub.workflow import (
-    PROGRAM_AGENCIES,
     bad_input,
     changed,
-    check_transition,
+    check_remit,
     check_version,
     exists_visible,
     idempotent,
     insert_row,
-    is_liaison_of,
-    is_officer_of,
-    lock_visible,
+    lock_in_remit,
     reason_text,
     record_event,
-    require,
     text,
     text_list,
+    transition,
     update_row,
     write_unique,
 )
@@ -53,7 +52,6 @@ def model_confidential_lateral(principal: Principal, p: Params) -> str:
 
 MODEL = Entity(
     kind="MODEL",
-    table="frontier_models",
     columns=model_columns,
     lateral=model_confidential_lateral,
     orders={
@@ -91,12 +89,7 @@ def where_models(w: Where, f: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------ writes
 
 MODALITIES = ("TEXT", "CODE", "IMAGE", "AUDIO", "VIDEO", "MULTIMODAL")
-RELEASE_STATUSES = ("IN_DEVELOPMENT", "RESTRICTED_PREVIEW", "GENERALLY_AVAILABLE", "DEPRECATED")
-
-
-def may_write_model(principal: Principal, lab_id: int) -> bool:
-    """The lab's liaisons, or CISA and NIST officers and admins on the lab's behalf."""
-    return is_liaison_of(principal, lab_id) or is_officer_of(principal, *PROGRAM_AGENCIES)
+RELEASE_STATUSES = KINDS["MODEL"].states
 
 
 def model_fields(values: dict[str, Any]) -> dict[str, Any]:
@@ -140,13 +133,10 @@ def _duplicate(fields: dict[str, Any]) -> str:
 @idempotent("registerModel", "MODEL")
 async def register_model(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """The lab's liaisons, or CISA and NIST officers on the lab's behalf, register a model of the lab."""
-    require(
-        principal.is_lab or is_officer_of(principal, *PROGRAM_AGENCIES),
-        "only a lab's liaisons and CISA and NIST officers and admins register models",
-    )
+    check_remit(principal, "MODEL", "registerModel", None)
     lab_id = values["lab_id"]
-    await exists_visible(con, principal, "LAB", "labs", [lab_id], field="input.labId")
-    require(may_write_model(principal, lab_id), "a lab's liaisons register only their own lab's models")
+    await exists_visible(con, principal, "LAB", [lab_id], field="input.labId")
+    check_remit(principal, "MODEL", "registerModel", Facts(lab_id=lab_id))
     row = model_fields(values)
     row.setdefault("model_version", "")
     status = values.get("release_status") or "IN_DEVELOPMENT"
@@ -164,11 +154,7 @@ async def update_model(
     con: asyncpg.Connection, principal: Principal, model_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
     """The lab's liaisons, or CISA and NIST officers on the lab's behalf. The release status is not changed here."""
-    row = await lock_visible(con, principal, "MODEL", "frontier_models", model_id)
-    require(
-        may_write_model(principal, row["lab_id"]),
-        "only the lab's liaisons and CISA and NIST officers and admins update a model",
-    )
+    row = await lock_in_remit(con, principal, "MODEL", model_id, "updateModel")
     check_version(row, expected_version)
     fields = model_fields(values)
     reason = reason_text(values.get("reason"))
@@ -182,7 +168,7 @@ async def update_model(
         merged = {**row, **changes}
         await write_unique(
             con,
-            lambda: update_row(con, "frontier_models", model_id, changes),
+            lambda: update_row(con, "MODEL", model_id, changes),
             field="input.name",
             message=_duplicate(merged),
         )
@@ -204,22 +190,9 @@ async def set_model_release_status(
     """The lab alone sets its model's release status. Nothing gates it: not a coverage decision, an agreement or a
     finding. A release while a preview window is open is recorded, never refused: as an event on each such
     agreement, so that only the agreement's parties learn of the window."""
-    row = await lock_visible(con, principal, "MODEL", "frontier_models", model_id)
-    require(is_liaison_of(principal, row["lab_id"]), "only the lab's liaisons set its model's release status")
+    row = await lock_in_remit(con, principal, "MODEL", model_id, "setModelReleaseStatus", to=to)
     check_version(row, expected_version)
-    check_transition("MODEL", row["release_status"], to)
-    checked_reason = reason_text(reason)
-    await update_row(con, "frontier_models", model_id, {"release_status": to})
-    await record_event(
-        con,
-        principal,
-        kind="MODEL",
-        entity_id=model_id,
-        action="TRANSITIONED",
-        from_state=row["release_status"],
-        to_state=to,
-        reason=checked_reason,
-    )
+    await transition(con, principal, "MODEL", row, to, reason=reason)
     if to == "GENERALLY_AVAILABLE":
         open_windows = await con.fetch(
             """select id, state from early_access_agreements

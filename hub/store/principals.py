@@ -7,7 +7,8 @@ from typing import Any
 import asyncpg
 
 from hub.auth import Principal, issue_token
-from hub.workflow import ErrorCode, Rejected, bad_input, record_event, require, text
+from hub.remits import Facts
+from hub.workflow import ErrorCode, Rejected, bad_input, check_remit, record_event, remit_verdict, text
 
 AGENCY_ROLES = ("VIEWER", "ANALYST", "OFFICER", "ADMIN")
 
@@ -15,7 +16,7 @@ AGENCY_ROLES = ("VIEWER", "ANALYST", "OFFICER", "ADMIN")
 async def create_token(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> tuple[int, str]:
     """An agency admin creates a token: for a new principal of the admin's agency (name and role), or a further
     one for an existing principal of that agency. Returns the token's id and the token, which is shown only once."""
-    require(principal.is_agency and principal.role == "ADMIN", "only an agency's admins create tokens")
+    check_remit(principal, "PRINCIPAL", "createToken", None)
     expires_days = values.get("expires_in_days")
     if expires_days is not None and not 1 <= expires_days <= 3650:
         raise bad_input("input.expiresInDays", f"must be between 1 and 3650, not {expires_days}")
@@ -61,9 +62,9 @@ async def revoke_token(con: asyncpg.Connection, principal: Principal, token_id: 
              join principals p on p.id = t.principal_id where t.id = $1 for update of t""",
         token_id,
     )
-    mine = row is not None and row["principal_id"] == principal.id
-    admin = row is not None and principal.role == "ADMIN" and row["agency_id"] == principal.agency_id
-    if row is None or not (mine or admin):
+    # a token outside the caller's remit reads as a missing one
+    holder = None if row is None else Facts(principal_id=row["principal_id"], owner_agency_id=row["agency_id"])
+    if holder is None or remit_verdict(principal, "PRINCIPAL", "revokeToken", holder) is not True:
         raise Rejected(ErrorCode.NOT_FOUND, "input.id: no such token", field="input.id")
     if row["revoked_at"] is not None:
         raise bad_input("input.id", f"the token was revoked already, at {row['revoked_at'].isoformat()}")

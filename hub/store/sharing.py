@@ -8,7 +8,7 @@ import asyncpg
 
 from hub.access import SHARING_SNAPSHOT
 from hub.auth import Principal
-from hub.workflow import ErrorCode, Rejected, bad_input, require
+from hub.workflow import ErrorCode, Rejected, bad_input
 
 
 async def check_sharing(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
@@ -36,13 +36,6 @@ async def check_sharing(con: asyncpg.Connection, principal: Principal, values: d
         "share_lab_ids": share_labs,
         "recipient_principal_ids": recipients,
     }
-
-
-def require_owner(principal: Principal, row: dict[str, Any], roles: tuple[str, ...], what: str) -> None:
-    require(
-        principal.is_agency and principal.agency_id == row["owner_agency_id"] and principal.role in roles,
-        f"only the owning agency's {', '.join(r.lower() + 's' for r in roles)} may {what}",
-    )
 
 
 # the columns hub.access.was_visible_before reads back from the snapshot, so that it judges with the same TLP rule

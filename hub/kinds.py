@@ -1,0 +1,584 @@
+"""The kinds of record, in one place (docs/design.md, "Kinds and states"): for each kind its table, GraphQL type,
+state column, state enum and state machine, the named sets of its states that rules use, the name events give it,
+what its remits ask about a record (its lab, its owner, the agencies named on it) and the remits themselves
+(docs/design.md, "Remits"; the terms are hub/remits.py's). Everything that maps a kind to one of these reads it
+here: the store's entities and locks, the visibility rule's tables, the dashboard, the GraphQL state enums,
+EntityKind and availableTransitions, the events' kind-to-type map, the workflow's remit checks, and the tables of
+docs/workflows.md (`make docs`).
+
+A state machine lists, for each state that is not final, the states it may move to; the final states are declared
+as such. The registry refuses at import a machine where a state is neither final nor has a move, a final state has
+one, or a move names an unknown state (tests/test_kinds.py holds it to that). The database's CHECK constraints on
+the state columns are written from here (`python -m hub.kinds --check-constraints`, in a new migration), and
+tests/test_kinds.py reads them back from pg_constraint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from hub.auth import Principal
+from hub.remits import (
+    ANY_STATE,
+    HUB,
+    ITSELF,
+    NAMED_AGENCY,
+    OFFICERS,
+    OWNER,
+    RECORD_LAB,
+    Facts,
+    Remit,
+    Wording,
+    agency,
+    role,
+)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of record. `name` is what events call it (events.entity_kind) and what the store and the visibility
+    rule key it by."""
+
+    name: str
+    table: str
+    # the GraphQL type of its records (None: it has none)
+    type_name: str | None
+    # how the documentation and messages call one record
+    noun: str
+    # whether events are about records of this kind (a value of the GraphQL enum EntityKind)
+    events: bool = True
+    # whether its GraphQL type is a Node (fetchable by node(id:)); `ids`: whether its records have global ids
+    node: bool = True
+    ids: bool = True
+    # whether its rows carry tlp, owner_agency_id, share_*_ids, recipient_principal_ids and created_by
+    tlp: bool = False
+    # the column naming the lab the record concerns (the visibility rule of TLP records reads it)
+    lab_column: str | None = None
+    # the state: its column, the GraphQL enum's name and description, the states in the enum's order
+    state_column: str | None = None
+    state_enum: str | None = None
+    state_description: str | None = None
+    states: tuple[str, ...] = ()
+    # the machine: each state that is not final -> the states it may move to, in the order `allowed` lists them
+    moves: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    final: frozenset[str] = frozenset()
+    # named sets of states that rules use, each with its reason where it is declared
+    subsets: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # what a remit asks about a record (hub/remits.py, Facts), as SQL over its row `t`: the lab it concerns (by
+    # default its lab_column), the agency that owns it, the codes of the agencies named on it (a text[])
+    lab_sql: str | None = None
+    owner_sql: str | None = None
+    agencies_sql: str | None = None
+    wording: Wording = Wording()
+    # who may do what to its records: one row per (action, who, to)
+    remits: tuple[Remit, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "moves", MappingProxyType(dict(self.moves)))
+        object.__setattr__(self, "subsets", MappingProxyType(dict(self.subsets)))
+        problems = machine_problems(self)
+        if problems:
+            raise ValueError(f"the state machine or the remits of {self.name} are wrong: " + "; ".join(problems))
+
+    @property
+    def has_states(self) -> bool:
+        return self.state_column is not None
+
+    def next_states(self, state: str) -> tuple[str, ...]:
+        """The states a record in `state` may move to (none when it is final)."""
+        return self.moves.get(state, ())
+
+    def subset(self, name: str) -> frozenset[str]:
+        return self.subsets[name]
+
+    def sources(self, to: str) -> frozenset[str]:
+        """The states from which a record may move to `to`."""
+        return frozenset(s for s, nexts in self.moves.items() if to in nexts)
+
+    @property
+    def state_constraint(self) -> str:
+        """The name of the CHECK constraint that holds the state column to the states (sql/007)."""
+        return f"{self.table}_{self.state_column}_check"
+
+    def remits_for(self, action: str) -> tuple[Remit, ...]:
+        """The rows of `action` (LookupError when the kind has none: every write names a remit it has)."""
+        rows = tuple(r for r in self.remits if r.action == action)
+        if not rows:
+            raise LookupError(f"{self.name} has no remit for {action}")
+        return rows
+
+    @property
+    def actions(self) -> list[str]:
+        """The actions of its remits, in the order of the table."""
+        return list(dict.fromkeys(r.action for r in self.remits))
+
+
+def machine_problems(kind: Kind) -> list[str]:
+    """What is wrong with a kind's states and machine: empty when nothing is."""
+    if kind.state_column is None:
+        moving = kind.moves or kind.final or kind.states or any(r.to is not None for r in kind.remits)
+        return ["a kind without states has no machine, and no remit moves its records"] if moving else []
+    states = set(kind.states)
+    problems = []
+    if len(states) != len(kind.states):
+        problems.append("a state is listed twice")
+    for state, nexts in kind.moves.items():
+        if state not in states:
+            problems.append(f"a move from {state}, which is not a state")
+        for to in nexts:
+            if to not in states:
+                problems.append(f"{state} moves to {to}, which is not a state")
+        if not nexts:
+            problems.append(f"{state} has no move: declare it final instead")
+        if state in kind.final:
+            problems.append(f"{state} is final but has moves")
+    for state in kind.states:
+        if state not in kind.final and not kind.moves.get(state):
+            problems.append(f"{state} is neither final nor has a move")
+    for state in kind.final - states:
+        problems.append(f"{state} is final but not a state")
+    for name, subset in kind.subsets.items():
+        if not subset <= states:
+            problems.append(f"the set {name} names {', '.join(sorted(subset - states))}, which are not states")
+    for remit in kind.remits:
+        for to in remit.to or ():
+            if to not in states:
+                problems.append(f"{remit.action} moves to {to}, which is not a state")
+        if remit.to is not None and not any(remit.moves_to(t) for s in kind.moves.values() for t in s):
+            problems.append(f"{remit.action} moves to a state no move of the machine reaches")
+    return problems
+
+
+def _kinds(*kinds: Kind) -> Mapping[str, Kind]:
+    return MappingProxyType({kind.name: kind for kind in kinds})
+
+
+# The agencies whose officers set the coverage standard, invite labs and act on a lab's behalf.
+PROGRAM_AGENCIES = ("CISA", "NIST")
+
+# The predicates the remits share (hub/remits.py has the terms).
+LAB_LIAISONS = role("LAB_LIAISON") & RECORD_LAB
+PROGRAM_OFFICERS = role(*OFFICERS) & agency(*PROGRAM_AGENCIES)
+NAMED_OFFICERS = role(*OFFICERS) & NAMED_AGENCY
+OWNER_OFFICERS = role(*OFFICERS) & OWNER
+OWNER_WRITERS = role("ANALYST", *OFFICERS) & OWNER
+
+
+KINDS: Mapping[str, Kind] = _kinds(
+    Kind(name="AGENCY", table="agencies", type_name="Agency", noun="agency"),
+    Kind(
+        name="LAB",
+        table="labs",
+        type_name="Lab",
+        noun="lab",
+        lab_column="id",
+        wording=Wording(lab="the lab"),
+        remits=(
+            Remit("registerLab", PROGRAM_OFFICERS, note="invite a lab: it starts INVITED"),
+            Remit("updateLab", LAB_LIAISONS | PROGRAM_OFFICERS),
+            Remit(
+                "setLabParticipation",
+                LAB_LIAISONS,
+                to=ANY_STATE,
+                note="the lab may decline or withdraw at any time: the program is voluntary",
+            ),
+            Remit("setLabParticipation", PROGRAM_OFFICERS, to=("INVITED",)),
+        ),
+        state_column="participation",
+        state_enum="LabState",
+        state_description="A lab's participation in the voluntary program; never a compliance status.",
+        states=("INVITED", "ENGAGED", "PARTICIPATING", "DECLINED", "WITHDRAWN"),
+        # participation is the lab's own choice: DECLINED and WITHDRAWN from anywhere, a new invitation after them
+        moves={
+            "INVITED": ("ENGAGED", "DECLINED", "WITHDRAWN"),
+            "ENGAGED": ("PARTICIPATING", "DECLINED", "WITHDRAWN"),
+            "PARTICIPATING": ("WITHDRAWN",),
+            "DECLINED": ("INVITED",),
+            "WITHDRAWN": ("INVITED",),
+        },
+    ),
+    Kind(
+        name="MODEL",
+        table="frontier_models",
+        type_name="FrontierModel",
+        noun="model",
+        lab_column="lab_id",
+        wording=Wording(lab="the model's lab"),
+        remits=(
+            Remit("registerModel", LAB_LIAISONS | PROGRAM_OFFICERS, note="officers on the lab's behalf"),
+            Remit("updateModel", LAB_LIAISONS | PROGRAM_OFFICERS, note="officers on the lab's behalf"),
+            Remit(
+                "setModelReleaseStatus",
+                LAB_LIAISONS,
+                to=ANY_STATE,
+                note="never gated; a release during an open preview window is recorded on the agreement",
+            ),
+        ),
+        state_column="release_status",
+        state_enum="FrontierModelState",
+        state_description="Set by the lab alone; never gated by a decision, agreement or finding.",
+        states=("IN_DEVELOPMENT", "RESTRICTED_PREVIEW", "GENERALLY_AVAILABLE", "DEPRECATED"),
+        # nothing here gates a model's release: its release status moves by the lab's word alone
+        moves={
+            "IN_DEVELOPMENT": ("RESTRICTED_PREVIEW", "GENERALLY_AVAILABLE", "DEPRECATED"),
+            "RESTRICTED_PREVIEW": ("IN_DEVELOPMENT", "GENERALLY_AVAILABLE", "DEPRECATED"),
+            "GENERALLY_AVAILABLE": ("DEPRECATED",),
+        },
+        final=frozenset({"DEPRECATED"}),
+        subsets={
+            # out in the world: every lab sees every lab's models in these (docs/design.md, "Visibility")
+            "public": frozenset({"GENERALLY_AVAILABLE", "DEPRECATED"}),
+        },
+    ),
+    Kind(
+        name="AGREEMENT",
+        table="early_access_agreements",
+        type_name="EarlyAccessAgreement",
+        noun="agreement",
+        lab_column="lab_id",
+        agencies_sql=(
+            "array(select a.code from agreement_agencies aa join agencies a on a.id = aa.agency_id"
+            " where aa.agreement_id = t.id order by a.code)"
+        ),
+        wording=Wording(lab="the model's lab", agencies="an agency named on the agreement"),
+        remits=(
+            Remit("offerEarlyAccess", LAB_LIAISONS, note="within the policy's window cap"),
+            Remit(
+                "acceptEarlyAccess", NAMED_OFFICERS, to=("ACTIVE",), note="for their agency; the first makes it ACTIVE"
+            ),
+            Remit("withdrawEarlyAccess", LAB_LIAISONS, to=("WITHDRAWN_BY_LAB",), note="at any time"),
+            Remit("terminateEarlyAccess", NAMED_OFFICERS, to=("TERMINATED",), note="with a reason"),
+            Remit("complete", HUB, to=("COMPLETED",), note="by the scheduler at accessEnd"),
+        ),
+        state_column="state",
+        state_enum="EarlyAccessAgreementState",
+        states=("PROPOSED", "ACTIVE", "COMPLETED", "WITHDRAWN_BY_LAB", "TERMINATED"),
+        moves={
+            "PROPOSED": ("ACTIVE", "WITHDRAWN_BY_LAB", "TERMINATED"),
+            "ACTIVE": ("COMPLETED", "WITHDRAWN_BY_LAB", "TERMINATED"),
+        },
+        final=frozenset({"COMPLETED", "WITHDRAWN_BY_LAB", "TERMINATED"}),
+        subsets={
+            # accepted and run to its term or still running: the agencies party to it see the model's confidential
+            # fields (docs/design.md, "Visibility"); a withdrawn or terminated one no longer shows them
+            "confidential": frozenset({"ACTIVE", "COMPLETED"}),
+        },
+    ),
+    Kind(
+        name="STANDARD",
+        table="coverage_standards",
+        type_name="CoverageStandard",
+        noun="coverage standard",
+        owner_sql="t.owner_agency_id",
+        agencies_sql="t.required_signoffs",
+        wording=Wording(agencies="an agency whose sign-off the standard needs"),
+        remits=(
+            Remit("draftCoverageStandard", PROGRAM_OFFICERS, note="their agency owns it"),
+            Remit("submitCoverageStandard", PROGRAM_OFFICERS, to=("IN_REVIEW",)),
+            Remit("withdrawCoverageStandard", PROGRAM_OFFICERS, to=("WITHDRAWN",)),
+            Remit(
+                "signCoverageStandard",
+                NAMED_OFFICERS,
+                to=("ADOPTED",),
+                note="for their agency; the last required signature adopts it",
+            ),
+            Remit("supersede", HUB, to=("SUPERSEDED",), note="when a newer standard is adopted"),
+        ),
+        state_column="state",
+        state_enum="CoverageStandardState",
+        states=("DRAFT", "IN_REVIEW", "ADOPTED", "SUPERSEDED", "WITHDRAWN"),
+        moves={
+            "DRAFT": ("IN_REVIEW", "WITHDRAWN"),
+            "IN_REVIEW": ("ADOPTED", "DRAFT", "WITHDRAWN"),
+            "ADOPTED": ("SUPERSEDED",),
+        },
+        final=frozenset({"SUPERSEDED", "WITHDRAWN"}),
+        subsets={
+            # adopted once, in force or superseded since: labs see these (docs/design.md, "Visibility")
+            "published": frozenset({"ADOPTED", "SUPERSEDED"}),
+            # on the way to adoption: they have a due date to meet (the scheduler's and the dashboard's deadlines)
+            "pending": frozenset({"DRAFT", "IN_REVIEW"}),
+        },
+    ),
+    Kind(
+        name="DECISION",
+        table="coverage_decisions",
+        type_name="CoverageDecision",
+        noun="coverage decision",
+        lab_sql="(select m.lab_id from frontier_models m where m.id = t.model_id)",
+        wording=Wording(lab="the model's lab"),
+        remits=(
+            Remit("requestCoverageDetermination", LAB_LIAISONS | PROGRAM_OFFICERS, note="officers on the lab's behalf"),
+            Remit("startCoverageAssessment", PROGRAM_OFFICERS, to=("UNDER_ASSESSMENT",)),
+            Remit("decideCoverage", PROGRAM_OFFICERS, to=("DECIDED",)),
+            Remit(
+                "requestCoverageReconsideration", LAB_LIAISONS, to=("RECONSIDERATION_REQUESTED",), note="with a reason"
+            ),
+            Remit("withdrawCoverageRequest", LAB_LIAISONS, to=("WITHDRAWN",)),
+            Remit("supersede", HUB, to=("SUPERSEDED",), note="when a newer standard is adopted"),
+        ),
+        state_column="state",
+        state_enum="CoverageDecisionState",
+        states=("REQUESTED", "UNDER_ASSESSMENT", "DECIDED", "RECONSIDERATION_REQUESTED", "SUPERSEDED", "WITHDRAWN"),
+        moves={
+            "REQUESTED": ("UNDER_ASSESSMENT", "WITHDRAWN", "SUPERSEDED"),
+            "UNDER_ASSESSMENT": ("DECIDED", "WITHDRAWN", "SUPERSEDED"),
+            "DECIDED": ("RECONSIDERATION_REQUESTED", "SUPERSEDED"),
+            "RECONSIDERATION_REQUESTED": ("DECIDED", "WITHDRAWN", "SUPERSEDED"),
+        },
+        final=frozenset({"SUPERSEDED", "WITHDRAWN"}),
+        subsets={
+            # a request awaiting a decision: a model has at most one open request per standard
+            "open_request": frozenset({"REQUESTED", "UNDER_ASSESSMENT", "RECONSIDERATION_REQUESTED"}),
+        },
+    ),
+    Kind(
+        name="FINDING",
+        table="findings",
+        type_name="Finding",
+        noun="finding",
+        tlp=True,
+        lab_column="lab_id",
+        owner_sql="t.owner_agency_id",
+        remits=(
+            Remit(
+                "reportFinding",
+                role("ANALYST", *OFFICERS),
+                note="on a model they can see; their agency owns the finding",
+            ),
+            Remit("updateFinding", OWNER_WRITERS),
+            Remit("transitionFinding", OWNER_WRITERS, to=ANY_STATE, note="DUPLICATE names the original"),
+            Remit("shareFinding", OWNER_OFFICERS, note="TLP, shareWith, RED recipients"),
+        ),
+        state_column="state",
+        state_enum="FindingState",
+        states=(
+            "REPORTED",
+            "TRIAGED",
+            "VALIDATED",
+            "COORDINATING",
+            "MITIGATION_AVAILABLE",
+            "DISCLOSED",
+            "REMEDIATED",
+            "DUPLICATE",
+            "REJECTED",
+        ),
+        moves={
+            "REPORTED": ("TRIAGED", "DUPLICATE", "REJECTED"),
+            "TRIAGED": ("VALIDATED", "DUPLICATE", "REJECTED"),
+            "VALIDATED": ("COORDINATING", "MITIGATION_AVAILABLE", "DISCLOSED"),
+            "COORDINATING": ("MITIGATION_AVAILABLE", "DISCLOSED"),
+            "MITIGATION_AVAILABLE": ("DISCLOSED", "REMEDIATED"),
+            "DISCLOSED": ("REMEDIATED",),
+            "DUPLICATE": ("REPORTED",),
+            "REJECTED": ("REPORTED",),
+        },
+        final=frozenset({"REMEDIATED"}),
+        subsets={
+            # on the way to remediation: their KEV due dates are deadlines. DUPLICATE and REJECTED are set aside
+            # (they may be reported again), REMEDIATED is done
+            "open": frozenset(
+                {"REPORTED", "TRIAGED", "VALIDATED", "COORDINATING", "MITIGATION_AVAILABLE", "DISCLOSED"}
+            ),
+        },
+    ),
+    Kind(
+        name="MEASURE",
+        table="cyber_measures",
+        type_name="CyberMeasure",
+        noun="measure",
+        tlp=True,
+        owner_sql="t.owner_agency_id",
+        remits=(
+            Remit("planMeasure", role(*OFFICERS) & agency("DOD"), note="DoD owns the measure"),
+            Remit("updateMeasure", OWNER_OFFICERS),
+            Remit("transitionMeasure", OWNER_OFFICERS, to=ANY_STATE, note="VERIFIED needs evidence"),
+        ),
+        state_column="state",
+        state_enum="CyberMeasureState",
+        states=("PLANNED", "DEPLOYING", "DEPLOYED", "VERIFIED", "RETIRED", "SUSPENDED"),
+        moves={
+            "PLANNED": ("DEPLOYING", "SUSPENDED", "RETIRED"),
+            "DEPLOYING": ("DEPLOYED", "SUSPENDED", "RETIRED"),
+            "DEPLOYED": ("VERIFIED", "SUSPENDED", "RETIRED"),
+            "VERIFIED": ("SUSPENDED", "RETIRED"),
+            "SUSPENDED": ("DEPLOYING", "RETIRED"),
+        },
+        final=frozenset({"RETIRED"}),
+    ),
+    Kind(
+        name="ENGAGEMENT",
+        table="infrastructure_engagements",
+        type_name="InfrastructureEngagement",
+        noun="engagement",
+        tlp=True,
+        lab_column="lab_id",
+        owner_sql="t.owner_agency_id",
+        wording=Wording(lab="the engagement's lab"),
+        remits=(
+            Remit("openEngagement", role(*OFFICERS) & agency("CISA"), note="CISA owns the engagement"),
+            Remit("updateEngagement", OWNER_OFFICERS),
+            Remit("addEngagementMilestone", OWNER_OFFICERS),
+            Remit("completeEngagementMilestone", OWNER_OFFICERS),
+            Remit("transitionEngagement", OWNER_OFFICERS, to=ANY_STATE),
+            Remit(
+                "transitionEngagement",
+                LAB_LIAISONS,
+                to=("DECLINED", "WITHDRAWN"),
+                note="at any time: the engagement is voluntary",
+            ),
+        ),
+        state_column="state",
+        state_enum="InfrastructureEngagementState",
+        states=("PROPOSED", "SCOPING", "ACTIVE", "COMPLETED", "PAUSED", "DECLINED", "WITHDRAWN"),
+        moves={
+            "PROPOSED": ("SCOPING", "DECLINED", "WITHDRAWN"),
+            "SCOPING": ("ACTIVE", "PAUSED", "DECLINED", "WITHDRAWN"),
+            "ACTIVE": ("COMPLETED", "PAUSED", "WITHDRAWN"),
+            "PAUSED": ("ACTIVE", "SCOPING", "WITHDRAWN"),
+        },
+        final=frozenset({"COMPLETED", "DECLINED", "WITHDRAWN"}),
+    ),
+    Kind(
+        name="POLICY",
+        table="policy",
+        type_name="Policy",
+        noun="policy",
+        node=False,
+        ids=False,
+        agencies_sql="t.required_signoffs",
+        wording=Wording(agencies="an agency in the policy's required sign-offs"),
+        remits=(Remit("updatePolicy", role("ADMIN") & NAMED_AGENCY, note="CISA and NIST as seeded"),),
+    ),
+    Kind(
+        name="PRINCIPAL",
+        table="principals",
+        type_name="Principal",
+        noun="principal",
+        node=False,
+        owner_sql="t.agency_id",
+        wording=Wording(owner="the holder's agency", itself="the token's holder"),
+        remits=(
+            Remit("createToken", role("ADMIN"), note="for principals of their agency"),
+            Remit(
+                "revokeToken",
+                ITSELF | (role("ADMIN") & OWNER),
+                note="a token the caller may not revoke reads as missing: NOT_FOUND",
+            ),
+        ),
+    ),
+    # not a kind events are about: the events themselves, read under the visibility of what they are about
+    Kind(name="EVENT", table="events", type_name="Event", noun="event", events=False),
+)
+
+
+def event_kinds() -> list[Kind]:
+    """The kinds events are about, in the order of the GraphQL enum EntityKind."""
+    return [k for k in KINDS.values() if k.events]
+
+
+def stateful_kinds() -> list[Kind]:
+    """The kinds whose records have a state and a machine."""
+    return [k for k in KINDS.values() if k.has_states]
+
+
+def facts_sql(name: str, condition: str) -> str:
+    """A statement reading the remit facts (hub/remits.py, Facts) of the records of kind `name` that meet
+    `condition` (on alias `t`): id, lab_id, owner_agency_id, agencies, state."""
+    k = KINDS[name]
+    lab = k.lab_sql or (f"t.{k.lab_column}" if k.lab_column else "null")
+    state = f"t.{k.state_column}" if k.state_column else "null"
+    return (
+        f"select t.id, ({lab})::bigint as lab_id, ({k.owner_sql or 'null'})::bigint as owner_agency_id,"
+        f" coalesce(({k.agencies_sql or 'null'})::text[], '{{}}') as agencies, ({state})::text as state"
+        f" from {k.table} t where {condition}"
+    )
+
+
+def facts_of(row: Mapping[str, Any]) -> Facts:
+    """The Facts of a row that facts_sql read."""
+    return Facts(
+        lab_id=row["lab_id"],
+        owner_agency_id=row["owner_agency_id"],
+        agencies=tuple(row["agencies"]),
+        state=row["state"],
+    )
+
+
+def remit_says(name: str, action: str, facts: Facts | None = None) -> str:
+    """Who may do `action` to a record of kind `name`, in prose (with the record's agencies when `facts` has them):
+    for messages and docs/workflows.md."""
+    k = KINDS[name]
+    rows = k.remits_for(action)
+    parts = []
+    for row in rows:
+        text = row.who.says(k.wording, facts)
+        if len(rows) > 1 and row.to not in (None, ANY_STATE):
+            text += f" (to {' or '.join(row.to or ())} only)"
+        parts.append(text)
+    return "; or ".join(parts)
+
+
+def allowed_moves(principal: Principal | None, name: str, facts: Facts) -> list[str]:
+    """The next states of the machine that `principal` may move the record (`facts`, with its state) to, by some
+    action of its remit, in the machine's order: GraphQL's availableTransitions. The mutation may still refuse what
+    its input or the record's data does not allow (evidence, an ended window); never for the remit or the machine."""
+    k = KINDS[name]
+    if facts.state is None:
+        return []
+    return [
+        to
+        for to in k.next_states(facts.state)
+        if any(r.moves_to(to) and r.who(principal, facts) is True for r in k.remits)
+    ]
+
+
+# The CHECK constraint that holds events.entity_kind to the event kinds.
+EVENT_KIND_CONSTRAINT = "events_entity_kind_check"
+
+
+def _check(table: str, column: str, constraint: str, values: tuple[str, ...]) -> str:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return (
+        f"alter table {table} drop constraint if exists {constraint},\n"
+        f"    add constraint {constraint} check ({column} in ({listed}));"
+    )
+
+
+def check_constraints_sql() -> str:
+    """The statements that (re)create every state column's CHECK constraint, and that of events.entity_kind, from
+    the registry: what a migration that adds a state or a kind includes (`python -m hub.kinds --check-constraints`)."""
+    statements = [_check(k.table, str(k.state_column), k.state_constraint, k.states) for k in stateful_kinds()]
+    statements.append(
+        _check(KINDS["EVENT"].table, "entity_kind", EVENT_KIND_CONSTRAINT, tuple(k.name for k in event_kinds()))
+    )
+    return "\n".join(statements) + "\n"
+
+
+def sql_list(states: frozenset[str] | tuple[str, ...]) -> str:
+    """A set of states as an SQL list of literals, sorted: `('ACTIVE', 'COMPLETED')`. Only for the states of this
+    registry (names of capital letters and underscores), never for input."""
+    assert all(s.replace("_", "").isalpha() and s.isupper() for s in states), states
+    return "(" + ", ".join(f"'{s}'" for s in sorted(states)) + ")"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hub.kinds --check-constraints`: print the SQL that holds the state columns (and the events' kinds)
+    to the registry, for a new migration."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m hub.kinds", description=main.__doc__)
+    parser.add_argument("--check-constraints", action="store_true", help="print the CHECK constraints' SQL")
+    args = parser.parse_args(argv)
+    if args.check_constraints:
+        print(check_constraints_sql(), end="")
+        return 0
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
