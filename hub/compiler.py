@@ -21,34 +21,30 @@ import inspect
 import logging
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
 import orjson
 from graphql import (
-    BooleanValueNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLEnumType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
-    VariableNode,
 )
 from graphql.execution.values import get_argument_values
 from strawberry.types.arguments import convert_arguments
 
 from hub.access import Params, visible
 from hub.auth import Principal
+from hub.selections import SelectionReader, Unreadable, fragments_of
 from hub.store.base import Entity, PageSql, Relation, page_sql
 
 log = logging.getLogger(__name__)
@@ -56,10 +52,6 @@ log = logging.getLogger(__name__)
 MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
 MAX_IDS = 500  # nodes(ids:) takes at most MAX_PAGE_SIZE ids
 CACHE_SIZE = 512
-
-
-class NotCompilable(Exception):
-    """The operation needs the resolvers."""
 
 
 # ------------------------------------------------------------------------------------------------ planning
@@ -404,7 +396,7 @@ class Compiler:
             compiled: Compiled | None = await Build(self, document, operation, variables or {}, principal).root(
                 columns_of
             )
-        except NotCompilable as reason:
+        except Unreadable as reason:
             log.debug("not compiled: %s", reason)
             compiled = None
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
@@ -418,75 +410,21 @@ class Compiler:
         return compiled
 
 
-class Selections:
-    """Reads an operation's selections as execution would: fragments expanded, @skip/@include applied, same-key
-    fields merged, arguments coerced and converted as the resolver gets them. The compiler reads a whole operation
-    with it; the resolver path's look-ahead (schema/lookahead.py) reads one field's subtree."""
+class NotCompilable(Unreadable):
+    """The operation needs the resolvers."""
+
+
+class Selections(SelectionReader):
+    """Reads an operation's selections as execution would (hub/selections.py: fragments expanded, @skip/@include
+    applied, same-key fields merged), and the arguments of its fields coerced and converted as the resolver gets
+    them. The compiler reads a whole operation with it; the resolver path's look-ahead (schema/lookahead.py) reads
+    one field's subtree."""
 
     def __init__(self, schema: Any, fragments: dict[str, FragmentDefinitionNode], variables: Any) -> None:
+        super().__init__(schema._schema, fragments, variables.coerced, strict=True)
         self.schema = schema  # strawberry's
-        self.gql = schema._schema
-        self.fragments = fragments
-        self.variables = variables  # graphql-core's VariableValues
-
-    def included(self, node: FieldNode | InlineFragmentNode | FragmentSpreadNode) -> bool:
-        for directive in node.directives or ():
-            name = directive.name.value
-            arguments = directive.arguments or ()
-            if name not in ("skip", "include") or len(arguments) != 1:
-                raise NotCompilable(f"directive @{name}")
-            value_node = arguments[0].value
-            if isinstance(value_node, BooleanValueNode):
-                value = value_node.value
-            elif isinstance(value_node, VariableNode):
-                value = bool(self.variables.coerced.get(value_node.name.value))
-            else:
-                raise NotCompilable("directive argument")
-            if (name == "skip") == value:
-                return False
-        return True
-
-    def collect(self, selection_sets: Iterable[SelectionSetNode], type_name: str) -> dict[str, list[FieldNode]]:
-        """The fields of the selection sets on an object of `type_name`, by response key, in order (fragments
-        expanded, @skip/@include applied, same-key fields merged)."""
-        fields: dict[str, list[FieldNode]] = {}
-
-        def walk(selection_set: SelectionSetNode, seen: frozenset[str]) -> None:
-            for selection in selection_set.selections:
-                if not self.included(selection):  # type: ignore[arg-type]
-                    continue
-                if isinstance(selection, FieldNode):
-                    key = selection.alias.value if selection.alias else selection.name.value
-                    fields.setdefault(key, []).append(selection)
-                elif isinstance(selection, InlineFragmentNode):
-                    condition = selection.type_condition
-                    if condition is None or self.applies(condition.name.value, type_name):
-                        walk(selection.selection_set, seen)
-                elif isinstance(selection, FragmentSpreadNode):
-                    name = selection.name.value
-                    fragment = self.fragments.get(name)
-                    if fragment is None or name in seen:
-                        raise NotCompilable("unknown or cyclic fragment")
-                    if self.applies(fragment.type_condition.name.value, type_name):
-                        walk(fragment.selection_set, seen | {name})
-
-        for selection_set in selection_sets:
-            walk(selection_set, frozenset())
-        return fields
-
-    def applies(self, condition: str, type_name: str) -> bool:
-        """Whether a fragment on `condition` applies to an object of `type_name` (itself, or an interface or union
-        it belongs to)."""
-        if condition == type_name:
-            return True
-        abstract = self.gql.get_type(condition)
-        concrete = self.gql.get_type(type_name)
-        if abstract is None or isinstance(abstract, GraphQLObjectType) or not isinstance(concrete, GraphQLObjectType):
-            return False
-        return bool(self.gql.is_sub_type(abstract, concrete))  # type: ignore[arg-type]
-
-    def subselections(self, nodes: list[FieldNode]) -> list[SelectionSetNode]:
-        return [n.selection_set for n in nodes if n.selection_set is not None]
+        self.gql: Any = schema._schema
+        self.variable_values = variables  # graphql-core's VariableValues
 
     def arguments(self, parent: GraphQLObjectType, nodes: list[FieldNode]) -> tuple[Any, dict[str, Any]]:
         """The strawberry field and its arguments, converted as the resolver would get them."""
@@ -498,7 +436,7 @@ class Selections:
         ):
             raise NotCompilable("merged fields with different arguments")
         field_def = parent.fields[name]
-        values = get_argument_values(field_def, nodes[0], self.variables)
+        values = get_argument_values(field_def, nodes[0], self.variable_values)
         strawberry_field = self.strawberry_field(parent, name)
         kwargs = convert_arguments(
             values,
@@ -546,8 +484,9 @@ class Build(Selections):
         coerced = get_variable_values(compiler.gql, operation.variable_definitions or (), variables)
         if isinstance(coerced, list):
             raise NotCompilable("variables do not coerce")
-        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        super().__init__(compiler.schema, fragments, coerced)
+        super().__init__(compiler.schema, fragments_of(document.definitions), coerced)
+        if self.cyclic():
+            raise NotCompilable("a fragment spreads itself")
         self.compiler = compiler
         self.operation = operation
         self.raw_variables = variables

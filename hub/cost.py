@@ -9,24 +9,21 @@ but returns an object (a connection, the dashboard) passes that size to its list
 bound on the fields the answer can hold, whatever the data. A root mutation field costs MUTATION_COST instead of 1.
 `__typename` is free. Fragments and inline fragments count once per concrete type they apply to; on an interface or
 union, the costliest concrete type counts; `@skip`/`@include` are honoured, and repeated selections of one response
-key are merged, as execution does.
+key are merged, as execution does: the selections are read with hub/selections.py, as the limits, the SQL compiler
+and the look-ahead read them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from graphql import (
-    BooleanValueNode,
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLField,
     GraphQLObjectType,
     GraphQLSchema,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SchemaMetaFieldDef,
@@ -43,6 +40,7 @@ from graphql import (
 )
 from graphql.type import GraphQLNamedType
 
+from hub.selections import SelectionReader, fragments_of
 from hub.store.base import MAX_PAGE_SIZE
 
 # Items assumed in a list that takes no size argument (sign-offs, parties, shareWith, milestones, the 16 sectors,
@@ -76,57 +74,10 @@ class _Costing:
     def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any]) -> None:
         self.schema = schema
         self.variables = variables
-        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.reader = SelectionReader(schema, fragments_of(document.definitions), variables)
         # one selection on one type costs the same wherever it appears: without this, fields of an interface type
         # nested in one another would be costed once per implementing type per level (10 types, 6 levels: 10**6)
         self.memo: dict[tuple[tuple[int, ...], str, int | None], int] = {}
-
-    def included(self, node: FieldNode | FragmentSpreadNode | InlineFragmentNode) -> bool:
-        for directive in node.directives or ():
-            name = directive.name.value
-            if name not in ("skip", "include"):
-                continue
-            condition = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
-            if isinstance(condition, BooleanValueNode):
-                value: Any = condition.value
-            elif condition is not None and hasattr(condition, "name"):  # a variable
-                value = self.variables.get(condition.name.value)  # type: ignore[attr-defined]
-            else:
-                continue
-            if not isinstance(value, bool):
-                continue  # a bad value: execution reports it; count the field
-            if (name == "skip" and value) or (name == "include" and not value):
-                return False
-        return True
-
-    def applies(self, condition: Any, runtime: GraphQLObjectType) -> bool:
-        if condition is None:
-            return True
-        named = self.schema.get_type(condition.name.value)
-        if named is None:
-            return False
-        if named is runtime:
-            return True
-        return is_abstract_type(named) and self.schema.is_sub_type(named, runtime)  # type: ignore[arg-type]
-
-    def collect(
-        self, selection_sets: Iterable[SelectionSetNode], runtime: GraphQLObjectType, into: dict[str, list[FieldNode]]
-    ) -> None:
-        """The fields that `selection_sets` select on an object of type `runtime`, grouped by response key."""
-        for selection_set in selection_sets:
-            for selection in selection_set.selections:
-                if not self.included(selection):  # type: ignore[arg-type]
-                    continue
-                if isinstance(selection, FieldNode):
-                    key = selection.alias.value if selection.alias else selection.name.value
-                    into.setdefault(key, []).append(selection)
-                elif isinstance(selection, InlineFragmentNode):
-                    if self.applies(selection.type_condition, runtime):
-                        self.collect([selection.selection_set], runtime, into)
-                elif isinstance(selection, FragmentSpreadNode):
-                    fragment = self.fragments.get(selection.name.value)
-                    if fragment is not None and self.applies(fragment.type_condition, runtime):
-                        self.collect([fragment.selection_set], runtime, into)
 
     def selections(self, selection_sets: list[SelectionSetNode], parent: GraphQLNamedType, size: int | None) -> int:
         """The cost of `selection_sets` on one object of type `parent`; `size` is the page size its list fields
@@ -151,10 +102,8 @@ class _Costing:
     def fields_on_object(
         self, selection_sets: list[SelectionSetNode], runtime: GraphQLObjectType, size: int | None, mutation: bool
     ) -> int:
-        fields: dict[str, list[FieldNode]] = {}
-        self.collect(selection_sets, runtime, fields)
         total = 0
-        for nodes in fields.values():
+        for nodes in self.reader.collect(selection_sets, runtime).values():
             name = nodes[0].name.value
             if name == "__typename":
                 continue
@@ -201,31 +150,6 @@ class _Costing:
         return own + self.selections(children, named, first)
 
 
-def _spreads(selection_set: SelectionSetNode) -> Iterator[str]:
-    for selection in selection_set.selections:
-        if isinstance(selection, FragmentSpreadNode):
-            yield selection.name.value
-        elif isinstance(selection, FieldNode | InlineFragmentNode) and selection.selection_set is not None:
-            yield from _spreads(selection.selection_set)
-
-
-def _fragment_cycle(fragments: dict[str, FragmentDefinitionNode]) -> bool:
-    """Whether a fragment spreads itself, directly or through others (costing it would never end)."""
-    graph = {name: set(_spreads(f.selection_set)) for name, f in fragments.items()}
-    done: set[str] = set()
-
-    def cycles(name: str, path: frozenset[str]) -> bool:
-        if name in path:
-            return True
-        if name in done or name not in graph:
-            return False
-        found = any(cycles(n, path | {name}) for n in graph[name])
-        done.add(name)
-        return found
-
-    return any(cycles(name, frozenset()) for name in graph)
-
-
 def operation_cost(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -241,7 +165,7 @@ def operation_cost(
     if root is None:
         return 0
     costing = _Costing(schema, document, variable_values(schema, operation, variables))
-    if _fragment_cycle(costing.fragments):
+    if costing.reader.cyclic():
         return 0  # a validation error (NoFragmentCyclesRule): it runs nothing
     return costing.on_object(
         [operation.selection_set], root, None, mutation=operation.operation == OperationType.MUTATION

@@ -34,8 +34,9 @@ import strawberry
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, SelectionSetNode
 from graphql.execution.values import VariableValues
 
-from hub.compiler import NotCompilable, Selections
+from hub.compiler import Selections
 from hub.loaders import MISSING, HubLoader
+from hub.selections import Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ async def preload(info: strawberry.Info, groups: list[Group]) -> None:
         for gql_type, selection_sets, records in groups:
             try:
                 fields = reader.collect(selection_sets, gql_type.name)
-            except NotCompilable:
+            except Unreadable:
                 continue
             for nodes in fields.values():
                 name = nodes[0].name.value
@@ -223,7 +224,7 @@ async def preload_page(info: strawberry.Info, nodes: Sequence[Any]) -> None:
                 for edge_nodes in reader.collect(reader.subselections(field_nodes), edge.name).values():
                     if edge_nodes[0].name.value == "node":
                         selection_sets += reader.subselections(edge_nodes)
-    except NotCompilable:
+    except Unreadable:
         return
     if selection_sets:
         await preload(info, [(node_type, selection_sets, list(nodes))])
