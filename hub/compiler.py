@@ -5,9 +5,9 @@ asyncio tasks and graphql-core's per-field work are skipped altogether.
 What it compiles: root connections (`models`, `findings`, ... with their filter, orderBy, first and after, as their
 resolvers read them: the compiler asks the resolver itself for its page, see `Planning`), `edges { cursor node }`,
 `nodes`, `pageInfo`, `totalCount`; on records, plain fields read from a column (strings, numbers, booleans, enums,
-dates, timestamps, JSON and lists of those), global ids, `__typename`, and the fields whose resolver loads one
-record by a key (`lab`, `model`, `ownerAgency`, ...) or a related list (`coverageDecisions`, `findings`, ...), which
-the compiler learns by calling the resolver with a recording loader. Anything else (a computed field, a union,
+dates, timestamps, JSON and lists of those), global ids, `__typename`, and the fields that load one record by a key
+(`lab`, `model`, `ownerAgency`, ...) or a related list (`coverageDecisions`, `findings`, ...), as they declare where
+they are declared (schema/relations.py). Anything else (a computed field, a union,
 history, a mutation, an argument the resolver would refuse) makes the whole operation fall back to the resolvers,
 which answer exactly as before. tests/test_compiler.py holds the two paths to identical `data`.
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,7 +28,6 @@ import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
     GraphQLEnumType,
     GraphQLList,
     GraphQLNonNull,
@@ -39,13 +37,23 @@ from graphql import (
     OperationType,
     SelectionSetNode,
 )
-from graphql.execution.values import get_argument_values
-from strawberry.types.arguments import convert_arguments
 
 from hub.access import Params, visible
 from hub.auth import Principal
-from hub.selections import SelectionReader, Unreadable, fragments_of
-from hub.store.base import Entity, PageSql, Relation, page_sql
+from hub.selections import Unreadable, fragments_of
+from hub.store.base import Entity, PageSql, page_sql
+from schema.relations import (
+    ById,
+    Declared,
+    Planned,
+    PlannedConnection,
+    Planning,
+    Related,
+    Rows,
+    computed_of,
+    relation_of,
+)
+from schema.selections import Selections
 
 log = logging.getLogger(__name__)
 
@@ -55,89 +63,6 @@ CACHE_SIZE = 512
 
 
 # ------------------------------------------------------------------------------------------------ planning
-
-
-@dataclass(frozen=True)
-class PlannedConnection:
-    """What a root connection's resolver would read: the compiler's answer from `resolve_connection`."""
-
-    entity: Entity
-    node_type: Any
-    build_where: Any
-    order: str | None
-    descending: bool
-    first: int
-    after: str | None
-
-
-class Planned(Exception):
-    """Raised by a resolver asked (through `Planning`) what it would read, carrying the answer."""
-
-    def __init__(self, what: Any) -> None:
-        super().__init__("planned")
-        self.what = what
-
-
-@dataclass(frozen=True)
-class Marker:
-    """A parent record's attribute, as the resolver reads it: `pk` is the row's id, `<x>_pk` its `<x>_id`."""
-
-    name: str
-
-    @property
-    def column(self) -> str:
-        return "id" if self.name == "pk" else self.name.removesuffix("_pk") + "_id"
-
-
-class MarkedRecord:
-    """A stand-in for a parent record: every attribute is a Marker."""
-
-    def __getattr__(self, name: str) -> Marker:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return Marker(name)
-
-
-class _Recorder:
-    def __init__(self, what: tuple[Any, ...]) -> None:
-        self.what = what
-
-    def load(self, key: Any) -> Any:
-        # raised at the call, before any coroutine exists
-        raise Planned((*self.what, key))
-
-    def peek(self, key: Any) -> Any:
-        # hub.loaders.now_or_later looks first
-        raise Planned((*self.what, key))
-
-    def load_many(self, keys: Any) -> Any:
-        raise NotCompilable("load_many")
-
-
-class RecordingLoaders:
-    """Loaders that, instead of loading, tell the compiler what would be loaded."""
-
-    def by_id(self, entity: Entity) -> _Recorder:
-        return _Recorder(("by_id", entity))
-
-    def related(self, relation: Relation, limit: int) -> _Recorder:
-        return _Recorder(("related", relation, limit))
-
-    def __getattr__(self, name: str) -> Any:
-        raise NotCompilable(f"loader {name}")
-
-
-@dataclass
-class Planning:
-    """The context a resolver gets when the compiler asks it what it would read."""
-
-    principal: Principal
-    settings: Any = None
-    loaders: RecordingLoaders = RecordingLoaders()  # noqa: RUF009 - stateless
-
-    @property
-    def db(self) -> Any:
-        raise NotCompilable("the resolver reads the database itself")
 
 
 class _Info:
@@ -414,60 +339,6 @@ class NotCompilable(Unreadable):
     """The operation needs the resolvers."""
 
 
-class Selections(SelectionReader):
-    """Reads an operation's selections as execution would (hub/selections.py: fragments expanded, @skip/@include
-    applied, same-key fields merged), and the arguments of its fields coerced and converted as the resolver gets
-    them. The compiler reads a whole operation with it; the resolver path's look-ahead (schema/lookahead.py) reads
-    one field's subtree."""
-
-    def __init__(self, schema: Any, fragments: dict[str, FragmentDefinitionNode], variables: Any) -> None:
-        super().__init__(schema._schema, fragments, variables.coerced, strict=True)
-        self.schema = schema  # strawberry's
-        self.gql: Any = schema._schema
-        self.variable_values = variables  # graphql-core's VariableValues
-
-    def arguments(self, parent: GraphQLObjectType, nodes: list[FieldNode]) -> tuple[Any, dict[str, Any]]:
-        """The strawberry field and its arguments, converted as the resolver would get them."""
-        name = nodes[0].name.value
-        if any(
-            orjson.dumps(n.arguments and [a.to_dict() for a in n.arguments])
-            != orjson.dumps(nodes[0].arguments and [a.to_dict() for a in nodes[0].arguments])
-            for n in nodes[1:]
-        ):
-            raise NotCompilable("merged fields with different arguments")
-        field_def = parent.fields[name]
-        values = get_argument_values(field_def, nodes[0], self.variable_values)
-        strawberry_field = self.strawberry_field(parent, name)
-        kwargs = convert_arguments(
-            values,
-            strawberry_field.arguments,
-            scalar_registry=self.schema.schema_converter.scalar_registry,
-            config=self.schema.config,
-        )
-        return strawberry_field, kwargs
-
-    def strawberry_field(self, parent: GraphQLObjectType, name: str) -> Any:
-        """The strawberry field behind `parent.name` (remembered per schema: the schema does not change)."""
-        remembered = _STRAWBERRY_FIELDS.setdefault(self.schema, {})
-        key = (parent.name, name)
-        found = remembered.get(key)
-        if found is None:
-            definition = self.schema.get_type_by_name(parent.name)
-            if definition is None:
-                raise NotCompilable(f"type {parent.name}")
-            found = next((f for f in definition.fields if self.graphql_name(f) == name), None)
-            if found is None:
-                raise NotCompilable(f"field {parent.name}.{name}")
-            remembered[key] = found
-        return found
-
-    def graphql_name(self, strawberry_field: Any) -> str:
-        return str(self.schema.config.name_converter.get_graphql_name(strawberry_field))
-
-
-_STRAWBERRY_FIELDS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Any]] = weakref.WeakKeyDictionary()
-
-
 class Build(Selections):
     """One compilation."""
 
@@ -500,8 +371,9 @@ class Build(Selections):
         self.aliases += 1
         return f"x{self.aliases}"
 
-    async def ask(self, strawberry_field: Any, parent: Any, kwargs: dict[str, Any]) -> Any:
-        """Call the field's resolver on a stand-in parent with recording loaders; what it would read."""
+    async def ask(self, strawberry_field: Any, kwargs: dict[str, Any]) -> Any:
+        """Call a root field's resolver with the planning context: what it would read (resolve_connection raises
+        it)."""
         resolver = strawberry_field.base_resolver
         if resolver is None:
             raise NotCompilable("no resolver")
@@ -510,7 +382,7 @@ class Build(Selections):
         args: list[Any] = []
         parameters = list(inspect.signature(function).parameters)
         if parameters and parameters[0] == "self":
-            args.append(parent)
+            args.append(None)
         call_kwargs = dict(kwargs)
         if "info" in parameters:
             call_kwargs["info"] = info
@@ -538,41 +410,43 @@ class Build(Selections):
             if name == "nodes":
                 pairs.append((key, await self.nodes_by_ids(list(kwargs.get("ids") or []), nodes)))
                 continue
-            planned = await self.ask(strawberry_field, None, kwargs)
-            if isinstance(planned, PlannedConnection):
-                pairs.append((key, await self.connection(planned, query_type.fields[name].type, nodes)))
-            elif name == "node" and isinstance(planned, tuple) and planned[0] == "by_id":
-                # node(id:): the resolver decoded the id and would load this one record
-                _, entity, pk = planned
-                record_type = self.gql.get_type(self.compiler.type_of_kind[entity.kind])
-                pairs.append((key, await self.by_key(entity, record_type, self.subselections(nodes), self.p(int(pk)))))
-            else:
+            if name == "node":
+                entity, record_type, pks = self.node_keys([kwargs["id"]])
+                pairs.append((key, await self.by_key(entity, record_type, self.subselections(nodes), self.p(pks[0]))))
+                continue
+            planned = await self.ask(strawberry_field, kwargs)
+            if not isinstance(planned, PlannedConnection):
                 raise NotCompilable(f"root field {name}")
+            pairs.append((key, await self.connection(planned, query_type.fields[name].type, nodes)))
         with_clause = ("with " + ", ".join(self.ctes) + " ") if self.ctes else ""
         sql = f"{with_clause}select {json_object(pairs)}::text"
         return Compiled(sql=sql, params=list(self.p.values))
 
-    async def nodes_by_ids(self, ids: list[str], nodes: list[FieldNode]) -> str:
-        """nodes(ids:) when every id is of one type: the records in the order asked, null where missing or not
-        visible (the resolver's answer); ids of several types go to the resolver."""
+    def node_keys(self, ids: list[str]) -> tuple[Entity, Any, list[int]]:
+        """The entity, record type and primary keys of global ids that are all of one node type (else the resolver
+        answers, and reports an id that is not one)."""
         from schema.common import from_global_id
 
-        if not ids or len(ids) > MAX_IDS:
-            raise NotCompilable("nodes: no ids, or more than the resolver takes")
         try:
             keys = [from_global_id(i) for i in ids]
         except Exception as error:  # noqa: BLE001 - the resolver reports a bad id
-            raise NotCompilable("nodes: an id that is not one") from error
+            raise NotCompilable("an id that is not one") from error
         type_names = {type_name for type_name, _ in keys}
         if len(type_names) != 1 or next(iter(type_names)) not in self.compiler.node_types:
-            raise NotCompilable("nodes of several types")
+            raise NotCompilable("ids of several types, or not of nodes")
         type_name = next(iter(type_names))
-        entity = self.compiler.node_types[type_name][0]
-        record_type = self.gql.get_type(type_name)
+        return self.compiler.node_types[type_name][0], self.gql.get_type(type_name), [pk for _, pk in keys]
+
+    async def nodes_by_ids(self, ids: list[str], nodes: list[FieldNode]) -> str:
+        """nodes(ids:) when every id is of one type: the records in the order asked, null where missing or not
+        visible (the resolver's answer); ids of several types go to the resolver."""
+        if not ids or len(ids) > MAX_IDS:
+            raise NotCompilable("nodes: no ids, or more than the resolver takes")
+        entity, record_type, pks = self.node_keys(ids)
         y, u = self.alias(), self.alias()
         obj = await self.record(entity, record_type, self.subselections(nodes), y)
         p = self.p
-        ids_param = p([pk for _, pk in keys])
+        ids_param = p(pks)
         return (
             f"(select json_agg(case when {y}.id is null then null else {obj} end order by {u}.ord)"
             f" from unnest({ids_param}::bigint[]) with ordinality {u}(id, ord)"
@@ -684,18 +558,21 @@ class Build(Selections):
             if (type_name, name) in EMBEDDED:
                 pairs.append((key, self.embedded(type_name, name, field_type, self.subselections(nodes), x)))
                 continue
-            if strawberry_field.base_resolver is None:
+            declared = relation_of(strawberry_field)
+            if declared is None:
+                if strawberry_field.base_resolver is not None or computed_of(strawberry_field):
+                    raise NotCompilable(f"{type_name}.{name} is computed")
                 pairs.append((key, self.plain(type_name, strawberry_field.python_name, field_type, columns, x)))
-                continue
-            if (type_name, name) == ("FrontierModel", "coverageOutcome"):
+            elif (type_name, name) == ("FrontierModel", "coverageOutcome"):
                 pairs.append((key, self.coverage_outcome(x)))
-                continue
-            if (type_name, name) == ("EarlyAccessAgreement", "parties"):
+            elif isinstance(declared.loads, Rows) and declared.loads.loader_name == "parties":
                 pairs.append((key, await self.parties(self.subselections(nodes), x)))
-                continue
-            _, kwargs = self.arguments(gql_type, nodes)
-            planned = await self.ask(strawberry_field, MarkedRecord(), kwargs)
-            pairs.append((key, await self.loaded(planned, field_type, self.subselections(nodes), x)))
+            else:
+                # a `first` the resolver would refuse raises its error: the resolvers answer, with that error
+                page = declared.page_of(self.arguments(gql_type, nodes)[1] if declared.first is not None else {})
+                pairs.append(
+                    (key, await self.loaded(declared, page, field_type, self.subselections(nodes), x, columns))
+                )
         return json_object(pairs)
 
     def embedded(
@@ -801,23 +678,28 @@ class Build(Selections):
             f" where {condition} and {visible(entity.kind, 't', self.principal, p)}{tail}"
         )
 
-    async def loaded(self, planned: Any, field_type: Any, selection_sets: list[SelectionSetNode], x: str) -> str:
-        """A field whose resolver loads one record by key or a related list."""
+    async def loaded(
+        self,
+        declared: Declared,
+        page: int | None,
+        field_type: Any,
+        selection_sets: list[SelectionSetNode],
+        x: str,
+        columns: frozenset[str],
+    ) -> str:
+        """A field that loads one record by key or a related list, as it declares (schema/relations.py)."""
         # (record() refuses a field whose type is not the node type of the entity loaded)
-        if not isinstance(planned, tuple) or not planned:
-            raise NotCompilable("resolver")
+        loads = declared.loads
         inner, _ = unwrap(field_type)
-        if planned[0] == "by_id":
-            entity: Entity
-            _, entity, key = planned
-            if not isinstance(key, Marker) or isinstance(inner, GraphQLList):
-                raise NotCompilable("by_id key")
-            return await self.by_key(entity, named(inner), selection_sets, f"{x}.{key.column}")
-        if planned[0] == "related":
-            relation: Relation
-            _, relation, limit, key = planned
-            if not isinstance(key, Marker) or key.name != "pk" or not isinstance(inner, GraphQLList):
-                raise NotCompilable("related key")
+        if declared.convert is not None:
+            raise NotCompilable("the field converts what it loads")
+        if isinstance(loads, ById) and not isinstance(inner, GraphQLList):
+            column = key_column(loads.key_attribute)
+            if column not in columns:
+                raise NotCompilable(f"{loads.key_attribute} is not read from a column")
+            return await self.by_key(loads.entity, named(inner), selection_sets, f"{x}.{column}")
+        if isinstance(loads, Related) and isinstance(inner, GraphQLList) and page is not None:
+            relation = loads.relation
             y = self.alias()
             obj = await self.record(relation.entity, named(inner), selection_sets, y)
             ordering = f"{relation.order}, t.id"
@@ -826,7 +708,13 @@ class Build(Selections):
                 f"{relation.parent} = {x}.id",
                 join=relation.join,
                 extra=f", row_number() over (order by {ordering}) as _rn",
-                tail=f" order by {ordering} limit {int(limit)}",
+                tail=f" order by {ordering} limit {int(page)}",
             )
             return f"(select coalesce(json_agg({obj} order by {y}._rn), '[]'::json) from ({rows}) {y})"
-        raise NotCompilable(f"resolver loads {planned[0]}")
+        raise NotCompilable(f"{type(loads).__name__} relation")
+
+
+def key_column(attribute: str) -> str:
+    """The column a record's key attribute is read from, as from_row names them: `pk` is the row's `id`, `<x>_pk`
+    its `<x>_id`."""
+    return "id" if attribute == "pk" else attribute.removesuffix("_pk") + "_id"

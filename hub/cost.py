@@ -3,7 +3,8 @@
 
 Every field costs 1 each time it is resolved, and a list multiplies the cost of what it selects by how many items
 it may hold: its `first` argument (a literal or a variable, else the argument's default: 50 for root connections,
-100 for nested lists), `len(ids)` for `nodes(ids:)`, and otherwise `DEFAULT_LIST_SIZE`. A field that takes `first`
+100 for nested lists), `len(ids)` for `nodes(ids:)`, the most its relation declares it holds (`MOST`), and
+otherwise `DEFAULT_LIST_SIZE`. A field that takes `first`
 but returns an object (a connection, the dashboard) passes that size to its list fields (`edges`, `nodes`,
 `dueSoon`, ...). So `findings(first: 50) { edges { node { id title } } }` costs 1 + 1 + 50 * (1 + 2) = 152: an upper
 bound on the fields the answer can hold, whatever the data. A root mutation field costs MUTATION_COST instead of 1.
@@ -43,9 +44,12 @@ from graphql.type import GraphQLNamedType
 from hub.selections import SelectionReader, fragments_of
 from hub.store.base import MAX_PAGE_SIZE
 
-# Items assumed in a list that takes no size argument (sign-offs, parties, shareWith, milestones, the 16 sectors,
-# introspection's lists): these are short lists, and one that is not is bounded by its own table.
+# Items assumed in a list that takes no size argument and declares no bound (sign-offs, shareWith, milestones, the 16
+# sectors, introspection's lists): these are short lists, and one that is not is bounded by its own table.
 DEFAULT_LIST_SIZE = 20
+# The key of a GraphQL field's extensions that holds the most items the field's list holds, when its relation
+# declares it (schema/relations.py, where the schema's fields are declared: an agreement's parties, say).
+MOST = "hub.most"
 # What a root mutation field costs: a write (a transaction, an event, a notification) weighs more than a read.
 MUTATION_COST = 10
 
@@ -142,6 +146,8 @@ class _Costing:
                 items = first
             elif isinstance(ids, list):
                 items = min(len(ids), MAX_PAGE_SIZE)
+            elif definition.extensions.get(MOST) is not None:
+                items = definition.extensions[MOST]
             elif size is not None:
                 items = size
             else:
