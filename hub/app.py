@@ -44,7 +44,6 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from hub import graphiql, metrics
 from hub.access import Params
 from hub.auth import Principal, authenticate, bearer_token, check_token
-from hub.compiler import Compiler
 from hub.cost import operation_cost
 from hub.db import DatabaseUnavailable, connection_lost, create_pool, database_unavailable
 from hub.demand import cost_extension, rate_limit_headers, rate_limited_message, too_costly
@@ -69,6 +68,7 @@ from hub.settings import Settings
 from hub.store.base import PoolSession, Session
 from schema import schema
 from schema.common import Context
+from schema.compiler import Compiler
 
 log = logging.getLogger("hub.app")
 request_log = logging.getLogger("hub.request")

@@ -257,7 +257,7 @@ async def resolve_connection(
     order_field = order.field.value if order is not None else None
     descending = order is not None and order.direction == OrderDirection.DESC
     if isinstance(context, Planning):
-        # the SQL compiler asks what this connection would read (hub/compiler.py)
+        # the SQL compiler asks what this connection would read (schema/compiler/)
         raise Planned(
             PlannedConnection(entity, node_type, lambda w: where(w, filters), order_field, descending, first, after)
         )
