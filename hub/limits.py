@@ -43,30 +43,28 @@ def check(document: DocumentNode, operation: OperationDefinitionNode, limits: Li
         )
     reader = SelectionReader(None, fragments_of(document.definitions), None)
     aliases = 0
-    # depth first, as the operation reads, with a stack of our own: (the fields of a selection set, their depth, the
-    # depth they may reach)
-    stack = [(reader.fields([operation.selection_set], None, frozenset()), 0, limits.max_depth)]
+    # depth first, as the operation reads, with a stack of our own: (the fields of a selection set still to read,
+    # their depth, the depth they may reach)
+    stack = [(iter(reader.fields([operation.selection_set], None, frozenset())), 0, limits.max_depth)]
     while stack:
-        fields, depth, max_depth = stack[-1]
-        found = next(fields, None)
-        if found is None:
-            stack.pop()
-            continue
-        selection, around = found
-        limit = max_depth
-        if depth == 0 and selection.name.value in INTROSPECTION_FIELDS:
-            limit = max(max_depth, INTROSPECTION_MAX_DEPTH)
-        if selection.alias is not None:
-            aliases += 1
-        if len(selection.directives or ()) > limits.max_directives_per_field:
-            raise TooComplex(
-                f"field {selection.name.value} has {len(selection.directives or ())} directives; at most "
-                f"{limits.max_directives_per_field} (HUB_MAX_DIRECTIVES_PER_FIELD)"
-            )
-        if selection.selection_set is not None:
-            if depth + 1 > limit:
-                setting = "HUB_MAX_DEPTH" if limit == limits.max_depth else "introspection's own limit"
-                raise TooComplex(f"the query is nested deeper than {limit} ({setting})")
-            stack.append((reader.fields([selection.selection_set], None, around), depth + 1, limit))
+        fields, depth, max_depth = stack.pop()
+        for selection, around in fields:
+            limit = max_depth
+            if depth == 0 and selection.name.value in INTROSPECTION_FIELDS:
+                limit = max(max_depth, INTROSPECTION_MAX_DEPTH)
+            if selection.alias is not None:
+                aliases += 1
+            if len(selection.directives or ()) > limits.max_directives_per_field:
+                raise TooComplex(
+                    f"field {selection.name.value} has {len(selection.directives or ())} directives; at most "
+                    f"{limits.max_directives_per_field} (HUB_MAX_DIRECTIVES_PER_FIELD)"
+                )
+            if selection.selection_set is not None:
+                if depth + 1 > limit:
+                    setting = "HUB_MAX_DEPTH" if limit == limits.max_depth else "introspection's own limit"
+                    raise TooComplex(f"the query is nested deeper than {limit} ({setting})")
+                stack.append((fields, depth, max_depth))
+                stack.append((iter(reader.fields([selection.selection_set], None, around)), depth + 1, limit))
+                break
     if aliases > limits.max_aliases:
         raise TooComplex(f"the query uses {aliases} aliases; at most {limits.max_aliases} (HUB_MAX_ALIASES)")

@@ -16,7 +16,7 @@ boolean.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from graphql import (
@@ -99,42 +99,52 @@ class SelectionReader:
         return bool(self.graphql_schema.is_sub_type(abstract, concrete))  # type: ignore[arg-type]
 
     def fields(
-        self, selection_sets: Iterable[SelectionSetNode], runtime: Runtime, within: frozenset[str] | None = None
-    ) -> Iterator[tuple[FieldNode, frozenset[str] | None]]:
+        self, selection_sets: Sequence[SelectionSetNode], runtime: Runtime, within: frozenset[str] | None = None
+    ) -> list[tuple[FieldNode, frozenset[str] | None]]:
         """The field nodes the selection sets select on an object of type `runtime`, in document order, fragments
         expanded (each once). With `within` (the fragments around the selection sets, which are not expanded
         again), each field comes with the fragments around it, to pass on to its own selection set; without, with
         None."""
-        expanded: set[str] = set(within or ())
-        stack: list[tuple[Iterator[Any], frozenset[str] | None]] = [
-            (iter(s.selections), within) for s in reversed(list(selection_sets))
-        ]
+        found: list[tuple[FieldNode, frozenset[str] | None]] = []
+        expanded: set[str] | None = None  # the fragments expanded so far (made at the first spread)
+        # the selections still to read, innermost last; a fragment suspends the selections it is in
+        stack: list[tuple[Iterator[Any], frozenset[str] | None]]
+        if len(selection_sets) == 1:
+            stack = [(iter(selection_sets[0].selections), within)]
+        else:
+            stack = [(iter(s.selections), within) for s in reversed(selection_sets)]
         while stack:
-            selections, around = stack[-1]
-            selection = next(selections, None)
-            if selection is None:
-                stack.pop()
-                continue
-            if not self.included(selection):
-                continue
-            if isinstance(selection, FieldNode):
-                yield selection, around
-            elif isinstance(selection, InlineFragmentNode):
-                if self.applies(selection.type_condition, runtime):
-                    stack.append((iter(selection.selection_set.selections), around))
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is None:
-                    if self.strict:
-                        raise Unreadable(f"unknown fragment {name}")
-                    continue  # validation reports it
-                if name in expanded or not self.applies(fragment.type_condition, runtime):
+            selections, around = stack.pop()
+            for selection in selections:
+                if selection.directives and not self.included(selection):
                     continue
-                expanded.add(name)
-                stack.append((iter(fragment.selection_set.selections), None if around is None else around | {name}))
+                kind = selection.kind
+                if kind == "field":
+                    found.append((selection, around))
+                    continue
+                if kind == "inline_fragment":
+                    if not self.applies(selection.type_condition, runtime):
+                        continue
+                    inner, inner_around = selection.selection_set, around
+                else:  # a fragment spread
+                    name = selection.name.value
+                    fragment = self.fragments.get(name)
+                    if fragment is None:
+                        if self.strict:
+                            raise Unreadable(f"unknown fragment {name}")
+                        continue  # validation reports it
+                    if expanded is None:
+                        expanded = set(within or ())
+                    if name in expanded or not self.applies(fragment.type_condition, runtime):
+                        continue
+                    expanded.add(name)
+                    inner, inner_around = fragment.selection_set, None if around is None else around | {name}
+                stack.append((selections, around))
+                stack.append((iter(inner.selections), inner_around))
+                break
+        return found
 
-    def collect(self, selection_sets: Iterable[SelectionSetNode], runtime: Runtime) -> dict[str, list[FieldNode]]:
+    def collect(self, selection_sets: Sequence[SelectionSetNode], runtime: Runtime) -> dict[str, list[FieldNode]]:
         """The fields of the selection sets on an object of type `runtime`, by response key, in order (fragments
         expanded, @skip/@include applied, same-key fields merged), as execution groups them."""
         grouped: dict[str, list[FieldNode]] = {}
