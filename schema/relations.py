@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -202,7 +203,7 @@ class Declared:
     convert: Callable[..., Any] | None = None
     check: Callable[[int], None] | None = None
     field: Any = None  # the strawberry field, once made
-    _converter: Callable[..., Any] | None = None
+    _converter: Callable[..., Any] | None = dataclass_field(default=None, init=False, repr=False)
 
     def page_of(self, arguments: Mapping[str, Any]) -> int | None:
         """The page the relation reads, from the field's arguments as the resolver gets them; raises the resolver's
