@@ -38,7 +38,6 @@ from strawberry.types import ExecutionResult
 from hub import graphiql, metrics
 from hub.access import Params
 from hub.auth import Principal, authenticate, bearer_token, check_token
-from hub.compiler import Compiler
 from hub.db import DatabaseUnavailable, connection_lost, create_pool, database_unavailable
 from hub.demand import cost_extension, rate_limit_headers
 from hub.errors import INTERNAL_MESSAGE, TIMEOUT_MESSAGE, Refused, error_body, request_id_from
@@ -58,6 +57,7 @@ from hub.settings import Settings
 from hub.store.base import PoolSession, Session
 from schema import schema
 from schema.common import Context
+from schema.compiler import Compiler
 
 log = logging.getLogger("hub.app")
 request_log = logging.getLogger("hub.request")
@@ -513,7 +513,7 @@ class GraphQLEndpoint:
         variables: dict[str, Any] | None,
         principal: Principal,
     ) -> tuple[str, str] | None:
-        """A query answered by one SQL statement (hub/compiler.py), in the request's snapshot: ("data", the data
+        """A query answered by one SQL statement (schema/compiler/), in the request's snapshot: ("data", the data
         as JSON text); None when the operation needs the resolvers."""
         if not self.settings.sql_compiler:
             return None  # (the operation is admitted, so valid: hub.pipeline.admit)

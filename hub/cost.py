@@ -3,30 +3,28 @@
 
 Every field costs 1 each time it is resolved, and a list multiplies the cost of what it selects by how many items
 it may hold: its `first` argument (a literal or a variable, else the argument's default: 50 for root connections,
-100 for nested lists), `len(ids)` for `nodes(ids:)`, and otherwise `DEFAULT_LIST_SIZE`. A field that takes `first`
+100 for nested lists), `len(ids)` for `nodes(ids:)`, the most its relation declares it holds (`MOST`), and
+otherwise `DEFAULT_LIST_SIZE`. A field that takes `first`
 but returns an object (a connection, the dashboard) passes that size to its list fields (`edges`, `nodes`,
 `dueSoon`, ...). So `findings(first: 50) { edges { node { id title } } }` costs 1 + 1 + 50 * (1 + 2) = 152: an upper
 bound on the fields the answer can hold, whatever the data. A root mutation field costs MUTATION_COST instead of 1.
 `__typename` is free. Fragments and inline fragments count once per concrete type they apply to; on an interface or
 union, the costliest concrete type counts; `@skip`/`@include` are honoured, and repeated selections of one response
-key are merged, as execution does.
+key are merged, as execution does: the selections are read with hub/selections.py, as the limits, the SQL compiler
+and the look-ahead read them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from graphql import (
-    BooleanValueNode,
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLField,
     GraphQLObjectType,
     GraphQLSchema,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SchemaMetaFieldDef,
@@ -43,11 +41,15 @@ from graphql import (
 )
 from graphql.type import GraphQLNamedType
 
+from hub.selections import SelectionReader, fragments_of
 from hub.store.base import MAX_PAGE_SIZE
 
-# Items assumed in a list that takes no size argument (sign-offs, parties, shareWith, milestones, the 16 sectors,
-# introspection's lists): these are short lists, and one that is not is bounded by its own table.
+# Items assumed in a list that takes no size argument and declares no bound (sign-offs, shareWith, milestones, the 16
+# sectors, introspection's lists): these are short lists, and one that is not is bounded by its own table.
 DEFAULT_LIST_SIZE = 20
+# The key of a GraphQL field's extensions that holds the most items the field's list holds, when its relation
+# declares it (schema/relations.py, where the schema's fields are declared: an agreement's parties, say).
+MOST = "hub.most"
 # What a root mutation field costs: a write (a transaction, an event, a notification) weighs more than a read.
 MUTATION_COST = 10
 
@@ -76,57 +78,10 @@ class _Costing:
     def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any]) -> None:
         self.schema = schema
         self.variables = variables
-        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.reader = SelectionReader(schema, fragments_of(document.definitions), variables)
         # one selection on one type costs the same wherever it appears: without this, fields of an interface type
         # nested in one another would be costed once per implementing type per level (10 types, 6 levels: 10**6)
         self.memo: dict[tuple[tuple[int, ...], str, int | None], int] = {}
-
-    def included(self, node: FieldNode | FragmentSpreadNode | InlineFragmentNode) -> bool:
-        for directive in node.directives or ():
-            name = directive.name.value
-            if name not in ("skip", "include"):
-                continue
-            condition = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
-            if isinstance(condition, BooleanValueNode):
-                value: Any = condition.value
-            elif condition is not None and hasattr(condition, "name"):  # a variable
-                value = self.variables.get(condition.name.value)  # type: ignore[attr-defined]
-            else:
-                continue
-            if not isinstance(value, bool):
-                continue  # a bad value: execution reports it; count the field
-            if (name == "skip" and value) or (name == "include" and not value):
-                return False
-        return True
-
-    def applies(self, condition: Any, runtime: GraphQLObjectType) -> bool:
-        if condition is None:
-            return True
-        named = self.schema.get_type(condition.name.value)
-        if named is None:
-            return False
-        if named is runtime:
-            return True
-        return is_abstract_type(named) and self.schema.is_sub_type(named, runtime)  # type: ignore[arg-type]
-
-    def collect(
-        self, selection_sets: Iterable[SelectionSetNode], runtime: GraphQLObjectType, into: dict[str, list[FieldNode]]
-    ) -> None:
-        """The fields that `selection_sets` select on an object of type `runtime`, grouped by response key."""
-        for selection_set in selection_sets:
-            for selection in selection_set.selections:
-                if not self.included(selection):  # type: ignore[arg-type]
-                    continue
-                if isinstance(selection, FieldNode):
-                    key = selection.alias.value if selection.alias else selection.name.value
-                    into.setdefault(key, []).append(selection)
-                elif isinstance(selection, InlineFragmentNode):
-                    if self.applies(selection.type_condition, runtime):
-                        self.collect([selection.selection_set], runtime, into)
-                elif isinstance(selection, FragmentSpreadNode):
-                    fragment = self.fragments.get(selection.name.value)
-                    if fragment is not None and self.applies(fragment.type_condition, runtime):
-                        self.collect([fragment.selection_set], runtime, into)
 
     def selections(self, selection_sets: list[SelectionSetNode], parent: GraphQLNamedType, size: int | None) -> int:
         """The cost of `selection_sets` on one object of type `parent`; `size` is the page size its list fields
@@ -151,10 +106,8 @@ class _Costing:
     def fields_on_object(
         self, selection_sets: list[SelectionSetNode], runtime: GraphQLObjectType, size: int | None, mutation: bool
     ) -> int:
-        fields: dict[str, list[FieldNode]] = {}
-        self.collect(selection_sets, runtime, fields)
         total = 0
-        for nodes in fields.values():
+        for nodes in self.reader.collect(selection_sets, runtime).values():
             name = nodes[0].name.value
             if name == "__typename":
                 continue
@@ -193,37 +146,14 @@ class _Costing:
                 items = first
             elif isinstance(ids, list):
                 items = min(len(ids), MAX_PAGE_SIZE)
+            elif definition.extensions.get(MOST) is not None:
+                items = definition.extensions[MOST]
             elif size is not None:
                 items = size
             else:
                 items = DEFAULT_LIST_SIZE
             return own + items * self.selections(children, named, None)
         return own + self.selections(children, named, first)
-
-
-def _spreads(selection_set: SelectionSetNode) -> Iterator[str]:
-    for selection in selection_set.selections:
-        if isinstance(selection, FragmentSpreadNode):
-            yield selection.name.value
-        elif isinstance(selection, FieldNode | InlineFragmentNode) and selection.selection_set is not None:
-            yield from _spreads(selection.selection_set)
-
-
-def _fragment_cycle(fragments: dict[str, FragmentDefinitionNode]) -> bool:
-    """Whether a fragment spreads itself, directly or through others (costing it would never end)."""
-    graph = {name: set(_spreads(f.selection_set)) for name, f in fragments.items()}
-    done: set[str] = set()
-
-    def cycles(name: str, path: frozenset[str]) -> bool:
-        if name in path:
-            return True
-        if name in done or name not in graph:
-            return False
-        found = any(cycles(n, path | {name}) for n in graph[name])
-        done.add(name)
-        return found
-
-    return any(cycles(name, frozenset()) for name in graph)
 
 
 def operation_cost(
@@ -241,7 +171,7 @@ def operation_cost(
     if root is None:
         return 0
     costing = _Costing(schema, document, variable_values(schema, operation, variables))
-    if _fragment_cycle(costing.fragments):
+    if costing.reader.cyclic():
         return 0  # a validation error (NoFragmentCyclesRule): it runs nothing
     return costing.on_object(
         [operation.selection_set], root, None, mutation=operation.operation == OperationType.MUTATION

@@ -5,15 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-)
+from graphql import DocumentNode, FieldNode, OperationDefinitionNode
+
+from hub.selections import SelectionReader, fragments_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,49 +32,39 @@ class TooComplex(Exception):
     """A request over a limit; the message names the limit and the setting that raises it."""
 
 
-def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
-    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-
-
 def check(document: DocumentNode, operation: OperationDefinitionNode, limits: Limits) -> None:
-    """Raise TooComplex when `operation` goes over a limit."""
-    fragments = _fragments(document)
-    aliases = 0
-
-    def walk(selection_set: SelectionSetNode | None, depth: int, seen: frozenset[str], max_depth: int) -> None:
-        nonlocal aliases
-        if selection_set is None:
-            return
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                limit = max_depth
-                if depth == 0 and selection.name.value in INTROSPECTION_FIELDS:
-                    limit = max(max_depth, INTROSPECTION_MAX_DEPTH)
-                if selection.alias is not None:
-                    aliases += 1
-                if len(selection.directives or ()) > limits.max_directives_per_field:
-                    raise TooComplex(
-                        f"field {selection.name.value} has {len(selection.directives or ())} directives; at most "
-                        f"{limits.max_directives_per_field} (HUB_MAX_DIRECTIVES_PER_FIELD)"
-                    )
-                if selection.selection_set is not None:
-                    if depth + 1 > limit:
-                        setting = "HUB_MAX_DEPTH" if limit == limits.max_depth else "introspection's own limit"
-                        raise TooComplex(f"the query is nested deeper than {limit} ({setting})")
-                    walk(selection.selection_set, depth + 1, seen, limit)
-            elif isinstance(selection, InlineFragmentNode):
-                walk(selection.selection_set, depth, seen, max_depth)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name in seen or name not in fragments:
-                    continue  # a cycle or an unknown fragment: validation reports it
-                walk(fragments[name].selection_set, depth, seen | {name}, max_depth)
-
+    """Raise TooComplex when `operation` goes over a limit. It reads the document before validation: every field
+    counts whatever its type or directives, fragments are expanded wherever they are spread (each once per selection,
+    never inside themselves) and an unknown one is passed over (validation reports it)."""
     root_fields = [s for s in operation.selection_set.selections if isinstance(s, FieldNode)]
     if len(root_fields) > limits.max_root_fields:
         raise TooComplex(
             f"the operation has {len(root_fields)} root fields; at most {limits.max_root_fields} (HUB_MAX_ROOT_FIELDS)"
         )
-    walk(operation.selection_set, 0, frozenset(), limits.max_depth)
+    reader = SelectionReader(None, fragments_of(document.definitions), None)
+    aliases = 0
+    # depth first, as the operation reads, with a stack of our own: (the fields of a selection set still to read,
+    # their depth, the depth they may reach)
+    stack = [(iter(reader.fields([operation.selection_set], None, frozenset())), 0, limits.max_depth)]
+    while stack:
+        fields, depth, max_depth = stack.pop()
+        for selection, around in fields:
+            limit = max_depth
+            if depth == 0 and selection.name.value in INTROSPECTION_FIELDS:
+                limit = max(max_depth, INTROSPECTION_MAX_DEPTH)
+            if selection.alias is not None:
+                aliases += 1
+            if len(selection.directives or ()) > limits.max_directives_per_field:
+                raise TooComplex(
+                    f"field {selection.name.value} has {len(selection.directives or ())} directives; at most "
+                    f"{limits.max_directives_per_field} (HUB_MAX_DIRECTIVES_PER_FIELD)"
+                )
+            if selection.selection_set is not None:
+                if depth + 1 > limit:
+                    setting = "HUB_MAX_DEPTH" if limit == limits.max_depth else "introspection's own limit"
+                    raise TooComplex(f"the query is nested deeper than {limit} ({setting})")
+                stack.append((fields, depth, max_depth))
+                stack.append((iter(reader.fields([selection.selection_set], None, around)), depth + 1, limit))
+                break
     if aliases > limits.max_aliases:
         raise TooComplex(f"the query uses {aliases} aliases; at most {limits.max_aliases} (HUB_MAX_ALIASES)")

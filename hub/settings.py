@@ -96,7 +96,7 @@ class Settings:
     max_body_bytes: int = 1_000_000
     statement_timeout_ms: int = 10_000
     request_timeout_seconds: float = 30.0
-    # answer read operations with one compiled SQL statement where their selection allows (hub/compiler.py)
+    # answer read operations with one compiled SQL statement where their selection allows (schema/compiler/)
     sql_compiler: bool = True
     ws_allowed_origins: tuple[str, ...] = ()
     ws_token_recheck_seconds: float = 30.0

@@ -29,6 +29,7 @@ from schema import (
     program,
 )
 from schema.mutations import in_payload
+from schema.relations import publish_sizes
 
 DOMAINS: tuple[ModuleType, ...] = (
     program,
@@ -87,6 +88,10 @@ schema = HubSchema(
         *tracing_extensions(),
     ],
 )
+
+
+# the relations' declared sizes, where the cost model reads them
+publish_sizes(schema._schema)
 
 
 def print_schema() -> str:

@@ -17,13 +17,13 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
-    record_by_id,
     record_fields,
     register_node,
-    related_records,
+    relation_field,
     resolve_connection,
     to_global_id,
 )
+from schema.relations import Related
 
 if TYPE_CHECKING:
     from schema.agreements import EarlyAccessAgreement
@@ -52,42 +52,23 @@ class Agency(Node, Record):
             **record_fields(row),
         )
 
-    @strawberry.field(description="Early-access agreements that name this agency.")
-    def agreements(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]]:
-        from schema.agreements import EarlyAccessAgreement
+    agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
+        Related(AGREEMENTS_BY_AGENCY), first=100, description="Early-access agreements that name this agency."
+    )
 
-        return related_records(info, AGREEMENTS_BY_AGENCY, first, self.pk, EarlyAccessAgreement)
+    owned_findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
+        Related(FINDINGS_BY_OWNER_AGENCY), first=100, description="Findings this agency owns."
+    )
 
-    @strawberry.field(description="Findings this agency owns.")
-    def owned_findings(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[Finding, strawberry.lazy("schema.findings")]]:
-        from schema.findings import Finding
+    owned_measures: list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]] = relation_field(
+        Related(MEASURES_BY_OWNER_AGENCY), first=100, description="Cyber measures this agency owns."
+    )
 
-        return related_records(info, FINDINGS_BY_OWNER_AGENCY, first, self.pk, Finding)
-
-    @strawberry.field(description="Cyber measures this agency owns.")
-    def owned_measures(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]]:
-        from schema.measures import CyberMeasure
-
-        return related_records(info, MEASURES_BY_OWNER_AGENCY, first, self.pk, CyberMeasure)
-
-    @strawberry.field(description="Infrastructure engagements this agency owns.")
-    def owned_engagements(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]]:
-        from schema.engagements import InfrastructureEngagement
-
-        return related_records(info, ENGAGEMENTS_BY_OWNER_AGENCY, first, self.pk, InfrastructureEngagement)
-
-
-def load_agency(info: strawberry.Info, pk: int | None) -> Any:
-    """The visible Agency `pk` (None if missing or hidden): now when loaded, else an awaitable."""
-    return record_by_id(info, store.AGENCY, pk, Agency)
+    owned_engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = (
+        relation_field(
+            Related(ENGAGEMENTS_BY_OWNER_AGENCY), first=100, description="Infrastructure engagements this agency owns."
+        )
+    )
 
 
 @strawberry.enum

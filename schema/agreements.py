@@ -8,27 +8,30 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 
-from hub.loaders import now_or_later
 from hub.store import agreements as store
-from schema.agencies import Agency, load_agency
+from hub.store.agencies import AGENCY
+from hub.store.labs import LAB
+from hub.store.models import MODEL
+from schema.agencies import Agency
 from schema.common import (
     Connection,
     Node,
     OrderDirection,
     Record,
-    ctx,
     decode_ids,
     record_fields,
     register_node,
+    relation_field,
     resolve_connection,
     state_enum,
     to_global_id,
     transitions_field,
     values,
 )
-from schema.labs import Lab, load_lab
-from schema.models import FrontierModel, load_model
+from schema.labs import Lab
+from schema.models import FrontierModel
 from schema.mutations import UserError, record_id, run_mutation
+from schema.relations import ById, Rows
 
 # the states of the registry (hub/kinds.py), in its order
 if TYPE_CHECKING:
@@ -63,9 +66,7 @@ class AgreementParty:
     def from_row(cls, row: dict[str, Any]) -> AgreementParty:
         return cls(agency_pk=row["agency_id"], accepted_at=row["accepted_at"])
 
-    @strawberry.field
-    def agency(self, info: strawberry.Info) -> Agency:
-        return load_agency(info, self.agency_pk)
+    agency: Agency = relation_field(ById(AGENCY, "agency_pk"))
 
 
 @register_node("EarlyAccessAgreement", store.AGREEMENT)
@@ -101,17 +102,15 @@ class EarlyAccessAgreement(Node, Record):
             **record_fields(row),
         )
 
-    @strawberry.field(description="The model; null if you may not see it.")
-    def model(self, info: strawberry.Info) -> FrontierModel | None:
-        return load_model(info, self.model_pk)
+    model: FrontierModel | None = relation_field(
+        ById(MODEL, "model_pk"), description="The model; null if you may not see it."
+    )
 
-    @strawberry.field
-    def lab(self, info: strawberry.Info) -> Lab:
-        return load_lab(info, self.lab_pk)
+    lab: Lab = relation_field(ById(LAB, "lab_pk"))
 
-    @strawberry.field(description="The agencies named on the agreement.")
-    def parties(self, info: strawberry.Info) -> list[AgreementParty]:
-        return now_or_later(ctx(info).loaders.parties, self.pk, lambda rows: [AgreementParty.from_row(r) for r in rows])
+    parties: list[AgreementParty] = relation_field(
+        Rows("parties"), most=store.MAX_AGENCIES, description="The agencies named on the agreement."
+    )
 
 
 @strawberry.enum

@@ -15,12 +15,12 @@ import strawberry
 from graphql import GraphQLError
 
 from hub.auth import Principal
-from hub.compiler import Planned, PlannedConnection, Planning
 from hub.kinds import KINDS, allowed_moves, event_kinds
 from hub.loaders import Loaders, now_or_later
 from hub.settings import Settings
-from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Relation, Session, UserInputError, page
+from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Session, UserInputError, page
 from schema.lookahead import preload_page
+from schema.relations import COMPUTED, RELATION, Declared, History, Loads, Planned, PlannedConnection, Planning
 
 if TYPE_CHECKING:
     from schema.events import Event
@@ -288,7 +288,7 @@ async def resolve_connection(
     order_field = order.field.value if order is not None else None
     descending = order is not None and order.direction == OrderDirection.DESC
     if isinstance(context, Planning):
-        # the SQL compiler asks what this connection would read (hub/compiler.py)
+        # the SQL compiler asks what this connection would read (schema/compiler/)
         raise Planned(
             PlannedConnection(entity, node_type, lambda w: where(w, filters), order_field, descending, first, after)
         )
@@ -334,21 +334,46 @@ def check_list_limit(first: int, field: str = "first") -> None:
 
 
 # ------------------------------------------------------------------------------------------------ nested fields
-# Nested fields return their records now when the look-ahead loaded them (schema/lookahead.py), else an awaitable:
-# they are plain functions so that graphql-core makes no asyncio task for the ones that answer at once.
+# A nested field that loads records declares its relation (schema/relations.py): its resolver is made of the
+# declaration, and returns its records now when the look-ahead loaded them (schema/lookahead.py), else an awaitable:
+# a plain function, so that graphql-core makes no asyncio task for the fields that answer at once.
 
 
-def related_records(info: strawberry.Info, relation: Relation, first: int, key: Any, node_type: Any) -> Any:
-    """The visible records of `relation` under `key` (at most `first`), as `node_type`s."""
-    check_list_limit(first)
-    return now_or_later(
-        ctx(info).loaders.related(relation, first), key, lambda rows: [node_type.from_row(r) for r in rows]
-    )
+def relation_field(
+    loads: Loads,
+    *,
+    first: int | None = None,
+    page: int | None = None,
+    most: int | None = None,
+    convert: Callable[..., Any] | None = None,
+    description: str | None = None,
+) -> Any:
+    """A nested field that loads `loads`: the strawberry field, its resolver, and the declaration that the SQL
+    compiler, the look-ahead and the cost model read. With `first`, the field takes a `first` argument (this its
+    default, checked as every list's) that sizes the relation; see schema/relations.py's Declared for the rest."""
+    declared = Declared(loads, first=first, page=page, most=most, convert=convert, check=check_list_limit)
+    resolve: Callable[..., Any]
+    if first is None:
+
+        def fixed(self: Any, info: strawberry.Info) -> Any:
+            return declared.value(self, info.context.loaders, page)
+
+        resolve = fixed
+    else:
+        default = first
+
+        def sized(self: Any, info: strawberry.Info, first: int = default) -> Any:
+            check_list_limit(first)
+            return declared.value(self, info.context.loaders, first)
+
+        resolve = sized
+    declared.field = strawberry.field(resolver=resolve, description=description, metadata={RELATION: declared})
+    return declared.field
 
 
-def record_by_id(info: strawberry.Info, entity: Entity, pk: int | None, node_type: Any) -> Any:
-    """The visible record `pk` of `entity` as a `node_type`; None when missing, hidden or `pk` is None."""
-    return now_or_later(ctx(info).loaders.by_id(entity), pk, lambda row: node_type.from_row(row) if row else None)
+def computed_field(why: str, *, description: str | None = None) -> Any:
+    """A nested field that loads nothing (`why` says what makes it), as schema/relations.py asks it to be marked."""
+    return strawberry.field(description=description, metadata={COMPUTED: why})
 
 
 # ------------------------------------------------------------------------------------------------ records
@@ -364,16 +389,9 @@ class Record:
     updated_at: datetime
     version: int = strawberry.field(description="Optimistic concurrency: name it as expectedVersion when writing.")
 
-    @strawberry.field(description="The record's events, oldest first, under the same visibility rule.")
-    def history(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[Event, strawberry.lazy("schema.events")]]:  # noqa: F821
-        from schema.events import Event
-
-        check_list_limit(first)
-        return now_or_later(
-            ctx(info).loaders.history(first), (self.KIND, self.pk), lambda rows: [Event.from_row(r) for r in rows]
-        )
+    history: list[Annotated[Event, strawberry.lazy("schema.events")]] = relation_field(
+        History(), first=100, description="The record's events, oldest first, under the same visibility rule."
+    )
 
 
 def record_fields(row: dict[str, Any]) -> dict[str, Any]:

@@ -8,28 +8,29 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 
-from hub.loaders import now_or_later
 from hub.store import coverage as store
-from schema.agencies import Agency, load_agency
+from hub.store.agencies import AGENCY
+from hub.store.models import MODEL
+from schema.agencies import Agency
 from schema.common import (
     Connection,
     Node,
     OrderDirection,
     Record,
-    ctx,
+    computed_field,
     decode_ids,
-    record_by_id,
     record_fields,
     register_node,
-    related_records,
+    relation_field,
     resolve_connection,
     state_enum,
     to_global_id,
     transitions_field,
     values,
 )
-from schema.models import FrontierModel, load_model
+from schema.models import FrontierModel
 from schema.mutations import UserError, optional_id, record_id, run_mutation
+from schema.relations import ById, Related, Rows
 
 # the states of the registry (hub/kinds.py), in its order
 if TYPE_CHECKING:
@@ -75,9 +76,7 @@ class Signoff:
     def from_row(cls, row: dict[str, Any]) -> Signoff:
         return cls(agency_pk=row["agency_id"], signed_at=row["signed_at"])
 
-    @strawberry.field
-    def agency(self, info: strawberry.Info) -> Agency:
-        return load_agency(info, self.agency_pk)
+    agency: Agency = relation_field(ById(AGENCY, "agency_pk"))
 
 
 @register_node("CoverageStandard", store.STANDARD)
@@ -91,7 +90,7 @@ class CoverageStandard(Node, Record):
     title: str
     summary: str | None
     state: CoverageStandardState
-    criteria: list[CoverageCriterion]
+    criteria: list[CoverageCriterion] = computed_field("built by from_row from the standard's criteria column")
     required_signoffs: list[str] = strawberry.field(
         description="Codes of the agencies whose sign-off adoption needs (from the policy when drafted)."
     )
@@ -120,21 +119,18 @@ class CoverageStandard(Node, Record):
             **record_fields(row),
         )
 
-    @strawberry.field
-    def owner_agency(self, info: strawberry.Info) -> Agency | None:
-        return load_agency(info, self.owner_agency_pk)
+    owner_agency: Agency | None = relation_field(ById(AGENCY, "owner_agency_pk"))
 
-    @strawberry.field(description="Sign-offs so far, oldest first.")
-    def signoffs(self, info: strawberry.Info) -> list[Signoff]:
-        return now_or_later(ctx(info).loaders.signoffs, self.pk, lambda rows: [Signoff.from_row(r) for r in rows])
+    signoffs: list[Signoff] = relation_field(Rows("signoffs"), description="Sign-offs so far, oldest first.")
 
-    @strawberry.field(description="The standard that superseded this one, if you may see it.")
-    def superseded_by(self, info: strawberry.Info) -> CoverageStandard | None:
-        return record_by_id(info, store.STANDARD, self.superseded_by_pk, CoverageStandard)
+    superseded_by: CoverageStandard | None = relation_field(
+        ById(store.STANDARD, "superseded_by_pk"),
+        description="The standard that superseded this one, if you may see it.",
+    )
 
-    @strawberry.field(description="Determinations made under this standard.")
-    def decisions(self, info: strawberry.Info, first: int = 100) -> list[CoverageDecision]:
-        return related_records(info, store.DECISIONS_BY_STANDARD, first, self.pk, CoverageDecision)
+    decisions: list[CoverageDecision] = relation_field(
+        Related(store.DECISIONS_BY_STANDARD), first=100, description="Determinations made under this standard."
+    )
 
 
 @register_node("CoverageDecision", store.DECISION)
@@ -166,17 +162,13 @@ class CoverageDecision(Node, Record):
             **record_fields(row),
         )
 
-    @strawberry.field
-    def model(self, info: strawberry.Info) -> FrontierModel | None:
-        return load_model(info, self.model_pk)
+    model: FrontierModel | None = relation_field(ById(MODEL, "model_pk"))
 
-    @strawberry.field
-    def standard(self, info: strawberry.Info) -> CoverageStandard | None:
-        return record_by_id(info, store.STANDARD, self.standard_pk, CoverageStandard)
+    standard: CoverageStandard | None = relation_field(ById(store.STANDARD, "standard_pk"))
 
-    @strawberry.field(description="The agency whose officer recorded the decision.")
-    def decided_by(self, info: strawberry.Info) -> Agency | None:
-        return load_agency(info, self.decided_by_agency_pk)
+    decided_by: Agency | None = relation_field(
+        ById(AGENCY, "decided_by_agency_pk"), description="The agency whose officer recorded the decision."
+    )
 
 
 @strawberry.enum

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 
-from hub.loaders import now_or_later
 from hub.store import engagements as store
 from hub.store.findings import FINDINGS_BY_ENGAGEMENT
+from hub.store.labs import LAB
 from schema.common import (
     SECTOR_LABELS,
     Connection,
@@ -20,11 +20,10 @@ from schema.common import (
     Record,
     Sector,
     Tlp,
-    ctx,
     decode_ids,
     record_fields,
     register_node,
-    related_records,
+    relation_field,
     resolve_connection,
     state_enum,
     to_global_id,
@@ -32,8 +31,9 @@ from schema.common import (
     values,
 )
 from schema.findings import Finding, FindingFilter, finding_filters
-from schema.labs import Lab, load_lab
+from schema.labs import Lab
 from schema.mutations import UserError, record_id, run_mutation
+from schema.relations import ById, Related, Rows
 from schema.sharing import SharedRecord, sharing_fields, sharing_values
 
 # the states of the registry (hub/kinds.py), in its order
@@ -101,17 +101,13 @@ class InfrastructureEngagement(Node, Record, SharedRecord):
             **record_fields(row),
         )
 
-    @strawberry.field
-    def lab(self, info: strawberry.Info) -> Lab:
-        return load_lab(info, self.lab_pk)
+    lab: Lab = relation_field(ById(LAB, "lab_pk"))
 
-    @strawberry.field(description="Findings the engagement handles that you may see.")
-    def findings(self, info: strawberry.Info, first: int = 100) -> list[Finding]:
-        return related_records(info, FINDINGS_BY_ENGAGEMENT, first, self.pk, Finding)
+    findings: list[Finding] = relation_field(
+        Related(FINDINGS_BY_ENGAGEMENT), first=100, description="Findings the engagement handles that you may see."
+    )
 
-    @strawberry.field(description="Milestones in due order.")
-    def milestones(self, info: strawberry.Info) -> list[Milestone]:
-        return now_or_later(ctx(info).loaders.milestones, self.pk, lambda rows: [Milestone.from_row(r) for r in rows])
+    milestones: list[Milestone] = relation_field(Rows("milestones"), description="Milestones in due order.")
 
 
 @strawberry.enum

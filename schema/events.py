@@ -13,7 +13,10 @@ from strawberry.scalars import JSON
 from hub.kinds import event_kinds
 from hub.loaders import Loaders
 from hub.store import events as store
-from schema.agencies import Agency, load_agency
+from hub.store.agencies import AGENCY
+from hub.store.base import Entity
+from hub.store.labs import LAB
+from schema.agencies import Agency
 from schema.common import (
     NODE_TYPES,
     Connection,
@@ -24,12 +27,13 @@ from schema.common import (
     ctx,
     decode_ids,
     from_global_id,
-    record_by_id,
+    relation_field,
     resolve_connection,
     to_global_id,
     values,
 )
-from schema.labs import Lab, load_lab
+from schema.labs import Lab
+from schema.relations import ById, ByKind
 
 # EntityKind -> GraphQL type name of the record, for the kinds whose records are nodes (hub/kinds.py)
 KIND_TYPES = {k.name: str(k.type_name) for k in event_kinds() if k.node}
@@ -77,21 +81,25 @@ class Event(Node):
             details=cast(JSON, {k: v for k, v in (row["details"] or {}).items() if k != "before"}),
         )
 
-    @strawberry.field(description="The agency of the principal who made the change.")
-    def actor_agency(self, info: strawberry.Info) -> Agency | None:
-        return load_agency(info, self.actor_agency_pk)
+    actor_agency: Agency | None = relation_field(
+        ById(AGENCY, "actor_agency_pk"), description="The agency of the principal who made the change."
+    )
 
-    @strawberry.field(description="The lab of the liaison who made the change.")
-    def actor_lab(self, info: strawberry.Info) -> Lab | None:
-        return load_lab(info, self.actor_lab_pk)
+    actor_lab: Lab | None = relation_field(
+        ById(LAB, "actor_lab_pk"), description="The lab of the liaison who made the change."
+    )
 
-    @strawberry.field(description="The record, as you may see it now; null if you no longer may.")
-    def entity(self, info: strawberry.Info) -> Node | None:
-        type_name = KIND_TYPES.get(self.entity_kind.value)
-        if type_name is None:
-            return None
-        entity, node_type = NODE_TYPES[type_name]
-        return record_by_id(info, entity, self.entity_pk, node_type)
+    entity: Node | None = relation_field(
+        ByKind("entity_kind", "entity_pk", lambda kind: record_of_kind(kind)),
+        description="The record, as you may see it now; null if you no longer may.",
+    )
+
+
+def record_of_kind(kind: str) -> tuple[Entity, Any] | None:
+    """The store entity and the record type of an EntityKind; None for the kinds that are not records (POLICY,
+    PRINCIPAL)."""
+    type_name = KIND_TYPES.get(kind)
+    return None if type_name is None else NODE_TYPES[type_name]
 
 
 NODE_TYPES["Event"] = (store.EVENT, Event)

@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from hub.store import findings as store
+from hub.store.agencies import AGENCY
 from hub.store.engagements import ENGAGEMENTS_BY_FINDING
+from hub.store.labs import LAB
 from hub.store.measures import MEASURES_BY_FINDING
-from schema.agencies import Agency, load_agency
+from hub.store.models import MODEL
+from schema.agencies import Agency
 from schema.common import (
     Connection,
     Node,
@@ -20,20 +23,21 @@ from schema.common import (
     Record,
     Sector,
     Tlp,
+    computed_field,
     decode_ids,
-    record_by_id,
     record_fields,
     register_node,
-    related_records,
+    relation_field,
     resolve_connection,
     state_enum,
     to_global_id,
     transitions_field,
     values,
 )
-from schema.labs import Lab, load_lab
-from schema.models import FrontierModel, load_model
+from schema.labs import Lab
+from schema.models import FrontierModel
 from schema.mutations import UserError, optional_id, record_id, run_mutation
+from schema.relations import ById, Related
 from schema.sharing import SharedRecord, sharing_fields, sharing_values
 
 if TYPE_CHECKING:
@@ -94,17 +98,14 @@ class Discoverer:
     agency_pk: strawberry.Private[int | None]
     lab_pk: strawberry.Private[int | None]
 
-    @strawberry.field
-    def model(self, info: strawberry.Info) -> FrontierModel | None:
-        return load_model(info, self.model_pk) if self.kind == DiscovererKind.MODEL else None
+    model: FrontierModel | None = relation_field(ById(MODEL, "model_pk"))
 
-    @strawberry.field
-    def agency(self, info: strawberry.Info) -> Agency | None:
-        return load_agency(info, self.agency_pk)
+    agency: Agency | None = relation_field(ById(AGENCY, "agency_pk"))
 
-    @strawberry.field
-    def lab(self, info: strawberry.Info) -> Lab | None:
-        return load_lab(info, self.lab_pk)
+    lab: Lab | None = relation_field(ById(LAB, "lab_pk"))
+
+
+FROM_ROW = "built by from_row from the finding's own columns"
 
 
 @register_node("Finding", store.FINDING)
@@ -119,12 +120,12 @@ class Finding(Node, Record, SharedRecord):
     description: str | None
     state: FindingState
     cve_id: str | None
-    cvss: Cvss | None
-    kev: Kev | None
+    cvss: Cvss | None = computed_field(FROM_ROW)
+    kev: Kev | None = computed_field(FROM_ROW)
     cwes: list[str]
-    affected: Affected
+    affected: Affected = computed_field(FROM_ROW)
     sectors: list[Sector]
-    discovered_by: Discoverer
+    discovered_by: Discoverer = computed_field(FROM_ROW)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Finding:
@@ -161,7 +162,7 @@ class Finding(Node, Record, SharedRecord):
             sectors=[Sector(s) for s in row["sectors"]],
             discovered_by=Discoverer(
                 kind=DiscovererKind(row["discovered_by_kind"]),
-                model_pk=row["model_id"],
+                model_pk=row["model_id"] if row["discovered_by_kind"] == DiscovererKind.MODEL.value else None,
                 agency_pk=row["discovered_by_agency_id"],
                 lab_pk=row["discovered_by_lab_id"],
             ),
@@ -169,33 +170,25 @@ class Finding(Node, Record, SharedRecord):
             **record_fields(row),
         )
 
-    @strawberry.field(description="The model the finding is about; null if none or you may not see it.")
-    def model(self, info: strawberry.Info) -> FrontierModel | None:
-        return load_model(info, self.model_pk)
+    model: FrontierModel | None = relation_field(
+        ById(MODEL, "model_pk"), description="The model the finding is about; null if none or you may not see it."
+    )
 
-    @strawberry.field(description="The lab the finding concerns.")
-    def lab(self, info: strawberry.Info) -> Lab | None:
-        return load_lab(info, self.lab_pk)
+    lab: Lab | None = relation_field(ById(LAB, "lab_pk"), description="The lab the finding concerns.")
 
-    @strawberry.field(description="The finding this one duplicates, if you may see it.")
-    def duplicate_of(self, info: strawberry.Info) -> Finding | None:
-        return record_by_id(info, store.FINDING, self.duplicate_of_pk, Finding)
+    duplicate_of: Finding | None = relation_field(
+        ById(store.FINDING, "duplicate_of_pk"), description="The finding this one duplicates, if you may see it."
+    )
 
-    @strawberry.field(description="DoD measures against the finding that you may see.")
-    def measures(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]]:
-        from schema.measures import CyberMeasure
+    measures: list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]] = relation_field(
+        Related(MEASURES_BY_FINDING), first=100, description="DoD measures against the finding that you may see."
+    )
 
-        return related_records(info, MEASURES_BY_FINDING, first, self.pk, CyberMeasure)
-
-    @strawberry.field(description="CISA engagements that handle the finding that you may see.")
-    def engagements(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]]:
-        from schema.engagements import InfrastructureEngagement
-
-        return related_records(info, ENGAGEMENTS_BY_FINDING, first, self.pk, InfrastructureEngagement)
+    engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = relation_field(
+        Related(ENGAGEMENTS_BY_FINDING),
+        first=100,
+        description="CISA engagements that handle the finding that you may see.",
+    )
 
 
 @strawberry.enum

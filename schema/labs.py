@@ -18,10 +18,9 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
-    record_by_id,
     record_fields,
     register_node,
-    related_records,
+    relation_field,
     resolve_connection,
     state_enum,
     to_global_id,
@@ -29,6 +28,7 @@ from schema.common import (
     values,
 )
 from schema.mutations import UserError, record_id, run_mutation
+from schema.relations import Related
 
 if TYPE_CHECKING:
     from schema.agreements import EarlyAccessAgreement
@@ -67,42 +67,23 @@ class Lab(Node, Record):
             **record_fields(row),
         )
 
-    @strawberry.field(description="The lab's models that you may see.")
-    def models(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[FrontierModel, strawberry.lazy("schema.models")]]:
-        from schema.models import FrontierModel
+    models: list[Annotated[FrontierModel, strawberry.lazy("schema.models")]] = relation_field(
+        Related(MODELS_BY_LAB), first=100, description="The lab's models that you may see."
+    )
 
-        return related_records(info, MODELS_BY_LAB, first, self.pk, FrontierModel)
+    agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
+        Related(AGREEMENTS_BY_LAB), first=100, description="Early-access agreements the lab offered that you may see."
+    )
 
-    @strawberry.field(description="Early-access agreements the lab offered that you may see.")
-    def agreements(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]]:
-        from schema.agreements import EarlyAccessAgreement
+    findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
+        Related(FINDINGS_BY_LAB), first=100, description="Findings concerning the lab that you may see."
+    )
 
-        return related_records(info, AGREEMENTS_BY_LAB, first, self.pk, EarlyAccessAgreement)
-
-    @strawberry.field(description="Findings concerning the lab that you may see.")
-    def findings(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[Finding, strawberry.lazy("schema.findings")]]:
-        from schema.findings import Finding
-
-        return related_records(info, FINDINGS_BY_LAB, first, self.pk, Finding)
-
-    @strawberry.field(description="CISA infrastructure engagements with the lab that you may see.")
-    def engagements(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]]:
-        from schema.engagements import InfrastructureEngagement
-
-        return related_records(info, ENGAGEMENTS_BY_LAB, first, self.pk, InfrastructureEngagement)
-
-
-def load_lab(info: strawberry.Info, pk: int | None) -> Any:
-    """The visible Lab `pk` (None if missing or hidden): now when loaded, else an awaitable."""
-    return record_by_id(info, store.LAB, pk, Lab)
+    engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = relation_field(
+        Related(ENGAGEMENTS_BY_LAB),
+        first=100,
+        description="CISA infrastructure engagements with the lab that you may see.",
+    )
 
 
 @strawberry.enum

@@ -4,28 +4,26 @@ the tree. The nested fields then find their rows in the loaders' caches and answ
 (`hub.loaders.now_or_later`), so graphql-core creates no asyncio task for them: the tasks of a request depend on the
 depth of its selection, not on how many rows it returns (tests/test_lookahead.py counts them).
 
-What a field will load is learned much as the SQL compiler learns it (hub/compiler.py): the field's own resolver is
-called on each real parent with probing loaders, which note the keys it peeks at and hold none, so it returns an
-awaitable that is closed unawaited. So the look-ahead holds no second copy of what each field reads, and a field it
-cannot read ahead (one that reads the database itself, or is async) simply loads as before, when it runs.
+What a field will load is what it declares (schema/relations.py): the relation it was made of, with the loader its
+resolver reads and the key it looks up there for each parent, so the look-ahead asks the same loaders for the same
+keys as the resolvers will. A field that declares no relation loads nothing, or loads as it runs.
 
-The selection is read with the compiler's `Selections` over the same syntax tree that strawberry's
-`info.selected_fields` wraps, because that view leaves arguments uncoerced (a literal `first: 3` arrives as the
-string "3") and does not apply @skip/@include; the loads must use exactly the arguments the resolvers will get.
+The selection is read with the compiler's `Selections` (hub/selections.py's reader, strict) over the same syntax
+tree that strawberry's `info.selected_fields` wraps, because that view leaves arguments uncoerced (a literal
+`first: 3` arrives as the string "3") and does not apply @skip/@include; the loads must use exactly the arguments
+the resolvers will get.
 
 Nothing here decides what anyone sees: the loaders apply the visibility rule as they do when the fields run. A load
 that fails leaves its error in the cache, so the fields that need it report that error, as they would have.
 
 Where the look-ahead stops, fields load as they run, a task each: under a union or an interface (`shareWith`,
-`entity`), under an object the hub computes rather than loads (`discoveredBy`), at async fields, and for every
-field when tracing is on (strawberry's tracing extension makes each resolver a coroutine).
+`entity`), under an object the hub computes rather than loads (`discoveredBy`), and for every field when tracing is
+on (strawberry's tracing extension makes each resolver a coroutine).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -34,92 +32,14 @@ import strawberry
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, SelectionSetNode
 from graphql.execution.values import VariableValues
 
-from hub.compiler import NotCompilable, Selections
 from hub.loaders import MISSING, HubLoader
+from hub.selections import Unreadable
+from schema.relations import relation_of
+from schema.selections import Selections
 
 log = logging.getLogger(__name__)
 
 Group = tuple[GraphQLObjectType, list[SelectionSetNode], list[Any]]
-
-
-class _Unreadable(Exception):
-    """The resolver reads something other than a loader's cache: it is left to run as it does."""
-
-
-class _Probe:
-    """A loader that notes the keys a resolver peeks at (and holds none of them, so the resolver goes on as if it
-    had to wait, without waiting: its awaitable is closed unawaited)."""
-
-    def __init__(self, loader: HubLoader, seen: list[tuple[HubLoader, Any]]) -> None:
-        self.loader = loader
-        self.seen = seen
-
-    def peek(self, key: Any) -> Any:
-        self.seen.append((self.loader, key))
-        return MISSING
-
-    def load(self, key: Any) -> Any:
-        raise _Unreadable("load without peek")
-
-    load_many = load
-
-
-class _ProbeLoaders:
-    def __init__(self, loaders: Any, seen: list[tuple[HubLoader, Any]]) -> None:
-        self._loaders = loaders
-        self._seen = seen
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._loaders, name)
-        if isinstance(value, HubLoader):  # parties, signoffs, milestones
-            return _Probe(value, self._seen)
-        if callable(value) and name in ("by_id", "related", "history"):
-            return lambda *args: _Probe(value(*args), self._seen)
-        raise _Unreadable(f"loaders.{name}")
-
-
-class _ProbeContext:
-    def __init__(self, context: Any) -> None:
-        self.seen: list[tuple[HubLoader, Any]] = []
-        self.loaders = _ProbeLoaders(context.loaders, self.seen)
-        self.principal = context.principal
-        self.settings = context.settings
-
-    def __getattr__(self, name: str) -> Any:
-        raise _Unreadable(f"context.{name}")
-
-
-class _ProbeInfo:
-    def __init__(self, context: Any) -> None:
-        self.context = _ProbeContext(context)
-
-    def __getattr__(self, name: str) -> Any:
-        raise _Unreadable(f"info.{name}")
-
-
-@functools.cache
-def _takes_info(function: Any) -> bool:
-    """Whether a resolver is a method of its record that takes info (the only ones that can use the loaders)."""
-    parameters = list(inspect.signature(function).parameters)
-    return bool(parameters) and parameters[0] == "self" and "info" in parameters
-
-
-def _caller(function: Any, kwargs: dict[str, Any], info: _ProbeInfo) -> Any:
-    """`function` as a function of the parent record, with the field's arguments and the probing info."""
-    call_kwargs = {**kwargs, "info": info}
-    return lambda parent: function(parent, **call_kwargs)
-
-
-def _probe(call: Any, parent: Any, seen: list[tuple[HubLoader, Any]]) -> list[tuple[HubLoader, Any]]:
-    """The (loader, key) pairs the resolver asks for on `parent`."""
-    seen.clear()
-    try:
-        result = call(parent)
-    except Exception:  # noqa: BLE001 - a bad argument, say: the field reports it when it runs
-        return []
-    if inspect.iscoroutine(result):
-        result.close()
-    return list(seen)
 
 
 def _object_type(gql_type: Any) -> GraphQLObjectType | None:
@@ -137,8 +57,7 @@ async def preload(info: strawberry.Info, groups: list[Group]) -> None:
     """Load what the selected fields of each group's records will ask for, one batch per loader and level."""
     schema = info.schema
     reader = _reader(info)
-    probe_info = _ProbeInfo(info.context)
-    seen = probe_info.context.seen
+    loaders = info.context.loaders
     levels = 0
     while groups:
         levels += 1
@@ -147,24 +66,22 @@ async def preload(info: strawberry.Info, groups: list[Group]) -> None:
         for gql_type, selection_sets, records in groups:
             try:
                 fields = reader.collect(selection_sets, gql_type.name)
-            except NotCompilable:
+            except Unreadable:
                 continue
             for nodes in fields.values():
                 name = nodes[0].name.value
                 if name.startswith("__"):
                     continue
                 try:
-                    strawberry_field = reader.strawberry_field(gql_type, name)
-                    resolver = strawberry_field.base_resolver
-                    if resolver is None or strawberry_field.is_async or not _takes_info(resolver.wrapped_func):
-                        continue  # a column, or a field that loads as it runs
-                    _, kwargs = reader.arguments(gql_type, nodes)
+                    declared = relation_of(reader.strawberry_field(gql_type, name))
+                    if declared is None:
+                        continue  # a column, or a field that loads nothing
+                    page = declared.page_of(reader.arguments(gql_type, nodes)[1] if declared.first else {})
                 except Exception:  # noqa: BLE001 - the field reports its own bad arguments when it runs
                     continue
-                call = _caller(resolver.wrapped_func, kwargs, probe_info)
                 loads: dict[tuple[int, Any], HubLoader] = {}
                 for record in records:
-                    for loader, key in _probe(call, record, seen):
+                    for loader, key in declared.wants(record, loaders, page):
                         wanted.setdefault(id(loader), (loader, {}))[1][key] = None
                         loads[(id(loader), key)] = loader
                 subselections = reader.subselections(nodes)
@@ -223,7 +140,7 @@ async def preload_page(info: strawberry.Info, nodes: Sequence[Any]) -> None:
                 for edge_nodes in reader.collect(reader.subselections(field_nodes), edge.name).values():
                     if edge_nodes[0].name.value == "node":
                         selection_sets += reader.subselections(edge_nodes)
-    except NotCompilable:
+    except Unreadable:
         return
     if selection_sets:
         await preload(info, [(node_type, selection_sets, list(nodes))])

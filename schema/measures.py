@@ -21,7 +21,7 @@ from schema.common import (
     decode_ids,
     record_fields,
     register_node,
-    related_records,
+    relation_field,
     resolve_connection,
     state_enum,
     to_global_id,
@@ -31,6 +31,7 @@ from schema.common import (
 from schema.findings import Finding
 from schema.models import FrontierModel
 from schema.mutations import UserError, record_id, run_mutation
+from schema.relations import Related
 from schema.sharing import SharedRecord, sharing_fields, sharing_values
 
 # the states of the registry (hub/kinds.py), in its order
@@ -85,13 +86,13 @@ class CyberMeasure(Node, Record, SharedRecord):
             **record_fields(row),
         )
 
-    @strawberry.field(description="Findings the measure addresses that you may see.")
-    def findings(self, info: strawberry.Info, first: int = 100) -> list[Finding]:
-        return related_records(info, FINDINGS_BY_MEASURE, first, self.pk, Finding)
+    findings: list[Finding] = relation_field(
+        Related(FINDINGS_BY_MEASURE), first=100, description="Findings the measure addresses that you may see."
+    )
 
-    @strawberry.field(description="Models the measure concerns that you may see.")
-    def models(self, info: strawberry.Info, first: int = 100) -> list[FrontierModel]:
-        return related_records(info, MODELS_BY_MEASURE, first, self.pk, FrontierModel)
+    models: list[FrontierModel] = relation_field(
+        Related(MODELS_BY_MEASURE), first=100, description="Models the measure concerns that you may see."
+    )
 
 
 @strawberry.enum

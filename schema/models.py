@@ -8,31 +8,30 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from hub.loaders import now_or_later
 from hub.store import models as store
 from hub.store.agreements import AGREEMENTS_BY_MODEL
 from hub.store.coverage import DECISIONS_BY_MODEL
 from hub.store.findings import FINDINGS_BY_MODEL
+from hub.store.labs import LAB
 from hub.store.measures import MEASURES_BY_MODEL
 from schema.common import (
     Connection,
     Node,
     OrderDirection,
     Record,
-    ctx,
     decode_ids,
-    record_by_id,
     record_fields,
     register_node,
-    related_records,
+    relation_field,
     resolve_connection,
     state_enum,
     to_global_id,
     transitions_field,
     values,
 )
-from schema.labs import Lab, load_lab
+from schema.labs import Lab
 from schema.mutations import UserError, record_id, run_mutation
+from schema.relations import ById, Related
 
 if TYPE_CHECKING:
     from schema.agreements import EarlyAccessAgreement
@@ -101,47 +100,30 @@ class FrontierModel(Node, Record):
             **record_fields(row),
         )
 
-    @strawberry.field
-    def lab(self, info: strawberry.Info) -> Lab:
-        return load_lab(info, self.lab_pk)
+    lab: Lab = relation_field(ById(LAB, "lab_pk"))
 
-    @strawberry.field(description="Early-access agreements on the model that you may see.")
-    def agreements(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]]:
-        from schema.agreements import EarlyAccessAgreement
+    agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
+        Related(AGREEMENTS_BY_MODEL), first=100, description="Early-access agreements on the model that you may see."
+    )
 
-        return related_records(info, AGREEMENTS_BY_MODEL, first, self.pk, EarlyAccessAgreement)
+    coverage_decisions: list[Annotated[CoverageDecision, strawberry.lazy("schema.coverage")]] = relation_field(
+        Related(DECISIONS_BY_MODEL), first=100, description="Coverage determinations on the model, oldest first."
+    )
 
-    @strawberry.field(description="Coverage determinations on the model, oldest first.")
-    def coverage_decisions(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[CoverageDecision, strawberry.lazy("schema.coverage")]]:
-        from schema.coverage import CoverageDecision
+    coverage_outcome: Annotated[CoverageOutcome, strawberry.lazy("schema.coverage")] | None = relation_field(
+        Related(DECISIONS_BY_MODEL),
+        page=100,
+        convert=lambda rows: _latest_outcome(rows),
+        description="The outcome of the latest DECIDED determination, if any.",
+    )
 
-        return related_records(info, DECISIONS_BY_MODEL, first, self.pk, CoverageDecision)
+    findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
+        Related(FINDINGS_BY_MODEL), first=100, description="Findings on the model that you may see."
+    )
 
-    @strawberry.field(description="The outcome of the latest DECIDED determination, if any.")
-    def coverage_outcome(
-        self, info: strawberry.Info
-    ) -> Annotated[CoverageOutcome, strawberry.lazy("schema.coverage")] | None:
-        return now_or_later(ctx(info).loaders.related(DECISIONS_BY_MODEL, 100), self.pk, _latest_outcome)
-
-    @strawberry.field(description="Findings on the model that you may see.")
-    def findings(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[Finding, strawberry.lazy("schema.findings")]]:
-        from schema.findings import Finding
-
-        return related_records(info, FINDINGS_BY_MODEL, first, self.pk, Finding)
-
-    @strawberry.field(description="DoD cyber measures linked to the model that you may see.")
-    def measures(
-        self, info: strawberry.Info, first: int = 100
-    ) -> list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]]:
-        from schema.measures import CyberMeasure
-
-        return related_records(info, MEASURES_BY_MODEL, first, self.pk, CyberMeasure)
+    measures: list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]] = relation_field(
+        Related(MEASURES_BY_MODEL), first=100, description="DoD cyber measures linked to the model that you may see."
+    )
 
 
 def _latest_outcome(rows: list[dict[str, Any]]) -> Any:
@@ -151,11 +133,6 @@ def _latest_outcome(rows: list[dict[str, Any]]) -> Any:
     if not decided:
         return None
     return CoverageOutcome(max(decided, key=lambda r: (r["decided_at"], r["id"]))["outcome"])
-
-
-def load_model(info: strawberry.Info, pk: int | None) -> Any:
-    """The visible FrontierModel `pk` (None if missing or hidden): now when loaded, else an awaitable."""
-    return record_by_id(info, store.MODEL, pk, FrontierModel)
 
 
 @strawberry.enum

@@ -13,24 +13,28 @@ from hub.auth import get_principal
 from hub.store import agencies as agency_store
 from hub.store import dashboard as store
 from hub.store import principals as principal_store
+from hub.store.agencies import AGENCY
 from hub.store.base import MAX_PAGE_SIZE
-from schema.agencies import Agency, load_agency
+from hub.store.labs import LAB
+from schema.agencies import Agency
 from schema.common import (
     NODE_TYPES,
     EntityKind,
     HubError,
     Node,
     check_list_limit,
+    computed_field,
     ctx,
     from_global_id,
     look_ahead,
-    record_by_id,
+    relation_field,
     to_global_id,
 )
-from schema.events import KIND_TYPES
-from schema.labs import Lab, load_lab
+from schema.events import KIND_TYPES, record_of_kind
+from schema.labs import Lab
 from schema.lookahead import preload_records
 from schema.mutations import UserError, optional_id, record_id, run_mutation
+from schema.relations import ById, ByKind
 
 
 @strawberry.enum
@@ -50,13 +54,9 @@ class Principal:
     agency_pk: strawberry.Private[int | None]
     lab_pk: strawberry.Private[int | None]
 
-    @strawberry.field
-    def agency(self, info: strawberry.Info) -> Agency | None:
-        return load_agency(info, self.agency_pk)
+    agency: Agency | None = relation_field(ById(AGENCY, "agency_pk"))
 
-    @strawberry.field(description="For a LAB_LIAISON: the lab.")
-    def lab(self, info: strawberry.Info) -> Lab | None:
-        return load_lab(info, self.lab_pk)
+    lab: Lab | None = relation_field(ById(LAB, "lab_pk"), description="For a LAB_LIAISON: the lab.")
 
 
 @strawberry.type(description="The program's policy, as data: changeable by an admin, read by every check.")
@@ -86,24 +86,29 @@ class Deadline:
     days_left: int = strawberry.field(description="Negative when overdue.")
     overdue: bool
 
-    @strawberry.field
-    def entity_id(self) -> strawberry.ID:
-        return to_global_id(KIND_TYPES[self.kind.value], self.entity_pk)
+    entity_id: strawberry.ID = strawberry.field(resolver=lambda self: _entity_id(self))
+    entity: Node | None = relation_field(
+        ByKind("kind", "entity_pk", record_of_kind), description="The record, as you may see it."
+    )
 
-    @strawberry.field(description="The record, as you may see it.")
-    def entity(self, info: strawberry.Info) -> Node | None:
-        entity, node_type = NODE_TYPES[KIND_TYPES[self.kind.value]]
-        return record_by_id(info, entity, self.entity_pk, node_type)
+
+def _entity_id(deadline: Deadline) -> strawberry.ID:
+    return to_global_id(KIND_TYPES[deadline.kind.value], deadline.entity_pk)
+
+
+DASHBOARD = "read by the dashboard's own queries (hub/store/dashboard.py)"
 
 
 @strawberry.type(description="Counts by state and deadlines, over the records you may see.")
 class Dashboard:
     as_of: date
     horizon_days: int
-    counts: list[StateCount]
-    due_soon: list[Deadline] = strawberry.field(description="Due from today to today + horizonDays, soonest first.")
+    counts: list[StateCount] = computed_field(DASHBOARD)
+    due_soon: list[Deadline] = computed_field(
+        DASHBOARD, description="Due from today to today + horizonDays, soonest first."
+    )
     due_soon_count: int
-    overdue: list[Deadline] = strawberry.field(description="Past due and unfinished, most recently due first.")
+    overdue: list[Deadline] = computed_field(DASHBOARD, description="Past due and unfinished, most recently due first.")
     overdue_count: int
 
 

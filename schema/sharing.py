@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 import strawberry
 
-from hub.loaders import now_or_later_many
 from hub.store.agencies import AGENCY
 from hub.store.labs import LAB
-from schema.agencies import Agency, load_agency
-from schema.common import Tlp, ctx, decode_ids
+from schema.agencies import Agency
+from schema.common import Tlp, decode_ids, relation_field
 from schema.labs import Lab
+from schema.relations import ById, EachById
 
 ShareTarget = Annotated[Agency | Lab, strawberry.union("ShareTarget", description="An agency or a lab.")]
 
@@ -23,17 +23,18 @@ class SharedRecord:
     share_agency_pks: strawberry.Private[list[int]]
     share_lab_pks: strawberry.Private[list[int]]
 
-    @strawberry.field(description="The agency that owns the record and decides whom it is shared with.")
-    def owner_agency(self, info: strawberry.Info) -> Agency | None:
-        return load_agency(info, self.owner_agency_pk)
+    owner_agency: Agency | None = relation_field(
+        ById(AGENCY, "owner_agency_pk"),
+        description="The agency that owns the record and decides whom it is shared with.",
+    )
 
-    @strawberry.field(description="Agencies and labs the record is shared with (for TLP:AMBER).")
-    def share_with(self, info: strawberry.Info) -> list[ShareTarget]:
-        loaders = ctx(info).loaders
-        return now_or_later_many(
-            [(loaders.by_id(AGENCY), self.share_agency_pks), (loaders.by_id(LAB), self.share_lab_pks)],
-            lambda agencies, labs: [Agency.from_row(r) for r in agencies if r] + [Lab.from_row(r) for r in labs if r],
-        )
+    share_with: list[ShareTarget] = relation_field(
+        EachById(((AGENCY, "share_agency_pks"), (LAB, "share_lab_pks"))),
+        convert=lambda agencies, labs: (
+            [Agency.from_row(r) for r in agencies if r] + [Lab.from_row(r) for r in labs if r]
+        ),
+        description="Agencies and labs the record is shared with (for TLP:AMBER).",
+    )
 
 
 def sharing_fields(row: dict[str, Any]) -> dict[str, Any]:

@@ -345,16 +345,16 @@ async def test_an_events_details_never_show_the_sharing_before_a_change(api: Api
 
 
 async def test_the_plain_fields_the_compiler_reads_are_copied_by_from_row_as_they_are(demo_url: str) -> None:
-    """hub.compiler.PLAIN_FIELDS says which fields a type's from_row copies from the column of the same name: on real
-    rows, each must equal its column (through an enum or a list at most), or the compiler would print something
-    the resolvers do not."""
+    """schema.compiler.sql.PLAIN_FIELDS says which fields a type's from_row copies from the column of the same name:
+    on real rows, each must equal its column (through an enum or a list at most), or the compiler would print
+    something the resolvers do not."""
     from enum import Enum
 
     from hub import db
     from hub.access import Params
     from hub.auth import Principal
-    from hub.compiler import PLAIN_FIELDS
     from schema.common import NODE_TYPES
+    from schema.compiler.sql import PLAIN_FIELDS
 
     def plain(value: Any) -> Any:
         if isinstance(value, Enum):

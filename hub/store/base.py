@@ -336,7 +336,7 @@ def page_sql(
     first: int = 50,
     after: str | None = None,
 ) -> PageSql:
-    """A page of `entity` visible to `principal`, in keyset order (shared by the resolvers and hub.compiler)."""
+    """A page of `entity` visible to `principal`, in keyset order (shared by the resolvers and schema/compiler/)."""
     check_first(first)
     order = order or entity.default_order
     order_field = entity.orders[order]
