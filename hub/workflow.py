@@ -312,6 +312,47 @@ async def insert_row(con: asyncpg.Connection, table: str, values: Mapping[str, A
     return dict(row)
 
 
+async def record_created(
+    con: asyncpg.Connection, principal: Principal, kind: str, created: Mapping[str, Any], action: str, values: Any
+) -> int:
+    """The event of a record just created (in its first state, with the input's reason); the record's id."""
+    await record_event(
+        con,
+        principal,
+        kind=kind,
+        entity_id=created["id"],
+        action=action,
+        to_state=created["state"],
+        reason=reason_text(values.get("reason")),
+    )
+    return int(created["id"])
+
+
+async def record_update(
+    con: asyncpg.Connection,
+    principal: Principal,
+    kind: str,
+    row: Mapping[str, Any],
+    changes: dict[str, Any],
+    values: Any,
+    *,
+    names: list[str],
+    before: Mapping[str, Any] | None = None,
+) -> None:
+    """Write an update's column changes and its UPDATED event, naming what changed (`names`: columns and links) and,
+    for a change of sharing, what was shared `before`."""
+    await update_row(con, kind, row["id"], changes)
+    await record_event(
+        con,
+        principal,
+        kind=kind,
+        entity_id=row["id"],
+        action="UPDATED",
+        reason=reason_text(values.get("reason")),
+        details={"changed": sorted(names), **(before or {})},
+    )
+
+
 async def record_event(
     con: asyncpg.Connection,
     principal: Principal | None,

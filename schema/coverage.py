@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from enum import Enum
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -375,6 +377,14 @@ async def standard_payload(info: strawberry.Info, action: Any) -> CoverageStanda
     return CoverageStandardPayload(standard=CoverageStandard.from_row(row) if row else None, errors=errors)
 
 
+async def standard_move(
+    info: strawberry.Info, input: Any, move: Callable[..., Awaitable[int]]
+) -> CoverageStandardPayload:
+    """A mutation that moves a standard: `move(con, principal, standard_id, expected_version, reason)`."""
+    standard_id = record_id(input.id, "CoverageStandard")
+    return await standard_payload(info, lambda con, p: move(con, p, standard_id, input.expected_version, input.reason))
+
+
 async def decision_payload(info: strawberry.Info, action: Any) -> CoverageDecisionPayload:
     row, errors = await run_mutation(info, action, store.DECISION)
     return CoverageDecisionPayload(decision=CoverageDecision.from_row(row) if row else None, errors=errors)
@@ -404,10 +414,7 @@ class CoverageMutation:
     async def submit_coverage_standard(
         self, info: strawberry.Info, input: SubmitCoverageStandardInput
     ) -> CoverageStandardPayload:
-        standard_id = record_id(input.id, "CoverageStandard")
-        return await standard_payload(
-            info, lambda con, p: store.submit_standard(con, p, standard_id, input.expected_version, input.reason)
-        )
+        return await standard_move(info, input, partial(store.move_standard, mutation="submitCoverageStandard"))
 
     @strawberry.mutation(
         description="Sign a standard in review for your agency; the last required signature "
@@ -416,19 +423,13 @@ class CoverageMutation:
     async def sign_coverage_standard(
         self, info: strawberry.Info, input: SignCoverageStandardInput
     ) -> CoverageStandardPayload:
-        standard_id = record_id(input.id, "CoverageStandard")
-        return await standard_payload(
-            info, lambda con, p: store.sign_standard(con, p, standard_id, input.expected_version, input.reason)
-        )
+        return await standard_move(info, input, store.sign_standard)
 
     @strawberry.mutation(description="Withdraw a draft or a standard in review.")
     async def withdraw_coverage_standard(
         self, info: strawberry.Info, input: WithdrawCoverageStandardInput
     ) -> CoverageStandardPayload:
-        standard_id = record_id(input.id, "CoverageStandard")
-        return await standard_payload(
-            info, lambda con, p: store.withdraw_standard(con, p, standard_id, input.expected_version, input.reason)
-        )
+        return await standard_move(info, input, partial(store.move_standard, mutation="withdrawCoverageStandard"))
 
     @strawberry.mutation(
         description="Ask whether the adopted standard covers a model (the model's lab, or CISA "

@@ -243,6 +243,11 @@ class Where:
         if values is not None:
             self.add(f"{column} = any({self.p(list(values))}::{sql_type}[])")
 
+    def linked(self, table: str, on: str, column: str, ids: Sequence[int] | None) -> None:
+        """Rows linked through `table` (aliased `l`, joined `on`) to one of `ids` in its `column`."""
+        if ids is not None:
+            self.add(f"exists (select 1 from {table} l where {on} and l.{column} = any({self.p(list(ids))}::bigint[]))")
+
     def overlaps(self, column: str, values: Sequence[Any] | None, sql_type: str = "text") -> None:
         if values is not None:
             self.add(f"{column} && {self.p(list(values))}::{sql_type}[]")
@@ -445,6 +450,12 @@ class Relation:
     order: str = "t.id"
 
 
+def through(entity: Entity, link: str, own: str, parent: str, *, order: str) -> Relation:
+    """A many-to-many relation: the rows of `entity` linked to their parents by the table `link`, whose column `own`
+    holds the row's id and `parent` the parent's."""
+    return Relation(entity, parent=f"j.{parent}", join=f"join {link} j on j.{own} = t.id", order=order)
+
+
 async def load_related(
     db: Session, relation: Relation, parent_ids: Sequence[int], *, limit: int
 ) -> list[list[dict[str, Any]]]:
@@ -469,4 +480,23 @@ async def load_related(
         parent = row.pop("_parent")
         row.pop("_rn")
         grouped.setdefault(parent, []).append(row)
+    return [grouped.get(i, []) for i in parent_ids]
+
+
+async def rows_of_visible_parents(
+    db: Session, parent_ids: Sequence[int], kind: str, select: str, parent: str, *, then: str
+) -> list[list[dict[str, Any]]]:
+    """The rows that `select` reads (its parent table aliased `t`, linked by the column `parent`) for each of
+    `parent_ids`, ordered by parent `then` by what `then` says, for the parents of `kind` that the principal may see:
+    a list per parent id, aligned to `parent_ids` (a loader's batch)."""
+    p = Params()
+    rule = visible(kind, "t", db.principal, p)
+    rows = await db.fetch(
+        f"{select} where {parent} = any({p(list(parent_ids))}::bigint[]) and {rule} order by {parent}, {then}",
+        *p.values,
+    )
+    column = parent.split(".")[-1]
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        grouped.setdefault(r[column], []).append(dict(r))
     return [grouped.get(i, []) for i in parent_ids]

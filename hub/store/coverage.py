@@ -9,11 +9,10 @@ from typing import Any
 
 import asyncpg
 
-from hub.access import Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS
 from hub.remits import Facts
-from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
+from hub.store.base import Entity, OrderField, Relation, Session, Where, rows_of_visible_parents, standard_orders
 from hub.workflow import (
     ErrorCode,
     Rejected,
@@ -69,31 +68,16 @@ def where_decisions(w: Where, f: dict[str, Any]) -> None:
     w.any_of("t.outcome", f.get("outcome"))
     w.any_of("t.model_id", f.get("model_ids"), "bigint")
     w.any_of("t.standard_id", f.get("standard_ids"), "bigint")
-    labs = f.get("lab_ids")
-    if labs is not None:
-        w.add(
-            "exists (select 1 from frontier_models fm where fm.id = t.model_id"
-            f" and fm.lab_id = any({w.p(list(labs))}::bigint[]))"
-        )
+    w.linked("frontier_models", "l.id = t.model_id", "lab_id", f.get("lab_ids"))
     w.at_least("t.decided_at", f.get("decided_from"))
     w.before("t.decided_at", f.get("decided_before"))
 
 
 async def signoffs_by_standard(db: Session, standard_ids: Sequence[int]) -> list[list[dict[str, Any]]]:
     """Each standard's sign-offs (agency and time), for standards the principal may see."""
-    p = Params()
-    rule = visible("STANDARD", "s", db.principal, p)
-    rows = await db.fetch(
-        f"""select so.standard_id, so.agency_id, so.signed_at
-              from coverage_signoffs so join coverage_standards s on s.id = so.standard_id
-             where so.standard_id = any({p(list(standard_ids))}::bigint[]) and {rule}
-             order by so.standard_id, so.signed_at""",
-        *p.values,
-    )
-    grouped: dict[int, list[dict[str, Any]]] = {}
-    for r in rows:
-        grouped.setdefault(r["standard_id"], []).append(dict(r))
-    return [grouped.get(i, []) for i in standard_ids]
+    sql = """select so.standard_id, so.agency_id, so.signed_at
+               from coverage_signoffs so join coverage_standards t on t.id = so.standard_id"""
+    return await rows_of_visible_parents(db, standard_ids, "STANDARD", sql, "so.standard_id", then="so.signed_at")
 
 
 # ------------------------------------------------------------------------------------------------ writes
@@ -182,53 +166,30 @@ async def draft_standard(con: asyncpg.Connection, principal: Principal, values: 
     return int(created["id"])
 
 
-async def _move_standard(
+# the moves of a standard that are a mutation of their own: mutation -> (the state it moves to, the event's action)
+STANDARD_MOVES = {
+    "submitCoverageStandard": ("IN_REVIEW", "SUBMITTED"),
+    "withdrawCoverageStandard": ("WITHDRAWN", "WITHDRAWN"),
+}
+
+
+async def move_standard(
     con: asyncpg.Connection,
     principal: Principal,
     standard_id: int,
     expected_version: int,
     reason: str | None,
     *,
-    to: str,
-    action: str,
     mutation: str,
 ) -> int:
+    """The moves of STANDARD_MOVES: submitCoverageStandard, DRAFT -> IN_REVIEW (the required agencies may sign from
+    now on); withdrawCoverageStandard, DRAFT or IN_REVIEW -> WITHDRAWN (an adopted standard is only ever
+    superseded)."""
+    to, action = STANDARD_MOVES[mutation]
     row = await lock_in_remit(con, principal, "STANDARD", standard_id, mutation, to=to)
     check_version(row, expected_version)
     await transition(con, principal, "STANDARD", row, to, action=action, reason=reason, field="input.id")
     return standard_id
-
-
-async def submit_standard(
-    con: asyncpg.Connection, principal: Principal, standard_id: int, expected_version: int, reason: str | None
-) -> int:
-    """DRAFT -> IN_REVIEW: the required agencies may sign from now on."""
-    return await _move_standard(
-        con,
-        principal,
-        standard_id,
-        expected_version,
-        reason,
-        to="IN_REVIEW",
-        action="SUBMITTED",
-        mutation="submitCoverageStandard",
-    )
-
-
-async def withdraw_standard(
-    con: asyncpg.Connection, principal: Principal, standard_id: int, expected_version: int, reason: str | None
-) -> int:
-    """DRAFT or IN_REVIEW -> WITHDRAWN (an adopted standard is only ever superseded)."""
-    return await _move_standard(
-        con,
-        principal,
-        standard_id,
-        expected_version,
-        reason,
-        to="WITHDRAWN",
-        action="WITHDRAWN",
-        mutation="withdrawCoverageStandard",
-    )
 
 
 async def sign_standard(

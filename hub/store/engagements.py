@@ -7,10 +7,18 @@ from typing import Any
 
 import asyncpg
 
-from hub.access import Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS
-from hub.store.base import Entity, OrderField, Relation, Session, Where, standard_orders
+from hub.store.base import (
+    Entity,
+    OrderField,
+    Relation,
+    Session,
+    Where,
+    rows_of_visible_parents,
+    standard_orders,
+    through,
+)
 from hub.store.sharing import check_sharing, sharing_before
 from hub.workflow import (
     ErrorCode,
@@ -24,8 +32,9 @@ from hub.workflow import (
     insert_row,
     lock_in_remit,
     move_state,
-    reason_text,
+    record_created,
     record_event,
+    record_update,
     replace_links,
     text,
     update_row,
@@ -43,12 +52,7 @@ ENGAGEMENT = Entity(
 
 ENGAGEMENTS_BY_LAB = Relation(ENGAGEMENT, parent="t.lab_id", order="t.created_at")
 ENGAGEMENTS_BY_OWNER_AGENCY = Relation(ENGAGEMENT, parent="t.owner_agency_id", order="t.created_at")
-ENGAGEMENTS_BY_FINDING = Relation(
-    ENGAGEMENT,
-    parent="j.finding_id",
-    join="join engagement_findings j on j.engagement_id = t.id",
-    order="t.created_at",
-)
+ENGAGEMENTS_BY_FINDING = through(ENGAGEMENT, "engagement_findings", "engagement_id", "finding_id", order="t.created_at")
 
 
 def where_engagements(w: Where, f: dict[str, Any]) -> None:
@@ -65,18 +69,10 @@ def where_engagements(w: Where, f: dict[str, Any]) -> None:
 
 async def milestones_by_engagement(db: Session, engagement_ids: Sequence[int]) -> list[list[dict[str, Any]]]:
     """Each engagement's milestones in due order, for engagements the principal may see."""
-    p = Params()
-    rule = visible("ENGAGEMENT", "t", db.principal, p)
-    rows = await db.fetch(
-        f"""select m.* from engagement_milestones m join infrastructure_engagements t on t.id = m.engagement_id
-             where m.engagement_id = any({p(list(engagement_ids))}::bigint[]) and {rule}
-             order by m.engagement_id, m.due_on nulls last, m.id""",
-        *p.values,
+    sql = "select m.* from engagement_milestones m join infrastructure_engagements t on t.id = m.engagement_id"
+    return await rows_of_visible_parents(
+        db, engagement_ids, "ENGAGEMENT", sql, "m.engagement_id", then="m.due_on nulls last, m.id"
     )
-    grouped: dict[int, list[dict[str, Any]]] = {}
-    for r in rows:
-        grouped.setdefault(r["engagement_id"], []).append(dict(r))
-    return [grouped.get(i, []) for i in engagement_ids]
 
 
 # ------------------------------------------------------------------------------------------------ writes
@@ -136,16 +132,7 @@ async def open_engagement(con: asyncpg.Connection, principal: Principal, values:
     await replace_findings(con, principal, created["id"], values.get("finding_ids"))
     for milestone in checked:
         await insert_row(con, "engagement_milestones", {"engagement_id": created["id"], **milestone})
-    await record_event(
-        con,
-        principal,
-        kind="ENGAGEMENT",
-        entity_id=created["id"],
-        action="OPENED",
-        to_state="PROPOSED",
-        reason=reason_text(values.get("reason")),
-    )
-    return int(created["id"])
+    return await record_created(con, principal, "ENGAGEMENT", created, "OPENED", values)
 
 
 async def update_engagement(
@@ -158,18 +145,15 @@ async def update_engagement(
         changes.update(changed(row, await check_sharing(con, principal, values)))
     findings_changed = await replace_findings(con, principal, engagement_id, values.get("finding_ids"))
     if changes or findings_changed:
-        await update_row(con, "ENGAGEMENT", engagement_id, changes)
-        await record_event(
+        await record_update(
             con,
             principal,
-            kind="ENGAGEMENT",
-            entity_id=engagement_id,
-            action="UPDATED",
-            reason=reason_text(values.get("reason")),
-            details={
-                **(sharing_before(row) if "tlp" in values else {}),
-                "changed": sorted([*changes, *(["finding_ids"] if findings_changed else [])]),
-            },
+            "ENGAGEMENT",
+            row,
+            changes,
+            values,
+            names=[*changes, *(["finding_ids"] if findings_changed else [])],
+            before=sharing_before(row) if "tlp" in values else None,
         )
     return engagement_id
 

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from hub.auth import Principal
-from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
+from hub.store.base import Entity, OrderField, Relation, Where, standard_orders, through
 from hub.store.sharing import check_sharing, sharing_before
 from hub.workflow import (
     ErrorCode,
@@ -24,7 +24,9 @@ from hub.workflow import (
     lock_in_remit,
     move_state,
     reason_text,
+    record_created,
     record_event,
+    record_update,
     text,
     text_list,
     update_row,
@@ -44,15 +46,8 @@ FINDING = Entity(
 FINDINGS_BY_MODEL = Relation(FINDING, parent="t.model_id", order="t.created_at")
 FINDINGS_BY_LAB = Relation(FINDING, parent="t.lab_id", order="t.created_at")
 FINDINGS_BY_OWNER_AGENCY = Relation(FINDING, parent="t.owner_agency_id", order="t.created_at")
-FINDINGS_BY_MEASURE = Relation(
-    FINDING, parent="j.measure_id", join="join measure_findings j on j.finding_id = t.id", order="t.created_at"
-)
-FINDINGS_BY_ENGAGEMENT = Relation(
-    FINDING,
-    parent="j.engagement_id",
-    join="join engagement_findings j on j.finding_id = t.id",
-    order="t.created_at",
-)
+FINDINGS_BY_MEASURE = through(FINDING, "measure_findings", "finding_id", "measure_id", order="t.created_at")
+FINDINGS_BY_ENGAGEMENT = through(FINDING, "engagement_findings", "finding_id", "engagement_id", order="t.created_at")
 
 
 def where_findings(w: Where, f: dict[str, Any]) -> None:
@@ -183,16 +178,7 @@ async def report_finding(con: asyncpg.Connection, principal: Principal, values: 
         created_by=principal.id,
     )
     created = await insert_row(con, "findings", row)
-    await record_event(
-        con,
-        principal,
-        kind="FINDING",
-        entity_id=created["id"],
-        action="REPORTED",
-        to_state="REPORTED",
-        reason=reason_text(values.get("reason")),
-    )
-    return int(created["id"])
+    return await record_created(con, principal, "FINDING", created, "REPORTED", values)
 
 
 async def update_finding(
@@ -202,16 +188,7 @@ async def update_finding(
     check_version(row, expected_version)
     changes = changed(row, finding_fields(values))
     if changes:
-        await update_row(con, "FINDING", finding_id, changes)
-        await record_event(
-            con,
-            principal,
-            kind="FINDING",
-            entity_id=finding_id,
-            action="UPDATED",
-            reason=reason_text(values.get("reason")),
-            details={"changed": sorted(changes)},
-        )
+        await record_update(con, principal, "FINDING", row, changes, values, names=list(changes))
     return finding_id
 
 

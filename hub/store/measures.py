@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from hub.auth import Principal
-from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
+from hub.store.base import Entity, OrderField, Relation, Where, standard_orders, through
 from hub.store.sharing import check_sharing, sharing_before
 from hub.workflow import (
     bad_input,
@@ -18,12 +18,11 @@ from hub.workflow import (
     insert_row,
     lock_in_remit,
     move_state,
-    reason_text,
-    record_event,
+    record_created,
+    record_update,
     replace_links,
     text,
     text_list,
-    update_row,
 )
 
 MEASURE = Entity(
@@ -32,12 +31,8 @@ MEASURE = Entity(
     default_order="CREATED_AT",
 )
 
-MEASURES_BY_FINDING = Relation(
-    MEASURE, parent="j.finding_id", join="join measure_findings j on j.measure_id = t.id", order="t.created_at"
-)
-MEASURES_BY_MODEL = Relation(
-    MEASURE, parent="j.model_id", join="join measure_models j on j.measure_id = t.id", order="t.created_at"
-)
+MEASURES_BY_FINDING = through(MEASURE, "measure_findings", "measure_id", "finding_id", order="t.created_at")
+MEASURES_BY_MODEL = through(MEASURE, "measure_models", "measure_id", "model_id", order="t.created_at")
 MEASURES_BY_OWNER_AGENCY = Relation(MEASURE, parent="t.owner_agency_id", order="t.created_at")
 
 
@@ -46,16 +41,8 @@ def where_measures(w: Where, f: dict[str, Any]) -> None:
     w.any_of("t.kind", f.get("kind"))
     w.any_of("t.tlp", f.get("tlp"))
     w.any_of("t.owner_agency_id", f.get("owner_agency_ids"), "bigint")
-    for key, table, column in (
-        ("finding_ids", "measure_findings", "finding_id"),
-        ("model_ids", "measure_models", "model_id"),
-    ):
-        ids = f.get(key)
-        if ids is not None:
-            w.add(
-                f"exists (select 1 from {table} fj where fj.measure_id = t.id"
-                f" and fj.{column} = any({w.p(list(ids))}::bigint[]))"
-            )
+    w.linked("measure_findings", "l.measure_id = t.id", "finding_id", f.get("finding_ids"))
+    w.linked("measure_models", "l.measure_id = t.id", "model_id", f.get("model_ids"))
     w.search(f.get("search"))
     w.at_least("t.created_at", f.get("created_from"))
     w.before("t.created_at", f.get("created_before"))
@@ -130,16 +117,7 @@ async def plan_measure(con: asyncpg.Connection, principal: Principal, values: di
     row.update(owner_agency_id=principal.agency_id, created_by=principal.id, state="PLANNED")
     created = await insert_row(con, "cyber_measures", row)
     await link_measure(con, principal, created["id"], values)
-    await record_event(
-        con,
-        principal,
-        kind="MEASURE",
-        entity_id=created["id"],
-        action="PLANNED",
-        to_state="PLANNED",
-        reason=reason_text(values.get("reason")),
-    )
-    return int(created["id"])
+    return await record_created(con, principal, "MEASURE", created, "PLANNED", values)
 
 
 async def update_measure(
@@ -154,15 +132,15 @@ async def update_measure(
         raise bad_input("input.evidence", "a VERIFIED measure keeps its evidence")
     links = await link_measure(con, principal, measure_id, values)
     if changes or links:
-        await update_row(con, "MEASURE", measure_id, changes)
-        await record_event(
+        await record_update(
             con,
             principal,
-            kind="MEASURE",
-            entity_id=measure_id,
-            action="UPDATED",
-            reason=reason_text(values.get("reason")),
-            details={"changed": sorted([*changes, *links]), **(sharing_before(row) if "tlp" in values else {})},
+            "MEASURE",
+            row,
+            changes,
+            values,
+            names=[*changes, *links],
+            before=sharing_before(row) if "tlp" in values else None,
         )
     return measure_id
 

@@ -11,7 +11,7 @@ from hub.access import DECIDED, MODEL_CONFIDENTIAL_COLUMNS, Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS
 from hub.remits import Facts
-from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
+from hub.store.base import Entity, OrderField, Relation, Where, standard_orders, through
 from hub.workflow import (
     bad_input,
     changed,
@@ -62,9 +62,7 @@ MODEL = Entity(
 )
 
 MODELS_BY_LAB = Relation(MODEL, parent="t.lab_id", order="t.name")
-MODELS_BY_MEASURE = Relation(
-    MODEL, parent="j.measure_id", join="join measure_models j on j.model_id = t.id", order="t.name"
-)
+MODELS_BY_MEASURE = through(MODEL, "measure_models", "model_id", "measure_id", order="t.name")
 
 
 def where_models(w: Where, f: dict[str, Any]) -> None:
