@@ -339,16 +339,29 @@ async def record_update(
     names: list[str],
     before: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write an update's column changes and its UPDATED event, naming what changed (`names`: columns and links) and,
-    for a change of sharing, what was shared `before`."""
+    """Write an update's column changes and its UPDATED event (record_updated)."""
     await update_row(con, kind, row["id"], changes)
+    await record_updated(con, principal, kind, row["id"], reason_text(values.get("reason")), names, before)
+
+
+async def record_updated(
+    con: asyncpg.Connection,
+    principal: Principal,
+    kind: str,
+    entity_id: int,
+    reason: str | None,
+    names: list[str],
+    before: Mapping[str, Any] | None = None,
+) -> None:
+    """The UPDATED event of a record, naming what changed (`names`: columns and links) and, for a change of
+    sharing, what was shared `before`."""
     await record_event(
         con,
         principal,
         kind=kind,
-        entity_id=row["id"],
+        entity_id=entity_id,
         action="UPDATED",
-        reason=reason_text(values.get("reason")),
+        reason=reason,
         details={"changed": sorted(names), **(before or {})},
     )
 

@@ -158,6 +158,23 @@ async def update_engagement(
     return engagement_id
 
 
+async def _milestone_event(
+    con: asyncpg.Connection, principal: Principal, engagement_id: int, action: str, milestone: Any, **details: Any
+) -> int:
+    """A milestone's change: the engagement's version moves (a client holding it learns of the change), with its
+    event naming the milestone."""
+    await update_row(con, "ENGAGEMENT", engagement_id, {})
+    await record_event(
+        con,
+        principal,
+        kind="ENGAGEMENT",
+        entity_id=engagement_id,
+        action=action,
+        details={"title": milestone["title"], **details},
+    )
+    return engagement_id
+
+
 async def add_engagement_milestone(
     con: asyncpg.Connection, principal: Principal, engagement_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
@@ -170,16 +187,9 @@ async def add_engagement_milestone(
         raise bad_input("input.title", "an engagement holds at most 100 milestones")
     milestone = check_milestone(values, "input")
     await insert_row(con, "engagement_milestones", {"engagement_id": engagement_id, **milestone})
-    await update_row(con, "ENGAGEMENT", engagement_id, {})
-    await record_event(
-        con,
-        principal,
-        kind="ENGAGEMENT",
-        entity_id=engagement_id,
-        action="MILESTONE_ADDED",
-        details={"title": milestone["title"], "dueOn": milestone["due_on"]},
+    return await _milestone_event(
+        con, principal, engagement_id, "MILESTONE_ADDED", milestone, dueOn=milestone["due_on"]
     )
-    return engagement_id
 
 
 async def complete_engagement_milestone(
@@ -202,16 +212,9 @@ async def complete_engagement_milestone(
     if milestone["completed_on"] is not None:
         raise bad_input("input.milestoneId", f"completed already, on {milestone['completed_on']}")
     await con.execute("update engagement_milestones set completed_on = $1 where id = $2", completed_on, milestone_id)
-    await update_row(con, "ENGAGEMENT", engagement_id, {})
-    await record_event(
-        con,
-        principal,
-        kind="ENGAGEMENT",
-        entity_id=engagement_id,
-        action="MILESTONE_COMPLETED",
-        details={"title": milestone["title"], "completedOn": completed_on},
+    return await _milestone_event(
+        con, principal, engagement_id, "MILESTONE_COMPLETED", milestone, completedOn=completed_on
     )
-    return engagement_id
 
 
 async def transition_engagement(

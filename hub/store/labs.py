@@ -19,6 +19,7 @@ from hub.workflow import (
     lock_in_remit,
     reason_text,
     record_event,
+    record_updated,
     text,
     transition,
     update_row,
@@ -123,15 +124,7 @@ async def update_lab(
             field="input.name",
             message=f"a lab named {name!r} already exists (names are unique regardless of case)",
         )
-        await record_event(
-            con,
-            principal,
-            kind="LAB",
-            entity_id=lab_id,
-            action="UPDATED",
-            reason=reason,
-            details={"changed": sorted(changes)},
-        )
+        await record_updated(con, principal, "LAB", lab_id, reason, list(changes))
     return lab_id
 
 

@@ -23,6 +23,7 @@ from hub.workflow import (
     lock_in_remit,
     reason_text,
     record_event,
+    record_updated,
     text,
     text_list,
     transition,
@@ -170,15 +171,7 @@ async def update_model(
             field="input.name",
             message=_duplicate(merged),
         )
-        await record_event(
-            con,
-            principal,
-            kind="MODEL",
-            entity_id=model_id,
-            action="UPDATED",
-            reason=reason,
-            details={"changed": sorted(changes)},
-        )
+        await record_updated(con, principal, "MODEL", model_id, reason, list(changes))
     return model_id
 
 
