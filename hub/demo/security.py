@@ -10,6 +10,7 @@ from typing import Any
 from hub.demo import content as c
 from hub.demo import cvss
 from hub.demo.context import FICTIONAL, DemoContext, DemoFinding, DemoModel, load_kev
+from hub.kinds import KINDS
 
 FINDING_COUNT = 2100
 FINDING_STATE_SHARES = {
@@ -23,14 +24,8 @@ FINDING_STATE_SHARES = {
     "DUPLICATE": 5,
     "REJECTED": 5,
 }
-OPEN_FINDING_STATES = (
-    "REPORTED",
-    "TRIAGED",
-    "VALIDATED",
-    "COORDINATING",
-    "MITIGATION_AVAILABLE",
-    "DISCLOSED",
-)
+# the registry's open findings (hub/kinds.py), in the machine's order so that the demo's draws stay the same
+OPEN_FINDING_STATES = tuple(s for s in KINDS["FINDING"].states if s in KINDS["FINDING"].subset("open"))
 TLP_SHARES = {"CLEAR": 10, "GREEN": 30, "AMBER": 40, "AMBER_STRICT": 15, "RED": 5}
 # Who owns findings: CISA most, then the agencies closest to model-found vulnerabilities.
 OWNER_AGENCY_WEIGHTS = {
