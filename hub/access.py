@@ -15,6 +15,7 @@ from typing import Any
 
 from hub.auth import Principal
 from hub.kinds import KINDS, sql_list
+from hub.remits import OFFICERS
 
 
 class Params:
@@ -102,11 +103,75 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
                 f" and vis_m.lab_id = {p(principal.lab_id)})"
             )
         return "false"
+    if kind == "EVAL_SUITE":
+        return "true" if principal.is_agency or principal.is_lab else "false"
+    if kind == "DESIGNATION":
+        if principal.is_agency:
+            return "true"
+        if principal.is_lab:
+            return f"{a}.lab_id = {p(principal.lab_id)}"
+        return "false"
+    if kind in INPUT_OWNER_COLUMN:
+        return input_visible(kind, a, principal, p)
+    if kind == "SCREENING":
+        if principal.is_lab:
+            return f"{a}.lab_id = {p(principal.lab_id)}"
+        if principal.is_agency:
+            agency = p(principal.agency_id)
+            rule = f"{a}.screened_by_agency_id = {agency}"
+            if principal.role in OFFICERS:
+                rule += f" or {signing_agency(f'{a}.standard_id', agency)}"
+            return f"({rule})"
+        return "false"
     if kind in TLP_TABLES:
         return tlp_visible(kind, a, principal, p)
     if kind == "EVENT":
         return event_visible(a, principal, p)
     return "false"
+
+
+# The inputs of a coverage screening (docs/design.md, "Who sees what"), and the column naming the agency that made
+# each (null for what the lab reported).
+INPUT_OWNER_COLUMN = {"COMPUTE_ESTIMATE": "author_agency_id", "EVAL_RESULT": "run_by_agency_id"}
+# A request for a coverage determination in these states shares the model's inputs with the officers of the
+# standard's agencies: the lab's consent is the request, and withdrawing it ends the sharing.
+SHARING_DECISION_STATES = tuple(s for s in KINDS["DECISION"].states if s != "WITHDRAWN")
+
+
+def signing_agency(standard: str, agency: str) -> str:
+    """Is `agency` (a placeholder) one whose sign-off standard `standard` (an id expression) needs?"""
+    return (
+        f"exists (select 1 from {KINDS['STANDARD'].table} sig_s join agencies sig_a on sig_a.code = any(sig_s.required_signoffs)"
+        f" where sig_s.id = {standard} and sig_a.id = {agency})"
+    )
+
+
+def agreement_party(model: str, agency: str) -> str:
+    """Is `agency` named on, and has it accepted, an ACTIVE or COMPLETED agreement on model `model` (an id)?"""
+    return (
+        f"exists (select 1 from {KINDS['AGREEMENT'].table} conf_g"
+        f" join agreement_agencies conf_aa on conf_aa.agreement_id = conf_g.id"
+        f" where conf_g.model_id = {model} and conf_g.state in {sql_list(CONFIDENTIAL_AGREEMENT_STATES)}"
+        f" and conf_aa.agency_id = {agency} and conf_aa.accepted_at is not null)"
+    )
+
+
+def input_visible(kind: str, a: str, principal: Principal, p: Params) -> str:
+    """A compute estimate or an evaluation result: the model's lab; the agency that made it; the agencies that may
+    see the model's confidential data (agreement_party); and, once the lab has asked for a coverage determination
+    on the model, the officers of the agencies whose sign-off that standard needs."""
+    if principal.is_lab:
+        return f"{a}.lab_id = {p(principal.lab_id)}"
+    if not principal.is_agency:
+        return "false"
+    agency = p(principal.agency_id)
+    branches = [f"{a}.{INPUT_OWNER_COLUMN[kind]} = {agency}", agreement_party(f"{a}.model_id", agency)]
+    if principal.role in OFFICERS:
+        branches.append(
+            f"exists (select 1 from {KINDS['DECISION'].table} sub_d where sub_d.model_id = {a}.model_id"
+            f" and sub_d.state in {sql_list(SHARING_DECISION_STATES)} and {signing_agency('sub_d.standard_id', agency)})"
+        )
+    return "(" + " or ".join(branches) + ")"
 
 
 # A model's confidential columns: null for those model_confidential_visible denies.
@@ -122,12 +187,7 @@ def model_confidential_visible(a: str, principal: Principal, p: Params) -> str:
     if principal.is_lab:
         return f"({a}.lab_id = {p(principal.lab_id)})"
     if principal.is_agency:
-        return (
-            f"exists (select 1 from {KINDS['AGREEMENT'].table} conf_g"
-            f" join agreement_agencies conf_aa on conf_aa.agreement_id = conf_g.id"
-            f" where conf_g.model_id = {a}.id and conf_g.state in {sql_list(CONFIDENTIAL_AGREEMENT_STATES)}"
-            f" and conf_aa.agency_id = {p(principal.agency_id)} and conf_aa.accepted_at is not null)"
-        )
+        return agreement_party(f"{a}.id", p(principal.agency_id))
     return "false"
 
 

@@ -309,31 +309,140 @@ KINDS: Mapping[str, Kind] = _kinds(
         type_name="CoverageDecision",
         noun="coverage decision",
         lab_sql="(select m.lab_id from frontier_models m where m.id = t.model_id)",
-        wording=Wording(lab="the model's lab"),
+        # the agencies whose sign-off the decision needs: those of its standard
+        agencies_sql="(select s.required_signoffs from coverage_standards s where s.id = t.standard_id)",
+        wording=Wording(lab="the model's lab", agencies="an agency whose sign-off the standard needs"),
         remits=(
             Remit("requestCoverageDetermination", LAB_LIAISONS | PROGRAM_OFFICERS, note="officers on the lab's behalf"),
-            Remit("startCoverageAssessment", PROGRAM_OFFICERS, to=("UNDER_ASSESSMENT",)),
-            Remit("decideCoverage", PROGRAM_OFFICERS, to=("DECIDED",)),
+            Remit("startCoverageAssessment", NAMED_OFFICERS, to=("UNDER_ASSESSMENT",)),
+            Remit("rescreenCoverage", NAMED_OFFICERS, note="a new screening on the inputs as they stand"),
             Remit(
-                "requestCoverageReconsideration", LAB_LIAISONS, to=("RECONSIDERATION_REQUESTED",), note="with a reason"
+                "decideCoverage",
+                NAMED_OFFICERS,
+                to=("AWAITING_CONCURRENCE", "DECIDED"),
+                note="signs for their agency; DECIDED at once when no other agency must sign",
+            ),
+            Remit(
+                "concurCoverageDecision",
+                NAMED_OFFICERS,
+                to=("DECIDED",),
+                note="for their agency; the last concurrence puts it in effect",
+            ),
+            Remit("objectToCoverageDecision", NAMED_OFFICERS, to=("UNDER_ASSESSMENT",), note="with a reason"),
+            Remit(
+                "requestCoverageReconsideration",
+                LAB_LIAISONS,
+                to=("RECONSIDERATION_REQUESTED",),
+                note="with a reason and new evidence; starts a new screening",
             ),
             Remit("withdrawCoverageRequest", LAB_LIAISONS, to=("WITHDRAWN",)),
-            Remit("supersede", HUB, to=("SUPERSEDED",), note="when a newer standard is adopted"),
+            Remit(
+                "supersede",
+                HUB,
+                to=("SUPERSEDED",),
+                note="when a decision under a newer standard is in effect, or an undecided request is carried over",
+            ),
         ),
         state_column="state",
         state_enum="CoverageDecisionState",
-        states=("REQUESTED", "UNDER_ASSESSMENT", "DECIDED", "RECONSIDERATION_REQUESTED", "SUPERSEDED", "WITHDRAWN"),
+        states=(
+            "REQUESTED",
+            "UNDER_ASSESSMENT",
+            "AWAITING_CONCURRENCE",
+            "DECIDED",
+            "RECONSIDERATION_REQUESTED",
+            "SUPERSEDED",
+            "WITHDRAWN",
+        ),
         moves={
             "REQUESTED": ("UNDER_ASSESSMENT", "WITHDRAWN", "SUPERSEDED"),
-            "UNDER_ASSESSMENT": ("DECIDED", "WITHDRAWN", "SUPERSEDED"),
+            "UNDER_ASSESSMENT": ("AWAITING_CONCURRENCE", "DECIDED", "WITHDRAWN", "SUPERSEDED"),
+            "AWAITING_CONCURRENCE": ("DECIDED", "UNDER_ASSESSMENT", "WITHDRAWN", "SUPERSEDED"),
             "DECIDED": ("RECONSIDERATION_REQUESTED", "SUPERSEDED"),
-            "RECONSIDERATION_REQUESTED": ("DECIDED", "WITHDRAWN", "SUPERSEDED"),
+            "RECONSIDERATION_REQUESTED": ("UNDER_ASSESSMENT", "AWAITING_CONCURRENCE", "DECIDED", "WITHDRAWN", "SUPERSEDED"),
         },
         final=frozenset({"SUPERSEDED", "WITHDRAWN"}),
         subsets={
             # a request awaiting a decision: a model has at most one open request per standard
-            "open_request": frozenset({"REQUESTED", "UNDER_ASSESSMENT", "RECONSIDERATION_REQUESTED"}),
+            "open_request": frozenset(
+                {"REQUESTED", "UNDER_ASSESSMENT", "AWAITING_CONCURRENCE", "RECONSIDERATION_REQUESTED"}
+            ),
+            # a decision once in effect keeps its outcome standing in these states, through a reconsideration and
+            # a revision of the standard, until a newer decision is in effect (docs/design.md, "Coverage")
+            "standing": frozenset(
+                {"UNDER_ASSESSMENT", "AWAITING_CONCURRENCE", "DECIDED", "RECONSIDERATION_REQUESTED"}
+            ),
+            # a decision the hub moves to a newer standard's request when that standard is adopted
+            "undecided": frozenset({"REQUESTED", "UNDER_ASSESSMENT", "AWAITING_CONCURRENCE"}),
         },
+    ),
+    Kind(
+        name="COMPUTE_ESTIMATE",
+        table="compute_estimates",
+        type_name="ComputeEstimate",
+        noun="compute estimate",
+        lab_column="lab_id",
+        owner_sql="t.author_agency_id",
+        wording=Wording(lab="the model's lab", owner="the estimating agency"),
+        remits=(
+            Remit(
+                "reportComputeEstimate",
+                LAB_LIAISONS | role("ANALYST", *OFFICERS),
+                note="a liaison's is LAB_REPORTED, an agency's AGENCY_ESTIMATED",
+            ),
+        ),
+    ),
+    Kind(
+        name="EVAL_SUITE",
+        table="evaluation_suites",
+        type_name="EvaluationSuite",
+        noun="evaluation suite",
+        owner_sql="t.owner_agency_id",
+        wording=Wording(owner="the owning agency"),
+        remits=(Remit("registerEvaluationSuite", role("ANALYST", *OFFICERS), note="their agency owns it"),),
+    ),
+    Kind(
+        name="EVAL_RESULT",
+        table="evaluation_results",
+        type_name="EvaluationResult",
+        noun="evaluation result",
+        lab_column="lab_id",
+        owner_sql="t.run_by_agency_id",
+        wording=Wording(lab="the model's lab", owner="the agency that ran it"),
+        remits=(
+            Remit(
+                "recordEvaluationResult",
+                LAB_LIAISONS | role("ANALYST", *OFFICERS),
+                note="a liaison's is LAB_REPORTED, an agency's AGENCY_ESTIMATED",
+            ),
+        ),
+    ),
+    Kind(
+        name="DESIGNATION",
+        table="model_designations",
+        type_name="ModelDesignation",
+        noun="designation",
+        lab_column="lab_id",
+        owner_sql="t.agency_id",
+        wording=Wording(lab="the model's lab", owner="the designating agency"),
+        remits=(
+            Remit("designateModel", role(*OFFICERS), note="their agency designates"),
+            Remit("withdrawDesignation", OWNER_OFFICERS, to=("WITHDRAWN",)),
+        ),
+        state_column="state",
+        state_enum="ModelDesignationState",
+        states=("IN_FORCE", "WITHDRAWN"),
+        moves={"IN_FORCE": ("WITHDRAWN",)},
+        final=frozenset({"WITHDRAWN"}),
+    ),
+    # the criteria's results for one model and standard, kept as used; events are about the decision they serve
+    Kind(
+        name="SCREENING",
+        table="coverage_screenings",
+        type_name="CoverageScreening",
+        noun="screening",
+        events=False,
+        lab_column="lab_id",
     ),
     Kind(
         name="FINDING",
