@@ -141,7 +141,8 @@ SHARING_DECISION_STATES = tuple(s for s in KINDS["DECISION"].states if s != "WIT
 def signing_agency(standard: str, agency: str) -> str:
     """Is `agency` (a placeholder) one whose sign-off standard `standard` (an id expression) needs?"""
     return (
-        f"exists (select 1 from {KINDS['STANDARD'].table} sig_s join agencies sig_a on sig_a.code = any(sig_s.required_signoffs)"
+        f"exists (select 1 from {KINDS['STANDARD'].table} sig_s"
+        f" join agencies sig_a on sig_a.code = any(sig_s.required_signoffs)"
         f" where sig_s.id = {standard} and sig_a.id = {agency})"
     )
 
@@ -169,7 +170,8 @@ def input_visible(kind: str, a: str, principal: Principal, p: Params) -> str:
     if principal.role in OFFICERS:
         branches.append(
             f"exists (select 1 from {KINDS['DECISION'].table} sub_d where sub_d.model_id = {a}.model_id"
-            f" and sub_d.state in {sql_list(SHARING_DECISION_STATES)} and {signing_agency('sub_d.standard_id', agency)})"
+            f" and sub_d.state in {sql_list(SHARING_DECISION_STATES)}"
+            f" and {signing_agency('sub_d.standard_id', agency)})"
         )
     return "(" + " or ".join(branches) + ")"
 

@@ -359,7 +359,13 @@ KINDS: Mapping[str, Kind] = _kinds(
             "UNDER_ASSESSMENT": ("AWAITING_CONCURRENCE", "DECIDED", "WITHDRAWN", "SUPERSEDED"),
             "AWAITING_CONCURRENCE": ("DECIDED", "UNDER_ASSESSMENT", "WITHDRAWN", "SUPERSEDED"),
             "DECIDED": ("RECONSIDERATION_REQUESTED", "SUPERSEDED"),
-            "RECONSIDERATION_REQUESTED": ("UNDER_ASSESSMENT", "AWAITING_CONCURRENCE", "DECIDED", "WITHDRAWN", "SUPERSEDED"),
+            "RECONSIDERATION_REQUESTED": (
+                "UNDER_ASSESSMENT",
+                "AWAITING_CONCURRENCE",
+                "DECIDED",
+                "WITHDRAWN",
+                "SUPERSEDED",
+            ),
         },
         final=frozenset({"SUPERSEDED", "WITHDRAWN"}),
         subsets={
@@ -369,9 +375,7 @@ KINDS: Mapping[str, Kind] = _kinds(
             ),
             # a decision once in effect keeps its outcome standing in these states, through a reconsideration and
             # a revision of the standard, until a newer decision is in effect (docs/design.md, "Coverage")
-            "standing": frozenset(
-                {"UNDER_ASSESSMENT", "AWAITING_CONCURRENCE", "DECIDED", "RECONSIDERATION_REQUESTED"}
-            ),
+            "standing": frozenset({"UNDER_ASSESSMENT", "AWAITING_CONCURRENCE", "DECIDED", "RECONSIDERATION_REQUESTED"}),
             # a decision the hub moves to a newer standard's request when that standard is adopted
             "undecided": frozenset({"REQUESTED", "UNDER_ASSESSMENT", "AWAITING_CONCURRENCE"}),
         },

@@ -82,9 +82,7 @@ def everyone_sees(kind: str) -> bool:
 
 # the tables that row-level security guards, by kind: every record but those everyone may see (agencies, labs,
 # evaluation suites); the events have their own policy
-POLICED = {
-    k.name: k.table for k in KINDS.values() if k.node and k.name != "EVENT" and not everyone_sees(k.name)
-}
+POLICED = {k.name: k.table for k in KINDS.values() if k.node and k.name != "EVENT" and not everyone_sees(k.name)}
 
 
 def bound_rule(rule: Rule) -> str:

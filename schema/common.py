@@ -8,8 +8,9 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal as _Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, NewType, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -17,6 +18,7 @@ from graphql import GraphQLError
 from hub.auth import Principal
 from hub.kinds import KINDS, allowed_moves, event_kinds
 from hub.loaders import Loaders, now_or_later
+from hub.quantities import decimal_text, parse_decimal
 from hub.settings import Settings
 from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Session, UserInputError, page
 from schema.lookahead import preload_page
@@ -26,6 +28,17 @@ if TYPE_CHECKING:
     from schema.events import Event
 
 log = logging.getLogger(__name__)
+
+# An exact decimal, written as a string ("1e26", "10^26", "100000000000000000000000000"); never a Float, which
+# cannot hold such values exactly (hub/quantities.py).
+Decimal = strawberry.scalar(
+    NewType("Decimal", _Decimal),
+    name="Decimal",
+    description='An exact, non-negative decimal written as a string: "1e26", "10^26" and '
+    '"100000000000000000000000000" are the same value. A Float is refused: it cannot hold such values exactly.',
+    serialize=decimal_text,
+    parse_value=parse_decimal,
+)
 
 # ------------------------------------------------------------------------------------------------ context
 
