@@ -11,6 +11,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from hub.errors import ErrorPolicy
@@ -28,6 +29,7 @@ from schema import (
     models,
     program,
 )
+from schema.common import DECIMAL_SCALAR, Decimal
 from schema.mutations import in_payload
 from schema.relations import publish_sizes
 
@@ -77,6 +79,7 @@ class HubSchema(strawberry.Schema):
 # WebSocketAdmission: the admission pipeline (hub/pipeline.py) for operations over WebSocket (HTTP: hub/app.py).
 # OperationCache: an operation's text is parsed and validated once per worker, through the pipeline's caches.
 schema = HubSchema(
+    config=StrawberryConfig(scalar_map={Decimal: DECIMAL_SCALAR}),
     query=Query,
     mutation=Mutation,
     subscription=Subscription,

@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 
 # An exact decimal, written as a string ("1e26", "10^26", "100000000000000000000000000"); never a Float, which
 # cannot hold such values exactly (hub/quantities.py).
-Decimal = strawberry.scalar(
-    NewType("Decimal", _Decimal),
+Decimal = NewType("Decimal", _Decimal)
+DECIMAL_SCALAR = strawberry.scalar(
     name="Decimal",
     description='An exact, non-negative decimal written as a string: "1e26", "10^26" and '
     '"100000000000000000000000000" are the same value. A Float is refused: it cannot hold such values exactly.',
