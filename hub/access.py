@@ -42,6 +42,9 @@ PUBLISHED_STANDARD_STATES = KINDS["STANDARD"].subset("published")
 CONFIDENTIAL_AGREEMENT_STATES = KINDS["AGREEMENT"].subset("confidential")
 # The state of a decision that has an outcome.
 DECIDED = "DECIDED"
+# The states in which a decision's outcome, once in effect, stands (through a reconsideration or a revision of the
+# standard, until a newer decision is in effect): a model's coverageOutcome is that of its newest standing decision.
+STANDING_DECISION_STATES = KINDS["DECISION"].subset("standing")
 
 
 def tlp_visible(kind: str, a: str, principal: Principal, p: Params) -> str:

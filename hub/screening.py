@@ -31,7 +31,7 @@ from typing import Any
 
 import asyncpg
 
-from hub.access import Params, visible
+from hub.access import STANDING_DECISION_STATES, Params, visible
 from hub.auth import Principal
 
 OUTCOMES = ("COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION")
@@ -251,3 +251,132 @@ async def record_screening(
         principal.agency_id if principal is not None else None,
     )
     return int(screening_id), screening
+
+
+# ------------------------------------------------------------------------------------------------ the dry run
+
+CHANGES = ("NEWLY_COVERED", "NO_LONGER_COVERED", "NOW_UNKNOWN", "NOW_NOT_COVERED", "UNCHANGED")
+
+
+@dataclass(frozen=True)
+class DryRunRow:
+    model_id: int
+    draft: Screening
+    adopted: Screening | None
+    standing_outcome: str | None
+    standing_standard_id: int | None
+    change: str
+
+
+@dataclass(frozen=True)
+class DryRun:
+    counts: dict[str, int]
+    total: int
+    rows: list[DryRunRow]
+    has_next_page: bool
+
+
+def dry_run_sql(
+    principal: Principal | None, p: Params, draft_id: int, adopted_id: int | None, changes: Sequence[str] | None
+) -> tuple[str, str, str]:
+    """The dry run as one statement: every model the principal may see, screened under the draft and under the
+    adopted standard on the same inputs, with the decision standing now and the change, and the counts over all of
+    them (before the filter on changes and the page). Returns the SQL and the placeholders of the keyset (`after`,
+    a model id) and the page size, which the caller appends to the parameters in that order."""
+    draft = p(draft_id)
+    adopted = p(adopted_id)
+    standards = p([draft_id] if adopted_id is None else [draft_id, adopted_id])
+    change_filter = "" if changes is None else f" and change = any({p(list(changes))}::text[])"
+    standing_rule = "true" if principal is None else visible("DECISION", "d", principal, p)
+    after = p(0)
+    limit = p(0)
+    cte = screening_sql(principal, p, standards, None)
+    sql = f"""with {cte},
+standing as (
+    select distinct on (d.model_id) d.model_id, d.outcome, d.standard_id
+      from coverage_decisions d
+     where d.outcome is not null and d.state = any({p(sorted(STANDING_DECISION_STATES))}::text[]) and {standing_rule}
+     order by d.model_id, d.decided_at desc, d.id desc
+),
+compared as (
+    select dr.model_id, dr.proposed as draft_proposed, dr.results as draft_results,
+           ad.proposed as adopted_proposed, ad.results as adopted_results,
+           st.outcome as standing_outcome, st.standard_id as standing_standard_id,
+           case when ad.proposed is not distinct from dr.proposed then 'UNCHANGED'
+                when dr.proposed = 'COVERED' then 'NEWLY_COVERED'
+                when dr.proposed = 'INSUFFICIENT_INFORMATION' then 'NOW_UNKNOWN'
+                when ad.proposed = 'COVERED' then 'NO_LONGER_COVERED'
+                else 'NOW_NOT_COVERED' end as change
+      from screened dr
+      left join screened ad on ad.model_id = dr.model_id and ad.standard_id = {adopted}::bigint
+      left join standing st on st.model_id = dr.model_id
+     where dr.standard_id = {draft}::bigint
+),
+totals as (
+    select count(*) as total,
+           {", ".join(f"count(*) filter (where change = '{c}') as n_{c.lower()}" for c in CHANGES)}
+      from compared
+)
+select totals.*, page.*
+  from totals
+  left join lateral (
+      select * from compared where model_id > {after}::bigint{change_filter} order by model_id limit {limit}::integer
+  ) page on true
+ order by page.model_id"""
+    return sql, after, limit
+
+
+async def dry_run(
+    con: asyncpg.Connection,
+    principal: Principal | None,
+    draft_id: int,
+    adopted_id: int | None,
+    *,
+    changes: Sequence[str] | None = None,
+    after: int = 0,
+    first: int = 100,
+) -> DryRun:
+    """Apply the draft to every model the principal may see beside the adopted standard: one statement."""
+    p = Params()
+    sql, after_placeholder, limit_placeholder = dry_run_sql(principal, p, draft_id, adopted_id, changes)
+    values = list(p.values)
+    values[int(after_placeholder[1:]) - 1] = after
+    values[int(limit_placeholder[1:]) - 1] = first + 1
+    rows = await con.fetch(sql, *values)
+    counts = {c: int(rows[0][f"n_{c.lower()}"]) for c in CHANGES}
+    total = int(rows[0]["total"])
+    # no model on the page: the one row holds the counts alone
+    rows = [r for r in rows if r["model_id"] is not None]
+    out = []
+    for r in rows[:first]:
+        draft = screening_of(
+            {
+                "model_id": r["model_id"],
+                "standard_id": draft_id,
+                "proposed": r["draft_proposed"],
+                "results": r["draft_results"],
+            }
+        )
+        adopted = (
+            None
+            if r["adopted_proposed"] is None or adopted_id is None
+            else screening_of(
+                {
+                    "model_id": r["model_id"],
+                    "standard_id": adopted_id,
+                    "proposed": r["adopted_proposed"],
+                    "results": r["adopted_results"],
+                }
+            )
+        )
+        out.append(
+            DryRunRow(
+                model_id=int(r["model_id"]),
+                draft=draft,
+                adopted=adopted,
+                standing_outcome=r["standing_outcome"],
+                standing_standard_id=r["standing_standard_id"],
+                change=r["change"],
+            )
+        )
+    return DryRun(counts=counts, total=total, rows=out, has_next_page=len(rows) > first)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from hub.access import STANDING_DECISION_STATES
 from hub.store import models as store
 from hub.store.agreements import AGREEMENTS_BY_MODEL
 from hub.store.coverage import DECISIONS_BY_MODEL
@@ -114,7 +115,8 @@ class FrontierModel(Node, Record):
         Related(DECISIONS_BY_MODEL),
         page=100,
         convert=lambda rows: _latest_outcome(rows),
-        description="The outcome of the latest DECIDED determination, if any.",
+        description="The outcome standing now: that of the newest decision in effect, which stands through a "
+        "reconsideration and a revision of the standard until a newer decision is in effect.",
     )
 
     findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
@@ -129,7 +131,7 @@ class FrontierModel(Node, Record):
 def _latest_outcome(rows: list[dict[str, Any]]) -> Any:
     from schema.coverage import CoverageOutcome
 
-    decided = [r for r in rows if r["state"] == "DECIDED"]
+    decided = [r for r in rows if r["outcome"] is not None and r["state"] in STANDING_DECISION_STATES]
     if not decided:
         return None
     return CoverageOutcome(max(decided, key=lambda r: (r["decided_at"], r["id"]))["outcome"])
@@ -155,7 +157,7 @@ class FrontierModelFilter:
     modality: list[Modality] | None = None
     lab_ids: list[strawberry.ID] | None = None
     coverage_outcome: list[Annotated[CoverageOutcome, strawberry.lazy("schema.coverage")]] | None = strawberry.field(
-        default=None, description="Models with a DECIDED determination of one of these outcomes."
+        default=None, description="Models whose standing coverage outcome (coverageOutcome) is one of these."
     )
     search: str | None = strawberry.field(default=None, description="Words that start words of the name or version.")
     created_from: datetime | None = None

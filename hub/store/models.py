@@ -7,9 +7,9 @@ from typing import Any
 
 import asyncpg
 
-from hub.access import DECIDED, MODEL_CONFIDENTIAL_COLUMNS, Params, visible
+from hub.access import MODEL_CONFIDENTIAL_COLUMNS, STANDING_DECISION_STATES, Params, visible
 from hub.auth import Principal
-from hub.kinds import KINDS
+from hub.kinds import KINDS, sql_list
 from hub.remits import Facts
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders, through
 from hub.workflow import (
@@ -75,11 +75,12 @@ def where_models(w: Where, f: dict[str, Any]) -> None:
     w.before("t.created_at", f.get("created_before"))
     outcomes = f.get("coverage_outcome")
     if outcomes is not None:
-        # the model's coverageOutcome, as the field reads it: the outcome of the latest decided decision the
+        # the model's coverageOutcome, as the field reads it: the outcome of the newest standing decision the
         # principal may see, so that the filter tells nobody of a decision the field would not show them
         rule = visible("DECISION", "d", w.principal, w.p)
         latest = (
-            f"(select d.outcome from coverage_decisions d where d.model_id = t.id and d.state = '{DECIDED}'"
+            f"(select d.outcome from coverage_decisions d where d.model_id = t.id and d.outcome is not null"
+            f" and d.state in {sql_list(STANDING_DECISION_STATES)}"
             f" and {rule} order by d.decided_at desc, d.id desc limit 1)"
         )
         w.add(f"{latest} = any({w.p(list(outcomes))}::text[])")
