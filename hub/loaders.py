@@ -105,6 +105,16 @@ class Loaders:
         return self._get("signoffs", partial(coverage.signoffs_by_standard, self.db))
 
     @property
+    def criteria(self) -> HubLoader:
+        """`CriteriaByStandardIdLoader`: a standard's typed criteria, in order."""
+        return self._get("criteria", partial(coverage.criteria_by_standard, self.db))
+
+    @property
+    def signatures(self) -> HubLoader:
+        """`SignaturesByDecisionIdLoader`: a decision's signatures, every round, oldest first."""
+        return self._get("signatures", partial(coverage.signatures_by_decision, self.db))
+
+    @property
     def facts(self) -> HubLoader:
         """`RemitFactsByRecordLoader`: (kind, id) -> what the remits ask about the record (or None)."""
         return self._get("facts", partial(facts_by_record, self.db))

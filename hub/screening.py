@@ -27,7 +27,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -35,6 +35,14 @@ from hub.access import STANDING_DECISION_STATES, Params, visible
 from hub.auth import Principal
 
 OUTCOMES = ("COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION")
+
+
+class Fetcher(Protocol):
+    """What runs the statement: a connection in a write's transaction, or a request's Session."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]: ...
+
+
 RESULTS = ("MET", "NOT_MET", "UNKNOWN")
 
 
@@ -205,7 +213,7 @@ def screening_of(row: asyncpg.Record | dict[str, Any]) -> Screening:
 
 
 async def screen(
-    con: asyncpg.Connection, principal: Principal | None, standard_ids: Sequence[int], model_ids: Sequence[int] | None
+    con: Fetcher, principal: Principal | None, standard_ids: Sequence[int], model_ids: Sequence[int] | None
 ) -> list[Screening]:
     """Screen the models `model_ids` (None: every model the principal may see) against each standard of
     `standard_ids`, on the inputs the principal may see; in model, then standard order."""
@@ -223,34 +231,6 @@ async def screen_one(
     if not found:
         raise LookupError(f"model {model_id} or standard {standard_id} is not visible")
     return found[0]
-
-
-async def record_screening(
-    con: asyncpg.Connection,
-    principal: Principal | None,
-    *,
-    decision_id: int | None,
-    standard_id: int,
-    model_id: int,
-    trigger: str,
-) -> tuple[int, Screening]:
-    """Screen the model now and keep the screening, with the inputs exactly as used: its id, and it."""
-    screening = await screen_one(con, principal, standard_id, model_id)
-    screening_id = await con.fetchval(
-        """insert into coverage_screenings (decision_id, model_id, lab_id, standard_id, proposed_outcome, results,
-                                            trigger, screened_by, screened_by_agency_id)
-           select $1, m.id, m.lab_id, $3, $4, $5::jsonb, $6, $7, $8 from frontier_models m where m.id = $2
-           returning id""",
-        decision_id,
-        model_id,
-        standard_id,
-        screening.proposed_outcome,
-        json.dumps([r.as_json() for r in screening.results]),
-        trigger,
-        principal.id if principal is not None and principal.id else None,
-        principal.agency_id if principal is not None else None,
-    )
-    return int(screening_id), screening
 
 
 # ------------------------------------------------------------------------------------------------ the dry run
@@ -327,7 +307,7 @@ select totals.*, page.*
 
 
 async def dry_run(
-    con: asyncpg.Connection,
+    con: Fetcher,
     principal: Principal | None,
     draft_id: int,
     adopted_id: int | None,

@@ -40,6 +40,12 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     # an idempotency key already used for another mutation or another input
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    # a coverage criterion the hub could not evaluate on its data (an unknown suite, a unit that does not convert)
+    CRITERION_NOT_EVALUABLE = "CRITERION_NOT_EVALUABLE"
+    # a coverage outcome that differs from the screening's proposal, without the reason an override needs
+    OVERRIDE_REASON_REQUIRED = "OVERRIDE_REASON_REQUIRED"
+    # the caller's agency has signed this round of the decision already
+    ALREADY_SIGNED = "ALREADY_SIGNED"
 
 
 class Rejected(Exception):

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
+from decimal import Decimal as _Decimal
 from enum import Enum
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import strawberry
 
+from hub.kinds import KINDS
+from hub.screening import CriterionResult as CriterionResultData
+from hub.screening import Screening as ScreeningData
+from hub.screening import dry_run, screen
 from hub.store import coverage as store
 from hub.store.agencies import AGENCY
+from hub.store.base import MAX_PAGE_SIZE
 from hub.store.models import MODEL
 from schema.agencies import Agency
 from schema.common import (
     Connection,
+    Decimal,
+    HubError,
+    InputError,
     Node,
     OrderDirection,
     Record,
     computed_field,
+    ctx,
     decode_ids,
+    from_global_id,
     record_fields,
     register_node,
     relation_field,
@@ -48,25 +60,213 @@ else:
     CoverageDecisionState = state_enum("DECISION")
 
 
-@strawberry.enum(description="COVERED only makes a model eligible for an invitation to the program.")
+@strawberry.enum(description="COVERED means the program asks the lab for early access; the lab decides.")
 class CoverageOutcome(Enum):
     COVERED = "COVERED"
     NOT_COVERED = "NOT_COVERED"
     INSUFFICIENT_INFORMATION = "INSUFFICIENT_INFORMATION"
 
 
-@strawberry.enum
+@strawberry.enum(description="The kind of a criterion as free criteria named it; `metric` says more.")
 class CriterionKind(Enum):
     COMPUTE_THRESHOLD = "COMPUTE_THRESHOLD"
     CAPABILITY_EVAL = "CAPABILITY_EVAL"
     DESIGNATION = "DESIGNATION"
 
 
-@strawberry.type
+@strawberry.enum(description="What a criterion measures.")
+class CriterionMetric(Enum):
+    TRAINING_COMPUTE = "TRAINING_COMPUTE"
+    EVALUATION_SCORE = "EVALUATION_SCORE"
+    DESIGNATION = "DESIGNATION"
+
+
+@strawberry.enum(description="Which training compute a criterion counts.")
+class ComputeScope(Enum):
+    PRE_TRAINING = "PRE_TRAINING"
+    POST_TRAINING = "POST_TRAINING"
+    TOTAL = "TOTAL"
+
+
+@strawberry.enum(description="How a criterion compares the model's value with its threshold.")
+class ComparisonOperator(Enum):
+    GTE = "GTE"
+    GT = "GT"
+    LTE = "LTE"
+    LT = "LT"
+
+
+@strawberry.enum(description="Which input counts where several exist.")
+class EvidenceSource(Enum):
+    LAB_REPORTED = "LAB_REPORTED"
+    AGENCY_ESTIMATED = "AGENCY_ESTIMATED"
+    HIGHER_OF_TWO = "HIGHER_OF_TWO"
+
+
+@strawberry.enum(description="How a standard combines its criteria.")
+class CriteriaCombination(Enum):
+    ANY_OF = "ANY_OF"
+    ALL_OF = "ALL_OF"
+
+
+@strawberry.enum(
+    description="A criterion's unit. Compute: FLOP (operations, not per second) and its multiples, and PFLOP_S_DAY "
+    "(a petaFLOP/s for a day, 8.64e19 FLOP); scores: PERCENT and FRACTION (which convert), POINTS; DESIGNATIONS."
+)
+class CriterionUnit(Enum):
+    FLOP = "FLOP"
+    GFLOP = "GFLOP"
+    TFLOP = "TFLOP"
+    PFLOP = "PFLOP"
+    EFLOP = "EFLOP"
+    ZFLOP = "ZFLOP"
+    YFLOP = "YFLOP"
+    PFLOP_S_DAY = "PFLOP_S_DAY"
+    PERCENT = "PERCENT"
+    FRACTION = "FRACTION"
+    POINTS = "POINTS"
+    DESIGNATIONS = "DESIGNATIONS"
+
+
+@strawberry.enum(description="A criterion's result on a model.")
+class CriterionResultValue(Enum):
+    MET = "MET"
+    NOT_MET = "NOT_MET"
+    UNKNOWN = "UNKNOWN"
+
+
+@strawberry.enum(description="What a kept screening was made for.")
+class ScreeningTrigger(Enum):
+    REQUESTED = "REQUESTED"
+    RESCREENED = "RESCREENED"
+    RECONSIDERATION = "RECONSIDERATION"
+    ADOPTION = "ADOPTION"
+    DECIDED = "DECIDED"
+
+
+@strawberry.enum(description="A model's proposal under a draft standard beside its proposal under the adopted one.")
+class CoverageChange(Enum):
+    NEWLY_COVERED = "NEWLY_COVERED"
+    NO_LONGER_COVERED = "NO_LONGER_COVERED"
+    NOW_UNKNOWN = "NOW_UNKNOWN"
+    NOW_NOT_COVERED = "NOW_NOT_COVERED"
+    UNCHANGED = "UNCHANGED"
+
+
+@strawberry.enum(description="What a signature on a coverage decision says.")
+class SignatureAction(Enum):
+    DECIDED = "DECIDED"
+    CONCURRED = "CONCURRED"
+    OBJECTED = "OBJECTED"
+
+
+_KIND_OF_METRIC = {
+    "TRAINING_COMPUTE": "COMPUTE_THRESHOLD",
+    "EVALUATION_SCORE": "CAPABILITY_EVAL",
+    "DESIGNATION": "DESIGNATION",
+}
+
+
+@strawberry.type(description="A typed criterion of a standard: checked when drafted, applied by screening.")
 class CoverageCriterion:
-    kind: CriterionKind
-    description: str
-    threshold: float | None = strawberry.field(description="For COMPUTE_THRESHOLD: training compute in FLOP.")
+    position: int
+    metric: CriterionMetric
+    compute_scope: ComputeScope | None
+    suite_id: strawberry.ID | None = strawberry.field(description="The evaluation suite (EVALUATION_SCORE).")
+    suite_name: str | None
+    suite_version: str | None
+    designating_agencies: list[str] = strawberry.field(
+        description="DESIGNATION: the agencies whose designations count (empty: any agency)."
+    )
+    unit: CriterionUnit = strawberry.field(description="The unit the threshold is stored and compared in.")
+    operator: ComparisonOperator
+    threshold: Decimal = strawberry.field(description="Exact, in `unit`.")
+    written_as: str = strawberry.field(description="The comparison as the drafter wrote it, e.g. '>= 10^26 FLOP'.")
+    source: EvidenceSource
+    description: str | None
+    kind: CriterionKind = strawberry.field(deprecation_reason="Use `metric`.")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CoverageCriterion:
+        return cls(
+            position=row["position"],
+            metric=CriterionMetric(row["metric"]),
+            compute_scope=ComputeScope(row["compute_scope"]) if row["compute_scope"] else None,
+            suite_id=to_global_id("EvaluationSuite", row["suite_id"]) if row["suite_id"] else None,
+            suite_name=row["suite_name"],
+            suite_version=row["suite_version"],
+            designating_agencies=list(row["designating_agencies"]),
+            unit=CriterionUnit(row["unit"]),
+            operator=ComparisonOperator(row["operator"]),
+            threshold=row["threshold"],
+            written_as=row["written_as"],
+            source=EvidenceSource(row["source"]),
+            description=row["description"],
+            kind=CriterionKind(_KIND_OF_METRIC[row["metric"]]),
+        )
+
+
+@strawberry.type(description="An input a criterion read: a ComputeEstimate, an EvaluationResult or a ModelDesignation.")
+class ScreeningInput:
+    kind: str
+    id: strawberry.ID
+    method: str | None
+    low: Decimal | None
+    high: Decimal | None
+
+
+@strawberry.type(description="One criterion's result on one model.")
+class CriterionResult:
+    position: int
+    result: CriterionResultValue
+    low: Decimal | None = strawberry.field(description="The value judged: the low end of its interval.")
+    high: Decimal | None = strawberry.field(description="The high end; null when there is no upper bound.")
+    missing: str | None = strawberry.field(description="When UNKNOWN: what is missing, in words.")
+    inputs: list[ScreeningInput]
+
+    @classmethod
+    def of(cls, r: CriterionResultData) -> CriterionResult:
+        inputs = []
+        for i in r.inputs:
+            type_name = KINDS[i["kind"]].type_name
+            assert type_name is not None
+            inputs.append(
+                ScreeningInput(
+                    kind=type_name,
+                    id=to_global_id(type_name, i["id"]),
+                    method=i.get("method"),
+                    low=None if i.get("low") is None else _Decimal(i["low"]),  # type: ignore[arg-type]
+                    high=None if i.get("high") is None else _Decimal(i["high"]),  # type: ignore[arg-type]
+                )
+            )
+        return cls(
+            position=r.position,
+            result=CriterionResultValue(r.result),
+            low=r.low,  # type: ignore[arg-type]
+            high=r.high,  # type: ignore[arg-type]
+            missing=r.missing,
+            inputs=inputs,
+        )
+
+
+@strawberry.type(description="A model screened against a standard now, on the inputs you may see; nothing is kept.")
+class ScreeningResult:
+    model_pk: strawberry.Private[int]
+    standard_pk: strawberry.Private[int]
+    proposed_outcome: CoverageOutcome
+    criteria: list[CriterionResult]
+
+    @classmethod
+    def of(cls, s: ScreeningData) -> ScreeningResult:
+        return cls(
+            model_pk=s.model_id,
+            standard_pk=s.standard_id,
+            proposed_outcome=CoverageOutcome(s.proposed_outcome),
+            criteria=[CriterionResult.of(r) for r in s.results],
+        )
+
+    model: FrontierModel | None = relation_field(ById(MODEL, "model_pk"))
+    standard: CoverageStandard | None = relation_field(ById(store.STANDARD, "standard_pk"))
 
 
 @strawberry.type
@@ -77,6 +277,29 @@ class Signoff:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Signoff:
         return cls(agency_pk=row["agency_id"], signed_at=row["signed_at"])
+
+    agency: Agency = relation_field(ById(AGENCY, "agency_pk"))
+
+
+@strawberry.type(description="A signature on a coverage decision, for an agency the standard names.")
+class DecisionSignature:
+    agency_pk: strawberry.Private[int]
+    round: int = strawberry.field(description="Each decide starts a round; a concurrence or objection answers it.")
+    action: SignatureAction
+    outcome: CoverageOutcome = strawberry.field(description="The outcome signed for (or objected to).")
+    reason: str | None
+    signed_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> DecisionSignature:
+        return cls(
+            agency_pk=row["agency_id"],
+            round=row["round"],
+            action=SignatureAction(row["action"]),
+            outcome=CoverageOutcome(row["outcome"]),
+            reason=row["reason"],
+            signed_at=row["signed_at"],
+        )
 
     agency: Agency = relation_field(ById(AGENCY, "agency_pk"))
 
@@ -92,7 +315,11 @@ class CoverageStandard(Node, Record):
     title: str
     summary: str | None
     state: CoverageStandardState
-    criteria: list[CoverageCriterion] = computed_field("built by from_row from the standard's criteria column")
+    combine: CriteriaCombination = strawberry.field(description="How the criteria combine into the proposal.")
+    untyped_criteria: list[str] = strawberry.field(
+        description="Free criteria of before typed criteria that could not be typed (a capability evaluation that "
+        "named no suite): kept as written, never screened."
+    )
     required_signoffs: list[str] = strawberry.field(
         description="Codes of the agencies whose sign-off adoption needs (from the policy when drafted)."
     )
@@ -109,12 +336,8 @@ class CoverageStandard(Node, Record):
             title=row["title"],
             summary=row["summary"],
             state=CoverageStandardState(row["state"]),
-            criteria=[
-                CoverageCriterion(
-                    kind=CriterionKind(c["kind"]), description=c["description"], threshold=c.get("threshold")
-                )
-                for c in row["criteria"]
-            ],
+            combine=CriteriaCombination(row["combine"]),
+            untyped_criteria=[str(c.get("description") or c.get("kind")) for c in row["criteria"]],
             required_signoffs=list(row["required_signoffs"]),
             due_on=row["due_on"],
             adopted_at=row["adopted_at"],
@@ -124,6 +347,10 @@ class CoverageStandard(Node, Record):
     owner_agency: Agency | None = relation_field(ById(AGENCY, "owner_agency_pk"))
 
     signoffs: list[Signoff] = relation_field(Rows("signoffs"), description="Sign-offs so far, oldest first.")
+
+    criteria: list[CoverageCriterion] = relation_field(
+        Rows("criteria"), description="The typed criteria, in order, combined by `combine`."
+    )
 
     superseded_by: CoverageStandard | None = relation_field(
         ById(store.STANDARD, "superseded_by_pk"),
@@ -143,9 +370,26 @@ class CoverageDecision(Node, Record):
     model_pk: strawberry.Private[int]
     standard_pk: strawberry.Private[int]
     decided_by_agency_pk: strawberry.Private[int | None]
+    screening_pk: strawberry.Private[int | None]
+    latest_screening_pk: strawberry.Private[int | None]
+    pending_screening_pk: strawberry.Private[int | None]
     state: CoverageDecisionState
-    outcome: CoverageOutcome | None
+    outcome: CoverageOutcome | None = strawberry.field(
+        description="The outcome in effect; it stands through a reconsideration and a revision of the standard "
+        "until a newer decision is in effect."
+    )
     rationale: str | None
+    proposed_outcome: CoverageOutcome | None = strawberry.field(
+        description="What the screening the outcome was decided on proposed."
+    )
+    is_override: bool = strawberry.field(description="The outcome differs from the proposal (with overrideReason).")
+    override_reason: str | None
+    pending_outcome: CoverageOutcome | None = strawberry.field(
+        description="AWAITING_CONCURRENCE: the outcome signed for, in effect once every agency named has signed."
+    )
+    pending_rationale: str | None
+    pending_override_reason: str | None
+    signature_round: int = strawberry.field(description="The round of signatures: each decide starts one.")
     request_note: str | None
     decided_at: datetime | None
 
@@ -156,9 +400,19 @@ class CoverageDecision(Node, Record):
             model_pk=row["model_id"],
             standard_pk=row["standard_id"],
             decided_by_agency_pk=row["decided_by_agency_id"],
+            screening_pk=row["screening_id"],
+            latest_screening_pk=row["latest_screening_id"],
+            pending_screening_pk=row["pending_screening_id"],
             state=CoverageDecisionState(row["state"]),
             outcome=CoverageOutcome(row["outcome"]) if row["outcome"] else None,
             rationale=row["rationale"],
+            proposed_outcome=CoverageOutcome(row["proposed_outcome"]) if row["proposed_outcome"] else None,
+            is_override=row["is_override"],
+            override_reason=row["override_reason"],
+            pending_outcome=CoverageOutcome(row["pending_outcome"]) if row["pending_outcome"] else None,
+            pending_rationale=row["pending_rationale"],
+            pending_override_reason=row["pending_override_reason"],
+            signature_round=row["signature_round"],
             request_note=row["request_note"],
             decided_at=row["decided_at"],
             **record_fields(row),
@@ -170,6 +424,114 @@ class CoverageDecision(Node, Record):
 
     decided_by: Agency | None = relation_field(
         ById(AGENCY, "decided_by_agency_pk"), description="The agency whose officer recorded the decision."
+    )
+
+    screening: CoverageScreening | None = relation_field(
+        ById(store.SCREENING, "screening_pk"),
+        description="The screening the outcome in effect was decided on, with its inputs as used, if you may see it.",
+    )
+
+    latest_screening: CoverageScreening | None = relation_field(
+        ById(store.SCREENING, "latest_screening_pk"), description="The newest screening, if you may see it."
+    )
+
+    pending_screening: CoverageScreening | None = relation_field(
+        ById(store.SCREENING, "pending_screening_pk"),
+        description="AWAITING_CONCURRENCE: the screening the pending outcome was decided on.",
+    )
+
+    screenings: list[CoverageScreening] = relation_field(
+        Related(store.SCREENINGS_BY_DECISION), first=100, description="Every screening kept, oldest first."
+    )
+
+    signatures: list[DecisionSignature] = relation_field(
+        Rows("signatures"), description="Every signature, every round, oldest first."
+    )
+
+
+@register_node("CoverageScreening", store.SCREENING)
+@strawberry.type(
+    description="A screening kept for a decision: each criterion's result with the inputs exactly as used. Seen by "
+    "the model's lab, the officers of the agencies the standard names, and the agency that screened."
+)
+class CoverageScreening(Node, Record):
+    KIND = "SCREENING"
+    decision_pk: strawberry.Private[int | None]
+    model_pk: strawberry.Private[int]
+    standard_pk: strawberry.Private[int]
+    screened_by_agency_pk: strawberry.Private[int | None]
+    proposed_outcome: CoverageOutcome
+    trigger: ScreeningTrigger
+    criteria: list[CriterionResult] = computed_field("built by from_row from the screening's results column")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CoverageScreening:
+        results = row["results"]
+        if isinstance(results, str):
+            results = json.loads(results)
+        return cls(
+            id=to_global_id("CoverageScreening", row["id"]),
+            decision_pk=row["decision_id"],
+            model_pk=row["model_id"],
+            standard_pk=row["standard_id"],
+            screened_by_agency_pk=row["screened_by_agency_id"],
+            proposed_outcome=CoverageOutcome(row["proposed_outcome"]),
+            trigger=ScreeningTrigger(row["trigger"]),
+            criteria=[CriterionResult.of(CriterionResultData.from_json(r)) for r in results],
+            **record_fields(row),
+        )
+
+    decision: CoverageDecision | None = relation_field(ById(store.DECISION, "decision_pk"))
+    model: FrontierModel | None = relation_field(ById(MODEL, "model_pk"))
+    standard: CoverageStandard | None = relation_field(ById(store.STANDARD, "standard_pk"))
+    screened_by: Agency | None = relation_field(
+        ById(AGENCY, "screened_by_agency_pk"), description="The agency whose principal's write made it."
+    )
+
+
+@strawberry.type(description="One model in a dry run.")
+class CoverageDryRunRow:
+    model_pk: strawberry.Private[int]
+    standing_standard_pk: strawberry.Private[int | None]
+    change: CoverageChange
+    draft: ScreeningResult = strawberry.field(description="The model screened under the draft.")
+    adopted: ScreeningResult | None = strawberry.field(description="Under the adopted standard, on the same inputs.")
+    standing_outcome: CoverageOutcome | None = strawberry.field(
+        description="The outcome of the decision standing now, if any."
+    )
+
+    model: FrontierModel | None = relation_field(ById(MODEL, "model_pk"))
+    standing_standard: CoverageStandard | None = relation_field(
+        ById(store.STANDARD, "standing_standard_pk"), description="The standard the standing outcome is under."
+    )
+
+
+@strawberry.type(description="How many models each change concerns.")
+class CoverageChangeCounts:
+    newly_covered: int
+    no_longer_covered: int
+    now_unknown: int
+    now_not_covered: int
+    unchanged: int
+
+
+@strawberry.type(
+    description="A draft standard applied to every model you may see, beside the adopted standard: one statement."
+)
+class CoverageDryRun:
+    standard_pk: strawberry.Private[int]
+    adopted_pk: strawberry.Private[int | None]
+    total_count: int
+    counts: CoverageChangeCounts
+    rows: list[CoverageDryRunRow] = strawberry.field(description="A page of models, by id; see pageInfo.")
+    has_next_page: bool
+    end_cursor: str | None
+
+    standard: CoverageStandard | None = relation_field(
+        ById(store.STANDARD, "standard_pk"), description="The standard dry-run."
+    )
+    adopted_standard: CoverageStandard | None = relation_field(
+        ById(store.STANDARD, "adopted_pk"), description="The standard in force, compared with."
     )
 
 
@@ -218,10 +580,131 @@ class CoverageDecisionFilter:
     lab_ids: list[strawberry.ID] | None = None
     decided_from: datetime | None = None
     decided_before: datetime | None = None
+    is_override: bool | None = strawberry.field(
+        default=None, description="Decisions whose outcome overrides the screening's proposal (or does not)."
+    )
+    awaiting_rescreening: bool | None = strawberry.field(
+        default=None,
+        description="The rescreening queue: decisions standing under a standard no longer in force, whose model "
+        "waits for a decision in effect under the adopted one.",
+    )
+
+
+async def _newest_pending_standard(info: strawberry.Info) -> int:
+    """The newest DRAFT or IN_REVIEW standard the principal may see."""
+    rows = await store.standards_in(ctx(info).db, sorted(store.PENDING_STANDARD_STATES))
+    if not rows:
+        raise HubError("standardId: no draft standard to dry-run; name one", "BAD_USER_INPUT", field="standardId")
+    return int(rows[0]["id"])
+
+
+async def _adopted_standard_id(info: strawberry.Info) -> int | None:
+    rows = await store.standards_in(ctx(info).db, ["ADOPTED"])
+    return int(rows[0]["id"]) if rows else None
+
+
+def decode_id(global_id: strawberry.ID, type_name: str, *, field: str) -> int:
+    ids = decode_ids([global_id], type_name, field=field)
+    assert ids is not None
+    return ids[0]
+
+
+# the kinds a reconsideration's evidence may be, by GraphQL type
+EVIDENCE_TYPES = {KINDS[kind].type_name: kind for kind in store.EVIDENCE_KINDS}
+
+
+def evidence_of(global_id: strawberry.ID, field: str) -> tuple[str, int]:
+    """(kind, id) of a ComputeEstimate or EvaluationResult id."""
+    type_name, pk = from_global_id(global_id, field=field)
+    if type_name not in EVIDENCE_TYPES:
+        raise InputError(f"{field}: evidence is a ComputeEstimate or an EvaluationResult, not a {type_name}", field)
+    return EVIDENCE_TYPES[type_name], pk
+
+
+async def _visible_standard(info: strawberry.Info, global_id: strawberry.ID, field: str) -> int:
+    standard_id = decode_id(global_id, "CoverageStandard", field=field)
+    if await ctx(info).loaders.by_id(store.STANDARD).load(standard_id) is None:
+        raise HubError(f"{field}: no such coverage standard", "NOT_FOUND", field=field)
+    return standard_id
 
 
 @strawberry.type
 class CoverageQuery:
+    @strawberry.field(
+        description="Screen a model against a standard (the adopted one by default) now, on the inputs you may see: "
+        "each criterion's result and the proposed outcome. Nothing is kept; a decision keeps its own screenings."
+    )
+    async def coverage_screening(
+        self, info: strawberry.Info, model_id: strawberry.ID, standard_id: strawberry.ID | None = None
+    ) -> ScreeningResult | None:
+        model = decode_id(model_id, "FrontierModel", field="modelId")
+        if await ctx(info).loaders.by_id(MODEL).load(model) is None:
+            raise HubError("modelId: no such model", "NOT_FOUND", field="modelId")
+        if standard_id is not None:
+            standard = await _visible_standard(info, standard_id, "standardId")
+        else:
+            adopted = await _adopted_standard_id(info)
+            if adopted is None:
+                raise HubError("standardId: no standard is adopted yet; name one", "BAD_USER_INPUT", field="standardId")
+            standard = adopted
+        found = await screen(ctx(info).db, ctx(info).principal, [standard], [model])
+        return ScreeningResult.of(found[0]) if found else None
+
+    @strawberry.field(
+        description="Apply a draft standard (the newest DRAFT or IN_REVIEW one by default) to every model you may "
+        "see, beside the adopted standard, on the same inputs: per model the proposal under each and the change, "
+        "with counts over all of them. One SQL statement; page with first and after."
+    )
+    async def coverage_dry_run(
+        self,
+        info: strawberry.Info,
+        standard_id: strawberry.ID | None = None,
+        changes: list[CoverageChange] | None = None,
+        first: int = 100,
+        after: str | None = None,
+    ) -> CoverageDryRun:
+        if not 0 <= first <= MAX_PAGE_SIZE:
+            raise HubError(f"first: must be between 0 and {MAX_PAGE_SIZE}", "BAD_USER_INPUT", field="first")
+        start = 0
+        if after is not None:
+            start = decode_id(strawberry.ID(after), "FrontierModel", field="after")
+        draft = (
+            await _visible_standard(info, standard_id, "standardId")
+            if standard_id is not None
+            else await _newest_pending_standard(info)
+        )
+        adopted = await _adopted_standard_id(info)
+        result = await dry_run(
+            ctx(info).db,
+            ctx(info).principal,
+            draft,
+            adopted,
+            changes=None if changes is None else [c.value for c in changes],
+            after=start,
+            first=first,
+        )
+        rows = [
+            CoverageDryRunRow(
+                model_pk=r.model_id,
+                standing_standard_pk=r.standing_standard_id,
+                change=CoverageChange(r.change),
+                draft=ScreeningResult.of(r.draft),
+                adopted=ScreeningResult.of(r.adopted) if r.adopted else None,
+                standing_outcome=CoverageOutcome(r.standing_outcome) if r.standing_outcome else None,
+            )
+            for r in result.rows
+        ]
+        counts = {c.lower(): n for c, n in result.counts.items()}
+        return CoverageDryRun(
+            standard_pk=draft,
+            adopted_pk=adopted,
+            total_count=result.total,
+            counts=CoverageChangeCounts(**counts),
+            rows=rows,
+            has_next_page=result.has_next_page,
+            end_cursor=to_global_id("FrontierModel", rows[-1].model_pk) if rows else None,
+        )
+
     @strawberry.field(description="Coverage standards, in creation order unless ordered otherwise.")
     async def coverage_standards(
         self,
@@ -262,6 +745,8 @@ class CoverageQuery:
             "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
             "decided_from": f.decided_from,
             "decided_before": f.decided_before,
+            "is_override": f.is_override,
+            "awaiting_rescreening": f.awaiting_rescreening,
         }
         return await resolve_connection(
             info,
@@ -278,13 +763,24 @@ class CoverageQuery:
 # ------------------------------------------------------------------------------------------------ mutations
 
 
-@strawberry.input
+@strawberry.input(
+    description="A typed criterion; one the hub could not evaluate is refused with CRITERION_NOT_EVALUABLE."
+)
 class CoverageCriterionInput:
-    kind: CriterionKind
-    description: str
-    threshold: float | None = strawberry.field(
-        default=None, description="0 or more; required for COMPUTE_THRESHOLD (training compute in FLOP)."
+    metric: CriterionMetric
+    threshold: Decimal = strawberry.field(description='Exact, as a string: "1e26", "10^26" or the digits.')
+    unit: CriterionUnit = strawberry.field(
+        description="Compute: FLOP or a multiple (converted to FLOP); a score: the suite's unit, or PERCENT for a "
+        "FRACTION suite and back; DESIGNATIONS for a designation."
     )
+    operator: ComparisonOperator = ComparisonOperator.GTE
+    source: EvidenceSource = EvidenceSource.HIGHER_OF_TWO
+    compute_scope: ComputeScope | None = strawberry.field(default=None, description="TRAINING_COMPUTE only.")
+    suite_id: strawberry.ID | None = strawberry.field(default=None, description="EVALUATION_SCORE only.")
+    designating_agencies: list[str] | None = strawberry.field(
+        default=None, description="DESIGNATION only: agency codes whose designations count (default: any)."
+    )
+    description: str | None = None
 
 
 @strawberry.input
@@ -292,7 +788,10 @@ class DraftCoverageStandardInput:
     standard_version: str = strawberry.field(description="Unique, e.g. 1.3; a change to a standard is a new one.")
     title: str
     summary: str | None = None
-    criteria: list[CoverageCriterionInput] = strawberry.field(description="1 to 50 criteria.")
+    criteria: list[CoverageCriterionInput] = strawberry.field(description="1 to 50 typed criteria.")
+    combine: CriteriaCombination = strawberry.field(
+        default=CriteriaCombination.ANY_OF, description="Covered when any criterion is met, or only when all are."
+    )
     idempotency_key: str | None = strawberry.field(
         default=None, description="Retrying with the same key returns the first result instead of drafting twice."
     )
@@ -344,6 +843,30 @@ class DecideCoverageInput:
     expected_version: int
     outcome: CoverageOutcome
     rationale: str = strawberry.field(description="Why, up to 10,000 characters.")
+    override_reason: str | None = strawberry.field(
+        default=None,
+        description="Required when the outcome differs from the screening's proposal (an override), refused when not.",
+    )
+
+
+@strawberry.input
+class ConcurCoverageDecisionInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str | None = None
+
+
+@strawberry.input
+class ObjectToCoverageDecisionInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str = strawberry.field(description="Why; the decision goes back to UNDER_ASSESSMENT.")
+
+
+@strawberry.input
+class RescreenCoverageInput:
+    id: strawberry.ID
+    expected_version: int
 
 
 @strawberry.input
@@ -351,6 +874,9 @@ class RequestCoverageReconsiderationInput:
     id: strawberry.ID
     expected_version: int
     reason: str
+    evidence: list[strawberry.ID] = strawberry.field(
+        description="The new evidence: ComputeEstimate or EvaluationResult ids on the model (1 to 50)."
+    )
 
 
 @strawberry.input
@@ -403,8 +929,20 @@ class CoverageMutation:
             "standard_version": input.standard_version,
             "title": input.title,
             "summary": input.summary,
+            "combine": input.combine.value,
             "criteria": [
-                {"kind": c.kind.value, "description": c.description, "threshold": c.threshold} for c in input.criteria
+                {
+                    "metric": c.metric.value,
+                    "threshold": c.threshold,
+                    "unit": c.unit.value,
+                    "operator": c.operator.value,
+                    "source": c.source.value,
+                    "compute_scope": c.compute_scope.value if c.compute_scope else None,
+                    "suite_id": optional_id(c.suite_id, "EvaluationSuite", f"input.criteria[{i}].suiteId"),
+                    "designating_agencies": c.designating_agencies,
+                    "description": c.description,
+                }
+                for i, c in enumerate(input.criteria)
             ],
             "idempotency_key": input.idempotency_key,
         }
@@ -456,26 +994,64 @@ class CoverageMutation:
         )
 
     @strawberry.mutation(
-        description="Record the outcome and its rationale. COVERED only makes the model eligible "
-        "for an invitation; the model's release status never depends on it."
+        description="Decide, signing for your agency: the hub screens the model now; an outcome that differs from the "
+        "proposal needs overrideReason. In effect once every agency the standard names has signed "
+        "(AWAITING_CONCURRENCE until then). COVERED means the program asks the lab for early access; the lab "
+        "decides, and the model's release status never depends on it."
     )
     async def decide_coverage(self, info: strawberry.Info, input: DecideCoverageInput) -> CoverageDecisionPayload:
         decision_id = record_id(input.id, "CoverageDecision")
         return await decision_payload(
             info,
             lambda con, p: store.decide(
-                con, p, decision_id, input.expected_version, input.outcome.value, input.rationale
+                con, p, decision_id, input.expected_version, input.outcome.value, input.rationale, input.override_reason
             ),
         )
 
-    @strawberry.mutation(description="The model's lab asks for a decision to be reconsidered.")
+    @strawberry.mutation(
+        description="Concur with a decision awaiting concurrence, for your agency; the last concurrence puts it in "
+        "effect and supersedes the model's decisions under older standards."
+    )
+    async def concur_coverage_decision(
+        self, info: strawberry.Info, input: ConcurCoverageDecisionInput
+    ) -> CoverageDecisionPayload:
+        decision_id = record_id(input.id, "CoverageDecision")
+        return await decision_payload(
+            info, lambda con, p: store.concur(con, p, decision_id, input.expected_version, input.reason)
+        )
+
+    @strawberry.mutation(
+        description="Object to a decision awaiting concurrence, with a reason: back to UNDER_ASSESSMENT."
+    )
+    async def object_to_coverage_decision(
+        self, info: strawberry.Info, input: ObjectToCoverageDecisionInput
+    ) -> CoverageDecisionPayload:
+        decision_id = record_id(input.id, "CoverageDecision")
+        return await decision_payload(
+            info, lambda con, p: store.object_to(con, p, decision_id, input.expected_version, input.reason)
+        )
+
+    @strawberry.mutation(
+        description="Screen a decision's model again on the inputs as they stand; kept, with an event."
+    )
+    async def rescreen_coverage(self, info: strawberry.Info, input: RescreenCoverageInput) -> CoverageDecisionPayload:
+        decision_id = record_id(input.id, "CoverageDecision")
+        return await decision_payload(info, lambda con, p: store.rescreen(con, p, decision_id, input.expected_version))
+
+    @strawberry.mutation(
+        description="The model's lab answers a decision with new evidence: a new screening starts, and the outcome "
+        "stands until the next decision is in effect."
+    )
     async def request_coverage_reconsideration(
         self, info: strawberry.Info, input: RequestCoverageReconsiderationInput
     ) -> CoverageDecisionPayload:
         decision_id = record_id(input.id, "CoverageDecision")
+        evidence = [evidence_of(value, f"input.evidence[{i}]") for i, value in enumerate(input.evidence)]
         return await decision_payload(
             info,
-            lambda con, p: store.request_reconsideration(con, p, decision_id, input.expected_version, input.reason),
+            lambda con, p: store.request_reconsideration(
+                con, p, decision_id, input.expected_version, input.reason, evidence
+            ),
         )
 
     @strawberry.mutation(description="The model's lab withdraws its coverage request.")

@@ -196,8 +196,12 @@ create table coverage_screenings (
     screened_by bigint references principals (id),
     screened_by_agency_id bigint references agencies (id),
     created_at timestamptz not null default now(),
+    -- a screening is never changed: these are the columns every record has
+    updated_at timestamptz not null default now(),
+    version integer not null default 1,
     foreign key (model_id, lab_id) references frontier_models (id, lab_id)
 );
+create index coverage_screenings_created_at_idx on coverage_screenings (created_at, id);
 create index coverage_screenings_decision_idx on coverage_screenings (decision_id, id);
 create index coverage_screenings_model_idx on coverage_screenings (model_id);
 create index coverage_screenings_lab_idx on coverage_screenings (lab_id);

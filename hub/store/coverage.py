@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
+from hub.access import STANDING_DECISION_STATES, Params, visible
 from hub.auth import Principal
-from hub.kinds import KINDS
+from hub.kinds import KINDS, sql_list
+from hub.quantities import COMPUTE_UNITS, QuantityError, to_flop, to_score_unit
 from hub.remits import Facts
+from hub.screening import OUTCOMES, Screening, screen, screen_one
 from hub.store.base import Entity, OrderField, Relation, Session, Where, rows_of_visible_parents, standard_orders
 from hub.workflow import (
     ErrorCode,
@@ -52,7 +56,14 @@ DECISION = Entity(
     default_order="CREATED_AT",
 )
 
+SCREENING = Entity(
+    kind="SCREENING",
+    orders={"CREATED_AT": standard_orders("t.id")["CREATED_AT"]},
+    default_order="CREATED_AT",
+)
+
 DECISIONS_BY_MODEL = Relation(DECISION, parent="t.model_id", order="t.created_at")
+SCREENINGS_BY_DECISION = Relation(SCREENING, parent="t.decision_id", order="t.created_at")
 DECISIONS_BY_STANDARD = Relation(DECISION, parent="t.standard_id", order="t.created_at")
 
 
@@ -71,6 +82,31 @@ def where_decisions(w: Where, f: dict[str, Any]) -> None:
     w.linked("frontier_models", "l.id = t.model_id", "lab_id", f.get("lab_ids"))
     w.at_least("t.decided_at", f.get("decided_from"))
     w.before("t.decided_at", f.get("decided_before"))
+    if f.get("is_override") is not None:
+        w.add(f"t.is_override = {w.p(bool(f['is_override']))}::boolean")
+    if f.get("awaiting_rescreening") is not None:
+        # the rescreening queue: a decision standing under a standard that is no longer the one in force, whose
+        # model waits for a decision in effect under the adopted standard
+        queued = (
+            f"(t.outcome is not null and t.state in {sql_list(STANDING_DECISION_STATES)}"
+            " and exists (select 1 from coverage_standards q where q.state = 'ADOPTED' and q.id <> t.standard_id))"
+        )
+        w.add(queued if f["awaiting_rescreening"] else f"not {queued}")
+
+
+PENDING_STANDARD_STATES = KINDS["STANDARD"].subset("pending")
+
+
+async def standards_in(db: Session, states: Sequence[str]) -> list[dict[str, Any]]:
+    """The standards in `states` that the principal may see, newest first."""
+    p = Params()
+    rows = await db.fetch(
+        f"""select t.id, t.state, t.created_at from coverage_standards t
+             where t.state = any({p(list(states))}::text[]) and {visible("STANDARD", "t", db.principal, p)}
+             order by t.created_at desc, t.id desc""",
+        *p.values,
+    )
+    return [dict(r) for r in rows]
 
 
 async def signoffs_by_standard(db: Session, standard_ids: Sequence[int]) -> list[list[dict[str, Any]]]:
@@ -83,38 +119,130 @@ async def signoffs_by_standard(db: Session, standard_ids: Sequence[int]) -> list
 # ------------------------------------------------------------------------------------------------ writes
 
 OPEN_REQUEST_STATES = KINDS["DECISION"].subset("open_request")
-# A decision under a standard that a newer one supersedes is superseded with it, from any state that may move so.
-SUPERSEDABLE_DECISION_STATES = KINDS["DECISION"].sources("SUPERSEDED")
-CRITERION_KINDS = ("COMPUTE_THRESHOLD", "CAPABILITY_EVAL", "DESIGNATION")
+# An undecided request under a standard that a newer one supersedes is carried over to the newer one.
+UNDECIDED_STATES = KINDS["DECISION"].subset("undecided")
+FINAL_DECISION_STATES = KINDS["DECISION"].final
 MAX_CRITERIA = 50
+METRICS = ("TRAINING_COMPUTE", "EVALUATION_SCORE", "DESIGNATION")
+SCOPES = ("PRE_TRAINING", "POST_TRAINING", "TOTAL")
+OPERATORS = {"GTE": ">=", "GT": ">", "LTE": "<=", "LT": "<"}
+SOURCES = ("LAB_REPORTED", "AGENCY_ESTIMATED", "HIGHER_OF_TWO")
+COMBINATIONS = ("ANY_OF", "ALL_OF")
+# the highest a score may be in a unit that has a top
+SCALE_TOP = {"PERCENT": Decimal(100), "FRACTION": Decimal(1)}
 
 
-def check_criteria(criteria: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """[{kind, description, threshold}]: 1 to 50 criteria, each described; thresholds >= 0, and required where
-    the kind is COMPUTE_THRESHOLD (training compute in FLOP)."""
+def not_evaluable(field: str, message: str) -> Rejected:
+    return Rejected(ErrorCode.CRITERION_NOT_EVALUABLE, f"{field}: {message}", field=field)
+
+
+async def check_criteria(con: asyncpg.Connection, criteria: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Typed criteria, each checked against the data it will read: a metric with what it needs (a compute scope; a
+    suite that exists; agencies that exist), a threshold converted into the unit the inputs are stored in, an operator
+    and a source. A criterion the hub could not evaluate is refused here, naming its field, never at screening."""
     if not criteria:
         raise bad_input("input.criteria", "a standard needs at least one criterion")
     if len(criteria) > MAX_CRITERIA:
         raise bad_input("input.criteria", f"at most {MAX_CRITERIA} criteria (got {len(criteria)})")
     checked = []
-    for index, criterion in enumerate(criteria):
+    for index, c in enumerate(criteria):
         field = f"input.criteria[{index}]"
-        kind = criterion.get("kind")
-        if kind not in CRITERION_KINDS:
-            raise bad_input(f"{field}.kind", f"must be one of {', '.join(CRITERION_KINDS)}")
-        description = text(
-            criterion.get("description"), f"{field}.description", required=True, max_length=2000, multiline=True
-        )
-        threshold = criterion.get("threshold")
-        if threshold is None:
-            if kind == "COMPUTE_THRESHOLD":
-                raise bad_input(f"{field}.threshold", "a COMPUTE_THRESHOLD criterion needs a threshold (FLOP)")
-        elif not math.isfinite(threshold) or threshold < 0:
-            raise bad_input(f"{field}.threshold", f"must be a number of 0 or more, not {threshold}")
+        metric, unit, threshold = c.get("metric"), c.get("unit"), c.get("threshold")
+        if metric not in METRICS:
+            raise bad_input(f"{field}.metric", f"must be one of {', '.join(METRICS)}")
+        operator = c.get("operator") or "GTE"
+        if operator not in OPERATORS:
+            raise bad_input(f"{field}.operator", f"must be one of {', '.join(OPERATORS)}")
+        source = c.get("source") or "HIGHER_OF_TWO"
+        if source not in SOURCES:
+            raise bad_input(f"{field}.source", f"must be one of {', '.join(SOURCES)}")
+        if not isinstance(threshold, Decimal) or not threshold.is_finite() or threshold < 0:
+            raise bad_input(f"{field}.threshold", "must be a decimal of 0 or more, written as a string")
+        description = text(c.get("description"), f"{field}.description", max_length=2000, multiline=True)
+        scope, suite_id, agency_ids = c.get("compute_scope"), c.get("suite_id"), []
+        if metric != "TRAINING_COMPUTE" and scope is not None:
+            raise not_evaluable(
+                f"{field}.computeScope", f"only a TRAINING_COMPUTE criterion counts compute, not {metric}"
+            )
+        if metric != "EVALUATION_SCORE" and suite_id is not None:
+            raise not_evaluable(f"{field}.suiteId", f"only an EVALUATION_SCORE criterion reads a suite, not {metric}")
+        if metric != "DESIGNATION" and c.get("designating_agencies"):
+            raise not_evaluable(f"{field}.designatingAgencies", "only a DESIGNATION criterion names agencies")
+        if metric == "TRAINING_COMPUTE":
+            if scope not in SCOPES:
+                raise not_evaluable(
+                    f"{field}.computeScope", f"a TRAINING_COMPUTE criterion says what it counts: {', '.join(SCOPES)}"
+                )
+            if unit not in COMPUTE_UNITS:
+                raise not_evaluable(
+                    f"{field}.unit", f"{unit} is not a unit of compute: use one of {', '.join(COMPUTE_UNITS)}"
+                )
+            stored, stored_unit = to_flop(threshold, unit), "FLOP"
+        elif metric == "EVALUATION_SCORE":
+            if suite_id is None:
+                raise not_evaluable(f"{field}.suiteId", "an EVALUATION_SCORE criterion names the suite, at a version")
+            suite = await con.fetchrow(
+                "select id, name, suite_version, score_unit from evaluation_suites where id = $1", suite_id
+            )
+            if suite is None:
+                raise not_evaluable(f"{field}.suiteId", "no such evaluation suite")
+            try:
+                stored = to_score_unit(threshold, str(unit), suite["score_unit"])
+            except (QuantityError, KeyError) as e:
+                raise not_evaluable(f"{field}.unit", str(e)) from None
+            stored_unit = suite["score_unit"]
+            top = SCALE_TOP.get(stored_unit)
+            if top is not None and stored > top:
+                raise not_evaluable(
+                    f"{field}.threshold",
+                    f"{threshold} {unit} is beyond the suite's scale (at most {top} {stored_unit})",
+                )
+        else:
+            if unit != "DESIGNATIONS":
+                raise not_evaluable(f"{field}.unit", "a DESIGNATION criterion counts DESIGNATIONS")
+            if threshold != threshold.to_integral_value():
+                raise not_evaluable(f"{field}.threshold", "designations are counted in whole numbers")
+            codes = c.get("designating_agencies") or []
+            rows = await con.fetch("select id, code from agencies where code = any($1::text[])", list(codes))
+            unknown = sorted(set(codes) - {r["code"] for r in rows})
+            if unknown:
+                raise not_evaluable(f"{field}.designatingAgencies", f"no agency {', '.join(unknown)}")
+            agency_ids = sorted(r["id"] for r in rows)
+            stored, stored_unit = threshold, "DESIGNATIONS"
         checked.append(
-            {"kind": kind, "description": description, "threshold": float(threshold) if threshold is not None else None}
+            {
+                "position": index,
+                "metric": metric,
+                "compute_scope": scope if metric == "TRAINING_COMPUTE" else None,
+                "suite_id": suite_id if metric == "EVALUATION_SCORE" else None,
+                "designating_agency_ids": agency_ids,
+                "unit": stored_unit,
+                "operator": operator,
+                "threshold": stored,
+                "written_as": f"{OPERATORS[operator]} {c.get('threshold_text') or threshold} {unit}",
+                "source": source,
+                "description": description,
+            }
         )
     return checked
+
+
+async def criteria_by_standard(db: Session, standard_ids: Sequence[int]) -> list[list[dict[str, Any]]]:
+    """Each standard's typed criteria, in order, for standards the principal may see."""
+    sql = """select c.*, su.name as suite_name, su.suite_version,
+                    array(select a.code from agencies a where a.id = any(c.designating_agency_ids) order by a.code)
+                        as designating_agencies
+               from coverage_criteria c join coverage_standards t on t.id = c.standard_id
+               left join evaluation_suites su on su.id = c.suite_id"""
+    return await rows_of_visible_parents(db, standard_ids, "STANDARD", sql, "c.standard_id", then="c.position")
+
+
+async def signatures_by_decision(db: Session, decision_ids: Sequence[int]) -> list[list[dict[str, Any]]]:
+    """Each decision's signatures, every round, oldest first, for decisions the principal may see."""
+    sql = """select sg.*, a.code as agency_code
+               from coverage_decision_signatures sg join coverage_decisions t on t.id = sg.decision_id
+               join agencies a on a.id = sg.agency_id"""
+    return await rows_of_visible_parents(db, decision_ids, "DECISION", sql, "sg.decision_id", then="sg.id")
 
 
 @idempotent("draftCoverageStandard", "STANDARD")
@@ -125,7 +253,10 @@ async def draft_standard(con: asyncpg.Connection, principal: Principal, values: 
     version = text(values.get("standard_version"), "input.standardVersion", required=True, max_length=50)
     title = text(values.get("title"), "input.title", required=True, max_length=300)
     summary = text(values.get("summary"), "input.summary", max_length=10000, multiline=True)
-    criteria = check_criteria(values.get("criteria"))
+    combine = values.get("combine") or "ANY_OF"
+    if combine not in COMBINATIONS:
+        raise bad_input("input.combine", f"must be one of {', '.join(COMBINATIONS)}")
+    criteria = await check_criteria(con, values.get("criteria"))
     # two drafts racing for one version: the second waits, then gets CONFLICT naming the field
     await con.execute(
         "select pg_advisory_xact_lock(hashtextextended('coverage_standards.standard_version:' || $1, 0))", version
@@ -147,13 +278,15 @@ async def draft_standard(con: asyncpg.Connection, principal: Principal, values: 
             "standard_version": version,
             "title": title,
             "summary": summary,
-            "criteria": criteria,
+            "combine": combine,
             "required_signoffs": list(policy["required_signoffs"]),
             "due_on": policy["order_date"] + timedelta(days=policy["standard_due_days"]),
             "owner_agency_id": principal.agency_id,
             "created_by": principal.id,
         },
     )
+    for criterion in criteria:
+        await insert_row(con, "coverage_criteria", {"standard_id": created["id"], **criterion})
     await record_event(
         con,
         principal,
@@ -161,7 +294,12 @@ async def draft_standard(con: asyncpg.Connection, principal: Principal, values: 
         entity_id=created["id"],
         action="DRAFTED",
         to_state="DRAFT",
-        details={"standardVersion": version, "requiredSignoffs": list(policy["required_signoffs"])},
+        details={
+            "standardVersion": version,
+            "requiredSignoffs": list(policy["required_signoffs"]),
+            "combine": combine,
+            "criteria": [c["written_as"] for c in criteria],
+        },
     )
     return int(created["id"])
 
@@ -235,9 +373,10 @@ async def sign_standard(
     version = row["standard_version"]
     now = await con.fetchval("select now()")
     # only one standard is in force at a time (a unique index): supersede the old one before adopting
-    for old in await con.fetch(
+    old_standards = await con.fetch(
         "select id, state, standard_version from coverage_standards where state = 'ADOPTED' for update"
-    ):
+    )
+    for old in old_standards:
         await transition(
             con,
             principal,
@@ -249,22 +388,6 @@ async def sign_standard(
             changes={"superseded_by_id": standard_id},
             details={"supersededById": standard_id},
         )
-        for decision in await con.fetch(
-            """select id, state from coverage_decisions where standard_id = $1 and state = any($2::text[])
-                order by id for update""",
-            old["id"],
-            sorted(SUPERSEDABLE_DECISION_STATES),
-        ):
-            await transition(
-                con,
-                principal,
-                "DECISION",
-                decision,
-                "SUPERSEDED",
-                action="SUPERSEDED",
-                reason=f"standard {old['standard_version']} superseded by standard {version}",
-                details={"standardId": old["id"], "supersededById": standard_id},
-            )
     await transition(
         con,
         principal,
@@ -275,7 +398,119 @@ async def sign_standard(
         reason=f"signed by every required agency ({', '.join(required)})",
         changes={"adopted_at": now},
     )
+    await carry_over(con, principal, standard_id, version)
     return standard_id
+
+
+async def carry_over(con: asyncpg.Connection, principal: Principal, standard_id: int, version: str) -> None:
+    """The new standard is adopted: revisions lose nothing (docs/design.md, "Coverage"). A decision in effect under
+    an older standard stays DECIDED, its outcome standing, until a decision under the new one is in effect; an
+    undecided request is carried over. Either way the model is screened under the new standard and a request under
+    it is opened (the lab's request stands; it may withdraw it): the rescreening queue, each screening an event."""
+    old = await con.fetch(
+        """select d.id, d.state, d.model_id, d.outcome, s.standard_version
+             from coverage_decisions d join coverage_standards s on s.id = d.standard_id
+            where d.standard_id <> $1 and d.state <> all($2::text[])
+              and (d.outcome is not null or d.state = any($3::text[]))
+            order by d.model_id, d.id for update of d""",
+        standard_id,
+        sorted(FINAL_DECISION_STATES),
+        sorted(UNDECIDED_STATES),
+    )
+    if not old:
+        return
+    already = {
+        r["model_id"]
+        for r in await con.fetch(
+            "select model_id from coverage_decisions where standard_id = $1 and state <> all($2::text[])",
+            standard_id,
+            sorted(FINAL_DECISION_STATES),
+        )
+    }
+    by_model: dict[int, list[dict[str, Any]]] = {}
+    for r in old:
+        by_model.setdefault(r["model_id"], []).append(dict(r))
+    screenings = {s.model_id: s for s in await screen(con, principal, [standard_id], sorted(set(by_model) - already))}
+    for model_id, decisions in by_model.items():
+        new_id = None
+        if model_id not in already and model_id in screenings:
+            screening = screenings[model_id]
+            created = await insert_row(
+                con,
+                "coverage_decisions",
+                {
+                    "model_id": model_id,
+                    "standard_id": standard_id,
+                    "request_note": f"carried over to standard {version} from decision {decisions[-1]['id']}"
+                    f" under standard {decisions[-1]['standard_version']}; the lab may withdraw it",
+                },
+            )
+            new_id = int(created["id"])
+            screening_id = await store_screening(con, principal, new_id, screening, "ADOPTION")
+            await con.execute(
+                "update coverage_decisions set latest_screening_id = $2 where id = $1", new_id, screening_id
+            )
+            await record_event(
+                con,
+                principal,
+                kind="DECISION",
+                entity_id=new_id,
+                action="RESCREENED",
+                to_state="REQUESTED",
+                reason=f"standard {version} adopted",
+                details={
+                    "standardId": standard_id,
+                    "carriedOverFrom": [d["id"] for d in decisions],
+                    "screeningId": screening_id,
+                    "proposedOutcome": screening.proposed_outcome,
+                },
+            )
+        for d in decisions:
+            if d["outcome"] is None:
+                await transition(
+                    con,
+                    principal,
+                    "DECISION",
+                    d,
+                    "SUPERSEDED",
+                    action="SUPERSEDED",
+                    reason=f"standard {d['standard_version']} superseded by standard {version}; the request is"
+                    f" carried over" + (f" as decision {new_id}" if new_id else ""),
+                    details={"supersededById": standard_id, "carriedOverTo": new_id},
+                )
+
+
+async def store_screening(
+    con: asyncpg.Connection, principal: Principal | None, decision_id: int, screening: Screening, trigger: str
+) -> int:
+    """Keep a screening of a decision with the inputs exactly as used; its id."""
+    screening_id = await con.fetchval(
+        """insert into coverage_screenings (decision_id, model_id, lab_id, standard_id, proposed_outcome, results,
+                                            trigger, screened_by, screened_by_agency_id)
+           select $1, m.id, m.lab_id, $3, $4, $5::jsonb, $6, $7, $8 from frontier_models m where m.id = $2
+           returning id""",
+        decision_id,
+        screening.model_id,
+        screening.standard_id,
+        screening.proposed_outcome,
+        json.dumps([r.as_json() for r in screening.results]),
+        trigger,
+        principal.id if principal is not None else None,
+        principal.agency_id if principal is not None else None,
+    )
+    return int(screening_id)
+
+
+async def screen_decision(
+    con: asyncpg.Connection, principal: Principal, decision: Mapping[str, Any], trigger: str
+) -> tuple[int, Screening]:
+    """Screen the decision's model under its standard now, keep it as the decision's latest screening."""
+    screening = await screen_one(con, principal, decision["standard_id"], decision["model_id"])
+    screening_id = await store_screening(con, principal, decision["id"], screening, trigger)
+    await con.execute(
+        "update coverage_decisions set latest_screening_id = $2 where id = $1", decision["id"], screening_id
+    )
+    return screening_id, screening
 
 
 async def _adopted_standard(con: asyncpg.Connection, principal: Principal, standard_id: int | None) -> tuple[int, str]:
@@ -332,6 +567,7 @@ async def request_determination(con: asyncpg.Connection, principal: Principal, v
         "coverage_decisions",
         {"model_id": model_id, "standard_id": standard_id, "request_note": note, "requested_by": principal.id},
     )
+    screening_id, screening = await screen_decision(con, principal, created, "REQUESTED")
     await record_event(
         con,
         principal,
@@ -339,7 +575,12 @@ async def request_determination(con: asyncpg.Connection, principal: Principal, v
         entity_id=created["id"],
         action="REQUESTED",
         to_state="REQUESTED",
-        details={"modelId": model_id, "standardId": standard_id},
+        details={
+            "modelId": model_id,
+            "standardId": standard_id,
+            "screeningId": screening_id,
+            "proposedOutcome": screening.proposed_outcome,
+        },
     )
     return int(created["id"])
 
@@ -372,31 +613,83 @@ async def start_assessment(
     return decision_id
 
 
-async def decide(
+async def _check_adopted(con: asyncpg.Connection, decision: Mapping[str, Any]) -> None:
+    """Decisions are made under the standard in force: one under a superseded standard stands as it is, and its
+    model's request is carried over to the new standard."""
+    standard = await con.fetchrow(
+        "select state, standard_version from coverage_standards where id = $1", decision["standard_id"]
+    )
+    assert standard is not None
+    if standard["state"] != "ADOPTED":
+        raise bad_input(
+            "input.id",
+            f"standard {standard['standard_version']} is {standard['state']}: decisions are made under the adopted"
+            " standard (the request under it carries this one over)",
+        )
+
+
+async def _required(con: asyncpg.Connection, decision: Mapping[str, Any]) -> list[str]:
+    return list(
+        await con.fetchval("select required_signoffs from coverage_standards where id = $1", decision["standard_id"])
+    )
+
+
+async def _signed(con: asyncpg.Connection, decision_id: int, round_: int) -> set[str]:
+    return {
+        r["code"]
+        for r in await con.fetch(
+            """select a.code from coverage_decision_signatures s join agencies a on a.id = s.agency_id
+                where s.decision_id = $1 and s.round = $2""",
+            decision_id,
+            round_,
+        )
+    }
+
+
+async def _sign(
     con: asyncpg.Connection,
     principal: Principal,
     decision_id: int,
-    expected_version: int,
+    round_: int,
+    action: str,
     outcome: str,
-    rationale: str | None,
-) -> int:
-    """Record the outcome. COVERED only makes the model eligible for an invitation: nothing else changes, least of
-    all the model's release status."""
-    row = await _lock_decision(con, principal, decision_id, expected_version, "decideCoverage", "DECIDED")
-
-    async def decided(row: dict[str, Any]) -> dict[str, Any]:
-        if outcome not in ("COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION"):
-            raise bad_input("input.outcome", "must be COVERED, NOT_COVERED or INSUFFICIENT_INFORMATION")
-        checked = text(rationale, "input.rationale", required=True, max_length=10000, multiline=True)
-        now = await con.fetchval("select now()")
-        return {
+    reason: str | None,
+) -> None:
+    """The caller's agency signs round `round_` of the decision: once per agency and round."""
+    if principal.agency_code in await _signed(con, decision_id, round_):
+        raise Rejected(
+            ErrorCode.ALREADY_SIGNED,
+            f"input.id: {principal.agency_code} has signed this decision already (round {round_})",
+            field="input.id",
+        )
+    await insert_row(
+        con,
+        "coverage_decision_signatures",
+        {
+            "decision_id": decision_id,
+            "round": round_,
+            "agency_id": principal.agency_id,
+            "principal_id": principal.id,
+            "action": action,
             "outcome": outcome,
-            "rationale": checked,
-            "decided_by": principal.id,
-            "decided_by_agency_id": principal.agency_id,
-            "decided_at": now,
-        }
+            "reason": reason,
+        },
+    )
 
+
+async def _in_effect(con: asyncpg.Connection, principal: Principal, row: Mapping[str, Any], reason: str) -> None:
+    """The decision `row` (AWAITING_CONCURRENCE) takes effect: its pending outcome becomes its outcome, and the
+    decisions on the model that stood under older standards are superseded by it, each with its event."""
+    first = await con.fetchrow(
+        """select principal_id, agency_id from coverage_decision_signatures
+            where decision_id = $1 and round = $2 and action = 'DECIDED'""",
+        row["id"],
+        row["signature_round"],
+    )
+    proposal = await con.fetchval(
+        "select proposed_outcome from coverage_screenings where id = $1", row["pending_screening_id"]
+    )
+    now = await con.fetchval("select now()")
     await transition(
         con,
         principal,
@@ -404,20 +697,254 @@ async def decide(
         row,
         "DECIDED",
         action="DECIDED",
+        reason=reason,
         field="input.id",
-        prepare=decided,
-        details={"outcome": outcome, "previousOutcome": row["outcome"]},
+        changes={
+            "outcome": row["pending_outcome"],
+            "rationale": row["pending_rationale"],
+            "override_reason": row["pending_override_reason"],
+            "is_override": row["pending_override_reason"] is not None,
+            "proposed_outcome": proposal,
+            "screening_id": row["pending_screening_id"],
+            "decided_by": first["principal_id"] if first else principal.id,
+            "decided_by_agency_id": first["agency_id"] if first else principal.agency_id,
+            "decided_at": now,
+            "pending_outcome": None,
+            "pending_rationale": None,
+            "pending_override_reason": None,
+            "pending_screening_id": None,
+        },
+        details={
+            "outcome": row["pending_outcome"],
+            "previousOutcome": row["outcome"],
+            "proposedOutcome": proposal,
+            "override": row["pending_override_reason"] is not None,
+            "round": row["signature_round"],
+        },
+    )
+    for older in await con.fetch(
+        """select d.id, d.state from coverage_decisions d
+            where d.model_id = $1 and d.id <> $2 and d.outcome is not null and d.state = any($3::text[])
+            order by d.id for update""",
+        row["model_id"],
+        row["id"],
+        sorted(STANDING_DECISION_STATES),
+    ):
+        await transition(
+            con,
+            principal,
+            "DECISION",
+            older,
+            "SUPERSEDED",
+            action="SUPERSEDED",
+            reason=f"decision {row['id']} under a newer standard is in effect",
+            details={"supersededByDecisionId": row["id"]},
+        )
+
+
+async def decide(
+    con: asyncpg.Connection,
+    principal: Principal,
+    decision_id: int,
+    expected_version: int,
+    outcome: str,
+    rationale: str | None,
+    override_reason: str | None = None,
+) -> int:
+    """An officer of an agency the standard names decides, signing for it: the hub screens the model now, and an
+    outcome that differs from the proposal is an override and needs its reason. The decision takes effect when every
+    other agency the standard names has concurred (AWAITING_CONCURRENCE until then), at once when there is none.
+    COVERED means the program asks the lab for early access; the lab decides. Nothing else changes, least of all the
+    model's release status."""
+    row = await lock_in_remit(con, principal, "DECISION", decision_id, "decideCoverage", to="AWAITING_CONCURRENCE")
+    check_version(row, expected_version)
+    check_transition("DECISION", row["state"], "AWAITING_CONCURRENCE", field="input.id")
+    if outcome not in OUTCOMES:
+        raise bad_input("input.outcome", f"must be one of {', '.join(OUTCOMES)}")
+    checked = text(rationale, "input.rationale", required=True, max_length=10000, multiline=True)
+    override = text(override_reason, "input.overrideReason", max_length=10000, multiline=True)
+    await _check_adopted(con, row)
+    screening_id, screening = await screen_decision(con, principal, row, "DECIDED")
+    if outcome != screening.proposed_outcome and override is None:
+        raise Rejected(
+            ErrorCode.OVERRIDE_REASON_REQUIRED,
+            f"input.overrideReason: the screening proposes {screening.proposed_outcome}; an outcome of {outcome}"
+            " overrides it and needs a reason",
+            field="input.overrideReason",
+        )
+    if outcome == screening.proposed_outcome and override is not None:
+        raise bad_input(
+            "input.overrideReason", f"the outcome is the screening's proposal ({outcome}): there is nothing to override"
+        )
+    round_ = row["signature_round"] + 1
+    await _sign(con, principal, decision_id, round_, "DECIDED", outcome, checked)
+    awaiting = [code for code in await _required(con, row) if code != principal.agency_code]
+    row = await transition(
+        con,
+        principal,
+        "DECISION",
+        row,
+        "AWAITING_CONCURRENCE",
+        action="SIGNED",
+        reason=checked,
+        field="input.id",
+        changes={
+            "pending_outcome": outcome,
+            "pending_rationale": checked,
+            "pending_override_reason": override,
+            "pending_screening_id": screening_id,
+            "signature_round": round_,
+        },
+        details={
+            "agency": principal.agency_code,
+            "outcome": outcome,
+            "proposedOutcome": screening.proposed_outcome,
+            "override": override is not None,
+            "awaiting": awaiting,
+            "round": round_,
+        },
+    )
+    if not awaiting:
+        await _in_effect(con, principal, row, f"signed by {principal.agency_code}, the one agency the standard names")
+    return decision_id
+
+
+def _awaiting(row: Mapping[str, Any]) -> None:
+    if row["state"] != "AWAITING_CONCURRENCE":
+        raise Rejected(
+            ErrorCode.INVALID_TRANSITION,
+            f"input.id: the decision is {row['state']}; only one AWAITING_CONCURRENCE takes a concurrence or an"
+            " objection",
+            field="input.id",
+            allowed=KINDS["DECISION"].next_states(row["state"]),
+        )
+
+
+async def concur(
+    con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, reason: str | None
+) -> int:
+    """An officer of another agency the standard names concurs, signing for it; the last concurrence puts the
+    decision in effect."""
+    row = await lock_in_remit(con, principal, "DECISION", decision_id, "concurCoverageDecision", to="DECIDED")
+    check_version(row, expected_version)
+    _awaiting(row)
+    reason = reason_text(reason)
+    await _check_adopted(con, row)
+    await _sign(con, principal, decision_id, row["signature_round"], "CONCURRED", row["pending_outcome"], reason)
+    signed = await _signed(con, decision_id, row["signature_round"])
+    missing = [code for code in await _required(con, row) if code not in signed]
+    await record_event(
+        con,
+        principal,
+        kind="DECISION",
+        entity_id=decision_id,
+        action="CONCURRED",
+        reason=reason,
+        details={"agency": principal.agency_code, "awaiting": missing, "round": row["signature_round"]},
+    )
+    if missing:
+        await update_row(con, "DECISION", decision_id, {})
+    else:
+        agencies = ", ".join(sorted(signed))
+        await _in_effect(con, principal, row, f"signed by every agency the standard names ({agencies})")
+    return decision_id
+
+
+async def object_to(
+    con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, reason: str | None
+) -> int:
+    """An officer of another agency the standard names objects, with a reason: the decision goes back to
+    UNDER_ASSESSMENT (an outcome in effect before stands), the objection in its signatures and history."""
+    row = await lock_in_remit(
+        con, principal, "DECISION", decision_id, "objectToCoverageDecision", to="UNDER_ASSESSMENT"
+    )
+    check_version(row, expected_version)
+    _awaiting(row)
+    checked = reason_text(reason, required=True)
+    await _sign(con, principal, decision_id, row["signature_round"], "OBJECTED", row["pending_outcome"], checked)
+    await transition(
+        con,
+        principal,
+        "DECISION",
+        row,
+        "UNDER_ASSESSMENT",
+        action="OBJECTED",
+        reason=checked,
+        field="input.id",
+        changes={
+            "pending_outcome": None,
+            "pending_rationale": None,
+            "pending_override_reason": None,
+            "pending_screening_id": None,
+        },
+        details={
+            "agency": principal.agency_code,
+            "objectedTo": row["pending_outcome"],
+            "round": row["signature_round"],
+        },
     )
     return decision_id
 
 
-async def request_reconsideration(
-    con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int, reason: str | None
-) -> int:
-    """The lab asks again; the decision it questions stays on record until the next one."""
-    row = await _lock_decision(
-        con, principal, decision_id, expected_version, "requestCoverageReconsideration", "RECONSIDERATION_REQUESTED"
+async def rescreen(con: asyncpg.Connection, principal: Principal, decision_id: int, expected_version: int) -> int:
+    """Screen the decision's model again on the inputs as they stand: a new screening, kept, and an event."""
+    row = await lock_in_remit(con, principal, "DECISION", decision_id, "rescreenCoverage")
+    check_version(row, expected_version)
+    if row["state"] in FINAL_DECISION_STATES:
+        raise Rejected(
+            ErrorCode.INVALID_TRANSITION,
+            f"input.id: the decision is {row['state']}, which is final: it is not screened again",
+            field="input.id",
+            allowed=[],
+        )
+    screening_id, screening = await screen_decision(con, principal, row, "RESCREENED")
+    await update_row(con, "DECISION", decision_id, {})
+    await record_event(
+        con,
+        principal,
+        kind="DECISION",
+        entity_id=decision_id,
+        action="RESCREENED",
+        details={"screeningId": screening_id, "proposedOutcome": screening.proposed_outcome},
     )
+    return decision_id
+
+
+# the kinds of record a lab may name as evidence for a reconsideration
+EVIDENCE_KINDS = ("COMPUTE_ESTIMATE", "EVAL_RESULT")
+
+
+async def request_reconsideration(
+    con: asyncpg.Connection,
+    principal: Principal,
+    decision_id: int,
+    expected_version: int,
+    reason: str | None,
+    evidence: Sequence[tuple[str, int]] = (),
+) -> int:
+    """The lab answers a decision with new evidence (compute estimates or evaluation results on the model): a new
+    screening starts, and the decision it questions keeps its outcome standing until the next one is in effect."""
+    row = await lock_in_remit(
+        con, principal, "DECISION", decision_id, "requestCoverageReconsideration", to="RECONSIDERATION_REQUESTED"
+    )
+    check_version(row, expected_version)
+    check_transition("DECISION", row["state"], "RECONSIDERATION_REQUESTED", field="input.id")
+    if not evidence:
+        raise bad_input("input.evidence", "a reconsideration answers the decision with new evidence: name at least one")
+    if len(evidence) > 50:
+        raise bad_input("input.evidence", f"at most 50 records (got {len(evidence)})")
+    named = []
+    for index, (kind, record_id) in enumerate(evidence):
+        field = f"input.evidence[{index}]"
+        if kind not in EVIDENCE_KINDS:
+            raise bad_input(field, "evidence is a ComputeEstimate or an EvaluationResult")
+        await exists_visible(con, principal, kind, [record_id], field=field)
+        model_id = await con.fetchval(f"select model_id from {KINDS[kind].table} where id = $1", record_id)
+        if model_id != row["model_id"]:
+            raise bad_input(field, "the evidence is about another model")
+        named.append({"kind": kind, "id": record_id})
+    checked = reason_text(reason, required=True)
+    screening_id, screening = await screen_decision(con, principal, row, "RECONSIDERATION")
     await transition(
         con,
         principal,
@@ -425,9 +952,9 @@ async def request_reconsideration(
         row,
         "RECONSIDERATION_REQUESTED",
         action="RECONSIDERATION_REQUESTED",
-        reason=reason,
-        reason_required=True,
+        reason=checked,
         field="input.id",
+        details={"evidence": named, "screeningId": screening_id, "proposedOutcome": screening.proposed_outcome},
     )
     return decision_id
 
