@@ -28,6 +28,7 @@ from schema.common import (
     InputError,
     Node,
     OrderDirection,
+    PageInfo,
     Record,
     computed_field,
     ctx,
@@ -521,11 +522,10 @@ class CoverageChangeCounts:
 class CoverageDryRun:
     standard_pk: strawberry.Private[int]
     adopted_pk: strawberry.Private[int | None]
-    total_count: int
+    total_count: int = strawberry.field(description="Every model dry-run, before the filter on changes.")
     counts: CoverageChangeCounts
-    rows: list[CoverageDryRunRow] = strawberry.field(description="A page of models, by id; see pageInfo.")
-    has_next_page: bool
-    end_cursor: str | None
+    nodes: list[CoverageDryRunRow] = strawberry.field(description="A page of models, by id; see pageInfo.")
+    page_info: PageInfo
 
     standard: CoverageStandard | None = relation_field(
         ById(store.STANDARD, "standard_pk"), description="The standard dry-run."
@@ -700,9 +700,13 @@ class CoverageQuery:
             adopted_pk=adopted,
             total_count=result.total,
             counts=CoverageChangeCounts(**counts),
-            rows=rows,
-            has_next_page=result.has_next_page,
-            end_cursor=to_global_id("FrontierModel", rows[-1].model_pk) if rows else None,
+            nodes=rows,
+            page_info=PageInfo(
+                has_next_page=result.has_next_page,
+                has_previous_page=after is not None,
+                start_cursor=to_global_id("FrontierModel", rows[0].model_pk) if rows else None,
+                end_cursor=to_global_id("FrontierModel", rows[-1].model_pk) if rows else None,
+            ),
         )
 
     @strawberry.field(description="Coverage standards, in creation order unless ordered otherwise.")

@@ -11,6 +11,7 @@ import strawberry
 from hub.auth import Principal as HubPrincipal
 from hub.auth import get_principal
 from hub.store import agencies as agency_store
+from hub.store import coverage as coverage_store
 from hub.store import dashboard as store
 from hub.store import principals as principal_store
 from hub.store.agencies import AGENCY
@@ -110,6 +111,13 @@ class Dashboard:
     due_soon_count: int
     overdue: list[Deadline] = computed_field(DASHBOARD, description="Past due and unfinished, most recently due first.")
     overdue_count: int
+    rescreening_queue_count: int = strawberry.field(
+        description="Coverage decisions standing under a standard no longer in force whose model waits for a "
+        "decision under the adopted one (coverageDecisions(filter: {awaitingRescreening: true}))."
+    )
+    override_count: int = strawberry.field(
+        description="Coverage outcomes standing that override their screening's proposal, each with its reason."
+    )
 
 
 @strawberry.type
@@ -171,6 +179,7 @@ class ProgramQuery:
 
         due_soon, due_soon_count = await deadlines(False)
         overdue, overdue_count = await deadlines(True)
+        coverage = await coverage_store.coverage_counts(db)
         return Dashboard(
             as_of=today,
             horizon_days=horizon_days,
@@ -179,6 +188,8 @@ class ProgramQuery:
             due_soon_count=due_soon_count,
             overdue=overdue,
             overdue_count=overdue_count,
+            rescreening_queue_count=coverage["rescreening_queue"],
+            override_count=coverage["overrides"],
         )
 
     @strawberry.field(description="Any record by its global id; null when missing or not visible to you.")

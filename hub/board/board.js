@@ -389,6 +389,22 @@ function renderCounts() {
       ),
     );
   }
+  // coverage: the rescreening queue and the standing overrides (dashboard.rescreeningQueueCount, overrideCount)
+  const coverageRows = [
+    ["Awaiting rescreening", dashboard.rescreeningQueueCount],
+    ["Outcomes overriding the proposal", dashboard.overrideCount],
+  ].map(([label, count]) =>
+    h("tr", { class: count === 0 ? "zero" : null }, h("th", { scope: "row" }, label), h("td", { class: "num", dataset: { coverage: label } }, f.formatNumber(count))),
+  );
+  tables.push(
+    h(
+      "table",
+      { class: "counts", dataset: { kind: "COVERAGE" } },
+      h("caption", { id: "counts-coverage" }, "Coverage"),
+      h("thead", { class: "visually-hidden" }, h("tr", {}, h("th", { scope: "col" }, "What"), h("th", { scope: "col" }, "Count"))),
+      h("tbody", {}, coverageRows),
+    ),
+  );
   $("count-grid").replaceChildren(...tables);
 }
 

@@ -85,13 +85,32 @@ def where_decisions(w: Where, f: dict[str, Any]) -> None:
     if f.get("is_override") is not None:
         w.add(f"t.is_override = {w.p(bool(f['is_override']))}::boolean")
     if f.get("awaiting_rescreening") is not None:
-        # the rescreening queue: a decision standing under a standard that is no longer the one in force, whose
-        # model waits for a decision in effect under the adopted standard
-        queued = (
-            f"(t.outcome is not null and t.state in {sql_list(STANDING_DECISION_STATES)}"
-            " and exists (select 1 from coverage_standards q where q.state = 'ADOPTED' and q.id <> t.standard_id))"
-        )
+        queued = awaiting_rescreening("t")
         w.add(queued if f["awaiting_rescreening"] else f"not {queued}")
+
+
+def awaiting_rescreening(t: str) -> str:
+    """The rescreening queue (docs/design.md, "Coverage"): is decision `t` standing under a standard that is no longer
+    the one in force, its model waiting for a decision in effect under the adopted standard?"""
+    return (
+        f"({t}.outcome is not null and {t}.state in {sql_list(STANDING_DECISION_STATES)}"
+        f" and exists (select 1 from coverage_standards q where q.state = 'ADOPTED' and q.id <> {t}.standard_id))"
+    )
+
+
+async def coverage_counts(db: Session) -> dict[str, int]:
+    """The dashboard's coverage counts over the decisions the principal may see: the rescreening queue, and the
+    outcomes standing that override their screening's proposal; one statement."""
+    p = Params()
+    row = await db.fetchrow(
+        f"""select count(*) filter (where {awaiting_rescreening("t")}) as rescreening_queue,
+                   count(*) filter (where t.is_override and t.state in {sql_list(STANDING_DECISION_STATES)})
+                       as overrides
+              from coverage_decisions t where {visible("DECISION", "t", db.principal, p)}""",
+        *p.values,
+    )
+    assert row is not None
+    return {"rescreening_queue": int(row["rescreening_queue"]), "overrides": int(row["overrides"])}
 
 
 PENDING_STANDARD_STATES = KINDS["STANDARD"].subset("pending")
