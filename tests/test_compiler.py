@@ -144,6 +144,7 @@ COMPILED_OPERATIONS = {
     "measures_by_state",
     "models_by_coverage_outcome",
     "open_findings_by_sector_and_severity",
+    "rescreening_queue",
     "search_models",
 }
 
@@ -183,6 +184,9 @@ NEEDS_RESOLVERS = {
     ("Finding", "discoveredBy"),
     ("CoverageStandard", "criteria"),
     ("CoverageStandard", "signoffs"),
+    ("CoverageStandard", "untypedCriteria"),
+    ("CoverageDecision", "signatures"),
+    ("CoverageScreening", "criteria"),
     ("InfrastructureEngagement", "milestones"),
 }
 

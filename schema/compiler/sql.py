@@ -120,9 +120,36 @@ PLAIN_FIELDS: dict[str, frozenset[str]] = {
         }
     ),
     "CoverageStandard": frozenset(
-        {*RECORD, "standard_version", "title", "summary", "state", "required_signoffs", "due_on", "adopted_at"}
+        {
+            *RECORD,
+            "standard_version",
+            "title",
+            "summary",
+            "state",
+            "required_signoffs",
+            "due_on",
+            "adopted_at",
+            "combine",
+        }
     ),
-    "CoverageDecision": frozenset({*RECORD, "state", "outcome", "rationale", "request_note", "decided_at"}),
+    "CoverageDecision": frozenset(
+        {
+            *RECORD,
+            "state",
+            "outcome",
+            "rationale",
+            "request_note",
+            "decided_at",
+            "proposed_outcome",
+            "is_override",
+            "override_reason",
+            "pending_outcome",
+            "pending_rationale",
+            "pending_override_reason",
+            "signature_round",
+        }
+    ),
+    "CoverageScreening": frozenset({*RECORD, "proposed_outcome", "trigger"}),
     "Finding": frozenset({*RECORD, "tlp", "title", "description", "state", "cve_id", "cwes", "sectors"}),
     "CyberMeasure": frozenset(
         {
