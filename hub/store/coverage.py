@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -496,6 +495,12 @@ async def carry_over(con: asyncpg.Connection, principal: Principal, standard_id:
                     reason=f"standard {d['standard_version']} superseded by standard {version}; the request is"
                     f" carried over" + (f" as decision {new_id}" if new_id else ""),
                     details={"supersededById": standard_id, "carriedOverTo": new_id},
+                    changes={
+                        "pending_outcome": None,
+                        "pending_rationale": None,
+                        "pending_override_reason": None,
+                        "pending_screening_id": None,
+                    },
                 )
 
 
@@ -512,7 +517,7 @@ async def store_screening(
         screening.model_id,
         screening.standard_id,
         screening.proposed_outcome,
-        json.dumps([r.as_json() for r in screening.results]),
+        [r.as_json() for r in screening.results],
         trigger,
         principal.id if principal is not None else None,
         principal.agency_id if principal is not None else None,
