@@ -12,8 +12,15 @@ random(), so that two runs of one size give the same rows (and the same hashes).
 
 Sizes: labs, models and findings are given; the rest follow in proportion unless given too (per model: 0.5
 agreements and 2 coverage decisions; per finding: 0.1 measures and 0.05 engagements; one coverage standard per
-1,000 models, at least 3; one event per record). Dates are placed around AS_OF, which the operations pass to the
-dashboard, so that deadlines are due soon and overdue whatever the day the benchmark runs.
+1,000 models, at least 3; one event per record). The coverage inputs follow the models: a lab-reported compute
+estimate for 9 models in 10 and an agency range for 1 in 4, results on a fictional cyber battery for 4 in 5 (by
+an agency for 1 in 6) and on an autonomy suite for 1 in 3 (no designations: the dashboard would count them, and
+the peer's dashboard has no such kind); every standard has typed
+criteria (any of: total compute at or above 10^26 FLOP, a cyber score of at least 0.5), the draft (the last one)
+with the compute threshold lowered to 10^25 FLOP, so that its dry run against the adopted one has changes (the
+decisions' outcomes stay arithmetic on the row number: the benchmark times reads, it decides nothing). Dates are
+placed around AS_OF, which the operations pass to the dashboard, so that deadlines are due soon and overdue
+whatever the day the benchmark runs.
 """
 
 from __future__ import annotations
@@ -183,11 +190,7 @@ STATEMENTS: list[tuple[str, str]] = [
            select s, format('CS-%s', s), format('Coverage standard %s', s), 'Which frontier models the program covers.',
                   case when s <= $standards - 3 then 'SUPERSEDED' when s = $standards - 2 then 'ADOPTED'
                        when s = $standards - 1 then 'IN_REVIEW' else 'DRAFT' end,
-                  jsonb_build_array(
-                      jsonb_build_object('kind', 'COMPUTE_THRESHOLD', 'description', 'Training compute',
-                                         'threshold', '1e26 FLOP'),
-                      jsonb_build_object('kind', 'CAPABILITY_EVAL', 'description', 'Cyber offense evaluation',
-                                         'threshold', null)),
+                  '[]'::jsonb,
                   array['CISA', 'NIST'],
                   case when s = $standards then '$as_of'::date + 5 when s = $standards - 1 then '$as_of'::date - 3
                        else '$as_of'::date - 30 * ($standards - s) end,
@@ -205,6 +208,89 @@ STATEMENTS: list[tuple[str, str]] = [
            select s.id, a.agency, (a.agency - 1) * 4 + 3, s.created_at + interval '1 day'
              from coverage_standards s, (values (1), (2)) a (agency)
             where s.state in ('ADOPTED', 'SUPERSEDED') or (s.state = 'IN_REVIEW' and a.agency = 1)""",
+    ),
+    (
+        "evaluation_suites",
+        """insert into evaluation_suites (id, name, suite_version, capability_area, score_unit, description,
+                                          owner_agency_id, created_by, created_at, updated_at)
+           overriding system value
+           values (1, 'Bench Cyber Offence Battery (fictional)', '2.1', 'CYBER_OFFENSE', 'FRACTION',
+                   'Fictional suite of the benchmark: the fraction of range tasks solved.', 2, 7,
+                   '$anchor'::timestamptz - interval '400 days', '$anchor'::timestamptz - interval '400 days'),
+                  (2, 'Bench Autonomy Tasks (fictional)', '1.0', 'AUTONOMY', 'PERCENT',
+                   'Fictional suite of the benchmark: the percentage of long tasks completed.', 1, 3,
+                   '$anchor'::timestamptz - interval '400 days', '$anchor'::timestamptz - interval '400 days'),
+                  (3, 'Bench Biology Panel (fictional)', '0.8', 'CBRN', 'POINTS',
+                   'Fictional suite of the benchmark: points out of 100.', 2, 7,
+                   '$anchor'::timestamptz - interval '400 days', '$anchor'::timestamptz - interval '400 days')""",
+    ),
+    (
+        "coverage_criteria",
+        # any of: total training compute at or above 10^26 FLOP (10^25 in the draft, the last standard), or a
+        # score of at least 0.5 on the cyber battery
+        """insert into coverage_criteria (standard_id, position, metric, compute_scope, suite_id, unit, operator,
+                                          threshold, written_as, source, description)
+           select s, 0, 'TRAINING_COMPUTE', 'TOTAL', null, 'FLOP', 'GTE',
+                  case when s = $standards then 1e25 else 1e26 end,
+                  case when s = $standards then '10^25 FLOP' else '10^26 FLOP' end, 'HIGHER_OF_TWO',
+                  'Total training compute'
+             from generate_series(1, $standards) s
+           union all
+           select s, 1, 'EVALUATION_SCORE', null, 1, 'FRACTION', 'GTE', 0.5, '50 PERCENT', 'HIGHER_OF_TWO',
+                  'Cyber offence battery'
+             from generate_series(1, $standards) s""",
+    ),
+    (
+        "compute_estimates",
+        # pre-training 10^23 .. 3.2 x 10^26 FLOP (log-spread over the models, 3 significant digits); lab-reported
+        # for 9 models in 10, post-training left out by 1 in 7 of them; an agency range (0.6 .. 1.5 times) for 1 in
+        # 4, by CISA or NIST
+        """insert into compute_estimates (model_id, lab_id, method, author_agency_id, pre_training_low,
+                                          pre_training_high, post_training_low, post_training_high, method_note,
+                                          as_of, created_by, created_at, updated_at)
+           select m, 1 + (m - 1) % $labs, e.method, e.agency,
+                  case e.method when 'LAB_REPORTED' then c.pre else round(c.pre * 0.6, -20) end,
+                  case e.method when 'LAB_REPORTED' then c.pre else round(c.pre * 1.5, -20) end,
+                  case when e.method = 'AGENCY_ESTIMATED' then round(c.pre * 0.01, -20)
+                       when m % 7 <> 0 then round(c.pre * (1 + m % 9) / 100, -20) end,
+                  case when e.method = 'AGENCY_ESTIMATED' then round(c.pre * 0.1, -20)
+                       when m % 7 <> 0 then round(c.pre * (1 + m % 9) / 100, -20) end,
+                  case e.method when 'LAB_REPORTED' then 'Reported by the lab.'
+                       else 'Estimated from disclosed GPU-hours.' end,
+                  '$as_of'::date - (m % 60), case e.method when 'LAB_REPORTED' then 36 + 1 + (m - 1) % $labs
+                                                        else (e.agency - 1) * 4 + 3 end,
+                  '$anchor'::timestamptz - interval '150 days' + m * interval '1 minute',
+                  '$anchor'::timestamptz - interval '150 days' + m * interval '1 minute'
+             from generate_series(1, $models) m,
+                  lateral (select round(power(10::numeric, 23 + ((m * 7919) % 3500) / 1000.0), -20) as pre) c,
+                  lateral (select 'LAB_REPORTED' as method, null::bigint as agency where m % 10 <> 0
+                           union all
+                           select 'AGENCY_ESTIMATED', case when m % 8 = 0 then 2 else 1 end where m % 4 = 0) e
+            order by m, e.method desc""",
+    ),
+    (
+        "evaluation_results",
+        # the cyber battery: lab-reported for 4 models in 5 (0 .. 0.62, one in 5 at 0.5 or more), agency-run for 1
+        # in 6; the autonomy tasks for 1 in 3
+        """insert into evaluation_results (model_id, lab_id, suite_id, method, run_by_agency_id, score, ran_on,
+                                           model_version, evidence_ref, evidence_sha256, created_by, created_at,
+                                           updated_at)
+           select m, 1 + (m - 1) % $labs, r.suite, r.method, r.agency, r.score, '$as_of'::date - (m % 50),
+                  '2026.' || (1 + m % 12), format('BENCH-EVAL-%s-%s', m, r.k),
+                  encode(sha256(convert_to(format('bench evaluation %s of model %s', r.k, m), 'UTF8')), 'hex'),
+                  case when r.agency is null then 36 + 1 + (m - 1) % $labs else (r.agency - 1) * 4 + 3 end,
+                  '$anchor'::timestamptz - interval '140 days' + m * interval '1 minute',
+                  '$anchor'::timestamptz - interval '140 days' + m * interval '1 minute'
+             from generate_series(1, $models) m,
+                  lateral (select 1 as k, 1 as suite, 'LAB_REPORTED' as method, null::bigint as agency,
+                                  round(((m * 31) % 100) / 160.0, 3) as score
+                            where m % 5 <> 4
+                           union all
+                           select 2, 1, 'AGENCY_ESTIMATED', 1, round(((m * 31) % 100) / 160.0 + 0.05, 3)
+                            where m % 6 = 0
+                           union all
+                           select 3, 2, 'LAB_REPORTED', null, (m * 17) % 80 where m % 3 = 0) r
+            order by m, r.k""",
     ),
     (
         "coverage_decisions",
@@ -377,6 +463,15 @@ EVENTS_SQL = """
           union all
           select created_at, requested_by, null, null, 'DECISION', id, 'REQUESTED', state from coverage_decisions
           union all
+          select created_at, created_by, owner_agency_id, null, 'EVAL_SUITE', id, 'REGISTERED', null
+            from evaluation_suites
+          union all
+          select created_at, created_by, author_agency_id, case when author_agency_id is null then lab_id end,
+                 'COMPUTE_ESTIMATE', id, 'REPORTED', null from compute_estimates
+          union all
+          select created_at, created_by, run_by_agency_id, case when run_by_agency_id is null then lab_id end,
+                 'EVAL_RESULT', id, 'RECORDED', null from evaluation_results
+          union all
           select created_at, created_by, owner_agency_id, null, 'FINDING', id, 'REPORTED', state from findings
           union all
           select created_at, created_by, owner_agency_id, null, 'MEASURE', id, 'PLANNED', state from cyber_measures
@@ -393,6 +488,9 @@ IDENTITY_TABLES = (
     "early_access_agreements",
     "coverage_standards",
     "coverage_decisions",
+    "evaluation_suites",
+    "compute_estimates",
+    "evaluation_results",
     "findings",
     "cyber_measures",
     "infrastructure_engagements",
@@ -401,6 +499,7 @@ COUNTED_TABLES = (
     *IDENTITY_TABLES,
     "agreement_agencies",
     "coverage_signoffs",
+    "coverage_criteria",
     "measure_findings",
     "measure_models",
     "engagement_findings",

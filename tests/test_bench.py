@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import asyncpg
 import pytest
 
-from bench import mix
+from bench import dryrun, mix
 from bench.data import COUNTED_TABLES, Sizes, generate
 from bench.harness import database, http_job, hub_server, run_pass
 from bench.report import targets
 from bench.run import APP_ROLE, bind_args, check_floor
 from hub import db
 from hub.audit import verify_chain
+from hub.screening import dry_run
 from hub.store.base import BIND_PRINCIPAL
 from tests.conftest import Server
 
@@ -72,6 +74,9 @@ async def test_the_data_set_is_deterministic_complete_and_chained(empty_urls: li
             "early_access_agreements",
             "coverage_standards",
             "coverage_decisions",
+            "evaluation_suites",
+            "compute_estimates",
+            "evaluation_results",
             "findings",
             "cyber_measures",
             "infrastructure_engagements",
@@ -81,6 +86,33 @@ async def test_the_data_set_is_deterministic_complete_and_chained(empty_urls: li
     assert all(counts[t] > 0 for t in COUNTED_TABLES)
     # the same sizes give the same rows, event hashes included
     assert digests[0] == digests[1]
+
+
+async def test_the_data_set_has_typed_criteria_and_a_draft_whose_dry_run_changes(empty_urls: list[str]) -> None:
+    con = await db.connect(empty_urls[0])
+    try:
+        await generate(con, Sizes(labs=3, models=200, findings=100))
+        draft, adopted = await dryrun.standards(con)
+        thresholds = await con.fetch(
+            "select standard_id, threshold from coverage_criteria where position = 0 and standard_id = any($1)",
+            [draft, adopted],
+        )
+        assert {r["standard_id"]: r["threshold"] for r in thresholds} == {
+            draft: Decimal(10) ** 25,
+            adopted: Decimal(10) ** 26,
+        }
+        run = await dry_run(con, None, draft, adopted, first=1)
+        assert run.total == 200 and run.counts["NEWLY_COVERED"] > 0 and run.counts["NO_LONGER_COVERED"] == 0
+        # the benchmark's statement, as the CISA officer under row-level security, counts the same
+        sql, values = dryrun.statement(draft, adopted, 10)
+        await con.execute(f"set role {APP_ROLE}")
+        async with con.transaction(isolation="repeatable_read", readonly=True):
+            await con.execute(BIND_PRINCIPAL, "3", "1", "", "OFFICER", "60000")
+            rows = await con.fetch(sql, *values)
+        assert {c: rows[0][f"n_{c.lower()}"] for c in run.counts} == run.counts
+        assert len(rows) == 11
+    finally:
+        await con.close()
 
 
 def test_bad_sizes_are_refused_naming_the_flag() -> None:

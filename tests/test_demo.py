@@ -1,11 +1,22 @@
 """The demo data: grounded, large enough to mean something, every state present, and loading twice changes
-nothing."""
+nothing; its coverage is decided by screening (issue #15): standard 1.0 adopted on time with two criteria, a
+draft 2.0 that lowers one threshold, outcomes that are the screenings' proposals but for a few overrides with
+reasons, and nothing random."""
 
 from __future__ import annotations
 
-import asyncpg
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
 
+import asyncpg
+import pytest
+
+from hub import db
 from hub.demo import load_demo
+from hub.screening import CriterionResult, dry_run, screen
+from tests.conftest import Server
 
 STATES = {
     "labs": ("participation", {"INVITED", "ENGAGED", "PARTICIPATING", "DECLINED", "WITHDRAWN"}),
@@ -17,8 +28,17 @@ STATES = {
     "coverage_standards": ("state", {"DRAFT", "IN_REVIEW", "ADOPTED", "SUPERSEDED", "WITHDRAWN"}),
     "coverage_decisions": (
         "state",
-        {"REQUESTED", "UNDER_ASSESSMENT", "DECIDED", "RECONSIDERATION_REQUESTED", "SUPERSEDED", "WITHDRAWN"},
+        {
+            "REQUESTED",
+            "UNDER_ASSESSMENT",
+            "AWAITING_CONCURRENCE",
+            "DECIDED",
+            "RECONSIDERATION_REQUESTED",
+            "SUPERSEDED",
+            "WITHDRAWN",
+        },
     ),
+    "model_designations": ("state", {"IN_FORCE", "WITHDRAWN"}),
     "findings": (
         "state",
         {
@@ -44,6 +64,12 @@ TABLES = [
     *STATES,
     "agreement_agencies",
     "coverage_signoffs",
+    "coverage_criteria",
+    "coverage_screenings",
+    "coverage_decision_signatures",
+    "evaluation_suites",
+    "compute_estimates",
+    "evaluation_results",
     "measure_findings",
     "measure_models",
     "engagement_findings",
@@ -96,3 +122,228 @@ async def test_loading_twice_changes_nothing(connection: asyncpg.Connection) -> 
     before = await counts(connection)
     assert await load_demo(connection) is False
     assert await counts(connection) == before
+
+
+# ------------------------------------------------------------------------------------------------ coverage
+
+
+async def standard(con: asyncpg.Connection, version: str) -> asyncpg.Record:
+    row = await con.fetchrow("select * from coverage_standards where standard_version = $1", version)
+    assert row is not None, version
+    return row
+
+
+async def criteria(con: asyncpg.Connection, standard_id: int) -> list[asyncpg.Record]:
+    return list(
+        await con.fetch(
+            """select c.*, s.name as suite_name, s.score_unit
+                 from coverage_criteria c left join evaluation_suites s on s.id = c.suite_id
+                where c.standard_id = $1 order by c.position""",
+            standard_id,
+        )
+    )
+
+
+async def test_standard_1_0_is_adopted_on_time_by_cisa_and_nist_with_two_criteria_any_of(
+    connection: asyncpg.Connection,
+) -> None:
+    v1 = await standard(connection, "1.0")
+    assert v1["state"] == "ADOPTED" and v1["combine"] == "ANY_OF" and v1["criteria"] == []
+    signed = await connection.fetch(
+        """select a.code, s.signed_at from coverage_signoffs s join agencies a on a.id = s.agency_id
+            where s.standard_id = $1 order by a.code""",
+        v1["id"],
+    )
+    assert [r["code"] for r in signed] == ["CISA", "NIST"]
+    assert all(r["signed_at"].date() <= v1["due_on"] for r in signed)
+    assert v1["adopted_at"].date() <= v1["due_on"]
+    assert all(r["signed_at"] <= v1["adopted_at"] for r in signed)
+
+    compute, cyber = await criteria(connection, v1["id"])
+    assert (compute["metric"], compute["compute_scope"], compute["unit"], compute["operator"]) == (
+        "TRAINING_COMPUTE",
+        "TOTAL",
+        "FLOP",
+        "GTE",
+    )
+    assert compute["threshold"] == Decimal(10) ** 26 and compute["written_as"] == "10^26 FLOP"
+    assert compute["source"] == "HIGHER_OF_TWO"
+    assert (cyber["metric"], cyber["unit"], cyber["operator"], cyber["threshold"]) == (
+        "EVALUATION_SCORE",
+        "FRACTION",
+        "GTE",
+        Decimal("0.5"),
+    )
+    # a named, clearly fictional suite, scored in the criterion's unit
+    assert "Fictional" in cyber["suite_name"] and cyber["score_unit"] == "FRACTION"
+    suites = await connection.fetch("select name, description from evaluation_suites")
+    assert suites and all("Fictional" in r["name"] and "Fictional demo record." in r["description"] for r in suites)
+
+
+async def test_draft_2_0_is_the_newest_draft_and_lowers_one_threshold(connection: asyncpg.Connection) -> None:
+    v1, v2 = await standard(connection, "1.0"), await standard(connection, "2.0")
+    assert v2["state"] == "DRAFT" and v2["combine"] == v1["combine"]
+    newest = await connection.fetchval(
+        """select standard_version from coverage_standards where state in ('DRAFT', 'IN_REVIEW')
+            order by created_at desc, id desc limit 1"""
+    )
+    assert newest == "2.0"
+    before, after = await criteria(connection, v1["id"]), await criteria(connection, v2["id"])
+    assert len(before) == len(after) == 2
+    changed = [(b, a) for b, a in zip(before, after, strict=True) if b["threshold"] != a["threshold"]]
+    assert len(changed) == 1
+    b, a = changed[0]
+    assert a["threshold"] < b["threshold"] and a["threshold"] == Decimal(10) ** 25 and a["written_as"] == "10^25 FLOP"
+    for b, a in zip(before, after, strict=True):
+        assert {
+            k: v for k, v in dict(b).items() if k not in ("standard_id", "threshold", "written_as", "description")
+        } == {k: v for k, v in dict(a).items() if k not in ("standard_id", "threshold", "written_as", "description")}
+
+
+async def test_outcomes_are_the_screenings_proposals_but_for_a_few_overrides_with_reasons(
+    connection: asyncpg.Connection,
+) -> None:
+    rows = await connection.fetch(
+        """select d.*, s.proposed_outcome as screened, s.trigger, st.standard_version
+             from coverage_decisions d
+             join coverage_standards st on st.id = d.standard_id
+             left join coverage_screenings s on s.id = d.screening_id"""
+    )
+    decided = [r for r in rows if r["state"] in ("DECIDED", "RECONSIDERATION_REQUESTED", "SUPERSEDED")]
+    assert decided and all(r["screening_id"] is not None and r["trigger"] == "DECIDED" for r in decided)
+    for r in decided:
+        assert r["proposed_outcome"] == r["screened"]
+        if r["is_override"]:
+            assert r["override_reason"] and "Fictional demo record." in r["override_reason"]
+            assert r["outcome"] != r["proposed_outcome"]
+        else:
+            assert r["outcome"] == r["proposed_outcome"] and r["override_reason"] is None
+    overrides = [r for r in decided if r["is_override"]]
+    assert 3 <= len(overrides) <= 5 and all(r["standard_version"] == "1.0" for r in overrides)
+    under_1_0 = [r for r in decided if r["standard_version"] == "1.0" and r["state"] == "DECIDED"]
+    assert {r["outcome"] for r in under_1_0} == {"COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION"}
+    # the superseded ones are the history under 0.9
+    assert {r["standard_version"] for r in decided if r["state"] == "SUPERSEDED"} == {"0.9"}
+
+    # decided by CISA, concurred by NIST, in round 1
+    signatures = await connection.fetch(
+        """select g.decision_id, g.round, a.code, g.action, g.outcome
+             from coverage_decision_signatures g join agencies a on a.id = g.agency_id"""
+    )
+    by_decision: dict[int, set[tuple[int, str, str, str]]] = {}
+    for g in signatures:
+        by_decision.setdefault(g["decision_id"], set()).add((g["round"], g["code"], g["action"], g["outcome"]))
+    for r in decided:
+        assert r["signature_round"] == 1
+        assert by_decision[r["id"]] == {(1, "CISA", "DECIDED", r["outcome"]), (1, "NIST", "CONCURRED", r["outcome"])}
+    awaiting = [r for r in rows if r["state"] == "AWAITING_CONCURRENCE"]
+    assert awaiting
+    for r in awaiting:
+        assert r["outcome"] is None and r["pending_outcome"] and r["pending_rationale"]
+        assert r["pending_screening_id"] is not None and r["signature_round"] == 1
+        assert by_decision[r["id"]] == {(1, "CISA", "DECIDED", r["pending_outcome"])}
+    # every request was screened when made; the newest screening of each decision is known
+    assert all(r["latest_screening_id"] is not None for r in rows)
+    opened = [r for r in rows if r["state"] in ("REQUESTED", "UNDER_ASSESSMENT")]
+    assert opened
+    triggers = await connection.fetch(
+        "select id, trigger from coverage_screenings where id = any($1::bigint[])",
+        [r["latest_screening_id"] for r in opened],
+    )
+    assert {t["trigger"] for t in triggers} == {"REQUESTED"}
+    assert 1 <= sum(r["state"] == "RECONSIDERATION_REQUESTED" for r in rows) <= 2
+
+
+async def test_stored_screenings_equal_a_fresh_screening(connection: asyncpg.Connection) -> None:
+    stored = await connection.fetch("select model_id, standard_id, proposed_outcome, results from coverage_screenings")
+    assert stored
+    by_standard: dict[int, set[int]] = {}
+    for r in stored:
+        by_standard.setdefault(r["standard_id"], set()).add(r["model_id"])
+    fresh = {}
+    for standard_id, models in by_standard.items():
+        for s in await screen(connection, None, [standard_id], sorted(models)):
+            fresh[(s.model_id, s.standard_id)] = s
+    for r in stored:
+        now = fresh[(r["model_id"], r["standard_id"])]
+        assert r["proposed_outcome"] == now.proposed_outcome
+        assert [CriterionResult.from_json(x) for x in r["results"]] == list(now.results)
+
+
+async def test_the_dry_run_of_2_0_against_1_0_newly_covers_models(connection: asyncpg.Connection) -> None:
+    v1, v2 = await standard(connection, "1.0"), await standard(connection, "2.0")
+    run = await dry_run(connection, None, v2["id"], v1["id"], first=500)
+    assert run.counts["NEWLY_COVERED"] >= 5
+    # lowering a threshold covers more, never fewer
+    assert run.counts["NO_LONGER_COVERED"] == run.counts["NOW_NOT_COVERED"] == 0
+    newly = [r for r in run.rows if r.change == "NEWLY_COVERED"]
+    assert all(r.draft.results[0].result == "MET" and r.adopted and r.adopted.results[0].result != "MET" for r in newly)
+    # under 1.0, every outcome is proposed for some models
+    adopted = await screen(connection, None, [v1["id"]], None)
+    assert {s.proposed_outcome for s in adopted} == {"COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION"}
+    covered = sum(s.proposed_outcome == "COVERED" for s in adopted)
+    assert 0 < covered < len(adopted) / 2
+
+
+async def test_inputs_are_fictional_and_the_legacy_compute_agrees(connection: asyncpg.Connection) -> None:
+    notes = await connection.fetch("select method, method_note from compute_estimates")
+    assert {r["method"] for r in notes} == {"LAB_REPORTED", "AGENCY_ESTIMATED"}
+    assert all("Fictional demo record." in r["method_note"] for r in notes)
+    # some agency ranges straddle 10^26 FLOP; some models have no estimate at all
+    straddling = await connection.fetchval(
+        """select count(*) from compute_estimates where method = 'AGENCY_ESTIMATED'
+              and pre_training_low + post_training_low < 1e26 and pre_training_high + post_training_high >= 1e26"""
+    )
+    assert straddling >= 2
+    assert await connection.fetchval(
+        """select count(*) from frontier_models m
+            where not exists (select 1 from compute_estimates e where e.model_id = m.id)"""
+    )
+    results = await connection.fetch("select method, evidence_ref, evidence_sha256 from evaluation_results")
+    assert {r["method"] for r in results} == {"LAB_REPORTED", "AGENCY_ESTIMATED"}
+    assert all(r["evidence_ref"].startswith("FICTIONAL-") and len(r["evidence_sha256"]) == 64 for r in results)
+    mismatched = await connection.fetchval(
+        """select count(*) from frontier_models m
+             left join compute_estimates e on e.model_id = m.id and e.method = 'LAB_REPORTED'
+            where (e.id is null) <> (m.training_compute_flop is null)
+               or abs(m.training_compute_flop
+                      - (e.pre_training_low + coalesce(e.post_training_low, 0))::double precision)
+                  > 1e-9 * m.training_compute_flop"""
+    )
+    assert mismatched == 0
+
+
+@pytest.fixture
+async def two_empty_urls(pg_server: Server) -> AsyncIterator[list[str]]:
+    names = [f"demo_test_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    admin = await asyncpg.connect(pg_server.admin_url)
+    try:
+        for name in names:
+            await admin.execute(f'create database "{name}"')
+        yield [str(pg_server.url_for_database(name)) for name in names]
+    finally:
+        for name in names:
+            await admin.execute(f'drop database if exists "{name}" with (force)')
+        await admin.close()
+
+
+async def test_no_outcome_is_random_two_loads_decide_alike(two_empty_urls: list[str]) -> None:
+    found = []
+    for url in two_empty_urls:
+        con = await db.connect(url)
+        try:
+            await db.migrate(con)
+            assert await load_demo(con, today=date(2026, 7, 20)) is True
+            found.append(
+                await con.fetch(
+                    """select m.name, m.model_version, st.standard_version, d.state, d.outcome, d.proposed_outcome,
+                              d.pending_outcome, d.is_override, d.override_reason, d.rationale, s.results
+                         from coverage_decisions d join frontier_models m on m.id = d.model_id
+                         join coverage_standards st on st.id = d.standard_id
+                         left join coverage_screenings s on s.id = d.latest_screening_id
+                        order by d.id"""
+                )
+            )
+        finally:
+            await con.close()
+    assert found[0] and [tuple(r) for r in found[0]] == [tuple(r) for r in found[1]]

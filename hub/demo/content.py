@@ -557,3 +557,53 @@ MILESTONE_TITLES = (
     "Patches or mitigations deployed",
     "Close-out report",
 )
+
+
+# --------------------------------------------------------------------------------------------------- coverage
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A fictional evaluation suite of the demo's register."""
+
+    key: str
+    name: str
+    suite_version: str
+    capability_area: str
+    score_unit: str
+    owner: str
+    description: str
+
+
+EVAL_SUITES = (
+    SuiteSpec(
+        "cyber",
+        "Fictional Range Cyber Offence Battery",
+        "2.1",
+        "CYBER_OFFENSE",
+        "FRACTION",
+        "NIST",
+        "Fictional demo record. Sixty capture-the-flag tasks in a simulated enterprise range, from reconnaissance to "
+        "exploitation of planted, previously unpublished flaws; the score is the fraction solved end to end.",
+    ),
+    SuiteSpec(
+        "autonomy",
+        "Fictional Long-Horizon Autonomy Tasks",
+        "1.3",
+        "AUTONOMY",
+        "PERCENT",
+        "CISA",
+        "Fictional demo record. Multi-step intrusion and administration tasks in a sandboxed network, run without "
+        "human help; the score is the percentage completed.",
+    ),
+    SuiteSpec(
+        "bio",
+        "Fictional Wet-Lab Protocol Uplift Panel",
+        "0.8",
+        "CBRN",
+        "POINTS",
+        "HHS",
+        "Fictional demo record. Expert-graded troubleshooting of benign laboratory protocols, scored in points "
+        "out of 100 against a panel of expert baselines.",
+    ),
+)

@@ -33,6 +33,7 @@ INITIAL_STATES = {
     "FINDING": "REPORTED",
     "MEASURE": "PLANNED",
     "ENGAGEMENT": "PROPOSED",
+    "DESIGNATION": "IN_FORCE",
 }
 
 
@@ -94,6 +95,14 @@ class DemoStandards:
     adopted_at: dict[str, datetime] = field(default_factory=dict)
 
 
+@dataclass
+class DemoCoverage:
+    """The coverage inputs' look-ups: suite ids by key (content.EVAL_SUITES), and the day inputs were on file."""
+
+    suites: dict[str, int] = field(default_factory=dict)
+    inputs_as_of: date | None = None
+
+
 class DemoContext:
     """The state one demo load builds up, on one connection inside the caller's transaction."""
 
@@ -109,8 +118,10 @@ class DemoContext:
         self.labs: dict[str, int] = {}
         self.lab_participation: dict[int, str] = {}
         self.models: list[DemoModel] = []
+        self.model_specs: dict[int, c.ModelSpec] = {}  # model id -> what it was made from
         self.findings: list[DemoFinding] = []
         self.standards = DemoStandards()
+        self.coverage = DemoCoverage()
         self.policy: asyncpg.Record | None = None
 
     async def reserve_ids(self, table: str, count: int) -> list[int]:
@@ -189,6 +200,10 @@ class DemoContext:
         self.events.append((*self._actor(created_by), kind, entity_id, "CREATED", None, initial))
         if state != initial:
             self.events.append((*self._actor(transitioned_by), kind, entity_id, "TRANSITIONED", initial, state))
+
+    def record(self, kind: str, entity_id: int, *, created_by: int | None) -> None:
+        """CREATED for a record of a kind without states (a compute estimate, a suite, a result)."""
+        self.events.append((*self._actor(created_by), kind, entity_id, "CREATED", None, None))
 
     def _actor(self, principal_id: int | None) -> tuple[int | None, int | None, int | None]:
         if principal_id is None:

@@ -1,14 +1,14 @@
-"""The program side of the demo: labs, demo principals, models, early-access agreements and coverage."""
+"""The program side of the demo: labs, demo principals, models, early-access agreements and coverage (the
+coverage records are in hub/demo/coverage.py)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from hub.demo import content as c
 from hub.demo.context import FICTIONAL, DemoContext, DemoModel
+from hub.demo.coverage import compute_plan, insert_decisions, insert_inputs, insert_standards, insert_suites
 
 AGREEMENT_STATES = {"ACTIVE": 30, "COMPLETED": 48, "PROPOSED": 20, "WITHDRAWN_BY_LAB": 12, "TERMINATED": 10}
 AGREEMENTS_CLOSING_SOON = 8
@@ -23,17 +23,6 @@ PROTECTIONS = (
     "USE",
     "NONDISCLOSURE",
 )
-DECISION_STATES = {
-    "DECIDED": 65,
-    "REQUESTED": 18,
-    "UNDER_ASSESSMENT": 22,
-    "RECONSIDERATION_REQUESTED": 10,
-    "SUPERSEDED": 20,
-    "WITHDRAWN": 15,
-}
-OUTCOMES = ("COVERED", "NOT_COVERED", "INSUFFICIENT_INFORMATION")
-# States of a decision that carry an outcome (a reconsideration keeps the decision it questions).
-DECIDED_STATES = ("DECIDED", "RECONSIDERATION_REQUESTED", "SUPERSEDED")
 
 
 async def insert_program(ctx: DemoContext) -> None:
@@ -42,7 +31,9 @@ async def insert_program(ctx: DemoContext) -> None:
     await insert_principals(ctx)
     await insert_models(ctx)
     await insert_agreements(ctx)
+    await insert_suites(ctx)
     await insert_standards(ctx)
+    await insert_inputs(ctx)
     await insert_decisions(ctx)
 
 
@@ -113,14 +104,6 @@ def _fictional_model_specs(ctx: DemoContext) -> list[c.ModelSpec]:
     return specs
 
 
-def _compute_flop(ctx: DemoContext, spec: c.ModelSpec) -> float | None:
-    if ctx.rng.random() < 0.12:
-        return None
-    small = "mini" in spec.model_version.lower() or "Mini" in spec.name or spec.modality in ("IMAGE", "AUDIO")
-    exponent = ctx.rng.uniform(23.5, 25.0) if small else ctx.rng.uniform(25.0, 26.7)
-    return float(f"{10**exponent:.3g}")
-
-
 def _capability_details(ctx: DemoContext, spec: c.ModelSpec) -> str | None:
     if ctx.rng.random() < 0.1:
         return None
@@ -157,9 +140,10 @@ async def insert_models(ctx: DemoContext) -> None:
     specs = list(c.REAL_MODELS) + _fictional_model_specs(ctx)
     ids = await ctx.reserve_ids("frontier_models", len(specs))
     rows: list[dict[str, Any]] = []
-    for model_id, spec in zip(ids, specs, strict=True):
+    for index, (model_id, spec) in enumerate(zip(ids, specs, strict=True)):
         lab_id = ctx.labs[spec.lab]
-        flop = _compute_flop(ctx, spec)
+        # the lab-reported total of the model's compute estimate (hub/demo/coverage.py), or none
+        flop = compute_plan(index, spec, ctx.lab_participation[lab_id]).legacy_flop
         rows.append(
             {
                 "id": model_id,
@@ -187,6 +171,7 @@ async def insert_models(ctx: DemoContext) -> None:
                 flop,
             )
         )
+        ctx.model_specs[model_id] = spec
         liaison = ctx.liaisons.get(lab_id)
         ctx.event("MODEL", model_id, spec.release_status, created_by=liaison, transitioned_by=liaison)
     await ctx.copy_rows("frontier_models", rows)
@@ -293,172 +278,3 @@ async def insert_agreements(ctx: DemoContext) -> None:
         ctx.event("AGREEMENT", agreement_id, state, created_by=liaison, transitioned_by=mover)
     await ctx.copy_rows("early_access_agreements", rows)
     await ctx.copy("agreement_agencies", ("agreement_id", "agency_id", "accepted_at", "accepted_by"), parties)
-
-
-def _criterion(kind: str, description: str, threshold: float | None) -> dict[str, Any]:
-    return {"kind": kind, "description": description, "threshold": threshold}
-
-
-COMPUTE_CRITERION = _criterion("COMPUTE_THRESHOLD", "Training compute above 10^26 operations", 1e26)
-CYBER_CRITERION = _criterion(
-    "CAPABILITY_EVAL",
-    "Discovers and exploits previously unknown vulnerabilities in the program's evaluation suite at or above "
-    "the reference success rate",
-    0.5,
-)
-AGENTIC_CRITERION = _criterion(
-    "CAPABILITY_EVAL",
-    "Completes autonomous multi-step intrusion tasks in the cyber range at or above the reference success rate",
-    0.3,
-)
-BIO_CRITERION = _criterion("CAPABILITY_EVAL", "Uplift on expert biology question sets above the reference level", 0.25)
-DESIGNATION_CRITERION = _criterion(
-    "DESIGNATION", "Designated jointly by CISA and NIST on a lab's or an agency's request", None
-)
-
-
-@dataclass(frozen=True)
-class _StandardSpec:
-    version: str
-    title: str
-    state: str
-    criteria: list[dict[str, Any]]
-    due_on: date
-    owner: str
-    signers: list[str]
-    adopted_at: datetime | None = None
-
-
-async def insert_standards(ctx: DemoContext) -> None:
-    """Five coverage standards: 0.5 withdrawn, 0.9 superseded by 1.0 (adopted), 1.1 in review, 1.2 a draft.
-
-    1.0 is due when the policy says (order date + standard due days) and adopted a few days before, or two
-    weeks ago when the demo date comes earlier; the open ones are due within the week (1.1) and overdue (1.2).
-    """
-    policy = ctx.policy
-    assert policy is not None, "load_reference() reads the policy first"
-    due = policy["order_date"] + timedelta(days=policy["standard_due_days"])
-    required = list(policy["required_signoffs"])
-    adoption_day = min(due - timedelta(days=3), ctx.today - timedelta(days=14))
-    adopted_1_0 = datetime.combine(adoption_day, time(15), tzinfo=UTC)
-    adopted_0_9 = adopted_1_0 - timedelta(days=21)
-    compute, cyber, agentic = COMPUTE_CRITERION, CYBER_CRITERION, AGENTIC_CRITERION
-    bio, designation = BIO_CRITERION, DESIGNATION_CRITERION
-    specs = [
-        _StandardSpec("0.5", "Interim compute-only screen", "WITHDRAWN",
-                      [{**compute, "threshold": 1e25}], due, "CISA", []),
-        _StandardSpec("0.9", "Interim coverage standard for frontier models", "SUPERSEDED",
-                      [compute, designation], due, "NIST", required, adopted_0_9),
-        _StandardSpec("1.0", "Coverage standard for frontier models", "ADOPTED",
-                      [compute, cyber, designation], due, "CISA", required, adopted_1_0),
-        _StandardSpec("1.1", "Coverage standard for frontier models: agentic cyber update", "IN_REVIEW",
-                      [compute, cyber, agentic, designation], ctx.today + timedelta(days=5), "NIST",
-                      required[-1:]),
-        _StandardSpec("1.2", "Coverage standard for frontier models: biology evaluations", "DRAFT",
-                      [compute, cyber, agentic, bio, designation], ctx.today - timedelta(days=3), "CISA", []),
-    ]  # fmt: skip
-    ids = await ctx.reserve_ids("coverage_standards", len(specs))
-    ctx.standards.ids = {spec.version: standard_id for standard_id, spec in zip(ids, specs, strict=True)}
-    rows: dict[str, tuple[Any, ...]] = {}
-    signoffs = []
-    for standard_id, spec in zip(ids, specs, strict=True):
-        officer = ctx.officers[spec.owner]
-        superseded_by = ctx.standards.ids["1.0"] if spec.state == "SUPERSEDED" else None
-        summary = f"{FICTIONAL} Version {spec.version} of the program's coverage standard ({spec.state.lower()})."
-        rows[spec.version] = (
-            standard_id, spec.version, spec.title, summary, spec.state, spec.criteria, required, spec.due_on,
-            ctx.agency_ids[spec.owner], officer, spec.adopted_at, superseded_by,
-        )  # fmt: skip
-        # signed a day or two before adoption (or, for a standard in review, before today)
-        signed_by = spec.adopted_at or ctx.at(-2, 16)
-        for n, code in enumerate(reversed(spec.signers), start=1):
-            signed_at = signed_by - timedelta(days=n, hours=n)
-            signoffs.append((standard_id, ctx.agency_ids[code], ctx.officers[code], signed_at))
-        if spec.adopted_at is not None:
-            ctx.standards.adopted_at[spec.version] = spec.adopted_at
-        ctx.event("STANDARD", standard_id, spec.state, created_by=officer, transitioned_by=officer)
-    # Row by row (the jsonb codec has no binary COPY format), 1.0 before the 0.9 that points at it.
-    await ctx.con.executemany(
-        """insert into coverage_standards (id, standard_version, title, summary, state, criteria,
-               required_signoffs, due_on, owner_agency_id, created_by, adopted_at, superseded_by_id)
-           overriding system value values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
-        [rows[version] for version in ("0.5", "1.0", "0.9", "1.1", "1.2")],
-    )
-    await ctx.copy("coverage_signoffs", ("standard_id", "agency_id", "principal_id", "signed_at"), signoffs)
-
-
-def _outcome(ctx: DemoContext, model: DemoModel) -> str:
-    """A plausible outcome: big or vulnerability-finding models are covered; unknown compute, a guess."""
-    if ctx.rng.random() < 0.15 or model.training_compute_flop is None:
-        return ctx.rng.choice(OUTCOMES)
-    if model.training_compute_flop >= 1e26 or "vulnerability-discovery" in model.capabilities:
-        return "COVERED"
-    return "NOT_COVERED"
-
-
-def _show_every_outcome(states: list[str], outcomes: list[str | None]) -> None:
-    """Give any outcome missing among DECIDED records to one record of the commonest outcome, in place."""
-    decided = [i for i, state in enumerate(states) if state == "DECIDED"]
-    for outcome in OUTCOMES:
-        if any(outcomes[i] == outcome for i in decided):
-            continue
-        common = Counter(outcomes[i] for i in decided).most_common(1)[0][0]
-        outcomes[next(i for i in decided if outcomes[i] == common)] = outcome
-
-
-def _rationale(outcome: str, version: str) -> str:
-    reasons = {
-        "COVERED": "meets a criterion of the standard (compute or cyber capability)",
-        "NOT_COVERED": "meets none of the criteria of the standard",
-        "INSUFFICIENT_INFORMATION": "the lab's submission lacks the evaluation results the standard asks for",
-    }
-    return f"{FICTIONAL} Under standard {version}, the model {reasons[outcome]}."
-
-
-async def insert_decisions(ctx: DemoContext) -> None:
-    """Coverage decisions under standard 1.0, and superseded ones under 0.9 of models decided again since."""
-    rng = ctx.rng
-    states = ctx.deal(DECISION_STATES)
-    candidates = [m for m in ctx.models if ctx.lab_participation[m.lab_id] != "DECLINED"]
-    current = iter(rng.sample(candidates, len(states) - states.count("SUPERSEDED")))
-    models = [next(current) if state != "SUPERSEDED" else None for state in states]
-    redecided = [m for m, state in zip(models, states, strict=True) if m and state in DECIDED_STATES]
-    earlier = iter(rng.sample(redecided, states.count("SUPERSEDED")))
-    plan = [(state, model or next(earlier)) for state, model in zip(states, models, strict=True)]
-    outcomes = [_outcome(ctx, model) if state in DECIDED_STATES else None for state, model in plan]
-    _show_every_outcome(states, outcomes)
-
-    adopted = ctx.standards.adopted_at
-    days_in_force = max(2, (ctx.at(0, 0) - adopted["1.0"]).days)
-    ids = await ctx.reserve_ids("coverage_decisions", len(states))
-    rows: list[dict[str, Any]] = []
-    for decision_id, (state, model), outcome in zip(ids, plan, outcomes, strict=True):
-        version = "0.9" if state == "SUPERSEDED" else "1.0"
-        if state == "SUPERSEDED":
-            decided_at = adopted["0.9"] + timedelta(days=rng.randint(1, 19), hours=rng.randint(0, 6))
-        else:
-            decided_at = adopted["1.0"] + timedelta(days=rng.randint(1, days_in_force - 1), hours=rng.randint(0, 6))
-        decider_code = rng.choice(("CISA", "NIST")) if outcome else None
-        decider = ctx.officers[decider_code] if decider_code else None
-        liaison = ctx.liaisons.get(model.lab_id)
-        rows.append(
-            {
-                "id": decision_id,
-                "model_id": model.id,
-                "standard_id": ctx.standards.ids[version],
-                "state": state,
-                "outcome": outcome,
-                "rationale": _rationale(outcome, version) if outcome else None,
-                "request_note": f"{FICTIONAL} The lab asks whether standard {version} covers {model.label}.",
-                "requested_by": liaison,
-                "decided_by": decider,
-                "decided_by_agency_id": ctx.agency_ids[decider_code] if decider_code else None,
-                "decided_at": decided_at if outcome else None,
-            }
-        )
-        if state in ("WITHDRAWN", "RECONSIDERATION_REQUESTED"):
-            mover = liaison  # the lab withdraws, or asks again
-        else:
-            mover = decider or ctx.officers["NIST"]
-        ctx.event("DECISION", decision_id, state, created_by=liaison, transitioned_by=mover)
-    await ctx.copy_rows("coverage_decisions", rows)
