@@ -45,8 +45,14 @@ MOVES: dict[str, Callable[[str], tuple[str, Extra] | None]] = {
     }.get(to),
     "DECISION": lambda to: {
         "UNDER_ASSESSMENT": ("startCoverageAssessment", nothing),
-        "DECIDED": ("decideCoverage", lambda r: {"outcome": "COVERED", "rationale": "Above the threshold."}),
-        "RECONSIDERATION_REQUESTED": ("requestCoverageReconsideration", lambda r: {"reason": "New evals."}),
+        # decideCoverage signs for the officer's agency: AWAITING_CONCURRENCE, or DECIDED when no other must sign
+        "AWAITING_CONCURRENCE": ("decideCoverage", lambda r: {"outcome": r["proposal"], "rationale": "As screened."}),
+        "DECIDED": ("decideCoverage", lambda r: {"outcome": r["proposal"], "rationale": "As screened."}),
+        # a reconsideration names new evidence: without any it is refused for the record's data (BAD_USER_INPUT)
+        "RECONSIDERATION_REQUESTED": (
+            "requestCoverageReconsideration",
+            lambda r: {"reason": "New evals.", "evidence": []},
+        ),
         "WITHDRAWN": ("withdrawCoverageRequest", nothing),
     }.get(to),
     "FINDING": lambda to: (
@@ -130,13 +136,14 @@ CASES = [
         "DECISION",
         """select d.id, l.name as lab from coverage_decisions d join frontier_models m on m.id = d.model_id
              join labs l on l.id = m.lab_id where d.state = 'UNDER_ASSESSMENT' order by d.id limit 1""",
-        {"liaison": ["WITHDRAWN"], "NIST OFFICER": ["DECIDED"], "DOD OFFICER": []},
+        {"liaison": ["WITHDRAWN"], "NIST OFFICER": ["AWAITING_CONCURRENCE", "DECIDED"], "DOD OFFICER": []},
     ),
     Case(
         "DECISION",
         """select d.id, l.name as lab from coverage_decisions d join frontier_models m on m.id = d.model_id
              join labs l on l.id = m.lab_id where d.state = 'DECIDED' order by d.id limit 1""",
         {"liaison": ["RECONSIDERATION_REQUESTED"], "CISA OFFICER": []},
+        data_refusals=frozenset({("liaison", "RECONSIDERATION_REQUESTED")}),
     ),
     Case(
         "FINDING",
@@ -212,7 +219,22 @@ async def test_available_transitions_list_exactly_the_moves_the_mutations_take(
         "gid": str(to_global_id(str(kind.type_name), row["id"])),
         "lab": row["lab"],
         "other": str(to_global_id(str(kind.type_name), row["other"])) if "other" in row else None,
+        "proposal": None,
     }
+    if case.kind == "DECISION":
+        # what a screening of the model proposes: the outcome a decision needs no override reason for
+        data = await api.data(
+            """query($id: ID!) { node(id: $id) { ... on CoverageDecision {
+                 model { id } standard { id } } } }""",
+            {"id": record["gid"]},
+            token=await token(api, "CISA OFFICER", None),
+        )
+        screened = await api.data(
+            "query($m: ID!, $s: ID) { coverageScreening(modelId: $m, standardId: $s) { proposedOutcome } }",
+            {"m": data["node"]["model"]["id"], "s": data["node"]["standard"]["id"]},
+            token=await token(api, "CISA OFFICER", None),
+        )
+        record["proposal"] = screened["coverageScreening"]["proposedOutcome"]
     seen: dict[str, tuple[int, list[str]]] = {}
     for who, expected in case.expected.items():
         data = await api.data(FETCH % kind.type_name, {"id": record["gid"]}, token=await token(api, who, record["lab"]))

@@ -132,6 +132,9 @@ def test_user_error_code_is_the_enum_of_the_codes_a_write_can_be_rejected_with()
             "STALE_VERSION",
             "CONFLICT",
             "IDEMPOTENCY_KEY_REUSED",
+            "CRITERION_NOT_EVALUABLE",
+            "OVERRIDE_REASON_REQUIRED",
+            "ALREADY_SIGNED",
         ]
     )
     # `allowed` stays the names of states, as strings

@@ -1,6 +1,7 @@
-"""Coverage as a workflow: standards drafted, submitted, signed by every required agency, adopted (superseding the
-old one and its decisions); determinations requested, assessed, decided, reconsidered, withdrawn. Remits,
-versions, events, idempotency keys, and bad input that changes nothing."""
+"""Coverage as a workflow: standards drafted with typed criteria, submitted, signed by every required agency,
+adopted (superseding the old standard, keeping every decided outcome standing and carrying undecided requests over);
+determinations requested (and screened), assessed, decided by one named agency and concurred by the other,
+reconsidered, withdrawn. Remits, versions, events, idempotency keys, and bad input that changes nothing."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ from datetime import date
 from typing import Any
 
 from hub import db
-from schema.common import to_global_id
+from schema.common import from_global_id, to_global_id
 from tests.conftest import Api
 
 ERRORS = "errors { field code message currentVersion allowed }"
-STANDARD = """id version state standardVersion title summary requiredSignoffs dueOn adoptedAt ownerAgency { code }
-  signoffs { agency { code } } supersededBy { id } criteria { kind description threshold }"""
-DECISION = """id version state outcome rationale requestNote decidedAt decidedBy { code }
-  standard { id standardVersion } model { id releaseStatus version lab { name } }"""
+CRITERION = "position metric computeScope unit operator threshold writtenAs source designatingAgencies description"
+STANDARD = f"""id version state standardVersion title summary requiredSignoffs dueOn adoptedAt ownerAgency {{ code }}
+  signoffs {{ agency {{ code }} }} supersededBy {{ id }} combine untypedCriteria criteria {{ {CRITERION} }}"""
+DECISION = """id version state outcome rationale requestNote decidedAt decidedBy { code } proposedOutcome isOverride
+  overrideReason pendingOutcome pendingRationale signatureRound latestScreening { proposedOutcome trigger }
+  standard { id standardVersion } model { id releaseStatus version coverageOutcome lab { name } }"""
 
 STANDARD_MUTATIONS = {
     "draftCoverageStandard": "DraftCoverageStandardInput",
@@ -28,19 +31,57 @@ DECISION_MUTATIONS = {
     "requestCoverageDetermination": "RequestCoverageDeterminationInput",
     "startCoverageAssessment": "StartCoverageAssessmentInput",
     "decideCoverage": "DecideCoverageInput",
+    "concurCoverageDecision": "ConcurCoverageDecisionInput",
+    "objectToCoverageDecision": "ObjectToCoverageDecisionInput",
+    "rescreenCoverage": "RescreenCoverageInput",
     "requestCoverageReconsideration": "RequestCoverageReconsiderationInput",
     "withdrawCoverageRequest": "WithdrawCoverageRequestInput",
 }
-OPEN_OR_DECIDED = ["REQUESTED", "UNDER_ASSESSMENT", "DECIDED", "RECONSIDERATION_REQUESTED"]
+# the states of a decision that is neither withdrawn nor superseded: open, awaiting signatures, or decided
+LIVE = ["REQUESTED", "UNDER_ASSESSMENT", "AWAITING_CONCURRENCE", "DECIDED", "RECONSIDERATION_REQUESTED"]
 BAD = "BAD_USER_INPUT"
-CRITERIA = [
-    {"kind": "COMPUTE_THRESHOLD", "description": "Training compute above 10^26 operations", "threshold": 1e26},
+NOT_EVALUABLE = "CRITERION_NOT_EVALUABLE"
+COMPUTE = {
+    "metric": "TRAINING_COMPUTE",
+    "computeScope": "TOTAL",
+    "threshold": "10^26",
+    "unit": "FLOP",
+    "description": "Training compute at or above 10^26 operations",
+}
+DESIGNATED = {
+    "metric": "DESIGNATION",
+    "threshold": "1",
+    "unit": "DESIGNATIONS",
+    "designatingAgencies": ["CISA", "NIST"],
+    "description": "Designated by CISA or NIST",
+}
+CRITERIA = [COMPUTE, DESIGNATED]
+# CRITERIA as the hub gives them back: thresholds exact, in the stored unit, defaults filled in
+STORED_CRITERIA = [
     {
-        "kind": "CAPABILITY_EVAL",
-        "description": "Finds unknown vulnerabilities in the evaluation suite",
-        "threshold": 0.2,
+        "position": 0,
+        "metric": "TRAINING_COMPUTE",
+        "computeScope": "TOTAL",
+        "unit": "FLOP",
+        "operator": "GTE",
+        "threshold": "1E26",
+        "writtenAs": ">= 1E+26 FLOP",
+        "source": "HIGHER_OF_TWO",
+        "designatingAgencies": [],
+        "description": COMPUTE["description"],
     },
-    {"kind": "DESIGNATION", "description": "Designated jointly by CISA and NIST"},
+    {
+        "position": 1,
+        "metric": "DESIGNATION",
+        "computeScope": None,
+        "unit": "DESIGNATIONS",
+        "operator": "GTE",
+        "threshold": "1",
+        "writtenAs": ">= 1 DESIGNATIONS",
+        "source": "HIGHER_OF_TWO",
+        "designatingAgencies": ["CISA", "NIST"],
+        "description": DESIGNATED["description"],
+    },
 ]
 
 
@@ -88,11 +129,13 @@ async def standards(api: Api, token: str) -> dict[str, dict[str, Any]]:
     return {s["standardVersion"]: s for s in data["coverageStandards"]["nodes"]}
 
 
-async def decisions(api: Api, token: str, standard_id: str, states: list[str] | None = None) -> list[dict[str, Any]]:
+async def decisions(
+    api: Api, token: str, standard_id: str | None, states: list[str] | None = None, **filters: Any
+) -> list[dict[str, Any]]:
     data = await api.data(
         f"""query($f: CoverageDecisionFilter) {{ coverageDecisions(first: 500, filter: $f) {{
               totalCount nodes {{ {DECISION} }} }} }}""",
-        {"f": {"standardIds": [standard_id], "state": states}},
+        {"f": {"standardIds": None if standard_id is None else [standard_id], "state": states, **filters}},
         token=token,
     )
     nodes = data["coverageDecisions"]["nodes"]
@@ -109,6 +152,21 @@ async def history(api: Api, token: str, record_id: str) -> list[dict[str, Any]]:
         token=token,
     )
     return list(data["node"]["history"])
+
+
+async def proposal(api: Api, token: str, model_id: str, standard_id: str | None = None) -> str:
+    """What a screening of the model under the standard (the adopted one by default) proposes now."""
+    data = await api.data(
+        "query($m: ID!, $s: ID) { coverageScreening(modelId: $m, standardId: $s) { proposedOutcome } }",
+        {"m": model_id, "s": standard_id},
+        token=token,
+    )
+    return str(data["coverageScreening"]["proposedOutcome"])
+
+
+def other_than(outcome: str) -> str:
+    """An outcome that overrides `outcome`."""
+    return "NOT_COVERED" if outcome == "COVERED" else "COVERED"
 
 
 async def sql(api: Api, query: str, *args: Any) -> Any:
@@ -133,12 +191,14 @@ async def new_model(api: Api, lab: str, name: str, release_status: str = "IN_DEV
 
 
 async def snapshot(api: Api) -> tuple[Any, ...]:
-    """Row counts and version sums of the coverage tables, and the event chain's length and head."""
+    """Row counts and version sums of the coverage tables (screenings and signatures included), and the event
+    chain's length and head."""
     rows = await sql(
         api,
         """select (select count(*) from coverage_standards), (select sum(version) from coverage_standards),
-                  (select count(*) from coverage_signoffs),
+                  (select count(*) from coverage_signoffs), (select count(*) from coverage_criteria),
                   (select count(*) from coverage_decisions), (select sum(version) from coverage_decisions),
+                  (select count(*) from coverage_screenings), (select count(*) from coverage_decision_signatures),
                   (select count(*) from idempotency_keys), (select sum(version) from frontier_models),
                   (select count(*) from events), (select max(id) from events)""",
     )
@@ -160,14 +220,15 @@ async def draft(api: Api, token: str, version: str, **fields: Any) -> dict[str, 
 # ------------------------------------------------------------------------------------------------ standards
 
 
-async def test_the_last_required_signature_adopts_and_supersedes_the_old_standard_and_its_decisions(api: Api) -> None:
+async def test_the_last_signature_adopts_keeps_decided_outcomes_standing_and_carries_requests_over(api: Api) -> None:
     cisa = await api.token(agency="CISA", role="OFFICER")
     nist = await api.token(agency="NIST", role="OFFICER")
-    drafted = await draft(api, cisa, "1.3", summary="Adds agentic\ncyber evaluations.")
+    drafted = await draft(api, cisa, "1.3", summary="Adds agentic\ncyber evaluations.", combine="ANY_OF")
     assert drafted["state"] == "DRAFT" and drafted["version"] == 1
     assert drafted["requiredSignoffs"] == ["CISA", "NIST"] and drafted["dueOn"] == "2026-07-02"
     assert drafted["ownerAgency"] == {"code": "CISA"} and drafted["signoffs"] == []
-    assert drafted["criteria"][0] == CRITERIA[0] and drafted["criteria"][2]["threshold"] is None
+    assert drafted["criteria"] == STORED_CRITERIA
+    assert drafted["combine"] == "ANY_OF" and drafted["untypedCriteria"] == []
     assert drafted["summary"] == "Adds agentic\ncyber evaluations."
     new_id = drafted["id"]
 
@@ -176,8 +237,15 @@ async def test_the_last_required_signature_adopts_and_supersedes_the_old_standar
 
     old = (await standards(api, cisa))["1.0"]
     assert old["state"] == "ADOPTED"
-    open_before = await decisions(api, cisa, old["id"], OPEN_OR_DECIDED)
-    assert {d["state"] for d in open_before} == set(OPEN_OR_DECIDED)
+    live_before = await decisions(api, cisa, old["id"], LIVE)
+    assert {"REQUESTED", "UNDER_ASSESSMENT", "DECIDED", "RECONSIDERATION_REQUESTED"} <= {
+        d["state"] for d in live_before
+    }
+    standing = [d for d in live_before if d["outcome"] is not None]
+    undecided = [d for d in live_before if d["outcome"] is None]
+    assert standing and undecided
+    assert {d["state"] for d in undecided} <= {"REQUESTED", "UNDER_ASSESSMENT", "AWAITING_CONCURRENCE"}
+    models = {d["model"]["id"] for d in live_before}
     final_before = await decisions(api, cisa, old["id"], ["WITHDRAWN", "SUPERSEDED"])
 
     signed = await ok(api, "signCoverageStandard", cisa, id=new_id, expectedVersion=2, reason="CISA agrees")
@@ -201,22 +269,35 @@ async def test_the_last_required_signature_adopts_and_supersedes_the_old_standar
     assert [v for v, s in after.items() if s["state"] == "ADOPTED"] == ["1.3"]
     assert after["0.9"]["state"] == "SUPERSEDED" and after["1.1"]["state"] == "IN_REVIEW"
 
-    # every open or decided decision under 1.0 is superseded; withdrawn ones stay as they were
-    assert await decisions(api, cisa, old["id"], OPEN_OR_DECIDED) == []
+    # every decided outcome under 1.0 stands as it was: same state, version and outcome
+    kept = {d["id"]: d for d in await decisions(api, cisa, old["id"], LIVE)}
+    assert set(kept) == {d["id"] for d in standing}
+    for before in standing:
+        assert kept[before["id"]] == before
+    # every undecided request under 1.0 is superseded (and carried over); withdrawn ones stay as they were
     superseded = {d["id"]: d for d in await decisions(api, cisa, old["id"], ["SUPERSEDED"])}
-    assert set(superseded) == {d["id"] for d in open_before} | {
+    assert set(superseded) == {d["id"] for d in undecided} | {
         d["id"] for d in final_before if d["state"] == "SUPERSEDED"
     }
     assert await decisions(api, cisa, old["id"], ["WITHDRAWN"]) == [
         d for d in final_before if d["state"] == "WITHDRAWN"
     ]
-    for before in open_before:
+    for before in undecided:
         assert superseded[before["id"]]["version"] == before["version"] + 1
-        assert superseded[before["id"]]["outcome"] == before["outcome"]
+        assert superseded[before["id"]]["outcome"] is None
 
-    # each change has its event, by the last signer, in the same transaction
+    # each model with a live decision under 1.0 has one request under 1.3, screened at adoption
+    carried = await decisions(api, cisa, new_id)
+    assert sorted(d["model"]["id"] for d in carried) == sorted(models)
+    for d in carried:
+        assert (d["state"], d["version"], d["outcome"]) == ("REQUESTED", 1, None)
+        assert d["latestScreening"]["trigger"] == "ADOPTION" and d["latestScreening"]["proposedOutcome"]
+        assert "carried over to standard 1.3" in d["requestNote"]
+
+    # each change has its event, by the last signer, in the same transaction: the signature, the old standard
+    # superseded, the new one adopted, each undecided request superseded, each carried-over request screened
     events_after = (await sql(api, "select count(*) from events"))[0][0]
-    assert events_after - events_before == 1 + 1 + len(open_before) + 1
+    assert events_after - events_before == 1 + 1 + 1 + len(undecided) + len(models)
     new_history = await history(api, cisa, new_id)
     assert [(h["action"], h["fromState"], h["toState"]) for h in new_history] == [
         ("DRAFTED", None, "DRAFT"),
@@ -230,17 +311,27 @@ async def test_the_last_required_signature_adopts_and_supersedes_the_old_standar
     old_last = (await history(api, cisa, old["id"]))[-1]
     assert (old_last["action"], old_last["fromState"], old_last["toState"]) == ("SUPERSEDED", "ADOPTED", "SUPERSEDED")
     assert old_last["actorAgency"] == {"code": "NIST"} and "1.3" in old_last["reason"]
-    for before in open_before[:5]:
+    for before in undecided[:5]:
         last = (await history(api, cisa, before["id"]))[-1]
         assert (last["action"], last["fromState"], last["toState"]) == ("SUPERSEDED", before["state"], "SUPERSEDED")
-        assert last["actorAgency"] == {"code": "NIST"}
+        assert last["actorAgency"] == {"code": "NIST"} and "carried over" in last["reason"]
+    for before in standing[:5]:
+        last = (await history(api, cisa, before["id"]))[-1]
+        assert last["action"] != "SUPERSEDED"
+    for d in carried[:5]:
+        steps = await history(api, cisa, d["id"])
+        assert [(h["action"], h["fromState"], h["toState"]) for h in steps] == [("RESCREENED", None, "REQUESTED")]
+        assert steps[0]["actorAgency"] == {"code": "NIST"} and "1.3 adopted" in steps[0]["reason"]
 
     # labs see the standard now that it is adopted, and only their own decisions
     liaison = await api.token(lab="Anthropic", role="LAB_LIAISON")
     seen = await standards(api, liaison)
     assert set(seen) == {"0.9", "1.0", "1.3"}
     theirs = await decisions(api, liaison, old["id"])
-    assert theirs and {d["model"]["id"] for d in theirs} <= {d["model"]["id"] for d in open_before + final_before}
+    assert theirs and {d["model"]["id"] for d in theirs} <= {d["model"]["id"] for d in live_before + final_before}
+    assert {d["model"]["lab"]["name"] for d in theirs} == {"Anthropic"}
+    carried_theirs = await decisions(api, liaison, new_id)
+    assert carried_theirs and {d["model"]["lab"]["name"] for d in carried_theirs} == {"Anthropic"}
 
 
 async def test_policy_in_force_when_drafted_decides_who_signs(api: Api) -> None:
@@ -349,7 +440,7 @@ async def test_standard_remits(api: Api) -> None:
 # ------------------------------------------------------------------------------------------------ decisions
 
 
-async def test_request_assess_decide_reconsider_decide_and_withdraw(api: Api) -> None:
+async def test_request_screen_assess_decide_concur_and_withdraw(api: Api) -> None:
     liaison = await api.token(lab="Anthropic", role="LAB_LIAISON")
     cisa = await api.token(agency="CISA", role="OFFICER")
     nist = await api.token(agency="NIST", role="OFFICER")
@@ -361,10 +452,15 @@ async def test_request_assess_decide_reconsider_decide_and_withdraw(api: Api) ->
     )
     assert requested["state"] == "REQUESTED" and requested["standard"]["id"] == adopted["id"]
     assert requested["requestNote"] == "Does 1.0 cover it?" and requested["outcome"] is None
+    # every request is screened, and the screening kept
+    assert requested["latestScreening"]["trigger"] == "REQUESTED"
+    proposed = requested["latestScreening"]["proposedOutcome"]
+    assert proposed == await proposal(api, cisa, model)
     decision = requested["id"]
     again = await user_error(api, "requestCoverageDetermination", liaison, modelId=model)
     assert again["code"] == "CONFLICT" and again["field"] == "input.modelId" and "REQUESTED" in again["message"]
 
+    # officers of the agencies the standard names start, decide, concur: not the lab, an analyst, or another agency
     for token in (
         liaison,
         await api.token(agency="CISA", role="ANALYST"),
@@ -373,67 +469,82 @@ async def test_request_assess_decide_reconsider_decide_and_withdraw(api: Api) ->
         refused = await graphql_error(api, "startCoverageAssessment", token, id=decision, expectedVersion=1)
         assert refused["extensions"]["code"] == "FORBIDDEN"
     early = await user_error(
-        api, "decideCoverage", cisa, id=decision, expectedVersion=1, outcome="COVERED", rationale="r"
+        api, "decideCoverage", cisa, id=decision, expectedVersion=1, outcome=proposed, rationale="r"
     )
     assert early["code"] == "INVALID_TRANSITION" and "REQUESTED" in early["message"]
     assert early["allowed"] == ["UNDER_ASSESSMENT", "WITHDRAWN", "SUPERSEDED"]
+    not_awaiting = await user_error(api, "concurCoverageDecision", nist, id=decision, expectedVersion=1)
+    assert not_awaiting["code"] == "INVALID_TRANSITION" and not_awaiting["field"] == "input.id"
 
     started = await ok(api, "startCoverageAssessment", cisa, id=decision, expectedVersion=1, reason="on it")
     assert started["state"] == "UNDER_ASSESSMENT" and started["version"] == 2
     stale = await user_error(
-        api, "decideCoverage", nist, id=decision, expectedVersion=1, outcome="COVERED", rationale="r"
+        api, "decideCoverage", nist, id=decision, expectedVersion=1, outcome=proposed, rationale="r"
     )
     assert stale["code"] == "STALE_VERSION" and stale["currentVersion"] == 2
-    lab_decides = await graphql_error(
-        api, "decideCoverage", liaison, id=decision, expectedVersion=2, outcome="COVERED", rationale="r"
-    )
-    assert lab_decides["extensions"]["code"] == "FORBIDDEN"
+    for token in (liaison, await api.token(agency="DOD", role="OFFICER")):
+        refused = await graphql_error(
+            api, "decideCoverage", token, id=decision, expectedVersion=2, outcome=proposed, rationale="r"
+        )
+        assert refused["extensions"]["code"] == "FORBIDDEN"
 
-    decided = await ok(
-        api, "decideCoverage", nist, id=decision, expectedVersion=2, outcome="COVERED", rationale="Above 10^26 FLOP."
+    # NIST decides, signing for NIST: the decision awaits CISA's concurrence, and nothing is in effect yet
+    signed = await ok(
+        api, "decideCoverage", nist, id=decision, expectedVersion=2, outcome=proposed, rationale="Per the screening."
     )
-    assert decided["state"] == "DECIDED" and decided["outcome"] == "COVERED"
-    assert decided["rationale"] == "Above 10^26 FLOP." and decided["decidedBy"] == {"code": "NIST"}
-    assert decided["decidedAt"] is not None
+    assert signed["state"] == "AWAITING_CONCURRENCE" and signed["version"] == 3
+    assert signed["pendingOutcome"] == proposed and signed["pendingRationale"] == "Per the screening."
+    assert signed["outcome"] is None and signed["decidedAt"] is None and signed["signatureRound"] == 1
+    assert signed["latestScreening"]["trigger"] == "DECIDED"
+    assert signed["model"]["coverageOutcome"] is None
+    again_nist = await user_error(api, "concurCoverageDecision", nist, id=decision, expectedVersion=3)
+    assert (
+        again_nist["code"] == "ALREADY_SIGNED" and again_nist["field"] == "input.id" and "NIST" in again_nist["message"]
+    )
+    dod = await graphql_error(api, "concurCoverageDecision", await api.token(agency="DOD", role="OFFICER"), id=decision,
+                              expectedVersion=3)  # fmt: skip
+    assert dod["extensions"]["code"] == "FORBIDDEN"
+    lab_concurs = await graphql_error(api, "concurCoverageDecision", liaison, id=decision, expectedVersion=3)
+    assert lab_concurs["extensions"]["code"] == "FORBIDDEN"
+
+    decided = await ok(api, "concurCoverageDecision", cisa, id=decision, expectedVersion=3, reason="CISA concurs")
+    assert decided["state"] == "DECIDED" and decided["outcome"] == proposed and decided["version"] == 4
+    assert decided["rationale"] == "Per the screening." and decided["decidedBy"] == {"code": "NIST"}
+    assert decided["decidedAt"] is not None and decided["pendingOutcome"] is None
+    assert decided["proposedOutcome"] == proposed and decided["isOverride"] is False
+    assert decided["overrideReason"] is None
     # COVERED makes the model eligible for an invitation, nothing more: its release status and record are untouched
     assert decided["model"] == {
         "id": model,
         "releaseStatus": "RESTRICTED_PREVIEW",
         "version": 1,
+        "coverageOutcome": proposed,
         "lab": {"name": "Anthropic"},
     }
 
-    cannot_withdraw = await user_error(api, "withdrawCoverageRequest", liaison, id=decision, expectedVersion=3)
+    cannot_withdraw = await user_error(api, "withdrawCoverageRequest", liaison, id=decision, expectedVersion=4)
     assert cannot_withdraw["code"] == "INVALID_TRANSITION" and "DECIDED" in cannot_withdraw["message"]
     assert cannot_withdraw["allowed"] == ["RECONSIDERATION_REQUESTED", "SUPERSEDED"]
-    no_reason = await user_error(
-        api, "requestCoverageReconsideration", liaison, id=decision, expectedVersion=3, reason=" "
+    no_evidence = await user_error(
+        api, "requestCoverageReconsideration", liaison, id=decision, expectedVersion=4, reason="New evals.", evidence=[]
     )
-    assert no_reason["code"] == "BAD_USER_INPUT" and no_reason["field"] == "input.reason"
+    assert no_evidence["code"] == "BAD_USER_INPUT" and no_evidence["field"] == "input.evidence"
     officer_asks = await graphql_error(
-        api, "requestCoverageReconsideration", cisa, id=decision, expectedVersion=3, reason="x"
+        api, "requestCoverageReconsideration", cisa, id=decision, expectedVersion=4, reason="x", evidence=[]
     )
     assert officer_asks["extensions"]["code"] == "FORBIDDEN"
-    reconsider = await ok(
-        api, "requestCoverageReconsideration", liaison, id=decision, expectedVersion=3, reason="New evals attached."
-    )
-    assert reconsider["state"] == "RECONSIDERATION_REQUESTED" and reconsider["outcome"] == "COVERED"
-    redecided = await ok(
-        api, "decideCoverage", cisa, id=decision, expectedVersion=4, outcome="NOT_COVERED", rationale="Below the bar."
-    )
-    assert redecided["state"] == "DECIDED" and redecided["outcome"] == "NOT_COVERED"
-    assert redecided["decidedBy"] == {"code": "CISA"} and redecided["model"]["releaseStatus"] == "RESTRICTED_PREVIEW"
 
     steps = await history(api, liaison, decision)
     assert [(h["action"], h["fromState"], h["toState"]) for h in steps] == [
         ("REQUESTED", None, "REQUESTED"),
         ("ASSESSMENT_STARTED", "REQUESTED", "UNDER_ASSESSMENT"),
-        ("DECIDED", "UNDER_ASSESSMENT", "DECIDED"),
-        ("RECONSIDERATION_REQUESTED", "DECIDED", "RECONSIDERATION_REQUESTED"),
-        ("DECIDED", "RECONSIDERATION_REQUESTED", "DECIDED"),
+        ("SIGNED", "UNDER_ASSESSMENT", "AWAITING_CONCURRENCE"),
+        ("CONCURRED", None, None),
+        ("DECIDED", "AWAITING_CONCURRENCE", "DECIDED"),
     ]
-    assert steps[0]["actorLab"] == {"name": "Anthropic"} and steps[3]["reason"] == "New evals attached."
-    assert [h["actorAgency"] for h in steps] == [None, {"code": "CISA"}, {"code": "NIST"}, None, {"code": "CISA"}]
+    assert steps[0]["actorLab"] == {"name": "Anthropic"} and steps[3]["reason"] == "CISA concurs"
+    assert [h["actorAgency"] for h in steps] == [None, {"code": "CISA"}, {"code": "NIST"}, {"code": "CISA"},
+                                                 {"code": "CISA"}]  # fmt: skip
 
     # a decided request is not open: the lab may ask again, and withdraw that request; an officer asks on the
     # lab's behalf, and the lab withdraws that one too, even under assessment
@@ -449,6 +560,32 @@ async def test_request_assess_decide_reconsider_decide_and_withdraw(api: Api) ->
     assert gone["state"] == "WITHDRAWN"
     final = await user_error(api, "startCoverageAssessment", cisa, id=on_behalf["id"], expectedVersion=3)
     assert final["code"] == "INVALID_TRANSITION" and final["allowed"] == []
+
+
+async def test_a_reconsideration_is_decided_again_cisa_deciding_and_nist_concurring(api: Api) -> None:
+    cisa = await api.token(agency="CISA", role="OFFICER")
+    nist = await api.token(agency="NIST", role="OFFICER")
+    adopted = (await standards(api, cisa))["1.0"]
+    asked = (await decisions(api, cisa, adopted["id"], ["RECONSIDERATION_REQUESTED"]))[0]
+    standing = asked["outcome"]
+    assert standing is not None and asked["model"]["coverageOutcome"] == standing
+    proposed = await proposal(api, cisa, asked["model"]["id"])
+    # the outcome in effect stands while CISA's decision awaits NIST
+    signed = await ok(api, "decideCoverage", cisa, id=asked["id"], expectedVersion=asked["version"], outcome=proposed,
+                      rationale="Reconsidered.")  # fmt: skip
+    assert signed["state"] == "AWAITING_CONCURRENCE" and signed["outcome"] == standing
+    assert signed["pendingOutcome"] == proposed and signed["model"]["coverageOutcome"] == standing
+    redecided = await ok(api, "concurCoverageDecision", nist, id=asked["id"], expectedVersion=signed["version"])
+    assert redecided["state"] == "DECIDED" and redecided["outcome"] == proposed
+    assert redecided["decidedBy"] == {"code": "CISA"} and redecided["model"]["coverageOutcome"] == proposed
+    assert redecided["model"]["releaseStatus"] == asked["model"]["releaseStatus"]
+    steps = await history(api, cisa, asked["id"])
+    assert [(h["action"], h["fromState"], h["toState"]) for h in steps[-3:]] == [
+        ("SIGNED", "RECONSIDERATION_REQUESTED", "AWAITING_CONCURRENCE"),
+        ("CONCURRED", None, None),
+        ("DECIDED", "AWAITING_CONCURRENCE", "DECIDED"),
+    ]
+    assert [h["actorAgency"] for h in steps[-3:]] == [{"code": "CISA"}, {"code": "NIST"}, {"code": "NIST"}]
 
 
 async def test_labs_request_only_for_their_own_models(api: Api) -> None:
@@ -470,9 +607,15 @@ async def test_labs_request_only_for_their_own_models(api: Api) -> None:
     # decisions on another lab's models are invisible: NOT_FOUND, not FORBIDDEN
     cisa = await api.token(agency="CISA", role="OFFICER")
     mine = await ok(api, "requestCoverageDetermination", anthropic, modelId=released)
-    for name in ("withdrawCoverageRequest", "requestCoverageReconsideration"):
-        invisible = await user_error(api, name, openai, id=mine["id"], expectedVersion=1, reason="x")
+    for name, extra in (("withdrawCoverageRequest", {}), ("requestCoverageReconsideration", {"evidence": []})):
+        invisible = await user_error(api, name, openai, id=mine["id"], expectedVersion=1, reason="x", **extra)
         assert invisible["code"] == "NOT_FOUND" and invisible["field"] == "input.id"
+    # the new remits: an officer of an agency the standard does not name neither rescreens nor concurs nor objects
+    dod = await api.token(agency="DOD", role="OFFICER")
+    for name, extra in (("rescreenCoverage", {}), ("concurCoverageDecision", {}), ("objectToCoverageDecision",
+                                                                                     {"reason": "no"})):  # fmt: skip
+        refused = await graphql_error(api, name, dod, id=mine["id"], expectedVersion=1, **extra)
+        assert refused["extensions"]["code"] == "FORBIDDEN"
 
     # requests are made under the adopted standard: a draft is invisible to labs, and not adoptable by officers
     demo = await standards(api, cisa)
@@ -554,8 +697,9 @@ async def test_hostile_input_is_refused_naming_the_field_and_changes_nothing(api
     long = "x" * 10_000
     sqlish = "'; drop table coverage_standards; --"
     good = {"standardVersion": "5.0", "title": "t", "criteria": CRITERIA}
-    assess = {"id": assessing["id"], "expectedVersion": assessing["version"], "outcome": "COVERED"}
-    reconsider = {"id": decided["id"], "expectedVersion": decided["version"]}
+    proposed = await proposal(api, cisa, assessing["model"]["id"])
+    assess = {"id": assessing["id"], "expectedVersion": assessing["version"], "outcome": proposed}
+    reconsider = {"id": decided["id"], "expectedVersion": decided["version"], "reason": "New evals."}
     cases: list[tuple[str, str, dict[str, Any], str, str]] = [
         ("draftCoverageStandard", cisa, {**good, "title": long}, "input.title", "BAD_USER_INPUT"),
         ("draftCoverageStandard", cisa, {**good, "title": "a\x00b"}, "input.title", "BAD_USER_INPUT"),
@@ -566,27 +710,27 @@ async def test_hostile_input_is_refused_naming_the_field_and_changes_nothing(api
         ("draftCoverageStandard", cisa, {**good, "summary": long + "x"}, "input.summary", "BAD_USER_INPUT"),
         ("draftCoverageStandard", cisa, {**good, "summary": "bell\x07"}, "input.summary", "BAD_USER_INPUT"),
         ("draftCoverageStandard", cisa, {**good, "criteria": []}, "input.criteria", "BAD_USER_INPUT"),
-        ("draftCoverageStandard", cisa, {**good, "criteria": CRITERIA * 17}, "input.criteria", "BAD_USER_INPUT"),
+        ("draftCoverageStandard", cisa, {**good, "criteria": CRITERIA * 26}, "input.criteria", "BAD_USER_INPUT"),
         (
             "draftCoverageStandard",
             cisa,
-            {**good, "criteria": [{"kind": "DESIGNATION", "description": ""}]},
+            {**good, "criteria": [{**DESIGNATED, "description": "a\x00b"}]},
             "input.criteria[0].description",
             "BAD_USER_INPUT",
         ),
         (
             "draftCoverageStandard",
             cisa,
-            {**good, "criteria": [CRITERIA[1], {"kind": "COMPUTE_THRESHOLD", "description": "FLOP"}]},
-            "input.criteria[1].threshold",
+            {**good, "criteria": [DESIGNATED, {**COMPUTE, "description": "x" * 2001}]},
+            "input.criteria[1].description",
             "BAD_USER_INPUT",
         ),
         (
             "draftCoverageStandard",
             cisa,
-            {**good, "criteria": [{**CRITERIA[0], "threshold": -1}]},
-            "input.criteria[0].threshold",
-            "BAD_USER_INPUT",
+            {**good, "criteria": [DESIGNATED, {k: v for k, v in COMPUTE.items() if k != "computeScope"}]},
+            "input.criteria[1].computeScope",
+            NOT_EVALUABLE,
         ),
         ("draftCoverageStandard", cisa, {**good, "idempotencyKey": "k" * 201}, "input.idempotencyKey", BAD),
         ("submitCoverageStandard", cisa, {"id": to_global_id("CoverageStandard", 10**9), "expectedVersion": 1},
@@ -605,10 +749,30 @@ async def test_hostile_input_is_refused_naming_the_field_and_changes_nothing(api
         ("decideCoverage", cisa, {**assess, "rationale": long + "x"}, "input.rationale", "BAD_USER_INPUT"),
         ("decideCoverage", cisa, {**assess, "rationale": ""}, "input.rationale", "BAD_USER_INPUT"),
         ("decideCoverage", cisa, {**assess, "rationale": "esc\x1b[31m"}, "input.rationale", "BAD_USER_INPUT"),
-        ("requestCoverageReconsideration", decided_lab, {**reconsider, "reason": "r" * 2001}, "input.reason",
+        ("decideCoverage", cisa, {**assess, "rationale": "r", "overrideReason": "bell\x07"}, "input.overrideReason",
          "BAD_USER_INPUT"),
-        ("requestCoverageReconsideration", decided_lab, {**reconsider, "reason": "\x00"}, "input.reason",
+        ("decideCoverage", cisa, {**assess, "rationale": "r", "overrideReason": long + "x"}, "input.overrideReason",
          "BAD_USER_INPUT"),
+        # an overrideReason when the outcome is the proposal: there is nothing to override
+        ("decideCoverage", cisa, {**assess, "rationale": "r", "overrideReason": "because"}, "input.overrideReason",
+         "BAD_USER_INPUT"),
+        # an outcome other than the proposal without a reason
+        ("decideCoverage", cisa, {**assess, "outcome": other_than(proposed), "rationale": "r"}, "input.overrideReason",
+         "OVERRIDE_REASON_REQUIRED"),
+        ("requestCoverageReconsideration", decided_lab, {**reconsider, "evidence": []}, "input.evidence",
+         "BAD_USER_INPUT"),
+        ("requestCoverageReconsideration", decided_lab, {**reconsider, "evidence": ["not-an-id"]}, "input.evidence[0]",
+         "BAD_USER_INPUT"),
+        ("requestCoverageReconsideration", decided_lab, {**reconsider, "evidence": [decided["model"]["id"]]},
+         "input.evidence[0]", "BAD_USER_INPUT"),
+        ("concurCoverageDecision", cisa, {"id": assessing["id"], "expectedVersion": assessing["version"]}, "input.id",
+         "INVALID_TRANSITION"),
+        ("objectToCoverageDecision", cisa, {"id": decided["id"], "expectedVersion": decided["version"], "reason": "no"},
+         "input.id", "INVALID_TRANSITION"),
+        ("rescreenCoverage", cisa, {"id": to_global_id("CoverageDecision", 10**9), "expectedVersion": 1}, "input.id",
+         "NOT_FOUND"),
+        ("rescreenCoverage", cisa, {"id": assessing["id"], "expectedVersion": 99}, "input.expectedVersion",
+         "STALE_VERSION"),
         ("withdrawCoverageRequest", liaison,
          {"id": to_global_id("CoverageDecision", 10**9), "expectedVersion": 1}, "input.id", "NOT_FOUND"),
     ]  # fmt: skip
@@ -632,6 +796,15 @@ async def test_hostile_input_is_refused_naming_the_field_and_changes_nothing(api
     for fields in ({**assess, "rationale": "r", "outcome": "APPROVED"}, {**assess, "rationale": 5}):
         refused = await api.post(operation("decideCoverage"), {"input": fields}, token=cisa)
         assert refused.status_code == 400 and refused.json()["errors"] and "data" not in refused.json()
+    # a threshold is an exact decimal written as a string: a Float, a negative or a word is refused by the scalar
+    for threshold in (1e26, -1, "-1", "lots", "NaN", "1e999"):
+        criteria = [{**COMPUTE, "threshold": threshold}]
+        body = await api.request_error(operation("draftCoverageStandard"), {"input": {**good, "criteria": criteria}},
+                                       token=cisa)  # fmt: skip
+        assert "threshold" in body["errors"][0]["message"], (threshold, body)
+    # the old free criteria are gone from the input
+    old = [{"kind": "DESIGNATION", "description": "Designated jointly by CISA and NIST"}]
+    await api.request_error(operation("draftCoverageStandard"), {"input": {**good, "criteria": old}}, token=cisa)
     refused = await api.post(operation("decideCoverage"), {"input": {"id": assessing["id"], "outcome": "COVERED"}},
                              token=cisa)  # fmt: skip
     assert refused.status_code == 400 and "expectedVersion" in refused.json()["errors"][0]["message"]
@@ -639,15 +812,25 @@ async def test_hostile_input_is_refused_naming_the_field_and_changes_nothing(api
 
     # the longest allowed texts and SQL metacharacters are stored verbatim
     stored = await draft(
-        api, cisa, "5.0", title=sqlish, summary=long, criteria=[{"kind": "DESIGNATION", "description": "a\tb; --"}]
+        api, cisa, "5.0", title=sqlish, summary=long, criteria=[{**DESIGNATED, "description": "a\tb; --"}]
     )
     assert stored["title"] == sqlish and stored["summary"] == long
-    assert stored["criteria"] == [{"kind": "DESIGNATION", "description": "a\tb; --", "threshold": None}]
+    assert stored["criteria"] == [{**STORED_CRITERIA[1], "position": 0, "description": "a\tb; --"}]
     prefix = 'It\'s "covered"; select * from events; --\n'
     rationale = prefix + "y" * (10_000 - len(prefix))
     assert len(rationale) == 10_000
     verdict = await ok(api, "decideCoverage", cisa, **assess, rationale=rationale)
-    assert verdict["rationale"] == rationale
+    assert verdict["state"] == "AWAITING_CONCURRENCE" and verdict["pendingRationale"] == rationale
+    override = "Override: 'x'; --\n" + "z" * 100
+    overriding = await ok(api, "objectToCoverageDecision", await api.token(agency="NIST", role="OFFICER"),
+                          id=assessing["id"], expectedVersion=verdict["version"], reason="see again")  # fmt: skip
+    overridden = await ok(api, "decideCoverage", cisa, id=assessing["id"], expectedVersion=overriding["version"],
+                          outcome=other_than(proposed), rationale=rationale, overrideReason=override)  # fmt: skip
+    assert overridden["pendingRationale"] == rationale
+    stored_override = await sql(
+        api, "select pending_override_reason from coverage_decisions where id = $1", from_global_id(assessing["id"])[1]
+    )
+    assert stored_override[0][0] == override
     assert (await sql(api, "select count(*) from coverage_standards where title = $1", sqlish))[0][0] == 1
 
 

@@ -36,7 +36,15 @@ async def create_inputs(api: Api) -> list[tuple[str, str, dict[str, Any], dict[s
     agencies = [await global_id_of(api.url, "Agency", "select id from agencies where code = 'CISA'")]
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
     window = {"accessStart": start.isoformat(), "accessEnd": (start + timedelta(days=10)).isoformat()}
-    criteria = [{"kind": "DESIGNATION", "description": "Designated jointly by CISA and NIST"}]
+    criteria = [
+        {
+            "metric": "DESIGNATION",
+            "threshold": "1",
+            "unit": "DESIGNATIONS",
+            "designatingAgencies": ["CISA", "NIST"],
+            "description": "Designated by CISA or NIST",
+        }
+    ]
     return [
         ("registerLab", cisa, {"name": "Keyed Lab", "country": "GB"}, {"name": "Keyed Lab Two"}),
         ("registerModel", liaison, {"labId": lab, "name": "Keyed model", "modality": "TEXT"}, {"name": "Other"}),

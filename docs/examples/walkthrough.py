@@ -107,7 +107,16 @@ def main() -> None:
         "id version state",
         standardVersion=f"walkthrough-{RUN}",
         title="Frontier model coverage (walkthrough)",
-        criteria=[{"kind": "COMPUTE_THRESHOLD", "description": "Trained with more than 1e25 FLOP", "threshold": 1e25}],
+        # a typed criterion: an exact threshold written as a string (never a float), in a unit, with what it counts
+        criteria=[
+            {
+                "metric": "TRAINING_COMPUTE",
+                "computeScope": "TOTAL",
+                "threshold": "10^25",
+                "unit": "FLOP",
+                "description": "Trained with more than 10^25 FLOP",
+            }
+        ],
     )
     standard = mutate(
         "CISA",
@@ -134,10 +143,13 @@ def main() -> None:
         "requestCoverageDetermination",
         "RequestCoverageDeterminationInput",
         "decision",
-        "id version state",
+        "id version state latestScreening { proposedOutcome }",
         modelId=model["id"],
         standardId=standard["id"],
     )
+    # every request is screened; an outcome other than the screening's proposal is an override, with its reason
+    proposed = decision["latestScreening"]["proposedOutcome"]
+    override = None if proposed == "COVERED" else "The lab's compute report, on file with CISA, is above 10^25 FLOP."
     decision = mutate(
         "NIST",
         "startCoverageAssessment",
@@ -152,11 +164,22 @@ def main() -> None:
         "decideCoverage",
         "DecideCoverageInput",
         "decision",
-        "id version state outcome",
+        "id version state pendingOutcome",
         id=decision["id"],
         expectedVersion=decision["version"],
         outcome="COVERED",
         rationale="Training compute above the standard's threshold.",
+        overrideReason=override,
+    )
+    # CISA signed for CISA; the decision is in effect once NIST, the other agency the standard names, concurs
+    decision = mutate(
+        "NIST",
+        "concurCoverageDecision",
+        "ConcurCoverageDecisionInput",
+        "decision",
+        "id version state outcome isOverride",
+        id=decision["id"],
+        expectedVersion=decision["version"],
     )
 
     finding = mutate(
