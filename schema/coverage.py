@@ -182,10 +182,12 @@ class CoverageCriterion:
     unit: CriterionUnit = strawberry.field(description="The unit the threshold is stored and compared in.")
     operator: ComparisonOperator
     threshold: Decimal = strawberry.field(description="Exact, in `unit`.")
-    written_as: str = strawberry.field(description="The comparison as the drafter wrote it, e.g. '>= 10^26 FLOP'.")
+    written_as: str = strawberry.field(
+        description="The comparison in the unit the drafter chose, e.g. '>= 1E26 FLOP' or '>= 50 PERCENT'."
+    )
     source: EvidenceSource
     description: str | None
-    kind: CriterionKind = strawberry.field(deprecation_reason="Use `metric`.")
+    kind: CriterionKind = strawberry.field(deprecation_reason="Use `metric`; removed after 2027-06-01.")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CoverageCriterion:

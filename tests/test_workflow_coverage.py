@@ -65,7 +65,7 @@ STORED_CRITERIA = [
         "unit": "FLOP",
         "operator": "GTE",
         "threshold": "1E26",
-        "writtenAs": ">= 1E+26 FLOP",
+        "writtenAs": ">= 1E26 FLOP",
         "source": "HIGHER_OF_TWO",
         "designatingAgencies": [],
         "description": COMPUTE["description"],

@@ -12,7 +12,7 @@ import asyncpg
 from hub.access import STANDING_DECISION_STATES, Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS, sql_list
-from hub.quantities import COMPUTE_UNITS, QuantityError, to_flop, to_score_unit
+from hub.quantities import COMPUTE_UNITS, QuantityError, decimal_text, to_flop, to_score_unit
 from hub.remits import Facts
 from hub.screening import OUTCOMES, Screening, screen, screen_one
 from hub.store.base import Entity, OrderField, Relation, Session, Where, rows_of_visible_parents, standard_orders
@@ -237,7 +237,7 @@ async def check_criteria(con: asyncpg.Connection, criteria: Sequence[dict[str, A
                 "unit": stored_unit,
                 "operator": operator,
                 "threshold": stored,
-                "written_as": f"{OPERATORS[operator]} {c.get('threshold_text') or threshold} {unit}",
+                "written_as": f"{OPERATORS[operator]} {decimal_text(threshold)} {unit}",
                 "source": source,
                 "description": description,
             }
@@ -810,7 +810,8 @@ async def decide(
         row,
         "AWAITING_CONCURRENCE",
         action="SIGNED",
-        reason=checked,
+        # the rationale (up to 10,000 characters) is the signature's and the decision's; an event's reason is short
+        reason=None,
         field="input.id",
         changes={
             "pending_outcome": outcome,
