@@ -338,7 +338,7 @@ async def test_policy_in_force_when_drafted_decides_who_signs(api: Api) -> None:
     cisa = await api.token(agency="CISA", role="OFFICER")
     nist = await api.token(agency="NIST", role="OFFICER")
     dod = await api.token(agency="DOD", role="OFFICER")
-    earlier = await draft(api, cisa, "2.0")
+    earlier = await draft(api, cisa, "3.0")
     await sql(api, "update policy set required_signoffs = '{CISA,NIST,DOD}', standard_due_days = 60")
     later = await draft(api, nist, "2.1")
     assert earlier["requiredSignoffs"] == ["CISA", "NIST"] and earlier["dueOn"] == "2026-07-02"
