@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 
-from hub.quantities import COMPUTE_UNITS, SCORE_UNITS
+from hub.quantities import COMPUTE_UNITS, EXACT, SCORE_UNITS
 from hub.store import evidence as store
 from hub.store.agencies import AGENCY
 from hub.store.labs import LAB
@@ -128,8 +128,10 @@ class ComputeEstimate(Node, Record):
             pre_training_high=row["pre_training_high"],
             post_training_low=row["post_training_low"],
             post_training_high=row["post_training_high"],
-            total_low=row["pre_training_low"] + (row["post_training_low"] if post_reported else PyDecimal(0)),
-            total_high=row["pre_training_high"] + row["post_training_high"] if post_reported else None,
+            total_low=Decimal(EXACT.add(row["pre_training_low"], row["post_training_low"] or PyDecimal(0))),
+            total_high=Decimal(EXACT.add(row["pre_training_high"], row["post_training_high"]))
+            if post_reported
+            else None,
             method_note=row["method_note"],
             as_of=row["as_of"],
             **record_fields(row),
@@ -549,8 +551,16 @@ class ModelDesignationPayload:
     errors: list[UserError]
 
 
+def exact(value: PyDecimal) -> PyDecimal:
+    """The value in its shortest form, every digit kept (Decimal's default context would round to 28)."""
+    return value.normalize(EXACT)
+
+
 def compute_range(value: ComputeRangeInput | None) -> dict[str, Any] | None:
-    return None if value is None else {"low": value.low, "high": value.high}
+    # normalized: the same value however written (1e26, 10^26) is the same input to an idempotency key
+    if value is None:
+        return None
+    return {"low": exact(value.low), "high": exact(value.high) if value.high is not None else None}
 
 
 async def designation_payload(info: strawberry.Info, action: Any) -> ModelDesignationPayload:
@@ -611,7 +621,7 @@ class EvidenceMutation:
         values = {
             "model_id": record_id(input.model_id, "FrontierModel", "input.modelId"),
             "suite_id": record_id(input.suite_id, "EvaluationSuite", "input.suiteId"),
-            "score": input.score,
+            "score": exact(input.score),
             "unit": input.unit.value if input.unit is not None else None,
             "ran_on": input.ran_on,
             "model_version": input.model_version,

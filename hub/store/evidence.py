@@ -209,7 +209,7 @@ async def register_evaluation_suite(con: asyncpg.Connection, principal: Principa
     check_remit(principal, "EVAL_SUITE", "registerEvaluationSuite", Facts(owner_agency_id=principal.agency_id))
     # two registrations racing for one name and version: the second waits, then gets CONFLICT naming the field
     await con.execute(
-        "select pg_advisory_xact_lock(hashtextextended('evaluation_suites:' || $1 || chr(0) || $2, 0))",
+        "select pg_advisory_xact_lock(hashtextextended('evaluation_suites:' || length($1) || ':' || $1 || $2, 0))",
         name,
         version,
     )
