@@ -67,6 +67,7 @@ ESTIMATES_BY_MODEL = Relation(COMPUTE_ESTIMATE, parent="t.model_id", order="t.cr
 RESULTS_BY_MODEL = Relation(EVAL_RESULT, parent="t.model_id", order="t.created_at")
 RESULTS_BY_SUITE = Relation(EVAL_RESULT, parent="t.suite_id", order="t.created_at")
 DESIGNATIONS_BY_MODEL = Relation(DESIGNATION, parent="t.model_id", order="t.created_at")
+SUITES_BY_OWNER_AGENCY = Relation(EVAL_SUITE, parent="t.owner_agency_id", order="t.created_at")
 
 METHODS = ("LAB_REPORTED", "AGENCY_ESTIMATED")
 CAPABILITY_AREAS = ("CYBER_OFFENSE", "CYBER_DEFENSE", "CBRN", "AUTONOMY", "PERSUASION", "GENERAL")
