@@ -277,8 +277,11 @@ class Build(Selections):
         )
 
     def coverage_outcome(self, x: str) -> str:
-        """FrontierModel.coverageOutcome: the outcome of the latest DECIDED one (by decided_at, then id) among the
-        first 100 decisions on the model that the principal may see, as the resolver reads them."""
+        """FrontierModel.coverageOutcome: the outcome of the newest standing decision with an outcome (by
+        decided_at, then id) among the first 100 decisions on the model that the principal may see, as the resolver
+        reads them (schema/models.py, _latest_outcome)."""
+        from hub.access import STANDING_DECISION_STATES
+        from hub.kinds import sql_list
         from hub.store.coverage import DECISIONS_BY_MODEL
 
         relation = DECISIONS_BY_MODEL
@@ -291,7 +294,8 @@ class Build(Selections):
         )
         return (
             f"(select {d}.outcome from ({rows}) {d}"
-            f" where {d}.state = 'DECIDED' order by {d}.decided_at desc, {d}.id desc limit 1)"
+            f" where {d}.outcome is not null and {d}.state in {sql_list(STANDING_DECISION_STATES)}"
+            f" order by {d}.decided_at desc, {d}.id desc limit 1)"
         )
 
     async def by_key(
