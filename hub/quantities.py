@@ -7,7 +7,7 @@ depend on rounding. GraphQL carries these as the scalar `Decimal`, a string; Pos
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 # plain decimal or scientific notation: 100000, 1.5, 1e26, 2.5E25
 _PLAIN = re.compile(r"[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?|\.[0-9]+([eE][+-]?[0-9]+)?")
@@ -16,6 +16,9 @@ _POWER = re.compile(r"(?:([0-9]+(?:\.[0-9]+)?)\s*[x×*]\s*)?10\s*\^\s*([+-]?[0-9
 MAX_TEXT = 100
 # beyond any quantity the program measures, and far inside numeric's range
 MAX_EXPONENT = 60
+# the arithmetic of quantities: every digit kept (Decimal's default context rounds to 28 significant digits, fewer
+# than a value of MAX_TEXT characters times a unit may have)
+EXACT = Context(prec=1000)
 
 
 class QuantityError(ValueError):
@@ -65,7 +68,7 @@ def decimal_text(value: Decimal | None) -> str | None:
         return None
     if not value.is_finite():
         return None
-    normal = value.normalize()
+    normal = value.normalize(EXACT)
     plain = format(normal, "f")
     return plain if len(plain) <= 24 else format(normal, "E").replace("E+", "E")
 
@@ -95,7 +98,7 @@ def to_flop(value: Decimal, unit: str) -> Decimal:
     """`value` in `unit` (one of COMPUTE_UNITS) as FLOP."""
     if unit not in COMPUTE_UNITS:
         raise QuantityError(f"{unit!r} is not a unit of compute: use one of {', '.join(COMPUTE_UNITS)}")
-    return value * COMPUTE_UNITS[unit]
+    return EXACT.multiply(value, COMPUTE_UNITS[unit])
 
 
 def to_score_unit(value: Decimal, unit: str, suite_unit: str) -> Decimal:
@@ -104,4 +107,4 @@ def to_score_unit(value: Decimal, unit: str, suite_unit: str) -> Decimal:
     if unit not in factors:
         allowed = ", ".join(factors)
         raise QuantityError(f"the suite records scores in {suite_unit}; {unit} does not convert to it (use {allowed})")
-    return value * factors[unit]
+    return EXACT.multiply(value, factors[unit])

@@ -10,6 +10,7 @@ import strawberry
 from hub.store import agencies as store
 from hub.store.agreements import AGREEMENTS_BY_AGENCY
 from hub.store.engagements import ENGAGEMENTS_BY_OWNER_AGENCY
+from hub.store.evidence import SUITES_BY_OWNER_AGENCY
 from hub.store.findings import FINDINGS_BY_OWNER_AGENCY
 from hub.store.measures import MEASURES_BY_OWNER_AGENCY
 from schema.common import (
@@ -28,6 +29,7 @@ from schema.relations import Related
 if TYPE_CHECKING:
     from schema.agreements import EarlyAccessAgreement
     from schema.engagements import InfrastructureEngagement
+    from schema.evidence import EvaluationSuite
     from schema.findings import Finding
     from schema.measures import CyberMeasure
 
@@ -68,6 +70,12 @@ class Agency(Node, Record):
         relation_field(
             Related(ENGAGEMENTS_BY_OWNER_AGENCY), first=100, description="Infrastructure engagements this agency owns."
         )
+    )
+
+    owned_evaluation_suites: list[Annotated[EvaluationSuite, strawberry.lazy("schema.evidence")]] = relation_field(
+        Related(SUITES_BY_OWNER_AGENCY),
+        first=100,
+        description="Evaluation suites this agency registered, oldest first.",
     )
 
 

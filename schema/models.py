@@ -12,6 +12,7 @@ from hub.access import STANDING_DECISION_STATES
 from hub.store import models as store
 from hub.store.agreements import AGREEMENTS_BY_MODEL
 from hub.store.coverage import DECISIONS_BY_MODEL
+from hub.store.evidence import DESIGNATIONS_BY_MODEL, ESTIMATES_BY_MODEL, RESULTS_BY_MODEL
 from hub.store.findings import FINDINGS_BY_MODEL
 from hub.store.labs import LAB
 from hub.store.measures import MEASURES_BY_MODEL
@@ -37,6 +38,7 @@ from schema.relations import ById, Related
 if TYPE_CHECKING:
     from schema.agreements import EarlyAccessAgreement
     from schema.coverage import CoverageDecision, CoverageOutcome
+    from schema.evidence import ComputeEstimate, EvaluationResult, ModelDesignation
     from schema.findings import Finding
     from schema.measures import CyberMeasure
 
@@ -125,6 +127,24 @@ class FrontierModel(Node, Record):
 
     measures: list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]] = relation_field(
         Related(MEASURES_BY_MODEL), first=100, description="DoD cyber measures linked to the model that you may see."
+    )
+
+    compute_estimates: list[Annotated[ComputeEstimate, strawberry.lazy("schema.evidence")]] = relation_field(
+        Related(ESTIMATES_BY_MODEL),
+        first=100,
+        description="Compute estimates of the model that you may see, oldest first (the order they were reported).",
+    )
+
+    evaluation_results: list[Annotated[EvaluationResult, strawberry.lazy("schema.evidence")]] = relation_field(
+        Related(RESULTS_BY_MODEL),
+        first=100,
+        description="Evaluation results of the model that you may see, oldest first (the order they were recorded).",
+    )
+
+    designations: list[Annotated[ModelDesignation, strawberry.lazy("schema.evidence")]] = relation_field(
+        Related(DESIGNATIONS_BY_MODEL),
+        first=100,
+        description="Agencies' designations of the model, in force and withdrawn, oldest first.",
     )
 
 

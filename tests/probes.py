@@ -144,3 +144,53 @@ async def add_agreement(con: Any, world: World) -> int:
         agency["EPA"],
     )
     return agreement
+
+
+# Who may see each input of a coverage screening on the probe model (hub/access.py, input_visible), with the world of
+# the leak matrix: an ACTIVE agreement on the model that NIST ("shared") has accepted, and a coverage decision
+# (REQUESTED) on it under a standard whose sign-off CISA, NIST and HHS ("recipient", an OFFICER) give. The lab sees
+# its model's inputs; NIST as a party to the agreement; HHS's officer as a signer once the lab asked for a
+# determination; TREASURY ("owner", an OFFICER but no signer) only what it made; EPA (a VIEWER, its agreement not
+# accepted) and the other lab nothing. Suites: every principal; designations: every agency and the model's lab.
+SEES_INPUT = {"LAB": {"lab", "shared", "recipient"}, "TREASURY": {"owner", "lab", "shared", "recipient"}}
+SIGNING_AGENCIES = ("CISA", "NIST", "HHS")
+
+
+async def add_inputs(con: Any, world: World) -> dict[str, int]:
+    """The inputs of a coverage screening on the probe model: a compute estimate and an evaluation result that the
+    lab reported, one of each that TREASURY made, the suite TREASURY registered, and TREASURY's designation."""
+    agency, model, lab = world.ids["agency"], world.ids["model"], world.ids["lab"]
+    ids: dict[str, int] = {}
+    ids["suite"] = await con.fetchval(
+        """insert into evaluation_suites (name, suite_version, capability_area, score_unit, owner_agency_id)
+           values ('visprobe suite', '1', 'CYBER_OFFENSE', 'PERCENT', $1) returning id""",
+        agency["TREASURY"],
+    )
+    for who, author in (("lab", None), ("agency", agency["TREASURY"])):
+        ids[f"estimate:{who}"] = await con.fetchval(
+            """insert into compute_estimates (model_id, lab_id, method, author_agency_id, pre_training_low,
+                   pre_training_high, method_note, as_of)
+               values ($1, $2, $3, $4, 1e25, 2e25, 'visprobe', current_date) returning id""",
+            model,
+            lab,
+            "LAB_REPORTED" if author is None else "AGENCY_ESTIMATED",
+            author,
+        )
+        ids[f"result:{who}"] = await con.fetchval(
+            """insert into evaluation_results (model_id, lab_id, suite_id, method, run_by_agency_id, score, ran_on,
+                   model_version, evidence_ref)
+               values ($1, $2, $3, $4, $5, 42.5, current_date, 'v1', 'visprobe') returning id""",
+            model,
+            lab,
+            ids["suite"],
+            "LAB_REPORTED" if author is None else "AGENCY_ESTIMATED",
+            author,
+        )
+    ids["designation"] = await con.fetchval(
+        "insert into model_designations (model_id, lab_id, agency_id, reason) values ($1, $2, $3, 'visprobe')"
+        " returning id",
+        model,
+        lab,
+        agency["TREASURY"],
+    )
+    return ids

@@ -4,9 +4,10 @@ docs/design.md, "Who sees what" allows: no more (a leak) and no less (a broken p
 
 Principals: the owning agency, a shared-with agency, an outside agency, a RED recipient, the lab concerned and
 another lab (tests/probes.py). Records: a finding, a measure and an engagement at each TLP level, a model in
-development, an agreement naming two agencies, a draft and a superseded standard, and a coverage decision.
-Paths: list, totalCount, node, nodes, nested from each parent, history, events, dashboard counts, subscriptions,
-`hub query` exports."""
+development, an agreement naming two agencies, a draft and a superseded standard, a coverage decision, and the inputs
+of a coverage screening (a compute estimate and an evaluation result the lab reported and one of each an agency
+made, an evaluation suite, a designation). Paths: list, totalCount, node, nodes, nested from each parent, history,
+events, dashboard counts (of the kinds with states, which it counts), subscriptions, `hub query` exports."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import asyncio
 import json
 import os
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 import httpx
@@ -24,7 +25,18 @@ from hub import db
 from schema.common import to_global_id
 from tests.conftest import Api, scratch_folder
 from tests.live import HUB, GraphQLWs, database_url, serve
-from tests.probes import PRINCIPALS, SEES_FINDING, SEES_MEASURE, TLPS, World, add_agreement, build_world
+from tests.probes import (
+    PRINCIPALS,
+    SEES_FINDING,
+    SEES_INPUT,
+    SEES_MEASURE,
+    SIGNING_AGENCIES,
+    TLPS,
+    World,
+    add_agreement,
+    add_inputs,
+    build_world,
+)
 
 AGENCIES = {"owner", "shared", "outside", "recipient"}
 EVERYONE = set(PRINCIPALS)
@@ -36,6 +48,10 @@ TYPE_NAMES = {
     "agreement": "EarlyAccessAgreement",
     "standard": "CoverageStandard",
     "decision": "CoverageDecision",
+    "estimate": "ComputeEstimate",
+    "result": "EvaluationResult",
+    "suite": "EvaluationSuite",
+    "designation": "ModelDesignation",
 }
 # what each principal may see of each probe record (docs/design.md, "Who sees what"; hub/access.py)
 EXPECTED: dict[str, set[str]] = {
@@ -51,6 +67,15 @@ EXPECTED: dict[str, set[str]] = {
     "standard:SUPERSEDED": EVERYONE,
     # a decision on the lab's model: agencies and that lab
     "decision": AGENCIES | {"lab"},
+    # the inputs of a screening on the lab's model (tests/probes.py, SEES_INPUT says why)
+    "estimate:lab": SEES_INPUT["LAB"],
+    "estimate:agency": SEES_INPUT["TREASURY"],
+    "result:lab": SEES_INPUT["LAB"],
+    "result:agency": SEES_INPUT["TREASURY"],
+    # the register of suites: every agency and every lab
+    "suite": EVERYONE,
+    # a designation of the lab's model: agencies and that lab
+    "designation": AGENCIES | {"lab"},
 }
 
 STATUS = """subscription { statusChanged { entityKind entityId action entity { id } } }"""
@@ -59,14 +84,18 @@ NESTED = """query($lab: ID!, $owner: ID!, $nist: ID!, $epa: ID!) {
   lab: node(id: $lab) { ... on Lab {
     models(first: 100) { id agreements(first: 10) { id }
                          coverageDecisions(first: 10) { id standard { id supersededBy { id } } }
-                         findings(first: 10) { id } measures(first: 10) { id } }
+                         findings(first: 10) { id } measures(first: 10) { id }
+                         computeEstimates(first: 10) { id model { id } }
+                         evaluationResults(first: 10) { id suite { id results(first: 10) { id } } }
+                         designations(first: 10) { id model { id } } }
     agreements(first: 500) { id model { id } }
     findings(first: 500) { id measures(first: 10) { id } engagements(first: 10) { id } duplicateOf { id } }
     engagements(first: 500) { id findings(first: 10) { id } } } }
   owner: node(id: $owner) { ... on Agency {
     ownedFindings(first: 500) { id }
     ownedMeasures(first: 500) { id findings(first: 10) { id } models(first: 10) { id } }
-    ownedEngagements(first: 500) { id findings(first: 10) { id } } } }
+    ownedEngagements(first: 500) { id findings(first: 10) { id } }
+    ownedEvaluationSuites(first: 500) { id results(first: 10) { id model { id } } } } }
   nist: node(id: $nist) { ... on Agency { agreements(first: 500) { id } } }
   epa: node(id: $epa) { ... on Agency { agreements(first: 500) { id } } }
   coverageStandards(first: 100) { edges { node { id supersededBy { id } decisions(first: 500) { id model { id } } } } }
@@ -82,6 +111,10 @@ LISTS = """query($model: [ID!]) {
   agreements(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
   coverageStandards(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
   coverageDecisions(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
+  computeEstimates(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
+  evaluationResults(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
+  evaluationSuites(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
+  designations(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
 }"""
 LIST_KINDS = {
     "findings": "finding",
@@ -91,6 +124,10 @@ LIST_KINDS = {
     "agreements": "agreement",
     "coverageStandards": "standard",
     "coverageDecisions": "decision",
+    "computeEstimates": "estimate",
+    "evaluationResults": "result",
+    "evaluationSuites": "suite",
+    "designations": "designation",
 }
 DASHBOARD_KINDS = {
     "FINDING": "finding",
@@ -100,6 +137,7 @@ DASHBOARD_KINDS = {
     "AGREEMENT": "agreement",
     "STANDARD": "standard",
     "DECISION": "decision",
+    "DESIGNATION": "designation",
 }
 EXPORTS = [
     ["events_since", "--var", "since=-1d", "--all-pages", "--format", "json"],
@@ -137,7 +175,7 @@ class Observed:
         wrong = []
         checked = self.checked.setdefault(path, set())
         for who, seen in self.seen.get(path, {}).items():
-            for key in self.gids:
+            for key in applicable(path, self.gids):
                 if (who in EXPECTED[key]) != (key in seen):
                     wrong.append(f"{who} {'sees' if key in seen else 'misses'} {key}")
                 checked.add((who, key))
@@ -148,8 +186,17 @@ def kind_of(key: str) -> str:
     return key.split(":")[0]
 
 
+def applicable(path: str, keys: Iterable[str]) -> list[str]:
+    """The probe records a path shows: the dashboard counts the kinds with states only."""
+    if path == "dashboard":
+        return [key for key in keys if kind_of(key) in DASHBOARD_KINDS.values()]
+    return list(keys)
+
+
 async def add_records(world: World) -> dict[str, int]:
-    """The records tests/probes.py does not make: an agreement, two standards and a decision, each with an event."""
+    """The records tests/probes.py does not make: an agreement, two standards, a decision and the inputs of a
+    screening (tests/probes.py, add_inputs), each with an event. The superseded standard, which the decision is
+    under, needs the sign-off of CISA, NIST and HHS: the HHS officer signs (tests/probes.py, SEES_INPUT)."""
     agency = world.ids["agency"]
     con = await db.connect(world.api.url)
     try:
@@ -164,18 +211,28 @@ async def add_records(world: World) -> dict[str, int]:
         ids["standard:SUPERSEDED"] = await con.fetchval(
             """insert into coverage_standards (standard_version, title, required_signoffs, due_on, owner_agency_id,
                    state, adopted_at, superseded_by_id)
-               values ('visprobe-1', 'visprobe standard SUPERSEDED', '{CISA,NIST}', current_date - 30, $1,
+               values ('visprobe-1', 'visprobe standard SUPERSEDED', $3, current_date - 30, $1,
                    'SUPERSEDED', now() - interval '20 days', $2)
                returning id""",
             agency["CISA"],
             ids["standard:DRAFT"],
+            list(SIGNING_AGENCIES),
         )
         ids["decision"] = await con.fetchval(
             "insert into coverage_decisions (model_id, standard_id) values ($1, $2) returning id",
             world.ids["model"],
             ids["standard:SUPERSEDED"],
         )
-        kinds = {"agreement": "AGREEMENT", "standard": "STANDARD", "decision": "DECISION"}
+        ids |= await add_inputs(con, world)
+        kinds = {
+            "agreement": "AGREEMENT",
+            "standard": "STANDARD",
+            "decision": "DECISION",
+            "estimate": "COMPUTE_ESTIMATE",
+            "result": "EVAL_RESULT",
+            "suite": "EVAL_SUITE",
+            "designation": "DESIGNATION",
+        }
         for key, record_id in ids.items():
             await con.execute(
                 "insert into events (entity_kind, entity_id, action, to_state) values ($1, $2, 'CREATED', 'X')",
@@ -202,6 +259,10 @@ async def probes_in_database(url: str, model: int) -> set[str]:
         "EarlyAccessAgreement": "select id from early_access_agreements where model_id = $1",
         "CoverageStandard": "select id from coverage_standards where title like 'visprobe %'",
         "CoverageDecision": "select id from coverage_decisions where model_id = $1",
+        "ComputeEstimate": "select id from compute_estimates where model_id = $1",
+        "EvaluationResult": "select id from evaluation_results where model_id = $1",
+        "EvaluationSuite": "select id from evaluation_suites where name like 'visprobe %'",
+        "ModelDesignation": "select id from model_designations where model_id = $1",
     }
     con = await db.connect(url)
     try:
@@ -255,7 +316,10 @@ async def observed() -> AsyncIterator[Observed]:
                 before = {who: await dashboard_counts(api, token) for who, token in tokens.items()}
                 sockets = {}
                 for who, token in tokens.items():
-                    sockets[who] = await GraphQLWs.open(served.url, token)
+                    # a socket is read only once the principals before it walked every path: the probe events it
+                    # may see wait in its queue meanwhile, more than the library's default of 16 (a full queue
+                    # stops the reading, and with it the keepalive's pongs)
+                    sockets[who] = await GraphQLWs.open(served.url, token, max_queue=None)
                     await sockets[who].acked()
                     await sockets[who].subscribe(STATUS)
                 await asyncio.sleep(0.5)  # the subscriptions are registered before the first probe commits
@@ -369,17 +433,20 @@ def test_each_principal_sees_exactly_what_it_may(observed: Observed, path: str) 
 
 
 def test_the_matrix_is_complete(observed: Observed) -> None:
-    """Every path was checked for every principal and every probe record the database holds: the checks counted as
-    they are made, against principals given a token x probe records in the database x paths (6 x 20 x 10)."""
+    """Every path was checked for every principal and every probe record the database holds (the dashboard: of the
+    kinds it counts): the checks counted as they are made, against principals given a token x probe records in the
+    database x paths (6 x 26 x 9, and 6 x 21 on the dashboard)."""
     for path in PATHS:
         if path not in observed.checked:  # this test run on its own: check the path here
             observed.compare(path)
     performed = sum(len(pairs) for pairs in observed.checked.values())
-    expected = len(observed.principals) * len(observed.in_database) * len(PATHS)
+    on_dashboard = len(applicable("dashboard", observed.gids))
+    expected = len(observed.principals) * (len(observed.in_database) * (len(PATHS) - 1) + on_dashboard)
     assert performed == expected, f"{performed} checks made, {expected} expected"
     assert set(observed.gids.values()) == observed.in_database, "a probe record the matrix does not know of"
     for path in PATHS:
-        assert observed.checked[path] == {(who, key) for who in observed.principals for key in observed.gids}, path
+        wanted = {(who, key) for who in observed.principals for key in applicable(path, observed.gids)}
+        assert observed.checked[path] == wanted, path
     # and what ran is the whole matrix of the module's docstring
     assert (observed.principals, set(observed.gids)) == (EVERYONE, set(EXPECTED))
-    assert performed == 1200
+    assert performed == 6 * (26 * 9 + 21) == 1530

@@ -57,6 +57,7 @@ FORMATTED = {
     "attackIds[0]",
     "nist80053Controls[0]",
     "requiredSignoffs[0]",
+    "evidenceSha256",
 }
 # free texts that the payload does not show (the event and the idempotency key hold them)
 NOT_RETURNED = {"reason", "idempotencyKey"}
@@ -95,6 +96,11 @@ WRITES = {
     "addEngagementMilestone": {"infrastructure_engagements", "engagement_milestones", "events"},
     "completeEngagementMilestone": {"infrastructure_engagements", "engagement_milestones", "events"},
     "transitionEngagement": {"infrastructure_engagements", "events"},
+    "reportComputeEstimate": {"compute_estimates", "events"},
+    "registerEvaluationSuite": {"evaluation_suites", "events"},
+    "recordEvaluationResult": {"evaluation_results", "events"},
+    "designateModel": {"model_designations", "events"},
+    "withdrawDesignation": {"model_designations", "events"},
 }
 # mutations whose input has no text or number to make hostile (only the id of the record)
 NOTHING_TO_SEND = {"revokeToken"}
@@ -520,6 +526,81 @@ async def transition_engagement(c: Context) -> Base:
     }
 
 
+async def report_compute_estimate(c: Context) -> Base:
+    return await c.cisa(), {
+        "modelId": gid("FrontierModel", c.ids["updated model"]),
+        "preTraining": {"low": "1e25", "high": "2e25"},
+        "methodNote": f"estimated {c.next()}",
+    }
+
+
+async def register_evaluation_suite(c: Context) -> Base:
+    return await c.cisa(), {
+        "name": f"hostile suite {c.next()}",
+        "suiteVersion": "1",
+        "capabilityArea": "CYBER_OFFENSE",
+        "scoreUnit": "PERCENT",
+    }
+
+
+async def record_evaluation_result(c: Context) -> Base:
+    suite = await c.con.fetchval("select id from evaluation_suites order by id limit 1")
+    if suite is None:  # a suite of its own, registered through the hub
+        token, fields = await register_evaluation_suite(c)
+        await c.api.data(
+            "mutation($i: RegisterEvaluationSuiteInput!) { registerEvaluationSuite(input: $i) { errors { code } } }",
+            {"i": fields},
+            token=token,
+        )
+        c.dirty = True
+        suite = await c.con.fetchval("select id from evaluation_suites order by id limit 1")
+    return await c.cisa(), {
+        "modelId": gid("FrontierModel", c.ids["updated model"]),
+        "suiteId": gid("EvaluationSuite", suite),
+        "score": "50",
+        "ranOn": date.today().isoformat(),
+        "modelVersion": f"v{c.next()}",
+        "evidenceRef": "report",
+        "evidenceSha256": "ab" * 32,
+    }
+
+
+async def designate_model(c: Context) -> Base:
+    # a model CISA has no designation in force on: each accepted case designates one
+    row = await c.one(
+        """select m.id from frontier_models m
+            where not exists (select 1 from model_designations d
+                               where d.model_id = m.id and d.agency_id = $1 and d.state = 'IN_FORCE')
+            order by m.id limit 1""",
+        c.ids["CISA"],
+    )
+    return await c.cisa(), {"modelId": gid("FrontierModel", row["id"]), "reason": f"designated {c.next()}"}
+
+
+async def withdraw_designation(c: Context) -> Base:
+    row = await c.con.fetchrow(
+        "select id, version from model_designations where agency_id = $1 and state = 'IN_FORCE' order by id limit 1",
+        c.ids["CISA"],
+    )
+    if row is None:  # a designation of its own, made through the hub
+        token, fields = await designate_model(c)
+        await c.api.data(
+            "mutation($i: DesignateModelInput!) { designateModel(input: $i) { errors { code } } }",
+            {"i": fields},
+            token=token,
+        )
+        c.dirty = True
+        row = await c.one(
+            "select id, version from model_designations where agency_id = $1 and state = 'IN_FORCE' order by id",
+            c.ids["CISA"],
+        )
+    return await c.cisa(), {
+        "id": gid("ModelDesignation", row["id"]),
+        "expectedVersion": row["version"],
+        "reason": "no longer needed",
+    }
+
+
 BASES: dict[str, Callable[[Context], Awaitable[Base]]] = {
     "updatePolicy": update_policy,
     "createToken": create_token,
@@ -554,6 +635,11 @@ BASES: dict[str, Callable[[Context], Awaitable[Base]]] = {
     "addEngagementMilestone": add_engagement_milestone,
     "completeEngagementMilestone": complete_engagement_milestone,
     "transitionEngagement": transition_engagement,
+    "reportComputeEstimate": report_compute_estimate,
+    "registerEvaluationSuite": register_evaluation_suite,
+    "recordEvaluationResult": record_evaluation_result,
+    "designateModel": designate_model,
+    "withdrawDesignation": withdraw_designation,
 }
 
 
