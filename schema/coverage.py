@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal as _Decimal
 from enum import Enum
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -19,6 +19,7 @@ from hub.screening import dry_run, screen
 from hub.store import coverage as store
 from hub.store.agencies import AGENCY
 from hub.store.base import MAX_PAGE_SIZE
+from hub.store.evidence import EVAL_SUITE
 from hub.store.models import MODEL
 from schema.agencies import Agency
 from schema.common import (
@@ -49,6 +50,8 @@ from schema.relations import ById, Related, Rows
 
 # the states of the registry (hub/kinds.py), in its order
 if TYPE_CHECKING:
+    from schema.evidence import EvaluationSuite
+
     CoverageStandardState = Enum
 else:
     CoverageStandardState = state_enum("STANDARD")
@@ -170,6 +173,7 @@ _KIND_OF_METRIC = {
 
 @strawberry.type(description="A typed criterion of a standard: checked when drafted, applied by screening.")
 class CoverageCriterion:
+    suite_pk: strawberry.Private[int | None]
     position: int
     metric: CriterionMetric
     compute_scope: ComputeScope | None
@@ -192,6 +196,7 @@ class CoverageCriterion:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CoverageCriterion:
         return cls(
+            suite_pk=row["suite_id"],
             position=row["position"],
             metric=CriterionMetric(row["metric"]),
             compute_scope=ComputeScope(row["compute_scope"]) if row["compute_scope"] else None,
@@ -207,6 +212,10 @@ class CoverageCriterion:
             description=row["description"],
             kind=CriterionKind(_KIND_OF_METRIC[row["metric"]]),
         )
+
+    suite: Annotated[EvaluationSuite, strawberry.lazy("schema.evidence")] | None = relation_field(
+        ById(EVAL_SUITE, "suite_pk"), description="EVALUATION_SCORE: the suite at its version."
+    )
 
 
 @strawberry.type(description="An input a criterion read: a ComputeEstimate, an EvaluationResult or a ModelDesignation.")

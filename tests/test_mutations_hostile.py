@@ -57,6 +57,7 @@ FORMATTED = {
     "attackIds[0]",
     "nist80053Controls[0]",
     "requiredSignoffs[0]",
+    "criteria[0].designatingAgencies[0]",
     "evidenceSha256",
 }
 # free texts that the payload does not show (the event and the idempotency key hold them)
@@ -75,14 +76,17 @@ WRITES = {
     "acceptEarlyAccess": {"early_access_agreements", "agreement_agencies", "events"},
     "withdrawEarlyAccess": {"early_access_agreements", "events"},
     "terminateEarlyAccess": {"early_access_agreements", "events"},
-    "draftCoverageStandard": {"coverage_standards", "events"},
+    "draftCoverageStandard": {"coverage_standards", "coverage_criteria", "events"},
     "submitCoverageStandard": {"coverage_standards", "events"},
     "signCoverageStandard": {"coverage_standards", "coverage_signoffs", "events"},
     "withdrawCoverageStandard": {"coverage_standards", "events"},
-    "requestCoverageDetermination": {"coverage_decisions", "events"},
+    "requestCoverageDetermination": {"coverage_decisions", "coverage_screenings", "events"},
     "startCoverageAssessment": {"coverage_decisions", "events"},
-    "decideCoverage": {"coverage_decisions", "events"},
-    "requestCoverageReconsideration": {"coverage_decisions", "events"},
+    "decideCoverage": {"coverage_decisions", "coverage_screenings", "coverage_decision_signatures", "events"},
+    "concurCoverageDecision": {"coverage_decisions", "coverage_decision_signatures", "events"},
+    "objectToCoverageDecision": {"coverage_decisions", "coverage_decision_signatures", "events"},
+    "rescreenCoverage": {"coverage_decisions", "coverage_screenings", "events"},
+    "requestCoverageReconsideration": {"coverage_decisions", "coverage_screenings", "events"},
     "withdrawCoverageRequest": {"coverage_decisions", "events"},
     "reportFinding": {"findings", "events"},
     "updateFinding": {"findings", "events"},
@@ -270,7 +274,7 @@ async def draft_coverage_standard(c: Context) -> Base:
     return await c.cisa(), {
         "standardVersion": f"9.{c.next()}",
         "title": "hostile standard",
-        "criteria": [{"kind": "DESIGNATION", "description": "designated", "threshold": 1.0}],
+        "criteria": [{"metric": "DESIGNATION", "unit": "DESIGNATIONS", "threshold": "1", "description": "designated"}],
     }
 
 
@@ -355,21 +359,56 @@ async def start_coverage_assessment(c: Context) -> Base:
 
 
 async def decide_coverage(c: Context) -> Base:
-    row = await a_decision(c, "UNDER_ASSESSMENT", "RECONSIDERATION_REQUESTED")
+    # an override of the outcome its screening proposes (the inputs stand still in this database), with its reason
+    row = await c.one(
+        """select d.id, d.version, s.proposed_outcome from coverage_decisions d
+             join coverage_screenings s on s.id = d.latest_screening_id
+            where d.state = 'UNDER_ASSESSMENT' order by d.id limit 1"""
+    )
     return await c.cisa(), {
         "id": gid("CoverageDecision", row["id"]),
         "expectedVersion": row["version"],
-        "outcome": "COVERED",
+        "outcome": "NOT_COVERED" if row["proposed_outcome"] != "NOT_COVERED" else "COVERED",
         "rationale": "meets the compute criterion",
+        "overrideReason": "the lab's own red-team report shows more",
     }
 
 
+async def concur_coverage_decision(c: Context) -> Base:
+    row = await a_decision(c, "AWAITING_CONCURRENCE")
+    return await c.token(agency="NIST", role="OFFICER"), {
+        "id": gid("CoverageDecision", row["id"]),
+        "expectedVersion": row["version"],
+        "reason": "NIST concurs",
+    }
+
+
+async def object_to_coverage_decision(c: Context) -> Base:
+    row = await a_decision(c, "AWAITING_CONCURRENCE")
+    return await c.token(agency="NIST", role="OFFICER"), {
+        "id": gid("CoverageDecision", row["id"]),
+        "expectedVersion": row["version"],
+        "reason": "the estimate is stale",
+    }
+
+
+async def rescreen_coverage(c: Context) -> Base:
+    row = await a_decision(c, "REQUESTED", "UNDER_ASSESSMENT")
+    return await c.cisa(), {"id": gid("CoverageDecision", row["id"]), "expectedVersion": row["version"]}
+
+
 async def request_coverage_reconsideration(c: Context) -> Base:
-    row = await a_decision(c, "DECIDED")
+    row = await c.one(
+        """select d.id, d.version, m.lab_id, e.id as estimate_id from coverage_decisions d
+             join frontier_models m on m.id = d.model_id
+             join compute_estimates e on e.model_id = d.model_id
+            where d.state = 'DECIDED' order by d.id, e.id limit 1"""
+    )
     return await c.liaison(row["lab_id"]), {
         "id": gid("CoverageDecision", row["id"]),
         "expectedVersion": row["version"],
         "reason": "new evaluations",
+        "evidence": [gid("ComputeEstimate", row["estimate_id"])],
     }
 
 
@@ -557,7 +596,12 @@ async def record_evaluation_result(c: Context) -> Base:
     return await c.cisa(), {
         "modelId": gid("FrontierModel", c.ids["updated model"]),
         "suiteId": gid("EvaluationSuite", suite),
+        # 50 percent, whatever the suite's unit: a PERCENT or FRACTION suite converts it, a POINTS one counts 50
         "score": "50",
+        "unit": await c.con.fetchval(
+            "select case score_unit when 'POINTS' then 'POINTS' else 'PERCENT' end from evaluation_suites where id = $1",
+            suite,
+        ),
         "ranOn": date.today().isoformat(),
         "modelVersion": f"v{c.next()}",
         "evidenceRef": "report",
@@ -621,6 +665,9 @@ BASES: dict[str, Callable[[Context], Awaitable[Base]]] = {
     "requestCoverageDetermination": request_coverage_determination,
     "startCoverageAssessment": start_coverage_assessment,
     "decideCoverage": decide_coverage,
+    "concurCoverageDecision": concur_coverage_decision,
+    "objectToCoverageDecision": object_to_coverage_decision,
+    "rescreenCoverage": rescreen_coverage,
     "requestCoverageReconsideration": request_coverage_reconsideration,
     "withdrawCoverageRequest": withdraw_coverage_request,
     "reportFinding": report_finding,

@@ -31,6 +31,7 @@ from hub.workflow import (
     reason_text,
     record_event,
     text,
+    text_list,
     transition,
     update_row,
 )
@@ -220,11 +221,21 @@ async def check_criteria(con: asyncpg.Connection, criteria: Sequence[dict[str, A
                 raise not_evaluable(f"{field}.unit", "a DESIGNATION criterion counts DESIGNATIONS")
             if threshold != threshold.to_integral_value():
                 raise not_evaluable(f"{field}.threshold", "designations are counted in whole numbers")
-            codes = c.get("designating_agencies") or []
-            rows = await con.fetch("select id, code from agencies where code = any($1::text[])", list(codes))
-            unknown = sorted(set(codes) - {r["code"] for r in rows})
-            if unknown:
-                raise not_evaluable(f"{field}.designatingAgencies", f"no agency {', '.join(unknown)}")
+            codes = (
+                text_list(
+                    c.get("designating_agencies"),
+                    f"{field}.designatingAgencies",
+                    max_length=20,
+                    pattern=r"[A-Z][A-Z0-9_]*",
+                    hint=": an agency code such as CISA",
+                )
+                or []
+            )
+            rows = await con.fetch("select id, code from agencies where code = any($1::text[])", codes)
+            known = {r["code"] for r in rows}
+            for position, code in enumerate(codes):
+                if code not in known:
+                    raise not_evaluable(f"{field}.designatingAgencies[{position}]", f"no agency {code}")
             agency_ids = sorted(r["id"] for r in rows)
             stored, stored_unit = threshold, "DESIGNATIONS"
         checked.append(
