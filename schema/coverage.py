@@ -234,7 +234,7 @@ class CriterionResult:
     low: Decimal | None = strawberry.field(description="The value judged: the low end of its interval.")
     high: Decimal | None = strawberry.field(description="The high end; null when there is no upper bound.")
     missing: str | None = strawberry.field(description="When UNKNOWN: what is missing, in words.")
-    inputs: list[ScreeningInput]
+    inputs: list[ScreeningInput] = computed_field("built from the screening's results")
 
     @classmethod
     def of(cls, r: CriterionResultData) -> CriterionResult:
@@ -266,7 +266,7 @@ class ScreeningResult:
     model_pk: strawberry.Private[int]
     standard_pk: strawberry.Private[int]
     proposed_outcome: CoverageOutcome
-    criteria: list[CriterionResult]
+    criteria: list[CriterionResult] = computed_field("built from the screening statement's results")
 
     @classmethod
     def of(cls, s: ScreeningData) -> ScreeningResult:
@@ -506,8 +506,12 @@ class CoverageDryRunRow:
     model_pk: strawberry.Private[int]
     standing_standard_pk: strawberry.Private[int | None]
     change: CoverageChange
-    draft: ScreeningResult = strawberry.field(description="The model screened under the draft.")
-    adopted: ScreeningResult | None = strawberry.field(description="Under the adopted standard, on the same inputs.")
+    draft: ScreeningResult = computed_field(
+        "built from the dry run's statement", description="The model screened under the draft."
+    )
+    adopted: ScreeningResult | None = computed_field(
+        "built from the dry run's statement", description="Under the adopted standard, on the same inputs."
+    )
     standing_outcome: CoverageOutcome | None = strawberry.field(
         description="The outcome of the decision standing now, if any."
     )
@@ -534,8 +538,10 @@ class CoverageDryRun:
     standard_pk: strawberry.Private[int]
     adopted_pk: strawberry.Private[int | None]
     total_count: int = strawberry.field(description="Every model dry-run, before the filter on changes.")
-    counts: CoverageChangeCounts
-    nodes: list[CoverageDryRunRow] = strawberry.field(description="A page of models, by id; see pageInfo.")
+    counts: CoverageChangeCounts = computed_field("counted by the dry run's statement")
+    nodes: list[CoverageDryRunRow] = computed_field(
+        "the dry run's statement's page", description="A page of models, by id; see pageInfo."
+    )
     page_info: PageInfo
 
     standard: CoverageStandard | None = relation_field(
