@@ -599,7 +599,8 @@ async def record_evaluation_result(c: Context) -> Base:
         # 50 percent, whatever the suite's unit: a PERCENT or FRACTION suite converts it, a POINTS one counts 50
         "score": "50",
         "unit": await c.con.fetchval(
-            "select case score_unit when 'POINTS' then 'POINTS' else 'PERCENT' end from evaluation_suites where id = $1",
+            """select case score_unit when 'POINTS' then 'POINTS' else 'PERCENT' end
+                 from evaluation_suites where id = $1""",
             suite,
         ),
         "ranOn": date.today().isoformat(),
