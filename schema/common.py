@@ -18,7 +18,7 @@ from graphql import GraphQLError
 from hub.auth import Principal
 from hub.kinds import KINDS, allowed_moves, event_kinds
 from hub.loaders import Loaders, now_or_later
-from hub.quantities import decimal_text, parse_decimal
+from hub.quantities import QuantityError, decimal_text, parse_decimal
 from hub.settings import Settings
 from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Session, UserInputError, page
 from schema.lookahead import preload_page
@@ -37,8 +37,17 @@ DECIMAL_SCALAR = strawberry.scalar(
     description='An exact, non-negative decimal written as a string: "1e26", "10^26" and '
     '"100000000000000000000000000" are the same value. A Float is refused: it cannot hold such values exactly.',
     serialize=decimal_text,
-    parse_value=parse_decimal,
+    parse_value=lambda value: _decimal_input(value),
 )
+
+
+def _decimal_input(value: object) -> _Decimal:
+    """A Decimal input, or an error the client reads as it is (a GraphQLError: its own mistake, never INTERNAL)."""
+    try:
+        return parse_decimal(value)
+    except QuantityError as error:
+        raise GraphQLError(f"Expected a Decimal: {error}") from None
+
 
 # ------------------------------------------------------------------------------------------------ context
 

@@ -291,7 +291,7 @@ async def test_typed_criteria_the_hub_cannot_evaluate_are_refused_naming_the_fie
         ([compute_no_scope], "input.criteria[0].computeScope", NOT_EVALUABLE),
         ([COMPUTE, score], "input.criteria[1].suiteId", NOT_EVALUABLE),
         ([{**DESIGNATED, "threshold": "1.5"}], "input.criteria[0].threshold", NOT_EVALUABLE),
-        ([{**DESIGNATED, "designatingAgencies": ["CISA", "NOPE"]}], "input.criteria[0].designatingAgencies",
+        ([{**DESIGNATED, "designatingAgencies": ["CISA", "NOPE"]}], "input.criteria[0].designatingAgencies[1]",
          NOT_EVALUABLE),
         ([{**DESIGNATED, "unit": "FLOP"}], "input.criteria[0].unit", NOT_EVALUABLE),
         ([{**COMPUTE, "designatingAgencies": ["CISA"]}], "input.criteria[0].designatingAgencies", NOT_EVALUABLE),

@@ -24,7 +24,7 @@ from tests.writes import global_id_of, mutation_operation, write_snapshot
 
 assert schema._schema.mutation_type is not None
 MUTATION_FIELDS = schema._schema.mutation_type.fields
-PLAIN = {"String": "x", "Int": 1, "Float": 1.0, "Boolean": True, "Date": "2026-06-02"}
+PLAIN = {"String": "x", "Int": 1, "Float": 1.0, "Boolean": True, "Date": "2026-06-02", "Decimal": "1"}
 
 
 def id_fields(name: str) -> list[str]:
