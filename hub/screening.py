@@ -92,6 +92,12 @@ def _jsonb(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def sci(expression: str) -> str:
+    """A numeric as prose reads it: 6.48e+25 for a large one (the exact values are beside it, in low and high)."""
+    large = f"trim(to_char({expression}, '9.999EEEE'))"
+    return f"(case when abs({expression}) >= 1e7 then {large} else {expression}::text end)"
+
+
 def screening_sql(principal: Principal | None, p: Params, standards: str, models: str | None) -> str:
     """The statement's common table expressions, ending in `screened (model_id, standard_id, proposed, results)`:
     `standards` is a placeholder for a bigint[] of standard ids, `models` one for a bigint[] of model ids (None:
@@ -177,8 +183,8 @@ judged as (
                 when coverage_compare(v.lo, v.hi, c.operator, c.threshold) <> 'UNKNOWN' then null
                 when v.hi = 'Infinity'
                     then 'post-training compute is not reported, and pre-training alone does not decide it'
-                else 'the range ' || v.lo::text || ' to ' || v.hi::text || ' straddles the threshold '
-                     || c.threshold::text end as missing
+                else 'the range ' || {sci("v.lo")} || ' to ' || {sci("v.hi")} || ' straddles the threshold '
+                     || {sci("c.threshold")} end as missing
       from models m cross join crit c
       left join measured v on v.model_id = m.model_id and v.standard_id = c.standard_id and v.position = c.position
 ),
