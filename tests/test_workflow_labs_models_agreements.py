@@ -726,9 +726,11 @@ async def test_idempotency_keys_return_the_first_result(api: Api) -> None:
     assert first["errors"] == second["errors"] == [] and first["model"]["id"] == second["model"]["id"]
 
     before = await snapshot(api)
-    first = await offer(api, anthropic, first["model"]["id"], idempotencyKey="offer-run-1")
+    # one window for both tries: a retry sends the same input (window() reads the clock, which may tick between)
+    same_window = window()
+    first = await offer(api, anthropic, first["model"]["id"], idempotencyKey="offer-run-1", **same_window)
     after_first = await snapshot(api)
-    second = await offer(api, anthropic, second["model"]["id"], idempotencyKey="offer-run-1")
+    second = await offer(api, anthropic, second["model"]["id"], idempotencyKey="offer-run-1", **same_window)
     assert first["errors"] == second["errors"] == [] and first["agreement"]["id"] == second["agreement"]["id"]
     assert after_first["early_access_agreements"] == before["early_access_agreements"] + 1
     assert await snapshot(api) == after_first
