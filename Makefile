@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HUB_HOST ?= 127.0.0.1
 HUB_PORT ?= 8000
 # the benchmark's harness (bench/subscriptions.py predates the lint rules it would break)
-BENCH_LINTED := bench/__init__.py bench/data.py bench/harness.py bench/loadgen.py bench/mix.py bench/peer.py bench/report.py bench/run.py
+BENCH_LINTED := bench/__init__.py bench/data.py bench/harness.py bench/loadgen.py bench/mix.py bench/peer.py bench/report.py bench/run.py bench/dryrun.py
 
 .PHONY: run test install install-test schema docs lint clean bench bench-peer bench-docs bench-live
 
