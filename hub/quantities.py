@@ -92,6 +92,8 @@ SCORE_UNITS: dict[str, dict[str, Decimal]] = {
     "POINTS": {"POINTS": Decimal(1)},
 }
 DESIGNATION_UNITS = ("DESIGNATIONS",)
+# the most a score may be in each unit (points are the suite's own scale: no bound known here)
+SCORE_BOUNDS = {"PERCENT": Decimal(100), "FRACTION": Decimal(1)}
 
 
 def to_flop(value: Decimal, unit: str) -> Decimal:

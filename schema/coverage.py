@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from hub.kinds import KINDS
+from hub.quantities import COMPUTE_UNITS, DESIGNATION_UNITS, SCORE_UNITS
 from hub.screening import CriterionResult as CriterionResultData
 from hub.screening import Screening as ScreeningData
 from hub.screening import dry_run, screen
@@ -113,23 +114,16 @@ class CriteriaCombination(Enum):
     ALL_OF = "ALL_OF"
 
 
-@strawberry.enum(
-    description="A criterion's unit. Compute: FLOP (operations, not per second) and its multiples, and PFLOP_S_DAY "
-    "(a petaFLOP/s for a day, 8.64e19 FLOP); scores: PERCENT and FRACTION (which convert), POINTS; DESIGNATIONS."
-)
-class CriterionUnit(Enum):
-    FLOP = "FLOP"
-    GFLOP = "GFLOP"
-    TFLOP = "TFLOP"
-    PFLOP = "PFLOP"
-    EFLOP = "EFLOP"
-    ZFLOP = "ZFLOP"
-    YFLOP = "YFLOP"
-    PFLOP_S_DAY = "PFLOP_S_DAY"
-    PERCENT = "PERCENT"
-    FRACTION = "FRACTION"
-    POINTS = "POINTS"
-    DESIGNATIONS = "DESIGNATIONS"
+# the units of hub/quantities.py, in its order: compute, scores, designations
+if TYPE_CHECKING:
+    CriterionUnit = Enum
+else:
+    CriterionUnit = strawberry.enum(
+        Enum("CriterionUnit", [(u, u) for u in (*COMPUTE_UNITS, *SCORE_UNITS, *DESIGNATION_UNITS)]),
+        description="A criterion's unit. Compute: FLOP (operations, not per second) and its multiples, and "
+        "PFLOP_S_DAY (a petaFLOP/s for a day, 8.64e19 FLOP); scores: PERCENT and FRACTION (which convert), POINTS; "
+        "DESIGNATIONS.",
+    )
 
 
 @strawberry.enum(description="A criterion's result on a model.")

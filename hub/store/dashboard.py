@@ -8,10 +8,10 @@ from typing import Any
 from hub.access import Params, visible
 from hub.kinds import KINDS, sql_list, stateful_kinds
 from hub.store.base import Session
+from hub.store.coverage import PENDING_STANDARD_STATES
 
 # Named sets of states, with their reasons, in the registry (hub/kinds.py).
 OPEN_FINDING_STATES = KINDS["FINDING"].subset("open")
-PENDING_STANDARD_STATES = KINDS["STANDARD"].subset("pending")
 FINAL_ENGAGEMENT_STATES = KINDS["ENGAGEMENT"].final
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from hub.auth import Principal
-from hub.quantities import SCORE_UNITS, QuantityError, to_flop, to_score_unit
+from hub.quantities import SCORE_BOUNDS, SCORE_UNITS, QuantityError, to_flop, to_score_unit
 from hub.remits import Facts
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
 from hub.workflow import (
@@ -71,8 +71,6 @@ SUITES_BY_OWNER_AGENCY = Relation(EVAL_SUITE, parent="t.owner_agency_id", order=
 
 METHODS = ("LAB_REPORTED", "AGENCY_ESTIMATED")
 CAPABILITY_AREAS = ("CYBER_OFFENSE", "CYBER_DEFENSE", "CBRN", "AUTONOMY", "PERSUASION", "GENERAL")
-# the most a score may be in each unit (points are the suite's own scale: no bound known here)
-SCORE_BOUNDS = {"PERCENT": Decimal(100), "FRACTION": Decimal(1)}
 SHA256_HEX = "0123456789abcdef"
 
 
