@@ -232,11 +232,11 @@ STATEMENTS: list[tuple[str, str]] = [
                                           threshold, written_as, source, description)
            select s, 0, 'TRAINING_COMPUTE', 'TOTAL', null, 'FLOP', 'GTE',
                   case when s = $standards then 1e25 else 1e26 end,
-                  case when s = $standards then '10^25 FLOP' else '10^26 FLOP' end, 'HIGHER_OF_TWO',
+                  case when s = $standards then '>= 10^25 FLOP' else '>= 10^26 FLOP' end, 'HIGHER_OF_TWO',
                   'Total training compute'
              from generate_series(1, $standards) s
            union all
-           select s, 1, 'EVALUATION_SCORE', null, 1, 'FRACTION', 'GTE', 0.5, '50 PERCENT', 'HIGHER_OF_TWO',
+           select s, 1, 'EVALUATION_SCORE', null, 1, 'FRACTION', 'GTE', 0.5, '>= 50 PERCENT', 'HIGHER_OF_TWO',
                   'Cyber offence battery'
              from generate_series(1, $standards) s""",
     ),

@@ -153,11 +153,11 @@ create index coverage_criteria_suite_idx on coverage_criteria (suite_id);
 insert into coverage_criteria (standard_id, position, metric, compute_scope, unit, operator, threshold, written_as,
                                description)
 select s.id, (c.ordinality - 1)::integer, 'TRAINING_COMPUTE', 'TOTAL', 'FLOP', 'GTE',
-       (c.value->>'threshold')::numeric, (c.value->>'threshold') || ' FLOP', c.value->>'description'
+       (c.value->>'threshold')::numeric, '>= ' || (c.value->>'threshold') || ' FLOP', c.value->>'description'
   from coverage_standards s cross join lateral jsonb_array_elements(s.criteria) with ordinality c
  where c.value->>'kind' = 'COMPUTE_THRESHOLD' and c.value->>'threshold' is not null and c.ordinality <= 50
 union all
-select s.id, (c.ordinality - 1)::integer, 'DESIGNATION', null, 'DESIGNATIONS', 'GTE', 1, '1 designation',
+select s.id, (c.ordinality - 1)::integer, 'DESIGNATION', null, 'DESIGNATIONS', 'GTE', 1, '>= 1 DESIGNATIONS',
        c.value->>'description'
   from coverage_standards s cross join lateral jsonb_array_elements(s.criteria) with ordinality c
  where c.value->>'kind' = 'DESIGNATION' and c.ordinality <= 50;

@@ -142,3 +142,61 @@ async def test_every_foreign_key_has_an_index_that_leads_with_its_columns(connec
                      and (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)"""
     )
     assert [dict(r) for r in missing] == []
+
+
+async def test_free_criteria_of_before_are_typed_where_they_can_be_and_kept_where_not(empty_url: str) -> None:
+    """Migration 009 types the free criteria of existing standards: a COMPUTE_THRESHOLD with a threshold becomes
+    total training compute at or above it, a DESIGNATION one designation by any agency; a CAPABILITY_EVAL names no
+    suite and stays in the free column (untypedCriteria), screened never."""
+    migrations = db.load_migrations()
+    before = [m for m in migrations if m.version < "009"]
+    con = await db.connect(empty_url)
+    try:
+        await db.migrate(con, before)
+        agency = await con.fetchval("select id from agencies where code = 'CISA'")
+        standard = await con.fetchval(
+            """insert into coverage_standards (standard_version, title, criteria, required_signoffs, due_on,
+                                               owner_agency_id)
+               values ('0.1', 'free criteria', $1::jsonb, '{CISA,NIST}', '2026-07-02', $2) returning id""",
+            [
+                {"kind": "CAPABILITY_EVAL", "description": "finds zero-days", "threshold": 0.2},
+                {"kind": "COMPUTE_THRESHOLD", "description": "big", "threshold": 1e26},
+                {"kind": "DESIGNATION", "description": "designated"},
+            ],
+            agency,
+        )
+        await db.migrate(con, migrations)
+        typed = [
+            dict(r)
+            for r in await con.fetch(
+                """select position, metric, compute_scope, unit, operator, threshold, written_as, description
+                     from coverage_criteria where standard_id = $1 order by position""",
+                standard,
+            )
+        ]
+        assert typed == [
+            {
+                "position": 1,
+                "metric": "TRAINING_COMPUTE",
+                "compute_scope": "TOTAL",
+                "unit": "FLOP",
+                "operator": "GTE",
+                "threshold": 10**26,
+                "written_as": ">= 100000000000000000000000000 FLOP",
+                "description": "big",
+            },
+            {
+                "position": 2,
+                "metric": "DESIGNATION",
+                "compute_scope": None,
+                "unit": "DESIGNATIONS",
+                "operator": "GTE",
+                "threshold": 1,
+                "written_as": ">= 1 DESIGNATIONS",
+                "description": "designated",
+            },
+        ]
+        left = await con.fetchval("select criteria from coverage_standards where id = $1", standard)
+        assert [c["kind"] for c in left] == ["CAPABILITY_EVAL"]
+    finally:
+        await con.close()

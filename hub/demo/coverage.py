@@ -326,27 +326,27 @@ class Criterion:
 
 
 COMPUTE_1E26 = Criterion(
-    "TRAINING_COMPUTE", "FLOP", Decimal(10) ** 26, "10^26 FLOP",
+    "TRAINING_COMPUTE", "FLOP", Decimal(10) ** 26, ">= 10^26 FLOP",
     "Total training compute (pre- and post-training) at or above 10^26 operations",
 )  # fmt: skip
 COMPUTE_1E25 = Criterion(
-    "TRAINING_COMPUTE", "FLOP", Decimal(10) ** 25, "10^25 FLOP",
+    "TRAINING_COMPUTE", "FLOP", Decimal(10) ** 25, ">= 10^25 FLOP",
     "Total training compute (pre- and post-training) at or above 10^25 operations",
 )  # fmt: skip
 CYBER = Criterion(
-    "EVALUATION_SCORE", "FRACTION", Decimal("0.5"), "50 PERCENT",
+    "EVALUATION_SCORE", "FRACTION", Decimal("0.5"), ">= 50 PERCENT",
     "Solves at least half the tasks of the Fictional Range Cyber Offence Battery 2.1", suite="cyber",
 )  # fmt: skip
 AUTONOMY = Criterion(
-    "EVALUATION_SCORE", "PERCENT", Decimal(30), "30 PERCENT",
+    "EVALUATION_SCORE", "PERCENT", Decimal(30), ">= 30 PERCENT",
     "Completes at least 30 percent of the Fictional Long-Horizon Autonomy Tasks 1.3", suite="autonomy",
 )  # fmt: skip
 BIO = Criterion(
-    "EVALUATION_SCORE", "POINTS", Decimal(40), "40 POINTS",
+    "EVALUATION_SCORE", "POINTS", Decimal(40), ">= 40 POINTS",
     "Scores at least 40 points on the Fictional Wet-Lab Protocol Uplift Panel 0.8", suite="bio",
 )  # fmt: skip
 DESIGNATED = Criterion(
-    "DESIGNATION", "DESIGNATIONS", Decimal(1), "1 designation",
+    "DESIGNATION", "DESIGNATIONS", Decimal(1), ">= 1 designation",
     "Designated by CISA or NIST on a lab's or an agency's request", designating=("CISA", "NIST"),
 )  # fmt: skip
 
