@@ -199,6 +199,11 @@ KINDS: Mapping[str, Kind] = _kinds(
             "DECLINED": ("INVITED",),
             "WITHDRAWN": ("INVITED",),
         },
+        subsets={
+            # the lab has chosen to take part: only then is anything registered, requested or started for it, by
+            # anyone (hub/participation.py; docs/design.md, "Participation")
+            "taking_part": frozenset({"ENGAGED", "PARTICIPATING"}),
+        },
     ),
     Kind(
         name="MODEL",

@@ -46,6 +46,11 @@ class ErrorCode(StrEnum):
     OVERRIDE_REASON_REQUIRED = "OVERRIDE_REASON_REQUIRED"
     # the caller's agency has signed this round of the decision already
     ALREADY_SIGNED = "ALREADY_SIGNED"
+    # the lab has not chosen to take part in the program (INVITED, DECLINED or WITHDRAWN): nothing is registered,
+    # requested or started for it (docs/design.md, "Participation")
+    LAB_NOT_PARTICIPATING = "LAB_NOT_PARTICIPATING"
+    # the move needs the lab's acceptance first (an engagement becomes ACTIVE only once the lab has accepted)
+    LAB_ACCEPTANCE_REQUIRED = "LAB_ACCEPTANCE_REQUIRED"
 
 
 class Rejected(Exception):

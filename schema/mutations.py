@@ -28,7 +28,9 @@ strawberry.enum(
     description="What is wrong with a mutation's input: BAD_USER_INPUT (a value is missing, malformed, an id of "
     "another type, too long or out of range), NOT_FOUND (the record, or one the input names, does not exist or you "
     "may not see it), INVALID_TRANSITION (see `allowed`), STALE_VERSION (see `currentVersion`), CONFLICT (a unique "
-    "rule), IDEMPOTENCY_KEY_REUSED (the idempotencyKey was used for another mutation or another input). Codes may be "
+    "rule), IDEMPOTENCY_KEY_REUSED (the idempotencyKey was used for another mutation or another input), "
+    "LAB_NOT_PARTICIPATING (the lab has not chosen to take part: nothing is done for it), LAB_ACCEPTANCE_REQUIRED "
+    "(the move waits for the lab's acceptance). Codes may be "
     "added: treat one you do not know like BAD_USER_INPUT.",
 )
 

@@ -135,6 +135,8 @@ def test_user_error_code_is_the_enum_of_the_codes_a_write_can_be_rejected_with()
             "CRITERION_NOT_EVALUABLE",
             "OVERRIDE_REASON_REQUIRED",
             "ALREADY_SIGNED",
+            "LAB_NOT_PARTICIPATING",
+            "LAB_ACCEPTANCE_REQUIRED",
         ]
     )
     # `allowed` stays the names of states, as strings
