@@ -61,11 +61,15 @@ class Severity(Enum):
     CRITICAL = "CRITICAL"
 
 
-@strawberry.enum
+@strawberry.enum(
+    description="Who found it: a model, an agency, a lab, or CISA's Known Exploited Vulnerabilities catalogue (a "
+    "finding grounded in a catalogue entry, with the entry's facts as published)."
+)
 class DiscovererKind(Enum):
     MODEL = "MODEL"
     AGENCY = "AGENCY"
     LAB = "LAB"
+    KEV_CATALOGUE = "KEV_CATALOGUE"
 
 
 @strawberry.type(description="CVSS v3.1 or v4.0 base metrics.")

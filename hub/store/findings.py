@@ -167,6 +167,14 @@ async def report_finding(con: asyncpg.Connection, principal: Principal, values: 
             raise Rejected(ErrorCode.NOT_FOUND, "input.discoveredByLabId: no such lab", field="input.discoveredByLabId")
     elif discovered_lab is not None:
         raise bad_input("input.discoveredByLabId", "only with discoveredBy: LAB")
+    if discovered_by == "KEV_CATALOGUE":
+        # the catalogue's attribution goes with the catalogue's entry, which the KEV data writes (the demo, an
+        # import), never a report
+        raise bad_input(
+            "input.discoveredBy",
+            "KEV_CATALOGUE attributes a finding to CISA's KEV catalogue, with the catalogue's entry; a report names "
+            "who found it: MODEL, AGENCY or LAB",
+        )
     row.update(await check_sharing(con, principal, values))
     row.update(
         model_id=model_id,
