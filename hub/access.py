@@ -34,6 +34,9 @@ class Params:
 TLP_TABLES = {k.name: k.table for k in KINDS.values() if k.tlp}
 # The column naming the lab a TLP record concerns (measures concern no lab).
 TLP_LAB_COLUMN = {k.name: k.lab_column for k in KINDS.values() if k.tlp}
+# The column naming the lab that owns a TLP record when a lab does (findings its liaisons reported); the kinds without
+# one are owned by an agency always.
+TLP_OWNER_LAB_COLUMN = {k.name: k.owner_lab_column for k in KINDS.values() if k.tlp}
 
 # Named sets of states the rules read, with their reasons, in the registry (hub/kinds.py); the policies are
 # generated from the rules, so these are the only place the rules' states come from.
@@ -48,8 +51,15 @@ STANDING_DECISION_STATES = KINDS["DECISION"].subset("standing")
 
 
 def tlp_visible(kind: str, a: str, principal: Principal, p: Params) -> str:
-    """TLP 2.0 with owning agency, shareWith and RED recipients."""
+    """TLP 2.0 with owning agency, shareWith and RED recipients; for a record a lab owns (owner_lab_id, findings
+    only), the lab in the owning agency's place (docs/design.md, "Who sees what").
+
+    An agency's rule is the same for both owners: a lab-owned record has no owning agency, so AMBER is the agencies
+    in shareWith and AMBER_STRICT none. A lab's: GREEN the lab concerned (which is the owning lab, when a lab owns
+    it); AMBER the owning lab and the labs in shareWith, or, for an agency's record, the lab concerned when it is in
+    shareWith; AMBER_STRICT the owning lab only."""
     lab_column = TLP_LAB_COLUMN[kind]
+    owner_lab_column = TLP_OWNER_LAB_COLUMN[kind]
     red = f"({p(principal.id)}::bigint = any({a}.recipient_principal_ids) or {a}.created_by = {p(principal.id)})"
     if principal.is_agency:
         agency = p(principal.agency_id)
@@ -57,6 +67,17 @@ def tlp_visible(kind: str, a: str, principal: Principal, p: Params) -> str:
             f"(case {a}.tlp when 'CLEAR' then true when 'GREEN' then true"
             f" when 'AMBER' then ({a}.owner_agency_id = {agency} or {agency}::bigint = any({a}.share_agency_ids))"
             f" when 'AMBER_STRICT' then {a}.owner_agency_id = {agency}"
+            f" when 'RED' then {red} else false end)"
+        )
+    if principal.is_lab and lab_column is not None and owner_lab_column is not None:
+        lab = p(principal.lab_id)
+        owner_lab = f"{a}.{owner_lab_column}"
+        return (
+            f"(case {a}.tlp when 'CLEAR' then true"
+            f" when 'GREEN' then {a}.{lab_column} = {lab}"
+            f" when 'AMBER' then ({owner_lab} = {lab} or ({lab}::bigint = any({a}.share_lab_ids)"
+            f" and ({owner_lab} is not null or {a}.{lab_column} = {lab})))"
+            f" when 'AMBER_STRICT' then {owner_lab} = {lab}"
             f" when 'RED' then {red} else false end)"
         )
     if principal.is_lab and lab_column is not None:
@@ -233,6 +254,7 @@ def event_visible(a: str, principal: Principal, p: Params) -> str:
 SHARING_SNAPSHOT = {
     "tlp": "text",
     "owner_agency_id": "bigint",
+    "owner_lab_id": "bigint",
     "share_agency_ids": "bigint[]",
     "share_lab_ids": "bigint[]",
     "recipient_principal_ids": "bigint[]",
@@ -256,7 +278,8 @@ def was_visible_before(a: str, principal: Principal, p: Params) -> str:
         return f"({before}->>'{name}')::{sql_type} as {name}"
 
     snapshot = "(select " + ", ".join(column(name, sql_type) for name, sql_type in SHARING_SNAPSHOT.items()) + ")"
-    # the finding rule reads lab_id, which the snapshot holds as null for records that concern no lab
+    # the finding rule reads lab_id and owner_lab_id, which the snapshot holds as null for records that concern no
+    # lab or that no lab owns (and for the events of before owner_lab_id)
     rule = tlp_visible("FINDING", "before_change", principal, p)
     return (
         f"({a}.details ? 'before' and {a}.entity_kind in {sql_list(tuple(TLP_TABLES))}"

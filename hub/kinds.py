@@ -25,9 +25,11 @@ from hub.remits import (
     ANY_STATE,
     HUB,
     ITSELF,
+    LAB_OWNED,
     NAMED_AGENCY,
     OFFICERS,
     OWNER,
+    OWNER_LAB,
     RECORD_LAB,
     Facts,
     Remit,
@@ -57,6 +59,9 @@ class Kind:
     tlp: bool = False
     # the column naming the lab the record concerns (the visibility rule of TLP records reads it)
     lab_column: str | None = None
+    # the column naming the lab that owns the record when a lab does, in the owning agency's place (a finding its
+    # liaison reported): the visibility rule of TLP records and the remits (Facts.owner_lab_id) read it
+    owner_lab_column: str | None = None
     # the state: its column, the GraphQL enum's name and description, the states in the enum's order
     state_column: str | None = None
     state_enum: str | None = None
@@ -165,6 +170,8 @@ PROGRAM_OFFICERS = role(*OFFICERS) & agency(*PROGRAM_AGENCIES)
 NAMED_OFFICERS = role(*OFFICERS) & NAMED_AGENCY
 OWNER_OFFICERS = role(*OFFICERS) & OWNER
 OWNER_WRITERS = role("ANALYST", *OFFICERS) & OWNER
+# the liaisons of the lab that owns the record (a finding they reported), in the owning agency's place
+OWNER_LAB_LIAISONS = role("LAB_LIAISON") & OWNER_LAB
 
 
 KINDS: Mapping[str, Kind] = _kinds(
@@ -461,15 +468,33 @@ KINDS: Mapping[str, Kind] = _kinds(
         tlp=True,
         lab_column="lab_id",
         owner_sql="t.owner_agency_id",
+        owner_lab_column="owner_lab_id",
+        wording=Wording(lab="the finding's lab", owner="the owning agency", owner_lab="the owning lab"),
         remits=(
             Remit(
                 "reportFinding",
                 role("ANALYST", *OFFICERS),
                 note="on a model they can see; their agency owns the finding",
             ),
-            Remit("updateFinding", OWNER_WRITERS),
-            Remit("transitionFinding", OWNER_WRITERS, to=ANY_STATE, note="DUPLICATE names the original"),
-            Remit("shareFinding", OWNER_OFFICERS, note="TLP, shareWith, RED recipients"),
+            Remit(
+                "reportFinding",
+                LAB_LIAISONS,
+                note="about their own lab's model, found by the lab or the model, while the lab takes part; the lab "
+                "owns the finding",
+            ),
+            Remit("updateFinding", OWNER_WRITERS | OWNER_LAB_LIAISONS),
+            Remit(
+                "transitionFinding",
+                OWNER_WRITERS | OWNER_LAB_LIAISONS,
+                to=ANY_STATE,
+                note="DUPLICATE names the original",
+            ),
+            Remit("shareFinding", OWNER_OFFICERS | OWNER_LAB_LIAISONS, note="TLP, shareWith, RED recipients"),
+            Remit(
+                "takeOverFinding",
+                role("ANALYST", *OFFICERS) & LAB_OWNED,
+                note="a finding they can see: their agency owns it from then on, the lab stays on its shareWith",
+            ),
         ),
         state_column="state",
         state_enum="FindingState",
@@ -605,12 +630,14 @@ def stateful_kinds() -> list[Kind]:
 
 def facts_sql(name: str, condition: str) -> str:
     """A statement reading the remit facts (hub/remits.py, Facts) of the records of kind `name` that meet
-    `condition` (on alias `t`): id, lab_id, owner_agency_id, agencies, state."""
+    `condition` (on alias `t`): id, lab_id, owner_agency_id, owner_lab_id, agencies, state."""
     k = KINDS[name]
     lab = k.lab_sql or (f"t.{k.lab_column}" if k.lab_column else "null")
+    owner_lab = f"t.{k.owner_lab_column}" if k.owner_lab_column else "null"
     state = f"t.{k.state_column}" if k.state_column else "null"
     return (
         f"select t.id, ({lab})::bigint as lab_id, ({k.owner_sql or 'null'})::bigint as owner_agency_id,"
+        f" ({owner_lab})::bigint as owner_lab_id,"
         f" coalesce(({k.agencies_sql or 'null'})::text[], '{{}}') as agencies, ({state})::text as state"
         f" from {k.table} t where {condition}"
     )
@@ -621,6 +648,7 @@ def facts_of(row: Mapping[str, Any]) -> Facts:
     return Facts(
         lab_id=row["lab_id"],
         owner_agency_id=row["owner_agency_id"],
+        owner_lab_id=row["owner_lab_id"],
         agencies=tuple(row["agencies"]),
         state=row["state"],
     )

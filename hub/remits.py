@@ -2,10 +2,11 @@
 terms (docs/design.md, "Remits").
 
 The terms: the principal's role, the principal's agency, the record's lab, the agencies named on the record, the
-agency that owns the record, the record being the principal itself, and the hub acting on its own (the scheduler, a
-consequence of another write). `&` and `|` combine them. Each kind's remits (hub/kinds.py) are rows of (action,
-who, to): the workflow checks them (hub/workflow.py, check_remit), docs/workflows.md prints them, and GraphQL's
-`availableTransitions` reads them; nothing else decides who may write.
+agency that owns the record, the lab that owns the record (a finding its liaison reported: the lab in the owning
+agency's place), whether a lab owns the record, the record being the principal itself, and the hub acting on its own
+(the scheduler, a consequence of another write). `&` and `|` combine them. Each kind's remits (hub/kinds.py) are
+rows of (action, who, to): the workflow checks them (hub/workflow.py, check_remit), docs/workflows.md prints them,
+and GraphQL's `availableTransitions` reads them; nothing else decides who may write.
 
 A predicate answers True, False, or None when it depends on a record not known yet: a create checks the remit once
 before it looks anything up (so that a caller outside the remit learns nothing about the records it names) and once
@@ -24,11 +25,13 @@ OFFICERS = ("OFFICER", "ADMIN")
 
 @dataclass(frozen=True)
 class Facts:
-    """What a remit may ask about a record (hub/kinds.py says how each kind's are read): its lab, its owning agency,
-    the codes of the agencies named on it, the principal it is (for principals) and its state."""
+    """What a remit may ask about a record (hub/kinds.py says how each kind's are read): its lab, its owning agency
+    or owning lab (a record has at most one owner), the codes of the agencies named on it, the principal it is (for
+    principals) and its state."""
 
     lab_id: int | None = None
     owner_agency_id: int | None = None
+    owner_lab_id: int | None = None
     agencies: tuple[str, ...] = ()
     principal_id: int | None = None
     state: str | None = None
@@ -41,12 +44,13 @@ Test = Callable[[Principal | None, Facts | None], Verdict]
 @dataclass(frozen=True)
 class Wording:
     """How the predicates of one kind read in prose: `lab` is the record's lab ("the lab", "the model's lab"),
-    `agencies` the agencies named on it ("an agency the standard needs"), `owner` its owning agency, `itself` the
-    principal the record is."""
+    `agencies` the agencies named on it ("an agency the standard needs"), `owner` its owning agency, `owner_lab` its
+    owning lab, `itself` the principal the record is."""
 
     lab: str = "the record's lab"
     agencies: str = "an agency named on the record"
     owner: str = "the owning agency"
+    owner_lab: str = "the owning lab"
     itself: str = "the principal itself"
 
 
@@ -138,6 +142,16 @@ OWNER = _term(
 )
 """The principal belongs to the agency that owns the record."""
 
+OWNER_LAB = _term(
+    "qualifier",
+    "of {owner_lab}",
+    _about_record(lambda p: p.lab_id, lambda p, f: f.owner_lab_id is not None and f.owner_lab_id == p.lab_id),
+)
+"""The principal belongs to the lab that owns the record (in the owning agency's place)."""
+
+LAB_OWNED = _term("condition", "while a lab owns it", lambda p, f: None if f is None else f.owner_lab_id is not None)
+"""A lab owns the record (not an agency): what an agency may take over."""
+
 NAMED_AGENCY = _term(
     "qualifier", "of {agencies}", _about_record(lambda p: p.agency_code, lambda p, f: p.agency_code in f.agencies)
 )
@@ -154,13 +168,16 @@ def _clause_text(clause: tuple[Term, ...], wording: Wording, facts: Facts | None
     roles = [t.text for t in clause if t.kind == "role"]
     qualifiers = [t.text for t in clause if t.kind == "qualifier"]
     subjects = [t.text for t in clause if t.kind == "subject"]
+    conditions = [t.text for t in clause if t.kind == "condition"]
     if roles and not qualifiers:
         qualifiers = ["of any lab" if roles == ["liaisons"] else "of any agency"]
     if roles or qualifiers:
         subjects.append(" and ".join(roles) if roles else "principals")
     named = wording.agencies + (f" ({', '.join(facts.agencies)})" if facts is not None and facts.agencies else "")
-    text = " ".join([*subjects, *qualifiers])
-    return text.format(lab=wording.lab, agencies=named, owner=wording.owner, itself=wording.itself)
+    text = " ".join([*subjects, *qualifiers, *conditions])
+    return text.format(
+        lab=wording.lab, agencies=named, owner=wording.owner, owner_lab=wording.owner_lab, itself=wording.itself
+    )
 
 
 ANY_STATE: tuple[str, ...] = ()

@@ -119,6 +119,7 @@ class Finding(Node, Record, SharedRecord):
     available_transitions = transitions_field("FINDING", FindingState)
     model_pk: strawberry.Private[int | None]
     lab_pk: strawberry.Private[int | None]
+    owner_lab_pk: strawberry.Private[int | None]
     duplicate_of_pk: strawberry.Private[int | None]
     title: str
     description: str | None
@@ -138,6 +139,7 @@ class Finding(Node, Record, SharedRecord):
             id=to_global_id("Finding", row["id"]),
             model_pk=row["model_id"],
             lab_pk=row["lab_id"],
+            owner_lab_pk=row["owner_lab_id"],
             duplicate_of_pk=row["duplicate_of_id"],
             title=row["title"],
             description=row["description"],
@@ -180,6 +182,13 @@ class Finding(Node, Record, SharedRecord):
 
     lab: Lab | None = relation_field(ById(LAB, "lab_pk"), description="The lab the finding concerns.")
 
+    owner_lab: Lab | None = relation_field(
+        ById(LAB, "owner_lab_pk"),
+        description="The lab that owns the finding, when its liaison reported it about the lab's own model (and no "
+        "agency has taken it over): the lab decides whom it is shared with, in the owning agency's place. Null when "
+        "an agency owns it (ownerAgency).",
+    )
+
     duplicate_of: Finding | None = relation_field(
         ById(store.FINDING, "duplicate_of_pk"), description="The finding this one duplicates, if you may see it."
     )
@@ -221,6 +230,9 @@ class FindingFilter:
     model_ids: list[strawberry.ID] | None = None
     lab_ids: list[strawberry.ID] | None = None
     owner_agency_ids: list[strawberry.ID] | None = None
+    owner_lab_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Findings owned by any of these labs (reported by their liaisons)."
+    )
     cve_ids: list[str] | None = None
     known_exploited: bool | None = strawberry.field(default=None, description="Listed in CISA's KEV catalog.")
     search: str | None = strawberry.field(
@@ -242,6 +254,7 @@ def finding_filters(f: FindingFilter) -> dict[str, Any]:
         "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
         "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
         "owner_agency_ids": decode_ids(f.owner_agency_ids, "Agency", field="filter.ownerAgencyIds"),
+        "owner_lab_ids": decode_ids(f.owner_lab_ids, "Lab", field="filter.ownerLabIds"),
         "cve_ids": [c.upper() for c in f.cve_ids] if f.cve_ids is not None else None,
         "known_exploited": f.known_exploited,
         "search": f.search,
@@ -349,6 +362,13 @@ class ShareFindingInput:
     reason: str | None = None
 
 
+@strawberry.input
+class TakeOverFindingInput:
+    id: strawberry.ID
+    expected_version: int
+    reason: str = strawberry.field(description="Why the agency takes the finding over (kept in the event).")
+
+
 @strawberry.type
 class FindingPayload:
     finding: Finding | None
@@ -391,7 +411,10 @@ async def finding_payload(info: strawberry.Info, action: Any) -> FindingPayload:
 
 @strawberry.type
 class FindingMutation:
-    @strawberry.mutation(description="Report a finding on a model you can see; your agency owns it.")
+    @strawberry.mutation(
+        description="Report a finding on a model you can see; your agency owns it. A lab's liaison reports one about "
+        "the lab's own model (discoveredBy LAB or MODEL), and the lab owns it."
+    )
     async def report_finding(self, info: strawberry.Info, input: ReportFindingInput) -> FindingPayload:
         values = {
             **_description_values(input),
@@ -423,10 +446,23 @@ class FindingMutation:
             ),
         )
 
-    @strawberry.mutation(description="Set a finding's TLP, shareWith and RED recipients (owning agency only).")
+    @strawberry.mutation(
+        description="Set a finding's TLP, shareWith and RED recipients (the owning agency's officers, or the owning "
+        "lab's liaisons)."
+    )
     async def share_finding(self, info: strawberry.Info, input: ShareFindingInput) -> FindingPayload:
         finding_id = record_id(input.id, "Finding")
         values = {**sharing_values(input), "reason": input.reason}
         return await finding_payload(
             info, lambda con, p: store.share_finding(con, p, finding_id, input.expected_version, values)
+        )
+
+    @strawberry.mutation(
+        description="Take over a finding a lab owns (one you can see): your agency owns it from then on, and the lab "
+        "stays on its shareWith."
+    )
+    async def take_over_finding(self, info: strawberry.Info, input: TakeOverFindingInput) -> FindingPayload:
+        finding_id = record_id(input.id, "Finding")
+        return await finding_payload(
+            info, lambda con, p: store.take_over_finding(con, p, finding_id, input.expected_version, input.reason)
         )

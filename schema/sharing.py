@@ -16,7 +16,10 @@ from schema.relations import ById, EachById
 ShareTarget = Annotated[Agency | Lab, strawberry.union("ShareTarget", description="An agency or a lab.")]
 
 
-@strawberry.interface(description="A record marked with TLP 2.0, owned by an agency and shared with others.")
+@strawberry.interface(
+    description="A record marked with TLP 2.0, owned by an agency (or, for a finding a lab reported, by the lab) and "
+    "shared with others."
+)
 class SharedRecord:
     tlp: Tlp
     owner_agency_pk: strawberry.Private[int | None]
@@ -25,7 +28,8 @@ class SharedRecord:
 
     owner_agency: Agency | None = relation_field(
         ById(AGENCY, "owner_agency_pk"),
-        description="The agency that owns the record and decides whom it is shared with.",
+        description="The agency that owns the record and decides whom it is shared with; null when a lab owns it "
+        "(Finding.ownerLab).",
     )
 
     share_with: list[ShareTarget] = relation_field(

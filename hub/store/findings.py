@@ -9,6 +9,8 @@ from typing import Any
 import asyncpg
 
 from hub.auth import Principal
+from hub.participation import check_taking_part
+from hub.remits import Facts
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders, through
 from hub.store.sharing import check_sharing, sharing_before
 from hub.workflow import (
@@ -57,6 +59,7 @@ def where_findings(w: Where, f: dict[str, Any]) -> None:
     w.any_of("t.model_id", f.get("model_ids"), "bigint")
     w.any_of("t.lab_id", f.get("lab_ids"), "bigint")
     w.any_of("t.owner_agency_id", f.get("owner_agency_ids"), "bigint")
+    w.any_of("t.owner_lab_id", f.get("owner_lab_ids"), "bigint")
     w.any_of("t.cve_id", f.get("cve_ids"))
     w.overlaps("t.sectors", f.get("sectors"))
     w.at_least("t.cvss_base_score", f.get("min_base_score"))
@@ -74,6 +77,8 @@ def where_findings(w: Where, f: dict[str, Any]) -> None:
 SEVERITY_BANDS = (("NONE", 0.0), ("LOW", 0.1), ("MEDIUM", 4.0), ("HIGH", 7.0), ("CRITICAL", 9.0))
 CVE = r"CVE-\d{4}-\d{4,}"
 CWE = r"CWE-\d{1,6}"
+# who found what a lab reports: the lab itself or its model (an agency's finding is the agency's to report)
+LAB_DISCOVERERS = ("LAB", "MODEL")
 
 
 def severity_for(score: float) -> str:
@@ -148,7 +153,9 @@ def finding_fields(values: dict[str, Any]) -> dict[str, Any]:
 
 @idempotent("reportFinding", "FINDING")
 async def report_finding(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
-    """Any agency officer or analyst who can see the model reports a finding on it; their agency owns it."""
+    """Any agency officer or analyst who can see the model reports a finding on it, and their agency owns it; or a
+    lab's liaison reports one about the lab's own model, found by the lab or the model, and the lab owns it
+    (docs/design.md, "Who sees what": the lab in the owning agency's place) while the lab takes part."""
     check_remit(principal, "FINDING", "reportFinding", None)
     row: dict[str, Any] = finding_fields(values)
     model_id = values.get("model_id")
@@ -156,7 +163,21 @@ async def report_finding(con: asyncpg.Connection, principal: Principal, values: 
     if model_id is not None:
         await exists_visible(con, principal, "MODEL", [model_id], field="input.modelId")
         lab_id = await con.fetchval("select lab_id from frontier_models where id = $1", model_id)
+    # a liaison's report names a model of its own lab (known now): the remit again, with the record's lab
+    check_remit(principal, "FINDING", "reportFinding", Facts(lab_id=lab_id))
     discovered_by = values["discovered_by"]
+    if principal.is_lab:
+        if discovered_by not in LAB_DISCOVERERS:
+            raise bad_input(
+                "input.discoveredBy",
+                f"a lab reports what it found (LAB) or what its model found (MODEL), not {discovered_by}",
+            )
+        if discovered_by == "LAB" and values.get("discovered_by_lab_id") in (None, principal.lab_id):
+            values = {**values, "discovered_by_lab_id": principal.lab_id}
+        elif values.get("discovered_by_lab_id") is not None:
+            raise bad_input("input.discoveredByLabId", "a lab reports what it or its model found: your lab or none")
+        assert lab_id is not None
+        await check_taking_part(con, lab_id, field="input.modelId", doing="reported")
     if discovered_by == "MODEL" and model_id is None:
         raise bad_input("input.modelId", "a finding discovered by a model names the model")
     discovered_lab = values.get("discovered_by_lab_id")
@@ -183,6 +204,7 @@ async def report_finding(con: asyncpg.Connection, principal: Principal, values: 
         discovered_by_agency_id=principal.agency_id if discovered_by == "AGENCY" else None,
         discovered_by_lab_id=discovered_lab,
         owner_agency_id=principal.agency_id,
+        owner_lab_id=principal.lab_id,
         created_by=principal.id,
     )
     created = await insert_row(con, "findings", row)
@@ -238,7 +260,8 @@ async def transition_finding(
 async def share_finding(
     con: asyncpg.Connection, principal: Principal, finding_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    """Set TLP, shareWith and RED recipients: only the owning agency's officers and admins."""
+    """Set TLP, shareWith and RED recipients: the owning agency's officers and admins, or the owning lab's
+    liaisons."""
     row = await lock_in_remit(con, principal, "FINDING", finding_id, "shareFinding")
     check_version(row, expected_version)
     changes = changed(row, await check_sharing(con, principal, values))
@@ -257,4 +280,38 @@ async def share_finding(
                 **sharing_before(row),
             },
         )
+    return finding_id
+
+
+async def take_over_finding(
+    con: asyncpg.Connection, principal: Principal, finding_id: int, expected_version: int, reason: str | None
+) -> int:
+    """An agency's analyst, officer or admin who can see a finding a lab owns takes it over: their agency owns it
+    from then on (the lab no longer writes it), and the lab stays on its shareWith, so that an AMBER finding stays
+    visible to it (docs/design.md, "Who sees what"). The event keeps the sharing as it was, so that a lab that saw
+    it only as its owner's shareWith partner and no longer may gets its ACCESS_REVOKED."""
+    row = await lock_in_remit(con, principal, "FINDING", finding_id, "takeOverFinding")
+    check_version(row, expected_version)
+    why = reason_text(reason, required=True)
+    owner_lab = row["owner_lab_id"]
+    share_labs = list(row["share_lab_ids"])
+    changes: dict[str, Any] = {
+        "owner_agency_id": principal.agency_id,
+        "owner_lab_id": None,
+        "share_lab_ids": share_labs if owner_lab in share_labs else [*share_labs, owner_lab],
+    }
+    await update_row(con, "FINDING", finding_id, changes)
+    await record_event(
+        con,
+        principal,
+        kind="FINDING",
+        entity_id=finding_id,
+        action="TAKEN_OVER",
+        reason=why,
+        details={
+            "fromLab": await con.fetchval("select name from labs where id = $1", owner_lab),
+            "toAgency": principal.agency_code,
+            **sharing_before(row),
+        },
+    )
     return finding_id
