@@ -29,6 +29,16 @@ SEES_FINDING = {
 }
 # Measures concern no lab: labs see only CLEAR ones.
 SEES_MEASURE = {tlp: who - {"lab"} if tlp != "CLEAR" else who for tlp, who in SEES_FINDING.items()}
+# TLP -> who may see a finding that the lab concerned (Anthropic) owns, its liaison having reported it ("labprobe
+# finding TLP"): shared with NIST and with the other lab (OpenAI), RED recipient HHS, its author the lab's liaison. The
+# lab takes the owning agency's place (docs/design.md, "Who sees what").
+SEES_LAB_FINDING = {
+    "CLEAR": {"owner", "shared", "outside", "recipient", "lab", "other_lab"},
+    "GREEN": {"owner", "shared", "outside", "recipient", "lab"},
+    "AMBER": {"lab", "shared", "other_lab"},
+    "AMBER_STRICT": {"lab"},
+    "RED": {"lab", "recipient"},
+}
 
 TLPS = list(SEES_FINDING)
 
@@ -42,7 +52,9 @@ class World:
 
 async def build_world(api: Api) -> World:
     """Probe records of every TLP level, owned by TREASURY, shared with NIST and the lab concerned (Anthropic), RED
-    recipient HHS, with a CREATED event each; tokens for the six principals of PRINCIPALS."""
+    recipient HHS, with a CREATED event each; and a finding of every TLP level that Anthropic owns (SEES_LAB_FINDING),
+    linked like the others with the measure and the engagement of its level; tokens for the six principals of
+    PRINCIPALS."""
     tokens = {who: await api.token(**spec, name=f"vis {who}") for who, spec in PRINCIPALS.items()}
     con = await db.connect(api.url)
     try:
@@ -108,11 +120,25 @@ async def build_world(api: Api) -> World:
                 common["recipients"],
                 common["author"],
             )
-            await con.execute(
-                "insert into measure_findings values ($1, $2)", ids[("measure", tlp)], ids[("finding", tlp)]
+            ids[("labfinding", tlp)] = await con.fetchval(
+                """insert into findings (title, model_id, lab_id, discovered_by_kind, tlp, owner_agency_id,
+                       owner_lab_id, share_agency_ids, share_lab_ids, recipient_principal_ids, created_by, sectors)
+                   values ($1, $2, $3, 'MODEL', $4, null, $3, $5, $6, $7, $8, '{ENERGY}') returning id""",
+                f"labprobe finding {tlp}",
+                ids["model"],
+                lab["Anthropic"],
+                tlp,
+                common["share"],
+                [lab["OpenAI"]],
+                common["recipients"],
+                principal["lab"],
             )
+            for finding in (ids[("finding", tlp)], ids[("labfinding", tlp)]):
+                await con.execute("insert into measure_findings values ($1, $2)", ids[("measure", tlp)], finding)
+                await con.execute("insert into engagement_findings values ($1, $2)", ids[("engagement", tlp)], finding)
             await con.execute(
-                "insert into engagement_findings values ($1, $2)", ids[("engagement", tlp)], ids[("finding", tlp)]
+                "insert into events (entity_kind, entity_id, action, to_state) values ('FINDING', $1, 'CREATED', 'X')",
+                ids[("labfinding", tlp)],
             )
             for kind in ("FINDING", "MEASURE", "ENGAGEMENT"):
                 await con.execute(

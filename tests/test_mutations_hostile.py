@@ -92,6 +92,7 @@ WRITES = {
     "updateFinding": {"findings", "events"},
     "transitionFinding": {"findings", "events"},
     "shareFinding": {"findings", "events"},
+    "takeOverFinding": {"findings", "events"},
     "planMeasure": {"cyber_measures", "events"},
     "updateMeasure": {"cyber_measures", "events"},
     "transitionMeasure": {"cyber_measures", "events"},
@@ -106,6 +107,8 @@ WRITES = {
     "designateModel": {"model_designations", "events"},
     "withdrawDesignation": {"model_designations", "events"},
 }
+# further base inputs for a mutation with more than one path, each run like the first (after it)
+VARIANTS: dict[str, list[Callable[[Context], Awaitable[Base]]]] = {}
 # mutations whose input has no text or number to make hostile (only the id of the record)
 NOTHING_TO_SEND = {"revokeToken"}
 
@@ -431,6 +434,48 @@ async def report_finding(c: Context) -> Base:
     }
 
 
+async def a_model_taking_part(c: Context) -> asyncpg.Record:
+    """A model whose lab takes part in the program (its liaisons report findings about it)."""
+    return await c.one(
+        """select m.id, m.lab_id from frontier_models m join labs l on l.id = m.lab_id
+            where l.participation in ('ENGAGED', 'PARTICIPATING') order by m.id limit 1"""
+    )
+
+
+async def report_finding_as_liaison(c: Context) -> Base:
+    """reportFinding's other path: a lab's liaison about the lab's own model; the lab owns the finding."""
+    model = await a_model_taking_part(c)
+    return await c.liaison(model["lab_id"]), {
+        "title": f"hostile lab finding {c.next()}",
+        "modelId": gid("FrontierModel", model["id"]),
+        "discoveredBy": "MODEL",
+        "tlp": "GREEN",
+        "cvss": CVSS,
+        "affected": AFFECTED,
+    }
+
+
+async def take_over_finding(c: Context) -> Base:
+    """A GREEN finding a lab owns (its liaison reports one when none is left), taken over by CISA."""
+    query = "select id, version from findings where owner_lab_id is not null and tlp = 'GREEN' order by id limit 1"
+    row = await c.con.fetchrow(query)
+    if row is None:
+        token, base = await report_finding_as_liaison(c)
+        body = await c.api.data(
+            "mutation($input: ReportFindingInput!) { reportFinding(input: $input) { errors { message } } }",
+            {"input": base},
+            token=token,
+        )
+        assert body["reportFinding"]["errors"] == [], body
+        c.dirty = True
+        row = await c.one(query)
+    return await c.cisa(), {
+        "id": gid("Finding", row["id"]),
+        "expectedVersion": row["version"],
+        "reason": "CISA coordinates the disclosure",
+    }
+
+
 async def a_cisa_finding(c: Context, state: str | None = None) -> asyncpg.Record:
     return await c.one(
         """select id, version, tlp from findings where owner_agency_id = $1 and ($2::text is null or state = $2)
@@ -646,6 +691,8 @@ async def withdraw_designation(c: Context) -> Base:
     }
 
 
+VARIANTS["reportFinding"] = [report_finding_as_liaison]
+
 BASES: dict[str, Callable[[Context], Awaitable[Base]]] = {
     "updatePolicy": update_policy,
     "createToken": create_token,
@@ -675,6 +722,7 @@ BASES: dict[str, Callable[[Context], Awaitable[Base]]] = {
     "updateFinding": update_finding,
     "transitionFinding": transition_finding,
     "shareFinding": share_finding,
+    "takeOverFinding": take_over_finding,
     "planMeasure": plan_measure,
     "updateMeasure": update_measure,
     "transitionMeasure": transition_measure,
@@ -815,9 +863,10 @@ def cases_of(mutation: str, serial: Callable[[], int]) -> tuple[list[Case], list
 class Sender:
     """Sends one mutation's cases, each on a base input made afresh, and reads what they wrote."""
 
-    def __init__(self, c: Context, mutation: str) -> None:
+    def __init__(self, c: Context, mutation: str, base: Callable[[Context], Awaitable[Base]] | None = None) -> None:
         self.c = c
         self.mutation = mutation
+        self.base = base or BASES[mutation]
         field = schema._schema.mutation_type.fields[mutation]
         variables = f"$input: {field.args['input'].type}"
         self.query = f"mutation({variables}) {{ {mutation}(input: $input) {{ {selection(field.type)} }} }}"
@@ -828,7 +877,7 @@ class Sender:
 
     async def send(self, case: Case, *, first: bool) -> dict[str, Any]:
         """The payload of the mutation with the case's value in an input that would otherwise be accepted."""
-        token, base = await BASES[self.mutation](self.c)
+        token, base = await self.base(self.c)
         if self.c.dirty:  # a token or a record the base needed: the snapshot starts after it
             # only before the first case of a run: one snapshot after the run covers them all
             assert first, (self.mutation, str(case), "the base input needed a write after the first case")
@@ -897,13 +946,14 @@ async def test_every_mutation_refuses_hostile_input_naming_the_field_and_stores_
         c = Context(api, con, ids)
         sent = {"refused": 0, "stored": 0}
         for mutation in sorted(BASES):
-            refused, stored = cases_of(mutation, c.next)
-            assert refused, mutation
-            sender = Sender(c, mutation)
-            await sender.refusals(refused)
-            await sender.acceptances(stored)
-            sent["refused"] += len(refused)
-            sent["stored"] += len(stored)
+            for base in [BASES[mutation], *VARIANTS.get(mutation, [])]:
+                refused, stored = cases_of(mutation, c.next)
+                assert refused, mutation
+                sender = Sender(c, mutation, base)
+                await sender.refusals(refused)
+                await sender.acceptances(stored)
+                sent["refused"] += len(refused)
+                sent["stored"] += len(stored)
     finally:
         await con.close()
     # hostile values in every field of every mutation but NOTHING_TO_SEND; free texts stored as well as refused

@@ -13,7 +13,7 @@ import pytest
 
 from schema.common import to_global_id
 from tests.conftest import Api
-from tests.probes import SEES_FINDING, SEES_MEASURE, TLPS, World, add_agreement, build_world
+from tests.probes import SEES_FINDING, SEES_LAB_FINDING, SEES_MEASURE, TLPS, World, add_agreement, build_world
 from tests.rls import remove_store_filter
 
 
@@ -112,6 +112,56 @@ async def test_tlp_rule_on_nested_paths(world: World) -> None:
         for edge in data["measures"]["edges"] + data["engagements"]["edges"]:
             tlp = edge["node"]["title"].split()[-1]
             assert probes(edge["node"]["findings"], "finding") == {tlp} & sees_finding, (who, edge["node"]["title"])
+
+
+async def test_findings_a_lab_owns_on_every_read_path(world: World) -> None:
+    """The findings Anthropic owns (tests/probes.py, SEES_LAB_FINDING): the lab in the owning agency's place, on the
+    list and its totalCount, node, nodes, history, and nested under the lab, the model, and the measure and the
+    engagement of their level, for each principal."""
+    gids = {tlp: to_global_id("Finding", world.ids[("labfinding", tlp)]) for tlp in TLPS}
+    query = """query($ids: [ID!]!, $lab: ID!, $model: ID!) {
+      findings(filter: {search: "labprobe"}, first: 20) { totalCount edges { node { title ownerAgency { code }
+                                                                                ownerLab { name } } } }
+      nodes(ids: $ids) { id }
+      lab: node(id: $lab) { ... on Lab { findings(first: 500) { title } } }
+      model: node(id: $model) { ... on FrontierModel { findings(first: 50) { title } } }
+      measures(filter: {search: "visprobe"}) { edges { node { title findings { title } } } }
+      engagements(filter: {search: "visprobe"}) { edges { node { title findings { title } } } }
+    }"""
+    variables = {
+        "ids": list(gids.values()),
+        "lab": to_global_id("Lab", world.ids["lab"]),
+        "model": to_global_id("FrontierModel", world.ids["model"]),
+    }
+
+    def probes(items: list[dict[str, Any]]) -> set[str]:
+        return {i["title"].split()[-1] for i in items if i["title"].startswith("labprobe finding")}
+
+    for who, token in world.tokens.items():
+        expected = {tlp for tlp in TLPS if who in SEES_LAB_FINDING[tlp]}
+        data = await world.api.data(query, variables, token=token)
+        edges = data["findings"]["edges"]
+        assert probes([e["node"] for e in edges]) == expected, who
+        assert data["findings"]["totalCount"] == len(expected), who
+        assert all(e["node"]["ownerAgency"] is None and e["node"]["ownerLab"] == {"name": "Anthropic"} for e in edges)
+        assert {tlp for tlp, node in zip(TLPS, data["nodes"], strict=True) if node is not None} == expected, who
+        assert probes(data["lab"]["findings"]) == expected, who
+        # the model in development: every agency and its lab see it, other labs do not (nor its findings there)
+        if data["model"] is not None:
+            assert probes(data["model"]["findings"]) == expected, who
+        else:
+            assert who == "other_lab"
+        for edge in data["measures"]["edges"] + data["engagements"]["edges"]:
+            tlp = edge["node"]["title"].split()[-1]
+            assert probes(edge["node"]["findings"]) == {tlp} & expected, (who, edge["node"]["title"])
+        for tlp in TLPS:
+            one = await world.api.data(
+                "query($id: ID!) { node(id: $id) { id } events(filter: {entityId: $id}) { totalCount } }",
+                {"id": gids[tlp]},
+                token=token,
+            )
+            assert (one["node"] is not None) == (tlp in expected), (who, tlp)
+            assert one["events"]["totalCount"] == (1 if tlp in expected else 0), (who, tlp)
 
 
 async def test_dashboard_counts_match_what_each_principal_can_list(world: World) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub import db
 from schema.common import to_global_id
 from tests.conftest import Api
 
@@ -102,13 +103,35 @@ async def test_report_update_transition_share_with_history(api: Api) -> None:
     assert actions == ["REPORTED", "TRANSITIONED", "SHARED"]
 
 
-async def test_labs_and_viewers_do_not_report_findings(api: Api) -> None:
+async def test_viewers_and_other_labs_do_not_report_findings(api: Api) -> None:
+    """A viewer reports nothing; a liaison reports only about its own lab's model (tests/test_lab_findings.py):
+    not about another lab's model it can see (FORBIDDEN), nor about one it cannot (NOT_FOUND, as if missing)."""
     cisa = await api.token(agency="CISA", role="ANALYST")
     model = await a_model(api, cisa)
-    for token in (await api.token(lab="OpenAI", role="LAB_LIAISON"), await api.token(agency="EPA", role="VIEWER")):
-        refused = await api.query(REPORT, {"input": {"title": "x", "modelId": model}}, token=token)
-        assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-        assert refused["data"] is None
+    viewer = await api.token(agency="EPA", role="VIEWER")
+    refused = await api.query(REPORT, {"input": {"title": "x", "modelId": model}}, token=viewer)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN" and refused["data"] is None
+    openai = await api.token(lab="OpenAI", role="LAB_LIAISON")
+    seen = await api.data("query($id: ID!) { node(id: $id) { id } }", {"id": model}, token=openai)
+    answer = await api.query(REPORT, {"input": {"title": "x", "modelId": model, "discoveredBy": "LAB"}}, token=openai)
+    if seen["node"] is not None:
+        assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN" and answer["data"] is None
+    else:
+        payload = answer["data"]["reportFinding"]
+        assert [(e["field"], e["code"]) for e in payload["errors"]] == [("input.modelId", "NOT_FOUND")]
+    # the liaison of the model's own lab may
+    anthropic = await api.token(lab="Anthropic", role="LAB_LIAISON")
+    await set_taking_part(api.url, "Anthropic")
+    own = await report(api, anthropic, title="found by the lab", modelId=model, discoveredBy="LAB", tlp="GREEN")
+    assert own["errors"] == [] and own["finding"]["ownerAgency"] is None
+
+
+async def set_taking_part(url: str, lab: str) -> None:
+    con = await db.connect(url)
+    try:
+        await con.execute("update labs set participation = 'PARTICIPATING' where name = $1", lab)
+    finally:
+        await con.close()
 
 
 async def test_validation_names_the_field(api: Api) -> None:
