@@ -3,7 +3,8 @@ real `hub serve` (over HTTP, WebSocket and the `hub query` command) shows each p
 docs/design.md, "Who sees what" allows: no more (a leak) and no less (a broken path).
 
 Principals: the owning agency, a shared-with agency, an outside agency, a RED recipient, the lab concerned and
-another lab (tests/probes.py). Records: a finding, a measure and an engagement at each TLP level, a model in
+another lab (tests/probes.py). Records: a finding, a measure and an engagement at each TLP level, a finding the lab
+concerned owns at each TLP level (its liaison reported it; shared with the other lab), a model in
 development, an agreement naming two agencies, a draft and a superseded standard, a coverage decision, and the inputs
 of a coverage screening (a compute estimate and an evaluation result the lab reported and one of each an agency
 made, an evaluation suite, a designation). Paths: list, totalCount, node, nodes, nested from each parent, history,
@@ -29,6 +30,7 @@ from tests.probes import (
     PRINCIPALS,
     SEES_FINDING,
     SEES_INPUT,
+    SEES_LAB_FINDING,
     SEES_MEASURE,
     SIGNING_AGENCIES,
     TLPS,
@@ -42,6 +44,7 @@ AGENCIES = {"owner", "shared", "outside", "recipient"}
 EVERYONE = set(PRINCIPALS)
 TYPE_NAMES = {
     "finding": "Finding",
+    "labfinding": "Finding",
     "measure": "CyberMeasure",
     "engagement": "InfrastructureEngagement",
     "model": "FrontierModel",
@@ -56,6 +59,8 @@ TYPE_NAMES = {
 # what each principal may see of each probe record (docs/design.md, "Who sees what"; hub/access.py)
 EXPECTED: dict[str, set[str]] = {
     **{f"finding:{tlp}": SEES_FINDING[tlp] for tlp in TLPS},
+    # findings the lab owns: the lab in the owning agency's place
+    **{f"labfinding:{tlp}": SEES_LAB_FINDING[tlp] for tlp in TLPS},
     **{f"measure:{tlp}": SEES_MEASURE[tlp] for tlp in TLPS},
     **{f"engagement:{tlp}": SEES_FINDING[tlp] for tlp in TLPS},
     # a model in development: every agency and its own lab, not other labs
@@ -105,6 +110,7 @@ DASHBOARD = "{ dashboard { counts { kind count } } }"
 
 LISTS = """query($model: [ID!]) {
   findings(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
+  labFindings: findings(filter: {search: "labprobe"}, first: 50) { totalCount edges { node { id } } }
   measures(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
   engagements(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
   models(filter: {search: "Visibility probe"}, first: 50) { totalCount edges { node { id } } }
@@ -118,6 +124,7 @@ LISTS = """query($model: [ID!]) {
 }"""
 LIST_KINDS = {
     "findings": "finding",
+    "labFindings": "labfinding",
     "measures": "measure",
     "engagements": "engagement",
     "models": "model",
@@ -129,15 +136,16 @@ LIST_KINDS = {
     "evaluationSuites": "suite",
     "designations": "designation",
 }
+# the dashboard's kinds and the probe records each counts
 DASHBOARD_KINDS = {
-    "FINDING": "finding",
-    "MEASURE": "measure",
-    "ENGAGEMENT": "engagement",
-    "MODEL": "model",
-    "AGREEMENT": "agreement",
-    "STANDARD": "standard",
-    "DECISION": "decision",
-    "DESIGNATION": "designation",
+    "FINDING": ("finding", "labfinding"),
+    "MEASURE": ("measure",),
+    "ENGAGEMENT": ("engagement",),
+    "MODEL": ("model",),
+    "AGREEMENT": ("agreement",),
+    "STANDARD": ("standard",),
+    "DECISION": ("decision",),
+    "DESIGNATION": ("designation",),
 }
 EXPORTS = [
     ["events_since", "--var", "since=-1d", "--all-pages", "--format", "json"],
@@ -189,7 +197,7 @@ def kind_of(key: str) -> str:
 def applicable(path: str, keys: Iterable[str]) -> list[str]:
     """The probe records a path shows: the dashboard counts the kinds with states only."""
     if path == "dashboard":
-        return [key for key in keys if kind_of(key) in DASHBOARD_KINDS.values()]
+        return [key for key in keys if any(kind_of(key) in shorts for shorts in DASHBOARD_KINDS.values())]
     return list(keys)
 
 
@@ -252,7 +260,7 @@ async def add_records(world: World) -> dict[str, int]:
 async def probes_in_database(url: str, model: int) -> set[str]:
     """The global ids of every probe record in the database, read as the tables' owner (RLS not applying)."""
     probes = {
-        "Finding": "select id from findings where title like 'visprobe %'",
+        "Finding": "select id from findings where title like 'visprobe %' or title like 'labprobe %'",
         "CyberMeasure": "select id from cyber_measures where title like 'visprobe %'",
         "InfrastructureEngagement": "select id from infrastructure_engagements where title like 'visprobe %'",
         "FrontierModel": "select id from frontier_models where id = $1",
@@ -328,7 +336,7 @@ async def observed() -> AsyncIterator[Observed]:
                 extra = await add_records(world)
                 gids = {
                     f"{kind}:{tlp}": world.ids[(kind, tlp)]
-                    for kind in ("finding", "measure", "engagement")
+                    for kind in ("finding", "labfinding", "measure", "engagement")
                     for tlp in TLPS
                 }
                 gids = {key: to_global_id(TYPE_NAMES[kind_of(key)], i) for key, i in gids.items()}
@@ -404,9 +412,9 @@ async def observed() -> AsyncIterator[Observed]:
 
                     after = await dashboard_counts(api, token)
                     grew = set()
-                    for kind, short in DASHBOARD_KINDS.items():
+                    for kind, shorts in DASHBOARD_KINDS.items():
                         delta = after.get(kind, 0) - before[who].get(kind, 0)
-                        expected = {k for k in EXPECTED if kind_of(k) == short and who in EXPECTED[k]}
+                        expected = {k for k in EXPECTED if kind_of(k) in shorts and who in EXPECTED[k]}
                         if delta == len(expected):
                             grew |= expected
                         else:
@@ -435,7 +443,7 @@ def test_each_principal_sees_exactly_what_it_may(observed: Observed, path: str) 
 def test_the_matrix_is_complete(observed: Observed) -> None:
     """Every path was checked for every principal and every probe record the database holds (the dashboard: of the
     kinds it counts): the checks counted as they are made, against principals given a token x probe records in the
-    database x paths (6 x 26 x 9, and 6 x 21 on the dashboard)."""
+    database x paths (6 x 31 x 9, and 6 x 26 on the dashboard)."""
     for path in PATHS:
         if path not in observed.checked:  # this test run on its own: check the path here
             observed.compare(path)
@@ -449,4 +457,4 @@ def test_the_matrix_is_complete(observed: Observed) -> None:
         assert observed.checked[path] == wanted, path
     # and what ran is the whole matrix of the module's docstring
     assert (observed.principals, set(observed.gids)) == (EVERYONE, set(EXPECTED))
-    assert performed == 6 * (26 * 9 + 21) == 1530
+    assert performed == 6 * (31 * 9 + 26) == 1830
