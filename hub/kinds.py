@@ -474,13 +474,13 @@ KINDS: Mapping[str, Kind] = _kinds(
             Remit(
                 "reportFinding",
                 role("ANALYST", *OFFICERS),
-                note="on a model they can see; their agency owns the finding",
+                note="an agency's: on a model they can see; their agency owns the finding",
             ),
             Remit(
                 "reportFinding",
                 LAB_LIAISONS,
-                note="about their own lab's model, found by the lab or the model, while the lab takes part; the lab "
-                "owns the finding",
+                note="a liaison's: about their lab's own model, found by the lab or the model, while the lab takes "
+                "part; the lab owns the finding",
             ),
             Remit("updateFinding", OWNER_WRITERS | OWNER_LAB_LIAISONS),
             Remit(
