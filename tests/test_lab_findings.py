@@ -132,8 +132,6 @@ async def test_a_liaison_reports_the_lab_owns_and_an_agency_takes_over(api: Api)
                     "modelId": gid("FrontierModel", ids["model"]),
                     "discoveredBy": "MODEL",
                     "tlp": "AMBER",
-                    "shareWithAgencyIds": [gid("Agency", ids["NIST"])],
-                    "shareWithLabIds": [gid("Lab", ids[OTHER_LAB])],
                 }
             },
             token=liaison,
@@ -146,6 +144,27 @@ async def test_a_liaison_reports_the_lab_owns_and_an_agency_takes_over(api: Api)
     assert finding["discoveredBy"]["model"] == {"name": "Labfinding probe model (fictional)"}
     assert finding["history"] == [{"action": "REPORTED", "actorLab": {"name": OWNING_LAB}}]
     fid = finding["id"]
+
+    # AMBER with an empty shareWith: the lab alone, until its liaison shares it with NIST and a partner lab
+    assert (await sight(api, liaison, fid, ids))["paths"] == ALL_PATHS
+    for token in (nist, partner, epa):
+        assert (await sight(api, token, fid, ids))["paths"] == set()
+    shared = (
+        await api.data(
+            SHARE,
+            {
+                "input": {
+                    "id": fid,
+                    "expectedVersion": 1,
+                    "tlp": "AMBER",
+                    "shareWithAgencyIds": [gid("Agency", ids["NIST"])],
+                    "shareWithLabIds": [gid("Lab", ids[OTHER_LAB])],
+                }
+            },
+            token=liaison,
+        )
+    )["shareFinding"]
+    assert shared["errors"] == [] and shared["finding"]["version"] == 2
 
     # AMBER, owned by the lab: the lab, NIST (shareWith) and the partner lab (shareWith; the model in development
     # is not the partner's to see, so neither are its nested findings); not EPA, not OpenAI
@@ -167,45 +186,45 @@ async def test_a_liaison_reports_the_lab_owns_and_an_agency_takes_over(api: Api)
         (nist_officer, SHARE, {"tlp": "GREEN"}),
         (partner, UPDATE, {"title": "partner edit"}),
     ):
-        refused = await api.query(query, {"input": {"id": fid, "expectedVersion": 1, **fields}}, token=token)
+        refused = await api.query(query, {"input": {"id": fid, "expectedVersion": 2, **fields}}, token=token)
         assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
     updated = (
         await api.data(
-            UPDATE, {"input": {"id": fid, "expectedVersion": 1, "title": "labfinding retitled"}}, token=liaison
+            UPDATE, {"input": {"id": fid, "expectedVersion": 2, "title": "labfinding retitled"}}, token=liaison
         )
     )["updateFinding"]
-    assert updated["errors"] == [] and updated["finding"]["version"] == 2
-    moved = (await api.data(TRANSITION, {"input": {"id": fid, "expectedVersion": 2, "to": "TRIAGED"}}, token=liaison))[
+    assert updated["errors"] == [] and updated["finding"]["version"] == 3
+    moved = (await api.data(TRANSITION, {"input": {"id": fid, "expectedVersion": 3, "to": "TRIAGED"}}, token=liaison))[
         "transitionFinding"
     ]
     assert moved["errors"] == [] and moved["finding"]["state"] == "TRIAGED"
 
     # a take-over: not by who cannot see it (NOT_FOUND), nor a lab, nor without a reason or with a stale version
-    hidden = (await api.data(TAKE_OVER, {"input": {"id": fid, "expectedVersion": 3, "reason": "x"}}, token=epa))[
+    hidden = (await api.data(TAKE_OVER, {"input": {"id": fid, "expectedVersion": 4, "reason": "x"}}, token=epa))[
         "takeOverFinding"
     ]
     assert [e["code"] for e in hidden["errors"]] == ["NOT_FOUND"]
-    by_lab = await api.query(TAKE_OVER, {"input": {"id": fid, "expectedVersion": 3, "reason": "x"}}, token=partner)
+    by_lab = await api.query(TAKE_OVER, {"input": {"id": fid, "expectedVersion": 4, "reason": "x"}}, token=partner)
     assert by_lab["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    no_reason = (await api.data(TAKE_OVER, {"input": {"id": fid, "expectedVersion": 3, "reason": " "}}, token=nist))[
+    no_reason = (await api.data(TAKE_OVER, {"input": {"id": fid, "expectedVersion": 4, "reason": " "}}, token=nist))[
         "takeOverFinding"
     ]
     assert [(e["field"], e["code"]) for e in no_reason["errors"]] == [("input.reason", "BAD_USER_INPUT")]
     stale = (await api.data(TAKE_OVER, {"input": {"id": fid, "expectedVersion": 1, "reason": "x"}}, token=nist))[
         "takeOverFinding"
     ]
-    assert stale["errors"][0]["code"] == "STALE_VERSION" and stale["errors"][0]["currentVersion"] == 3
+    assert stale["errors"][0]["code"] == "STALE_VERSION" and stale["errors"][0]["currentVersion"] == 4
 
     taken = (
         await api.data(
             TAKE_OVER,
-            {"input": {"id": fid, "expectedVersion": 3, "reason": "NIST coordinates the disclosure"}},
+            {"input": {"id": fid, "expectedVersion": 4, "reason": "NIST coordinates the disclosure"}},
             token=nist,
         )
     )["takeOverFinding"]
     assert taken["errors"] == []
     after = taken["finding"]
-    assert after["ownerAgency"] == {"code": "NIST"} and after["ownerLab"] is None and after["version"] == 4
+    assert after["ownerAgency"] == {"code": "NIST"} and after["ownerLab"] is None and after["version"] == 5
     assert {"__typename": "Lab", "name": OWNING_LAB} in after["shareWith"]
     assert after["history"][-1] == {
         "action": "TAKEN_OVER",
@@ -221,18 +240,24 @@ async def test_a_liaison_reports_the_lab_owns_and_an_agency_takes_over(api: Api)
         assert (await sight(api, token, fid, ids))["paths"] == set()
     assert (await sight(api, liaison, fid, ids))["transitions"] == []
     assert (await sight(api, nist, fid, ids))["transitions"] == ["VALIDATED", "DUPLICATE", "REJECTED"]
-    assert (await sight(api, liaison, fid, ids))["actions"] == ["REPORTED", "UPDATED", "TRANSITIONED", "TAKEN_OVER"]
+    assert (await sight(api, liaison, fid, ids))["actions"] == [
+        "REPORTED",
+        "SHARED",
+        "UPDATED",
+        "TRANSITIONED",
+        "TAKEN_OVER",
+    ]
     for token, query, fields in (
         (liaison, UPDATE, {"title": "lab edit"}),
         (liaison, SHARE, {"tlp": "CLEAR"}),
         (nist_officer, TAKE_OVER, {"reason": "again"}),
     ):
-        refused = await api.query(query, {"input": {"id": fid, "expectedVersion": 4, **fields}}, token=token)
+        refused = await api.query(query, {"input": {"id": fid, "expectedVersion": 5, **fields}}, token=token)
         assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
     agency_edit = (
-        await api.data(UPDATE, {"input": {"id": fid, "expectedVersion": 4, "title": "labfinding NIST"}}, token=nist)
+        await api.data(UPDATE, {"input": {"id": fid, "expectedVersion": 5, "title": "labfinding NIST"}}, token=nist)
     )["updateFinding"]
-    assert agency_edit["errors"] == [] and agency_edit["finding"]["version"] == 5
+    assert agency_edit["errors"] == [] and agency_edit["finding"]["version"] == 6
 
 
 async def test_the_owning_lab_shares_and_narrows_its_finding(api: Api) -> None:
