@@ -97,7 +97,7 @@ async def propose_policy_change(
     """`updatePolicy`: an admin of an agency in the required sign-offs of the version in effect proposes a new
     version (any of the figures, an optional effectiveOn, a reason), signed at once for the admin's agency. The
     figures not named are those in effect. Returns the new version's number."""
-    policy = dict(await con.fetchrow("select * from policy where id = 1 for update") or {})
+    policy = await _lock_policy(con)
     check_remit(principal, "POLICY", "updatePolicy", await record_facts(con, "POLICY", 1))
     check_version(policy, expected_version)
     proposed = {k: policy[k] for k in FIGURES}
@@ -257,7 +257,7 @@ async def take_effect(con: asyncpg.Connection, actor: Principal | None, row: dic
         changes={"took_effect_at": now, "effective_on": effective_on},
         details={"number": number, "effectiveOn": effective_on, "supersedes": current["number"]},
     )
-    policy = dict(await con.fetchrow("select * from policy where id = 1 for update") or {})
+    policy = await _lock_policy(con)
     copy: dict[str, Any] = {k: row[k] for k in FIGURES}
     copy["policy_version"] = number
     await update_row(con, "POLICY", 1, copy)
@@ -275,6 +275,11 @@ async def take_effect(con: asyncpg.Connection, actor: Principal | None, row: dic
     )
 
 
+async def _lock_policy(con: asyncpg.Connection) -> dict[str, Any]:
+    """The `policy` row, locked: every policy write takes it first, so that they queue in one order."""
+    return dict(await con.fetchrow("select * from policy where id = 1 for update") or {})
+
+
 def _number(number: int) -> int:
     if number < 1:
         raise bad_input("input.number", f"a policy version's number is 1 or more, not {number}")
@@ -287,6 +292,7 @@ async def concur_policy_change(
     """`concurPolicyChange`: an admin of an agency that must concur (one in the required sign-offs of the version in
     effect when the change was proposed) concurs for it; the last concurrence puts the change in effect, or agrees it
     for its later effectiveOn."""
+    await _lock_policy(con)
     row = await lock_in_remit(con, principal, KIND, _number(number), "concurPolicyChange", field="input.number")
     check_version(row, expected_version)
     check_transition(KIND, row["state"], "IN_EFFECT", field="input.number")
@@ -334,8 +340,15 @@ async def take_effect_due(con: asyncpg.Connection, *, now: datetime) -> list[int
     """The scheduler's part: every agreed change whose effectiveOn has come takes effect (once: it is IN_EFFECT
     after). Returns the numbers put in effect."""
     today = now.date()
-    done = []
+    done: list[int] = []
     async with con.transaction():
+        if not await con.fetchval(
+            "select exists (select 1 from policy_versions where state = 'PROPOSED' and agreed_at is not null"
+            " and effective_on <= $1)",
+            today,
+        ):
+            return done
+        await _lock_policy(con)
         due = await con.fetch(
             """select * from policy_versions
                 where state = 'PROPOSED' and agreed_at is not null and effective_on <= $1
