@@ -93,9 +93,14 @@ def tlp_visible(kind: str, a: str, principal: Principal, p: Params) -> str:
     return "false"
 
 
+# The kinds every principal sees, records and events: the agencies, the labs, and the policy with its versions
+# (proposed, in effect or past: the program's rules are public to everyone in it).
+EVERYONE_SEES = ("AGENCY", "LAB", "POLICY", "POLICY_VERSION")
+
+
 def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
     """A boolean SQL expression: may `principal` see the row of `kind` aliased `a`?"""
-    if kind in ("AGENCY", "LAB", "POLICY"):
+    if kind in EVERYONE_SEES:
         return "true"
     if kind == "MODEL":
         if principal.is_agency:
@@ -224,7 +229,7 @@ ENTITY_TABLES = {k.name: k.table for k in KINDS.values() if k.events and k.node}
 def event_visible(a: str, principal: Principal, p: Params) -> str:
     """An event is visible when the record it is about is visible now. Events about principals and their tokens:
     the principal itself and the admins of its agency."""
-    branches = [f"{a}.entity_kind in ('AGENCY', 'LAB', 'POLICY')"]
+    branches = [f"{a}.entity_kind in {sql_list(EVERYONE_SEES)}"]
     principal_rule = f"{a}.entity_id = {p(principal.id)}"
     if principal.is_agency and principal.role == "ADMIN":
         principal_rule += (

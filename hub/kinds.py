@@ -594,7 +594,46 @@ KINDS: Mapping[str, Kind] = _kinds(
         ids=False,
         agencies_sql="t.required_signoffs",
         wording=Wording(agencies="an agency in the policy's required sign-offs"),
-        remits=(Remit("updatePolicy", role("ADMIN") & NAMED_AGENCY, note="CISA and NIST as seeded"),),
+        remits=(
+            Remit(
+                "updatePolicy",
+                role("ADMIN") & NAMED_AGENCY,
+                note="proposes a new version, signed for their agency; CISA and NIST as the order has it",
+            ),
+        ),
+    ),
+    # the policy's versions: a change is proposed by one agency in the required sign-offs of the version in effect
+    # and takes effect once every one of them has concurred (docs/design.md, "Policy versions"); the `policy` row is
+    # the copy of the version in effect
+    Kind(
+        name="POLICY_VERSION",
+        table="policy_versions",
+        type_name="PolicyVersion",
+        noun="policy version",
+        node=False,
+        owner_sql="t.proposed_by_agency_id",
+        # the agencies that must concur: the required sign-offs of the version in effect when it was proposed
+        agencies_sql="t.concurrence_needed",
+        wording=Wording(
+            agencies="an agency in the required sign-offs of the version in effect", owner="the proposing agency"
+        ),
+        remits=(
+            Remit(
+                "concurPolicyChange",
+                role("ADMIN") & NAMED_AGENCY,
+                to=("IN_EFFECT",),
+                note="for their agency; the last concurrence puts it in effect, or the scheduler on its later "
+                "effectiveOn",
+            ),
+            Remit("withdrawPolicyChange", role("ADMIN") & OWNER, to=("WITHDRAWN",), note="while it is proposed"),
+            Remit("supersede", HUB, to=("SUPERSEDED",), note="when the next version takes effect"),
+        ),
+        state_column="state",
+        state_enum="PolicyVersionState",
+        state_description="A version of the program policy: proposed, in effect, superseded or withdrawn.",
+        states=("PROPOSED", "IN_EFFECT", "SUPERSEDED", "WITHDRAWN"),
+        moves={"PROPOSED": ("IN_EFFECT", "WITHDRAWN"), "IN_EFFECT": ("SUPERSEDED",)},
+        final=frozenset({"SUPERSEDED", "WITHDRAWN"}),
     ),
     Kind(
         name="PRINCIPAL",

@@ -2,8 +2,9 @@
 
 The worker that holds a session-level PostgreSQL advisory lock is the scheduler; the others wait their turn. When
 the holder dies (or loses its connection) PostgreSQL releases the lock and another worker takes over at its next
-try. Every pass is idempotent, so a takeover in the middle of a pass repeats nothing: an agreement completes once,
-and each standard's deadline event is written once (the pass looks for it in the events first).
+try. Every pass is idempotent, so a takeover in the middle of a pass repeats nothing: an agreement completes once, a
+policy version takes effect once, and each standard's deadline event is written once (the pass looks for it in the
+events first).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncpg
 from hub.db import connect
 from hub.kinds import KINDS, sql_list
 from hub.store.agreements import complete_due_agreements
+from hub.store.policy import take_effect_due
 from hub.workflow import record_event
 
 log = logging.getLogger("hub.scheduler")
@@ -40,6 +42,7 @@ class PassResult:
     completed_agreements: list[int]
     standards_due_soon: list[int]
     standards_overdue: list[int]
+    policy_versions_in_effect: list[int]
 
 
 async def _deadline_events(con: asyncpg.Connection, *, action: str, condition: str, today: object) -> list[int]:
@@ -69,9 +72,10 @@ async def _deadline_events(con: asyncpg.Connection, *, action: str, condition: s
 
 
 async def run_pass(con: asyncpg.Connection, *, now: datetime) -> PassResult:
-    """One scheduler pass at time `now`: complete agreements at accessEnd; announce standards due within 7 days and
-    standards past due, each once."""
+    """One scheduler pass at time `now`: complete agreements at accessEnd; put agreed policy changes in effect on
+    their effectiveOn; announce standards due within 7 days and standards past due, each once."""
     completed = await complete_due_agreements(con, now=now)
+    policy_versions = await take_effect_due(con, now=now)
     today = now.date()
     async with con.transaction():
         soon = await _deadline_events(
@@ -81,7 +85,7 @@ async def run_pass(con: asyncpg.Connection, *, now: datetime) -> PassResult:
             today=today,
         )
         overdue = await _deadline_events(con, action="OVERDUE", condition="s.due_on < $1::date", today=today)
-    return PassResult(completed, soon, overdue)
+    return PassResult(completed, soon, overdue, policy_versions)
 
 
 class Scheduler:
@@ -119,7 +123,12 @@ class Scheduler:
                     if self.leading:
                         result = await run_pass(con, now=self.clock())
                         self.passes += 1
-                        if result.completed_agreements or result.standards_due_soon or result.standards_overdue:
+                        if (
+                            result.completed_agreements
+                            or result.standards_due_soon
+                            or result.standards_overdue
+                            or result.policy_versions_in_effect
+                        ):
                             log.info("scheduler pass: %s", result)
                     await asyncio.sleep(self.interval)
             except (OSError, asyncpg.InterfaceError, TimeoutError, asyncpg.ConnectionDoesNotExistError) as error:

@@ -80,10 +80,14 @@ class EarlyAccessAgreement(Node, Record):
     access_kinds: list[AccessKind]
     access_start: datetime
     access_end: datetime = strawberry.field(description="At most accessStart + the policy's previewWindowMaxDays.")
-    window_cap_days: int = strawberry.field(description="The policy's cap in force when the window was written.")
+    window_cap_days: int | None = strawberry.field(
+        description="The window cap of the policy when the window was written, for agreements written while the "
+        "policy had one; null since the cap was removed."
+    )
     protections: list[Protection]
     lab_consent_ref: str | None
     notes: str | None
+    policy_version: int = strawberry.field(description="The number of the policy version it was made under.")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> EarlyAccessAgreement:
@@ -99,6 +103,7 @@ class EarlyAccessAgreement(Node, Record):
             protections=[Protection(k) for k in row["protections"]],
             lab_consent_ref=row["lab_consent_ref"],
             notes=row["notes"],
+            policy_version=row["policy_version"],
             **record_fields(row),
         )
 

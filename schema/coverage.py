@@ -331,6 +331,7 @@ class CoverageStandard(Node, Record):
     )
     due_on: date = strawberry.field(description="The order date plus the policy's standardDueDays.")
     adopted_at: datetime | None
+    policy_version: int = strawberry.field(description="The number of the policy version it was drafted under.")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CoverageStandard:
@@ -347,6 +348,7 @@ class CoverageStandard(Node, Record):
             required_signoffs=list(row["required_signoffs"]),
             due_on=row["due_on"],
             adopted_at=row["adopted_at"],
+            policy_version=row["policy_version"],
             **record_fields(row),
         )
 
@@ -398,6 +400,7 @@ class CoverageDecision(Node, Record):
     signature_round: int = strawberry.field(description="The round of signatures: each decide starts one.")
     request_note: str | None
     decided_at: datetime | None
+    policy_version: int = strawberry.field(description="The number of the policy version it was requested under.")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CoverageDecision:
@@ -421,6 +424,7 @@ class CoverageDecision(Node, Record):
             signature_round=row["signature_round"],
             request_note=row["request_note"],
             decided_at=row["decided_at"],
+            policy_version=row["policy_version"],
             **record_fields(row),
         )
 

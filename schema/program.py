@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
@@ -13,6 +13,7 @@ from hub.auth import get_principal
 from hub.store import agencies as agency_store
 from hub.store import coverage as coverage_store
 from hub.store import dashboard as store
+from hub.store import policy as policy_store
 from hub.store import principals as principal_store
 from hub.store.agencies import AGENCY
 from hub.store.base import MAX_PAGE_SIZE
@@ -29,6 +30,7 @@ from schema.common import (
     from_global_id,
     look_ahead,
     relation_field,
+    state_enum,
     to_global_id,
 )
 from schema.events import KIND_TYPES, record_of_kind
@@ -60,15 +62,128 @@ class Principal:
     lab: Lab | None = relation_field(ById(LAB, "lab_pk"), description="For a LAB_LIAISON: the lab.")
 
 
-@strawberry.type(description="The program's policy, as data: changeable by an admin, read by every check.")
-class Policy:
+if TYPE_CHECKING:
+    PolicyVersionState = Enum
+else:
+    # the states of the registry (hub/kinds.py), in its order
+    PolicyVersionState = state_enum("POLICY_VERSION")
+
+POLICY_READ = "read with the policy by Query.policy (hub/store/policy.py, versions)"
+
+
+@strawberry.type(description="An agency's concurrence with a policy version (the proposer's agency signs at once).")
+class PolicyVersionSignature:
+    agency_pk: strawberry.Private[int]
+    agency_code: str
+    signed_by: str | None = strawberry.field(description="The name of the admin who signed for the agency.")
+    signed_at: datetime
+
+    agency: Agency | None = relation_field(ById(AGENCY, "agency_pk"))
+
+
+@strawberry.type(
+    description="A version of the program policy: PROPOSED by an admin of an agency in the required sign-offs of the "
+    "version in effect, IN_EFFECT once an admin of every one of those agencies has concurred (on effectiveOn when "
+    "that is later), SUPERSEDED by the next; or WITHDRAWN by its proposing agency."
+)
+class PolicyVersion:
+    id: strawberry.ID
+    proposed_by_agency_pk: strawberry.Private[int | None]
+    number: int
+    state: PolicyVersionState
     order_date: date
     standard_due_days: int
     standard_due_on: date = strawberry.field(description="orderDate + standardDueDays.")
     required_signoffs: list[str] = strawberry.field(description="Codes of agencies that must sign a standard.")
-    preview_window_max_days: int = strawberry.field(description="The cap on an agreement's window; never a hold.")
+    preview_lead_time_days: int = strawberry.field(
+        description="The days before general availability the program asks that each agency have a model to "
+        "preview: a figure the hub reports on, never a limit on what a lab gives."
+    )
+    effective_on: date | None = strawberry.field(
+        description="The day it takes (or took) effect; null on a proposal that takes effect on its last concurrence "
+        "and on a version never in effect."
+    )
+    concurrence_needed: list[str] = strawberry.field(
+        description="The agencies that must concur: the required sign-offs of the version in effect when it was "
+        "proposed."
+    )
+    awaiting_concurrence_of: list[str] = strawberry.field(
+        description="Those of concurrenceNeeded that have not concurred yet (a PROPOSED version)."
+    )
+    agreed_at: datetime | None = strawberry.field(description="When the last agency that had to concur did.")
+    took_effect_at: datetime | None = strawberry.field(description="Null for a version never in effect.")
+    ended_at: datetime | None = strawberry.field(description="When it was superseded or withdrawn.")
+    reason: str | None
+    note: str | None = strawberry.field(description="What the version is, for those the hub did not see proposed.")
+    created_at: datetime
     updated_at: datetime
-    version: int
+    version: int = strawberry.field(description="Optimistic concurrency: name it as expectedVersion when writing.")
+    signatures: list[PolicyVersionSignature] = computed_field(POLICY_READ, description="Oldest first.")
+
+    proposed_by_agency: Agency | None = relation_field(ById(AGENCY, "proposed_by_agency_pk"))
+
+
+def policy_version(row: dict[str, Any]) -> PolicyVersion:
+    signed = {s["agency_code"] for s in row["signatures"]}
+    return PolicyVersion(
+        id=to_global_id("PolicyVersion", row["number"]),
+        proposed_by_agency_pk=row["proposed_by_agency_id"],
+        number=row["number"],
+        state=PolicyVersionState(row["state"]),
+        order_date=row["order_date"],
+        standard_due_days=row["standard_due_days"],
+        standard_due_on=row["order_date"] + timedelta(days=row["standard_due_days"]),
+        required_signoffs=list(row["required_signoffs"]),
+        preview_lead_time_days=row["preview_lead_time_days"],
+        effective_on=row["effective_on"],
+        concurrence_needed=list(row["concurrence_needed"]),
+        awaiting_concurrence_of=[c for c in row["concurrence_needed"] if c not in signed]
+        if row["state"] == "PROPOSED"
+        else [],
+        agreed_at=row["agreed_at"],
+        took_effect_at=row["took_effect_at"],
+        ended_at=row["ended_at"],
+        reason=row["reason"],
+        note=row["note"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+        signatures=[
+            PolicyVersionSignature(
+                agency_pk=s["agency_id"],
+                agency_code=s["agency_code"],
+                signed_by=s["principal_name"],
+                signed_at=s["signed_at"],
+            )
+            for s in row["signatures"]
+        ],
+    )
+
+
+@strawberry.type(
+    description="The program's policy in force, as data: the copy of the policy version in effect, with every version "
+    "and the change proposed, if any. A change is joint: proposed by an admin of one agency in the required "
+    "sign-offs, in effect once an admin of each of the others concurs."
+)
+class Policy:
+    number: int = strawberry.field(description="The number of the policy version in effect.")
+    effective_on: date | None = strawberry.field(description="The day the version in effect took effect.")
+    order_date: date
+    standard_due_days: int
+    standard_due_on: date = strawberry.field(description="orderDate + standardDueDays.")
+    required_signoffs: list[str] = strawberry.field(description="Codes of agencies that must sign a standard.")
+    preview_lead_time_days: int = strawberry.field(
+        description="The days before general availability the program asks that each agency have a model to "
+        "preview: a figure the hub reports on, never a limit on what a lab gives."
+    )
+    updated_at: datetime
+    version: int = strawberry.field(
+        description="Optimistic concurrency: name it as expectedVersion when proposing a change (updatePolicy)."
+    )
+    history: list[PolicyVersion] = computed_field(POLICY_READ, description="Every version, newest first.")
+    pending_change: PolicyVersion | None = computed_field(
+        POLICY_READ, description="The change proposed (at most one at a time), awaiting concurrence or its day."
+    )
 
 
 @strawberry.type
@@ -132,19 +247,24 @@ class ProgramQuery:
         rows = await principal_store.list_tokens(ctx(info).db, ctx(info).principal, limit=first)
         return [api_token(r) for r in rows]
 
-    @strawberry.field(description="The policy in force.")
+    @strawberry.field(description="The policy in force, its versions and the change proposed.")
     async def policy(self, info: strawberry.Info) -> Policy:
-        row = await agency_store.get_policy(ctx(info).db)
-        from datetime import timedelta
-
+        db = ctx(info).db
+        row = await agency_store.get_policy(db)
+        history = [policy_version(v) for v in await policy_store.versions(db)]
+        in_effect = next((v for v in history if v.number == row["policy_version"]), None)
         return Policy(
+            number=row["policy_version"],
+            effective_on=in_effect.effective_on if in_effect else None,
             order_date=row["order_date"],
             standard_due_days=row["standard_due_days"],
             standard_due_on=row["order_date"] + timedelta(days=row["standard_due_days"]),
             required_signoffs=list(row["required_signoffs"]),
-            preview_window_max_days=row["preview_window_max_days"],
+            preview_lead_time_days=row["preview_lead_time_days"],
             updated_at=row["updated_at"],
             version=row["version"],
+            history=history,
+            pending_change=next((v for v in history if v.state.value == "PROPOSED"), None),
         )
 
     @strawberry.field(
@@ -253,20 +373,64 @@ def principal_type(p: HubPrincipal) -> Principal:
     )
 
 
-@strawberry.input
+@strawberry.input(
+    description="A proposed change to the policy: the figures it changes (the others stay as in effect), when it "
+    "takes effect, and why."
+)
 class UpdatePolicyInput:
-    expected_version: int
+    expected_version: int = strawberry.field(description="The policy's version as you read it (Policy.version).")
     order_date: date | None = None
     standard_due_days: int | None = None
     required_signoffs: list[str] | None = strawberry.field(default=None, description="Agency codes.")
-    preview_window_max_days: int | None = None
+    preview_lead_time_days: int | None = None
+    effective_on: date | None = strawberry.field(
+        default=None,
+        description="The day it takes effect once every agency that must concur has (UTC; today or later). "
+        "Default: on the last concurrence.",
+    )
     reason: str | None = None
 
 
 @strawberry.type
 class PolicyPayload:
-    policy: Policy | None
+    policy: Policy | None = strawberry.field(description="The policy in force (unchanged until the change is agreed).")
+    policy_version: PolicyVersion | None = strawberry.field(description="The version proposed.")
     errors: list[UserError]
+
+
+@strawberry.input
+class ConcurPolicyChangeInput:
+    number: int = strawberry.field(description="The number of the proposed policy version.")
+    expected_version: int = strawberry.field(description="The proposed version's version as you read it.")
+
+
+@strawberry.input
+class WithdrawPolicyChangeInput:
+    number: int = strawberry.field(description="The number of the proposed policy version.")
+    expected_version: int = strawberry.field(description="The proposed version's version as you read it.")
+    reason: str | None = None
+
+
+@strawberry.type
+class PolicyChangePayload:
+    policy_version: PolicyVersion | None
+    policy: Policy | None = strawberry.field(description="The policy in force after the write.")
+    errors: list[UserError]
+
+
+async def _policy_change(info: strawberry.Info, action: Any) -> tuple[Policy | None, PolicyVersion | None, list[Any]]:
+    made: dict[str, Any] = {}
+
+    async def run(con: Any, p: HubPrincipal) -> int:
+        made["number"] = await action(con, p)
+        return int(made["number"])
+
+    _, errors = await run_mutation(info, run, None)
+    if errors:
+        return None, None, errors
+    policy = await ProgramQuery().policy(info)
+    version = next((v for v in policy.history if v.number == made["number"]), None)
+    return policy, version, []
 
 
 @strawberry.input
@@ -302,19 +466,46 @@ class RevokeTokenPayload:
 
 @strawberry.type
 class ProgramMutation:
-    @strawberry.mutation(description="Admins of the standard-setting agencies change the program policy.")
+    @strawberry.mutation(
+        description="Propose a change to the policy, as a new version: by an admin of an agency in the required "
+        "sign-offs of the version in effect, signed for that agency at once. It takes effect once an admin of every "
+        "other agency in those sign-offs has concurred (concurPolicyChange). One change at a time."
+    )
     async def update_policy(self, info: strawberry.Info, input: UpdatePolicyInput) -> PolicyPayload:
         values = {
             "order_date": input.order_date,
             "standard_due_days": input.standard_due_days,
             "required_signoffs": input.required_signoffs,
-            "preview_window_max_days": input.preview_window_max_days,
+            "preview_lead_time_days": input.preview_lead_time_days,
+            "effective_on": input.effective_on,
             "reason": input.reason,
         }
-        _, errors = await run_mutation(
-            info, lambda con, p: agency_store.update_policy(con, p, input.expected_version, values), None
+        policy, version, errors = await _policy_change(
+            info, lambda con, p: policy_store.propose_policy_change(con, p, input.expected_version, values)
         )
-        return PolicyPayload(policy=None if errors else await ProgramQuery().policy(info), errors=errors)
+        return PolicyPayload(policy=policy, policy_version=version, errors=errors)
+
+    @strawberry.mutation(
+        description="Concur with a proposed policy change for your agency (admins of an agency that must concur); "
+        "the last concurrence puts it in effect, or on its effectiveOn when that is later."
+    )
+    async def concur_policy_change(self, info: strawberry.Info, input: ConcurPolicyChangeInput) -> PolicyChangePayload:
+        policy, version, errors = await _policy_change(
+            info, lambda con, p: policy_store.concur_policy_change(con, p, input.number, input.expected_version)
+        )
+        return PolicyChangePayload(policy_version=version, policy=policy, errors=errors)
+
+    @strawberry.mutation(
+        description="Withdraw a proposed policy change (admins of the proposing agency); the version in effect stays."
+    )
+    async def withdraw_policy_change(
+        self, info: strawberry.Info, input: WithdrawPolicyChangeInput
+    ) -> PolicyChangePayload:
+        def withdraw(con: Any, p: HubPrincipal) -> Any:
+            return policy_store.withdraw_policy_change(con, p, input.number, input.expected_version, input.reason)
+
+        policy, version, errors = await _policy_change(info, withdraw)
+        return PolicyChangePayload(policy_version=version, policy=policy, errors=errors)
 
     @strawberry.mutation(description="An agency admin creates a token (and a principal of the agency for it).")
     async def create_token(self, info: strawberry.Info, input: CreateTokenInput) -> CreateTokenPayload:

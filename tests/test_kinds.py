@@ -61,7 +61,7 @@ def test_the_maps_of_kinds_to_tables_are_the_registry() -> None:
         "ENGAGEMENT": "infrastructure_engagements",
     }
     assert access.TLP_LAB_COLUMN == {"FINDING": "lab_id", "MEASURE": None, "ENGAGEMENT": "lab_id"}
-    assert set(access.ENTITY_TABLES) == {k.name for k in event_kinds()} - {"POLICY", "PRINCIPAL"}
+    assert set(access.ENTITY_TABLES) == {k.name for k in event_kinds()} - {"POLICY", "POLICY_VERSION", "PRINCIPAL"}
     assert all(access.ENTITY_TABLES[name] == KINDS[name].table for name in access.ENTITY_TABLES)
     assert [k.name for k in event_kinds()] == [
         "AGENCY",
@@ -78,6 +78,7 @@ def test_the_maps_of_kinds_to_tables_are_the_registry() -> None:
         "MEASURE",
         "ENGAGEMENT",
         "POLICY",
+        "POLICY_VERSION",
         "PRINCIPAL",
     ]
 

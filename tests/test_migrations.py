@@ -66,17 +66,32 @@ async def _model(con: asyncpg.Connection) -> tuple[int, int]:
     return row["id"], row["lab_id"]
 
 
-async def test_the_preview_window_cap_follows_the_policy_in_force(connection: asyncpg.Connection) -> None:
+async def test_the_preview_window_cap_is_gone_and_records_name_their_policy_version(
+    connection: asyncpg.Connection,
+) -> None:
+    """No cap on what a lab gives (sql/016): an agreement of any length is written with no cap, the caps of the
+    agreements written before stay; every agreement, standard and decision names the policy version in effect."""
     model, lab = await _model(connection)
+    assert await connection.fetchval("select count(*) from early_access_agreements where window_cap_days <> 30") == 0
     insert = """insert into early_access_agreements (model_id, lab_id, access_kinds, access_start, access_end)
-                values ($1, $2, '{API}', '2026-07-01', $3::text::timestamptz) returning window_cap_days"""
-    assert await connection.fetchval(insert, model, lab, "2026-07-31") == 30
-    with pytest.raises(asyncpg.CheckViolationError):
-        await connection.fetchval(insert, model, lab, "2026-08-01")
-    await connection.execute("update policy set preview_window_max_days = 45")
-    assert await connection.fetchval(insert, model, lab, "2026-08-01") == 45
+                values ($1, $2, '{API}', '2026-07-01', $3::text::timestamptz)
+                returning window_cap_days, policy_version"""
+    assert tuple(await connection.fetchrow(insert, model, lab, "2027-07-01")) == (None, 2)
     with pytest.raises(asyncpg.CheckViolationError):
         await connection.fetchval(insert, model, lab, "2026-06-30")  # ends before it starts
+    assert await connection.fetchval("select count(*) from policy_versions where state = 'IN_EFFECT'") == 1
+    # the stamp is the version in effect's, whatever the insert says
+    stamped = await connection.fetchval(
+        """insert into early_access_agreements (model_id, lab_id, access_kinds, access_start, access_end,
+                                                policy_version)
+           values ($1, $2, '{API}', '2026-07-01', '2026-07-02', 1) returning policy_version""",
+        model,
+        lab,
+    )
+    assert stamped == 2
+    await connection.execute("update policy_versions set state = 'SUPERSEDED' where number = 2")
+    with pytest.raises(asyncpg.RaiseError, match="no policy version in effect"):
+        await connection.fetchrow(insert, model, lab, "2026-08-01")
 
 
 async def test_constraints_hold_states_bands_and_relations(connection: asyncpg.Connection) -> None:

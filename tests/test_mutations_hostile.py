@@ -64,7 +64,9 @@ FORMATTED = {
 NOT_RETURNED = {"reason", "idempotencyKey"}
 # the tables each mutation writes when it succeeds (an idempotency key adds idempotency_keys)
 WRITES = {
-    "updatePolicy": {"policy", "events"},
+    "updatePolicy": {"policy_versions", "policy_version_signatures", "events"},
+    "concurPolicyChange": {"policy_versions", "policy_version_signatures", "events"},
+    "withdrawPolicyChange": {"policy_versions", "events"},
     "createToken": {"principals", "api_tokens", "events"},
     "registerLab": {"labs", "events"},
     "updateLab": {"labs", "events"},
@@ -165,6 +167,9 @@ Base = tuple[str, dict[str, Any]]
 
 
 async def update_policy(c: Context) -> Base:
+    # one change is proposed at a time: the change an earlier case proposed is withdrawn first, as its proposing
+    # agency could (withdrawPolicyChange); it writes the tables updatePolicy writes
+    await c.con.execute("update policy_versions set state = 'WITHDRAWN', ended_at = now() where state = 'PROPOSED'")
     row = await c.one("select version, standard_due_days from policy")
     days = row["standard_due_days"] + (1 if row["standard_due_days"] < 365 else -1)
     return await c.cisa(), {
@@ -172,6 +177,32 @@ async def update_policy(c: Context) -> Base:
         "standardDueDays": days,
         "requiredSignoffs": ["CISA", "NIST"],
     }
+
+
+async def proposed_policy_change(c: Context) -> asyncpg.Record:
+    """The change to the policy proposed by CISA's admin: proposed through the hub when none is."""
+    row = await c.con.fetchrow("select number, version from policy_versions where state = 'PROPOSED'")
+    if row is None:
+        token, fields = await update_policy(c)
+        body = await c.api.data(
+            "mutation($i: UpdatePolicyInput!) { updatePolicy(input: $i) { errors { code } } }",
+            {"i": {k: v for k, v in fields.items() if k != "requiredSignoffs"}},
+            token=token,
+        )
+        assert body["updatePolicy"]["errors"] == [], body
+        c.dirty = True
+        row = await c.one("select number, version from policy_versions where state = 'PROPOSED'")
+    return row
+
+
+async def concur_policy_change(c: Context) -> Base:
+    row = await proposed_policy_change(c)
+    return await c.token(agency="NIST", role="ADMIN"), {"number": row["number"], "expectedVersion": row["version"]}
+
+
+async def withdraw_policy_change(c: Context) -> Base:
+    row = await proposed_policy_change(c)
+    return await c.cisa(), {"number": row["number"], "expectedVersion": row["version"], "reason": "not now"}
 
 
 async def create_token(c: Context) -> Base:
@@ -695,6 +726,8 @@ VARIANTS["reportFinding"] = [report_finding_as_liaison]
 
 BASES: dict[str, Callable[[Context], Awaitable[Base]]] = {
     "updatePolicy": update_policy,
+    "concurPolicyChange": concur_policy_change,
+    "withdrawPolicyChange": withdraw_policy_change,
     "createToken": create_token,
     "registerLab": register_lab,
     "updateLab": update_lab,

@@ -91,7 +91,7 @@ async def test_sectors_policy_and_dashboard(demo_api: Api) -> None:
     token = await demo_api.token(agency="CISA", role="OFFICER")
     data = await demo_api.data(
         """{ sectors { sector label engagements { totalCount } }
-             policy { orderDate standardDueDays standardDueOn requiredSignoffs previewWindowMaxDays }
+             policy { number effectiveOn orderDate standardDueDays standardDueOn requiredSignoffs previewLeadTimeDays }
              dashboard { asOf counts { kind state count } dueSoon { kind daysLeft overdue entity { id } }
                          overdue { kind daysLeft overdue } } }""",
         token=token,
@@ -99,11 +99,13 @@ async def test_sectors_policy_and_dashboard(demo_api: Api) -> None:
     assert len(data["sectors"]) == 16
     assert sum(s["engagements"]["totalCount"] for s in data["sectors"]) > 0
     assert data["policy"] == {
+        "number": 2,
+        "effectiveOn": "2026-06-02",
         "orderDate": "2026-06-02",
         "standardDueDays": 30,
         "standardDueOn": "2026-07-02",
         "requiredSignoffs": ["CISA", "NIST"],
-        "previewWindowMaxDays": 30,
+        "previewLeadTimeDays": 30,
     }
     dashboard = data["dashboard"]
     assert dashboard["dueSoon"] and dashboard["overdue"]

@@ -227,13 +227,16 @@ async def test_cisa_opens_runs_and_completes_an_engagement_the_lab_may_decline(a
     assert scoping["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-async def test_policy_changes_only_by_standard_setting_admins_and_applies_to_new_records(api: Api) -> None:
+async def test_policy_changes_are_proposed_only_by_standard_setting_admins(api: Api) -> None:
+    """updatePolicy proposes a version (tests/test_policy_versions.py follows it to its effect)."""
     query = """mutation($input: UpdatePolicyInput!) { updatePolicy(input: $input) {
-        policy { previewWindowMaxDays requiredSignoffs version } errors { field code message } } }"""
+        policy { previewLeadTimeDays requiredSignoffs version }
+        policyVersion { number state previewLeadTimeDays }
+        errors { field code message } } }"""
     officer = await api.token(agency="CISA", role="OFFICER")
     treasury_admin = await api.token(agency="TREASURY", role="ADMIN")
     for token in (officer, treasury_admin):
-        refused = await api.query(query, {"input": {"expectedVersion": 1, "previewWindowMaxDays": 60}}, token=token)
+        refused = await api.query(query, {"input": {"expectedVersion": 1, "previewLeadTimeDays": 60}}, token=token)
         assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     admin = await api.token(agency="NIST", role="ADMIN")
     bad = (await api.data(query, {"input": {"expectedVersion": 1, "requiredSignoffs": ["CISA", "NOPE"]}}, token=admin))[
@@ -242,17 +245,24 @@ async def test_policy_changes_only_by_standard_setting_admins_and_applies_to_new
     assert bad["errors"][0]["field"] == "input.requiredSignoffs"
     done = (
         await api.data(
-            query, {"input": {"expectedVersion": 1, "previewWindowMaxDays": 45, "reason": "revised order"}}, token=admin
+            query, {"input": {"expectedVersion": 1, "previewLeadTimeDays": 45, "reason": "revised order"}}, token=admin
         )
     )["updatePolicy"]
-    assert done["errors"] == [] and done["policy"]["previewWindowMaxDays"] == 45 and done["policy"]["version"] == 2
-    stale = await api.data(query, {"input": {"expectedVersion": 1, "previewWindowMaxDays": 30}}, token=admin)
+    assert done["errors"] == [] and done["policyVersion"] == {
+        "number": 3,
+        "state": "PROPOSED",
+        "previewLeadTimeDays": 45,
+    }
+    # proposed, not in effect: the policy in force is unchanged until CISA concurs
+    assert done["policy"] == {"previewLeadTimeDays": 30, "requiredSignoffs": ["CISA", "NIST"], "version": 1}
+    stale = await api.data(query, {"input": {"expectedVersion": 0, "previewLeadTimeDays": 30}}, token=admin)
     assert stale["updatePolicy"]["errors"][0]["code"] == "STALE_VERSION"
     events = await api.data(
-        "{ events(filter: {kinds: [POLICY]}) { edges { node { action reason actorAgency { code } } } } }", token=officer
+        "{ events(filter: {kinds: [POLICY_VERSION]}) { edges { node { action reason actorAgency { code } } } } }",
+        token=officer,
     )
     assert events["events"]["edges"][-1]["node"] == {
-        "action": "UPDATED",
+        "action": "PROPOSED",
         "reason": "revised order",
         "actorAgency": {"code": "NIST"},
     }

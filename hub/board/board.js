@@ -513,7 +513,7 @@ function agreementRow(a) {
 function agreementsCaption() {
   const open = [...board.agreements.values()].filter((a) => windowOpen(a));
   const soon = open.filter((a) => f.daysFromToday(a.accessEnd) <= 7).length;
-  return `Preview windows open now: ${f.formatNumber(open.length)}, of which ${f.formatNumber(soon)} close within 7 days (window cap ${f.formatNumber(board.policy.previewWindowMaxDays)} days)`;
+  return `Preview windows open now: ${f.formatNumber(open.length)}, of which ${f.formatNumber(soon)} close within 7 days (lead time the program asks for: ${f.formatNumber(board.policy.previewLeadTimeDays)} days before general availability)`;
 }
 
 function renderAgreements() {

@@ -124,15 +124,6 @@ async def offer_early_access(con: asyncpg.Connection, principal: Principal, valu
     now = await con.fetchval("select now()")
     if end <= now:
         raise bad_input("input.accessEnd", "must be in the future")
-    # Held until commit: an administrator changing the cap meanwhile waits, so the cap checked is the cap stored.
-    cap = await con.fetchval("select preview_window_max_days from policy where id = 1 for share")
-    if end - start > timedelta(days=cap):
-        raise bad_input(
-            "input.accessEnd",
-            f"the preview window may last at most {cap} days (policy.previewWindowMaxDays); "
-            f"this one lasts {_days(end - start)}: end it by {(start + timedelta(days=cap)).isoformat()}",
-        )
-
     created = await insert_row(
         con,
         "early_access_agreements",
@@ -164,7 +155,7 @@ async def offer_early_access(con: asyncpg.Connection, principal: Principal, valu
         entity_id=agreement_id,
         action="OFFERED",
         to_state="PROPOSED",
-        details={"agencies": [r["code"] for r in codes], "windowCapDays": created["window_cap_days"]},
+        details={"agencies": [r["code"] for r in codes]},
     )
     return agreement_id
 

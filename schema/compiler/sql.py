@@ -117,6 +117,7 @@ PLAIN_FIELDS: dict[str, frozenset[str]] = {
             "protections",
             "lab_consent_ref",
             "notes",
+            "policy_version",
         }
     ),
     "CoverageStandard": frozenset(
@@ -130,6 +131,7 @@ PLAIN_FIELDS: dict[str, frozenset[str]] = {
             "due_on",
             "adopted_at",
             "combine",
+            "policy_version",
         }
     ),
     "CoverageDecision": frozenset(
@@ -147,6 +149,7 @@ PLAIN_FIELDS: dict[str, frozenset[str]] = {
             "pending_rationale",
             "pending_override_reason",
             "signature_round",
+            "policy_version",
         }
     ),
     "CoverageScreening": frozenset({*RECORD, "proposed_outcome", "trigger"}),
