@@ -106,12 +106,14 @@ async def lead_times(api: Api, agreement_id: str, token: str) -> dict[str, dict[
     return {row["agency"]["code"]: row for row in node["leadTimes"]}
 
 
-async def report(api: Api, token: str, **filter: Any) -> list[dict[str, Any]]:
-    """Every row of the report for `filter`, paging 2 at a time (the cursors are checked on the way)."""
+async def report(api: Api, token: str, page: int = 2, **filter: Any) -> list[dict[str, Any]]:
+    """Every row of the report for `filter`, paging `page` at a time (the cursors are checked on the way)."""
     rows: list[dict[str, Any]] = []
     after = None
     while True:
-        page = (await api.data(REPORT, {"filter": filter, "first": 2, "after": after}, token=token))["previewLeadTimes"]
+        page = (await api.data(REPORT, {"filter": filter, "first": page, "after": after}, token=token))[
+            "previewLeadTimes"
+        ]
         rows += [edge["node"] for edge in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             assert page["totalCount"] == len(rows)
@@ -411,3 +413,23 @@ async def test_a_release_is_recorded_on_each_open_agreement_with_the_lead_times(
         api, "select state from early_access_agreements where model_id = $1 order by id", from_global_id(model["id"])[1]
     )
     assert [s["state"] for s in states] == ["ACTIVE", "ACTIVE", "PROPOSED", "TERMINATED"]
+
+
+# ------------------------------------------------------------------------------------------------ demo
+
+
+async def test_the_demo_shows_lead_times_given_and_not_given(demo_api: Api) -> None:
+    """The demo gives fictional models general-availability dates (hub/demo/lead_time.py): the report has rows of
+    each kind to show, and the order's labs' models get no invented date."""
+    seen: list[dict[str, Any]] = []
+    for code in ("CISA", "NIST", "DOD", "NSA", "DOE", "TREASURY"):
+        token = await demo_api.token(agency=code, role="ANALYST", name=f"lead time demo {code}")
+        seen += await report(demo_api, token, page=200)
+    assert {r["given"] for r in seen} >= {True, False, None}
+    assert {r["basis"] for r in seen} >= {"ACTUAL", "PLANNED", "UNKNOWN"}
+    invented = await sql(
+        demo_api,
+        """select l.name from frontier_models m join labs l on l.id = m.lab_id
+            where m.general_availability_on is not null or m.planned_general_availability_on is not null""",
+    )
+    assert invented and all("(fictional)" in r["name"] for r in invented)
