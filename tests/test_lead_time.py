@@ -106,12 +106,12 @@ async def lead_times(api: Api, agreement_id: str, token: str) -> dict[str, dict[
     return {row["agency"]["code"]: row for row in node["leadTimes"]}
 
 
-async def report(api: Api, token: str, page: int = 2, **filter: Any) -> list[dict[str, Any]]:
-    """Every row of the report for `filter`, paging `page` at a time (the cursors are checked on the way)."""
+async def report(api: Api, token: str, size: int = 2, **filter: Any) -> list[dict[str, Any]]:
+    """Every row of the report for `filter`, paging `size` at a time (the cursors are checked on the way)."""
     rows: list[dict[str, Any]] = []
     after = None
     while True:
-        page = (await api.data(REPORT, {"filter": filter, "first": page, "after": after}, token=token))[
+        page = (await api.data(REPORT, {"filter": filter, "first": size, "after": after}, token=token))[
             "previewLeadTimes"
         ]
         rows += [edge["node"] for edge in page["edges"]]
@@ -424,7 +424,7 @@ async def test_the_demo_shows_lead_times_given_and_not_given(demo_api: Api) -> N
     seen: list[dict[str, Any]] = []
     for code in ("CISA", "NIST", "DOD", "NSA", "DOE", "TREASURY"):
         token = await demo_api.token(agency=code, role="ANALYST", name=f"lead time demo {code}")
-        seen += await report(demo_api, token, page=200)
+        seen += await report(demo_api, token, size=200)
     assert {r["given"] for r in seen} >= {True, False, None}
     assert {r["basis"] for r in seen} >= {"ACTUAL", "PLANNED", "UNKNOWN"}
     invented = await sql(
