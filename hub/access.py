@@ -206,11 +206,17 @@ def input_visible(kind: str, a: str, principal: Principal, p: Params) -> str:
 
 
 # A model's confidential columns: null for those model_confidential_visible denies.
-MODEL_CONFIDENTIAL_COLUMNS = ("training_compute_flop", "capability_details", "planned_release_on")
+MODEL_CONFIDENTIAL_COLUMNS = (
+    "training_compute_flop",
+    "capability_details",
+    "planned_release_on",
+    "planned_general_availability_on",
+)
 
 
 def model_confidential_visible(a: str, principal: Principal, p: Params) -> str:
-    """May `principal` see the lab's confidential data on model `a` (planned release, compute, capability details)?
+    """May `principal` see the lab's confidential data on model `a` (planned release and general availability,
+    compute, capability details)?
 
     Only the lab itself and agencies party to an ACTIVE or COMPLETED agreement on the model (named on it and
     having accepted it).

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
-from hub.store import agreements, coverage, engagements, events
+from hub.store import agreements, coverage, engagements, events, lead_times
 from hub.store.base import Entity, Relation, Session, facts_by_record, get_many, load_related
 
 MISSING: Any = object()
@@ -98,6 +98,15 @@ class Loaders:
     def parties(self) -> HubLoader:
         """`PartiesByAgreementIdLoader`."""
         return self._get("parties", partial(agreements.parties_by_agreement, self.db))
+
+    @property
+    def lead_times(self) -> HubLoader:
+        """`LeadTimesByAgreementIdLoader`: an agreement's preview lead time per agency (hub/store/lead_times.py)."""
+
+        async def batch(agreement_ids: list[int]) -> list[list[dict[str, Any]]]:
+            return await lead_times.lead_times_by_agreement(self.db, self.db.principal, agreement_ids)
+
+        return self._get("lead_times", batch)
 
     @property
     def signoffs(self) -> HubLoader:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -34,6 +34,9 @@ from schema.mutations import UserError, record_id, run_mutation
 from schema.relations import ById, Rows
 
 # the states of the registry (hub/kinds.py), in its order
+if TYPE_CHECKING:
+    from schema.lead_times import PreviewLeadTime
+
 if TYPE_CHECKING:
     EarlyAccessAgreementState = Enum
 else:
@@ -84,6 +87,10 @@ class EarlyAccessAgreement(Node, Record):
         description="The window cap of the policy when the window was written, for agreements written while the "
         "policy had one; null since the cap was removed."
     )
+    lead_time_asked_days: int = strawberry.field(
+        description="The preview lead time the program asked for when the agreement was made "
+        "(policy.previewLeadTimeDays then): what leadTimes is measured against."
+    )
     protections: list[Protection]
     lab_consent_ref: str | None
     notes: str | None
@@ -100,6 +107,7 @@ class EarlyAccessAgreement(Node, Record):
             access_start=row["access_start"],
             access_end=row["access_end"],
             window_cap_days=row["window_cap_days"],
+            lead_time_asked_days=row["lead_time_asked_days"],
             protections=[Protection(k) for k in row["protections"]],
             lab_consent_ref=row["lab_consent_ref"],
             notes=row["notes"],
@@ -115,6 +123,13 @@ class EarlyAccessAgreement(Node, Record):
 
     parties: list[AgreementParty] = relation_field(
         Rows("parties"), most=store.MAX_AGENCIES, description="The agencies named on the agreement."
+    )
+
+    lead_times: list[Annotated[PreviewLeadTime, strawberry.lazy("schema.lead_times")]] = relation_field(
+        Rows("lead_times"),
+        most=store.MAX_AGENCIES,
+        description="Each named agency's preview lead time: days from its access start to general availability "
+        "(docs/workflows.md, Preview lead time, measured).",
     )
 
 

@@ -64,6 +64,11 @@ CONFIDENTIAL = (
     "Confidential to the lab and to agencies party to an ACTIVE or COMPLETED agreement on the model; "
     "null for everyone else."
 )
+PLANNED_GA = "The date the lab plans the model to become generally available (the preview lead time's PLANNED basis)."
+ACTUAL_GA = (
+    "The date the model became generally available, as the lab recorded it (setModelReleaseStatus records it on "
+    "the move to GENERALLY_AVAILABLE); not after today (UTC)."
+)
 
 
 @register_node("FrontierModel", store.MODEL)
@@ -83,6 +88,8 @@ class FrontierModel(Node, Record):
     training_compute_flop: float | None = strawberry.field(description=CONFIDENTIAL)
     capability_details: str | None = strawberry.field(description=CONFIDENTIAL)
     planned_release_on: date | None = strawberry.field(description=CONFIDENTIAL)
+    planned_general_availability_on: date | None = strawberry.field(description=PLANNED_GA + " " + CONFIDENTIAL)
+    general_availability_on: date | None = strawberry.field(description=ACTUAL_GA)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> FrontierModel:
@@ -100,6 +107,8 @@ class FrontierModel(Node, Record):
             training_compute_flop=row["training_compute_flop"],
             capability_details=row["capability_details"],
             planned_release_on=row["planned_release_on"],
+            planned_general_availability_on=row["planned_general_availability_on"],
+            general_availability_on=row["general_availability_on"],
             **record_fields(row),
         )
 
@@ -231,6 +240,10 @@ class RegisterModelInput:
     training_compute_flop: float | None = strawberry.field(default=None, description=CONFIDENTIAL)
     capability_details: str | None = strawberry.field(default=None, description=CONFIDENTIAL)
     planned_release_on: date | None = strawberry.field(default=None, description=CONFIDENTIAL)
+    planned_general_availability_on: date | None = strawberry.field(
+        default=None, description=PLANNED_GA + " " + CONFIDENTIAL
+    )
+    general_availability_on: date | None = strawberry.field(default=None, description=ACTUAL_GA)
     release_status: FrontierModelState = FrontierModelState("IN_DEVELOPMENT")
     announced_on: date | None = None
     idempotency_key: str | None = strawberry.field(
@@ -250,6 +263,10 @@ class UpdateModelInput:
     training_compute_flop: float | None = strawberry.field(default=strawberry.UNSET, description=CONFIDENTIAL)
     capability_details: str | None = strawberry.field(default=strawberry.UNSET, description=CONFIDENTIAL)
     planned_release_on: date | None = strawberry.field(default=strawberry.UNSET, description=CONFIDENTIAL)
+    planned_general_availability_on: date | None = strawberry.field(
+        default=strawberry.UNSET, description=PLANNED_GA + " " + CONFIDENTIAL
+    )
+    general_availability_on: date | None = strawberry.field(default=strawberry.UNSET, description=ACTUAL_GA)
     announced_on: date | None = strawberry.UNSET
     reason: str | None = None
 
@@ -260,6 +277,11 @@ class SetModelReleaseStatusInput:
     to: FrontierModelState
     expected_version: int
     reason: str | None = None
+    general_availability_on: date | None = strawberry.field(
+        default=None,
+        description="With to: GENERALLY_AVAILABLE, the date it happened (not after today, UTC); by default the date "
+        "already recorded, else today's UTC date.",
+    )
 
 
 @strawberry.type
@@ -276,6 +298,8 @@ MODEL_FIELDS = (
     "training_compute_flop",
     "capability_details",
     "planned_release_on",
+    "planned_general_availability_on",
+    "general_availability_on",
     "announced_on",
 )
 
@@ -318,7 +342,8 @@ class FrontierModelMutation:
 
     @strawberry.mutation(
         description="Set a model's release status: the lab's liaisons alone, never dependent on a coverage decision, "
-        "an agreement or a finding. A release during a preview window is recorded in the event."
+        "an agreement or a finding. A move to GENERALLY_AVAILABLE records the date and, on each PROPOSED or ACTIVE "
+        "agreement on the model, an event stating each agency's preview lead time."
     )
     async def set_model_release_status(
         self, info: strawberry.Info, input: SetModelReleaseStatusInput
@@ -327,6 +352,6 @@ class FrontierModelMutation:
         return await model_payload(
             info,
             lambda con, p: store.set_model_release_status(
-                con, p, model_id, input.to.value, input.expected_version, input.reason
+                con, p, model_id, input.to.value, input.expected_version, input.reason, input.general_availability_on
             ),
         )

@@ -225,7 +225,8 @@ create view frontier_models_masked as
 select t.id, conf.ok as confidential_visible,
        case when conf.ok then t.training_compute_flop end as training_compute_flop,
        case when conf.ok then t.capability_details end as capability_details,
-       case when conf.ok then t.planned_release_on end as planned_release_on
+       case when conf.ok then t.planned_release_on end as planned_release_on,
+       case when conf.ok then t.planned_general_availability_on end as planned_general_availability_on
   from frontier_models t
  cross join lateral (select ((hub_agency_id() is not null and exists (select 1 from early_access_agreements conf_g join agreement_agencies conf_aa on conf_aa.agreement_id = conf_g.id where conf_g.model_id = t.id and conf_g.state in ('ACTIVE', 'COMPLETED') and conf_aa.agency_id = hub_agency_id() and conf_aa.accepted_at is not null))
     or (hub_lab_id() is not null and (t.lab_id = hub_lab_id())))

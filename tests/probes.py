@@ -67,9 +67,9 @@ async def build_world(api: Api) -> World:
         ids: dict[str, Any] = {"lab": lab["Anthropic"], "agency": agency}
         ids["model"] = await con.fetchval(
             """insert into frontier_models (lab_id, name, model_version, modality, training_compute_flop,
-                   capability_details, planned_release_on, release_status)
+                   capability_details, planned_release_on, planned_general_availability_on, release_status)
                values ($1, 'Visibility probe (fictional)', 'v1', 'TEXT', 3e25, 'secret details', '2027-01-01',
-                   'IN_DEVELOPMENT') returning id""",
+                   '2027-02-01', 'IN_DEVELOPMENT') returning id""",
             lab["Anthropic"],
         )
         common = {

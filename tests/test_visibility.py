@@ -211,7 +211,7 @@ async def test_confidential_model_fields_only_for_the_lab_and_active_agreement_p
         await con.close()
     model = to_global_id("FrontierModel", world.ids["model"])
     query = """query($id: ID!) { node(id: $id) { ... on FrontierModel {
-        confidentialVisible trainingComputeFlop capabilityDetails plannedReleaseOn
+        confidentialVisible trainingComputeFlop capabilityDetails plannedReleaseOn plannedGeneralAvailabilityOn
         agreements { id parties { agency { code } } } } } }"""
     # NIST accepted the ACTIVE agreement; EPA is named but has not accepted; CISA is not party
     sees = {"lab": True, "shared": True, "outside": False, "owner": False, "recipient": False}
@@ -221,8 +221,10 @@ async def test_confidential_model_fields_only_for_the_lab_and_active_agreement_p
         assert (node["trainingComputeFlop"] == 3e25) is expected, who
         assert (node["capabilityDetails"] == "secret details") is expected, who
         assert (node["plannedReleaseOn"] == "2027-01-01") is expected, who
+        assert (node["plannedGeneralAvailabilityOn"] == "2027-02-01") is expected, who
         if not expected:
             assert node["trainingComputeFlop"] is None and node["plannedReleaseOn"] is None
+            assert node["plannedGeneralAvailabilityOn"] is None
         # the agreement is visible to the lab and to the agencies named on it (NIST, EPA) only
         assert (len(node["agreements"]) == 1) is (who in ("lab", "shared", "outside")), who
 

@@ -405,6 +405,7 @@ async def test_release_status_is_the_labs_alone_even_during_a_preview_window(api
         anthropic,
     )
     assert released["errors"] == [] and released["model"]["releaseStatus"] == "GENERALLY_AVAILABLE"
+    released_on = (await sql(api, "select (now() at time zone 'UTC')::date::text as d"))[0]["d"]
     last = released["model"]["history"][-1]
     assert (last["action"], last["fromState"], last["toState"], last["reason"]) == (
         "TRANSITIONED",
@@ -419,16 +420,16 @@ async def test_release_status_is_the_labs_alone_even_during_a_preview_window(api
             pk(mythos),
         )
     )[0]
-    assert event["details"] == {}
-    # each open window's agreement records the release, for its parties' eyes only
+    assert event["details"] == {"generalAvailabilityOn": released_on}
+    # each PROPOSED or ACTIVE agreement on the model records the release as a fact, for its parties' eyes only
     recorded = await sql(
         api,
-        "select entity_id, details from events where entity_kind = 'AGREEMENT'"
-        " and action = 'MODEL_RELEASED_DURING_WINDOW' order by entity_id",
+        "select entity_id, reason, details from events where entity_kind = 'AGREEMENT'"
+        " and action = 'MODEL_GENERALLY_AVAILABLE' order by entity_id",
     )
-    assert recorded == [
-        {"entity_id": r["id"], "details": {"releaseStatus": "GENERALLY_AVAILABLE"}} for r in open_windows
-    ]
+    assert {r["id"] for r in open_windows} <= {r["entity_id"] for r in recorded}
+    assert all(r["reason"].startswith(f"generally available on {released_on}") for r in recorded)
+    assert all(r["details"]["generalAvailabilityOn"] == released_on for r in recorded)
     # the agreement is untouched: a recorded fact, not a violation
     states = await sql(api, "select state from early_access_agreements where id = $1", open_windows[0]["id"])
     assert states == [{"state": "ACTIVE"}]
@@ -440,7 +441,8 @@ async def test_release_status_is_the_labs_alone_even_during_a_preview_window(api
     stale = await mutate(api, SET_RELEASE, {"id": mythos, "to": "DEPRECATED", "expectedVersion": 1}, anthropic)
     assert stale["errors"][0]["code"] == "STALE_VERSION" and stale["errors"][0]["currentVersion"] == 2
 
-    # a release with no open window carries no such details
+    # a release with no agreement records the date on the model and nothing on any agreement
+    before = len(await sql(api, "select id from events where action = 'MODEL_GENERALLY_AVAILABLE'"))
     model = await new_model(api, anthropic)
     plain = await mutate(
         api, SET_RELEASE, {"id": model["id"], "to": "GENERALLY_AVAILABLE", "expectedVersion": 1}, anthropic
@@ -451,7 +453,8 @@ async def test_release_status_is_the_labs_alone_even_during_a_preview_window(api
         "select details from events where entity_kind = 'MODEL' and entity_id = $1 order by id desc limit 1",
         pk(model["id"]),
     )
-    assert details[0]["details"] == {}
+    assert details[0]["details"] == {"generalAvailabilityOn": released_on}
+    assert len(await sql(api, "select id from events where action = 'MODEL_GENERALLY_AVAILABLE'")) == before
 
 
 # ------------------------------------------------------------------------------------------------ agreements

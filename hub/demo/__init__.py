@@ -22,6 +22,7 @@ from hub.demo.content import (
     demo_officer_name,
 )
 from hub.demo.context import DEMO_LOCK_KEY, DEMO_SEED, DemoContext
+from hub.demo.lead_time import insert_lead_times
 from hub.demo.program import insert_program
 from hub.demo.security import insert_security
 
@@ -81,6 +82,7 @@ async def load_demo(con: asyncpg.Connection, *, today: date | None = None) -> bo
         ctx = DemoContext(con, today=today)
         await ctx.load_reference()
         await insert_program(ctx)
+        await insert_lead_times(ctx)
         await insert_security(ctx)
         await ctx.insert_events()
     return True

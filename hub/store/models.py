@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -11,6 +12,7 @@ from hub.access import MODEL_CONFIDENTIAL_COLUMNS, STANDING_DECISION_STATES, Par
 from hub.auth import Principal
 from hub.kinds import KINDS, sql_list
 from hub.remits import Facts
+from hub.store import lead_times
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders, through
 from hub.workflow import (
     bad_input,
@@ -38,7 +40,7 @@ def model_columns(principal: Principal, p: Params) -> str:
     hidden = ", ".join(f"masked.{c}" for c in CONFIDENTIAL_COLUMNS)
     return (
         "t.id, t.lab_id, t.name, t.model_version, t.modality, t.description, t.capabilities, t.release_status,"
-        " t.announced_on, t.created_at, t.updated_at, t.version,"
+        " t.announced_on, t.general_availability_on, t.created_at, t.updated_at, t.version,"
         f" coalesce(masked.confidential_visible, false) as confidential_visible, {hidden}"
     )
 
@@ -92,8 +94,16 @@ MODALITIES = ("TEXT", "CODE", "IMAGE", "AUDIO", "VIDEO", "MULTIMODAL")
 RELEASE_STATUSES = KINDS["MODEL"].states
 
 
-def model_fields(values: dict[str, Any]) -> dict[str, Any]:
-    """The checked descriptive and confidential columns of a registration or an update (only the keys present)."""
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def model_fields(values: dict[str, Any], *, today: date | None = None) -> dict[str, Any]:
+    """The checked descriptive and confidential columns of a registration or an update (only the keys present).
+
+    General availability (docs/design.md, "Early access"): the actual date cannot be in the future (`today` is the
+    UTC date); a planned date may be in the past, since a plan that slipped is what the lab said, and a frontend
+    that sends back what it read must not be refused for a date that has since passed."""
     fields: dict[str, Any] = {}
     if "name" in values:
         fields["name"] = text(values["name"], "input.name", required=True, max_length=200)
@@ -122,7 +132,21 @@ def model_fields(values: dict[str, Any]) -> dict[str, Any]:
         fields["planned_release_on"] = values["planned_release_on"]
     if "announced_on" in values:
         fields["announced_on"] = values["announced_on"]
+    if "planned_general_availability_on" in values:
+        fields["planned_general_availability_on"] = values["planned_general_availability_on"]
+    if "general_availability_on" in values:
+        fields["general_availability_on"] = actual_general_availability(
+            values["general_availability_on"], "input.generalAvailabilityOn", today=today
+        )
     return fields
+
+
+def actual_general_availability(value: date | None, field: str, *, today: date | None = None) -> date | None:
+    """The date a model became generally available: a fact, so not a date to come (UTC)."""
+    today = today or utc_today()
+    if value is not None and value > today:
+        raise bad_input(field, f"is the date the model became generally available: not after today ({today}, UTC)")
+    return value
 
 
 def _duplicate(fields: dict[str, Any]) -> str:
@@ -177,31 +201,63 @@ async def update_model(
 
 
 async def set_model_release_status(
-    con: asyncpg.Connection, principal: Principal, model_id: int, to: str, expected_version: int, reason: str | None
+    con: asyncpg.Connection,
+    principal: Principal,
+    model_id: int,
+    to: str,
+    expected_version: int,
+    reason: str | None,
+    general_availability_on: date | None = None,
 ) -> int:
     """The lab alone sets its model's release status. Nothing gates it: not a coverage decision, an agreement or a
-    finding. A release while a preview window is open is recorded, never refused: as an event on each such
-    agreement, so that only the agreement's parties learn of the window."""
+    finding. A move to GENERALLY_AVAILABLE records the date (the one given, else the one the lab already recorded,
+    else today's UTC date) and, as an ordinary fact on each PROPOSED or ACTIVE agreement on the model, the preview
+    lead time each agency joined had (docs/workflows.md, "Preview lead time, measured"): an event on the
+    agreement, so that only its parties learn of it."""
     row = await lock_in_remit(con, principal, "MODEL", model_id, "setModelReleaseStatus", to=to)
     check_version(row, expected_version)
-    await transition(con, principal, "MODEL", row, to, reason=reason)
+    field = "input.generalAvailabilityOn"
+    if general_availability_on is not None and to != "GENERALLY_AVAILABLE":
+        raise bad_input(field, "is recorded only with to: GENERALLY_AVAILABLE (or through updateModel)")
+    changes: dict[str, Any] = {}
+    details: dict[str, Any] = {}
     if to == "GENERALLY_AVAILABLE":
-        open_windows = await con.fetch(
-            """select id, state from early_access_agreements
-                where model_id = $1 and state = 'ACTIVE' and access_start <= now() and access_end > now()
-                order by id""",
-            model_id,
-        )
-        for agreement in open_windows:
-            await record_event(
-                con,
-                principal,
-                kind="AGREEMENT",
-                entity_id=agreement["id"],
-                action="MODEL_RELEASED_DURING_WINDOW",
-                from_state=agreement["state"],
-                to_state=agreement["state"],
-                reason="the lab released the model while this preview window was open",
-                details={"releaseStatus": to},
-            )
+        on = actual_general_availability(general_availability_on, field) or row["general_availability_on"]
+        if on is None:
+            on = await con.fetchval("select (now() at time zone 'UTC')::date")
+        changes["general_availability_on"] = on
+        details["generalAvailabilityOn"] = on.isoformat()
+    await transition(con, principal, "MODEL", row, to, reason=reason, changes=changes, details=details)
+    if to == "GENERALLY_AVAILABLE":
+        await record_general_availability(con, principal, model_id, changes["general_availability_on"])
     return model_id
+
+
+async def record_general_availability(con: asyncpg.Connection, principal: Principal, model_id: int, on: date) -> None:
+    """One event MODEL_GENERALLY_AVAILABLE on each PROPOSED or ACTIVE agreement on the model, stating the date and
+    the lead time each agency that has joined had: a fact, whatever the figure."""
+    agreements = await con.fetch(
+        """select id, state from early_access_agreements
+            where model_id = $1 and state in ('PROPOSED', 'ACTIVE') order by id""",
+        model_id,
+    )
+    if not agreements:
+        return
+    by_agreement = await lead_times.lead_times_by_agreement(con, principal, [a["id"] for a in agreements])
+    for agreement, rows in zip(agreements, by_agreement, strict=True):
+        joined = [r for r in rows if r["days"] is not None]
+        await record_event(
+            con,
+            principal,
+            kind="AGREEMENT",
+            entity_id=agreement["id"],
+            action="MODEL_GENERALLY_AVAILABLE",
+            from_state=agreement["state"],
+            to_state=agreement["state"],
+            reason=lead_times.general_availability_reason(on, rows),
+            details={
+                "generalAvailabilityOn": on.isoformat(),
+                "leadTimeDays": {r["agency_code"]: r["days"] for r in joined},
+                "leadTimeAskedDays": rows[0]["asked_days"] if rows else None,
+            },
+        )

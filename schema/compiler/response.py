@@ -227,6 +227,8 @@ class Build(Selections):
                 pairs.append((key, self.coverage_outcome(x)))
             elif isinstance(declared.loads, Rows) and declared.loads.loader_name == "parties":
                 pairs.append((key, await self.parties(self.subselections(nodes), x)))
+            elif isinstance(declared.loads, Rows) and declared.loads.loader_name == "lead_times":
+                pairs.append((key, await self.lead_times(self.subselections(nodes), x)))
             else:
                 # a `first` the resolver would refuse raises its error: the resolvers answer, with that error
                 page = declared.page_of(self.arguments(gql_type, nodes)[1] if declared.first is not None else {})
@@ -275,6 +277,40 @@ class Build(Selections):
             f"(select coalesce(json_agg({json_object(pairs)} order by {a}.agency_id), '[]'::json)"
             f" from agreement_agencies {a} where {a}.agreement_id = {x}.id)"
         )
+
+    async def lead_times(self, selection_sets: list[SelectionSetNode], x: str) -> str:
+        """EarlyAccessAgreement.leadTimes: the rows of the one statement hub.store.lead_times reads them with, for
+        this agreement, by agency code."""
+        from hub.store.lead_times import lead_time_sql
+
+        a = self.alias()
+        scalars = {
+            "joinedAt": iso_timestamp(f"{a}.joined_at"),
+            "accessStart": iso_timestamp(f"{a}.access_start"),
+            "accessStartOn": f"{a}.access_start_on",
+            "generalAvailabilityOn": f"{a}.general_availability_on",
+            "basis": f"{a}.basis",
+            "days": f"{a}.days",
+            "askedDays": f"{a}.asked_days",
+            "given": f"{a}.given",
+        }
+        related = {"agency": ("Agency", f"{a}.agency_id"), "agreement": ("EarlyAccessAgreement", f"{a}.agreement_id")}
+        pairs = []
+        for key, nodes in self.collect(selection_sets, "PreviewLeadTime").items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, "'PreviewLeadTime'"))
+            elif name in scalars:
+                pairs.append((key, scalars[name]))
+            elif name in related:
+                type_name, column = related[name]
+                entity, gql_type = self.node_types[type_name][0], self.gql.get_type(type_name)
+                pairs.append((key, await self.by_key(entity, gql_type, self.subselections(nodes), column)))
+            else:
+                raise NotCompilable(f"field PreviewLeadTime.{name}")
+        rows = lead_time_sql(self.principal, self.p, f"g.id = {x}.id")
+        aggregated = f"coalesce(json_agg({json_object(pairs)} order by {a}.agency_code), '[]'::json)"
+        return f"(select {aggregated} from ({rows}) {a})"
 
     def coverage_outcome(self, x: str) -> str:
         """FrontierModel.coverageOutcome: the outcome of the newest standing one (by decided_at, then id) among the

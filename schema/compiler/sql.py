@@ -99,11 +99,13 @@ PLAIN_FIELDS: dict[str, frozenset[str]] = {
             "capabilities",
             "release_status",
             "announced_on",
+            "general_availability_on",
             # masked in the store's own select list unless the principal may see them (hub.store.models)
             "confidential_visible",
             "training_compute_flop",
             "capability_details",
             "planned_release_on",
+            "planned_general_availability_on",
         }
     ),
     "EarlyAccessAgreement": frozenset(
@@ -114,6 +116,7 @@ PLAIN_FIELDS: dict[str, frozenset[str]] = {
             "access_start",
             "access_end",
             "window_cap_days",
+            "lead_time_asked_days",
             "protections",
             "lab_consent_ref",
             "notes",
