@@ -360,7 +360,7 @@ async def insert_measures(ctx: DemoContext) -> None:
 
 
 def _milestones(ctx: DemoContext, engagement_id: int, state: str) -> list[_Milestone]:
-    """1-4 milestones in order; open engagements have one current milestone overdue, due soon or later."""
+    """1-4 milestones in order; open engagements have one current milestone past its date, due soon or later."""
     rng = ctx.rng
     count = rng.randint(1, 4)
     later = sorted(rng.sample(range(1, len(c.MILESTONE_TITLES)), count - 1))
@@ -387,8 +387,8 @@ def _milestones(ctx: DemoContext, engagement_id: int, state: str) -> list[_Miles
         return rows
     # SCOPING, ACTIVE, PAUSED: milestones before the current one are done.
     current = rng.randint(0, len(titles) - 1)
-    mode = rng.choices(("overdue", "soon", "later"), weights=(3, 3, 2))[0]
-    if mode == "overdue":
+    mode = rng.choices(("past", "soon", "later"), weights=(3, 3, 2))[0]
+    if mode == "past":
         current_due = today - timedelta(days=rng.randint(1, 21))
     elif mode == "soon":
         current_due = today + timedelta(days=rng.randint(0, 7))
