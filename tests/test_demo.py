@@ -16,6 +16,7 @@ import pytest
 from hub import db
 from hub.demo import REAL_MODELS, demo_liaison_name, load_demo
 from hub.demo.context import FICTIONAL, load_kev
+from hub.demo.extract_kev import FACT_FIELDS
 from hub.demo_tokens import issue_demo_tokens
 from hub.screening import CriterionResult, dry_run, screen
 from tests.conftest import Api, Server
@@ -194,6 +195,14 @@ async def test_kev_findings_keep_the_catalogues_facts_and_are_attributed_to_it(c
         # the catalogue's prose stays out of the project
         assert r["kev_required_action"] is None
         assert entry["dueDate"] in r["description"] and FICTIONAL in r["description"]
+
+
+def test_the_packaged_kev_copy_holds_the_catalogues_fact_fields_only() -> None:
+    entries = load_kev()
+    assert len(entries) == 1404 and len({e["cveID"] for e in entries}) == len(entries)
+    # the catalogue's prose (shortDescription, requiredAction, notes) stays out of the project
+    assert all(tuple(entry) == FACT_FIELDS for entry in entries)
+    assert max(e["dueDate"] for e in entries) == "2025-09-15"  # the copy of 2025-08-25: every due date is past
 
 
 async def test_findings_about_models_are_fictional_and_agencies_wrote_every_finding(
