@@ -160,8 +160,8 @@ def doc_texts() -> Iterator[Text]:
 
 
 async def database_texts(con: asyncpg.Connection) -> list[Text]:
-    """The demo database's texts: every text column of every table (the events' actions and reasons among them),
-    the rows whose text holds a word, found by PostgreSQL."""
+    """The demo database's texts: every text and JSON column of every table (the events' actions, reasons and
+    details among them), the rows whose text holds a word, found by PostgreSQL."""
     columns = await con.fetch(
         """select c.table_name, c.column_name, exists (select 1 from information_schema.columns k
                                                         where k.table_schema = c.table_schema
@@ -169,7 +169,8 @@ async def database_texts(con: asyncpg.Connection) -> list[Text]:
                                                  as has_id
              from information_schema.columns c join information_schema.tables t
                   on t.table_schema = c.table_schema and t.table_name = c.table_name and t.table_type = 'BASE TABLE'
-            where c.table_schema = 'public' and (c.data_type = 'text' or c.udt_name = '_text')
+            where c.table_schema = 'public'
+              and (c.data_type in ('text', 'character varying', 'jsonb') or c.udt_name = '_text')
             order by c.table_name, c.ordinal_position"""
     )
     texts = []
@@ -201,6 +202,20 @@ def test_a_planted_word_fails_naming_its_place() -> None:
     hits, unused = unexplained(find_hits(planted), load_allowlist())
     assert [(h.place, h.word) for h in hits] == [("schema Planted.window", "breach")]
     assert "schema Planted.window: 'breach'" in report(hits, [])
+
+
+async def test_a_word_planted_in_the_demo_database_is_found_with_its_row(connection: asyncpg.Connection) -> None:
+    finding = await connection.fetchval("select min(id) from findings")
+    await connection.execute(
+        "update findings set description = 'The lab is in breach of the window.' where id = $1", finding
+    )
+    standard = await connection.fetchval("select min(id) from coverage_standards")
+    await connection.execute(
+        """update coverage_standards set criteria = '["two violations"]' where id = $1""", standard
+    )
+    hits = find_hits(await database_texts(connection))
+    assert (f"demo findings.description (id {finding})", "breach") in {(h.place, h.word) for h in hits}
+    assert (f"demo coverage_standards.criteria (id {standard})", "violation") in {(h.place, h.word) for h in hits}
 
 
 def test_inflections_count_and_lookalikes_do_not() -> None:
