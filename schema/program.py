@@ -193,14 +193,19 @@ class StateCount:
     count: int
 
 
-@strawberry.type(description="Something due: a preview window closing, a standard due, a KEV due date, a milestone.")
+@strawberry.type(
+    description="Something due: an agreement's preview access ending, a standard due, and, for agencies, a KEV due "
+    "date (the catalogue's deadline for federal agencies, BOD 22-01) or an engagement milestone."
+)
 class Deadline:
     kind: EntityKind
     entity_pk: strawberry.Private[int]
     what: str
     due_on: date
-    days_left: int = strawberry.field(description="Negative when overdue.")
-    overdue: bool
+    days_left: int = strawberry.field(description="Negative when past due (an agency's own deadline).")
+    overdue: bool = strawberry.field(
+        description="An agency's own deadline past its date; never true on a lab liaison's dashboard."
+    )
 
     entity_id: strawberry.ID = strawberry.field(resolver=lambda self: _entity_id(self))
     entity: Node | None = relation_field(
@@ -221,10 +226,16 @@ class Dashboard:
     horizon_days: int
     counts: list[StateCount] = computed_field(DASHBOARD)
     due_soon: list[Deadline] = computed_field(
-        DASHBOARD, description="Due from today to today + horizonDays, soonest first."
+        DASHBOARD,
+        description="Due from today to today + horizonDays, soonest first. A lab liaison sees only what concerns its "
+        "lab: its agreements' access ends and the coverage standards due.",
     )
     due_soon_count: int
-    overdue: list[Deadline] = computed_field(DASHBOARD, description="Past due and unfinished, most recently due first.")
+    overdue: list[Deadline] = computed_field(
+        DASHBOARD,
+        description="Agencies' own deadlines past their date and unfinished, most recently due first; always empty "
+        "for a lab liaison.",
+    )
     overdue_count: int
     rescreening_queue_count: int = strawberry.field(
         description="Coverage decisions standing under a standard no longer in force whose model waits for a "
@@ -268,8 +279,8 @@ class ProgramQuery:
         )
 
     @strawberry.field(
-        description="Counts by state; deadlines due within `horizonDays` (default 7) and overdue (each list at "
-        "most `first`, default 50)."
+        description="Counts by state; deadlines due within `horizonDays` (default 7) and, for agencies, those past "
+        "their date (each list at most `first`, default 50)."
     )
     async def dashboard(
         self, info: strawberry.Info, horizon_days: int = 7, as_of: date | None = None, first: int = 50

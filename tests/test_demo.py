@@ -14,9 +14,12 @@ import asyncpg
 import pytest
 
 from hub import db
-from hub.demo import load_demo
+from hub.demo import REAL_MODELS, demo_liaison_name, load_demo
+from hub.demo.context import FICTIONAL, load_kev
+from hub.demo.extract_kev import FACT_FIELDS
+from hub.demo_tokens import issue_demo_tokens
 from hub.screening import CriterionResult, dry_run, screen
-from tests.conftest import Server
+from tests.conftest import Api, Server
 
 STATES = {
     "labs": ("participation", {"INVITED", "ENGAGED", "PARTICIPATING", "DECLINED", "WITHDRAWN"}),
@@ -101,7 +104,7 @@ async def test_demo_is_large_and_grounded(connection: asyncpg.Connection) -> Non
     c = await counts(connection)
     assert c["frontier_models"] >= 300 and c["findings"] >= 2000
     labs = {r[0] for r in await connection.fetch("select name from labs")}
-    assert {"OpenAI", "Anthropic", "Google DeepMind"} <= labs and len(labs) >= 5
+    assert {"OpenAI", "Anthropic", "Google"} <= labs and len(labs) >= 5
     assert (
         await connection.fetchval(
             "select count(*) from frontier_models m join labs l on l.id = m.lab_id"
@@ -116,6 +119,171 @@ async def test_demo_is_large_and_grounded(connection: asyncpg.Connection) -> Non
     # fictional records say so
     fictional = await connection.fetchval("select count(*) from labs where name like '%(fictional)%'")
     assert fictional > 0
+
+
+# ------------------------------------------------------------------------------------------------ honesty
+
+REAL_LABS = {"OpenAI", "Anthropic", "Google"}
+
+
+async def test_the_only_real_labs_are_the_orders_three_with_their_public_models(
+    connection: asyncpg.Connection,
+) -> None:
+    labs = await connection.fetch("select id, name, legal_name, country from labs")
+    real = {r["name"] for r in labs if not r["name"].endswith("(fictional)")}
+    assert real == REAL_LABS
+    assert all(r["legal_name"].endswith("(fictional)") for r in labs if r["name"] not in real)
+    google = next(r for r in labs if r["name"] == "Google")
+    assert (google["legal_name"], google["country"]) == ("Google LLC", "US")
+
+    public = {(m.lab, m.name, m.model_version, m.announced_on) for m in REAL_MODELS}
+    models = await connection.fetch(
+        """select l.name as lab, m.name, m.model_version, m.announced_on, m.description
+             from frontier_models m join labs l on l.id = m.lab_id"""
+    )
+    for m in models:
+        if m["lab"] in REAL_LABS:
+            assert (m["lab"], m["name"], m["model_version"], m["announced_on"]) in public, m["name"]
+        else:
+            assert m["name"].endswith("(fictional)"), m["name"]
+        assert FICTIONAL in m["description"]
+    assert {m["lab"] for m in models if m["lab"] in REAL_LABS} == REAL_LABS
+    # the demo keeps its size: fictional labs in the real ones' place
+    assert len({m["lab"] for m in models}) >= 25 and len(models) >= 300
+
+    liaisons = await connection.fetch(
+        "select p.name, l.name as lab from principals p join labs l on l.id = p.lab_id where p.role = 'LAB_LIAISON'"
+    )
+    assert {(r["lab"], r["name"]) for r in liaisons} == {(lab, demo_liaison_name(lab)) for lab in REAL_LABS}
+
+
+async def test_claude_mythos_preview_is_a_restricted_preview_announced_weeks_before_the_order(
+    connection: asyncpg.Connection,
+) -> None:
+    mythos = await connection.fetchrow(
+        """select m.* from frontier_models m join labs l on l.id = m.lab_id
+            where l.name = 'Anthropic' and m.name = 'Claude Mythos Preview'"""
+    )
+    order_date = await connection.fetchval("select order_date from policy where id = 1")
+    assert mythos["release_status"] == "RESTRICTED_PREVIEW"
+    assert mythos["model_version"] == "claude-mythos-preview" and mythos["announced_on"] == date(2026, 4, 7)
+    assert 14 <= (order_date - mythos["announced_on"]).days <= 70
+    # Anthropic said it does not plan to make it generally available: the demo plans no release for it
+    assert mythos["planned_release_on"] is None
+    assert "restricted preview" in mythos["description"] and FICTIONAL in mythos["description"]
+
+
+async def test_kev_findings_keep_the_catalogues_facts_and_are_attributed_to_it(connection: asyncpg.Connection) -> None:
+    catalogue = {entry["cveID"]: entry for entry in load_kev()}
+    rows = await connection.fetch("select * from findings where cve_id is not null or kev_date_added is not null")
+    assert len(rows) > 1000
+    for r in rows:
+        entry = catalogue[r["cve_id"]]
+        assert r["discovered_by_kind"] == "KEV_CATALOGUE", r["id"]
+        assert r["model_id"] is r["lab_id"] is r["discovered_by_agency_id"] is r["discovered_by_lab_id"] is None
+        assert (r["kev_date_added"], r["kev_due_date"]) == (
+            date.fromisoformat(entry["dateAdded"]),
+            date.fromisoformat(entry["dueDate"]),
+        )
+        assert r["kev_known_ransomware_campaign_use"] == entry["knownRansomwareCampaignUse"].upper()
+        assert (r["affected_vendor"], r["affected_product"], r["title"], r["cwes"]) == (
+            entry["vendorProject"],
+            entry["product"],
+            entry["vulnerabilityName"],
+            entry["cwes"],
+        )
+        # the catalogue's prose stays out of the project
+        assert r["kev_required_action"] is None
+        assert entry["dueDate"] in r["description"] and FICTIONAL in r["description"]
+
+
+def test_the_packaged_kev_copy_holds_the_catalogues_fact_fields_only() -> None:
+    entries = load_kev()
+    assert len(entries) == 1404 and len({e["cveID"] for e in entries}) == len(entries)
+    # the catalogue's prose (shortDescription, requiredAction, notes) stays out of the project
+    assert all(tuple(entry) == FACT_FIELDS for entry in entries)
+    assert max(e["dueDate"] for e in entries) == "2025-09-15"  # the copy of 2025-08-25: every due date is past
+
+
+async def test_findings_about_models_are_fictional_and_agencies_wrote_every_finding(
+    connection: asyncpg.Connection,
+) -> None:
+    rows = await connection.fetch(
+        """select f.*, m.name as model_name, l.name as lab_name, p.agency_id as author_agency_id
+             from findings f left join frontier_models m on m.id = f.model_id left join labs l on l.id = f.lab_id
+             join principals p on p.id = f.created_by"""
+    )
+    assert all(r["author_agency_id"] is not None for r in rows)
+    assert {r["discovered_by_kind"] for r in rows} == {"KEV_CATALOGUE", "MODEL", "AGENCY"}
+    about_models = [r for r in rows if r["model_id"] is not None]
+    assert len(about_models) > 100
+    for r in about_models:
+        assert r["model_name"].endswith("(fictional)") and r["lab_name"].endswith("(fictional)")
+        assert r["cve_id"] is None
+    assert not {r["lab_name"] for r in rows} & REAL_LABS
+    assert all(FICTIONAL in r["description"] for r in rows)
+    # flaws in a fictional model itself, found by an agency
+    assert any(r["affected_product"] == r["model_name"] and r["discovered_by_kind"] == "AGENCY" for r in about_models)
+
+
+# each table that holds program records about a lab, and the text column that says the record is fictional
+FICTIONAL_TEXT = {
+    "frontier_models": "description",
+    "early_access_agreements": "notes",
+    "compute_estimates": "method_note",
+    "model_designations": "reason",
+    "infrastructure_engagements": "summary",
+}
+
+
+async def test_every_program_record_about_a_real_lab_says_it_is_fictional(connection: asyncpg.Connection) -> None:
+    real = [r["id"] for r in await connection.fetch("select id from labs where name = any($1::text[])", REAL_LABS)]
+    for table, column in FICTIONAL_TEXT.items():
+        texts = await connection.fetch(f"select {column} from {table} where lab_id = any($1::bigint[])", real)
+        assert texts and all(FICTIONAL in (t[0] or "") for t in texts), table
+    notes = await connection.fetch(
+        """select d.request_note from coverage_decisions d join frontier_models m on m.id = d.model_id
+            where m.lab_id = any($1::bigint[])""",
+        real,
+    )
+    assert notes and all(FICTIONAL in n[0] for n in notes)
+    refs = await connection.fetch("select evidence_ref from evaluation_results where lab_id = any($1::bigint[])", real)
+    assert refs and all(r[0].startswith("FICTIONAL-") for r in refs)
+    # every event the demo writes, a real lab's participation history included, says so
+    reasons = await connection.fetch("select reason from events where entity_kind = 'LAB' or actor_lab_id is not null")
+    assert reasons and {r[0] for r in reasons} == {FICTIONAL}
+
+
+DASHBOARD = """query($horizon: Int!) { dashboard(horizonDays: $horizon) {
+  dueSoonCount overdueCount
+  dueSoon { kind what dueOn daysLeft overdue entity { ... on EarlyAccessAgreement { lab { name } } } }
+  overdue { kind what dueOn daysLeft overdue } } }"""
+
+
+async def test_a_lab_liaison_sees_only_its_deadlines_as_due_and_agencies_see_kev_due_dates(api: Api) -> None:
+    con = await db.connect(api.url)
+    try:
+        tokens = {(who, role): token for who, role, token in await issue_demo_tokens(con)}
+        newest_kev_due = await con.fetchval("select max(kev_due_date) from findings")
+    finally:
+        await con.close()
+
+    lab = (await api.data(DASHBOARD, {"horizon": 366}, token=tokens[("Anthropic", "LAB_LIAISON")]))["dashboard"]
+    assert lab["overdue"] == [] and lab["overdueCount"] == 0
+    assert lab["dueSoon"] and {d["kind"] for d in lab["dueSoon"]} <= {"AGREEMENT", "STANDARD"}
+    assert all(d["daysLeft"] >= 0 and not d["overdue"] for d in lab["dueSoon"])
+    agreements = [d for d in lab["dueSoon"] if d["kind"] == "AGREEMENT"]
+    assert agreements and all(d["entity"]["lab"]["name"] == "Anthropic" for d in agreements)
+
+    cisa = (await api.data(DASHBOARD, {"horizon": 7}, token=tokens[("CISA", "OFFICER")]))["dashboard"]
+    # the catalogue's due dates (BOD 22-01) all lie in the past: they are the agencies' deadlines past their date
+    assert cisa["overdueCount"] > 100 and not [d for d in cisa["dueSoon"] if d["kind"] == "FINDING"]
+    assert newest_kev_due < date.today()
+    big = (await api.data(DASHBOARD.replace("dashboard(", "dashboard(first: 500, "), {"horizon": 7},
+                          token=tokens[("CISA", "OFFICER")]))["dashboard"]  # fmt: skip
+    kev = [d for d in big["overdue"] if d["kind"] == "FINDING"]
+    assert kev and all(d["what"] == "KEV due date (BOD 22-01)" and d["overdue"] for d in kev)
+    assert all(date.fromisoformat(d["dueOn"]) <= newest_kev_due for d in kev)
 
 
 async def test_loading_twice_changes_nothing(connection: asyncpg.Connection) -> None:

@@ -454,7 +454,8 @@ function deadlineTable(id, title, deadlines, total) {
 
 function renderDeadlines() {
   const d = board.dashboard;
-  $("overdue").replaceChildren(deadlineTable("overdue", "Overdue", d.overdue, d.overdueCount));
+  // a lab liaison's dashboard lists only what concerns its lab, and only as due (docs/design.md, "Deadlines")
+  $("overdue").replaceChildren(...(board.me?.lab ? [] : [deadlineTable("overdue", "Overdue", d.overdue, d.overdueCount)]));
   $("due-soon").replaceChildren(
     deadlineTable("due-soon", `Due within ${f.formatNumber(d.horizonDays)} days`, d.dueSoon, d.dueSoonCount),
   );
@@ -624,7 +625,9 @@ function findingRow(x) {
   const mark = rowMark(x.id);
   const matches = findingMatches(x);
   const kevDays = x.kev?.dueDate ? f.daysFromToday(x.kev.dueDate) : null;
-  const kevLate = kevDays !== null && kevDays < 0 && f.OPEN_FINDING_STATES.includes(x.state);
+  // a KEV due date is a federal agency's own deadline (BOD 22-01): shown to a lab liaison as the catalogue's date only
+  const agencyDeadline = !board.me?.lab;
+  const kevLate = agencyDeadline && kevDays !== null && kevDays < 0 && f.OPEN_FINDING_STATES.includes(x.state);
   const details = [x.cveId, x.model ? `${x.model.name} ${x.model.modelVersion}`.trim() : null, x.lab?.name].filter(Boolean);
   const row = h(
     "tr",
@@ -649,7 +652,9 @@ function findingRow(x) {
       x.kev?.dueDate
         ? [
             h("time", { datetime: x.kev.dueDate }, f.formatDate(x.kev.dueDate)),
-            h("span", { class: "sub" }, kevLate ? h("strong", {}, f.deadlineText(kevDays)) : f.deadlineText(kevDays)),
+            agencyDeadline
+              ? h("span", { class: "sub" }, kevLate ? h("strong", {}, f.deadlineText(kevDays)) : f.deadlineText(kevDays))
+              : null,
           ]
         : h("span", { class: "muted" }, "not in KEV"),
     ),

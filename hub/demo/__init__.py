@@ -1,4 +1,5 @@
-"""The demo data: real labs and models, fictional program records, findings grounded in CISA's KEV catalogue.
+"""The demo data: the order's three labs and their public models, fictional labs and program records, findings
+grounded in CISA's KEV catalogue (docs/design.md, "Demo data").
 
 `load_demo` writes it once (idempotent, one transaction); `demo_summary` counts the rows per table. Every
 fictional record says so ("(fictional)" in a name, or "Fictional demo record." in its text). The demo
@@ -72,7 +73,8 @@ async def load_demo(con: asyncpg.Connection, *, today: date | None = None) -> bo
     Idempotent and safe to run from several processes at once: a transaction-level advisory lock serialises
     loaders, and the second finds the demo's marker lab and writes nothing. Deterministic for a given `today`
     (default: today's UTC date), from which every date is placed so that the demo looks live: agreements open
-    now, deadlines due this week and overdue. Needs the migrations applied (the policy row and the agencies).
+    now, deadlines due this week and past; the KEV facts keep the catalogue's own dates. Needs the migrations
+    applied (the policy row and the agencies).
     """
     today = today or datetime.now(UTC).date()
     async with con.transaction():

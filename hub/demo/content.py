@@ -1,9 +1,11 @@
 """The fixed content of the demo: labs, models and the vocabularies the generator draws from.
 
-The real labs and their models are public facts (names, model identifiers, announcement dates). Everything
-the program would hold about them (participation, agreements, confidential model data, coverage decisions,
-findings, measures, engagements) is fictional and marked so. Fictional labs and models carry "(fictional)" in
-their names, and fictional places in counterparties do too.
+Only the order's three labs are real (OpenAI, Anthropic, Google), and of them only public facts: names, model
+identifiers and public announcement dates (Claude Mythos Preview as Anthropic announced it: a restricted preview,
+not offered generally). Everything the program holds about any lab (participation, agreements, confidential model
+data, coverage decisions, findings, measures, engagements) is fictional and marked so. Every other lab is
+fictional, with "(fictional)" in its name and in its models' names, and fictional places in counterparties say so
+too (docs/design.md, "Demo data").
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 AGENCY_CODES = ("CISA", "NIST", "DOD", "NSA", "TREASURY", "ODNI", "DOE", "HHS", "EPA")
-LIAISON_LABS = ("Anthropic", "OpenAI", "Google DeepMind")
+LIAISON_LABS = ("Anthropic", "OpenAI", "Google")
 
 SECTORS = (
     "CHEMICAL",
@@ -71,16 +73,17 @@ class LabSpec:
     participation: str
 
 
+# The order's three labs. Their participation here is a fictional demo state, like every program record about them.
 REAL_LABS = (
     LabSpec("OpenAI", "OpenAI OpCo, LLC", "US", "https://openai.com", "PARTICIPATING"),
     LabSpec("Anthropic", "Anthropic PBC", "US", "https://www.anthropic.com", "PARTICIPATING"),
-    LabSpec("Google DeepMind", "DeepMind Technologies Limited", "GB", "https://deepmind.google", "PARTICIPATING"),
-    LabSpec("Meta", "Meta Platforms, Inc.", "US", "https://ai.meta.com", "ENGAGED"),
-    LabSpec("xAI", "X.AI Corp.", "US", "https://x.ai", "INVITED"),
-    LabSpec("Mistral AI", "Mistral AI SAS", "FR", "https://mistral.ai", "ENGAGED"),
-    LabSpec("Amazon", "Amazon.com, Inc.", "US", "https://www.amazon.com", "PARTICIPATING"),
-    LabSpec("Microsoft", "Microsoft Corporation", "US", "https://www.microsoft.com", "PARTICIPATING"),
+    LabSpec("Google", "Google LLC", "US", "https://deepmind.google", "PARTICIPATING"),
 )
+
+
+def is_fictional(name: str) -> bool:
+    """True for the demo's fictional labs and models, which say so in their names."""
+    return name.endswith("(fictional)")
 
 
 def _fictional_lab(name: str, legal_suffix: str, country: str, domain: str, participation: str) -> LabSpec:
@@ -93,8 +96,15 @@ def _fictional_lab(name: str, legal_suffix: str, country: str, domain: str, part
     )
 
 
-# Declined and withdrawn participation goes to fictional labs only: it would be a claim about a real company.
+# Declined and withdrawn participation goes to fictional labs only: it would be a claim about a real company. The
+# first five have hand-written model lines (FICTIONAL_MODELS), as varied as large labs' are; the others get
+# generated families (FICTIONAL_FAMILIES).
 FICTIONAL_LABS = (
+    _fictional_lab("Quillwort Open Models", "Inc.", "US", "quillwort", "ENGAGED"),
+    _fictional_lab("Saltmarsh AI", "Corp.", "US", "saltmarsh-ai", "INVITED"),
+    _fictional_lab("Vercors Intelligence", "SAS", "FR", "vercors-ia", "ENGAGED"),
+    _fictional_lab("Keelson Cloud AI", "Inc.", "US", "keelson", "PARTICIPATING"),
+    _fictional_lab("Osprey Point Research", "Inc.", "US", "ospreypoint", "PARTICIPATING"),
     _fictional_lab("Northwind AI", "Inc.", "US", "northwind-ai", "PARTICIPATING"),
     _fictional_lab("Blue Heron Labs", "LLC", "US", "blueheron", "PARTICIPATING"),
     _fictional_lab("Cascadia Machine Intelligence", "Inc.", "US", "cascadia-mi", "ENGAGED"),
@@ -159,8 +169,10 @@ DEPRECATED = "DEPRECATED"
 PREVIEW = "RESTRICTED_PREVIEW"
 IN_DEVELOPMENT = "IN_DEVELOPMENT"
 
-# Publicly announced models. Dates are the public announcements (to the day where known); release statuses
-# simplify each lab's public lifecycle.
+# The order's three labs' publicly announced models. Dates are the public announcements (to the day where known);
+# release statuses simplify each lab's public lifecycle. Claude Mythos Preview: announced on 2026-04-07 as a
+# restricted preview for defensive cybersecurity partners, which Anthropic said it does not plan to make generally
+# available (NOT_PLANNED_FOR_GENERAL_AVAILABILITY).
 # fmt: off
 REAL_MODELS = (
     _m("OpenAI", "GPT-4", "gpt-4-0613", "MULTIMODAL", (*_CHAT, "code"), DEPRECATED, "2023-03-14"),
@@ -204,88 +216,100 @@ REAL_MODELS = (
        (*_CODE, "vision"), GA, "2025-10-15"),
     _m("Anthropic", "Claude Opus 4.5", "claude-opus-4-5-20251101", "MULTIMODAL",
        (*_CYBER, "vision", "bio"), GA, "2025-11-24"),
-    _m("Anthropic", "Claude Mythos Preview", "preview", "MULTIMODAL",
-       (*_CYBER, "vision", "bio", "long-context"), PREVIEW, None),
-    _m("Google DeepMind", "Gemini 1.0 Ultra", "gemini-1.0-ultra", "MULTIMODAL",
+    _m("Anthropic", "Claude Mythos Preview", "claude-mythos-preview", "MULTIMODAL",
+       (*_CYBER, "vision", "bio", "long-context"), PREVIEW, "2026-04-07"),
+    _m("Google", "Gemini 1.0 Ultra", "gemini-1.0-ultra", "MULTIMODAL",
        (*_CHAT, "vision"), DEPRECATED, "2023-12-06"),
-    _m("Google DeepMind", "Gemini 1.5 Pro", "gemini-1.5-pro-002", "MULTIMODAL",
+    _m("Google", "Gemini 1.5 Pro", "gemini-1.5-pro-002", "MULTIMODAL",
        (*_CHAT, "code", "vision"), DEPRECATED, "2024-02-15"),
-    _m("Google DeepMind", "Gemini 1.5 Flash", "gemini-1.5-flash-002", "MULTIMODAL",
+    _m("Google", "Gemini 1.5 Flash", "gemini-1.5-flash-002", "MULTIMODAL",
        (*_CHAT, "vision"), DEPRECATED, "2024-05-14"),
-    _m("Google DeepMind", "Gemini 2.0 Flash", "gemini-2.0-flash-001", "MULTIMODAL",
+    _m("Google", "Gemini 2.0 Flash", "gemini-2.0-flash-001", "MULTIMODAL",
        (*_CHAT, "code", "agentic"), GA, "2024-12-11"),
-    _m("Google DeepMind", "Gemini 2.5 Pro", "gemini-2.5-pro", "MULTIMODAL",
+    _m("Google", "Gemini 2.5 Pro", "gemini-2.5-pro", "MULTIMODAL",
        (*_CYBER, "vision", "long-context"), GA, "2025-03-25"),
-    _m("Google DeepMind", "Gemini 2.5 Flash", "gemini-2.5-flash", "MULTIMODAL",
+    _m("Google", "Gemini 2.5 Flash", "gemini-2.5-flash", "MULTIMODAL",
        (*_CHAT, "code", "vision"), GA, "2025-04-17"),
-    _m("Google DeepMind", "Gemini 3 Pro", "gemini-3-pro-preview", "MULTIMODAL",
+    _m("Google", "Gemini 3 Pro", "gemini-3-pro-preview", "MULTIMODAL",
        (*_CYBER, "vision", "long-context"), GA, "2025-11-18"),
-    _m("Google DeepMind", "Gemma 3", "gemma-3-27b-it", "MULTIMODAL",
+    _m("Google", "Gemma 3", "gemma-3-27b-it", "MULTIMODAL",
        (*_CHAT, "open-weights"), GA, "2025-03-12"),
-    _m("Google DeepMind", "Veo 3", "veo-3.0", "VIDEO",
+    _m("Google", "Veo 3", "veo-3.0", "VIDEO",
        ("video-generation", "audio-generation"), GA, "2025-05-20"),
-    _m("Google DeepMind", "Imagen 4", "imagen-4.0", "IMAGE", ("image-generation",), GA, "2025-05-20"),
-    _m("Google DeepMind", "Big Sleep", "", "CODE",
+    _m("Google", "Imagen 4", "imagen-4.0", "IMAGE", ("image-generation",), GA, "2025-05-20"),
+    _m("Google", "Big Sleep", "", "CODE",
        ("vulnerability-discovery", "agentic", "code"), PREVIEW, "2024-11-01"),
-    _m("Google DeepMind", "CodeMender", "", "CODE",
+    _m("Google", "CodeMender", "", "CODE",
        ("vulnerability-discovery", "agentic", "code", "patching"), PREVIEW, "2025-10-06"),
-    _m("Meta", "Llama 2", "Llama-2-70b-chat", "TEXT", (*_CHAT, "open-weights"), DEPRECATED, "2023-07-18"),
-    _m("Meta", "Code Llama", "CodeLlama-70b-Instruct", "CODE",
-       (*_CODE, "open-weights"), DEPRECATED, "2024-01-29"),
-    _m("Meta", "Llama 3", "Meta-Llama-3-70B-Instruct", "TEXT",
-       (*_CHAT, "open-weights"), DEPRECATED, "2024-04-18"),
-    _m("Meta", "Llama 3.1 405B", "Llama-3.1-405B-Instruct", "TEXT",
-       (*_CHAT, "code", "open-weights"), GA, "2024-07-23"),
-    _m("Meta", "Llama 3.2 90B Vision", "Llama-3.2-90B-Vision-Instruct", "MULTIMODAL",
-       (*_CHAT, "vision"), GA, "2024-09-25"),
-    _m("Meta", "Llama 3.3 70B", "Llama-3.3-70B-Instruct", "TEXT",
-       (*_CHAT, "code", "open-weights"), GA, "2024-12-06"),
-    _m("Meta", "Llama 4 Scout", "Llama-4-Scout-17B-16E-Instruct", "MULTIMODAL",
-       (*_CHAT, "vision", "open-weights"), GA, "2025-04-05"),
-    _m("Meta", "Llama 4 Maverick", "Llama-4-Maverick-17B-128E-Instruct", "MULTIMODAL",
-       (*_CHAT, "code", "vision", "open-weights"), GA, "2025-04-05"),
-    _m("Meta", "Llama 4 Behemoth", "preview", "MULTIMODAL",
-       (*_CYBER, "vision"), IN_DEVELOPMENT, "2025-04-05"),
-    _m("xAI", "Grok-1", "grok-1", "TEXT", (*_CHAT, "open-weights"), DEPRECATED, "2023-11-04"),
-    _m("xAI", "Grok-2", "grok-2-1212", "MULTIMODAL", (*_CHAT, "vision"), DEPRECATED, "2024-08-13"),
-    _m("xAI", "Grok 3", "grok-3", "MULTIMODAL", (*_CHAT, "code", "vision"), GA, "2025-02-17"),
-    _m("xAI", "Grok 4", "grok-4-0709", "MULTIMODAL", (*_CYBER, "vision"), GA, "2025-07-09"),
-    _m("xAI", "Grok Code Fast 1", "grok-code-fast-1", "CODE", (*_CODE, "agentic"), GA, "2025-08-28"),
-    _m("xAI", "Grok 4 Fast", "grok-4-fast", "MULTIMODAL", (*_CHAT, "code"), GA, "2025-09-19"),
-    _m("Mistral AI", "Mistral 7B", "mistral-7b-v0.1", "TEXT",
-       (*_CHAT, "open-weights"), DEPRECATED, "2023-09-27"),
-    _m("Mistral AI", "Mixtral 8x7B", "mixtral-8x7b-v0.1", "TEXT",
-       (*_CHAT, "open-weights"), DEPRECATED, "2023-12-11"),
-    _m("Mistral AI", "Codestral", "codestral-2405", "CODE", _CODE, GA, "2024-05-29"),
-    _m("Mistral AI", "Mistral Large 2", "mistral-large-2407", "TEXT", (*_CHAT, "code"), GA, "2024-07-24"),
-    _m("Mistral AI", "Pixtral Large", "pixtral-large-2411", "MULTIMODAL",
-       (*_CHAT, "vision"), GA, "2024-11-18"),
-    _m("Mistral AI", "Mistral Medium 3", "mistral-medium-2505", "MULTIMODAL",
-       (*_CHAT, "code"), GA, "2025-05-07"),
-    _m("Mistral AI", "Devstral", "devstral-small-2505", "CODE",
-       (*_CODE, "agentic", "open-weights"), GA, "2025-05-21"),
-    _m("Mistral AI", "Magistral Medium", "magistral-medium-2506", "TEXT", (*_CODE, "math"), GA, "2025-06-10"),
-    _m("Amazon", "Titan Text Premier", "amazon.titan-text-premier-v1:0", "TEXT",
-       _CHAT, DEPRECATED, "2024-05-07"),
-    _m("Amazon", "Nova Micro", "amazon.nova-micro-v1:0", "TEXT", _CHAT, GA, "2024-12-03"),
-    _m("Amazon", "Nova Lite", "amazon.nova-lite-v1:0", "MULTIMODAL", (*_CHAT, "vision"), GA, "2024-12-03"),
-    _m("Amazon", "Nova Pro", "amazon.nova-pro-v1:0", "MULTIMODAL",
-       (*_CHAT, "code", "vision"), GA, "2024-12-03"),
-    _m("Amazon", "Nova Canvas", "amazon.nova-canvas-v1:0", "IMAGE", ("image-generation",), GA, "2024-12-03"),
-    _m("Amazon", "Nova Reel", "amazon.nova-reel-v1:0", "VIDEO", ("video-generation",), GA, "2024-12-03"),
-    _m("Amazon", "Nova Sonic", "amazon.nova-sonic-v1:0", "AUDIO", ("speech", "tool-use"), GA, "2025-04-08"),
-    _m("Amazon", "Nova Premier", "amazon.nova-premier-v1:0", "MULTIMODAL",
-       (*_CYBER, "vision"), GA, "2025-04-30"),
-    _m("Microsoft", "Phi-3 Mini", "Phi-3-mini-4k-instruct", "TEXT",
-       (*_CHAT, "open-weights"), DEPRECATED, "2024-04-23"),
-    _m("Microsoft", "Phi-3.5-MoE", "Phi-3.5-MoE-instruct", "TEXT",
-       (*_CHAT, "open-weights"), GA, "2024-08-20"),
-    _m("Microsoft", "Phi-4", "phi-4", "TEXT", (*_CODE, "math", "open-weights"), GA, "2024-12-12"),
-    _m("Microsoft", "Phi-4-reasoning", "Phi-4-reasoning", "TEXT",
-       (*_CODE, "math", "open-weights"), GA, "2025-04-30"),
-    _m("Microsoft", "MAI-1-preview", "mai-1-preview", "TEXT", (*_CHAT, "code"), PREVIEW, "2025-08-28"),
-    _m("Microsoft", "MAI-Voice-1", "mai-voice-1", "AUDIO", ("speech",), GA, "2025-08-28"),
-    _m("Microsoft", "MAI-Image-1", "mai-image-1", "IMAGE", ("image-generation",), GA, "2025-10-13"),
+)
+
+NOT_PLANNED_FOR_GENERAL_AVAILABILITY = ("Claude Mythos Preview",)
+
+# The hand-written fictional lines: open-weights families, code, image, video and voice models, a model in
+# development and previews, as large labs have. Dates are invented.
+FICTIONAL_MODELS = (
+    _m("Quillwort Open Models (fictional)", "Quill 2 70B (fictional)", "quill-2-70b-chat", "TEXT",
+       (*_CHAT, "open-weights"), DEPRECATED, "2023-08-02"),
+    _m("Quillwort Open Models (fictional)", "Quill Code 34B (fictional)", "quill-code-34b-instruct", "CODE",
+       (*_CODE, "open-weights"), DEPRECATED, "2024-02-06"),
+    _m("Quillwort Open Models (fictional)", "Quill 3 405B (fictional)", "quill-3-405b-instruct", "TEXT",
+       (*_CHAT, "code", "open-weights"), GA, "2024-08-13"),
+    _m("Quillwort Open Models (fictional)", "Quill 3 Vision 90B (fictional)", "quill-3-vision-90b", "MULTIMODAL",
+       (*_CHAT, "vision"), GA, "2024-10-01"),
+    _m("Quillwort Open Models (fictional)", "Quill 4 Scout (fictional)", "quill-4-scout-17b", "MULTIMODAL",
+       (*_CHAT, "vision", "open-weights"), GA, "2025-04-22"),
+    _m("Quillwort Open Models (fictional)", "Quill 4 Harrier (fictional)", "quill-4-harrier-400b", "MULTIMODAL",
+       (*_CHAT, "code", "vision", "open-weights"), GA, "2025-04-22"),
+    _m("Quillwort Open Models (fictional)", "Quill 4 Colossus (fictional)", "quill-4-colossus", "MULTIMODAL",
+       (*_CYBER, "vision"), IN_DEVELOPMENT, None),
+    _m("Saltmarsh AI (fictional)", "Marsh-1 (fictional)", "marsh-1", "TEXT",
+       (*_CHAT, "open-weights"), DEPRECATED, "2023-11-20"),
+    _m("Saltmarsh AI (fictional)", "Marsh-2 (fictional)", "marsh-2-1130", "MULTIMODAL",
+       (*_CHAT, "vision"), DEPRECATED, "2024-09-03"),
+    _m("Saltmarsh AI (fictional)", "Marsh 3 (fictional)", "marsh-3", "MULTIMODAL",
+       (*_CHAT, "code", "vision"), GA, "2025-03-04"),
+    _m("Saltmarsh AI (fictional)", "Marsh 4 (fictional)", "marsh-4-0722", "MULTIMODAL",
+       (*_CYBER, "vision"), GA, "2025-07-22"),
+    _m("Saltmarsh AI (fictional)", "Marsh Code Swift (fictional)", "marsh-code-swift-1", "CODE",
+       (*_CODE, "agentic"), GA, "2025-09-09"),
+    _m("Vercors Intelligence (fictional)", "Vercors 7B (fictional)", "vercors-7b-v0.1", "TEXT",
+       (*_CHAT, "open-weights"), DEPRECATED, "2023-10-10"),
+    _m("Vercors Intelligence (fictional)", "Chartreuse Code (fictional)", "chartreuse-code-2406", "CODE",
+       _CODE, GA, "2024-06-11"),
+    _m("Vercors Intelligence (fictional)", "Vercors Large 2 (fictional)", "vercors-large-2408", "TEXT",
+       (*_CHAT, "code"), GA, "2024-08-06"),
+    _m("Vercors Intelligence (fictional)", "Vercors Vision Large (fictional)", "vercors-vision-large-2412",
+       "MULTIMODAL", (*_CHAT, "vision"), GA, "2024-12-03"),
+    _m("Vercors Intelligence (fictional)", "Chartreuse Agent (fictional)", "chartreuse-agent-2506", "CODE",
+       (*_CODE, "agentic", "open-weights"), GA, "2025-06-03"),
+    _m("Vercors Intelligence (fictional)", "Vercors Reason (fictional)", "vercors-reason-2507", "TEXT",
+       (*_CODE, "math"), PREVIEW, "2025-07-15"),
+    _m("Keelson Cloud AI (fictional)", "Keelson Text (fictional)", "keelson.text-v1:0", "TEXT",
+       _CHAT, DEPRECATED, "2024-05-21"),
+    _m("Keelson Cloud AI (fictional)", "Keelson Lite (fictional)", "keelson.lite-v1:0", "MULTIMODAL",
+       (*_CHAT, "vision"), GA, "2024-12-10"),
+    _m("Keelson Cloud AI (fictional)", "Keelson Pro (fictional)", "keelson.pro-v1:0", "MULTIMODAL",
+       (*_CHAT, "code", "vision"), GA, "2024-12-10"),
+    _m("Keelson Cloud AI (fictional)", "Keelson Canvas (fictional)", "keelson.canvas-v1:0", "IMAGE",
+       ("image-generation",), GA, "2024-12-10"),
+    _m("Keelson Cloud AI (fictional)", "Keelson Reel (fictional)", "keelson.reel-v1:0", "VIDEO",
+       ("video-generation",), GA, "2025-01-14"),
+    _m("Keelson Cloud AI (fictional)", "Keelson Voice (fictional)", "keelson.voice-v1:0", "AUDIO",
+       ("speech", "tool-use"), GA, "2025-04-15"),
+    _m("Keelson Cloud AI (fictional)", "Keelson Premier (fictional)", "keelson.premier-v1:0", "MULTIMODAL",
+       (*_CYBER, "vision"), GA, "2025-05-06"),
+    _m("Osprey Point Research (fictional)", "Pebble 3 Mini (fictional)", "pebble-3-mini-4k", "TEXT",
+       (*_CHAT, "open-weights"), DEPRECATED, "2024-05-07"),
+    _m("Osprey Point Research (fictional)", "Pebble 3.5 MoE (fictional)", "pebble-3.5-moe", "TEXT",
+       (*_CHAT, "open-weights"), GA, "2024-09-10"),
+    _m("Osprey Point Research (fictional)", "Pebble 4 (fictional)", "pebble-4", "TEXT",
+       (*_CODE, "math", "open-weights"), GA, "2025-01-08"),
+    _m("Osprey Point Research (fictional)", "Osprey 1 (fictional)", "osprey-1-preview", "TEXT",
+       (*_CHAT, "code"), PREVIEW, "2025-09-02"),
+    _m("Osprey Point Research (fictional)", "Osprey Voice (fictional)", "osprey-voice-1", "AUDIO",
+       ("speech",), GA, "2025-09-02"),
+    _m("Osprey Point Research (fictional)", "Osprey Image (fictional)", "osprey-image-1", "IMAGE",
+       ("image-generation",), GA, "2025-10-21"),
 )
 # fmt: on
 
@@ -375,7 +399,8 @@ SECTOR_WEIGHTS = {
     "NUCLEAR_REACTORS_MATERIALS_AND_WASTE": 1,
 }
 
-# Findings that are not KEV entries: novel issues a model found in fictional products (no CVE yet).
+# Findings that are not KEV entries: novel issues found in fictional products (no CVE yet), by fictional models or
+# by agencies.
 NOVEL_WEAKNESSES = (
     ("Heap buffer overflow in firmware update parser", "CWE-122"),
     ("Authentication bypass in maintenance web console", "CWE-288"),
@@ -401,6 +426,16 @@ NOVEL_PRODUCTS = (
     ("Harbor Health IT (fictional)", "PatientBridge HL7 interface engine"),
     ("Ironbridge Security (fictional)", "SecureAccess VPN appliance"),
     ("Juniper Hollow Software (fictional)", "CountyClerk records portal"),
+)
+
+# Flaws in a fictional model itself, found by an agency's testers while evaluating it.
+MODEL_FLAWS = (
+    ("Prompt injection through retrieved web content triggers tool calls", "CWE-1427"),
+    ("Generated code run by the agent harness without validation", "CWE-1426"),
+    ("Sandbox escape through the code-execution tool", "CWE-693"),
+    ("Safety filter bypass yields working exploit chains", "CWE-693"),
+    ("Credentials from the evaluation environment repeated in outputs", "CWE-200"),
+    ("Tool-use agent gains administrator rights in its test network", "CWE-269"),
 )
 
 ATTACK_IDS = (

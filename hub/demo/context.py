@@ -21,8 +21,9 @@ from hub.demo import content as c
 
 DEMO_SEED = 20260602
 DEMO_LOCK_KEY = 7410431002
-EVENT_REASON = "demo data"
 FICTIONAL = "Fictional demo record."
+# every demo event is a fictional record too: the history of a real lab's participation here is invented
+EVENT_REASON = FICTIONAL
 
 INITIAL_STATES = {
     "LAB": "INVITED",
@@ -215,6 +216,10 @@ class DemoContext:
         """`k` random agency ids other than those of the `exclude` codes, ascending."""
         codes = [code for code in c.AGENCY_CODES if code not in exclude]
         return sorted(self.agency_ids[code] for code in self.rng.sample(codes, k))
+
+    def lab_name(self, lab_id: int) -> str:
+        """The name of a demo lab by its id."""
+        return next(name for name, known in self.labs.items() if known == lab_id)
 
     def model_named(self, name: str) -> DemoModel:
         """The first demo model with this name."""

@@ -299,7 +299,7 @@ async def _insert_designations(ctx: DemoContext, gathered: date) -> None:
                 "agency_id": ctx.agency_ids[code],
                 "state": "WITHDRAWN" if withdrawn else "IN_FORCE",
                 "reason": f"{FICTIONAL} {code} asks the program to cover {model.label}: its preview showed "
-                "capabilities the agency's own testers want assessed before release.",
+                "capabilities the agency's own testers want assessed.",
                 "withdrawn_at": created + timedelta(days=9) if withdrawn else None,
                 "created_by": officer,
                 "created_at": created,

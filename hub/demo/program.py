@@ -73,7 +73,7 @@ def _fictional_model_specs(ctx: DemoContext) -> list[c.ModelSpec]:
     rng = ctx.rng
     specs = []
     for lab in c.FICTIONAL_LABS:
-        for family, modality in c.FICTIONAL_FAMILIES[lab.name]:
+        for family, modality in c.FICTIONAL_FAMILIES.get(lab.name, ()):
             first_gen = rng.randint(1, 3)
             for step in range(3):
                 generation = first_gen + step
@@ -120,6 +120,8 @@ def _capability_details(ctx: DemoContext, spec: c.ModelSpec) -> str | None:
 
 
 def _planned_release(ctx: DemoContext, spec: c.ModelSpec) -> date | None:
+    if spec.name in c.NOT_PLANNED_FOR_GENERAL_AVAILABILITY:
+        return None
     if spec.release_status == c.IN_DEVELOPMENT:
         return ctx.today + timedelta(days=ctx.rng.randint(20, 150))
     if spec.release_status == c.PREVIEW:
@@ -128,16 +130,23 @@ def _planned_release(ctx: DemoContext, spec: c.ModelSpec) -> date | None:
 
 
 def _model_description(spec: c.ModelSpec) -> str:
-    if spec.lab in c.FICTIONAL_FAMILIES:
-        return f"Fictional demo model of {spec.lab}."
-    if spec.announced_on is None:
-        return f"{spec.lab} model offered to agencies as a restricted preview."
-    return f"{spec.name} by {spec.lab}, publicly announced {spec.announced_on.isoformat()}."
+    if c.is_fictional(spec.lab):
+        return f"{FICTIONAL} A model of {spec.lab}."
+    assert spec.announced_on is not None, "the real models are the publicly announced ones"
+    facts = f"{spec.name} by {spec.lab}, publicly announced {spec.announced_on.isoformat()}"
+    if spec.name in c.NOT_PLANNED_FOR_GENERAL_AVAILABILITY:
+        facts += " as a restricted preview, which the lab said it does not plan to make generally available"
+    # the confidential fields (compute, planned release, capability details) and every program record are invented
+    return (
+        f"{facts}. Only its name, identifier and announcement date are public facts; what the program holds about "
+        f"it is fictional. {FICTIONAL}"
+    )
 
 
 async def insert_models(ctx: DemoContext) -> None:
-    """The real models, then three generations of two families per fictional lab."""
-    specs = list(c.REAL_MODELS) + _fictional_model_specs(ctx)
+    """The real models, the hand-written fictional ones, then three generations of two families per generated
+    fictional lab."""
+    specs = list(c.REAL_MODELS) + list(c.FICTIONAL_MODELS) + _fictional_model_specs(ctx)
     ids = await ctx.reserve_ids("frontier_models", len(specs))
     rows: list[dict[str, Any]] = []
     for index, (model_id, spec) in enumerate(zip(ids, specs, strict=True)):

@@ -71,7 +71,8 @@ async def insert_security(ctx: DemoContext) -> None:
 
 @dataclass
 class _Grounding:
-    """What a finding is about: a KEV entry's facts, or a novel weakness in a fictional product."""
+    """What a finding is about: a KEV entry's facts, a novel weakness in a fictional product, or a flaw in a
+    fictional model."""
 
     title: str
     vendor: str
@@ -81,17 +82,16 @@ class _Grounding:
     cwes: list[str] = field(default_factory=list)
     kev_date_added: date | None = None
     kev_due_date: date | None = None
-    catalogue_due_date: date | None = None  # the catalogue's due date when the demo moved it, else None
     ransomware: str | None = None
     versions: str | None = None
 
 
-def _grounding(ctx: DemoContext, state: str, kev: dict[str, Any] | None, novel: _Novel | None) -> _Grounding:
+def _grounding(kev: dict[str, Any] | None, novel: _Novel | None) -> _Grounding:
     if kev is not None:
+        # the catalogue's facts exactly as published: its due date is a federal agency's own deadline (BOD 22-01),
+        # long past for most entries, and is never moved
         vendor, product, cve_id = kev["vendorProject"], kev["product"], kev["cveID"]
         label = product if product.startswith(vendor) else f"{vendor} {product}"
-        catalogue_due = date.fromisoformat(kev["dueDate"])
-        due = _shifted_kev_due(ctx, state, catalogue_due)
         return _Grounding(
             title=kev["vulnerabilityName"],
             vendor=vendor,
@@ -100,8 +100,7 @@ def _grounding(ctx: DemoContext, state: str, kev: dict[str, Any] | None, novel: 
             cve_id=cve_id,
             cwes=list(kev["cwes"]),
             kev_date_added=date.fromisoformat(kev["dateAdded"]),
-            kev_due_date=due,
-            catalogue_due_date=catalogue_due if due != catalogue_due else None,
+            kev_due_date=date.fromisoformat(kev["dueDate"]),
             ransomware="KNOWN" if kev["knownRansomwareCampaignUse"] == "Known" else "UNKNOWN",
         )
     assert novel is not None
@@ -114,18 +113,6 @@ def _grounding(ctx: DemoContext, state: str, kev: dict[str, Any] | None, novel: 
         cwes=[cwe],
         versions="all versions before the vendor's fix (fictional)",
     )
-
-
-def _shifted_kev_due(ctx: DemoContext, state: str, due: date) -> date:
-    """Some open findings get a KEV due date near today, so the demo has deadlines due and overdue.
-
-    The catalogue's own due dates all lie in 2025 or before: without this, every open finding is long overdue.
-    """
-    if state not in OPEN_FINDING_STATES or ctx.rng.random() >= 0.12:
-        return due
-    if ctx.rng.random() < 0.5:
-        return ctx.today + timedelta(days=ctx.rng.randint(0, 7))
-    return ctx.today - timedelta(days=ctx.rng.randint(1, 14))
 
 
 def _cvss(ctx: DemoContext, state: str) -> tuple[str | None, str | None, Decimal | None, str | None]:
@@ -153,38 +140,71 @@ def _sectors(ctx: DemoContext, vendor: str) -> list[str]:
     return sorted(sectors)
 
 
-def _description(model: DemoModel | None, kind: str, who: str, grounding: _Grounding) -> str:
-    subject = grounding.subject
-    if kind == "MODEL" and model is not None:
-        text = f"Demo finding: {model.label} flagged {subject} during a preview-window evaluation."
-    elif kind == "LAB":
-        text = f"Demo finding: {who} reported {subject} from its own red-teaming."
-    elif model is not None:
-        text = f"Demo finding: {who} analysts found {subject} while evaluating {model.label}."
-    else:
-        text = f"Demo finding: {who} analysts found {subject} in a scan of internet-exposed systems."
-    if grounding.catalogue_due_date is not None:
-        text += (
-            " The KEV due date is moved near the demo date; the catalogue's is "
-            f"{grounding.catalogue_due_date.isoformat()}."
+def _description(model: DemoModel | None, kind: str, who: str, grounding: _Grounding, flaw: bool) -> str:
+    g = grounding
+    if g.cve_id is not None and g.kev_date_added is not None and g.kev_due_date is not None:
+        text = (
+            f"Demo finding grounded in CISA's Known Exploited Vulnerabilities catalogue: {g.subject}, added to the "
+            f"catalogue on {g.kev_date_added.isoformat()} with the due date {g.kev_due_date.isoformat()} it sets "
+            f"for federal agencies (BOD 22-01). {who} tracks it in the program. The catalogue's facts are as "
+            "published; the tracking is invented."
         )
+    elif flaw and model is not None:
+        text = f"Demo finding: {who} testers found this in {model.label} while evaluating it."
+    elif kind == "MODEL" and model is not None:
+        text = f"Demo finding: {model.label} flagged {g.subject} during a preview evaluation."
+    elif model is not None:
+        text = f"Demo finding: {who} analysts found {g.subject} while evaluating {model.label}."
+    else:
+        text = f"Demo finding: {who} analysts found {g.subject} in a scan of internet-exposed systems."
     return f"{text} {FICTIONAL}"
 
 
+@dataclass
+class _Discovery:
+    """Who found a finding and what it is about (docs/design.md, "Demo data")."""
+
+    kind: str  # KEV_CATALOGUE, MODEL or AGENCY: the demo credits no lab and no real model
+    model: DemoModel | None
+    flaw: bool = False  # a flaw in the model itself
+
+
+def _discovery(
+    ctx: DemoContext, kev: dict[str, Any] | None, fictional_models: list[DemoModel], weights: list[float]
+) -> tuple[_Discovery, _Novel | None]:
+    """A new finding's discovery and, unless it is a KEV entry, its novel grounding."""
+    rng = ctx.rng
+    if kev is not None:
+        # a real, known-exploited vulnerability: attributed to the catalogue, never to a model
+        return _Discovery("KEV_CATALOGUE", None), None
+    if rng.random() < 0.25:
+        model = rng.choice(fictional_models)
+        flaw = rng.choice(c.MODEL_FLAWS)
+        return _Discovery("AGENCY", model, flaw=True), (flaw, (ctx.lab_name(model.lab_id), model.name))
+    novel = (rng.choice(c.NOVEL_WEAKNESSES), rng.choice(c.NOVEL_PRODUCTS))
+    if rng.random() < 0.15:
+        return _Discovery("AGENCY", None), novel
+    model = rng.choices(fictional_models, weights=weights)[0]
+    return _Discovery(rng.choices(("MODEL", "AGENCY"), weights=(75, 25))[0], model), novel
+
+
 async def insert_findings(ctx: DemoContext) -> None:
-    """Findings, most grounded in KEV entries (some entries more than once), the rest novel and fictional."""
+    """Findings: most grounded in KEV entries (some entries more than once), attributed to the catalogue; the rest
+    fictional: novel flaws in fictional products, found by fictional models or by agencies, and flaws in fictional
+    models. Agency officers write every one of them; no finding is about a real lab's model."""
     rng = ctx.rng
     kev = load_kev()
     rng.shuffle(kev)
     states = ctx.deal_shares(FINDING_STATE_SHARES, FINDING_COUNT)
     tlps = ctx.deal_shares(TLP_SHARES, FINDING_COUNT)
-    # models that find vulnerabilities report most of them
+    fictional_models = [m for m in ctx.models if c.is_fictional(m.name)]
+    # models that find vulnerabilities find most of the novel ones
     model_weights = [
         5.0 if "vulnerability-discovery" in m.capabilities else 2.0 if "code" in m.capabilities else 0.3
-        for m in ctx.models
+        for m in fictional_models
     ]
-    lab_names = {lab_id: name for name, lab_id in ctx.labs.items()}
     officers = sorted(ctx.officers.values())
+    discoveries: dict[int, _Discovery] = {}
     ids = await ctx.reserve_ids("findings", FINDING_COUNT)
     rows: list[dict[str, Any]] = []
     for finding_id, state, tlp in zip(ids, states, tlps, strict=True):
@@ -196,59 +216,47 @@ async def insert_findings(ctx: DemoContext) -> None:
         novel: _Novel | None = None
         if original is not None:
             kev_entry, novel = original.kev, original.novel
-        elif rng.random() < 0.85:
-            kev_entry = kev[len(ctx.findings) % len(kev)]
+            discovery = discoveries[original.id]
         else:
-            novel = (rng.choice(c.NOVEL_WEAKNESSES), rng.choice(c.NOVEL_PRODUCTS))
-        grounding = _grounding(ctx, state, kev_entry, novel)
+            if rng.random() < 0.8:
+                kev_entry = kev[len(ctx.findings) % len(kev)]
+            discovery, novel = _discovery(ctx, kev_entry, fictional_models, model_weights)
+        discoveries[finding_id] = discovery
+        grounding = _grounding(kev_entry, novel)
 
-        model = None if rng.random() < 0.1 else rng.choices(ctx.models, weights=model_weights)[0]
+        model = discovery.model
         owner = ctx.weighted(OWNER_AGENCY_WEIGHTS)
-        if model is None:
-            kind = "AGENCY" if rng.random() < 0.8 else "LAB"
-        else:
-            kind = rng.choices(("MODEL", "AGENCY", "LAB"), weights=(72, 20, 8))[0]
-        discovering_lab = None
-        if kind == "LAB":
-            discovering_lab = model.lab_id if model else rng.choice(sorted(ctx.labs.values()))
         discovering_agency = None
-        if kind == "AGENCY":
+        if discovery.kind == "AGENCY":
             discovering_agency = owner if rng.random() < 0.8 else rng.choice(c.AGENCY_CODES)
-        lab_id = model.lab_id if model else discovering_lab
+        lab_id = model.lab_id if model else None
 
         share_agencies: list[int] = []
         share_labs: list[int] = []
         recipients: list[int] = []
-        created_by = ctx.officers[owner]
+        created_by = ctx.officers[owner]  # an agency officer: labs report no demo finding
         if tlp == "AMBER":
             share_agencies = ctx.other_agency_ids([owner], rng.randint(0, 3))
             if lab_id is not None and rng.random() < 0.4:
                 share_labs = [lab_id]
         elif tlp == "RED":
-            if lab_id in ctx.liaisons and rng.random() < 0.3:
-                created_by = ctx.liaisons[lab_id]
-            # agency officers, and the liaison of the lab concerned, never another lab's
             candidates = [p for p in officers if p != created_by]
-            recipients = rng.sample(candidates, rng.randint(1, 2))
-            if lab_id in ctx.liaisons and ctx.liaisons[lab_id] != created_by and rng.random() < 0.5:
-                recipients[-1] = ctx.liaisons[lab_id]
-            recipients.sort()
+            recipients = sorted(rng.sample(candidates, rng.randint(1, 2)))
 
         cvss_version, vector, score, severity = _cvss(ctx, state)
         sectors = original.sectors if original is not None else _sectors(ctx, grounding.vendor)
-        who = lab_names[discovering_lab] if discovering_lab is not None else (discovering_agency or owner)
         g = grounding
         rows.append(
             {
                 "id": finding_id,
                 "title": g.title,
-                "description": _description(model, kind, who, g),
+                "description": _description(model, discovery.kind, discovering_agency or owner, g, discovery.flaw),
                 "state": state,
                 "model_id": model.id if model else None,
                 "lab_id": lab_id,
-                "discovered_by_kind": kind,
+                "discovered_by_kind": discovery.kind,
                 "discovered_by_agency_id": ctx.agency_ids[discovering_agency] if discovering_agency else None,
-                "discovered_by_lab_id": discovering_lab,
+                "discovered_by_lab_id": None,
                 "cve_id": g.cve_id,
                 "cvss_version": cvss_version,
                 "cvss_vector": vector,
@@ -260,7 +268,7 @@ async def insert_findings(ctx: DemoContext) -> None:
                 "cwes": g.cwes,
                 "affected_vendor": g.vendor,
                 "affected_product": g.product,
-                "affected_versions": g.versions,
+                "affected_versions": (model.model_version or None) if discovery.flaw and model else g.versions,
                 "sectors": sectors,
                 "duplicate_of_id": original.id if original else None,
                 "tlp": tlp,
@@ -274,8 +282,7 @@ async def insert_findings(ctx: DemoContext) -> None:
         ctx.findings.append(
             DemoFinding(finding_id, state, model, g.cve_id, g.vendor, g.product, severity, sectors, kev_entry, novel)
         )
-        mover = created_by if tlp == "RED" else ctx.officers[owner]
-        ctx.event("FINDING", finding_id, state, created_by=created_by, transitioned_by=mover)
+        ctx.event("FINDING", finding_id, state, created_by=created_by, transitioned_by=created_by)
     await ctx.copy_rows("findings", rows)
 
 
@@ -353,7 +360,7 @@ async def insert_measures(ctx: DemoContext) -> None:
 
 
 def _milestones(ctx: DemoContext, engagement_id: int, state: str) -> list[_Milestone]:
-    """1-4 milestones in order; open engagements have one current milestone overdue, due soon or later."""
+    """1-4 milestones in order; open engagements have one current milestone past its date, due soon or later."""
     rng = ctx.rng
     count = rng.randint(1, 4)
     later = sorted(rng.sample(range(1, len(c.MILESTONE_TITLES)), count - 1))
@@ -380,8 +387,8 @@ def _milestones(ctx: DemoContext, engagement_id: int, state: str) -> list[_Miles
         return rows
     # SCOPING, ACTIVE, PAUSED: milestones before the current one are done.
     current = rng.randint(0, len(titles) - 1)
-    mode = rng.choices(("overdue", "soon", "later"), weights=(3, 3, 2))[0]
-    if mode == "overdue":
+    mode = rng.choices(("past", "soon", "later"), weights=(3, 3, 2))[0]
+    if mode == "past":
         current_due = today - timedelta(days=rng.randint(1, 21))
     elif mode == "soon":
         current_due = today + timedelta(days=rng.randint(0, 7))

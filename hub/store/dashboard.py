@@ -35,9 +35,14 @@ async def deadlines(
     """Visible unfinished items either due from today to today + horizon (soonest first) or overdue (most
     recently due first), at most `limit`, and how many there are in all; one statement.
 
-    Agreement windows closing, coverage standards due but not adopted, KEV remediation due dates of open
-    findings, and engagement milestones not completed.
+    An agency's principal sees agreement windows closing, coverage standards due but not adopted, the KEV due dates
+    of open findings (the catalogue's deadline for federal agencies under BOD 22-01, the agency's own) and
+    engagement milestones not completed. A lab liaison sees only what concerns its lab, and only as due, never as
+    overdue: its agreements' access ends and the coverage standards due (docs/design.md, "Deadlines").
     """
+    lab = db.principal.is_lab
+    if overdue and lab:
+        return [], 0
     p = Params()
     day = p(today)
     if overdue:
@@ -45,26 +50,29 @@ async def deadlines(
     else:
         window = f"d.due_on >= {day}::date and d.due_on <= {day}::date + {p(horizon_days)}::int"
         order = "d.due_on, d.kind, d.id"
-    sql = f"""
-        select *, count(*) over () as total from (
-            select 'AGREEMENT' as kind, t.id, 'preview window closes' as what, t.access_end::date as due_on
+    parts = [
+        f"""select 'AGREEMENT' as kind, t.id, 'preview access ends' as what, t.access_end::date as due_on
               from {KINDS["AGREEMENT"].table} t
-             where t.state = 'ACTIVE' and {visible("AGREEMENT", "t", db.principal, p)}
-            union all
-            select 'STANDARD', t.id, 'coverage standard due', t.due_on
+             where t.state = 'ACTIVE' and {visible("AGREEMENT", "t", db.principal, p)}""",
+        f"""select 'STANDARD', t.id, 'coverage standard due', t.due_on
               from {KINDS["STANDARD"].table} t
-             where t.state in {sql_list(PENDING_STANDARD_STATES)} and {visible("STANDARD", "t", db.principal, p)}
-            union all
-            select 'FINDING', t.id, 'KEV remediation due', t.kev_due_date
+             where t.state in {sql_list(PENDING_STANDARD_STATES)} and {visible("STANDARD", "t", db.principal, p)}""",
+    ]
+    if not lab:
+        parts += [
+            f"""select 'FINDING', t.id, 'KEV due date (BOD 22-01)', t.kev_due_date
               from {KINDS["FINDING"].table} t
              where t.kev_due_date is not null and t.state in {sql_list(OPEN_FINDING_STATES)}
-               and {visible("FINDING", "t", db.principal, p)}
-            union all
-            select 'ENGAGEMENT', t.id, 'milestone: ' || m.title, m.due_on
+               and {visible("FINDING", "t", db.principal, p)}""",
+            f"""select 'ENGAGEMENT', t.id, 'milestone: ' || m.title, m.due_on
               from engagement_milestones m join {KINDS["ENGAGEMENT"].table} t on t.id = m.engagement_id
              where m.due_on is not null and m.completed_on is null
                and t.state not in {sql_list(FINAL_ENGAGEMENT_STATES)}
-               and {visible("ENGAGEMENT", "t", db.principal, p)}
+               and {visible("ENGAGEMENT", "t", db.principal, p)}""",
+        ]
+    sql = f"""
+        select *, count(*) over () as total from (
+            {" union all ".join(parts)}
         ) d
         where {window}
         order by {order}
