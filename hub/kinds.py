@@ -156,7 +156,8 @@ def _kinds(*kinds: Kind) -> Mapping[str, Kind]:
     return MappingProxyType({kind.name: kind for kind in kinds})
 
 
-# The agencies whose officers set the coverage standard, invite labs and act on a lab's behalf.
+# The agencies whose officers set the coverage standard, invite labs and request coverage determinations on a
+# lab's behalf (while it takes part: hub/participation.py).
 PROGRAM_AGENCIES = ("CISA", "NIST")
 
 # The predicates the remits share (hub/remits.py has the terms).

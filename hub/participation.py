@@ -53,6 +53,14 @@ CLOSED_WHEN_THE_LAB_LEAVES: tuple[tuple[str, frozenset[str], str], ...] = (
 # the event of each record closed so
 CLOSED_ACTION = "LAB_LEFT_PROGRAM"
 
+# What a decision's withdrawal clears: the round of signatures pending in AWAITING_CONCURRENCE (sql/009, the CHECK
+# constraint coverage_decisions_pending_check), whoever withdraws it (hub/store/coverage.py, withdraw_request)
+DECISION_PENDING_CLEARED: dict[str, Any] = dict.fromkeys(
+    ("pending_outcome", "pending_rationale", "pending_override_reason", "pending_screening_id")
+)
+# the columns a kind's closing clears besides its state
+CLEARED_WHEN_CLOSED: dict[str, dict[str, Any]] = {"DECISION": DECISION_PENDING_CLEARED}
+
 
 async def check_taking_part(con: asyncpg.Connection, lab_id: int, *, field: str, doing: str) -> str:
     """The lab's participation, when it has chosen to take part; else LAB_NOT_PARTICIPATING naming `field` (the
@@ -138,6 +146,7 @@ async def close_for_lab(con: asyncpg.Connection, principal: Principal, lab_id: i
                 action=CLOSED_ACTION,
                 reason=reason,
                 field="input.to",
+                changes=CLEARED_WHEN_CLOSED.get(kind),
                 details={"labParticipation": to},
             )
         closed[kind] = [int(r["id"]) for r in rows]

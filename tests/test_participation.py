@@ -178,8 +178,9 @@ async def officer(api: Api, code: str = "CISA") -> str:
     return await api.token(agency=code, role="OFFICER")
 
 
-async def decided(api: Api, lab: Lab, model: str) -> str:
-    """A coverage decision in effect (DECIDED) on the model, on the lab's request, its outcome the screening's."""
+async def awaiting(api: Api, lab: Lab, model: str) -> str:
+    """A coverage decision on the model, on the lab's request, signed by CISA with the screening's outcome and
+    awaiting NIST's concurrence (the demo's adopted standard needs both)."""
     decision = await ok(api, "requestCoverageDetermination", lab.liaison, {"modelId": model})
     cisa = await officer(api)
     await ok(api, "startCoverageAssessment", cisa, {"id": decision, "expectedVersion": 1})
@@ -195,13 +196,19 @@ async def decided(api: Api, lab: Lab, model: str) -> str:
         cisa,
         {"id": decision, "expectedVersion": 2, "outcome": proposed, "rationale": "as screened"},
     )
-    if await one(api, "select state from coverage_decisions where id = $1", pk(decision)) == "AWAITING_CONCURRENCE":
-        await ok(
-            api,
-            "concurCoverageDecision",
-            await officer(api, "NIST"),
-            {"id": decision, "expectedVersion": await version(api, "DECISION", decision)},
-        )
+    assert await one(api, "select state from coverage_decisions where id = $1", pk(decision)) == "AWAITING_CONCURRENCE"
+    return decision
+
+
+async def decided(api: Api, lab: Lab, model: str) -> str:
+    """A coverage decision in effect (DECIDED) on the model, on the lab's request, its outcome the screening's."""
+    decision = await awaiting(api, lab, model)
+    await ok(
+        api,
+        "concurCoverageDecision",
+        await officer(api, "NIST"),
+        {"id": decision, "expectedVersion": await version(api, "DECISION", decision)},
+    )
     assert await one(api, "select state from coverage_decisions where id = $1", pk(decision)) == "DECIDED"
     return decision
 
@@ -474,11 +481,20 @@ async def test_a_lab_leaving_closes_everything_it_had_open_in_one_transaction(ap
 
     requested = await ok(api, "requestCoverageDetermination", lab.liaison, {"modelId": offered})
     in_effect = await decided(api, lab, accepted)
+    signed = await awaiting(api, lab, models["Withdrawn"])
+    # the lab withdraws a request awaiting concurrence itself too (its pending round of signatures cleared)
+    withdrawn_by_the_lab = await awaiting(api, lab, await lab.model("Withdrawn by the lab"))
+    await ok(
+        api,
+        "withdrawCoverageRequest",
+        lab.liaison,
+        {"id": withdrawn_by_the_lab, "expectedVersion": await version(api, "DECISION", withdrawn_by_the_lab)},
+    )
 
     open_records = {
         "AGREEMENT": {agreements["Offered"]: "PROPOSED", agreements["Accepted"]: "ACTIVE"},
         "ENGAGEMENT": {engagements["Proposed"]: "PROPOSED", engagements["Scoping"]: "SCOPING"},
-        "DECISION": {requested: "REQUESTED"},
+        "DECISION": {requested: "REQUESTED", signed: "AWAITING_CONCURRENCE"},
     }
     last_event = await one(api, "select max(id) from events")
     before = await every_row(api)
@@ -540,6 +556,7 @@ async def test_a_lab_leaving_closes_everything_it_had_open_in_one_transaction(ap
         ("AGREEMENT", agreements["Withdrawn"], "WITHDRAWN_BY_LAB"),
         ("ENGAGEMENT", engagements["Declined"], "DECLINED"),
         ("DECISION", in_effect, "DECIDED"),
+        ("DECISION", withdrawn_by_the_lab, "WITHDRAWN"),
     ):
         assert await one(api, f"select state from {KINDS[kind].table} where id = $1", pk(record)) == state
 

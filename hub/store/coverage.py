@@ -12,7 +12,7 @@ import asyncpg
 from hub.access import STANDING_DECISION_STATES, Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS, sql_list
-from hub.participation import TAKING_PART, check_taking_part, lock_for_lab
+from hub.participation import DECISION_PENDING_CLEARED, TAKING_PART, check_taking_part, lock_for_lab
 from hub.quantities import COMPUTE_UNITS, SCORE_BOUNDS, QuantityError, decimal_text, to_flop, to_score_unit
 from hub.remits import Facts
 from hub.screening import OUTCOMES, Screening, screen, screen_one
@@ -1026,5 +1026,15 @@ async def withdraw_request(
 ) -> int:
     """The lab withdraws its request, whenever the state machine allows."""
     row = await _lock_decision(con, principal, decision_id, expected_version, "withdrawCoverageRequest", "WITHDRAWN")
-    await transition(con, principal, "DECISION", row, "WITHDRAWN", action="WITHDRAWN", reason=reason, field="input.id")
+    await transition(
+        con,
+        principal,
+        "DECISION",
+        row,
+        "WITHDRAWN",
+        action="WITHDRAWN",
+        reason=reason,
+        field="input.id",
+        changes=DECISION_PENDING_CLEARED,
+    )
     return decision_id
