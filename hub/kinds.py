@@ -184,7 +184,8 @@ KINDS: Mapping[str, Kind] = _kinds(
                 "setLabParticipation",
                 LAB_LIAISONS,
                 to=ANY_STATE,
-                note="the lab may decline or withdraw at any time: the program is voluntary",
+                note="the lab may decline or withdraw at any time (the program is voluntary), which closes what it "
+                "had open",
             ),
             Remit("setLabParticipation", PROGRAM_OFFICERS, to=("INVITED",)),
         ),

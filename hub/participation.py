@@ -16,8 +16,9 @@ a termination), nor the lab's own release status, a public fact the lab may alwa
 Lock order: the lab's row first. The check reads it FOR SHARE; a lab's leaving (set_lab_participation) locks it FOR
 UPDATE and then closes everything open (close_for_lab) in the same transaction. So a write that passed the check
 commits before the leaving goes on, and the leaving closes what it wrote too; a write that comes after sees DECLINED
-or WITHDRAWN and is refused. Nothing opened for a lab outlives its leaving. A write that changes a record of the lab
-checks the lab before it locks the record (lock_for_lab), so that the two never wait for each other in a circle.
+or WITHDRAWN and is refused. Nothing opened for a lab outlives its leaving. A write checks the lab before it locks
+a record of the lab (lock_for_lab) and before its first event (the events' chain lock, hub/workflow.py's
+record_event, is held to commit), as the leaving does, so that the two never wait for each other in a circle.
 """
 
 from __future__ import annotations
@@ -113,6 +114,15 @@ async def lock_for_lab(
     return await lock_in_remit(con, principal, kind, record_id, action, to=to, field=field)
 
 
+async def lock_participation(con: asyncpg.Connection) -> set[int]:
+    """Every lab's row FOR SHARE, in id order, so that no lab joins or leaves until the caller commits; the ids of
+    the labs taking part. For a write that may open something for many labs at once (a standard's adoption carries
+    requests over): call it before the write's first event, since the events' chain lock (held to commit) comes
+    after the labs' rows in the lock order, as in a lab's leaving."""
+    rows = await con.fetch("select id, participation from labs order by id for share")
+    return {int(r["id"]) for r in rows if r["participation"] in TAKING_PART}
+
+
 def leaving_reason(to: str, day: Any) -> str:
     """The neutral reason each closed record's event gives: what the lab did, and when (a UTC date)."""
     did = "declined to take part in the program" if to == "DECLINED" else "withdrew from the program"
@@ -160,4 +170,5 @@ __all__ = [
     "close_for_lab",
     "lab_taking_part",
     "lock_for_lab",
+    "lock_participation",
 ]

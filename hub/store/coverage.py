@@ -12,7 +12,7 @@ import asyncpg
 from hub.access import STANDING_DECISION_STATES, Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS, sql_list
-from hub.participation import DECISION_PENDING_CLEARED, TAKING_PART, check_taking_part, lock_for_lab
+from hub.participation import DECISION_PENDING_CLEARED, check_taking_part, lock_for_lab, lock_participation
 from hub.quantities import COMPUTE_UNITS, SCORE_BOUNDS, QuantityError, decimal_text, to_flop, to_score_unit
 from hub.remits import Facts
 from hub.screening import OUTCOMES, Screening, screen, screen_one
@@ -364,6 +364,9 @@ async def sign_standard(
 ) -> int:
     """An officer of a required agency signs for it. The last required signature adopts the standard in the same
     transaction: the standard in force until then is superseded, with its open and decided decisions."""
+    # the labs' rows before anything else (hub/participation.py, lock order): an adoption carries requests over for
+    # the labs that take part, and none joins or leaves meanwhile
+    await lock_participation(con)
     row = await lock_in_remit(con, principal, "STANDARD", standard_id, "signCoverageStandard")
     required = list(row["required_signoffs"])
     check_version(row, expected_version)
@@ -438,13 +441,8 @@ async def carry_over(con: asyncpg.Connection, principal: Principal, standard_id:
     it is opened (the lab's request stands; it may withdraw it): the rescreening queue, each screening an event.
     Only for the models of labs that take part: nothing is requested for a lab that left the program, whose
     decided outcomes stand (docs/design.md, "Participation")."""
-    # the labs' rows before their decisions' (hub/participation.py, lock order): a lab cannot leave meanwhile
-    taking_part = {
-        r["id"]
-        for r in await con.fetch(
-            "select id from labs where participation = any($1::text[]) order by id for share", sorted(TAKING_PART)
-        )
-    }
+    # locked already by sign_standard, before its first event (hub/participation.py, lock order)
+    taking_part = await lock_participation(con)
     old = await con.fetch(
         """select d.id, d.state, d.model_id, d.outcome, s.standard_version, m.lab_id
              from coverage_decisions d join coverage_standards s on s.id = d.standard_id
