@@ -161,7 +161,8 @@ def _kinds(*kinds: Kind) -> Mapping[str, Kind]:
     return MappingProxyType({kind.name: kind for kind in kinds})
 
 
-# The agencies whose officers set the coverage standard, invite labs and act on a lab's behalf.
+# The agencies whose officers set the coverage standard, invite labs and request coverage determinations on a
+# lab's behalf (while it takes part: hub/participation.py).
 PROGRAM_AGENCIES = ("CISA", "NIST")
 
 # The predicates the remits share (hub/remits.py has the terms).
@@ -190,7 +191,8 @@ KINDS: Mapping[str, Kind] = _kinds(
                 "setLabParticipation",
                 LAB_LIAISONS,
                 to=ANY_STATE,
-                note="the lab may decline or withdraw at any time: the program is voluntary",
+                note="the lab may decline or withdraw at any time (the program is voluntary), which closes what it "
+                "had open",
             ),
             Remit("setLabParticipation", PROGRAM_OFFICERS, to=("INVITED",)),
         ),
@@ -220,8 +222,18 @@ KINDS: Mapping[str, Kind] = _kinds(
         lab_column="lab_id",
         wording=Wording(lab="the model's lab"),
         remits=(
-            Remit("registerModel", LAB_LIAISONS | PROGRAM_OFFICERS, note="officers on the lab's behalf"),
-            Remit("updateModel", LAB_LIAISONS | PROGRAM_OFFICERS, note="officers on the lab's behalf"),
+            Remit("registerModel", LAB_LIAISONS, note="while the lab takes part (ENGAGED or PARTICIPATING)"),
+            Remit(
+                "recordPublicModel",
+                role(*OFFICERS),
+                note="a model the lab has publicly released, marked as recorded by their agency, while the lab takes "
+                "part; public facts only",
+            ),
+            Remit(
+                "updateModel",
+                LAB_LIAISONS,
+                note="while the lab takes part; corrects a model an agency recorded, and sets its confidential fields",
+            ),
             Remit(
                 "setModelReleaseStatus",
                 LAB_LIAISONS,
@@ -243,6 +255,9 @@ KINDS: Mapping[str, Kind] = _kinds(
         subsets={
             # out in the world: every lab sees every lab's models in these (docs/design.md, "Visibility")
             "public": frozenset({"GENERALLY_AVAILABLE", "DEPRECATED"}),
+            # what a lab's public announcement of a release says, and so what an agency may record of it
+            # (recordPublicModel; docs/design.md, "Participation")
+            "publicly_released": frozenset({"RESTRICTED_PREVIEW", "GENERALLY_AVAILABLE"}),
         },
     ),
     Kind(
@@ -277,6 +292,8 @@ KINDS: Mapping[str, Kind] = _kinds(
             # accepted and run to its term or still running: the agencies party to it see the model's confidential
             # fields (docs/design.md, "Visibility"); a withdrawn or terminated one no longer shows them
             "confidential": frozenset({"ACTIVE", "COMPLETED"}),
+            # not yet ended: the lab's leaving the program withdraws these (hub/participation.py)
+            "open": frozenset({"PROPOSED", "ACTIVE"}),
         },
     ),
     Kind(
@@ -325,7 +342,11 @@ KINDS: Mapping[str, Kind] = _kinds(
         agencies_sql="(select s.required_signoffs from coverage_standards s where s.id = t.standard_id)",
         wording=Wording(lab="the model's lab", agencies="an agency whose sign-off the standard needs"),
         remits=(
-            Remit("requestCoverageDetermination", LAB_LIAISONS | PROGRAM_OFFICERS, note="officers on the lab's behalf"),
+            Remit(
+                "requestCoverageDetermination",
+                LAB_LIAISONS | PROGRAM_OFFICERS,
+                note="officers for a lab that takes part (ENGAGED or PARTICIPATING)",
+            ),
             Remit("startCoverageAssessment", NAMED_OFFICERS, to=("UNDER_ASSESSMENT",)),
             Remit("rescreenCoverage", NAMED_OFFICERS, note="a new screening on the inputs as they stand"),
             Remit(
@@ -584,6 +605,10 @@ KINDS: Mapping[str, Kind] = _kinds(
             "PAUSED": ("ACTIVE", "SCOPING", "WITHDRAWN"),
         },
         final=frozenset({"COMPLETED", "DECLINED", "WITHDRAWN"}),
+        subsets={
+            # not yet ended: the lab's leaving the program withdraws these (hub/participation.py)
+            "open": frozenset({"PROPOSED", "SCOPING", "ACTIVE", "PAUSED"}),
+        },
     ),
     Kind(
         name="POLICY",

@@ -990,7 +990,7 @@ class CoverageMutation:
 
     @strawberry.mutation(
         description="Ask whether the adopted standard covers a model (the model's lab, or CISA "
-        "and NIST officers on its behalf)."
+        "and NIST officers on its behalf), while the lab takes part (ENGAGED or PARTICIPATING)."
     )
     async def request_coverage_determination(
         self, info: strawberry.Info, input: RequestCoverageDeterminationInput

@@ -10,12 +10,14 @@ import strawberry
 
 from hub.access import STANDING_DECISION_STATES
 from hub.store import models as store
+from hub.store.agencies import AGENCY
 from hub.store.agreements import AGREEMENTS_BY_MODEL
 from hub.store.coverage import DECISIONS_BY_MODEL
 from hub.store.evidence import DESIGNATIONS_BY_MODEL, ESTIMATES_BY_MODEL, RESULTS_BY_MODEL
 from hub.store.findings import FINDINGS_BY_MODEL
 from hub.store.labs import LAB
 from hub.store.measures import MEASURES_BY_MODEL
+from schema.agencies import Agency
 from schema.common import (
     Connection,
     Node,
@@ -77,6 +79,7 @@ class FrontierModel(Node, Record):
     KIND = "MODEL"
     available_transitions = transitions_field("MODEL", FrontierModelState)
     lab_pk: strawberry.Private[int]
+    recorded_by_agency_pk: strawberry.Private[int | None]
     name: str
     model_version: str = strawberry.field(description="The lab's version label (e.g. '2025-06' or '1.5').")
     modality: Modality
@@ -84,6 +87,12 @@ class FrontierModel(Node, Record):
     capabilities: list[str] = strawberry.field(description="Public capability tags.")
     release_status: FrontierModelState
     announced_on: date | None
+    source_url: str | None = strawberry.field(
+        description="For a model an agency recorded (recordedBy): the address of the lab's public announcement."
+    )
+    corrected_by_lab_at: datetime | None = strawberry.field(
+        description="For a model an agency recorded: when the lab's liaisons last corrected the record."
+    )
     confidential_visible: bool = strawberry.field(description="Whether the confidential fields are shown to you.")
     training_compute_flop: float | None = strawberry.field(description=CONFIDENTIAL)
     capability_details: str | None = strawberry.field(description=CONFIDENTIAL)
@@ -96,6 +105,7 @@ class FrontierModel(Node, Record):
         return cls(
             id=to_global_id("FrontierModel", row["id"]),
             lab_pk=row["lab_id"],
+            recorded_by_agency_pk=row["recorded_by_agency_id"],
             name=row["name"],
             model_version=row["model_version"],
             modality=Modality(row["modality"]),
@@ -103,6 +113,8 @@ class FrontierModel(Node, Record):
             capabilities=list(row["capabilities"]),
             release_status=FrontierModelState(row["release_status"]),
             announced_on=row["announced_on"],
+            source_url=row["source_url"],
+            corrected_by_lab_at=row["corrected_by_lab_at"],
             confidential_visible=bool(row["confidential_visible"]),
             training_compute_flop=row["training_compute_flop"],
             capability_details=row["capability_details"],
@@ -113,6 +125,12 @@ class FrontierModel(Node, Record):
         )
 
     lab: Lab = relation_field(ById(LAB, "lab_pk"))
+
+    recorded_by: Agency | None = relation_field(
+        ById(AGENCY, "recorded_by_agency_pk"),
+        description="The agency that recorded the model from its lab's public announcement (recordPublicModel); "
+        "null for a model its lab registered.",
+    )
 
     agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
         Related(AGREEMENTS_BY_MODEL), first=100, description="Early-access agreements on the model that you may see."
@@ -271,6 +289,25 @@ class UpdateModelInput:
     reason: str | None = None
 
 
+@strawberry.input(
+    description="A model its lab has publicly released, as the public announcement says: public facts only."
+)
+class RecordPublicModelInput:
+    lab_id: strawberry.ID
+    name: str
+    model_version: str = strawberry.field(default="", description="The lab's version label; unique with the name.")
+    modality: Modality
+    capabilities: list[str] | None = strawberry.field(default=None, description="Public capability tags.")
+    release_status: FrontierModelState = strawberry.field(
+        description="What the announcement says: RESTRICTED_PREVIEW or GENERALLY_AVAILABLE."
+    )
+    announced_on: date | None = None
+    source_url: str = strawberry.field(description="The address (http or https) of the lab's public announcement.")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Retrying with the same key returns the first result instead of recording twice."
+    )
+
+
 @strawberry.input
 class SetModelReleaseStatusInput:
     id: strawberry.ID
@@ -322,7 +359,7 @@ async def model_payload(info: strawberry.Info, action: Any) -> FrontierModelPayl
 
 @strawberry.type
 class FrontierModelMutation:
-    @strawberry.mutation(description="Register a model of a lab (its liaisons, or CISA and NIST on its behalf).")
+    @strawberry.mutation(description="Register a model of a lab: its liaisons, while the lab takes part.")
     async def register_model(self, info: strawberry.Info, input: RegisterModelInput) -> FrontierModelPayload:
         values = {
             **_model_values(input),
@@ -332,13 +369,35 @@ class FrontierModelMutation:
         }
         return await model_payload(info, lambda con, p: store.register_model(con, p, values))
 
-    @strawberry.mutation(description="Change a model's descriptive or confidential fields; not its release status.")
+    @strawberry.mutation(
+        description="Change a model's descriptive or confidential fields (its lab's liaisons, while the lab takes "
+        "part; a correction of a model an agency recorded); not its release status."
+    )
     async def update_model(self, info: strawberry.Info, input: UpdateModelInput) -> FrontierModelPayload:
         model_id = record_id(input.id, "FrontierModel")
         values = {**_model_values(input), "reason": input.reason}
         return await model_payload(
             info, lambda con, p: store.update_model(con, p, model_id, input.expected_version, values)
         )
+
+    @strawberry.mutation(
+        description="Record a model its lab has publicly released, from the public announcement (agency officers "
+        "and admins, while the lab takes part): marked as recorded by your agency, public facts only; the lab "
+        "corrects it and sets the rest."
+    )
+    async def record_public_model(self, info: strawberry.Info, input: RecordPublicModelInput) -> FrontierModelPayload:
+        values = {
+            "lab_id": record_id(input.lab_id, "Lab", "input.labId"),
+            "name": input.name,
+            "model_version": input.model_version,
+            "modality": input.modality.value,
+            "capabilities": input.capabilities,
+            "release_status": input.release_status.value,
+            "announced_on": input.announced_on,
+            "source_url": input.source_url,
+            "idempotency_key": input.idempotency_key,
+        }
+        return await model_payload(info, lambda con, p: store.record_public_model(con, p, values))
 
     @strawberry.mutation(
         description="Set a model's release status: the lab's liaisons alone, never dependent on a coverage decision, "

@@ -23,6 +23,7 @@ from tests.test_workflow_coverage import (
     snapshot,
     sql,
     standards,
+    taking_part,
     user_error,
 )
 
@@ -231,7 +232,9 @@ async def test_a_new_standard_leaves_every_outcome_standing_until_a_decision_und
         assert (after[before["id"]]["state"], after[before["id"]]["outcome"]) == ("DECIDED", before["outcome"])
     assert await coverage_outcomes(api, cisa, models) == outcomes_before
     carried = {d["model"]["id"]: d for d in await decisions(api, cisa, new_id)}
-    for model in models:
+    # a request under 2.5 for each model whose lab takes part (docs/design.md, "Participation")
+    assert set(carried) & set(models) == await taking_part(api, models)
+    for model in carried:
         assert carried[model]["state"] == "REQUESTED" and carried[model]["latestScreening"] is not None
     # the rescreening queue: every decision standing under 1.0, and nothing else
     queued = {d["id"] for d in await decisions(api, cisa, None, None, awaitingRescreening=True)}
@@ -240,7 +243,7 @@ async def test_a_new_standard_leaves_every_outcome_standing_until_a_decision_und
     assert queued == standing and {d["id"] for d in decided_before} <= queued
 
     # one model decided under 2.5 (CISA decides, NIST concurs): its decision under 1.0 is superseded
-    old_decision = decided_before[0]
+    old_decision = next(d for d in decided_before if d["model"]["id"] in carried)
     model = old_decision["model"]["id"]
     request = carried[model]
     await ok(api, "startCoverageAssessment", nist, id=request["id"], expectedVersion=1)

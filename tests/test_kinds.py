@@ -199,8 +199,13 @@ LIAISON_2 = principal("LAB_LIAISON", lab=2)
     [
         # before the record is known: refused only when no record could be in the remit
         (LIAISON_1, "MODEL", "registerModel", None, None, None),
-        (CISA_OFFICER, "MODEL", "registerModel", None, None, True),
+        # models are registered and changed by their lab alone; an agency records a publicly released one
+        (CISA_OFFICER, "MODEL", "registerModel", None, None, False),
+        (CISA_OFFICER, "MODEL", "updateModel", Facts(lab_id=1), None, False),
         (DOD_OFFICER, "MODEL", "registerModel", None, None, False),
+        (DOD_OFFICER, "MODEL", "recordPublicModel", Facts(lab_id=1), None, True),
+        (CISA_ANALYST, "MODEL", "recordPublicModel", Facts(lab_id=1), None, False),
+        (LIAISON_1, "MODEL", "recordPublicModel", Facts(lab_id=1), None, False),
         (LIAISON_1, "MODEL", "registerModel", Facts(lab_id=1), None, True),
         (LIAISON_2, "MODEL", "registerModel", Facts(lab_id=1), None, False),
         # the lab moves its participation anywhere; CISA and NIST only invite again

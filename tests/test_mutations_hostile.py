@@ -59,6 +59,7 @@ FORMATTED = {
     "requiredSignoffs[0]",
     "criteria[0].designatingAgencies[0]",
     "evidenceSha256",
+    "sourceUrl",
 }
 # free texts that the payload does not show (the event and the idempotency key hold them)
 NOT_RETURNED = {"reason", "idempotencyKey"}
@@ -72,6 +73,7 @@ WRITES = {
     "updateLab": {"labs", "events"},
     "setLabParticipation": {"labs", "events"},
     "registerModel": {"frontier_models", "events"},
+    "recordPublicModel": {"frontier_models", "events"},
     "updateModel": {"frontier_models", "events"},
     "setModelReleaseStatus": {"frontier_models", "events"},
     "offerEarlyAccess": {"early_access_agreements", "agreement_agencies", "events"},
@@ -238,6 +240,16 @@ async def register_model(c: Context) -> Base:
     }
 
 
+async def record_public_model(c: Context) -> Base:
+    return await c.cisa(), {
+        "labId": gid("Lab", c.ids["model lab"]),
+        "name": f"Hostile public model {c.next()}",
+        "modality": "TEXT",
+        "releaseStatus": "GENERALLY_AVAILABLE",
+        "sourceUrl": "https://lab.example/announcement",
+    }
+
+
 async def update_model(c: Context) -> Base:
     row = await c.one("select id, version, lab_id from frontier_models where id = $1", c.ids["updated model"])
     return await c.liaison(row["lab_id"]), {
@@ -370,8 +382,9 @@ async def withdraw_coverage_standard(c: Context) -> Base:
 
 async def request_coverage_determination(c: Context) -> Base:
     row = await c.one(
-        """select m.id from frontier_models m
-            where not exists (select 1 from coverage_decisions d join coverage_standards s on s.id = d.standard_id
+        """select m.id from frontier_models m join labs l on l.id = m.lab_id
+            where l.participation in ('ENGAGED', 'PARTICIPATING')
+              and not exists (select 1 from coverage_decisions d join coverage_standards s on s.id = d.standard_id
                                where d.model_id = m.id and s.state = 'ADOPTED'
                                  and d.state in ('REQUESTED', 'UNDER_ASSESSMENT', 'RECONSIDERATION_REQUESTED'))
             order by m.id limit 1"""
@@ -434,9 +447,10 @@ async def rescreen_coverage(c: Context) -> Base:
 async def request_coverage_reconsideration(c: Context) -> Base:
     row = await c.one(
         """select d.id, d.version, m.lab_id, e.id as estimate_id from coverage_decisions d
-             join frontier_models m on m.id = d.model_id
+             join frontier_models m on m.id = d.model_id join labs l on l.id = m.lab_id
              join compute_estimates e on e.model_id = d.model_id
-            where d.state = 'DECIDED' order by d.id, e.id limit 1"""
+            where d.state = 'DECIDED' and l.participation in ('ENGAGED', 'PARTICIPATING')
+            order by d.id, e.id limit 1"""
     )
     return await c.liaison(row["lab_id"]), {
         "id": gid("CoverageDecision", row["id"]),
@@ -733,6 +747,7 @@ BASES: dict[str, Callable[[Context], Awaitable[Base]]] = {
     "updateLab": update_lab,
     "setLabParticipation": set_lab_participation,
     "registerModel": register_model,
+    "recordPublicModel": record_public_model,
     "updateModel": update_model,
     "setModelReleaseStatus": set_model_release_status,
     "offerEarlyAccess": offer_early_access,
@@ -964,14 +979,19 @@ async def test_every_mutation_refuses_hostile_input_naming_the_field_and_stores_
     try:
         named = {r["name"]: r["id"] for r in await con.fetch("select id, name from labs")}
         agencies = {r["code"]: r["id"] for r in await con.fetch("select id, code from agencies")}
+        # a model of a lab that takes part: its liaison and agencies may write for it (docs/design.md, "Participation")
         model = await con.fetchrow(
-            "select id, lab_id from frontier_models where release_status = 'IN_DEVELOPMENT' order by id limit 1"
+            """select m.id, m.lab_id from frontier_models m join labs l on l.id = m.lab_id
+                where m.release_status = 'IN_DEVELOPMENT' and l.participation in ('ENGAGED', 'PARTICIPATING')
+                order by m.id limit 1"""
         )
         assert model is not None
         ids = {
             **agencies,
             "updated lab": named["Kestrel Research (fictional)"],
-            "moved lab": named["Blue Heron Labs (fictional)"],
+            # an invited lab: it moves on to ENGAGED, and its leaving (which would close what it has open) is
+            # tests/test_participation.py's
+            "moved lab": await con.fetchval("select id from labs where participation = 'INVITED' order by id limit 1"),
             "model lab": model["lab_id"],
             "updated model": model["id"],
             "previewed model": model["id"],

@@ -12,6 +12,7 @@ import asyncpg
 from hub.access import STANDING_DECISION_STATES, Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS, sql_list
+from hub.participation import DECISION_PENDING_CLEARED, check_taking_part, lock_for_lab, lock_participation
 from hub.quantities import COMPUTE_UNITS, SCORE_BOUNDS, QuantityError, decimal_text, to_flop, to_score_unit
 from hub.remits import Facts
 from hub.screening import OUTCOMES, Screening, screen, screen_one
@@ -363,6 +364,9 @@ async def sign_standard(
 ) -> int:
     """An officer of a required agency signs for it. The last required signature adopts the standard in the same
     transaction: the standard in force until then is superseded, with its open and decided decisions."""
+    # the labs' rows before anything else (hub/participation.py, lock order): an adoption carries requests over for
+    # the labs that take part, and none joins or leaves meanwhile
+    await lock_participation(con)
     row = await lock_in_remit(con, principal, "STANDARD", standard_id, "signCoverageStandard")
     required = list(row["required_signoffs"])
     check_version(row, expected_version)
@@ -434,10 +438,15 @@ async def carry_over(con: asyncpg.Connection, principal: Principal, standard_id:
     """The new standard is adopted: revisions lose nothing (docs/design.md, "Coverage"). A decision in effect under
     an older standard stays DECIDED, its outcome standing, until a decision under the new one is in effect; an
     undecided request is carried over. Either way the model is screened under the new standard and a request under
-    it is opened (the lab's request stands; it may withdraw it): the rescreening queue, each screening an event."""
+    it is opened (the lab's request stands; it may withdraw it): the rescreening queue, each screening an event.
+    Only for the models of labs that take part: nothing is requested for a lab that left the program, whose
+    decided outcomes stand (docs/design.md, "Participation")."""
+    # locked already by sign_standard, before its first event (hub/participation.py, lock order)
+    taking_part = await lock_participation(con)
     old = await con.fetch(
-        """select d.id, d.state, d.model_id, d.outcome, s.standard_version
+        """select d.id, d.state, d.model_id, d.outcome, s.standard_version, m.lab_id
              from coverage_decisions d join coverage_standards s on s.id = d.standard_id
+             join frontier_models m on m.id = d.model_id
             where d.standard_id <> $1 and d.state <> all($2::text[])
               and (d.outcome is not null or d.state = any($3::text[]))
             order by d.model_id, d.id for update of d""",
@@ -458,6 +467,7 @@ async def carry_over(con: asyncpg.Connection, principal: Principal, standard_id:
     by_model: dict[int, list[dict[str, Any]]] = {}
     for r in old:
         by_model.setdefault(r["model_id"], []).append(dict(r))
+    already |= {model_id for model_id, ds in by_model.items() if ds[0]["lab_id"] not in taking_part}
     screenings = {s.model_id: s for s in await screen(con, principal, [standard_id], sorted(set(by_model) - already))}
     for model_id, decisions in by_model.items():
         new_id = None
@@ -502,8 +512,12 @@ async def carry_over(con: asyncpg.Connection, principal: Principal, standard_id:
                     d,
                     "SUPERSEDED",
                     action="SUPERSEDED",
-                    reason=f"standard {d['standard_version']} superseded by standard {version}; the request is"
-                    f" carried over" + (f" as decision {new_id}" if new_id else ""),
+                    reason=f"standard {d['standard_version']} superseded by standard {version}; "
+                    + (
+                        "the request is carried over" + (f" as decision {new_id}" if new_id else "")
+                        if d["lab_id"] in taking_part
+                        else "the lab does not take part in the program: nothing is requested for it"
+                    ),
                     details={"supersededById": standard_id, "carriedOverTo": new_id},
                     changes={
                         "pending_outcome": None,
@@ -575,12 +589,17 @@ async def _adopted_standard(con: asyncpg.Connection, principal: Principal, stand
 @idempotent("requestCoverageDetermination", "DECISION")
 async def request_determination(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
     """The model's lab's liaisons, or CISA and NIST officers on the lab's behalf, ask whether the standard covers
-    the model. One open request per model and standard."""
+    the model, while the lab takes part (docs/design.md, "Participation"). One open request per model and
+    standard."""
     check_remit(principal, "DECISION", "requestCoverageDetermination", None)
     model_id = values["model_id"]
+    await exists_visible(con, principal, "MODEL", [model_id], field="input.modelId")
+    lab_id = await con.fetchval("select lab_id from frontier_models where id = $1", model_id)
+    check_remit(principal, "DECISION", "requestCoverageDetermination", Facts(lab_id=lab_id))
+    # the lab's row before the model's (hub/participation.py, lock order)
+    await check_taking_part(con, lab_id, field="input.modelId", doing="requested")
     # locked: two requests racing for the same model cannot both be the open one
-    model = await lock_visible(con, principal, "MODEL", model_id, field="input.modelId")
-    check_remit(principal, "DECISION", "requestCoverageDetermination", Facts(lab_id=model["lab_id"]))
+    await lock_visible(con, principal, "MODEL", model_id, field="input.modelId")
     note = text(values.get("note"), "input.note", max_length=5000, multiline=True)
     standard_id, version = await _adopted_standard(con, principal, values.get("standard_id"))
     open_state = await con.fetchval(
@@ -959,8 +978,14 @@ async def request_reconsideration(
 ) -> int:
     """The lab answers a decision with new evidence (compute estimates or evaluation results on the model): a new
     screening starts, and the decision it questions keeps its outcome standing until the next one is in effect."""
-    row = await lock_in_remit(
-        con, principal, "DECISION", decision_id, "requestCoverageReconsideration", to="RECONSIDERATION_REQUESTED"
+    row = await lock_for_lab(
+        con,
+        principal,
+        "DECISION",
+        decision_id,
+        "requestCoverageReconsideration",
+        to="RECONSIDERATION_REQUESTED",
+        doing="requested",
     )
     check_version(row, expected_version)
     check_transition("DECISION", row["state"], "RECONSIDERATION_REQUESTED", field="input.id")
@@ -999,5 +1024,15 @@ async def withdraw_request(
 ) -> int:
     """The lab withdraws its request, whenever the state machine allows."""
     row = await _lock_decision(con, principal, decision_id, expected_version, "withdrawCoverageRequest", "WITHDRAWN")
-    await transition(con, principal, "DECISION", row, "WITHDRAWN", action="WITHDRAWN", reason=reason, field="input.id")
+    await transition(
+        con,
+        principal,
+        "DECISION",
+        row,
+        "WITHDRAWN",
+        action="WITHDRAWN",
+        reason=reason,
+        field="input.id",
+        changes=DECISION_PENDING_CLEARED,
+    )
     return decision_id

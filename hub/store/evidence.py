@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from hub.auth import Principal
+from hub.participation import check_taking_part
 from hub.quantities import SCORE_BOUNDS, SCORE_UNITS, QuantityError, to_flop, to_score_unit
 from hub.remits import Facts
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
@@ -112,10 +113,14 @@ async def model_in_remit(
     con: asyncpg.Connection, principal: Principal, kind: str, action: str, model_id: int, owner: int | None
 ) -> int:
     """The lab of a model the caller may see (NOT_FOUND naming input.modelId otherwise), once the remit of `action`
-    on a record of `kind` about it (owned by `owner`) is checked."""
+    on a record of `kind` about it (owned by `owner`) is checked. A liaison's report is the lab's own submission
+    to the program: only while the lab takes part. An agency's estimate, result or designation is the agency's own
+    record about the model, whatever the lab's participation (docs/design.md, "Participation")."""
     await exists_visible(con, principal, "MODEL", [model_id], field="input.modelId")
     lab_id = int(await con.fetchval("select lab_id from frontier_models where id = $1", model_id))
     check_remit(principal, kind, action, Facts(lab_id=lab_id, owner_agency_id=owner))
+    if principal.is_lab:
+        await check_taking_part(con, lab_id, field="input.modelId", doing="submitted")
     return lab_id
 
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from hub.auth import Principal
+from hub.participation import TAKING_PART, close_for_lab
 from hub.store.base import Entity, OrderField, Where, standard_orders
 from hub.workflow import (
     bad_input,
@@ -132,8 +133,13 @@ async def set_lab_participation(
     con: asyncpg.Connection, principal: Principal, lab_id: int, to: str, expected_version: int, reason: str | None
 ) -> int:
     """The lab's liaisons make any move the state machine allows (the program is voluntary: the lab may decline or
-    withdraw at any time); CISA and NIST officers and admins may only invite a lab again."""
+    withdraw at any time); CISA and NIST officers and admins may only invite a lab again. A lab that declines or
+    withdraws closes, in the same transaction, everything it had open (hub/participation.py, close_for_lab): the
+    lab's row is locked first, so writes for the lab that passed the participation check commit before, and are
+    closed too."""
     row = await lock_in_remit(con, principal, "LAB", lab_id, "setLabParticipation", to=to)
     check_version(row, expected_version)
     await transition(con, principal, "LAB", row, to, reason=reason)
+    if to not in TAKING_PART:
+        await close_for_lab(con, principal, lab_id, to)
     return lab_id

@@ -11,9 +11,11 @@ import asyncpg
 from hub.access import MODEL_CONFIDENTIAL_COLUMNS, STANDING_DECISION_STATES, Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS, sql_list
+from hub.participation import check_taking_part, lock_for_lab
 from hub.remits import Facts
 from hub.store import lead_times
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders, through
+from hub.store.labs import check_website
 from hub.workflow import (
     bad_input,
     changed,
@@ -40,7 +42,8 @@ def model_columns(principal: Principal, p: Params) -> str:
     hidden = ", ".join(f"masked.{c}" for c in CONFIDENTIAL_COLUMNS)
     return (
         "t.id, t.lab_id, t.name, t.model_version, t.modality, t.description, t.capabilities, t.release_status,"
-        " t.announced_on, t.general_availability_on, t.created_at, t.updated_at, t.version,"
+        " t.announced_on, t.general_availability_on, t.recorded_by_agency_id, t.source_url, t.corrected_by_lab_at,"
+        " t.created_at, t.updated_at, t.version,"
         f" coalesce(masked.confidential_visible, false) as confidential_visible, {hidden}"
     )
 
@@ -156,11 +159,12 @@ def _duplicate(fields: dict[str, Any]) -> str:
 
 @idempotent("registerModel", "MODEL")
 async def register_model(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
-    """The lab's liaisons, or CISA and NIST officers on the lab's behalf, register a model of the lab."""
+    """The lab's liaisons register a model of their lab, while it takes part (docs/design.md, "Participation")."""
     check_remit(principal, "MODEL", "registerModel", None)
     lab_id = values["lab_id"]
     await exists_visible(con, principal, "LAB", [lab_id], field="input.labId")
     check_remit(principal, "MODEL", "registerModel", Facts(lab_id=lab_id))
+    await check_taking_part(con, lab_id, field="input.labId", doing="registered")
     row = model_fields(values)
     row.setdefault("model_version", "")
     status = values.get("release_status") or "IN_DEVELOPMENT"
@@ -177,8 +181,9 @@ async def register_model(con: asyncpg.Connection, principal: Principal, values: 
 async def update_model(
     con: asyncpg.Connection, principal: Principal, model_id: int, expected_version: int, values: dict[str, Any]
 ) -> int:
-    """The lab's liaisons, or CISA and NIST officers on the lab's behalf. The release status is not changed here."""
-    row = await lock_in_remit(con, principal, "MODEL", model_id, "updateModel")
+    """The lab's liaisons, while the lab takes part. The release status is not changed here. A change to a model an
+    agency recorded (recordPublicModel) is the lab's correction of it: correctedByLabAt and the event say so."""
+    row = await lock_for_lab(con, principal, "MODEL", model_id, "updateModel", doing="changed")
     check_version(row, expected_version)
     fields = model_fields(values)
     reason = reason_text(values.get("reason"))
@@ -190,14 +195,62 @@ async def update_model(
         changes.update({c: fields[c] for c in CONFIDENTIAL_COLUMNS if c in fields})
     if changes:
         merged = {**row, **changes}
+        names = list(changes)
+        correction: dict[str, Any] = {}
+        if row["recorded_by_agency_id"] is not None:
+            changes["corrected_by_lab_at"] = await con.fetchval("select now()")
+            code = await con.fetchval("select code from agencies where id = $1", row["recorded_by_agency_id"])
+            correction = {"correctsRecordOf": code}
         await write_unique(
             con,
             lambda: update_row(con, "MODEL", model_id, changes),
             field="input.name",
             message=_duplicate(merged),
         )
-        await record_updated(con, principal, "MODEL", model_id, reason, list(changes))
+        await record_updated(con, principal, "MODEL", model_id, reason, names, correction)
     return model_id
+
+
+PUBLICLY_RELEASED = KINDS["MODEL"].subset("publicly_released")
+# what an agency may record of a lab's public announcement: public facts only, never a confidential field
+PUBLIC_FIELDS = ("name", "model_version", "modality", "capabilities", "announced_on")
+
+
+@idempotent("recordPublicModel", "MODEL")
+async def record_public_model(con: asyncpg.Connection, principal: Principal, values: dict[str, Any]) -> int:
+    """An agency officer or admin records a model that a lab taking part has publicly released, from the public
+    announcement (`source_url`): marked as recorded by their agency, with the public facts only. The lab's liaisons
+    correct it (updateModel) and alone set its confidential fields and its release status from then on."""
+    check_remit(principal, "MODEL", "recordPublicModel", None)
+    lab_id = values["lab_id"]
+    await exists_visible(con, principal, "LAB", [lab_id], field="input.labId")
+    check_remit(principal, "MODEL", "recordPublicModel", Facts(lab_id=lab_id))
+    await check_taking_part(con, lab_id, field="input.labId", doing="recorded")
+    row = model_fields({k: v for k, v in values.items() if k in PUBLIC_FIELDS})
+    row.setdefault("model_version", "")
+    status = values.get("release_status")
+    if status not in PUBLICLY_RELEASED:
+        raise bad_input(
+            "input.releaseStatus",
+            f"must be one of {', '.join(sorted(PUBLICLY_RELEASED))}: what a public announcement says of a release",
+        )
+    source = check_website(values.get("source_url"), "input.sourceUrl")
+    if source is None:
+        raise bad_input("input.sourceUrl", "is required: the address of the lab's public announcement")
+    row.update(lab_id=lab_id, release_status=status, recorded_by_agency_id=principal.agency_id, source_url=source)
+    created = await write_unique(
+        con, lambda: insert_row(con, "frontier_models", row), field="input.name", message=_duplicate(row)
+    )
+    await record_event(
+        con,
+        principal,
+        kind="MODEL",
+        entity_id=created["id"],
+        action="RECORDED_FROM_PUBLIC_SOURCE",
+        to_state=status,
+        details={"sourceUrl": source, "recordedBy": principal.agency_code},
+    )
+    return int(created["id"])
 
 
 async def set_model_release_status(

@@ -100,6 +100,8 @@ PLAIN_FIELDS: dict[str, frozenset[str]] = {
             "release_status",
             "announced_on",
             "general_availability_on",
+            "source_url",
+            "corrected_by_lab_at",
             # masked in the store's own select list unless the principal may see them (hub.store.models)
             "confidential_visible",
             "training_compute_flop",
