@@ -25,13 +25,15 @@ OFFICERS = ("OFFICER", "ADMIN")
 @dataclass(frozen=True)
 class Facts:
     """What a remit may ask about a record (hub/kinds.py says how each kind's are read): its lab, its owning agency,
-    the codes of the agencies named on it, the principal it is (for principals) and its state."""
+    the codes of the agencies named on it, the principal it is (for principals) and its state; and the states its
+    data does not let it move to yet (`blocked`: hub/kinds.py, Gate), which availableTransitions leaves out."""
 
     lab_id: int | None = None
     owner_agency_id: int | None = None
     agencies: tuple[str, ...] = ()
     principal_id: int | None = None
     state: str | None = None
+    blocked: tuple[str, ...] = ()
 
 
 Verdict = bool | None

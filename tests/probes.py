@@ -94,10 +94,17 @@ async def build_world(api: Api) -> World:
                 common["recipients"],
                 common["author"],
             )
+            # each engagement's counterpart of its own, registered by CISA: others see it as they see the engagement
+            ids[("counterpart", tlp)] = await con.fetchval(
+                """insert into infrastructure_counterparts (name, kind, sector, owner_agency_id)
+                   values ($1, 'ELECTRIC_UTILITY', 'ENERGY', $2) returning id""",
+                f"visprobe utility {tlp} (fictional)",
+                agency["CISA"],
+            )
             ids[("engagement", tlp)] = await con.fetchval(
-                """insert into infrastructure_engagements (title, lab_id, sector, counterparty, kind, tlp,
+                """insert into infrastructure_engagements (title, lab_id, sector, counterpart_id, kind, tlp,
                        owner_agency_id, share_agency_ids, share_lab_ids, recipient_principal_ids, created_by)
-                   values ($1, $2, 'ENERGY', 'probe utility (fictional)', 'ADVISORY', $3, $4, $5, $6, $7, $8)
+                   values ($1, $2, 'ENERGY', $9, 'ADVISORY', $3, $4, $5, $6, $7, $8)
                    returning id""",
                 f"visprobe engagement {tlp}",
                 lab["Anthropic"],
@@ -107,6 +114,7 @@ async def build_world(api: Api) -> World:
                 common["share_labs"],
                 common["recipients"],
                 common["author"],
+                ids[("counterpart", tlp)],
             )
             await con.execute(
                 "insert into measure_findings values ($1, $2)", ids[("measure", tlp)], ids[("finding", tlp)]

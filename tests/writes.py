@@ -53,6 +53,7 @@ WRITTEN_TABLES = (
     "measure_models",
     "engagement_findings",
     "engagement_milestones",
+    KINDS["COUNTERPART"].table,
     KINDS["COMPUTE_ESTIMATE"].table,
     KINDS["EVAL_SUITE"].table,
     KINDS["EVAL_RESULT"].table,
