@@ -613,7 +613,7 @@ KINDS: Mapping[str, Kind] = _kinds(
         },
         final=frozenset({"COMPLETED", "DECLINED", "WITHDRAWN"}),
         # CISA proposes, the lab accepts: an engagement is ACTIVE only with the lab's acceptance and the
-        # counterpart's consent (docs/design.md, "Infrastructure engagements")
+        # counterpart's consent (docs/workflows.md, "Infrastructure engagements")
         gates={
             "ACTIVE": (
                 Gate(

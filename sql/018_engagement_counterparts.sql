@@ -1,4 +1,4 @@
--- CISA's infrastructure engagements opt in (docs/design.md, "Infrastructure engagements"): CISA proposes, the lab
+-- CISA's infrastructure engagements opt in (docs/workflows.md, "Infrastructure engagements"): CISA proposes, the lab
 -- accepts, and the critical-infrastructure counterpart is a record of its own, whose consent each engagement
 -- records. An engagement becomes ACTIVE only once its lab has accepted and its counterpart's consent is recorded as
 -- given (hub/kinds.py, the ENGAGEMENT gates).
