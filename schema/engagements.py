@@ -574,8 +574,8 @@ class InfrastructureEngagementMutation:
         )
 
     @strawberry.mutation(
-        description="The lab's liaisons accept an engagement CISA proposed: it may become ACTIVE only after that. "
-        "The lab may still decline or withdraw at any time (transitionEngagement)."
+        description="The lab's liaisons accept an engagement CISA proposed and shared with the lab: it may become "
+        "ACTIVE only after that. The lab may still decline or withdraw at any time (transitionEngagement)."
     )
     async def accept_engagement(
         self, info: strawberry.Info, input: AcceptEngagementInput

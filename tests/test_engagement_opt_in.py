@@ -322,9 +322,12 @@ async def test_a_counterpart_is_seen_by_cisa_and_by_whoever_sees_an_engagement_n
     assert (await reads(api, hhs, cid, eid))["node"]["engagements"] == [{"id": eid}]
     for token in (treasury, liaison, other_liaison):
         unseen(await reads(api, token, cid, eid))
+    # the lab accepts only what it can see: to the lab, this engagement does not exist yet
+    current = (await api.data(READ, {"id": eid}, token=cisa))["node"]
+    unshared = await send(api, ACCEPT, liaison, id=eid, expectedVersion=current["version"])
+    assert unshared["errors"][0]["code"] == "NOT_FOUND"
 
     # shared with the lab: the lab sees the engagement and so its counterpart; another lab still nothing
-    current = (await api.data(READ, {"id": eid}, token=cisa))["node"]
     shared = await api.data(
         """mutation($input: UpdateEngagementInput!) { updateEngagement(input: $input) { errors { message } } }""",
         {
@@ -342,6 +345,9 @@ async def test_a_counterpart_is_seen_by_cisa_and_by_whoever_sees_an_engagement_n
     seen(await reads(api, liaison, cid, eid))
     for token in (treasury, other_liaison):
         unseen(await reads(api, token, cid, eid))
+    current = (await api.data(READ, {"id": eid}, token=cisa))["node"]
+    accepted = await send(api, ACCEPT, liaison, id=eid, expectedVersion=current["version"])
+    assert accepted["errors"] == [] and accepted["engagement"]["labAcceptedAt"] is not None
 
     # the engagement made AMBER_STRICT: CISA alone, which registered the counterpart, still sees it
     current = (await api.data(READ, {"id": eid}, token=cisa))["node"]
