@@ -122,7 +122,7 @@ async def build_world(api: Api) -> World:
             await con.execute(
                 "insert into engagement_findings values ($1, $2)", ids[("engagement", tlp)], ids[("finding", tlp)]
             )
-            for kind in ("FINDING", "MEASURE", "ENGAGEMENT"):
+            for kind in ("FINDING", "MEASURE", "COUNTERPART", "ENGAGEMENT"):
                 await con.execute(
                     "insert into events (entity_kind, entity_id, action, to_state) values ($1, $2, 'CREATED', 'X')",
                     kind,
