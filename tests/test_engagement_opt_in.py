@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+
 from hub import db
 from schema.common import from_global_id, to_global_id
 from tests.conftest import Api, Server
@@ -387,8 +389,6 @@ async def test_engagements_are_searched_by_title_and_by_their_counterpart(api: A
 async def test_migration_018_makes_a_counterpart_of_each_free_text_counterparty(pg_server: Server) -> None:
     """Before 018 an engagement named its counterparty in free text: each distinct text becomes one counterpart of
     kind OTHER, in the sector of the first engagement naming it, and every engagement is linked to its own."""
-    import asyncpg
-
     name = "hub_test_migrate_018"
     admin = await asyncpg.connect(pg_server.admin_url)
     await admin.execute(f'drop database if exists "{name}" with (force)')
@@ -453,3 +453,30 @@ async def test_migration_018_makes_a_counterpart_of_each_free_text_counterparty(
         admin = await asyncpg.connect(pg_server.admin_url)
         await admin.execute(f'drop database if exists "{name}" with (force)')
         await admin.close()
+
+
+async def test_the_demo_s_engagements_that_went_active_were_accepted_by_a_lab_taking_part_and_consented_to(
+    connection: asyncpg.Connection,
+) -> None:
+    """The demo's counterparts are fictional and say so; its engagements that went ACTIVE (ACTIVE, COMPLETED, PAUSED)
+    carry the lab's acceptance and the counterpart's consent, with a lab ENGAGED or PARTICIPATING; the others carry
+    neither; each acceptance and consent has its event."""
+    names = [r[0] for r in await connection.fetch("select name from infrastructure_counterparts")]
+    assert names and all("(fictional)" in n for n in names)
+    kinds = {r[0] for r in await connection.fetch("select distinct kind from infrastructure_counterparts")}
+    assert {"RURAL_HOSPITAL", "WATER_UTILITY", "ELECTRIC_UTILITY"} <= kinds
+    rows = await connection.fetch(
+        """select e.id, e.state, e.lab_accepted_at, e.counterpart_consent, e.counterpart_consent_ref, l.participation,
+                  (select count(*) from events v where v.entity_kind = 'ENGAGEMENT' and v.entity_id = e.id
+                      and v.action in ('LAB_ACCEPTED', 'COUNTERPART_CONSENT_RECORDED')) as recorded
+             from infrastructure_engagements e join labs l on l.id = e.lab_id"""
+    )
+    went_active = [r for r in rows if r["state"] in ("ACTIVE", "COMPLETED", "PAUSED")]
+    assert went_active and len(went_active) < len(rows)
+    for r in went_active:
+        assert r["participation"] in ("ENGAGED", "PARTICIPATING"), dict(r)
+        assert r["lab_accepted_at"] is not None and r["counterpart_consent"] is True, dict(r)
+        assert "(fictional)" in r["counterpart_consent_ref"] and r["recorded"] == 2, dict(r)
+    for r in rows:
+        if r["state"] not in ("ACTIVE", "COMPLETED", "PAUSED"):
+            assert (r["lab_accepted_at"], r["counterpart_consent"], r["recorded"]) == (None, None, 0), dict(r)
