@@ -7,8 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import pytest
 
 from hub import db
+from hub.auth import Principal
+from hub.kinds import KINDS, Kind, allowed_moves, facts_sql
+from hub.remits import Facts
+from hub.workflow import ErrorCode
 from schema.common import from_global_id, to_global_id
 from tests.conftest import Api, Server
 from tests.writes import write_snapshot
@@ -32,6 +37,35 @@ ACCEPT = f"""mutation($input: AcceptEngagementInput!) {{ acceptEngagement(input:
 CONSENT = f"""mutation($input: RecordCounterpartConsentInput!) {{ recordCounterpartConsent(input: $input) {{
   engagement {{ {ENGAGEMENT} }} errors {{ field code message }} }} }}"""
 READ = f"query($id: ID!) {{ node(id: $id) {{ ... on InfrastructureEngagement {{ {ENGAGEMENT} }} }} }}"
+
+
+def test_gates_name_a_state_and_a_code_and_availabletransitions_leaves_out_what_they_block() -> None:
+    """A gate (hub/kinds.py, Gate) names a state of its kind and an ErrorCode; the registry refuses one on a state
+    that does not exist; allowed_moves (availableTransitions) leaves out the states the record's facts say are
+    blocked, and facts_sql reads them from the gates' SQL."""
+    for kind in KINDS.values():
+        for state, gates in kind.gates.items():
+            assert state in kind.states and gates, kind.name
+            assert all(ErrorCode(gate.code) for gate in gates)
+    assert [g.code for g in KINDS["ENGAGEMENT"].gates["ACTIVE"]] == ["LAB_ACCEPTANCE_REQUIRED", "BAD_USER_INPUT"]
+    with pytest.raises(ValueError, match="a gate on NOWHERE"):
+        Kind(
+            name="X",
+            table="x",
+            type_name=None,
+            noun="x",
+            state_column="state",
+            states=("A",),
+            final=frozenset({"A"}),
+            gates={"NOWHERE": ()},
+        )
+    officer = Principal(id=7, name="t", role="OFFICER", agency_id=1, agency_code="CISA", lab_id=None)
+    open_facts = Facts(lab_id=3, owner_agency_id=1, state="SCOPING")
+    assert allowed_moves(officer, "ENGAGEMENT", open_facts) == ["ACTIVE", "PAUSED", "DECLINED", "WITHDRAWN"]
+    gated = Facts(lab_id=3, owner_agency_id=1, state="SCOPING", blocked=("ACTIVE",))
+    assert allowed_moves(officer, "ENGAGEMENT", gated) == ["PAUSED", "DECLINED", "WITHDRAWN"]
+    assert "t.lab_accepted_at is not null" in facts_sql("ENGAGEMENT", "true")
+    assert "'{}'::text[] as blocked" in facts_sql("FINDING", "true")
 
 
 async def own_lab(api: Api, name: str, participation: str) -> str:
