@@ -4,6 +4,7 @@ CISA and by whoever may see an engagement that names it (docs/design.md, "Who se
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import asyncpg
@@ -487,6 +488,17 @@ async def test_migration_018_makes_a_counterpart_of_each_free_text_counterparty(
         admin = await asyncpg.connect(pg_server.admin_url)
         await admin.execute(f'drop database if exists "{name}" with (force)')
         await admin.close()
+
+
+async def test_the_database_holds_the_counterparts_to_the_kinds_the_api_lists(connection: asyncpg.Connection) -> None:
+    from hub.store.engagements import COUNTERPART_KINDS
+
+    definition = await connection.fetchval(
+        """select pg_get_constraintdef(oid) from pg_constraint
+            where conrelid = 'infrastructure_counterparts'::regclass
+              and conname = 'infrastructure_counterparts_kind_check'"""
+    )
+    assert set(re.findall(r"'([A-Z_]+)'::text", definition)) == set(COUNTERPART_KINDS)
 
 
 async def test_the_demo_s_engagements_that_went_active_were_accepted_by_a_lab_taking_part_and_consented_to(
