@@ -406,15 +406,28 @@ STATEMENTS: list[tuple[str, str]] = [
            select j, 1 + (j * 13) % $models from generate_series(1, $measures) j""",
     ),
     (
+        "infrastructure_counterparts",
+        """insert into infrastructure_counterparts (id, name, kind, sector, owner_agency_id, created_by, created_at,
+                                                    updated_at)
+           overriding system value
+           select e, format('%s %s', (array['Rural hospital', 'Municipal water utility', 'County electric cooperative',
+                                            'Regional bank', 'School district'])[1 + e % 5], e),
+                  (array['RURAL_HOSPITAL', 'WATER_UTILITY', 'ELECTRIC_UTILITY', 'FINANCIAL_INSTITUTION',
+                         'SCHOOL_DISTRICT'])[1 + e % 5],
+                  (all_sectors())[1 + e % 16], 1, 3,
+                  '$anchor'::timestamptz - interval '46 days' + e * interval '1 second',
+                  '$anchor'::timestamptz - interval '46 days' + e * interval '1 second'
+             from generate_series(1, $engagements) e""",
+    ),
+    (
         "infrastructure_engagements",
-        """insert into infrastructure_engagements (id, title, summary, lab_id, sector, counterparty, kind, state, tlp,
-                                                   owner_agency_id, share_agency_ids, share_lab_ids, created_by,
-                                                   created_at, updated_at)
+        """insert into infrastructure_engagements (id, title, summary, lab_id, sector, counterpart_id, kind, state,
+                                                   tlp, owner_agency_id, share_agency_ids, share_lab_ids, created_by,
+                                                   created_at, updated_at, lab_accepted_at, counterpart_consent,
+                                                   counterpart_consent_ref, counterpart_consent_recorded_at)
            overriding system value
            select e, format('Engagement %s', e), 'CISA works with the lab and the operator on a fix.',
-                  1 + (e - 1) % $labs, (all_sectors())[1 + e % 16],
-                  format('%s %s', (array['Rural hospital', 'Municipal water utility', 'County electric cooperative',
-                                         'Regional bank', 'School district'])[1 + e % 5], e),
+                  1 + (e - 1) % $labs, (all_sectors())[1 + e % 16], e,
                   (array['TOOL_ACCESS', 'CVD_COORDINATION', 'CLEARINGHOUSE_SCAN', 'SECURE_BY_DESIGN',
                          'ADVISORY'])[1 + e % 5],
                   (array['PROPOSED', 'SCOPING', 'ACTIVE', 'ACTIVE', 'COMPLETED', 'PAUSED', 'DECLINED',
@@ -425,7 +438,12 @@ STATEMENTS: list[tuple[str, str]] = [
                   case when e % 5 = 3 and e % 2 = 0 then array[1 + (e - 1) % $labs]::bigint[] else '{}' end,
                   3,
                   '$anchor'::timestamptz - interval '45 days' + e * interval '1 second',
-                  '$anchor'::timestamptz - interval '45 days' + e * interval '1 second'
+                  '$anchor'::timestamptz - interval '45 days' + e * interval '1 second',
+                  -- those that went ACTIVE (ACTIVE, COMPLETED, PAUSED) with the lab's acceptance and the consent
+                  case when 1 + e % 8 in (3, 4, 5, 6) then '$anchor'::timestamptz - interval '40 days' end,
+                  case when 1 + e % 8 in (3, 4, 5, 6) then true end,
+                  case when 1 + e % 8 in (3, 4, 5, 6) then format('consent %s', e) end,
+                  case when 1 + e % 8 in (3, 4, 5, 6) then '$anchor'::timestamptz - interval '40 days' end
              from generate_series(1, $engagements) e""",
     ),
     (
@@ -493,6 +511,7 @@ IDENTITY_TABLES = (
     "evaluation_results",
     "findings",
     "cyber_measures",
+    "infrastructure_counterparts",
     "infrastructure_engagements",
 )
 COUNTED_TABLES = (

@@ -152,10 +152,29 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
                 rule += f" or {signing_agency(f'{a}.standard_id', agency)}"
             return f"({rule})"
         return "false"
+    if kind == "COUNTERPART":
+        return counterpart_visible(a, principal, p)
     if kind in TLP_TABLES:
         return tlp_visible(kind, a, principal, p)
     if kind == "EVENT":
         return event_visible(a, principal, p)
+    return "false"
+
+
+def counterpart_visible(a: str, principal: Principal, p: Params) -> str:
+    """A critical-infrastructure counterpart (a small utility, a rural hospital): its identity says that it has
+    vulnerabilities being worked on, so it is shared no further than the engagements about it. The agency that
+    registered it (CISA) sees it; anyone else, agency or lab, sees it while they may see an engagement that names it
+    (so whoever sees an engagement sees its counterpart). Nobody else."""
+    engagement = KINDS["ENGAGEMENT"].table
+    named = (
+        f"exists (select 1 from {engagement} cp_e where cp_e.counterpart_id = {a}.id"
+        f" and {visible('ENGAGEMENT', 'cp_e', principal, p)})"
+    )
+    if principal.is_agency:
+        return f"({a}.owner_agency_id = {p(principal.agency_id)} or {named})"
+    if principal.is_lab:
+        return named
     return "false"
 
 

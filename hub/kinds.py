@@ -40,6 +40,18 @@ from hub.remits import (
 
 
 @dataclass(frozen=True)
+class Gate:
+    """A condition on a record's data that a move to some state needs (beside the machine and the remit): `sql` a
+    boolean over its row `t`, `code` the ErrorCode (hub/workflow.py) a refused move reports, `says` why, in words.
+    `transition` (hub/workflow.py) checks them on every move, and availableTransitions leaves out a state whose gates
+    the record does not meet (facts_sql reads them), so that both read one definition."""
+
+    sql: str
+    code: str
+    says: str
+
+
+@dataclass(frozen=True)
 class Kind:
     """One kind of record. `name` is what events call it (events.entity_kind) and what the store and the visibility
     rule key it by."""
@@ -72,6 +84,8 @@ class Kind:
     final: frozenset[str] = frozenset()
     # named sets of states that rules use, each with its reason where it is declared
     subsets: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # a state -> the conditions on the record's data that a move into it needs (Gate), in the order they are checked
+    gates: Mapping[str, tuple[Gate, ...]] = field(default_factory=dict)
     # what a remit asks about a record (hub/remits.py, Facts), as SQL over its row `t`: the lab it concerns (by
     # default its lab_column), the agency that owns it, the codes of the agencies named on it (a text[])
     lab_sql: str | None = None
@@ -84,6 +98,7 @@ class Kind:
     def __post_init__(self) -> None:
         object.__setattr__(self, "moves", MappingProxyType(dict(self.moves)))
         object.__setattr__(self, "subsets", MappingProxyType(dict(self.subsets)))
+        object.__setattr__(self, "gates", MappingProxyType(dict(self.gates)))
         problems = machine_problems(self)
         if problems:
             raise ValueError(f"the state machine or the remits of {self.name} are wrong: " + "; ".join(problems))
@@ -148,6 +163,9 @@ def machine_problems(kind: Kind) -> list[str]:
     for name, subset in kind.subsets.items():
         if not subset <= states:
             problems.append(f"the set {name} names {', '.join(sorted(subset - states))}, which are not states")
+    for state in kind.gates:
+        if state not in states:
+            problems.append(f"a gate on {state}, which is not a state")
     for remit in kind.remits:
         for to in remit.to or ():
             if to not in states:
@@ -574,6 +592,22 @@ KINDS: Mapping[str, Kind] = _kinds(
         final=frozenset({"RETIRED"}),
     ),
     Kind(
+        name="COUNTERPART",
+        table="infrastructure_counterparts",
+        type_name="InfrastructureCounterpart",
+        noun="counterpart",
+        owner_sql="t.owner_agency_id",
+        wording=Wording(owner="the registering agency"),
+        remits=(
+            Remit(
+                "registerInfrastructureCounterpart",
+                role(*OFFICERS) & agency("CISA"),
+                note="a utility, a rural hospital...: CISA registers it and owns the record",
+            ),
+            Remit("updateInfrastructureCounterpart", OWNER_OFFICERS),
+        ),
+    ),
+    Kind(
         name="ENGAGEMENT",
         table="infrastructure_engagements",
         type_name="InfrastructureEngagement",
@@ -583,11 +617,30 @@ KINDS: Mapping[str, Kind] = _kinds(
         owner_sql="t.owner_agency_id",
         wording=Wording(lab="the engagement's lab"),
         remits=(
-            Remit("openEngagement", role(*OFFICERS) & agency("CISA"), note="CISA owns the engagement"),
+            Remit(
+                "openEngagement",
+                role(*OFFICERS) & agency("CISA"),
+                note="CISA proposes and owns the engagement; only with a lab that is ENGAGED or PARTICIPATING",
+            ),
             Remit("updateEngagement", OWNER_OFFICERS),
             Remit("addEngagementMilestone", OWNER_OFFICERS),
             Remit("completeEngagementMilestone", OWNER_OFFICERS),
-            Remit("transitionEngagement", OWNER_OFFICERS, to=ANY_STATE),
+            Remit(
+                "acceptEngagement",
+                LAB_LIAISONS,
+                note="the lab accepts: the engagement becomes ACTIVE only after that (opt in)",
+            ),
+            Remit(
+                "recordCounterpartConsent",
+                OWNER_OFFICERS,
+                note="whether the counterpart consented; a consent recorded as not given pauses an ACTIVE engagement",
+            ),
+            Remit(
+                "transitionEngagement",
+                OWNER_OFFICERS,
+                to=ANY_STATE,
+                note="ACTIVE only once the lab accepted and the counterpart's consent is recorded as given",
+            ),
             Remit(
                 "transitionEngagement",
                 LAB_LIAISONS,
@@ -608,6 +661,23 @@ KINDS: Mapping[str, Kind] = _kinds(
         subsets={
             # not yet ended: the lab's leaving the program withdraws these (hub/participation.py)
             "open": frozenset({"PROPOSED", "SCOPING", "ACTIVE", "PAUSED"}),
+        },
+        # CISA proposes, the lab accepts: an engagement is ACTIVE only with the lab's acceptance and the
+        # counterpart's consent (docs/workflows.md, "Infrastructure engagements")
+        gates={
+            "ACTIVE": (
+                Gate(
+                    "t.lab_accepted_at is not null",
+                    "LAB_ACCEPTANCE_REQUIRED",
+                    "the lab has not accepted the engagement (its liaisons accept it with acceptEngagement)",
+                ),
+                Gate(
+                    "t.counterpart_consent is true",
+                    "BAD_USER_INPUT",
+                    "the counterpart's consent to the engagement is not recorded as given (CISA records it with"
+                    " recordCounterpartConsent)",
+                ),
+            ),
         },
     ),
     Kind(
@@ -692,9 +762,21 @@ def stateful_kinds() -> list[Kind]:
     return [k for k in KINDS.values() if k.has_states]
 
 
+def blocked_sql(k: Kind) -> str:
+    """The states whose gates the row `t` does not meet, as an SQL text[] (empty for a kind without gates)."""
+    if not k.gates:
+        return "'{}'::text[]"
+    unmet = [
+        f"case when not coalesce({' and '.join(f'({g.sql})' for g in gates)}, false) then '{state}' end"
+        for state, gates in k.gates.items()
+    ]
+    return f"array_remove(array[{', '.join(unmet)}]::text[], null)"
+
+
 def facts_sql(name: str, condition: str) -> str:
     """A statement reading the remit facts (hub/remits.py, Facts) of the records of kind `name` that meet
-    `condition` (on alias `t`): id, lab_id, owner_agency_id, owner_lab_id, agencies, state."""
+    `condition` (on alias `t`): id, lab_id, owner_agency_id, owner_lab_id, agencies, state, and the states its gates
+    block."""
     k = KINDS[name]
     lab = k.lab_sql or (f"t.{k.lab_column}" if k.lab_column else "null")
     owner_lab = f"t.{k.owner_lab_column}" if k.owner_lab_column else "null"
@@ -702,8 +784,8 @@ def facts_sql(name: str, condition: str) -> str:
     return (
         f"select t.id, ({lab})::bigint as lab_id, ({k.owner_sql or 'null'})::bigint as owner_agency_id,"
         f" ({owner_lab})::bigint as owner_lab_id,"
-        f" coalesce(({k.agencies_sql or 'null'})::text[], '{{}}') as agencies, ({state})::text as state"
-        f" from {k.table} t where {condition}"
+        f" coalesce(({k.agencies_sql or 'null'})::text[], '{{}}') as agencies, ({state})::text as state,"
+        f" {blocked_sql(k)} as blocked from {k.table} t where {condition}"
     )
 
 
@@ -715,6 +797,7 @@ def facts_of(row: Mapping[str, Any]) -> Facts:
         owner_lab_id=row["owner_lab_id"],
         agencies=tuple(row["agencies"]),
         state=row["state"],
+        blocked=tuple(row["blocked"]),
     )
 
 
@@ -734,15 +817,16 @@ def remit_says(name: str, action: str, facts: Facts | None = None) -> str:
 
 def allowed_moves(principal: Principal | None, name: str, facts: Facts) -> list[str]:
     """The next states of the machine that `principal` may move the record (`facts`, with its state) to, by some
-    action of its remit, in the machine's order: GraphQL's availableTransitions. The mutation may still refuse what
-    its input or the record's data does not allow (evidence, an ended window); never for the remit or the machine."""
+    action of its remit, in the machine's order, leaving out those whose gates the record does not meet
+    (`facts.blocked`): GraphQL's availableTransitions. The mutation may still refuse what its input does not allow
+    (evidence, an ended window); never for the remit, the machine or a gate."""
     k = KINDS[name]
     if facts.state is None:
         return []
     return [
         to
         for to in k.next_states(facts.state)
-        if any(r.moves_to(to) and r.who(principal, facts) is True for r in k.remits)
+        if to not in facts.blocked and any(r.moves_to(to) and r.who(principal, facts) is True for r in k.remits)
     ]
 
 

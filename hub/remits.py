@@ -27,7 +27,8 @@ OFFICERS = ("OFFICER", "ADMIN")
 class Facts:
     """What a remit may ask about a record (hub/kinds.py says how each kind's are read): its lab, its owning agency
     or owning lab (a record has at most one owner), the codes of the agencies named on it, the principal it is (for
-    principals) and its state."""
+    principals) and its state; and the states its data does not let it move to yet (`blocked`: hub/kinds.py, Gate),
+    which availableTransitions leaves out."""
 
     lab_id: int | None = None
     owner_agency_id: int | None = None
@@ -35,6 +36,7 @@ class Facts:
     agencies: tuple[str, ...] = ()
     principal_id: int | None = None
     state: str | None = None
+    blocked: tuple[str, ...] = ()
 
 
 Verdict = bool | None

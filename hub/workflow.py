@@ -468,6 +468,7 @@ async def transition(
     assert column is not None, f"{kind} has no states"
     current = row[column]
     check_transition(kind, current, to, field=field)
+    await check_gates(con, kind, row["id"], to, field=field)
     written = {**(changes or {}), **(await prepare(dict(row)) if prepare else {}), column: to}
     checked_reason = reason_text(reason, required=reason_required)
     updated = await _write(con, kind, row["id"], written)
@@ -483,6 +484,28 @@ async def transition(
         details=details,
     )
     return updated
+
+
+async def check_gates(con: asyncpg.Connection, kind: str, record_id: int, to: str, *, field: str = "input.to") -> None:
+    """The record meets the gates of a move into `to` (hub/kinds.py, Gate): else the first gate it does not meet,
+    with its code, naming `field`. Read in the move's transaction, after the caller locked the row."""
+    registered = KINDS[kind]
+    gates = registered.gates.get(to, ())
+    if not gates:
+        return
+    met = await con.fetchrow(
+        f"select {', '.join(f'coalesce(({g.sql}), false) as g{i}' for i, g in enumerate(gates))}"
+        f" from {registered.table} t where t.id = $1",
+        record_id,
+    )
+    assert met is not None, f"{kind} {record_id} vanished"
+    for i, gate in enumerate(gates):
+        if not met[f"g{i}"]:
+            raise Rejected(
+                ErrorCode(gate.code),
+                f"{field}: the {registered.noun} cannot move to {to} yet: {gate.says}",
+                field=field,
+            )
 
 
 async def move_state(

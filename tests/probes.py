@@ -106,10 +106,17 @@ async def build_world(api: Api) -> World:
                 common["recipients"],
                 common["author"],
             )
+            # each engagement's counterpart of its own, registered by CISA: others see it as they see the engagement
+            ids[("counterpart", tlp)] = await con.fetchval(
+                """insert into infrastructure_counterparts (name, kind, sector, owner_agency_id)
+                   values ($1, 'ELECTRIC_UTILITY', 'ENERGY', $2) returning id""",
+                f"visprobe utility {tlp} (fictional)",
+                agency["CISA"],
+            )
             ids[("engagement", tlp)] = await con.fetchval(
-                """insert into infrastructure_engagements (title, lab_id, sector, counterparty, kind, tlp,
+                """insert into infrastructure_engagements (title, lab_id, sector, counterpart_id, kind, tlp,
                        owner_agency_id, share_agency_ids, share_lab_ids, recipient_principal_ids, created_by)
-                   values ($1, $2, 'ENERGY', 'probe utility (fictional)', 'ADVISORY', $3, $4, $5, $6, $7, $8)
+                   values ($1, $2, 'ENERGY', $9, 'ADVISORY', $3, $4, $5, $6, $7, $8)
                    returning id""",
                 f"visprobe engagement {tlp}",
                 lab["Anthropic"],
@@ -119,6 +126,7 @@ async def build_world(api: Api) -> World:
                 common["share_labs"],
                 common["recipients"],
                 common["author"],
+                ids[("counterpart", tlp)],
             )
             ids[("labfinding", tlp)] = await con.fetchval(
                 """insert into findings (title, model_id, lab_id, discovered_by_kind, tlp, owner_agency_id,
@@ -140,7 +148,7 @@ async def build_world(api: Api) -> World:
                 "insert into events (entity_kind, entity_id, action, to_state) values ('FINDING', $1, 'CREATED', 'X')",
                 ids[("labfinding", tlp)],
             )
-            for kind in ("FINDING", "MEASURE", "ENGAGEMENT"):
+            for kind in ("FINDING", "MEASURE", "COUNTERPART", "ENGAGEMENT"):
                 await con.execute(
                     "insert into events (entity_kind, entity_id, action, to_state) values ($1, $2, 'CREATED', 'X')",
                     kind,

@@ -75,6 +75,7 @@ TABLES = [
     "evaluation_results",
     "measure_findings",
     "measure_models",
+    "infrastructure_counterparts",
     "engagement_findings",
     "engagement_milestones",
     "principals",

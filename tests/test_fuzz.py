@@ -44,6 +44,8 @@ SUBJECTS = [
     ("EvaluationSuite", "EvaluationSuite"),
     ("EvaluationResult", "FrontierModel"),
     ("Milestone", "InfrastructureEngagement"),
+    ("CounterpartConsent", "InfrastructureEngagement"),
+    ("Counterpart", "InfrastructureCounterpart"),
     ("Engagement", "InfrastructureEngagement"),
     ("Measure", "CyberMeasure"),
     ("EarlyAccess", "EarlyAccessAgreement"),

@@ -76,6 +76,7 @@ def test_the_maps_of_kinds_to_tables_are_the_registry() -> None:
         "DESIGNATION",
         "FINDING",
         "MEASURE",
+        "COUNTERPART",
         "ENGAGEMENT",
         "POLICY",
         "POLICY_VERSION",

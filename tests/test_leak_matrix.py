@@ -47,6 +47,7 @@ TYPE_NAMES = {
     "labfinding": "Finding",
     "measure": "CyberMeasure",
     "engagement": "InfrastructureEngagement",
+    "counterpart": "InfrastructureCounterpart",
     "model": "FrontierModel",
     "agreement": "EarlyAccessAgreement",
     "standard": "CoverageStandard",
@@ -63,6 +64,8 @@ EXPECTED: dict[str, set[str]] = {
     **{f"labfinding:{tlp}": SEES_LAB_FINDING[tlp] for tlp in TLPS},
     **{f"measure:{tlp}": SEES_MEASURE[tlp] for tlp in TLPS},
     **{f"engagement:{tlp}": SEES_FINDING[tlp] for tlp in TLPS},
+    # each engagement's counterpart, registered by CISA (no principal here): seen as its engagement is
+    **{f"counterpart:{tlp}": SEES_FINDING[tlp] for tlp in TLPS},
     # a model in development: every agency and its own lab, not other labs
     "model": AGENCIES | {"lab"},
     # an agreement on it naming NIST (accepted) and EPA (not yet): those two agencies and the lab
@@ -94,12 +97,13 @@ NESTED = """query($lab: ID!, $owner: ID!, $nist: ID!, $epa: ID!) {
                          evaluationResults(first: 10) { id suite { id results(first: 10) { id } } }
                          designations(first: 10) { id model { id } } }
     agreements(first: 500) { id model { id } }
-    findings(first: 500) { id measures(first: 10) { id } engagements(first: 10) { id } duplicateOf { id } }
-    engagements(first: 500) { id findings(first: 10) { id } } } }
+    findings(first: 500) { id measures(first: 10) { id } engagements(first: 10) { id counterpart { id } }
+                           duplicateOf { id } }
+    engagements(first: 500) { id counterpart { id } findings(first: 10) { id } } } }
   owner: node(id: $owner) { ... on Agency {
     ownedFindings(first: 500) { id }
     ownedMeasures(first: 500) { id findings(first: 10) { id } models(first: 10) { id } }
-    ownedEngagements(first: 500) { id findings(first: 10) { id } }
+    ownedEngagements(first: 500) { id counterpart { id engagements(first: 10) { id } } findings(first: 10) { id } }
     ownedEvaluationSuites(first: 500) { id results(first: 10) { id model { id } } } } }
   nist: node(id: $nist) { ... on Agency { agreements(first: 500) { id } } }
   epa: node(id: $epa) { ... on Agency { agreements(first: 500) { id } } }
@@ -113,6 +117,7 @@ LISTS = """query($model: [ID!]) {
   labFindings: findings(filter: {search: "labprobe"}, first: 50) { totalCount edges { node { id } } }
   measures(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
   engagements(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
+  infrastructureCounterparts(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
   models(filter: {search: "Visibility probe"}, first: 50) { totalCount edges { node { id } } }
   agreements(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
   coverageStandards(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
@@ -127,6 +132,7 @@ LIST_KINDS = {
     "labFindings": "labfinding",
     "measures": "measure",
     "engagements": "engagement",
+    "infrastructureCounterparts": "counterpart",
     "models": "model",
     "agreements": "agreement",
     "coverageStandards": "standard",
@@ -263,6 +269,7 @@ async def probes_in_database(url: str, model: int) -> set[str]:
         "Finding": "select id from findings where title like 'visprobe %' or title like 'labprobe %'",
         "CyberMeasure": "select id from cyber_measures where title like 'visprobe %'",
         "InfrastructureEngagement": "select id from infrastructure_engagements where title like 'visprobe %'",
+        "InfrastructureCounterpart": "select id from infrastructure_counterparts where name like 'visprobe %'",
         "FrontierModel": "select id from frontier_models where id = $1",
         "EarlyAccessAgreement": "select id from early_access_agreements where model_id = $1",
         "CoverageStandard": "select id from coverage_standards where title like 'visprobe %'",
@@ -336,7 +343,7 @@ async def observed() -> AsyncIterator[Observed]:
                 extra = await add_records(world)
                 gids = {
                     f"{kind}:{tlp}": world.ids[(kind, tlp)]
-                    for kind in ("finding", "labfinding", "measure", "engagement")
+                    for kind in ("finding", "labfinding", "measure", "engagement", "counterpart")
                     for tlp in TLPS
                 }
                 gids = {key: to_global_id(TYPE_NAMES[kind_of(key)], i) for key, i in gids.items()}
@@ -443,7 +450,7 @@ def test_each_principal_sees_exactly_what_it_may(observed: Observed, path: str) 
 def test_the_matrix_is_complete(observed: Observed) -> None:
     """Every path was checked for every principal and every probe record the database holds (the dashboard: of the
     kinds it counts): the checks counted as they are made, against principals given a token x probe records in the
-    database x paths (6 x 31 x 9, and 6 x 26 on the dashboard)."""
+    database x paths (6 x 36 x 9, and 6 x 26 on the dashboard)."""
     for path in PATHS:
         if path not in observed.checked:  # this test run on its own: check the path here
             observed.compare(path)
@@ -457,4 +464,4 @@ def test_the_matrix_is_complete(observed: Observed) -> None:
         assert observed.checked[path] == wanted, path
     # and what ran is the whole matrix of the module's docstring
     assert (observed.principals, set(observed.gids)) == (EVERYONE, set(EXPECTED))
-    assert performed == 6 * (31 * 9 + 26) == 1830
+    assert performed == 6 * (36 * 9 + 26) == 2100

@@ -105,6 +105,10 @@ WRITES = {
     "addEngagementMilestone": {"infrastructure_engagements", "engagement_milestones", "events"},
     "completeEngagementMilestone": {"infrastructure_engagements", "engagement_milestones", "events"},
     "transitionEngagement": {"infrastructure_engagements", "events"},
+    "acceptEngagement": {"infrastructure_engagements", "events"},
+    "recordCounterpartConsent": {"infrastructure_engagements", "events"},
+    "registerInfrastructureCounterpart": {"infrastructure_counterparts", "events"},
+    "updateInfrastructureCounterpart": {"infrastructure_counterparts", "events"},
     "reportComputeEstimate": {"compute_estimates", "events"},
     "registerEvaluationSuite": {"evaluation_suites", "events"},
     "recordEvaluationResult": {"evaluation_results", "events"},
@@ -593,11 +597,18 @@ async def transition_measure(c: Context) -> Base:
 
 
 async def open_engagement(c: Context) -> Base:
+    # an engagement is proposed only to a lab taking part in the program
+    lab = await c.con.fetchval(
+        "select id from labs where participation in ('ENGAGED', 'PARTICIPATING') order by id limit 1"
+    )
+    counterpart = await c.con.fetchval(
+        "select id from infrastructure_counterparts where owner_agency_id = $1 order by id limit 1", c.ids["CISA"]
+    )
     return await c.cisa(), {
         "title": f"hostile engagement {c.next()}",
-        "labId": gid("Lab", c.ids["model lab"]),
+        "labId": gid("Lab", lab),
         "sector": "ENERGY",
-        "counterparty": "a utility",
+        "counterpartId": gid("InfrastructureCounterpart", counterpart),
         "kind": "ADVISORY",
         "tlp": "GREEN",
         "milestones": [{"title": "kick-off"}],
@@ -652,6 +663,48 @@ async def transition_engagement(c: Context) -> Base:
         "id": gid("InfrastructureEngagement", row["id"]),
         "expectedVersion": row["version"],
         "to": "SCOPING",
+    }
+
+
+async def accept_engagement(c: Context) -> Base:
+    # one the lab has not accepted yet, that its liaisons see, of a lab taking part (Anthropic's first)
+    row = await c.one(
+        """select e.id, e.version, l.name from infrastructure_engagements e join labs l on l.id = e.lab_id
+            where e.lab_accepted_at is null and e.state in ('PROPOSED', 'SCOPING', 'PAUSED')
+              and e.tlp in ('CLEAR', 'GREEN') and l.participation in ('ENGAGED', 'PARTICIPATING')
+            order by l.name = 'Anthropic' desc, l.id, e.id limit 1"""
+    )
+    liaison = await c.token(lab=row["name"], role="LAB_LIAISON")
+    return liaison, {"id": gid("InfrastructureEngagement", row["id"]), "expectedVersion": row["version"]}
+
+
+async def record_counterpart_consent(c: Context) -> Base:
+    row = await a_cisa_engagement(c, "PROPOSED", "SCOPING")
+    return await c.cisa(), {
+        "id": gid("InfrastructureEngagement", row["id"]),
+        "expectedVersion": row["version"],
+        "consented": True,
+        "consentRef": f"consent {c.next()}",
+    }
+
+
+async def register_infrastructure_counterpart(c: Context) -> Base:
+    return await c.cisa(), {
+        "name": f"hostile utility {c.next()} (fictional)",
+        "kind": "WATER_UTILITY",
+        "sector": "WATER_AND_WASTEWATER_SYSTEMS",
+    }
+
+
+async def update_infrastructure_counterpart(c: Context) -> Base:
+    row = await c.one(
+        "select id, version from infrastructure_counterparts where owner_agency_id = $1 order by id limit 1",
+        c.ids["CISA"],
+    )
+    return await c.cisa(), {
+        "id": gid("InfrastructureCounterpart", row["id"]),
+        "expectedVersion": row["version"],
+        "name": f"renamed {c.next()} (fictional)",
     }
 
 
@@ -779,6 +832,10 @@ BASES: dict[str, Callable[[Context], Awaitable[Base]]] = {
     "addEngagementMilestone": add_engagement_milestone,
     "completeEngagementMilestone": complete_engagement_milestone,
     "transitionEngagement": transition_engagement,
+    "acceptEngagement": accept_engagement,
+    "recordCounterpartConsent": record_counterpart_consent,
+    "registerInfrastructureCounterpart": register_infrastructure_counterpart,
+    "updateInfrastructureCounterpart": update_infrastructure_counterpart,
     "reportComputeEstimate": report_compute_estimate,
     "registerEvaluationSuite": register_evaluation_suite,
     "recordEvaluationResult": record_evaluation_result,

@@ -29,6 +29,9 @@ async def create_inputs(api: Api) -> list[tuple[str, str, dict[str, Any], dict[s
     liaison = await api.token(lab="Anthropic", role="LAB_LIAISON")
     dod = await api.token(agency="DOD", role="OFFICER")
     lab = await global_id_of(api.url, "Lab", "select id from labs where name = 'Anthropic'")
+    counterpart = await global_id_of(
+        api.url, "InfrastructureCounterpart", "select id from infrastructure_counterparts order by id limit 1"
+    )
     models = [
         (await create(api, "registerModel", liaison, {"labId": lab, "name": n, "modality": "TEXT"}))["record"]["id"]
         for n in ("Keyed base model", "Keyed second model")
@@ -71,8 +74,14 @@ async def create_inputs(api: Api) -> list[tuple[str, str, dict[str, Any], dict[s
         (
             "openEngagement",
             cisa,
-            {"title": "Keyed", "labId": lab, "sector": "DAMS", "counterparty": "c", "kind": "ADVISORY"},
-            {"counterparty": "another counterparty"},
+            {"title": "Keyed", "labId": lab, "sector": "DAMS", "counterpartId": counterpart, "kind": "ADVISORY"},
+            {"sector": "ENERGY"},
+        ),
+        (
+            "registerInfrastructureCounterpart",
+            cisa,
+            {"name": "Keyed utility (fictional)", "kind": "WATER_UTILITY", "sector": "WATER_AND_WASTEWATER_SYSTEMS"},
+            {"region": "Ohio"},
         ),
     ]
 

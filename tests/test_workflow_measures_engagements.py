@@ -17,7 +17,7 @@ MOVE_MEASURE = """mutation($input: TransitionMeasureInput!) { transitionMeasure(
 UPDATE_MEASURE = """mutation($input: UpdateMeasureInput!) { updateMeasure(input: $input) {
   measure { id version title attackIds } errors { field code message currentVersion } } }"""
 OPEN = """mutation($input: OpenEngagementInput!) { openEngagement(input: $input) {
-  engagement { id version state sector counterparty lab { name } findings { id }
+  engagement { id version state sector counterpart { name kind } lab { name } findings { id }
                milestones { id title dueOn completedOn } }
   errors { field code message } } }"""
 MOVE_ENGAGEMENT = """mutation($input: TransitionEngagementInput!) { transitionEngagement(input: $input) {
@@ -115,9 +115,38 @@ async def test_dod_plans_deploys_and_verifies_a_measure(api: Api) -> None:
     assert bad["errors"][0]["field"] == "input.attackIds[0]"
 
 
+REGISTER = """mutation($input: RegisterInfrastructureCounterpartInput!) {
+  registerInfrastructureCounterpart(input: $input) {
+    infrastructureCounterpart { id } errors { field code message } } }"""
+
+
+async def a_counterpart(api: Api, token: str, name: str, kind: str, sector: str) -> str:
+    payload = (await api.data(REGISTER, {"input": {"name": name, "kind": kind, "sector": sector}}, token=token))[
+        "registerInfrastructureCounterpart"
+    ]
+    assert payload["errors"] == [], payload
+    return str(payload["infrastructureCounterpart"]["id"])
+
+
+async def taking_part(api: Api, lab: str) -> str:
+    """The lab of that name, made PARTICIPATING (an engagement is proposed only to a lab taking part): its id."""
+    con = await db.connect(api.url)
+    try:
+        pk = await con.fetchval("update labs set participation = 'PARTICIPATING' where name = $1 returning id", lab)
+    finally:
+        await con.close()
+    return str(to_global_id("Lab", pk))
+
+
 async def test_cisa_opens_runs_and_completes_an_engagement_the_lab_may_decline(api: Api) -> None:
     cisa = await api.token(agency="CISA", role="OFFICER")
-    lab_id = await first_id(api, cisa, '{ labs(filter: {search: "anthropic"}) { edges { node { id } } } }')
+    lab_id = await taking_part(api, "Anthropic")
+    hospital = await a_counterpart(
+        api, cisa, "County hospital in Kansas (fictional)", "RURAL_HOSPITAL", "HEALTHCARE_AND_PUBLIC_HEALTH"
+    )
+    water = await a_counterpart(
+        api, cisa, "Town water works (fictional)", "WATER_UTILITY", "WATER_AND_WASTEWATER_SYSTEMS"
+    )
     opened = (
         await api.data(
             OPEN,
@@ -126,7 +155,7 @@ async def test_cisa_opens_runs_and_completes_an_engagement_the_lab_may_decline(a
                     "title": "Patch triage for a rural hospital network",
                     "labId": lab_id,
                     "sector": "HEALTHCARE_AND_PUBLIC_HEALTH",
-                    "counterparty": "County hospital in Kansas (fictional)",
+                    "counterpartId": hospital,
                     "kind": "CVD_COORDINATION",
                     "tlp": "GREEN",
                     "milestones": [{"title": "Kick-off", "dueOn": "2027-01-10"}],
@@ -138,6 +167,7 @@ async def test_cisa_opens_runs_and_completes_an_engagement_the_lab_may_decline(a
     assert opened["errors"] == []
     engagement = opened["engagement"]
     assert engagement["lab"]["name"] == "Anthropic" and engagement["state"] == "PROPOSED"
+    assert engagement["counterpart"] == {"name": "County hospital in Kansas (fictional)", "kind": "RURAL_HOSPITAL"}
     milestone = engagement["milestones"][0]
     version = engagement["version"]
     added = (
@@ -175,6 +205,34 @@ async def test_cisa_opens_runs_and_completes_an_engagement_the_lab_may_decline(a
     )["completeEngagementMilestone"]
     assert done["engagement"]["milestones"][0]["completedOn"] == "2027-01-09"
     version = done["engagement"]["version"]
+    # CISA proposes, the lab accepts, the counterpart consents (tests/test_engagement_opt_in.py has the refusals)
+    anthropic = await api.token(lab="Anthropic", role="LAB_LIAISON")
+    accepted = (
+        await api.data(
+            """mutation($input: AcceptEngagementInput!) { acceptEngagement(input: $input) {
+        engagement { version labAcceptedAt } errors { message } } }""",
+            {"input": {"id": engagement["id"], "expectedVersion": version}},
+            token=anthropic,
+        )
+    )["acceptEngagement"]
+    assert accepted["errors"] == [] and accepted["engagement"]["labAcceptedAt"]
+    consented = (
+        await api.data(
+            """mutation($input: RecordCounterpartConsentInput!) { recordCounterpartConsent(input: $input) {
+        engagement { version counterpartConsent } errors { message } } }""",
+            {
+                "input": {
+                    "id": engagement["id"],
+                    "expectedVersion": accepted["engagement"]["version"],
+                    "consented": True,
+                    "consentRef": "Letter of the hospital's CEO (fictional)",
+                }
+            },
+            token=cisa,
+        )
+    )["recordCounterpartConsent"]
+    assert consented["errors"] == [] and consented["engagement"]["counterpartConsent"] is True
+    version = consented["engagement"]["version"]
     for to in ("SCOPING", "ACTIVE", "COMPLETED"):
         moved = (
             await api.data(
@@ -199,7 +257,7 @@ async def test_cisa_opens_runs_and_completes_an_engagement_the_lab_may_decline(a
                     "title": "Water utility scan",
                     "labId": lab_id,
                     "sector": "WATER_AND_WASTEWATER_SYSTEMS",
-                    "counterparty": "Town water works (fictional)",
+                    "counterpartId": water,
                     "kind": "CLEARINGHOUSE_SCAN",
                     "tlp": "GREEN",
                 }
@@ -214,7 +272,6 @@ async def test_cisa_opens_runs_and_completes_an_engagement_the_lab_may_decline(a
         )
     )["transitionEngagement"]
     assert hidden["errors"][0]["code"] == "NOT_FOUND"
-    anthropic = await api.token(lab="Anthropic", role="LAB_LIAISON")
     declined = (
         await api.data(
             MOVE_ENGAGEMENT, {"input": {"id": second["id"], "to": "DECLINED", "expectedVersion": 1}}, token=anthropic
@@ -379,6 +436,7 @@ async def count_rows(url: str) -> tuple[Any, ...]:
             "findings",
             "cyber_measures",
             "infrastructure_engagements",
+            "infrastructure_counterparts",
             "engagement_milestones",
             "measure_findings",
             "engagement_findings",
@@ -398,7 +456,8 @@ async def test_hostile_input_is_refused_with_the_field_named_and_nothing_written
     cisa = await api.token(agency="CISA", role="OFFICER")
     dod = await api.token(agency="DOD", role="OFFICER")
     finding = await first_id(api, cisa, "{ findings(first: 1, filter: {tlp: [GREEN]}) { edges { node { id } } } }")
-    lab_id = await first_id(api, cisa, "{ labs(first: 1) { edges { node { id } } } }")
+    lab_id = await taking_part(api, "OpenAI")
+    counterpart = await a_counterpart(api, cisa, "Dam operator (fictional)", "OTHER", "DAMS")
     before = await count_rows(api.url)
     huge = "A" * 10_000
     cases: list[tuple[str, str, dict[str, Any], str]] = [
@@ -441,7 +500,7 @@ async def test_hostile_input_is_refused_with_the_field_named_and_nothing_written
                 "title": "t",
                 "labId": to_global_id("Lab", 10**9),
                 "sector": "DAMS",
-                "counterparty": "c",
+                "counterpartId": counterpart,
                 "kind": "ADVISORY",
             },
             "input.labId",
@@ -453,7 +512,7 @@ async def test_hostile_input_is_refused_with_the_field_named_and_nothing_written
                 "title": "t",
                 "labId": lab_id,
                 "sector": "DAMS",
-                "counterparty": "c",
+                "counterpartId": counterpart,
                 "kind": "ADVISORY",
                 "milestones": [{"title": ""}],
             },
@@ -462,7 +521,14 @@ async def test_hostile_input_is_refused_with_the_field_named_and_nothing_written
         (
             cisa,
             OPEN,
-            {"title": "t", "labId": lab_id, "sector": "DAMS", "counterparty": "c", "kind": "ADVISORY", "tlp": "RED"},
+            {
+                "title": "t",
+                "labId": lab_id,
+                "sector": "DAMS",
+                "counterpartId": counterpart,
+                "kind": "ADVISORY",
+                "tlp": "RED",
+            },
             "input.recipientIds",
         ),
         (
@@ -472,7 +538,7 @@ async def test_hostile_input_is_refused_with_the_field_named_and_nothing_written
                 "title": "t",
                 "labId": lab_id,
                 "sector": "DAMS",
-                "counterparty": "c",
+                "counterpartId": counterpart,
                 "kind": "ADVISORY",
                 "findingIds": ["%27%3B--"],
             },

@@ -54,6 +54,7 @@ WRITTEN_TABLES = (
     "engagement_findings",
     "engagement_milestones",
     "policy_version_signatures",
+    KINDS["COUNTERPART"].table,
     KINDS["COMPUTE_ESTIMATE"].table,
     KINDS["EVAL_SUITE"].table,
     KINDS["EVAL_RESULT"].table,

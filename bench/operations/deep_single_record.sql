@@ -60,7 +60,10 @@ select json_build_object('node', (
                            select json_agg(json_build_object(
                                       'id', translate(rtrim(encode(convert_to('InfrastructureEngagement:' || e.id,
                                                                               'UTF8'), 'base64'), '='), '+/', '-_'),
-                                      'title', e.title, 'sector', e.sector, 'counterparty', e.counterparty,
+                                      'title', e.title, 'sector', e.sector,
+                                      'counterpart', (select json_build_object('name', cp.name)
+                                                        from infrastructure_counterparts cp
+                                                       where cp.id = e.counterpart_id),
                                       'state', e.state)
                                   order by e.created_at, e.id)
                              from engagement_findings ef join infrastructure_engagements e on e.id = ef.engagement_id

@@ -228,6 +228,18 @@ def main() -> None:
             **extra,
         )
 
+    # CISA proposes, the lab accepts, the counterpart consents: only then can the engagement become ACTIVE
+    counterpart = mutate(
+        "CISA",
+        "registerInfrastructureCounterpart",
+        "RegisterInfrastructureCounterpartInput",
+        "infrastructureCounterpart",
+        "id",
+        name="Rural hospital network (fictional)",
+        kind="RURAL_HOSPITAL",
+        sector="HEALTHCARE_AND_PUBLIC_HEALTH",
+        region="Kansas",
+    )
     engagement = mutate(
         "CISA",
         "openEngagement",
@@ -237,10 +249,30 @@ def main() -> None:
         title="Fix the PACS flaw at rural hospitals",
         labId=lab_id,
         sector="HEALTHCARE_AND_PUBLIC_HEALTH",
-        counterparty="Rural hospital network (fictional)",
+        counterpartId=counterpart["id"],
         kind="CVD_COORDINATION",
         findingIds=[finding["id"]],
         tlp="GREEN",
+    )
+    engagement = mutate(
+        "LAB",
+        "acceptEngagement",
+        "AcceptEngagementInput",
+        "engagement",
+        "id version state",
+        id=engagement["id"],
+        expectedVersion=engagement["version"],
+    )
+    engagement = mutate(
+        "CISA",
+        "recordCounterpartConsent",
+        "RecordCounterpartConsentInput",
+        "engagement",
+        "id version state",
+        id=engagement["id"],
+        expectedVersion=engagement["version"],
+        consented=True,
+        consentRef="Signed letter of the hospital network's CIO (fictional)",
     )
     for to in ("SCOPING", "ACTIVE", "COMPLETED"):
         engagement = mutate(

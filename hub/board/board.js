@@ -411,8 +411,9 @@ function renderCounts() {
 function entityText(deadline) {
   const e = deadline.entity;
   if (!e) return f.KIND_LABEL[deadline.kind] || f.humanize(deadline.kind);
-  if (e.title !== undefined && e.counterparty !== undefined) {
-    return e.title.includes(e.counterparty) ? e.title : `${e.title} (${e.counterparty})`;
+  if (e.title !== undefined && e.counterpart !== undefined) {
+    const name = e.counterpart ? e.counterpart.name : "";
+    return !name || e.title.includes(name) ? e.title : `${e.title} (${name})`;
   }
   if (e.standardVersion !== undefined) return `Standard ${e.standardVersion}: ${e.title}`;
   if (e.title !== undefined) return e.cveId ? `${e.title} (${e.cveId})` : e.title;
@@ -669,7 +670,7 @@ function findingRow(x) {
       "td",
       {},
       x.engagements.length
-        ? h("ul", { class: "plain" }, x.engagements.map((e) => h("li", { dataset: { id: e.id } }, e.counterparty, " ", h("span", { class: "muted" }, `(${f.humanize(e.state)})`))))
+        ? h("ul", { class: "plain" }, x.engagements.map((e) => h("li", { dataset: { id: e.id } }, e.title, " ", h("span", { class: "muted" }, `(${f.humanize(e.state)})`))))
         : h("span", { class: "muted" }, "none"),
     ),
   );

@@ -60,6 +60,7 @@ SUMMARY_TABLES = (
     "cyber_measures",
     "measure_findings",
     "measure_models",
+    "infrastructure_counterparts",
     "infrastructure_engagements",
     "engagement_findings",
     "engagement_milestones",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -424,6 +425,7 @@ async def insert_engagements(ctx: DemoContext) -> None:
             for sector in f.sectors:
                 findings_by_sector.setdefault(sector, []).append(f)
     cisa = ctx.officers["CISA"]
+    counterparts = await DemoCounterparts.start(ctx)
     ids = await ctx.reserve_ids("infrastructure_engagements", len(states))
     rows: list[dict[str, Any]] = []
     finding_links: list[tuple[int, int]] = []
@@ -462,7 +464,6 @@ async def insert_engagements(ctx: DemoContext) -> None:
                 "summary": summary,
                 "lab_id": lab_id,
                 "sector": sector,
-                "counterparty": counterparty,
                 "kind": kind,
                 "state": state,
                 "tlp": tlp,
@@ -478,6 +479,118 @@ async def insert_engagements(ctx: DemoContext) -> None:
         finding_links.extend((engagement_id, f.id) for f in sorted(linked, key=lambda f: f.id))
         milestones.extend(_milestones(ctx, engagement_id, state))
         ctx.event("ENGAGEMENT", engagement_id, state, created_by=cisa, transitioned_by=cisa)
+        rows[-1].update(counterparts.link(engagement_id, counterparty, sector, state, lab_id))
+    await counterparts.insert()
     await ctx.copy_rows("infrastructure_engagements", rows)
     await ctx.copy("engagement_findings", ("engagement_id", "finding_id"), finding_links)
     await ctx.copy("engagement_milestones", ("engagement_id", "title", "due_on", "completed_on"), milestones)
+
+
+# Engagements in these states went ACTIVE: the lab accepted them and the counterpart consented first.
+WENT_ACTIVE = ("ACTIVE", "COMPLETED", "PAUSED")
+# What each fictional counterpart is, from words of its name (content.COUNTERPARTIES), first match wins.
+COUNTERPART_KIND_WORDS = (
+    ("Rural hospital", "RURAL_HOSPITAL"),
+    ("Critical access hospital", "RURAL_HOSPITAL"),
+    ("hospital", "HOSPITAL"),
+    ("health center", "HEALTH_CENTER"),
+    ("Electric cooperative", "ELECTRIC_UTILITY"),
+    ("power utility", "ELECTRIC_UTILITY"),
+    ("Hydroelectric", "ELECTRIC_UTILITY"),
+    ("Natural gas", "NATURAL_GAS_UTILITY"),
+    ("Water", "WATER_UTILITY"),
+    ("water", "WATER_UTILITY"),
+    ("911", "EMERGENCY_SERVICES"),
+    ("fire district", "EMERGENCY_SERVICES"),
+    ("County", "STATE_OR_LOCAL_GOVERNMENT"),
+    ("City hall", "STATE_OR_LOCAL_GOVERNMENT"),
+    ("Levee district", "STATE_OR_LOCAL_GOVERNMENT"),
+    ("broadband", "COMMUNICATIONS_PROVIDER"),
+    ("carrier", "COMMUNICATIONS_PROVIDER"),
+    ("bank", "FINANCIAL_INSTITUTION"),
+    ("Credit union", "FINANCIAL_INSTITUTION"),
+    ("airport", "TRANSPORTATION_OPERATOR"),
+    ("railroad", "TRANSPORTATION_OPERATOR"),
+    ("Port authority", "TRANSPORTATION_OPERATOR"),
+    ("manufacturer", "MANUFACTURER"),
+    ("supplier", "MANUFACTURER"),
+    ("Machine shop", "MANUFACTURER"),
+)
+
+
+def counterpart_kind(name: str) -> str:
+    return next((kind for words, kind in COUNTERPART_KIND_WORDS if words in name), "OTHER")
+
+
+def counterpart_region(name: str) -> str | None:
+    """The state a fictional counterpart's name places it in ("... in Kansas (fictional)")."""
+    found = re.search(r" in ([A-Z][a-z]+(?: [A-Z][a-z]+)*) \(fictional\)$", name)
+    return found.group(1) if found else None
+
+
+class DemoCounterparts:
+    """The engagements' counterparts: one fictional record per name, registered by CISA; and, for the engagements
+    that went ACTIVE with a lab taking part, the lab's acceptance and the counterpart's consent, each with its event
+    before the engagement's move (docs/workflows.md, "Infrastructure engagements")."""
+
+    def __init__(self, ctx: DemoContext, ids: list[int]) -> None:
+        self.ctx = ctx
+        self.free_ids = ids
+        self.by_name: dict[str, int] = {}
+        self.rows: list[dict[str, Any]] = []
+
+    @classmethod
+    async def start(cls, ctx: DemoContext) -> DemoCounterparts:
+        count = sum(len(names) for names in c.COUNTERPARTIES.values())
+        return cls(ctx, await ctx.reserve_ids("infrastructure_counterparts", count))
+
+    def link(self, engagement_id: int, name: str, sector: str, state: str, lab_id: int) -> dict[str, Any]:
+        """The engagement's counterpart, acceptance and consent columns; called right after the engagement's events
+        (ctx.event), whose history gets the counterpart's registration first and the acceptance and consent before
+        its move."""
+        ctx = self.ctx
+        cisa = ctx.officers["CISA"]
+        events = ctx.events
+        own = 1 if state == "PROPOSED" else 2  # CREATED, and TRANSITIONED when it moved
+        if name not in self.by_name:
+            self.by_name[name] = counterpart_id = self.free_ids.pop(0)
+            self.rows.append(
+                {
+                    "id": counterpart_id,
+                    "name": name,
+                    "kind": counterpart_kind(name),
+                    "sector": sector,
+                    "region": counterpart_region(name),
+                    "owner_agency_id": ctx.agency_ids["CISA"],
+                    "created_by": cisa,
+                }
+            )
+            registered = (*ctx._actor(cisa), "COUNTERPART", counterpart_id, "REGISTERED", None, None)
+            events.insert(len(events) - own, registered)
+        columns: dict[str, Any] = {
+            "counterpart_id": self.by_name[name],
+            "lab_accepted_at": None,
+            "lab_accepted_by": None,
+            "counterpart_consent": None,
+            "counterpart_consent_ref": None,
+            "counterpart_consent_recorded_at": None,
+            "counterpart_consent_recorded_by": None,
+        }
+        if state in WENT_ACTIVE and ctx.lab_participation[lab_id] in ("PARTICIPATING", "ENGAGED"):
+            liaison = ctx.liaisons.get(lab_id)
+            columns.update(
+                lab_accepted_at=ctx.at(-21),
+                lab_accepted_by=liaison,
+                counterpart_consent=True,
+                counterpart_consent_ref=f"CISA consent record {engagement_id} (fictional)",
+                counterpart_consent_recorded_at=ctx.at(-20),
+                counterpart_consent_recorded_by=cisa,
+            )
+            by_lab = ctx._actor(liaison) if liaison is not None else (None, None, lab_id)
+            events.insert(len(events) - 1, (*by_lab, "ENGAGEMENT", engagement_id, "LAB_ACCEPTED", None, None))
+            consent = (*ctx._actor(cisa), "ENGAGEMENT", engagement_id, "COUNTERPART_CONSENT_RECORDED", None, None)
+            events.insert(len(events) - 1, consent)
+        return columns
+
+    async def insert(self) -> None:
+        await self.ctx.copy_rows("infrastructure_counterparts", self.rows)

@@ -176,8 +176,21 @@ PLAIN_FIELDS: dict[str, frozenset[str]] = {
         }
     ),
     "InfrastructureEngagement": frozenset(
-        {*RECORD, "tlp", "title", "summary", "sector", "counterparty", "kind", "state"}
+        {
+            *RECORD,
+            "tlp",
+            "title",
+            "summary",
+            "sector",
+            "kind",
+            "state",
+            "lab_accepted_at",
+            "counterpart_consent",
+            "counterpart_consent_ref",
+            "counterpart_consent_recorded_at",
+        }
     ),
+    "InfrastructureCounterpart": frozenset({*RECORD, "name", "kind", "sector", "region", "contact_ref"}),
     "Event": frozenset({"at", "entity_kind", "action", "from_state", "to_state", "reason"}),
 }
 
