@@ -29,6 +29,7 @@ from schema import (
     measures,
     models,
     program,
+    requests,
 )
 from schema.common import DECIMAL_SCALAR, Decimal
 from schema.mutations import in_payload
@@ -40,6 +41,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     labs,
     models,
     agreements,
+    requests,
     coverage,
     evidence,
     findings,

@@ -68,6 +68,7 @@ def test_the_maps_of_kinds_to_tables_are_the_registry() -> None:
         "LAB",
         "MODEL",
         "AGREEMENT",
+        "REQUEST",
         "STANDARD",
         "DECISION",
         "COMPUTE_ESTIMATE",
@@ -152,7 +153,7 @@ def test_every_mutation_has_a_remit_and_every_remit_is_a_mutation_or_the_hub_s()
     by_principals = {r.action for k in KINDS.values() for r in k.remits if r.who is not HUB}
     by_hub = {r.action for k in KINDS.values() for r in k.remits if r.who is HUB}
     assert by_principals == mutations
-    assert by_hub == {"complete", "supersede"} and not by_hub & mutations
+    assert by_hub == {"close", "complete", "supersede"} and not by_hub & mutations
 
 
 def test_every_move_is_made_by_some_remit_but_the_one_no_mutation_makes_yet() -> None:
@@ -256,7 +257,13 @@ def test_a_refusal_says_who_may_with_the_record_s_agencies() -> None:
         (CISA_OFFICER, "LAB", Facts(lab_id=1, state="INVITED"), []),
         (DOD_VIEWER, "LAB", Facts(lab_id=1, state="DECLINED"), []),
         (CISA_OFFICER, "AGREEMENT", Facts(lab_id=1, agencies=("CISA",), state="ACTIVE"), ["TERMINATED"]),
-        (LIAISON_1, "AGREEMENT", Facts(lab_id=1, agencies=("CISA",), state="ACTIVE"), ["WITHDRAWN_BY_LAB"]),
+        # the lab withdraws, or removes an agency (TERMINATED once no agency is left)
+        (
+            LIAISON_1,
+            "AGREEMENT",
+            Facts(lab_id=1, agencies=("CISA",), state="ACTIVE"),
+            ["WITHDRAWN_BY_LAB", "TERMINATED"],
+        ),
         (None, "AGREEMENT", Facts(lab_id=1, state="ACTIVE"), ["COMPLETED"]),
         (LIAISON_1, "ENGAGEMENT", Facts(lab_id=1, owner_agency_id=1, state="SCOPING"), ["DECLINED", "WITHDRAWN"]),
         (LIAISON_1, "FINDING", Facts(lab_id=1, owner_agency_id=1, state="REPORTED"), []),

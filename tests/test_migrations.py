@@ -66,15 +66,17 @@ async def _model(con: asyncpg.Connection) -> tuple[int, int]:
     return row["id"], row["lab_id"]
 
 
-async def test_the_preview_window_cap_follows_the_policy_in_force(connection: asyncpg.Connection) -> None:
+async def test_an_agreement_lasts_as_long_as_the_lab_chooses(connection: asyncpg.Connection) -> None:
+    """No cap since sql/012: a window of 400 days is stored, whatever the policy; one that ends before it starts is
+    not."""
     model, lab = await _model(connection)
     insert = """insert into early_access_agreements (model_id, lab_id, access_kinds, access_start, access_end)
-                values ($1, $2, '{API}', '2026-07-01', $3::text::timestamptz) returning window_cap_days"""
-    assert await connection.fetchval(insert, model, lab, "2026-07-31") == 30
-    with pytest.raises(asyncpg.CheckViolationError):
-        await connection.fetchval(insert, model, lab, "2026-08-01")
-    await connection.execute("update policy set preview_window_max_days = 45")
-    assert await connection.fetchval(insert, model, lab, "2026-08-01") == 45
+                values ($1, $2, '{API}', '2026-07-01', $3::text::timestamptz) returning access_end - access_start"""
+    assert (await connection.fetchval(insert, model, lab, "2027-08-05")).days == 400
+    columns = await connection.fetch(
+        "select column_name from information_schema.columns where table_name = 'early_access_agreements'"
+    )
+    assert "window_cap_days" not in {r["column_name"] for r in columns}
     with pytest.raises(asyncpg.CheckViolationError):
         await connection.fetchval(insert, model, lab, "2026-06-30")  # ends before it starts
 

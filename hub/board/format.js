@@ -119,6 +119,7 @@ export const KINDS = [
   ["DESIGNATION", "Designations", ["IN_FORCE", "WITHDRAWN"]],
   ["MODEL", "Models", ["IN_DEVELOPMENT", "RESTRICTED_PREVIEW", "GENERALLY_AVAILABLE", "DEPRECATED"]],
   ["LAB", "Labs", ["INVITED", "ENGAGED", "PARTICIPATING", "DECLINED", "WITHDRAWN"]],
+  ["REQUEST", "Requests", ["OPEN", "COUNTER_PROPOSED", "ACCEPTED", "DECLINED", "WITHDRAWN"]],
 ];
 
 export const KIND_LABEL = Object.fromEntries(KINDS.map(([kind, label]) => [kind, label]));

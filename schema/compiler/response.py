@@ -263,8 +263,12 @@ class Build(Selections):
             name = nodes[0].name.value
             if name == "__typename":
                 pairs.append((key, "'AgreementParty'"))
-            elif name == "acceptedAt":
+            elif name in ("acceptedAt", "joinedAt"):
                 pairs.append((key, iso_timestamp(f"{a}.accepted_at")))
+            elif name == "leftAt":
+                pairs.append((key, iso_timestamp(f"{a}.left_at")))
+            elif name == "leftReason":
+                pairs.append((key, f"{a}.left_reason"))
             elif name == "agency":
                 pairs.append(
                     (key, await self.by_key(agency_entity, agency_type, self.subselections(nodes), f"{a}.agency_id"))
