@@ -180,10 +180,13 @@ class FrontierModelOrder:
     direction: OrderDirection = OrderDirection.ASC
 
 
-@strawberry.enum(description='Where a model stands for your agency\'s early access (docs/design.md, "Early access").')
+@strawberry.enum(
+    description="Where a model stands for early access: for your agency, over the requests and agreements it is on; "
+    "for your lab, over those on its models."
+)
 class EarlyAccessStatus(Enum):
     NOT_ASKED = strawberry.enum_value(
-        "NOT_ASKED", description="No request and no agreement your agency is on, on the model."
+        "NOT_ASKED", description="No request and no agreement on the model that your agency is on."
     )
     ASKED = strawberry.enum_value(
         "ASKED", description="Your agency is on a request the lab has not answered (open, or withdrawn before it did)."
@@ -205,9 +208,9 @@ class FrontierModelFilter:
     )
     early_access_status: list[EarlyAccessStatus] | None = strawberry.field(
         default=None,
-        description="Models whose early-access status for your agency is one of these (agency principals), judged "
-        "over the requests and agreements your agency is on; with coverageOutcome: [COVERED], the covered models not "
-        "yet asked about.",
+        description="Models whose early-access status is one of these: for an agency, judged over the requests and "
+        "agreements it is on (with coverageOutcome: [COVERED], the covered models it has not yet asked about); for a "
+        "lab, over those on its own models.",
     )
     search: str | None = strawberry.field(default=None, description="Words that start words of the name or version.")
     created_from: datetime | None = None

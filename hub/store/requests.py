@@ -29,7 +29,7 @@ from hub.store.agreements import (
     decline_terms,
     party_row,
 )
-from hub.store.base import Entity, OrderField, Relation, UserInputError, Where, standard_orders
+from hub.store.base import Entity, OrderField, Relation, Where, standard_orders
 from hub.workflow import (
     ErrorCode,
     Rejected,
@@ -83,20 +83,26 @@ def where_requests(w: Where, f: dict[str, Any]) -> None:
 
 
 def early_access_status(w: Where) -> str:
-    """Where model `t` stands for the principal's agency's early access (docs/design.md, "Early access"), over the
-    requests and agreements that agency is on (which it sees): ANSWERED when the lab answered a request of them or
-    an agreement names the agency, else ASKED when a request names it, else NOT_ASKED."""
-    if not w.principal.is_agency:
-        raise UserInputError(
-            "filter.earlyAccessStatus is judged for an agency: it is for agency principals",
-            field="filter.earlyAccessStatus",
+    """Where model `t` stands for the principal's early access (docs/design.md, "Early access"): for an agency, over
+    the requests and agreements it is on; for a lab, over those on its own models (it sees no others, so another
+    lab's model reads NOT_ASKED). ANSWERED when the lab answered such a request or such an agreement exists, else
+    ASKED when such a request exists, else NOT_ASKED."""
+    if w.principal.is_agency:
+        agency = w.p(w.principal.agency_id)
+        on_request = f"{agency}::bigint = any(ea_r.agency_ids)"
+        on_agreement = (
+            f"exists (select 1 from agreement_agencies ea_aa where ea_aa.agreement_id = ea_g.id"
+            f" and ea_aa.agency_id = {agency})"
         )
-    agency = w.p(w.principal.agency_id)
-    requests = f"from early_access_requests ea_r where ea_r.model_id = t.id and {agency}::bigint = any(ea_r.agency_ids)"
+    elif w.principal.is_lab:
+        lab = w.p(w.principal.lab_id)
+        on_request, on_agreement = f"ea_r.lab_id = {lab}", f"ea_g.lab_id = {lab}"
+    else:
+        on_request = on_agreement = "false"
+    requests = f"from early_access_requests ea_r where ea_r.model_id = t.id and {on_request}"
     answered = (
         f"exists (select 1 {requests} and ea_r.answer is not null)"
-        f" or exists (select 1 from early_access_agreements ea_g join agreement_agencies ea_aa"
-        f" on ea_aa.agreement_id = ea_g.id where ea_g.model_id = t.id and ea_aa.agency_id = {agency})"
+        f" or exists (select 1 from early_access_agreements ea_g where ea_g.model_id = t.id and {on_agreement})"
     )
     return f"(case when {answered} then 'ANSWERED' when exists (select 1 {requests}) then 'ASKED' else 'NOT_ASKED' end)"
 

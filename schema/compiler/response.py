@@ -227,6 +227,8 @@ class Build(Selections):
                 pairs.append((key, self.coverage_outcome(x)))
             elif isinstance(declared.loads, Rows) and declared.loads.loader_name == "parties":
                 pairs.append((key, await self.parties(self.subselections(nodes), x)))
+            elif (type_name, name) == ("EarlyAccessRequest", "agencies"):
+                pairs.append((key, await self.request_agencies(self.subselections(nodes), x)))
             else:
                 # a `first` the resolver would refuse raises its error: the resolvers answer, with that error
                 page = declared.page_of(self.arguments(gql_type, nodes)[1] if declared.first is not None else {})
@@ -278,6 +280,18 @@ class Build(Selections):
         return (
             f"(select coalesce(json_agg({json_object(pairs)} order by {a}.agency_id), '[]'::json)"
             f" from agreement_agencies {a} where {a}.agreement_id = {x}.id)"
+        )
+
+    async def request_agencies(self, selection_sets: list[SelectionSetNode], x: str) -> str:
+        """EarlyAccessRequest.agencies: the agencies of the request's agency_ids, in that order, as the resolver
+        loads them by id."""
+        agency_entity, agency_type = self.node_types["Agency"][0], self.gql.get_type("Agency")
+        y = self.alias()
+        obj = await self.record(agency_entity, agency_type, selection_sets, y)
+        rows = self.visible_rows(agency_entity, f"t.id = any({x}.agency_ids)")
+        return (
+            f"(select coalesce(json_agg({obj} order by array_position({x}.agency_ids, {y}.id)), '[]'::json)"
+            f" from ({rows}) {y})"
         )
 
     def coverage_outcome(self, x: str) -> str:
