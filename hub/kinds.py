@@ -265,11 +265,9 @@ KINDS: Mapping[str, Kind] = _kinds(
                 to=("TERMINATED",),
                 note="their agency leaves, with a reason; TERMINATED when no agency is left",
             ),
+            # moves nothing of itself: removing the last agency left ends the agreement, as a consequence
             Remit(
-                "removeEarlyAccessAgency",
-                LAB_LIAISONS,
-                to=("TERMINATED",),
-                note="one agency, with a reason; TERMINATED when no agency is left",
+                "removeEarlyAccessAgency", LAB_LIAISONS, note="one agency, with a reason; TERMINATED when none is left"
             ),
             Remit("complete", HUB, to=("COMPLETED",), note="by the scheduler at accessEnd"),
         ),
@@ -300,17 +298,13 @@ KINDS: Mapping[str, Kind] = _kinds(
         ),
         remits=(
             Remit("requestEarlyAccess", role(*OFFICERS), note="their agency asks; a lab ENGAGED or PARTICIPATING"),
+            # the requesting agency's acceptance of a counter-proposal (acceptEarlyAccess, on the agreement, by the
+            # agreement's remit) makes the request ACCEPTED, as a consequence
             Remit(
                 "answerEarlyAccessRequest",
                 LAB_LIAISONS,
                 to=("ACCEPTED", "COUNTER_PROPOSED", "DECLINED"),
                 note="an OPEN request: accept (the agreement, ACTIVE), propose other terms, or decline",
-            ),
-            Remit(
-                "acceptEarlyAccess",
-                OWNER_OFFICERS,
-                to=("ACCEPTED",),
-                note="the requesting agency accepts the lab's counter-proposal (on the agreement)",
             ),
             Remit(
                 "withdrawEarlyAccess",

@@ -257,13 +257,7 @@ def test_a_refusal_says_who_may_with_the_record_s_agencies() -> None:
         (CISA_OFFICER, "LAB", Facts(lab_id=1, state="INVITED"), []),
         (DOD_VIEWER, "LAB", Facts(lab_id=1, state="DECLINED"), []),
         (CISA_OFFICER, "AGREEMENT", Facts(lab_id=1, agencies=("CISA",), state="ACTIVE"), ["TERMINATED"]),
-        # the lab withdraws, or removes an agency (TERMINATED once no agency is left)
-        (
-            LIAISON_1,
-            "AGREEMENT",
-            Facts(lab_id=1, agencies=("CISA",), state="ACTIVE"),
-            ["WITHDRAWN_BY_LAB", "TERMINATED"],
-        ),
+        (LIAISON_1, "AGREEMENT", Facts(lab_id=1, agencies=("CISA",), state="ACTIVE"), ["WITHDRAWN_BY_LAB"]),
         (None, "AGREEMENT", Facts(lab_id=1, state="ACTIVE"), ["COMPLETED"]),
         (LIAISON_1, "ENGAGEMENT", Facts(lab_id=1, owner_agency_id=1, state="SCOPING"), ["DECLINED", "WITHDRAWN"]),
         (LIAISON_1, "FINDING", Facts(lab_id=1, owner_agency_id=1, state="REPORTED"), []),

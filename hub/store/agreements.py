@@ -283,7 +283,6 @@ async def accept_early_access(
     )
     details = {"agency": principal.agency_code}
     if request is not None:
-        check_remit(principal, "REQUEST", "acceptEarlyAccess", await record_facts(con, "REQUEST", request["id"]))
         await transition(
             con,
             principal,
