@@ -280,8 +280,9 @@ KINDS: Mapping[str, Kind] = _kinds(
         },
         final=frozenset({"COMPLETED", "WITHDRAWN_BY_LAB", "TERMINATED"}),
         subsets={
-            # accepted and run to its term or still running: the agencies party to it see the model's confidential
-            # fields (docs/design.md, "Visibility"); a withdrawn or terminated one no longer shows them
+            # accepted and run to its term or still running: the agencies party to it (joined, not left) see the
+            # model's confidential fields (docs/design.md, "Visibility"); a withdrawn or terminated one no longer
+            # shows them
             "confidential": frozenset({"ACTIVE", "COMPLETED"}),
         },
     ),

@@ -357,3 +357,42 @@ async def test_covered_models_not_yet_asked_about(api: Api) -> None:
     assert s["model"] in await ids(s["liaison"], ["ANSWERED"])
     openai = await api.token(lab="OpenAI", role="LAB_LIAISON")
     assert s["model"] not in await ids(openai, ["ANSWERED", "ASKED", "NOT_ASKED"])  # an unreleased model it cannot see
+
+
+async def test_the_hub_closes_a_withdrawn_lab_s_open_requests(api: Api) -> None:
+    """hub.store.requests.close_open_requests, which the lab-withdrawal cascade calls: the open requests (OPEN and
+    COUNTER_PROPOSED) WITHDRAWN by the hub with a neutral reason, the answered ones left alone."""
+    from hub.store.requests import CLOSED_BY_WITHDRAWAL, close_open_requests
+
+    s = await setup(api)
+    opened = (await ask(api, s["cisa"], s["model"]))["request"]
+    countered = (await ask(api, s["dod"], s["model"]))["request"]
+    await mutate(
+        api, ANSWER, {"id": countered["id"], "expectedVersion": 1, "answer": "COUNTER_PROPOSE", **terms()}, s["liaison"]
+    )
+    declined = (await ask(api, s["nist"], s["model"]))["request"]
+    await mutate(api, ANSWER, {"id": declined["id"], "expectedVersion": 1, "answer": "DECLINE"}, s["liaison"])
+    con = await db.connect(api.url)
+    try:
+        lab = await con.fetchval("select id from labs where name = 'Anthropic'")
+        async with con.transaction():
+            closed = await close_open_requests(con, lab)
+        states = {
+            r["id"]: r["state"]
+            for r in await con.fetch(
+                "select id, state from early_access_requests where id = any($1::bigint[])",
+                [await db_id(api, r["id"]) for r in (opened, countered, declined)],
+            )
+        }
+        events = await con.fetch(
+            """select entity_id, actor_principal_id, reason from events
+                where action = 'CLOSED' and entity_kind = 'REQUEST'"""
+        )
+    finally:
+        await con.close()
+    mine = {await db_id(api, opened["id"]), await db_id(api, countered["id"])}
+    assert mine <= set(closed)
+    assert {states[i] for i in mine} == {"WITHDRAWN"} and states[await db_id(api, declined["id"])] == "DECLINED"
+    assert {(e["actor_principal_id"], e["reason"]) for e in events if e["entity_id"] in mine} == {
+        (None, CLOSED_BY_WITHDRAWAL)
+    }

@@ -265,3 +265,17 @@ async def withdraw_early_access_request(
             return request_id
     await transition(con, principal, "REQUEST", row, "WITHDRAWN", action="WITHDRAWN", reason=checked, field="input.id")
     return request_id
+
+
+async def close_open_requests(con: asyncpg.Connection, lab_id: int) -> list[int]:
+    """Close the lab's open requests (OPEN, COUNTER_PROPOSED) to WITHDRAWN, by the hub, with CLOSED_BY_WITHDRAWAL:
+    what a lab's withdrawal from the program does to them, in the withdrawal's transaction (the caller has locked
+    the lab's row). A counter-proposal's PROPOSED agreement is the agreements' to close (WITHDRAWN_BY_LAB)."""
+    rows = await con.fetch(
+        f"""select * from early_access_requests where lab_id = $1 and state in {sql_list(OPEN_STATES)}
+             order by id for update""",
+        lab_id,
+    )
+    for row in rows:
+        await transition(con, None, "REQUEST", dict(row), "WITHDRAWN", action="CLOSED", reason=CLOSED_BY_WITHDRAWAL)
+    return [int(r["id"]) for r in rows]
