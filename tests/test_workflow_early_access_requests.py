@@ -44,6 +44,8 @@ TERMINATE = f"""mutation($input: TerminateEarlyAccessInput!) {{ terminateEarlyAc
   agreement {{ {AGREEMENT} }} {ERRORS} }} }}"""
 REMOVE = f"""mutation($input: RemoveEarlyAccessAgencyInput!) {{ removeEarlyAccessAgency(input: $input) {{
   agreement {{ {AGREEMENT} }} {ERRORS} }} }}"""
+OFFER = f"""mutation($input: OfferEarlyAccessInput!) {{ offerEarlyAccess(input: $input) {{
+  agreement {{ id }} {ERRORS} }} }}"""
 CONFIDENTIAL = "query($id: ID!) { node(id: $id) { ... on FrontierModel { trainingComputeFlop } } }"
 
 
@@ -219,6 +221,7 @@ async def db_id(api: Api, global_id: str) -> int:
 async def test_refusals_the_lab_has_not_chosen_and_a_deprecated_model(api: Api) -> None:
     s = await setup(api)
     model_pk = await db_id(api, s["model"])
+    pending = (await ask(api, s["dod"], s["model"]))["request"]["id"]
     con = await db.connect(api.url)
     try:
         await con.execute(
@@ -227,6 +230,17 @@ async def test_refusals_the_lab_has_not_chosen_and_a_deprecated_model(api: Api) 
         )
         refused_ = await ask(api, s["cisa"], s["model"])
         assert refused_["errors"][0]["code"] == "LAB_NOT_PARTICIPATING"
+        # nor does the lab offer, or answer, while it does not take part
+        offered = await mutate(
+            api,
+            OFFER,
+            {"modelId": s["model"], "agencyIds": [await agency_id(api, "CISA")], "accessKinds": ["API"], **terms()},
+            s["liaison"],
+        )
+        assert offered["errors"][0]["code"] == "LAB_NOT_PARTICIPATING"
+        assert offered["errors"][0]["field"] == "input.modelId"
+        answered = await mutate(api, ANSWER, {"id": pending, "expectedVersion": 1, "answer": "DECLINE"}, s["liaison"])
+        assert answered["errors"][0]["code"] == "LAB_NOT_PARTICIPATING"
         await con.execute("update labs set participation = 'PARTICIPATING' where name = 'Anthropic'")
         await con.execute("update frontier_models set release_status = 'DEPRECATED' where id = $1", model_pk)
     finally:
