@@ -149,7 +149,6 @@ STATEMENTS: list[tuple[str, str]] = [
     ),
     (
         "early_access_agreements",
-        # window_cap_days comes from the policy through the table's trigger
         """insert into early_access_agreements (id, model_id, lab_id, state, access_kinds, access_start, access_end,
                                                 protections, lab_consent_ref, notes, created_by, created_at,
                                                 updated_at)

@@ -117,6 +117,13 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
         if principal.is_lab:
             return f"{a}.lab_id = {p(principal.lab_id)}"
         return "false"
+    if kind == "REQUEST":
+        # like an agreement: the agencies on it and the model's lab only (docs/design.md, "Who sees what")
+        if principal.is_agency:
+            return f"{p(principal.agency_id)}::bigint = any({a}.agency_ids)"
+        if principal.is_lab:
+            return f"{a}.lab_id = {p(principal.lab_id)}"
+        return "false"
     if kind == "STANDARD":
         if principal.is_agency:
             return "true"
@@ -196,12 +203,14 @@ def signing_agency(standard: str, agency: str) -> str:
 
 
 def agreement_party(model: str, agency: str) -> str:
-    """Is `agency` named on, and has it accepted, an ACTIVE or COMPLETED agreement on model `model` (an id)?"""
+    """Is `agency` named on, has it accepted, and has it not left, an ACTIVE or COMPLETED agreement on model `model`
+    (an id)? An agency that left (or that the lab removed) still sees the agreement, no longer the model's
+    confidential data."""
     return (
         f"exists (select 1 from {KINDS['AGREEMENT'].table} conf_g"
         f" join agreement_agencies conf_aa on conf_aa.agreement_id = conf_g.id"
         f" where conf_g.model_id = {model} and conf_g.state in {sql_list(CONFIDENTIAL_AGREEMENT_STATES)}"
-        f" and conf_aa.agency_id = {agency} and conf_aa.accepted_at is not null)"
+        f" and conf_aa.agency_id = {agency} and conf_aa.accepted_at is not null and conf_aa.left_at is null)"
     )
 
 
@@ -238,7 +247,7 @@ def model_confidential_visible(a: str, principal: Principal, p: Params) -> str:
     compute, capability details)?
 
     Only the lab itself and agencies party to an ACTIVE or COMPLETED agreement on the model (named on it and
-    having accepted it).
+    having accepted it, and not having left it).
     """
     if principal.is_lab:
         return f"({a}.lab_id = {p(principal.lab_id)})"

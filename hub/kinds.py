@@ -290,12 +290,25 @@ KINDS: Mapping[str, Kind] = _kinds(
         ),
         wording=Wording(lab="the model's lab", agencies="an agency named on the agreement"),
         remits=(
-            Remit("offerEarlyAccess", LAB_LIAISONS, note="within the policy's window cap"),
+            Remit("offerEarlyAccess", LAB_LIAISONS, note="unasked, of any length the lab chooses"),
             Remit(
-                "acceptEarlyAccess", NAMED_OFFICERS, to=("ACTIVE",), note="for their agency; the first makes it ACTIVE"
+                "acceptEarlyAccess",
+                NAMED_OFFICERS,
+                to=("ACTIVE",),
+                note="for their agency (it joins); the first makes it ACTIVE; a counter-proposal first by the "
+                "requesting agency",
             ),
-            Remit("withdrawEarlyAccess", LAB_LIAISONS, to=("WITHDRAWN_BY_LAB",), note="at any time"),
-            Remit("terminateEarlyAccess", NAMED_OFFICERS, to=("TERMINATED",), note="with a reason"),
+            Remit("withdrawEarlyAccess", LAB_LIAISONS, to=("WITHDRAWN_BY_LAB",), note="at any time, for every agency"),
+            Remit(
+                "terminateEarlyAccess",
+                NAMED_OFFICERS,
+                to=("TERMINATED",),
+                note="their agency leaves, with a reason; TERMINATED when no agency is left",
+            ),
+            # moves nothing of itself: removing the last agency left ends the agreement, as a consequence
+            Remit(
+                "removeEarlyAccessAgency", LAB_LIAISONS, note="one agency, with a reason; TERMINATED when none is left"
+            ),
             Remit("complete", HUB, to=("COMPLETED",), note="by the scheduler at accessEnd"),
         ),
         state_column="state",
@@ -307,11 +320,64 @@ KINDS: Mapping[str, Kind] = _kinds(
         },
         final=frozenset({"COMPLETED", "WITHDRAWN_BY_LAB", "TERMINATED"}),
         subsets={
-            # accepted and run to its term or still running: the agencies party to it see the model's confidential
-            # fields (docs/design.md, "Visibility"); a withdrawn or terminated one no longer shows them
+            # accepted and run to its term or still running: the agencies party to it (joined, not left) see the
+            # model's confidential fields (docs/design.md, "Visibility"); a withdrawn or terminated one no longer
+            # shows them
             "confidential": frozenset({"ACTIVE", "COMPLETED"}),
             # not yet ended: the lab's leaving the program withdraws these (hub/participation.py)
             "open": frozenset({"PROPOSED", "ACTIVE"}),
+        },
+    ),
+    Kind(
+        name="REQUEST",
+        table="early_access_requests",
+        type_name="EarlyAccessRequest",
+        noun="early-access request",
+        lab_column="lab_id",
+        owner_sql="t.requesting_agency_id",
+        agencies_sql="array(select a.code from agencies a where a.id = any(t.agency_ids) order by a.code)",
+        wording=Wording(
+            lab="the model's lab", owner="the requesting agency", agencies="an agency named on the request"
+        ),
+        remits=(
+            Remit("requestEarlyAccess", role(*OFFICERS), note="their agency asks; a lab ENGAGED or PARTICIPATING"),
+            # the requesting agency's acceptance of a counter-proposal (acceptEarlyAccess, on the agreement, by the
+            # agreement's remit) makes the request ACCEPTED, as a consequence
+            Remit(
+                "answerEarlyAccessRequest",
+                LAB_LIAISONS,
+                to=("ACCEPTED", "COUNTER_PROPOSED", "DECLINED"),
+                note="an OPEN request: accept (the agreement, ACTIVE), propose other terms, or decline",
+            ),
+            Remit(
+                "withdrawEarlyAccess",
+                LAB_LIAISONS,
+                to=("OPEN",),
+                note="the lab withdraws its counter-proposal (the agreement): the request is OPEN again",
+            ),
+            Remit(
+                "withdrawEarlyAccessRequest",
+                OWNER_OFFICERS,
+                to=("WITHDRAWN",),
+                note="an OPEN request, or declining the lab's counter-proposal",
+            ),
+            Remit("close", HUB, to=("WITHDRAWN",), note="when the lab withdraws from the program"),
+        ),
+        state_column="state",
+        state_enum="EarlyAccessRequestState",
+        state_description="An agency's request for early access to a model, and the lab's answer; the lab decides.",
+        states=("OPEN", "ACCEPTED", "COUNTER_PROPOSED", "DECLINED", "WITHDRAWN"),
+        moves={
+            "OPEN": ("ACCEPTED", "COUNTER_PROPOSED", "DECLINED", "WITHDRAWN"),
+            # OPEN again when the lab withdraws its counter-proposal; WITHDRAWN when the agency declines the lab's
+            # terms or withdraws
+            "COUNTER_PROPOSED": ("ACCEPTED", "OPEN", "WITHDRAWN"),
+        },
+        final=frozenset({"ACCEPTED", "DECLINED", "WITHDRAWN"}),
+        subsets={
+            # awaiting the lab's answer or the agency's word on the lab's terms: one per model and requesting
+            # agency; the hub closes them (WITHDRAWN) when the lab withdraws from the program
+            "open": frozenset({"OPEN", "COUNTER_PROPOSED"}),
         },
     ),
     Kind(

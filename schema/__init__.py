@@ -30,6 +30,7 @@ from schema import (
     measures,
     models,
     program,
+    requests,
 )
 from schema.common import DECIMAL_SCALAR, Decimal
 from schema.mutations import in_payload
@@ -42,6 +43,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     models,
     agreements,
     lead_times,
+    requests,
     coverage,
     evidence,
     findings,

@@ -12,6 +12,7 @@ from hub.store import agreements as store
 from hub.store.agencies import AGENCY
 from hub.store.labs import LAB
 from hub.store.models import MODEL
+from hub.store.requests import REQUEST
 from schema.agencies import Agency
 from schema.common import (
     Connection,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from schema.lead_times import PreviewLeadTime
 
 if TYPE_CHECKING:
+    from schema.requests import EarlyAccessRequest
+
     EarlyAccessAgreementState = Enum
 else:
     EarlyAccessAgreementState = state_enum("AGREEMENT")
@@ -60,20 +63,40 @@ class Protection(Enum):
     NONDISCLOSURE = "NONDISCLOSURE"
 
 
-@strawberry.type(description="An agency named on an agreement, and whether it has accepted.")
+@strawberry.type(
+    description="An agency named on an agreement: when it joined (accepted) and, if it has, when it left and why."
+)
 class AgreementParty:
     agency_pk: strawberry.Private[int]
-    accepted_at: datetime | None
+    accepted_at: datetime | None = strawberry.field(description="When the agency accepted; the same as joinedAt.")
+    joined_at: datetime | None = strawberry.field(
+        description="When the agency joined: its acceptance, or the agreement's creation for the agency whose "
+        "request the lab accepted (it consented by asking). Null until it joins."
+    )
+    left_at: datetime | None = strawberry.field(
+        description="When the agency left the agreement or the lab removed it; it still sees the agreement, no "
+        "longer the model's confidential data."
+    )
+    left_reason: str | None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> AgreementParty:
-        return cls(agency_pk=row["agency_id"], accepted_at=row["accepted_at"])
+        return cls(
+            agency_pk=row["agency_id"],
+            accepted_at=row["accepted_at"],
+            joined_at=row["accepted_at"],
+            left_at=row["left_at"],
+            left_reason=row["left_reason"],
+        )
 
     agency: Agency = relation_field(ById(AGENCY, "agency_pk"))
 
 
 @register_node("EarlyAccessAgreement", store.AGREEMENT)
-@strawberry.type(description="A lab's voluntary offer of preview access to a model, capped by the policy's window.")
+@strawberry.type(
+    description="Preview access to a model that its lab gives named agencies, for as long as the lab chooses: offered "
+    "unasked, or in answer to an agency's request."
+)
 class EarlyAccessAgreement(Node, Record):
     KIND = "AGREEMENT"
     available_transitions = transitions_field("AGREEMENT", EarlyAccessAgreementState)
@@ -82,11 +105,8 @@ class EarlyAccessAgreement(Node, Record):
     state: EarlyAccessAgreementState
     access_kinds: list[AccessKind]
     access_start: datetime
-    access_end: datetime = strawberry.field(description="At most accessStart + the policy's previewWindowMaxDays.")
-    window_cap_days: int | None = strawberry.field(
-        description="The window cap of the policy when the window was written, for agreements written while the "
-        "policy had one; null since the cap was removed."
-    )
+    access_end: datetime = strawberry.field(description="After accessStart; as long after as the lab chooses.")
+    request_pk: strawberry.Private[int | None]
     lead_time_asked_days: int = strawberry.field(
         description="The preview lead time the program asked for when the agreement was made "
         "(policy.previewLeadTimeDays then): what leadTimes is measured against."
@@ -106,8 +126,8 @@ class EarlyAccessAgreement(Node, Record):
             access_kinds=[AccessKind(k) for k in row["access_kinds"]],
             access_start=row["access_start"],
             access_end=row["access_end"],
-            window_cap_days=row["window_cap_days"],
             lead_time_asked_days=row["lead_time_asked_days"],
+            request_pk=row["request_id"],
             protections=[Protection(k) for k in row["protections"]],
             lab_consent_ref=row["lab_consent_ref"],
             notes=row["notes"],
@@ -122,7 +142,15 @@ class EarlyAccessAgreement(Node, Record):
     lab: Lab = relation_field(ById(LAB, "lab_pk"))
 
     parties: list[AgreementParty] = relation_field(
-        Rows("parties"), most=store.MAX_AGENCIES, description="The agencies named on the agreement."
+        Rows("parties"),
+        most=store.MAX_AGENCIES,
+        description="The agencies named on the agreement, those that left included.",
+    )
+
+    request: Annotated[EarlyAccessRequest, strawberry.lazy("schema.requests")] | None = relation_field(
+        ById(REQUEST, "request_pk"),
+        description="The agency's request the agreement answers (the lab accepted it, or proposed these terms); null "
+        "for an offer made unasked.",
     )
 
     lead_times: list[Annotated[PreviewLeadTime, strawberry.lazy("schema.lead_times")]] = relation_field(
@@ -207,9 +235,7 @@ class OfferEarlyAccessInput:
     agency_ids: list[strawberry.ID] = strawberry.field(description="The agencies offered access: 1 to 20.")
     access_kinds: list[AccessKind] = strawberry.field(description="At least one.")
     access_start: datetime = strawberry.field(description="With a time zone offset.")
-    access_end: datetime = strawberry.field(
-        description="After accessStart, and at most accessStart + policy.previewWindowMaxDays."
-    )
+    access_end: datetime = strawberry.field(description="After accessStart, as long after as the lab chooses.")
     protections: list[Protection] | None = None
     lab_consent_ref: str | None = strawberry.field(default=None, description="The lab's reference for its consent.")
     notes: str | None = None
@@ -239,6 +265,14 @@ class TerminateEarlyAccessInput:
     reason: str
 
 
+@strawberry.input
+class RemoveEarlyAccessAgencyInput:
+    id: strawberry.ID
+    agency_id: strawberry.ID = strawberry.field(description="The agency to remove; it must not have left already.")
+    expected_version: int
+    reason: str
+
+
 @strawberry.type
 class EarlyAccessAgreementPayload:
     agreement: EarlyAccessAgreement | None
@@ -253,8 +287,8 @@ async def agreement_payload(info: strawberry.Info, action: Any) -> EarlyAccessAg
 @strawberry.type
 class EarlyAccessAgreementMutation:
     @strawberry.mutation(
-        description="Offer named agencies preview access to one of your lab's models (lab liaisons); the window is "
-        "capped by the policy, never a hold on the release."
+        description="Offer named agencies preview access to one of your lab's models, unasked, for as long as you "
+        "choose (lab liaisons; your lab ENGAGED or PARTICIPATING); never a hold on the release."
     )
     async def offer_early_access(
         self, info: strawberry.Info, input: OfferEarlyAccessInput
@@ -273,8 +307,9 @@ class EarlyAccessAgreementMutation:
         return await agreement_payload(info, lambda con, p: store.offer_early_access(con, p, offer))
 
     @strawberry.mutation(
-        description="Accept an agreement for your agency (officers and admins of an agency named on it); the first "
-        "acceptance makes it ACTIVE."
+        description="Accept an agreement for your agency, which joins it (officers and admins of an agency named on "
+        "it); the first acceptance makes it ACTIVE. The lab's counter-proposal to a request is the requesting "
+        "agency's to accept first: that makes the request ACCEPTED."
     )
     async def accept_early_access(
         self, info: strawberry.Info, input: AcceptEarlyAccessInput
@@ -285,7 +320,10 @@ class EarlyAccessAgreementMutation:
             lambda con, p: store.accept_early_access(con, p, agreement_id, input.expected_version, input.reason),
         )
 
-    @strawberry.mutation(description="Withdraw your lab's offer or agreement, at any time (lab liaisons).")
+    @strawberry.mutation(
+        description="Withdraw your lab's offer or agreement for every agency on it, at any time (lab liaisons). "
+        "Withdrawing a counter-proposal puts its request back to OPEN."
+    )
     async def withdraw_early_access(
         self, info: strawberry.Info, input: WithdrawEarlyAccessInput
     ) -> EarlyAccessAgreementPayload:
@@ -295,7 +333,11 @@ class EarlyAccessAgreementMutation:
             lambda con, p: store.withdraw_early_access(con, p, agreement_id, input.expected_version, input.reason),
         )
 
-    @strawberry.mutation(description="End an agreement, with a reason (officers and admins of an agency named on it).")
+    @strawberry.mutation(
+        description="Leave an agreement for your agency, with a reason (officers and admins of an agency named on "
+        "it); it goes on for the other agencies and is TERMINATED when no agency is left. Leaving the lab's "
+        "counter-proposal to your agency's request declines the lab's terms."
+    )
     async def terminate_early_access(
         self, info: strawberry.Info, input: TerminateEarlyAccessInput
     ) -> EarlyAccessAgreementPayload:
@@ -304,3 +346,18 @@ class EarlyAccessAgreementMutation:
             info,
             lambda con, p: store.terminate_early_access(con, p, agreement_id, input.expected_version, input.reason),
         )
+
+    @strawberry.mutation(
+        description="Remove one agency from your lab's agreement, with a reason (lab liaisons); it goes on for the "
+        "other agencies and is TERMINATED when no agency is left."
+    )
+    async def remove_early_access_agency(
+        self, info: strawberry.Info, input: RemoveEarlyAccessAgencyInput
+    ) -> EarlyAccessAgreementPayload:
+        values = {
+            "id": record_id(input.id, "EarlyAccessAgreement"),
+            "agency_id": record_id(input.agency_id, "Agency", "input.agencyId"),
+            "expected_version": input.expected_version,
+            "reason": input.reason,
+        }
+        return await agreement_payload(info, lambda con, p: store.remove_early_access_agency(con, p, values))

@@ -13,6 +13,7 @@ from hub.store.agreements import AGREEMENTS_BY_LAB
 from hub.store.engagements import ENGAGEMENTS_BY_LAB
 from hub.store.findings import FINDINGS_BY_LAB
 from hub.store.models import MODELS_BY_LAB
+from hub.store.requests import REQUESTS_BY_LAB
 from schema.common import (
     Connection,
     Node,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from schema.engagements import InfrastructureEngagement
     from schema.findings import Finding
     from schema.models import FrontierModel
+    from schema.requests import EarlyAccessRequest
 
 
 # the states of the registry (hub/kinds.py), in its order
@@ -73,6 +75,12 @@ class Lab(Node, Record):
 
     agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
         Related(AGREEMENTS_BY_LAB), first=100, description="Early-access agreements the lab offered that you may see."
+    )
+
+    early_access_requests: list[Annotated[EarlyAccessRequest, strawberry.lazy("schema.requests")]] = relation_field(
+        Related(REQUESTS_BY_LAB),
+        first=100,
+        description="Agencies' requests for early access to the lab's models that you may see, oldest first.",
     )
 
     findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(

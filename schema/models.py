@@ -17,6 +17,7 @@ from hub.store.evidence import DESIGNATIONS_BY_MODEL, ESTIMATES_BY_MODEL, RESULT
 from hub.store.findings import FINDINGS_BY_MODEL
 from hub.store.labs import LAB
 from hub.store.measures import MEASURES_BY_MODEL
+from hub.store.requests import REQUESTS_BY_MODEL
 from schema.agencies import Agency
 from schema.common import (
     Connection,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from schema.evidence import ComputeEstimate, EvaluationResult, ModelDesignation
     from schema.findings import Finding
     from schema.measures import CyberMeasure
+    from schema.requests import EarlyAccessRequest
 
 
 # the states of the registry (hub/kinds.py), in its order
@@ -136,6 +138,13 @@ class FrontierModel(Node, Record):
         Related(AGREEMENTS_BY_MODEL), first=100, description="Early-access agreements on the model that you may see."
     )
 
+    early_access_requests: list[Annotated[EarlyAccessRequest, strawberry.lazy("schema.requests")]] = relation_field(
+        Related(REQUESTS_BY_MODEL),
+        first=100,
+        description="Agencies' requests for early access to the model that you may see (your agency is on them, or "
+        "the model is your lab's), oldest first.",
+    )
+
     coverage_decisions: list[Annotated[CoverageDecision, strawberry.lazy("schema.coverage")]] = relation_field(
         Related(DECISIONS_BY_MODEL), first=100, description="Coverage determinations on the model, oldest first."
     )
@@ -198,6 +207,24 @@ class FrontierModelOrder:
     direction: OrderDirection = OrderDirection.ASC
 
 
+@strawberry.enum(
+    description="Where a model stands for early access: for your agency, over the requests and agreements it is on; "
+    "for your lab, over those on its models."
+)
+class EarlyAccessStatus(Enum):
+    NOT_ASKED = strawberry.enum_value(
+        "NOT_ASKED", description="No request and no agreement on the model that your agency is on."
+    )
+    ASKED = strawberry.enum_value(
+        "ASKED", description="Your agency is on a request the lab has not answered (open, or withdrawn before it did)."
+    )
+    ANSWERED = strawberry.enum_value(
+        "ANSWERED",
+        description="The lab answered a request your agency is on (accepted, proposed other terms or declined), or "
+        "your agency is named on an agreement on the model.",
+    )
+
+
 @strawberry.input
 class FrontierModelFilter:
     release_status: list[FrontierModelState] | None = None
@@ -205,6 +232,12 @@ class FrontierModelFilter:
     lab_ids: list[strawberry.ID] | None = None
     coverage_outcome: list[Annotated[CoverageOutcome, strawberry.lazy("schema.coverage")]] | None = strawberry.field(
         default=None, description="Models whose standing coverage outcome (coverageOutcome) is one of these."
+    )
+    early_access_status: list[EarlyAccessStatus] | None = strawberry.field(
+        default=None,
+        description="Models whose early-access status is one of these: for an agency, judged over the requests and "
+        "agreements it is on (with coverageOutcome: [COVERED], the covered models it has not yet asked about); for a "
+        "lab, over those on its own models.",
     )
     search: str | None = strawberry.field(default=None, description="Words that start words of the name or version.")
     created_from: datetime | None = None
@@ -228,6 +261,7 @@ class FrontierModelQuery:
             "modality": values(f.modality),
             "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
             "coverage_outcome": values(f.coverage_outcome),
+            "early_access_status": values(f.early_access_status),
             "search": f.search,
             "created_from": f.created_from,
             "created_before": f.created_before,

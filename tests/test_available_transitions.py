@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -64,7 +65,19 @@ MOVES: dict[str, Callable[[str], tuple[str, Extra] | None]] = {
         lambda r: {"to": to, **({"evidence": "Blocked 40 of 40 replays."} if to == "VERIFIED" else {})},
     ),
     "ENGAGEMENT": lambda to: ("transitionEngagement", lambda r: {"to": to}),
+    "REQUEST": lambda to: {
+        "ACCEPTED": ("answerEarlyAccessRequest", lambda r: {"answer": "ACCEPT", **terms()}),
+        "COUNTER_PROPOSED": ("answerEarlyAccessRequest", lambda r: {"answer": "COUNTER_PROPOSE", **terms()}),
+        "DECLINED": ("answerEarlyAccessRequest", lambda r: {"answer": "DECLINE"}),
+        "WITHDRAWN": ("withdrawEarlyAccessRequest", nothing),
+    }.get(to),
 }
+
+
+def terms() -> dict[str, str]:
+    """A lab's terms for a preview window: from tomorrow, for 45 days."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    return {"accessStart": start.isoformat(), "accessEnd": (start + timedelta(days=45)).isoformat()}
 
 
 @dataclass(frozen=True)
@@ -119,6 +132,20 @@ CASES = [
                            where aa.agreement_id = g.id and a.code = 'CISA')
             order by g.id limit 1""",
         {"liaison": ["WITHDRAWN_BY_LAB"], "CISA OFFICER": ["ACTIVE", "TERMINATED"], "CISA ANALYST": []},
+    ),
+    Case(
+        "REQUEST",
+        """select r.id, l.name as lab from early_access_requests r join labs l on l.id = r.lab_id
+            join agencies a on a.id = r.requesting_agency_id
+            where r.state = 'OPEN' and a.code = 'CISA' and l.name = 'Anthropic'
+              and (select id from agencies where code = 'NIST') = any(r.agency_ids)
+            order by r.id limit 1""",
+        {
+            "liaison": ["ACCEPTED", "COUNTER_PROPOSED", "DECLINED"],
+            "CISA OFFICER": ["WITHDRAWN"],
+            "NIST OFFICER": [],
+            "CISA ANALYST": [],
+        },
     ),
     Case(
         "STANDARD",

@@ -138,6 +138,7 @@ COMPILED_OPERATIONS = {
     "board_linked_findings",
     "board_open_findings",
     "coverage_decisions_by_outcome",
+    "covered_models_not_yet_asked",
     "high_severity_open_findings_with_measures",
     "kev_findings_due_soon",
     "labs_by_participation",

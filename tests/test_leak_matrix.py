@@ -3,12 +3,13 @@ real `hub serve` (over HTTP, WebSocket and the `hub query` command) shows each p
 docs/design.md, "Who sees what" allows: no more (a leak) and no less (a broken path).
 
 Principals: the owning agency, a shared-with agency, an outside agency, a RED recipient, the lab concerned and
-another lab (tests/probes.py). Records: a finding, a measure and an engagement at each TLP level, a finding the lab
-concerned owns at each TLP level (its liaison reported it; shared with the other lab), a model in
-development, an agreement naming two agencies, a draft and a superseded standard, a coverage decision, and the inputs
-of a coverage screening (a compute estimate and an evaluation result the lab reported and one of each an agency
-made, an evaluation suite, a designation). Paths: list, totalCount, node, nodes, nested from each parent, history,
-events, dashboard counts (of the kinds with states, which it counts), subscriptions, `hub query` exports."""
+another lab (tests/probes.py). Records: a finding, a measure and an engagement at each TLP level with each
+engagement's counterpart, a finding the lab concerned owns at each TLP level (its liaison reported it; shared with
+the other lab), a model in development, an agreement naming two agencies and the early-access request it answers,
+a draft and a superseded standard, a coverage decision, and the inputs of a coverage screening (a compute estimate
+and an evaluation result the lab reported and one of each an agency made, an evaluation suite, a designation).
+Paths: list, totalCount, node, nodes, nested from each parent, history, events, dashboard counts (of the kinds with
+states, which it counts), subscriptions, `hub query` exports."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ TYPE_NAMES = {
     "counterpart": "InfrastructureCounterpart",
     "model": "FrontierModel",
     "agreement": "EarlyAccessAgreement",
+    "request": "EarlyAccessRequest",
     "standard": "CoverageStandard",
     "decision": "CoverageDecision",
     "estimate": "ComputeEstimate",
@@ -70,6 +72,8 @@ EXPECTED: dict[str, set[str]] = {
     "model": AGENCIES | {"lab"},
     # an agreement on it naming NIST (accepted) and EPA (not yet): those two agencies and the lab
     "agreement": {"shared", "outside", "lab"},
+    # a request for early access to it by NIST naming EPA: those two agencies and the lab
+    "request": {"shared", "outside", "lab"},
     # standards: agencies always, labs once adopted or superseded
     "standard:DRAFT": AGENCIES,
     "standard:SUPERSEDED": EVERYONE,
@@ -90,13 +94,14 @@ STATUS = """subscription { statusChanged { entityKind entityId action entity { i
 
 NESTED = """query($lab: ID!, $owner: ID!, $nist: ID!, $epa: ID!) {
   lab: node(id: $lab) { ... on Lab {
-    models(first: 100) { id agreements(first: 10) { id }
+    models(first: 100) { id agreements(first: 10) { id request { id } } earlyAccessRequests(first: 10) { id }
                          coverageDecisions(first: 10) { id standard { id supersededBy { id } } }
                          findings(first: 10) { id } measures(first: 10) { id }
                          computeEstimates(first: 10) { id model { id } }
                          evaluationResults(first: 10) { id suite { id results(first: 10) { id } } }
                          designations(first: 10) { id model { id } } }
     agreements(first: 500) { id model { id } }
+    earlyAccessRequests(first: 500) { id model { id } agreements(first: 10) { id } }
     findings(first: 500) { id measures(first: 10) { id } engagements(first: 10) { id counterpart { id } }
                            duplicateOf { id } }
     engagements(first: 500) { id counterpart { id } findings(first: 10) { id } } } }
@@ -120,6 +125,7 @@ LISTS = """query($model: [ID!]) {
   infrastructureCounterparts(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
   models(filter: {search: "Visibility probe"}, first: 50) { totalCount edges { node { id } } }
   agreements(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
+  earlyAccessRequests(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
   coverageStandards(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
   coverageDecisions(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
   computeEstimates(filter: {modelIds: $model}, first: 50) { totalCount edges { node { id } } }
@@ -135,6 +141,7 @@ LIST_KINDS = {
     "infrastructureCounterparts": "counterpart",
     "models": "model",
     "agreements": "agreement",
+    "earlyAccessRequests": "request",
     "coverageStandards": "standard",
     "coverageDecisions": "decision",
     "computeEstimates": "estimate",
@@ -149,6 +156,7 @@ DASHBOARD_KINDS = {
     "ENGAGEMENT": ("engagement",),
     "MODEL": ("model",),
     "AGREEMENT": ("agreement",),
+    "REQUEST": ("request",),
     "STANDARD": ("standard",),
     "DECISION": ("decision",),
     "DESIGNATION": ("designation",),
@@ -216,6 +224,19 @@ async def add_records(world: World) -> dict[str, int]:
     try:
         ids: dict[str, int] = {}
         ids["agreement"] = await add_agreement(con, world)
+        ids["request"] = await con.fetchval(
+            """insert into early_access_requests (model_id, lab_id, requesting_agency_id, agency_ids, access_kinds,
+                                                  lead_time_days)
+               values ($1, $2, $3, $4, '{API}', 30) returning id""",
+            world.ids["model"],
+            world.ids["lab"],
+            agency["NIST"],
+            [agency["NIST"], agency["EPA"]],
+        )
+        # the agreement answers it (EarlyAccessAgreement.request)
+        await con.execute(
+            "update early_access_agreements set request_id = $1 where id = $2", ids["request"], ids["agreement"]
+        )
         ids["standard:DRAFT"] = await con.fetchval(
             """insert into coverage_standards (standard_version, title, required_signoffs, due_on, owner_agency_id)
                values ('visprobe-2', 'visprobe standard DRAFT', '{CISA,NIST}', current_date + 30, $1)
@@ -240,6 +261,7 @@ async def add_records(world: World) -> dict[str, int]:
         ids |= await add_inputs(con, world)
         kinds = {
             "agreement": "AGREEMENT",
+            "request": "REQUEST",
             "standard": "STANDARD",
             "decision": "DECISION",
             "estimate": "COMPUTE_ESTIMATE",
@@ -272,6 +294,7 @@ async def probes_in_database(url: str, model: int) -> set[str]:
         "InfrastructureCounterpart": "select id from infrastructure_counterparts where name like 'visprobe %'",
         "FrontierModel": "select id from frontier_models where id = $1",
         "EarlyAccessAgreement": "select id from early_access_agreements where model_id = $1",
+        "EarlyAccessRequest": "select id from early_access_requests where model_id = $1",
         "CoverageStandard": "select id from coverage_standards where title like 'visprobe %'",
         "CoverageDecision": "select id from coverage_decisions where model_id = $1",
         "ComputeEstimate": "select id from compute_estimates where model_id = $1",
@@ -450,7 +473,7 @@ def test_each_principal_sees_exactly_what_it_may(observed: Observed, path: str) 
 def test_the_matrix_is_complete(observed: Observed) -> None:
     """Every path was checked for every principal and every probe record the database holds (the dashboard: of the
     kinds it counts): the checks counted as they are made, against principals given a token x probe records in the
-    database x paths (6 x 36 x 9, and 6 x 26 on the dashboard)."""
+    database x paths (6 x 37 x 9, and 6 x 27 on the dashboard)."""
     for path in PATHS:
         if path not in observed.checked:  # this test run on its own: check the path here
             observed.compare(path)
@@ -464,4 +487,4 @@ def test_the_matrix_is_complete(observed: Observed) -> None:
         assert observed.checked[path] == wanted, path
     # and what ran is the whole matrix of the module's docstring
     assert (observed.principals, set(observed.gids)) == (EVERYONE, set(EXPECTED))
-    assert performed == 6 * (36 * 9 + 26) == 2100
+    assert performed == 6 * (37 * 9 + 27) == 2160

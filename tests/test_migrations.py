@@ -66,17 +66,21 @@ async def _model(con: asyncpg.Connection) -> tuple[int, int]:
     return row["id"], row["lab_id"]
 
 
-async def test_the_preview_window_cap_is_gone_and_records_name_their_policy_version(
+async def test_an_agreement_lasts_as_long_as_the_lab_chooses_and_names_its_policy_version(
     connection: asyncpg.Connection,
 ) -> None:
-    """No cap on what a lab gives (sql/016): an agreement of any length is written with no cap, the caps of the
-    agreements written before stay; every agreement, standard and decision names the policy version in effect."""
+    """No cap since sql/012: a window of 400 days is stored, whatever the policy; one that ends before it starts is
+    not; every agreement, standard and decision names the policy version in effect (sql/016)."""
     model, lab = await _model(connection)
-    assert await connection.fetchval("select count(*) from early_access_agreements where window_cap_days <> 30") == 0
     insert = """insert into early_access_agreements (model_id, lab_id, access_kinds, access_start, access_end)
                 values ($1, $2, '{API}', '2026-07-01', $3::text::timestamptz)
-                returning window_cap_days, policy_version"""
-    assert tuple(await connection.fetchrow(insert, model, lab, "2027-07-01")) == (None, 2)
+                returning access_end - access_start as length, policy_version"""
+    written = await connection.fetchrow(insert, model, lab, "2027-08-05")
+    assert (written["length"].days, written["policy_version"]) == (400, 2)
+    columns = await connection.fetch(
+        "select column_name from information_schema.columns where table_name = 'early_access_agreements'"
+    )
+    assert "window_cap_days" not in {r["column_name"] for r in columns}
     with pytest.raises(asyncpg.CheckViolationError):
         await connection.fetchval(insert, model, lab, "2026-06-30")  # ends before it starts
     assert await connection.fetchval("select count(*) from policy_versions where state = 'IN_EFFECT'") == 1

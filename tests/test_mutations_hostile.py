@@ -63,6 +63,8 @@ FORMATTED = {
 }
 # free texts that the payload does not show (the event and the idempotency key hold them)
 NOT_RETURNED = {"reason", "idempotencyKey"}
+# and per mutation: a lab's answer to a request returns the request; the agreement it creates holds the consent
+NOT_RETURNED_BY = {"answerEarlyAccessRequest": {"labConsentRef"}}
 # the tables each mutation writes when it succeeds (an idempotency key adds idempotency_keys)
 WRITES = {
     "updatePolicy": {"policy_versions", "policy_version_signatures", "events"},
@@ -79,7 +81,11 @@ WRITES = {
     "offerEarlyAccess": {"early_access_agreements", "agreement_agencies", "events"},
     "acceptEarlyAccess": {"early_access_agreements", "agreement_agencies", "events"},
     "withdrawEarlyAccess": {"early_access_agreements", "events"},
-    "terminateEarlyAccess": {"early_access_agreements", "events"},
+    "terminateEarlyAccess": {"early_access_agreements", "agreement_agencies", "events"},
+    "removeEarlyAccessAgency": {"early_access_agreements", "agreement_agencies", "events"},
+    "requestEarlyAccess": {"early_access_requests", "events"},
+    "answerEarlyAccessRequest": {"early_access_requests", "early_access_agreements", "agreement_agencies", "events"},
+    "withdrawEarlyAccessRequest": {"early_access_requests", "events"},
     "draftCoverageStandard": {"coverage_standards", "coverage_criteria", "events"},
     "submitCoverageStandard": {"coverage_standards", "events"},
     "signCoverageStandard": {"coverage_standards", "coverage_signoffs", "events"},
@@ -285,14 +291,15 @@ async def offer_early_access(c: Context) -> Base:
     }
 
 
-OPEN_AGREEMENT = "state in ('PROPOSED', 'ACTIVE') and access_end > now() + interval '1 day'"
+# open, and no answer to a request (whose moves would write the request too)
+OPEN_AGREEMENT = "state in ('PROPOSED', 'ACTIVE') and access_end > now() + interval '1 day' and request_id is null"
 
 
 async def accept_early_access(c: Context) -> Base:
     row = await c.one(
         f"""select g.id, g.version, a.code from early_access_agreements g
               join agreement_agencies aa on aa.agreement_id = g.id join agencies a on a.id = aa.agency_id
-             where g.{OPEN_AGREEMENT} and aa.accepted_at is null order by g.id limit 1"""
+             where g.{OPEN_AGREEMENT} and aa.accepted_at is null and aa.left_at is null order by g.id limit 1"""
     )
     token = await c.token(agency=row["code"], role="OFFICER")
     return token, {"id": gid("EarlyAccessAgreement", row["id"]), "expectedVersion": row["version"]}
@@ -310,7 +317,7 @@ async def terminate_early_access(c: Context) -> Base:
     row = await c.one(
         f"""select g.id, g.version, a.code from early_access_agreements g
               join agreement_agencies aa on aa.agreement_id = g.id join agencies a on a.id = aa.agency_id
-             where g.{OPEN_AGREEMENT} order by g.id desc limit 1"""
+             where g.{OPEN_AGREEMENT} and aa.left_at is null order by g.id desc limit 1"""
     )
     token = await c.token(agency=row["code"], role="OFFICER")
     return token, {
@@ -318,6 +325,63 @@ async def terminate_early_access(c: Context) -> Base:
         "expectedVersion": row["version"],
         "reason": "terms not kept",
     }
+
+
+async def remove_early_access_agency(c: Context) -> Base:
+    # an agreement with two agencies still on it, one of which the lab removes
+    row = await c.one(
+        f"""select g.id, g.version, g.lab_id, min(aa.agency_id) as agency_id from early_access_agreements g
+              join agreement_agencies aa on aa.agreement_id = g.id and aa.left_at is null
+             where g.{OPEN_AGREEMENT} group by g.id having count(*) >= 2 order by g.id limit 1"""
+    )
+    return await c.liaison(row["lab_id"]), {
+        "id": gid("EarlyAccessAgreement", row["id"]),
+        "agencyId": gid("Agency", row["agency_id"]),
+        "expectedVersion": row["version"],
+        "reason": "the evaluation it asked for is done",
+    }
+
+
+async def request_early_access(c: Context) -> Base:
+    # a model of a lab taking part that CISA has no open request on
+    row = await c.one(
+        """select m.id from frontier_models m join labs l on l.id = m.lab_id
+            where l.participation in ('ENGAGED', 'PARTICIPATING') and m.release_status <> 'DEPRECATED'
+              and not exists (select 1 from early_access_requests r where r.model_id = m.id
+                                and r.requesting_agency_id = $1 and r.state in ('OPEN', 'COUNTER_PROPOSED'))
+            order by m.id limit 1""",
+        c.ids["CISA"],
+    )
+    return await c.cisa(), {
+        "modelId": gid("FrontierModel", row["id"]),
+        "accessKinds": ["API"],
+        "leadTimeDays": 30,
+        "message": f"asked {c.next()}",
+    }
+
+
+async def answer_early_access_request(c: Context) -> Base:
+    row = await c.one(
+        """select r.id, r.version, r.lab_id from early_access_requests r join labs l on l.id = r.lab_id
+            where r.state = 'OPEN' and l.participation in ('ENGAGED', 'PARTICIPATING') order by r.id limit 1"""
+    )
+    return await c.liaison(row["lab_id"]), {
+        "id": gid("EarlyAccessRequest", row["id"]),
+        "expectedVersion": row["version"],
+        "answer": "COUNTER_PROPOSE",
+        "labConsentRef": f"consent {c.next()}",
+        **window(),
+    }
+
+
+async def withdraw_early_access_request(c: Context) -> Base:
+    row = await c.one(
+        """select r.id, r.version, a.code from early_access_requests r
+              join agencies a on a.id = r.requesting_agency_id
+            where r.state = 'OPEN' order by r.id desc limit 1"""
+    )
+    token = await c.token(agency=row["code"], role="OFFICER")
+    return token, {"id": gid("EarlyAccessRequest", row["id"]), "expectedVersion": row["version"]}
 
 
 async def draft_coverage_standard(c: Context) -> Base:
@@ -807,6 +871,10 @@ BASES: dict[str, Callable[[Context], Awaitable[Base]]] = {
     "acceptEarlyAccess": accept_early_access,
     "withdrawEarlyAccess": withdraw_early_access,
     "terminateEarlyAccess": terminate_early_access,
+    "removeEarlyAccessAgency": remove_early_access_agency,
+    "requestEarlyAccess": request_early_access,
+    "answerEarlyAccessRequest": answer_early_access_request,
+    "withdrawEarlyAccessRequest": withdraw_early_access_request,
     "draftCoverageStandard": draft_coverage_standard,
     "submitCoverageStandard": submit_coverage_standard,
     "signCoverageStandard": sign_coverage_standard,
@@ -1017,7 +1085,7 @@ class Sender:
             payload = await self.send(case, first=index == 0)
             assert payload["errors"] == [], (self.mutation, str(case), payload)
             text = case.value
-            if case.path[-1] not in NOT_RETURNED:
+            if case.path[-1] not in NOT_RETURNED | NOT_RETURNED_BY.get(self.mutation, set()):
                 assert text in set(strings_in(payload)), (self.mutation, str(case), "not returned unchanged", payload)
             tables = WRITES[self.mutation] | ({"idempotency_keys"} if case.path == ("idempotencyKey",) else set())
             holding = await rows_holding(self.c.con, tables, text, since)

@@ -1,5 +1,6 @@
-"""Labs, models and early-access agreements as workflows: remits, versions, state machines, events, the policy's
-window cap, the lab's free hand over its release and participation, time-driven completion, and bad input."""
+"""Labs, models and early-access agreements as workflows: remits, versions, state machines, events, agreements of
+any length the lab chooses, the lab's free hand over its release and participation, time-driven completion, and bad
+input."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ UPDATE_MODEL = f"""mutation($input: UpdateModelInput!) {{ updateModel(input: $in
 SET_RELEASE = f"""mutation($input: SetModelReleaseStatusInput!) {{ setModelReleaseStatus(input: $input) {{
   model {{ id version releaseStatus {HISTORY} }} {ERRORS} }} }}"""
 AGREEMENT_FIELDS = (
-    "id version state accessKinds accessStart accessEnd windowCapDays protections labConsentRef notes"
+    "id version state accessKinds accessStart accessEnd protections labConsentRef notes"
     " model { name } lab { name } parties { agency { code } acceptedAt }"
 )
 OFFER = f"""mutation($input: OfferEarlyAccessInput!) {{ offerEarlyAccess(input: $input) {{
@@ -41,7 +42,7 @@ WITHDRAW = f"""mutation($input: WithdrawEarlyAccessInput!) {{ withdrawEarlyAcces
   agreement {{ id version state {HISTORY} }} {ERRORS} }} }}"""
 TERMINATE = f"""mutation($input: TerminateEarlyAccessInput!) {{ terminateEarlyAccess(input: $input) {{
   agreement {{ id version state {HISTORY} }} {ERRORS} }} }}"""
-NODE = "query($id: ID!) { node(id: $id) { id ... on EarlyAccessAgreement { state version windowCapDays } } }"
+NODE = "query($id: ID!) { node(id: $id) { id ... on EarlyAccessAgreement { state version accessEnd } } }"
 
 BAD = "BAD_USER_INPUT"
 # the tables these mutations write, and the event chain
@@ -460,7 +461,7 @@ async def test_offer_accept_and_terminate_with_history(api: Api) -> None:
     offered = await offer(api, anthropic, model["id"], notes="Fictional test offer.\nTwo lines.")
     assert offered["errors"] == []
     agreement = offered["agreement"]
-    assert agreement["state"] == "PROPOSED" and agreement["version"] == 1 and agreement["windowCapDays"] == 30
+    assert agreement["state"] == "PROPOSED" and agreement["version"] == 1
     assert agreement["accessKinds"] == ["API", "SANDBOX"] and agreement["model"]["name"] == "Claude Test Model"
     assert [(p["agency"]["code"], p["acceptedAt"]) for p in agreement["parties"]] == [("CISA", None), ("NIST", None)]
     assert agreement["history"] == [
@@ -521,28 +522,38 @@ async def test_offer_accept_and_terminate_with_history(api: Api) -> None:
         {"code": "NIST"},
     )
 
-    # termination needs a reason, and an officer of a named agency
+    # leaving needs a reason, and an officer of a named agency
     no_reason = await mutate(api, TERMINATE, {"id": agreement["id"], "expectedVersion": 3, "reason": "  "}, nist)
     assert no_reason["errors"][0]["field"] == "input.reason"
     missing = await api.request_error(TERMINATE, {"input": {"id": agreement["id"], "expectedVersion": 3}}, token=nist)
     assert "reason" in missing["errors"][0]["message"]
     error = await refused(api, TERMINATE, {"id": agreement["id"], "expectedVersion": 3, "reason": "x"}, anthropic)
     assert error["extensions"]["code"] == "FORBIDDEN"
+    # NIST leaves: the agreement goes on for CISA
+    left = await mutate(
+        api, TERMINATE, {"id": agreement["id"], "expectedVersion": 3, "reason": "our evaluation is done"}, nist
+    )
+    assert left["errors"] == [] and left["agreement"]["state"] == "ACTIVE" and left["agreement"]["version"] == 4
+    last = left["agreement"]["history"][-1]
+    assert (last["action"], last["fromState"], last["toState"], last["reason"]) == (
+        "AGENCY_LEFT",
+        None,
+        None,
+        "our evaluation is done",
+    )
+    # CISA leaves too: no agency is left, the agreement is TERMINATED
     ended = await mutate(
-        api, TERMINATE, {"id": agreement["id"], "expectedVersion": 3, "reason": "the evaluation is done"}, nist
+        api, TERMINATE, {"id": agreement["id"], "expectedVersion": 4, "reason": "the evaluation is done"}, cisa
     )
     assert ended["errors"] == [] and ended["agreement"]["state"] == "TERMINATED"
-    last = ended["agreement"]["history"][-1]
-    assert (last["action"], last["fromState"], last["toState"], last["reason"]) == (
-        "TERMINATED",
-        "ACTIVE",
-        "TERMINATED",
-        "the evaluation is done",
-    )
-    final = await mutate(api, WITHDRAW, {"id": agreement["id"], "expectedVersion": 4}, anthropic)
+    assert [(e["action"], e["toState"], e["reason"]) for e in ended["agreement"]["history"][-2:]] == [
+        ("AGENCY_LEFT", None, "the evaluation is done"),
+        ("TERMINATED", "TERMINATED", "no agency is left on the agreement"),
+    ]
+    final = await mutate(api, WITHDRAW, {"id": agreement["id"], "expectedVersion": 5}, anthropic)
     assert final["errors"][0]["code"] == "INVALID_TRANSITION" and final["errors"][0]["allowed"] == []
     assert "TERMINATED" in final["errors"][0]["message"] and "final" in final["errors"][0]["message"]
-    late = await mutate(api, ACCEPT, {"id": agreement["id"], "expectedVersion": 4}, await api.token(agency="CISA"))
+    late = await mutate(api, ACCEPT, {"id": agreement["id"], "expectedVersion": 5}, await api.token(agency="CISA"))
     assert late["errors"][0]["code"] == "INVALID_TRANSITION"
 
 
@@ -594,16 +605,13 @@ async def test_the_lab_withdraws_at_any_time(api: Api) -> None:
     assert withdrawn["agreement"]["history"][-1]["fromState"] == "ACTIVE"
 
 
-async def test_the_window_is_capped_by_the_policy_in_force_when_written(api: Api) -> None:
+async def test_an_agreement_lasts_as_long_as_the_lab_chooses(api: Api) -> None:
+    """No cap on what a lab gives: a 45-day and a 400-day offer are accepted; a window must still end after it starts
+    and in the future."""
     anthropic = await api.token(lab="Anthropic", role="LAB_LIAISON")
     model = await new_model(api, anthropic)
     before = await snapshot(api)
 
-    too_long = await offer(api, anthropic, model["id"], **window(days=31))
-    assert too_long["agreement"] is None
-    error = too_long["errors"][0]
-    assert (error["code"], error["field"]) == ("BAD_USER_INPUT", "input.accessEnd")
-    assert "at most 30 days" in error["message"] and "31 days" in error["message"]
     backwards = await offer(api, anthropic, model["id"], **window(days=-1))
     assert backwards["errors"][0]["field"] == "input.accessEnd" and "after" in backwards["errors"][0]["message"]
     past = await offer(api, anthropic, model["id"], **window(start_in_days=-20, days=10))
@@ -612,32 +620,18 @@ async def test_the_window_is_capped_by_the_policy_in_force_when_written(api: Api
     assert naive["errors"][0]["field"] == "input.accessStart"
     assert await snapshot(api) == before
 
-    thirty = await offer(api, anthropic, model["id"], **window(days=30))
-    assert thirty["errors"] == [] and thirty["agreement"]["windowCapDays"] == 30
-
-    con = await db.connect(api.url)
-    try:
-        await con.execute("update policy set preview_window_max_days = 45")
-    finally:
-        await con.close()
-    forty = await offer(api, anthropic, model["id"], **window(days=40))
-    assert forty["errors"] == [] and forty["agreement"]["windowCapDays"] == 45
-    too_long = await offer(api, anthropic, model["id"], **window(days=46))
-    assert "at most 45 days" in too_long["errors"][0]["message"]
-    # the earlier agreement is judged by the policy in force when it was written
     cisa = await api.token(agency="CISA", role="OFFICER")
-    earlier = await api.data(NODE, {"id": thirty["agreement"]["id"]}, token=cisa)
-    assert earlier["node"]["windowCapDays"] == 30
-
-    # a tighter cap later does not undo a window written under a looser one: it can still be accepted
-    con = await db.connect(api.url)
-    try:
-        await con.execute("update policy set preview_window_max_days = 20")
-    finally:
-        await con.close()
-    accepted = await mutate(api, ACCEPT, {"id": forty["agreement"]["id"], "expectedVersion": 1}, cisa)
-    assert accepted["errors"] == [] and accepted["agreement"]["state"] == "ACTIVE"
-    assert (await api.data(NODE, {"id": forty["agreement"]["id"]}, token=cisa))["node"]["windowCapDays"] == 45
+    for days in (45, 400):
+        offered = await offer(api, anthropic, model["id"], **window(days=days))
+        assert offered["errors"] == [], offered
+        agreement = offered["agreement"]
+        start, end = (datetime.fromisoformat(agreement[k]) for k in ("accessStart", "accessEnd"))
+        assert end - start == timedelta(days=days)
+        assert "windowCapDays" not in str(agreement["history"])
+        accepted = await mutate(api, ACCEPT, {"id": agreement["id"], "expectedVersion": 1}, cisa)
+        assert accepted["errors"] == [] and accepted["agreement"]["state"] == "ACTIVE"
+    details = await sql(api, "select details from events where entity_kind = 'AGREEMENT' and action = 'OFFERED'")
+    assert details and not any("windowCapDays" in d["details"] for d in details[-2:])
 
 
 async def test_no_acceptance_after_the_window_ends(api: Api) -> None:

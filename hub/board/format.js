@@ -120,6 +120,7 @@ export const KINDS = [
   ["MODEL", "Models", ["IN_DEVELOPMENT", "RESTRICTED_PREVIEW", "GENERALLY_AVAILABLE", "DEPRECATED"]],
   ["LAB", "Labs", ["INVITED", "ENGAGED", "PARTICIPATING", "DECLINED", "WITHDRAWN"]],
   ["POLICY_VERSION", "Policy versions", ["PROPOSED", "IN_EFFECT", "SUPERSEDED", "WITHDRAWN"]],
+  ["REQUEST", "Requests", ["OPEN", "COUNTER_PROPOSED", "ACCEPTED", "DECLINED", "WITHDRAWN"]],
 ];
 
 export const KIND_LABEL = Object.fromEntries(KINDS.map(([kind, label]) => [kind, label]));

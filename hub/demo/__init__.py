@@ -23,6 +23,7 @@ from hub.demo.content import (
     demo_officer_name,
 )
 from hub.demo.context import DEMO_LOCK_KEY, DEMO_SEED, DemoContext
+from hub.demo.early_access import insert_early_access
 from hub.demo.lead_time import insert_lead_times
 from hub.demo.program import insert_program
 from hub.demo.security import insert_security
@@ -53,6 +54,7 @@ SUMMARY_TABLES = (
     "frontier_models",
     "early_access_agreements",
     "agreement_agencies",
+    "early_access_requests",
     "coverage_standards",
     "coverage_signoffs",
     "coverage_decisions",
@@ -86,6 +88,7 @@ async def load_demo(con: asyncpg.Connection, *, today: date | None = None) -> bo
         await ctx.load_reference()
         await insert_program(ctx)
         await insert_lead_times(ctx)
+        await insert_early_access(ctx)
         await insert_security(ctx)
         await ctx.insert_events()
     return True

@@ -16,6 +16,7 @@ from hub.remits import Facts
 from hub.store import lead_times
 from hub.store.base import Entity, OrderField, Relation, Where, standard_orders, through
 from hub.store.labs import check_website
+from hub.store.requests import early_access_status
 from hub.workflow import (
     bad_input,
     changed,
@@ -89,6 +90,9 @@ def where_models(w: Where, f: dict[str, Any]) -> None:
             f" and {rule} order by d.decided_at desc, d.id desc limit 1)"
         )
         w.add(f"{latest} = any({w.p(list(outcomes))}::text[])")
+    statuses = f.get("early_access_status")
+    if statuses is not None:
+        w.add(f"{early_access_status(w)} = any({w.p(list(statuses))}::text[])")
 
 
 # ------------------------------------------------------------------------------------------------ writes

@@ -229,6 +229,8 @@ class Build(Selections):
                 pairs.append((key, await self.parties(self.subselections(nodes), x)))
             elif isinstance(declared.loads, Rows) and declared.loads.loader_name == "lead_times":
                 pairs.append((key, await self.lead_times(self.subselections(nodes), x)))
+            elif (type_name, name) == ("EarlyAccessRequest", "agencies"):
+                pairs.append((key, await self.request_agencies(self.subselections(nodes), x)))
             else:
                 # a `first` the resolver would refuse raises its error: the resolvers answer, with that error
                 page = declared.page_of(self.arguments(gql_type, nodes)[1] if declared.first is not None else {})
@@ -265,8 +267,12 @@ class Build(Selections):
             name = nodes[0].name.value
             if name == "__typename":
                 pairs.append((key, "'AgreementParty'"))
-            elif name == "acceptedAt":
+            elif name in ("acceptedAt", "joinedAt"):
                 pairs.append((key, iso_timestamp(f"{a}.accepted_at")))
+            elif name == "leftAt":
+                pairs.append((key, iso_timestamp(f"{a}.left_at")))
+            elif name == "leftReason":
+                pairs.append((key, f"{a}.left_reason"))
             elif name == "agency":
                 pairs.append(
                     (key, await self.by_key(agency_entity, agency_type, self.subselections(nodes), f"{a}.agency_id"))
@@ -311,6 +317,18 @@ class Build(Selections):
         rows = lead_time_sql(self.principal, self.p, f"g.id = {x}.id")
         aggregated = f"coalesce(json_agg({json_object(pairs)} order by {a}.agency_code), '[]'::json)"
         return f"(select {aggregated} from ({rows}) {a})"
+
+    async def request_agencies(self, selection_sets: list[SelectionSetNode], x: str) -> str:
+        """EarlyAccessRequest.agencies: the agencies of the request's agency_ids, in that order, as the resolver
+        loads them by id."""
+        agency_entity, agency_type = self.node_types["Agency"][0], self.gql.get_type("Agency")
+        y = self.alias()
+        obj = await self.record(agency_entity, agency_type, selection_sets, y)
+        rows = self.visible_rows(agency_entity, f"t.id = any({x}.agency_ids)")
+        return (
+            f"(select coalesce(json_agg({obj} order by array_position({x}.agency_ids, {y}.id)), '[]'::json)"
+            f" from ({rows}) {y})"
+        )
 
     def coverage_outcome(self, x: str) -> str:
         """FrontierModel.coverageOutcome: the outcome of the newest standing one (by decided_at, then id) among the

@@ -117,13 +117,15 @@ PLAIN_FIELDS: dict[str, frozenset[str]] = {
             "access_kinds",
             "access_start",
             "access_end",
-            "window_cap_days",
             "lead_time_asked_days",
             "protections",
             "lab_consent_ref",
             "notes",
             "policy_version",
         }
+    ),
+    "EarlyAccessRequest": frozenset(
+        {*RECORD, "state", "access_kinds", "lead_time_days", "message", "answer", "answer_reason", "answered_at"}
     ),
     "CoverageStandard": frozenset(
         {
