@@ -361,7 +361,6 @@ KINDS: Mapping[str, Kind] = _kinds(
                 to=("WITHDRAWN",),
                 note="an OPEN request, or declining the lab's counter-proposal",
             ),
-            Remit("close", HUB, to=("WITHDRAWN",), note="when the lab withdraws from the program"),
         ),
         state_column="state",
         state_enum="EarlyAccessRequestState",

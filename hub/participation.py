@@ -46,6 +46,7 @@ TAKING_PART = KINDS["LAB"].subset("taking_part")
 # event of its own: (kind, the states it closes, the state it moves them to). Decided coverage outcomes are not
 # here: an outcome is a fact about the model under a standard, and stands.
 CLOSED_WHEN_THE_LAB_LEAVES: tuple[tuple[str, frozenset[str], str], ...] = (
+    ("REQUEST", KINDS["REQUEST"].subset("open"), "WITHDRAWN"),
     ("AGREEMENT", KINDS["AGREEMENT"].subset("open"), "WITHDRAWN_BY_LAB"),
     ("ENGAGEMENT", KINDS["ENGAGEMENT"].subset("open"), "WITHDRAWN"),
     ("DECISION", KINDS["DECISION"].subset("open_request"), "WITHDRAWN"),

@@ -73,6 +73,7 @@ class EarlyAccessRequest(Node, Record):
     answer: EarlyAccessAnswer | None = strawberry.field(description="The lab's answer; null while OPEN.")
     answer_reason: str | None = strawberry.field(description="The lab's reason, if it gave one.")
     answered_at: datetime | None
+    policy_version: int = strawberry.field(description="The number of the policy version it was made under.")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> EarlyAccessRequest:
@@ -89,6 +90,7 @@ class EarlyAccessRequest(Node, Record):
             answer=EarlyAccessAnswer(row["answer"]) if row["answer"] else None,
             answer_reason=row["answer_reason"],
             answered_at=row["answered_at"],
+            policy_version=row["policy_version"],
             **record_fields(row),
         )
 

@@ -14,7 +14,7 @@ import asyncpg
 from hub.access import visible
 from hub.auth import Principal
 from hub.kinds import KINDS
-from hub.participation import check_taking_part
+from hub.participation import check_taking_part, lock_for_lab
 from hub.remits import Facts
 from hub.store.base import (
     Entity,
@@ -299,10 +299,13 @@ async def transition_engagement(
     """CISA's officers move an engagement, to ACTIVE only once the lab accepted and the counterpart's consent is
     recorded as given (the gates, checked by `transition`); the lab may decline or withdraw at any time (it is
     voluntary). Nothing advances for a lab that no longer takes part in the program."""
-    row = await lock_in_remit(con, principal, "ENGAGEMENT", engagement_id, "transitionEngagement", to=to)
     if to in ADVANCING_STATES:
-        check_version(row, expected_version)
-        await check_taking_part(con, row["lab_id"], field="input.id", doing="started in an engagement")
+        # the lab's row before the engagement's (hub/participation.py, the lock order a lab's leaving takes)
+        row = await lock_for_lab(
+            con, principal, "ENGAGEMENT", engagement_id, "transitionEngagement", to=to, doing="started in an engagement"
+        )
+    else:
+        row = await lock_in_remit(con, principal, "ENGAGEMENT", engagement_id, "transitionEngagement", to=to)
     return await move_state(
         con,
         principal,
@@ -319,13 +322,13 @@ async def accept_engagement(
 ) -> int:
     """The lab's liaisons accept an engagement CISA proposed (opt in): recorded once, with who and when; the
     engagement may become ACTIVE only after it. Declining stays a move (transitionEngagement to DECLINED)."""
-    row = await lock_in_remit(con, principal, "ENGAGEMENT", engagement_id, "acceptEngagement")
+    # the lab's row before the engagement's (hub/participation.py, the lock order a lab's leaving takes)
+    row = await lock_for_lab(con, principal, "ENGAGEMENT", engagement_id, "acceptEngagement", doing="accepted")
     check_version(row, expected_version)
     if row["state"] in KINDS["ENGAGEMENT"].final:
         raise bad_input("input.id", f"a {row['state']} engagement cannot be accepted")
     if row["lab_accepted_at"] is not None:
         raise bad_input("input.id", f"the lab accepted this engagement already, on {row['lab_accepted_at']:%Y-%m-%d}")
-    await check_taking_part(con, row["lab_id"], field="input.id", doing="accepted")
     checked = reason_text(reason)
     now = await con.fetchval("select now()")
     await update_row(con, "ENGAGEMENT", engagement_id, {"lab_accepted_at": now, "lab_accepted_by": principal.id})

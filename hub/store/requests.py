@@ -18,7 +18,7 @@ import asyncpg
 
 from hub.auth import Principal
 from hub.kinds import KINDS, sql_list
-from hub.participation import check_taking_part
+from hub.participation import check_taking_part, lock_for_lab
 from hub.remits import Facts
 from hub.store.agreements import (
     MAX_AGENCIES,
@@ -62,10 +62,9 @@ REQUESTS_BY_MODEL = Relation(REQUEST, parent="t.model_id", order="t.created_at")
 REQUESTS_BY_LAB = Relation(REQUEST, parent="t.lab_id", order="t.created_at")
 
 # Requests awaiting the lab's answer or the agency's word on the lab's terms (hub/kinds.py, REQUEST's subset
-# "open"): one per model and requesting agency. When a lab withdraws from the program the hub closes them to
-# WITHDRAWN (the remit "close"), with CLOSED_BY_WITHDRAWAL as the reason.
+# "open"): one per model and requesting agency. A lab's leaving the program closes them to WITHDRAWN
+# (hub/participation.py, CLOSED_WHEN_THE_LAB_LEAVES).
 OPEN_STATES = KINDS["REQUEST"].subset("open")
-CLOSED_BY_WITHDRAWAL = "the lab withdrew from the program"
 
 # The lab's answers and the state each moves the request to.
 ANSWERS = {"ACCEPT": "ACCEPTED", "COUNTER_PROPOSE": "COUNTER_PROPOSED", "DECLINE": "DECLINED"}
@@ -196,7 +195,10 @@ async def answer_early_access_request(con: asyncpg.Connection, principal: Princi
         raise bad_input("input.answer", f"must be one of {', '.join(ANSWERS)}")
     target = ANSWERS[answer]
     request_id = values["id"]
-    row = await lock_in_remit(con, principal, "REQUEST", request_id, "answerEarlyAccessRequest", to=target)
+    # the lab's row before the request's (hub/participation.py, the lock order a lab's leaving takes)
+    row = await lock_for_lab(
+        con, principal, "REQUEST", request_id, "answerEarlyAccessRequest", to=target, doing="answered"
+    )
     check_version(row, values["expected_version"])
     if row["state"] != "OPEN":
         check_transition("REQUEST", row["state"], target, field="input.id")
@@ -207,7 +209,6 @@ async def answer_early_access_request(con: asyncpg.Connection, principal: Princi
             field="input.id",
             allowed=[],
         )
-    await check_taking_part(con, row["lab_id"], field="input.id", doing="answered")
     reason = reason_text(values.get("reason"))
     now = await con.fetchval("select now()")
     answered = {"answer": answer, "answer_reason": reason, "answered_at": now, "answered_by": principal.id}
@@ -216,6 +217,8 @@ async def answer_early_access_request(con: asyncpg.Connection, principal: Princi
         terms = await agreement_terms(
             con, {**values, "access_kinds": values.get("access_kinds") or list(row["access_kinds"])}
         )
+        # the agreement is measured against the lead time the agency asked for (docs/design.md, "Early access")
+        terms["lead_time_asked_days"] = row["lead_time_days"]
         agreement_id = await create_agreement(
             con,
             principal,
@@ -265,17 +268,3 @@ async def withdraw_early_access_request(
             return request_id
     await transition(con, principal, "REQUEST", row, "WITHDRAWN", action="WITHDRAWN", reason=checked, field="input.id")
     return request_id
-
-
-async def close_open_requests(con: asyncpg.Connection, lab_id: int) -> list[int]:
-    """Close the lab's open requests (OPEN, COUNTER_PROPOSED) to WITHDRAWN, by the hub, with CLOSED_BY_WITHDRAWAL:
-    what a lab's withdrawal from the program does to them, in the withdrawal's transaction (the caller has locked
-    the lab's row). A counter-proposal's PROPOSED agreement is the agreements' to close (WITHDRAWN_BY_LAB)."""
-    rows = await con.fetch(
-        f"""select * from early_access_requests where lab_id = $1 and state in {sql_list(OPEN_STATES)}
-             order by id for update""",
-        lab_id,
-    )
-    for row in rows:
-        await transition(con, None, "REQUEST", dict(row), "WITHDRAWN", action="CLOSED", reason=CLOSED_BY_WITHDRAWAL)
-    return [int(r["id"]) for r in rows]

@@ -125,7 +125,17 @@ PLAIN_FIELDS: dict[str, frozenset[str]] = {
         }
     ),
     "EarlyAccessRequest": frozenset(
-        {*RECORD, "state", "access_kinds", "lead_time_days", "message", "answer", "answer_reason", "answered_at"}
+        {
+            *RECORD,
+            "state",
+            "access_kinds",
+            "lead_time_days",
+            "message",
+            "answer",
+            "answer_reason",
+            "answered_at",
+            "policy_version",
+        }
     ),
     "CoverageStandard": frozenset(
         {
