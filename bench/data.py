@@ -5,8 +5,8 @@
 
 Runs the hub's migrations, then fills every table with set-based SQL (`INSERT ... SELECT` over `generate_series`,
 as the tables' owner: the tables have FORCE ROW LEVEL SECURITY, which refuses COPY, and the owner's policy lets it
-write everything). Every CHECK and trigger of sql/001_init.sql applies: the agreements' window cap is filled by its
-trigger, and the events are appended through the hash chain's trigger, one per record. Values come from arithmetic
+write everything). Every CHECK and trigger of the migrations applies: the agreements' asked-for lead time and policy version are
+filled by their triggers, and the events are appended through the hash chain's trigger, one per record. Values come from arithmetic
 on the row number (and, to spread findings over models unevenly, PostgreSQL's portable hashint4 of it), never from
 random(), so that two runs of one size give the same rows (and the same hashes).
 

@@ -155,7 +155,11 @@ async def test_the_only_real_labs_are_the_orders_three_with_their_public_models(
     liaisons = await connection.fetch(
         "select p.name, l.name as lab from principals p join labs l on l.id = p.lab_id where p.role = 'LAB_LIAISON'"
     )
-    assert {(r["lab"], r["name"]) for r in liaisons} == {(lab, demo_liaison_name(lab)) for lab in REAL_LABS}
+    # the three real labs' liaisons (the CLI prints their tokens), and the fictional lab that reports its own findings
+    # (hub/demo/participation.py)
+    real_liaisons = {(r["lab"], r["name"]) for r in liaisons if r["lab"] in REAL_LABS}
+    assert real_liaisons == {(lab, demo_liaison_name(lab)) for lab in REAL_LABS}
+    assert all(r["lab"].endswith("(fictional)") for r in liaisons if r["lab"] not in REAL_LABS)
 
 
 async def test_claude_mythos_preview_is_a_restricted_preview_announced_weeks_before_the_order(
@@ -206,16 +210,22 @@ def test_the_packaged_kev_copy_holds_the_catalogues_fact_fields_only() -> None:
     assert max(e["dueDate"] for e in entries) == "2025-09-15"  # the copy of 2025-08-25: every due date is past
 
 
-async def test_findings_about_models_are_fictional_and_agencies_wrote_every_finding(
+async def test_findings_about_models_are_fictional_and_agencies_or_the_owning_lab_wrote_them(
     connection: asyncpg.Connection,
 ) -> None:
     rows = await connection.fetch(
-        """select f.*, m.name as model_name, l.name as lab_name, p.agency_id as author_agency_id
+        """select f.*, m.name as model_name, l.name as lab_name, p.agency_id as author_agency_id,
+                  p.lab_id as author_lab_id
              from findings f left join frontier_models m on m.id = f.model_id left join labs l on l.id = f.lab_id
              join principals p on p.id = f.created_by"""
     )
-    assert all(r["author_agency_id"] is not None for r in rows)
-    assert {r["discovered_by_kind"] for r in rows} == {"KEV_CATALOGUE", "MODEL", "AGENCY"}
+    by_agencies = [r for r in rows if r["owner_lab_id"] is None]
+    by_labs = [r for r in rows if r["owner_lab_id"] is not None]
+    assert all(r["author_agency_id"] is not None for r in by_agencies)
+    # a lab's liaison reports about the lab's own (fictional) model, and the lab owns the finding
+    assert by_labs and all(r["author_lab_id"] == r["owner_lab_id"] == r["lab_id"] for r in by_labs)
+    assert {r["discovered_by_kind"] for r in by_labs} == {"MODEL", "LAB"}
+    assert {r["discovered_by_kind"] for r in rows} == {"KEV_CATALOGUE", "MODEL", "AGENCY", "LAB"}
     about_models = [r for r in rows if r["model_id"] is not None]
     assert len(about_models) > 100
     for r in about_models:
@@ -225,6 +235,35 @@ async def test_findings_about_models_are_fictional_and_agencies_wrote_every_find
     assert all(FICTIONAL in r["description"] for r in rows)
     # flaws in a fictional model itself, found by an agency
     assert any(r["affected_product"] == r["model_name"] and r["discovered_by_kind"] == "AGENCY" for r in about_models)
+
+
+async def test_a_lab_not_taking_part_has_nothing_open_in_the_demo(connection: asyncpg.Connection) -> None:
+    """What a lab's leaving closes (hub/participation.py) is closed for every demo lab not taking part, each record
+    with its LAB_LEFT_PROGRAM event; decided outcomes stand."""
+    from hub.kinds import KINDS
+    from hub.participation import CLOSED_ACTION, CLOSED_WHEN_THE_LAB_LEAVES, TAKING_PART
+
+    closed = 0
+    for kind, states, _ in CLOSED_WHEN_THE_LAB_LEAVES:
+        k = KINDS[kind]
+        lab = k.lab_sql or f"t.{k.lab_column}"
+        still_open = await connection.fetchval(
+            f"""select count(*) from {k.table} t join labs l on l.id = ({lab})
+                 where l.participation <> all($1::text[]) and t.{k.state_column} = any($2::text[])""",
+            sorted(TAKING_PART),
+            sorted(states),
+        )
+        assert still_open == 0, kind
+        closed += await connection.fetchval(
+            "select count(*) from events where action = $1 and entity_kind = $2", CLOSED_ACTION, kind
+        )
+    assert closed > 0
+    outcomes = await connection.fetchval(
+        """select count(*) from coverage_decisions d join frontier_models m on m.id = d.model_id
+             join labs l on l.id = m.lab_id where l.participation <> all($1::text[]) and d.state = 'DECIDED'""",
+        sorted(TAKING_PART),
+    )
+    assert outcomes > 0
 
 
 # each table that holds program records about a lab, and the text column that says the record is fictional

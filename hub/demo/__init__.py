@@ -25,6 +25,7 @@ from hub.demo.content import (
 from hub.demo.context import DEMO_LOCK_KEY, DEMO_SEED, DemoContext
 from hub.demo.early_access import insert_early_access
 from hub.demo.lead_time import insert_lead_times
+from hub.demo.participation import close_for_labs_not_taking_part, insert_lab_findings
 from hub.demo.program import insert_program
 from hub.demo.security import insert_security
 
@@ -90,6 +91,8 @@ async def load_demo(con: asyncpg.Connection, *, today: date | None = None) -> bo
         await insert_lead_times(ctx)
         await insert_early_access(ctx)
         await insert_security(ctx)
+        await insert_lab_findings(ctx)
+        await close_for_labs_not_taking_part(ctx)
         await ctx.insert_events()
     return True
 
