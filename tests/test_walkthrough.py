@@ -4,6 +4,7 @@ parties made by `hub token create`, then `hub audit verify` on the same data."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -43,6 +44,19 @@ def test_one_model_walks_through_the_whole_program(served: Served) -> None:
     env = {**os.environ, **tokens, "HUB_URL": served.url + "/graphql"}
     run = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
+    # each agency sees the lead times of the agreements it is on, and only those: the lab's offer names CISA, NIST
+    # and DoD (CISA and NIST joined; DoD did not, so its access start is unknown), and DoD asked and the lab accepted
+    # (DoD joined by asking). The model was released the day access started (a day later across UTC midnight), so
+    # at most a day of the 30 asked for was given
+    lead_times = run.stdout.split("preview lead times:")[1].split("history, as CISA sees it:")[0].strip().splitlines()
+    seen = sorted((line.split()[1], line.split()[2], line.rsplit(" ", 1)[1]) for line in lead_times)
+    offer = [("CISA", "False"), ("DOD", "None"), ("NIST", "False")]
+    assert seen == sorted(
+        [("CISA", *row) for row in offer] + [("DOD", *row) for row in offer] + [("DOD", "DOD", "False")]
+    )
+    assert all(
+        re.search(r": [01] days \(ACTUAL\), 30 asked, given: False$", line) for line in lead_times if "False" in line
+    )
     history = run.stdout.split("history, as CISA sees it:")[1]
     lines = {line.split()[0]: line for line in history.strip().splitlines()}
     assert "OFFERED" in lines["agreement"] or "CREATED" in lines["agreement"]

@@ -4,8 +4,10 @@
         .venv/bin/python docs/examples/walkthrough.py
 
 The lab (Anthropic's liaison) registers a model and offers early access; CISA and NIST accept; CISA and NIST adopt
-a coverage standard; the lab requests a determination and CISA records a decision; DoD reports a finding, then plans,
-deploys and verifies a measure; CISA opens and completes an engagement. Then it prints the history of each record.
+a coverage standard; the lab requests a determination and CISA records a decision; DoD, the model now covered, asks
+the lab for early access itself and the lab accepts; DoD reports a finding, then plans, deploys and verifies a
+measure; CISA proposes an engagement, the lab accepts it, the counterpart consents and CISA completes it; the lab
+releases the model, and each agency reads the preview lead time it had. Then it prints the history of each record.
 Every step is an ordinary GraphQL mutation; any error stops the script with the server's message.
 """
 
@@ -182,6 +184,32 @@ def main() -> None:
         expectedVersion=decision["version"],
     )
 
+    # the model is covered: DoD, on no agreement yet, asks the lab for early access itself; the lab accepts, for as
+    # long as it chooses, and DoD has joined the agreement by asking
+    request = mutate(
+        "DOD",
+        "requestEarlyAccess",
+        "RequestEarlyAccessInput",
+        "request",
+        "id version state leadTimeDays",
+        modelId=model["id"],
+        accessKinds=["SANDBOX"],
+        message="Sandbox access ahead of general availability, for a red-team exercise",
+    )
+    request = mutate(
+        "LAB",
+        "answerEarlyAccessRequest",
+        "AnswerEarlyAccessRequestInput",
+        "request",
+        "id version state answer agreements { id state }",
+        id=request["id"],
+        expectedVersion=request["version"],
+        answer="ACCEPT",
+        accessStart=start.isoformat(),
+        accessEnd=(start + timedelta(days=45)).isoformat(),
+        protections=["CONFIDENTIALITY"],
+    )
+
     finding = mutate(
         "DOD",
         "reportFinding",
@@ -285,6 +313,35 @@ def main() -> None:
             to=to,
             expectedVersion=engagement["version"],
         )
+
+    # the lab releases when it chooses; each agency reads the lead time it had against the one it asked for
+    model = mutate(
+        "LAB",
+        "setModelReleaseStatus",
+        "SetModelReleaseStatusInput",
+        "model",
+        "id version releaseStatus generalAvailabilityOn",
+        id=model["id"],
+        to="GENERALLY_AVAILABLE",
+        expectedVersion=call(
+            "LAB", "query($id: ID!) { node(id: $id) { ... on FrontierModel { version } } }", id=model["id"]
+        )["node"]["version"],
+    )
+    print("\npreview lead times:")
+    for who in ("CISA", "DOD"):
+        report = call(
+            who,
+            """query($model: [ID!]) { previewLeadTimes(filter: {modelIds: $model}) { edges { node {
+                agency { code } accessStartOn generalAvailabilityOn basis days askedDays given } } } }""",
+            model=[model["id"]],
+        )["previewLeadTimes"]["edges"]
+        for edge in report:
+            row = edge["node"]
+            span = f"from {row['accessStartOn']} to {row['generalAvailabilityOn']}"
+            print(
+                f"  as {who:<4} {row['agency']['code']:<4} {span}: {row['days']} days ({row['basis']}),"
+                f" {row['askedDays']} asked, given: {row['given']}"
+            )
 
     print("\nhistory, as CISA sees it:")
     records = {
