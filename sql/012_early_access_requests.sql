@@ -62,26 +62,4 @@ alter table agreement_agencies
     add constraint agreement_agencies_left_check check ((left_at is null) = (left_reason is null));
 create index agreement_agencies_left_by_idx on agreement_agencies (left_by);
 
--- the state columns and the events' kinds, from the registry (python -m hub.kinds --check-constraints)
-alter table labs drop constraint if exists labs_participation_check,
-    add constraint labs_participation_check check (participation in ('INVITED', 'ENGAGED', 'PARTICIPATING', 'DECLINED', 'WITHDRAWN'));
-alter table frontier_models drop constraint if exists frontier_models_release_status_check,
-    add constraint frontier_models_release_status_check check (release_status in ('IN_DEVELOPMENT', 'RESTRICTED_PREVIEW', 'GENERALLY_AVAILABLE', 'DEPRECATED'));
-alter table early_access_agreements drop constraint if exists early_access_agreements_state_check,
-    add constraint early_access_agreements_state_check check (state in ('PROPOSED', 'ACTIVE', 'COMPLETED', 'WITHDRAWN_BY_LAB', 'TERMINATED'));
-alter table early_access_requests drop constraint if exists early_access_requests_state_check,
-    add constraint early_access_requests_state_check check (state in ('OPEN', 'ACCEPTED', 'COUNTER_PROPOSED', 'DECLINED', 'WITHDRAWN'));
-alter table coverage_standards drop constraint if exists coverage_standards_state_check,
-    add constraint coverage_standards_state_check check (state in ('DRAFT', 'IN_REVIEW', 'ADOPTED', 'SUPERSEDED', 'WITHDRAWN'));
-alter table coverage_decisions drop constraint if exists coverage_decisions_state_check,
-    add constraint coverage_decisions_state_check check (state in ('REQUESTED', 'UNDER_ASSESSMENT', 'AWAITING_CONCURRENCE', 'DECIDED', 'RECONSIDERATION_REQUESTED', 'SUPERSEDED', 'WITHDRAWN'));
-alter table model_designations drop constraint if exists model_designations_state_check,
-    add constraint model_designations_state_check check (state in ('IN_FORCE', 'WITHDRAWN'));
-alter table findings drop constraint if exists findings_state_check,
-    add constraint findings_state_check check (state in ('REPORTED', 'TRIAGED', 'VALIDATED', 'COORDINATING', 'MITIGATION_AVAILABLE', 'DISCLOSED', 'REMEDIATED', 'DUPLICATE', 'REJECTED'));
-alter table cyber_measures drop constraint if exists cyber_measures_state_check,
-    add constraint cyber_measures_state_check check (state in ('PLANNED', 'DEPLOYING', 'DEPLOYED', 'VERIFIED', 'RETIRED', 'SUSPENDED'));
-alter table infrastructure_engagements drop constraint if exists infrastructure_engagements_state_check,
-    add constraint infrastructure_engagements_state_check check (state in ('PROPOSED', 'SCOPING', 'ACTIVE', 'COMPLETED', 'PAUSED', 'DECLINED', 'WITHDRAWN'));
-alter table events drop constraint if exists events_entity_kind_check,
-    add constraint events_entity_kind_check check (entity_kind in ('AGENCY', 'LAB', 'MODEL', 'AGREEMENT', 'REQUEST', 'STANDARD', 'DECISION', 'COMPUTE_ESTIMATE', 'EVAL_SUITE', 'EVAL_RESULT', 'DESIGNATION', 'FINDING', 'MEASURE', 'ENGAGEMENT', 'POLICY', 'PRINCIPAL'));
+-- The CHECK constraints of the state columns and the events' kinds, from the kinds registry: sql/018.

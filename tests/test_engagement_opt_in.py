@@ -421,10 +421,10 @@ async def test_engagements_are_searched_by_title_and_by_their_counterpart(api: A
     assert by_id["engagements"]["nodes"] == [{"id": engagement["id"]}]
 
 
-async def test_migration_018_makes_a_counterpart_of_each_free_text_counterparty(pg_server: Server) -> None:
-    """Before 018 an engagement named its counterparty in free text: each distinct text becomes one counterpart of
+async def test_migration_015_makes_a_counterpart_of_each_free_text_counterparty(pg_server: Server) -> None:
+    """Before 015 an engagement named its counterparty in free text: each distinct text becomes one counterpart of
     kind OTHER, in the sector of the first engagement naming it, and every engagement is linked to its own."""
-    name = "hub_test_migrate_018"
+    name = "hub_test_migrate_015"
     admin = await asyncpg.connect(pg_server.admin_url)
     await admin.execute(f'drop database if exists "{name}" with (force)')
     await admin.execute(f'create database "{name}"')
@@ -432,7 +432,7 @@ async def test_migration_018_makes_a_counterpart_of_each_free_text_counterparty(
     con = await db.connect(pg_server.url_for_database(name))
     try:
         migrations = db.load_migrations()
-        await db.migrate(con, [m for m in migrations if m.version < "018"])
+        await db.migrate(con, [m for m in migrations if m.version < "015"])
         cisa = await con.fetchval("select id from agencies where code = 'CISA'")
         lab = await con.fetchval("insert into labs (name, country) values ('Old Lab (fictional)', 'US') returning id")
         ids = []

@@ -70,7 +70,7 @@ async def test_an_agreement_lasts_as_long_as_the_lab_chooses_and_names_its_polic
     connection: asyncpg.Connection,
 ) -> None:
     """No cap since sql/012: a window of 400 days is stored, whatever the policy; one that ends before it starts is
-    not; every agreement, standard and decision names the policy version in effect (sql/016)."""
+    not; every agreement, standard and decision names the policy version in effect (sql/014)."""
     model, lab = await _model(connection)
     insert = """insert into early_access_agreements (model_id, lab_id, access_kinds, access_start, access_end)
                 values ($1, $2, '{API}', '2026-07-01', $3::text::timestamptz)

@@ -52,7 +52,7 @@ from hub.workflow import (
 )
 
 # What a counterpart is (docs/workflows.md, "Infrastructure engagements"): the GraphQL enum
-# InfrastructureCounterpartKind and the CHECK constraint of sql/018 list the same values.
+# InfrastructureCounterpartKind and the CHECK constraint of sql/015 list the same values.
 COUNTERPART_KINDS = {
     "ELECTRIC_UTILITY": "an electric utility or cooperative, municipal or investor-owned",
     "NATURAL_GAS_UTILITY": "a natural gas distributor",

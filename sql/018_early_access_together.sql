@@ -1,7 +1,7 @@
 -- Issue 16 brought together (docs/design.md, "Early access", "Policy versions"):
 --
 -- * an early-access request names the policy version it was made under, stamped as agreements, standards and
---   decisions are (stamp_policy_version, sql/016);
+--   decisions are (stamp_policy_version, sql/014);
 -- * an agreement made from a request is measured against the lead time the agency asked for, which may be any
 --   figure a request may ask (0 to 3650 days), not only the policy's;
 -- * the CHECK constraints of every state column and of the events' kinds, from the kinds registry as it now is

@@ -129,26 +129,4 @@ create index coverage_decisions_policy_version_idx on coverage_decisions (policy
 create trigger coverage_decisions_policy_version
     before insert on coverage_decisions for each row execute function stamp_policy_version();
 
--- The state columns and the events' kinds, held to the kinds registry (python -m hub.kinds --check-constraints).
-alter table labs drop constraint if exists labs_participation_check,
-    add constraint labs_participation_check check (participation in ('INVITED', 'ENGAGED', 'PARTICIPATING', 'DECLINED', 'WITHDRAWN'));
-alter table frontier_models drop constraint if exists frontier_models_release_status_check,
-    add constraint frontier_models_release_status_check check (release_status in ('IN_DEVELOPMENT', 'RESTRICTED_PREVIEW', 'GENERALLY_AVAILABLE', 'DEPRECATED'));
-alter table early_access_agreements drop constraint if exists early_access_agreements_state_check,
-    add constraint early_access_agreements_state_check check (state in ('PROPOSED', 'ACTIVE', 'COMPLETED', 'WITHDRAWN_BY_LAB', 'TERMINATED'));
-alter table coverage_standards drop constraint if exists coverage_standards_state_check,
-    add constraint coverage_standards_state_check check (state in ('DRAFT', 'IN_REVIEW', 'ADOPTED', 'SUPERSEDED', 'WITHDRAWN'));
-alter table coverage_decisions drop constraint if exists coverage_decisions_state_check,
-    add constraint coverage_decisions_state_check check (state in ('REQUESTED', 'UNDER_ASSESSMENT', 'AWAITING_CONCURRENCE', 'DECIDED', 'RECONSIDERATION_REQUESTED', 'SUPERSEDED', 'WITHDRAWN'));
-alter table model_designations drop constraint if exists model_designations_state_check,
-    add constraint model_designations_state_check check (state in ('IN_FORCE', 'WITHDRAWN'));
-alter table findings drop constraint if exists findings_state_check,
-    add constraint findings_state_check check (state in ('REPORTED', 'TRIAGED', 'VALIDATED', 'COORDINATING', 'MITIGATION_AVAILABLE', 'DISCLOSED', 'REMEDIATED', 'DUPLICATE', 'REJECTED'));
-alter table cyber_measures drop constraint if exists cyber_measures_state_check,
-    add constraint cyber_measures_state_check check (state in ('PLANNED', 'DEPLOYING', 'DEPLOYED', 'VERIFIED', 'RETIRED', 'SUSPENDED'));
-alter table infrastructure_engagements drop constraint if exists infrastructure_engagements_state_check,
-    add constraint infrastructure_engagements_state_check check (state in ('PROPOSED', 'SCOPING', 'ACTIVE', 'COMPLETED', 'PAUSED', 'DECLINED', 'WITHDRAWN'));
-alter table policy_versions drop constraint if exists policy_versions_state_check,
-    add constraint policy_versions_state_check check (state in ('PROPOSED', 'IN_EFFECT', 'SUPERSEDED', 'WITHDRAWN'));
-alter table events drop constraint if exists events_entity_kind_check,
-    add constraint events_entity_kind_check check (entity_kind in ('AGENCY', 'LAB', 'MODEL', 'AGREEMENT', 'STANDARD', 'DECISION', 'COMPUTE_ESTIMATE', 'EVAL_SUITE', 'EVAL_RESULT', 'DESIGNATION', 'FINDING', 'MEASURE', 'ENGAGEMENT', 'POLICY', 'POLICY_VERSION', 'PRINCIPAL'));
+-- The CHECK constraints of the state columns and the events' kinds, from the kinds registry: sql/018.
