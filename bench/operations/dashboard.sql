@@ -4,20 +4,23 @@ with counts as (
     select 'LAB' as kind, participation as state, count(*) as n from labs group by participation
     union all select 'MODEL', release_status, count(*) from frontier_models group by release_status
     union all select 'AGREEMENT', state, count(*) from early_access_agreements group by state
+    union all select 'REQUEST', state, count(*) from early_access_requests group by state
     union all select 'STANDARD', state, count(*) from coverage_standards group by state
     union all select 'DECISION', state, count(*) from coverage_decisions group by state
     union all select 'FINDING', state, count(*) from findings group by state
     union all select 'MEASURE', state, count(*) from cyber_measures group by state
     union all select 'ENGAGEMENT', state, count(*) from infrastructure_engagements group by state
+    union all select 'DESIGNATION', state, count(*) from model_designations group by state
+    union all select 'POLICY_VERSION', state, count(*) from policy_versions group by state
 ), deadlines as (
-    select 'AGREEMENT' as kind, 'EarlyAccessAgreement' as type, t.id, 'preview window closes' as what,
+    select 'AGREEMENT' as kind, 'EarlyAccessAgreement' as type, t.id, 'preview access ends' as what,
            t.access_end::date as due_on
       from early_access_agreements t where t.state = 'ACTIVE'
     union all
     select 'STANDARD', 'CoverageStandard', t.id, 'coverage standard due', t.due_on
       from coverage_standards t where t.state in ('DRAFT', 'IN_REVIEW')
     union all
-    select 'FINDING', 'Finding', t.id, 'KEV remediation due', t.kev_due_date
+    select 'FINDING', 'Finding', t.id, 'KEV due date (BOD 22-01)', t.kev_due_date
       from findings t
      where t.kev_due_date is not null
        and t.state in ('REPORTED', 'TRIAGED', 'VALIDATED', 'COORDINATING', 'MITIGATION_AVAILABLE', 'DISCLOSED')
