@@ -5,10 +5,10 @@
 
 Runs the hub's migrations, then fills every table with set-based SQL (`INSERT ... SELECT` over `generate_series`,
 as the tables' owner: the tables have FORCE ROW LEVEL SECURITY, which refuses COPY, and the owner's policy lets it
-write everything). Every CHECK and trigger of the migrations applies: the agreements' asked-for lead time and policy version are
-filled by their triggers, and the events are appended through the hash chain's trigger, one per record. Values come from arithmetic
-on the row number (and, to spread findings over models unevenly, PostgreSQL's portable hashint4 of it), never from
-random(), so that two runs of one size give the same rows (and the same hashes).
+write everything). Every CHECK and trigger of the migrations applies: the agreements' asked-for lead time and policy
+version are filled by their triggers, and the events are appended through the hash chain's trigger, one per record.
+Values come from arithmetic on the row number (and, to spread findings over models unevenly, PostgreSQL's portable
+hashint4 of it), never from random(), so that two runs of one size give the same rows (and the same hashes).
 
 Sizes: labs, models and findings are given; the rest follow in proportion unless given too (per model: 0.5
 agreements and 2 coverage decisions; per finding: 0.1 measures and 0.05 engagements; one coverage standard per
