@@ -34,7 +34,7 @@ from schema.common import (
     transitions_field,
     values,
 )
-from schema.labs import Lab
+from schema.labs import Lab, LabState
 from schema.mutations import UserError, record_id, run_mutation
 from schema.relations import ById, Related
 
@@ -230,6 +230,11 @@ class FrontierModelFilter:
     release_status: list[FrontierModelState] | None = None
     modality: list[Modality] | None = None
     lab_ids: list[strawberry.ID] | None = None
+    lab_participation: list[LabState] | None = strawberry.field(
+        default=None,
+        description="Models whose lab's participation is one of these: [ENGAGED, PARTICIPATING], the labs that have "
+        "chosen to take part, are those an agency may ask for early access.",
+    )
     coverage_outcome: list[Annotated[CoverageOutcome, strawberry.lazy("schema.coverage")]] | None = strawberry.field(
         default=None, description="Models whose standing coverage outcome (coverageOutcome) is one of these."
     )
@@ -260,6 +265,7 @@ class FrontierModelQuery:
             "release_status": values(f.release_status),
             "modality": values(f.modality),
             "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+            "lab_participation": values(f.lab_participation),
             "coverage_outcome": values(f.coverage_outcome),
             "early_access_status": values(f.early_access_status),
             "search": f.search,

@@ -5,6 +5,7 @@ the others keep, the lab removing one; who sees a request on every read path; co
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from hub import db
@@ -371,3 +372,26 @@ async def test_covered_models_not_yet_asked_about(api: Api) -> None:
     assert s["model"] in await ids(s["liaison"], ["ANSWERED"])
     openai = await api.token(lab="OpenAI", role="LAB_LIAISON")
     assert s["model"] not in await ids(openai, ["ANSWERED", "ASKED", "NOT_ASKED"])  # an unreleased model it cannot see
+
+
+NOT_YET_ASKED = (
+    Path(__file__).resolve().parent.parent / "schema" / "operations" / "covered_models_not_yet_asked.graphql"
+).read_text()
+
+
+async def test_the_vetted_list_names_only_models_an_agency_may_ask_about(api: Api) -> None:
+    """covered_models_not_yet_asked, as `hub query` sends it (its variables' defaults): labs that take part, models
+    not DEPRECATED. The filter labParticipation alone: a lab's models follow its participation."""
+    cisa = await api.token(agency="CISA", role="OFFICER")
+    data = await api.data(NOT_YET_ASKED, {"first": 500}, token=cisa)
+    listed = [e["node"] for e in data["models"]["edges"]]
+    assert listed, "the demo has models not yet asked about"
+    assert {m["lab"]["participation"] for m in listed} <= {"ENGAGED", "PARTICIPATING"}
+    assert "DEPRECATED" not in {m["releaseStatus"] for m in listed}
+
+    by_participation = """query($p: [LabState!]) { models(filter: {labParticipation: $p}, first: 500) {
+      totalCount edges { node { lab { participation } } } } }"""
+    for states in (["INVITED"], ["DECLINED", "WITHDRAWN"], ["PARTICIPATING"]):
+        found = await api.data(by_participation, {"p": states}, token=cisa)
+        assert found["models"]["totalCount"] > 0, states
+        assert {e["node"]["lab"]["participation"] for e in found["models"]["edges"]} <= set(states)

@@ -76,6 +76,11 @@ def where_models(w: Where, f: dict[str, Any]) -> None:
     w.any_of("t.release_status", f.get("release_status"))
     w.any_of("t.modality", f.get("modality"))
     w.any_of("t.lab_id", f.get("lab_ids"), "bigint")
+    participation = f.get("lab_participation")
+    if participation is not None:
+        # every principal sees every lab (docs/design.md, "Who sees what"), so this tells nobody anything new
+        states = w.p(list(participation))
+        w.add(f"exists (select 1 from labs fl where fl.id = t.lab_id and fl.participation = any({states}::text[]))")
     w.search(f.get("search"))
     w.at_least("t.created_at", f.get("created_from"))
     w.before("t.created_at", f.get("created_before"))
