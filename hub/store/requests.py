@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from hub.access import visible
 from hub.auth import Principal
 from hub.kinds import KINDS, sql_list
 from hub.participation import check_taking_part, lock_for_lab
@@ -86,18 +87,9 @@ def early_access_status(w: Where) -> str:
     the requests and agreements it is on; for a lab, over those on its own models (it sees no others, so another
     lab's model reads NOT_ASKED). ANSWERED when the lab answered such a request or such an agreement exists, else
     ASKED when such a request exists, else NOT_ASKED."""
-    if w.principal.is_agency:
-        agency = w.p(w.principal.agency_id)
-        on_request = f"{agency}::bigint = any(ea_r.agency_ids)"
-        on_agreement = (
-            f"exists (select 1 from agreement_agencies ea_aa where ea_aa.agreement_id = ea_g.id"
-            f" and ea_aa.agency_id = {agency})"
-        )
-    elif w.principal.is_lab:
-        lab = w.p(w.principal.lab_id)
-        on_request, on_agreement = f"ea_r.lab_id = {lab}", f"ea_g.lab_id = {lab}"
-    else:
-        on_request = on_agreement = "false"
+    # "the requests and agreements it is on" is the visibility rule of each (hub/access.py), read from there
+    on_request = visible("REQUEST", "ea_r", w.principal, w.p)
+    on_agreement = visible("AGREEMENT", "ea_g", w.principal, w.p)
     requests = f"from early_access_requests ea_r where ea_r.model_id = t.id and {on_request}"
     answered = (
         f"exists (select 1 {requests} and ea_r.answer is not null)"
