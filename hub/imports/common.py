@@ -42,7 +42,7 @@ class InvalidInput(Exception):
     """The input does not validate: every problem found (file, record, field and what is wrong); nothing written."""
 
     def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__(f"{len(problems)} problem(s)")
+        super().__init__("\n".join(problems))
         self.problems = list(problems)
 
 
