@@ -306,3 +306,18 @@ async def test_an_interrupted_enrichment_resumes_to_the_state_of_a_clean_run(
             assert await events(empty) == await events(clean)
         finally:
             await clean.close()
+
+
+def test_the_operators_guide_example_runs_as_written(empty_url: str) -> None:
+    """docs/operators.md's session: the small catalogue, then the test records."""
+    kev = hub_import(empty_url, "kev", str(SMALL_CATALOGUE))
+    assert kev.returncode == 0, kev.stderr
+    cve = hub_import(empty_url, "cve", str(CVE_RECORDS))
+    assert cve.returncode == 0, cve.stderr
+    line = cve.stdout.strip()
+    assert line == (
+        "CVE records: 4 read; findings: 2 updated, 0 unchanged; 1 record(s) with no finding; "
+        "1 REJECTED record(s) enrich nothing"
+    )
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "operators.md").read_text(encoding="utf-8")
+    assert line in guide

@@ -181,7 +181,8 @@ def _affected(affected: list[dict[str, Any]]) -> tuple[str | None, str | None, s
 
 
 def _versions(entry: dict[str, Any]) -> str | None:
-    """The affected versions of a product entry in words: '2.0-beta9 to before 2.15.0; 2.16.0'."""
+    """The affected versions of a product entry in words: '2.0-beta9 to before 2.15.0; 2.16.0' (the entries whose
+    status is affected; a range's `changes` list is not read, so a summary, not the CNA's full statement)."""
     parts = []
     for v in entry.get("versions") or []:
         if v.get("status") != "affected":
