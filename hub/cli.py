@@ -278,6 +278,8 @@ def cmd_import_kev(args: argparse.Namespace) -> int:
     """Validate the whole catalogue first (exit 2, nothing written, on any problem), then load it in batches."""
     from pathlib import Path
 
+    import asyncpg
+
     from hub.imports.common import ImportBusy, InvalidInput
     from hub.imports.kev import load_catalogue, read_catalogue, summary_line
 
@@ -292,6 +294,8 @@ def cmd_import_kev(args: argparse.Namespace) -> int:
         except ImportBusy as busy:
             print(f"hub import kev: {busy}", file=sys.stderr)
             return 1
+        except asyncpg.PostgresError as refused:
+            return _interrupted("hub import kev", refused)
         print(summary_line(catalogue, summary))
         return 0
 
@@ -301,6 +305,8 @@ def cmd_import_kev(args: argparse.Namespace) -> int:
 def cmd_import_cve(args: argparse.Namespace) -> int:
     """Validate every record first (exit 2, nothing written, on any problem), then enrich findings in batches."""
     from pathlib import Path
+
+    import asyncpg
 
     from hub.imports.common import ImportBusy, InvalidInput
     from hub.imports.cve import enrich_findings, read_records, summary_line
@@ -316,10 +322,21 @@ def cmd_import_cve(args: argparse.Namespace) -> int:
         except ImportBusy as busy:
             print(f"hub import cve: {busy}", file=sys.stderr)
             return 1
+        except asyncpg.PostgresError as refused:
+            return _interrupted("hub import cve", refused)
         print(summary_line(records, summary))
         return 0
 
     return _with_database(args, work)
+
+
+def _interrupted(command: str, refused: Exception) -> int:
+    print(
+        f"{command}: the database refused a write ({type(refused).__name__}: {refused}); the batch it was in was "
+        "rolled back and the batches before it are loaded: run the same command again to resume",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _invalid(command: str, path: str, invalid: Any) -> int:

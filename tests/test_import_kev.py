@@ -332,3 +332,26 @@ async def test_the_whole_catalogue_loads_on_a_fresh_database_and_a_second_run_ch
     finally:
         await con.close()
     print(f"full catalogue: loaded in {loaded:.1f} s, second run in {rerun:.1f} s")
+
+
+async def test_the_cli_stopped_by_a_refused_batch_says_so_and_the_same_command_resumes(empty_url: str) -> None:
+    """As an operator meets it: the database refuses an entry of the second batch; the command exits 1 with what to
+    do, the first batch stays loaded, and the same command run again loads the rest."""
+    con = await db.connect(empty_url)
+    try:
+        await con.execute(
+            "alter table findings add constraint test_no_spring check (affected_product <> 'Spring Framework')"
+        )
+        stopped = hub_import(empty_url, "kev", str(SMALL_CATALOGUE), "--batch-size", "2")
+        assert stopped.returncode == 1 and stopped.stdout == ""
+        assert "hub import kev: the database refused a write (CheckViolationError:" in stopped.stderr
+        assert stopped.stderr.rstrip().endswith("run the same command again to resume")
+        assert "Traceback" not in stopped.stderr
+        assert await con.fetchval("select count(*) from findings") == 2
+        await con.execute("alter table findings drop constraint test_no_spring")
+        resumed = hub_import(empty_url, "kev", str(SMALL_CATALOGUE), "--batch-size", "2")
+        assert resumed.returncode == 0, resumed.stderr
+        assert resumed.stdout.strip() == "KEV catalogue 2025.08.25 (5 entries): 3 created, 0 updated, 2 unchanged"
+        assert await con.fetchval("select count(*) from findings where kev_catalogue_entry") == 5
+    finally:
+        await con.close()
