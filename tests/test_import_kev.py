@@ -16,7 +16,7 @@ import pytest
 from hub import db
 from hub.imports.common import ImportBusy, InvalidInput, one_import_at_a_time
 from hub.imports.kev import load_catalogue, read_catalogue, summary_line
-from tests.conftest import Server
+from tests.conftest import Api, Server
 from tests.imports import (
     FULL_CATALOGUE,
     SMALL_CATALOGUE,
@@ -355,3 +355,67 @@ async def test_the_cli_stopped_by_a_refused_batch_says_so_and_the_same_command_r
         assert await con.fetchval("select count(*) from findings where kev_catalogue_entry") == 5
     finally:
         await con.close()
+
+
+FINDING_BY_CVE = """query($cve: String!) { findings(filter: {cveIds: [$cve]}) { nodes {
+  id version state tlp title ownerAgency { code } discoveredBy { kind }
+  kev { dateAdded dueDate knownRansomwareCampaignUse requiredAction }
+  history { action toState actorAgency { code } actorLab { name } details } } } }"""
+TRIAGE = """mutation($input: TransitionFindingInput!) { transitionFinding(input: $input) {
+  finding { state version } errors { code message } } }"""
+
+
+async def test_imported_findings_are_read_and_moved_through_the_api_like_any_other(api: Api) -> None:
+    """On the demo database: everyone sees CISA's catalogue findings (TLP:CLEAR) with the import's event; CISA
+    triages one, and a later run of the same catalogue leaves its state and version alone."""
+    con = await db.connect(api.url)
+    try:
+        await load_catalogue(con, read_catalogue(SMALL_CATALOGUE))
+    finally:
+        await con.close()
+    liaison = await api.token(role="LAB_LIAISON", lab="Anthropic")
+    seen = await api.data(FINDING_BY_CVE, {"cve": "CVE-2024-3400"}, token=liaison)
+    imported = [n for n in seen["findings"]["nodes"] if n["discoveredBy"]["kind"] == "KEV_CATALOGUE"]
+    imported = [n for n in imported if n["ownerAgency"]["code"] == "CISA" and n["tlp"] == "CLEAR"]
+    assert len(imported) >= 1
+    finding = next(n for n in imported if n["history"] and n["history"][0]["action"] == "IMPORTED")
+    assert finding["kev"] == {
+        "dateAdded": "2024-04-12",
+        "dueDate": "2024-04-19",
+        "knownRansomwareCampaignUse": True,
+        "requiredAction": "Apply mitigations per vendor instructions as they become available. Otherwise, users with "
+        "vulnerable versions of affected devices should enable Threat Prevention IDs available from the vendor. See "
+        "the vendor bulletin for more details and a patch release schedule.",
+    }
+    assert finding["history"] == [
+        {
+            "action": "IMPORTED",
+            "toState": "REPORTED",
+            "actorAgency": {"code": "CISA"},
+            "actorLab": None,
+            "details": {
+                "source": "CISA KEV catalogue",
+                "catalogVersion": "2025.08.25",
+                "dateReleased": "2025-08-25T17:04:19.9796Z",
+                "by": "hub import kev",
+            },
+        }
+    ]
+    cisa = await api.token(agency="CISA", role="ANALYST")
+    moved = (
+        await api.data(
+            TRIAGE,
+            {"input": {"id": finding["id"], "to": "TRIAGED", "expectedVersion": 1, "reason": "in our scope"}},
+            token=cisa,
+        )
+    )["transitionFinding"]
+    assert moved == {"finding": {"state": "TRIAGED", "version": 2}, "errors": []}
+    con = await db.connect(api.url)
+    try:
+        again = await load_catalogue(con, read_catalogue(SMALL_CATALOGUE))
+    finally:
+        await con.close()
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 5)
+    after = await api.data(FINDING_BY_CVE, {"cve": "CVE-2024-3400"}, token=cisa)
+    mine = next(n for n in after["findings"]["nodes"] if n["id"] == finding["id"])
+    assert (mine["state"], mine["version"]) == ("TRIAGED", 2)
