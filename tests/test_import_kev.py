@@ -215,6 +215,11 @@ def test_a_file_that_is_not_json_or_not_there_is_named(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as missing:
         read_catalogue(tmp_path / "absent.json")
     assert missing.value.problems[0].startswith(f"{tmp_path / 'absent.json'}: cannot be read")
+    cut = tmp_path / "cut.json.gz"
+    cut.write_bytes(FULL_CATALOGUE.read_bytes()[:5000])
+    with pytest.raises(InvalidInput) as short:
+        read_catalogue(cut)
+    assert short.value.problems[0].startswith(f"{cut}: cannot be read: ")
 
 
 async def test_the_cli_loads_then_reports_everything_unchanged_and_refuses_a_bad_file_writing_nothing(

@@ -57,8 +57,9 @@ def read_json(path: Path) -> Any:
     """The JSON document in `path` (gzipped when its name ends in .gz); InvalidInput when it is not JSON."""
     try:
         raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
-    except OSError as error:
-        raise InvalidInput([f"{path}: cannot be read: {error.strerror or error}"]) from None
+    except (OSError, EOFError) as error:  # EOFError: a gzip file cut short
+        reason = getattr(error, "strerror", None) or error or "the file ends too early"
+        raise InvalidInput([f"{path}: cannot be read: {reason}"]) from None
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
