@@ -1,4 +1,4 @@
-"""The `hub` command: serve, migrate, demo, token, schema, audit."""
+"""The `hub` command: serve, migrate, demo, token, import, schema, audit."""
 
 from __future__ import annotations
 
@@ -267,6 +267,91 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     return _with_database(args, work)
 
 
+def _batch_size(value: str) -> int:
+    size = int(value)
+    if not 1 <= size <= 10000:
+        raise argparse.ArgumentTypeError("must be between 1 and 10000")
+    return size
+
+
+def cmd_import_kev(args: argparse.Namespace) -> int:
+    """Validate the whole catalogue first (exit 2, nothing written, on any problem), then load it in batches."""
+    from pathlib import Path
+
+    import asyncpg
+
+    from hub.imports.common import ImportBusy, InvalidInput
+    from hub.imports.kev import load_catalogue, read_catalogue, summary_line
+
+    try:
+        catalogue = read_catalogue(Path(args.file))
+    except InvalidInput as invalid:
+        return _invalid("hub import kev", args.file, invalid)
+
+    async def work(con: Any, settings: Settings) -> int:
+        try:
+            summary = await load_catalogue(con, catalogue, batch_size=args.batch_size)
+        except ImportBusy as busy:
+            print(f"hub import kev: {busy}", file=sys.stderr)
+            return 1
+        except asyncpg.PostgresError as refused:
+            return _interrupted("hub import kev", refused)
+        print(summary_line(catalogue, summary))
+        return 0
+
+    return _with_database(args, work)
+
+
+def cmd_import_cve(args: argparse.Namespace) -> int:
+    """Validate every record first (exit 2, nothing written, on any problem), then enrich findings in batches."""
+    from pathlib import Path
+
+    import asyncpg
+
+    from hub.imports.common import ImportBusy, InvalidInput
+    from hub.imports.cve import enrich_findings, read_records, summary_line
+
+    try:
+        records = read_records(Path(args.path))
+    except InvalidInput as invalid:
+        return _invalid("hub import cve", args.path, invalid)
+
+    async def work(con: Any, settings: Settings) -> int:
+        try:
+            summary = await enrich_findings(con, records, batch_size=args.batch_size)
+        except ImportBusy as busy:
+            print(f"hub import cve: {busy}", file=sys.stderr)
+            return 1
+        except asyncpg.PostgresError as refused:
+            return _interrupted("hub import cve", refused)
+        print(summary_line(records, summary))
+        return 0
+
+    return _with_database(args, work)
+
+
+def _interrupted(command: str, refused: Exception) -> int:
+    print(
+        f"{command}: the database refused a write ({type(refused).__name__}: {refused}); the batch it was in was "
+        "rolled back and the batches before it are loaded: run the same command again to resume",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _invalid(command: str, path: str, invalid: Any) -> int:
+    from hub.imports.common import MAX_PROBLEMS
+
+    for problem in invalid.problems[:MAX_PROBLEMS]:
+        print(f"{command}: {problem}", file=sys.stderr)
+    more = len(invalid.problems) - MAX_PROBLEMS
+    if more > 0:
+        print(f"{command}: ... and {more} more problem(s)", file=sys.stderr)
+    count = len(invalid.problems)
+    print(f"{command}: {path} does not validate ({count} problem(s)); nothing was loaded", file=sys.stderr)
+    return 2
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from schema import print_schema
 
@@ -340,6 +425,35 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id", type=int)
     _database_options(revoke)
     revoke.set_defaults(func=cmd_token_revoke)
+
+    imports = commands.add_parser(
+        "import", help="load CISA's KEV catalogue or CVE records (validated whole first; idempotent)"
+    ).add_subparsers(dest="import_command", required=True)
+    kev = imports.add_parser(
+        "kev",
+        help="create or update CISA's findings from the KEV catalogue (known_exploited_vulnerabilities.json)",
+        description="Validate the whole KEV catalogue against its published schema, then create or update one "
+        "finding per entry (owned by CISA, TLP:CLEAR), in batches. Exit 2 and nothing loaded when it does not "
+        "validate. A second run reports everything unchanged; an interrupted run resumes when run again.",
+    )
+    kev.add_argument("file", metavar="FILE", help="the catalogue's JSON file (or .json.gz)")
+    cve = imports.add_parser(
+        "cve",
+        help="enrich findings from CVE JSON 5 records (CVSS, CWE ids, affected product)",
+        description="Validate every CVE JSON 5 record (a file, or every .json of a folder and its subfolders) "
+        "against the CVE Program's published schema, then enrich the findings with each record's CVE id, in "
+        "batches. Exit 2 and nothing loaded when any record does not validate. A REJECTED record enriches nothing.",
+    )
+    cve.add_argument("path", metavar="FILE_OR_DIR", help="a CVE record's JSON file, or a folder of them")
+    for sub, func in ((kev, cmd_import_kev), (cve, cmd_import_cve)):
+        sub.add_argument(
+            "--batch-size",
+            type=_batch_size,
+            default=200,
+            help="records written per transaction (default 200)",
+        )
+        _database_options(sub)
+        sub.set_defaults(func=func)
 
     schema = commands.add_parser("schema", help="print the GraphQL SDL, or check it against an older one")
     schema.add_argument(
