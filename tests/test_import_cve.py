@@ -74,7 +74,8 @@ BASIC_EXAMPLE: dict[str, Any] = {
 def test_the_vendored_schema_is_the_cve_program_s_and_its_example_validates() -> None:
     schema = load_schema("CVE_Record_Format_bundled.json")
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
-    assert schema["$id"] == "https://cveproject.github.io/cve-schema/schema/docs/CVE_Record_Format_bundled.json"
+    assert schema["$id"] == "https://cveproject.github.io/cve-schema/schema/CVE_Record_Format.json"
+    assert "cpeApplicability" in json.dumps(schema)  # format 5.1.1
     validator = schema_validator(schema)
     assert list(validator.iter_errors(BASIC_EXAMPLE)) == []
     record = json.loads((CVE_RECORDS / "CVE-2024-3400.json").read_text(encoding="utf-8"))
