@@ -124,6 +124,10 @@ class Query:
     p: Params
     uuids: list[str] | None  # record stix ids to find by index (None: all)
     since: datetime | None  # revocations after this time only
+    added_after: datetime | None = None
+    after: Key | None = None
+    # at most this many records of the unit rows are needed (each gives its first object at least)
+    record_limit: int | None = None
 
     def rule(self, kind: str, a: str) -> str:
         return visible(kind, a, self.session.principal, self.p)
@@ -137,13 +141,25 @@ class Query:
             f" null::bigint, null::uuid from hub_stix_withdrawn('{kind}', {self.p(self.since)}::timestamptz) w"
         )
 
+    def window(self, a: str) -> str:
+        """The records whose unit rows can be on the page, first ones first (the index on (last_event_at, id))."""
+        conditions = ""
+        if self.added_after is not None:
+            conditions += f" and {added('', a)} > {self.p(self.added_after)}::timestamptz"
+        if self.after is not None:
+            at, rid = self.p(self.after[0]), self.p(self.after[2])
+            conditions += f" and ({added('', a)}, {a}.id) >= ({at}::timestamptz, {rid}::bigint)"
+        if self.record_limit is not None:
+            conditions += f" order by {added('', a)}, {a}.id limit {self.p(self.record_limit)}"
+        return conditions
+
 
 def findings_keys(q: Query) -> str:
     return (
         f"select t.added, 0, t.id, u.pos::bigint, u.otype::text, false, t.stix_id, t.created_at, t.tlp, null::bigint,"
         f" null::uuid"
         f" from (select t.*, {added('FINDING', 't')} as added from findings t"
-        f" where {q.rule('FINDING', 't')}{q.by_id('t')}) t"
+        f" where {q.rule('FINDING', 't')}{q.by_id('t')}{q.window('t')}) t"
         " cross join lateral (values (0, 'vulnerability'), (1, 'software'), (2, 'relationship')) u(pos, otype)"
         " where u.pos = 0 or t.affected_product is not null"
         f" union all {q.withdrawn('FINDING', 'vulnerability')}"
@@ -418,7 +434,10 @@ async def read_keys(
     if after is not None:
         start = after[0] - timedelta(microseconds=1)
         since = start if since is None else max(since, start)
-    q = Query(session=session, p=p, uuids=uuids, since=since)
+    q = Query(session=session, p=p, uuids=uuids, since=since, added_after=added_after, after=after)
+    if limit is not None and ids is None and (types is None or "vulnerability" in types):
+        # a finding's unit starts with its vulnerability: limit + 1 records after the cursor's fill the page
+        q.record_limit = limit + 2
     conditions = []
     source = KEYS[collection.alias](q)
     if added_after is not None:
