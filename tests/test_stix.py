@@ -548,3 +548,49 @@ async def test_an_engagement_unshared_is_withdrawn_as_a_valid_grouping(api: Api)
         assert [e.object.get("revoked") for e in entry_of(everything, grouping_id)] == [True]
     finally:
         await request_pool.close()
+
+
+UPDATE_COUNTERPART = """mutation($input: UpdateInfrastructureCounterpartInput!) {
+  updateInfrastructureCounterpart(input: $input) { infrastructureCounterpart { id } errors { field code message } } }"""
+
+
+async def test_a_counterpart_changed_reaches_a_poller(api: Api) -> None:
+    """A counterpart's identity is served with its engagement's unit, added and modified at the later of the two
+    records' times: a change of the counterpart alone reaches a poller too."""
+    cisa = await api.token(agency="CISA", role="OFFICER")
+    await api.token(agency="EPA", role="OFFICER")
+    con = await db.connect(api.url)
+    try:
+        epa = await principal_named(con, "p.name = $1", "test EPA OFFICER")
+        row = await con.fetchrow(
+            "select c.* from infrastructure_counterparts c join infrastructure_engagements g on g.counterpart_id = c.id"
+            " where g.tlp in ('CLEAR', 'GREEN') order by c.id limit 1"
+        )
+        assert row is not None
+    finally:
+        await con.close()
+    counterpart_id = f"identity--{row['stix_id']}"
+    request_pool = await db.create_pool(api.url)
+    try:
+        seen = await read_all(request_pool, epa, feed.ENGAGEMENTS, limit=1000)
+        before = entry_of(seen, counterpart_id)
+        assert before
+        last = max(e.date_added for e in seen)
+        data = await api.data(
+            UPDATE_COUNTERPART,
+            {
+                "input": {
+                    "id": to_global_id("InfrastructureCounterpart", row["id"]),
+                    "expectedVersion": row["version"],
+                    "name": "Renamed utility (fictional)",
+                }
+            },
+            token=cisa,
+        )
+        assert not data["updateInfrastructureCounterpart"]["errors"], data
+        polled = await read_all(request_pool, epa, feed.ENGAGEMENTS, limit=1000, added_after=last)
+        got = entry_of(polled, counterpart_id)
+        assert got and all(e.object["name"] == "Renamed utility (fictional)" for e in got)
+        assert all(e.object["modified"] > before[0].object["modified"] for e in got)
+    finally:
+        await request_pool.close()

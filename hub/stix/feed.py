@@ -199,10 +199,14 @@ def engagements_keys(q: Query) -> str:
         u = q.p(q.uuids)
         by_id = f" and (t.stix_id = any({u}::uuid[]) or c.stix_id = any({u}::uuid[]))"
     units = (
-        f"select t.added, 0, t.id, u.pos::bigint, u.otype::text, false,"
+        # the counterpart's identity changes with the counterpart and with the engagement (its marking): added, and
+        # modified, at the later of the two
+        f"select case u.pos when 0 then t.added else greatest(t.added, t.counterpart_added) end, 0, t.id,"
+        f" u.pos::bigint, u.otype::text, false,"
         f" case u.pos when 0 then t.stix_id else t.counterpart_stix_id end, t.created_at, t.tlp, null::bigint,"
         f" null::uuid"
-        f" from (select t.*, c.stix_id as counterpart_stix_id, {added('ENGAGEMENT', 't')} as added"
+        f" from (select t.*, c.stix_id as counterpart_stix_id, {added('COUNTERPART', 'c')} as counterpart_added,"
+        f" {added('ENGAGEMENT', 't')} as added"
         f" from infrastructure_engagements t join infrastructure_counterparts c on c.id = t.counterpart_id"
         f" where {q.rule('ENGAGEMENT', 't')} and {q.rule('COUNTERPART', 'c')}{by_id}) t"
         " cross join lateral (values (0, 'grouping'), (1, 'identity')) u(pos, otype)"
@@ -304,8 +308,7 @@ async def load_engagements(session: Session, ids: list[int]) -> dict[int, dict[s
         session,
         "select t.*, 'identity--' || oa.stix_id as owner_ref, 'identity--' || lab.stix_id as lab_ref,"
         " c.stix_id as counterpart_stix_id, c.created_at as counterpart_created_at, c.name as counterpart_name,"
-        " c.kind as counterpart_kind, c.sector as counterpart_sector,"
-        f" {added('COUNTERPART', 'c')} as counterpart_modified"
+        " c.kind as counterpart_kind, c.sector as counterpart_sector"
         " from infrastructure_engagements t join agencies oa on oa.id = t.owner_agency_id"
         " join labs lab on lab.id = t.lab_id join infrastructure_counterparts c on c.id = t.counterpart_id"
         f" where t.id = any({p(ids)}::bigint[]) and {rule} and {counterpart_rule}",
@@ -393,7 +396,7 @@ def build_object(
         return content.course_of_action(row, at)
     if k["pos"] == 0:
         return content.grouping(row, at)
-    return content.counterpart(row, row["counterpart_modified"], row["tlp"])
+    return content.counterpart(row, at, row["tlp"])
 
 
 # ------------------------------------------------------------------------------------------------ reads
