@@ -1,0 +1,46 @@
+-- The STIX feed's reads (docs/design.md, "STIX content"; hub/stix/feed.py).
+
+-- An event's time is taken under the events chain's lock, with its id, rather than when its row was formed (the
+-- column's default, evaluated before the trigger waits for the lock). Ids follow commit order (sql/001_init.sql);
+-- with this, times do too: a writer that waited for the lock no longer commits an event older than one already
+-- committed. The TAXII feed's `date_added` is the time of a record's latest event, and a poller that asks for what
+-- was added after the last time it saw must never miss a record whose event committed later with an earlier time.
+alter table events alter column at drop default;
+
+create or replace function events_chain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    -- one writer at a time appends to the chain; the lock is held until commit
+    perform pg_advisory_xact_lock(7410431001);
+    new.id := nextval('events_id_seq');
+    new.at := coalesce(new.at, clock_timestamp());
+    new.prev_hash := (select hash from events order by id desc limit 1);
+    new.hash := event_hash(new);
+    return new;
+end $$;
+
+-- The records of one kind (FINDING, MEASURE, ENGAGEMENT) that a sharing change took from the bound principal: the
+-- revocations of the event fan-out (hub_revoked_events, generated from hub.access.was_visible_before by
+-- hub/policies.py), one row per record, at its latest such change after `since` (null: since the start), with what
+-- the principal already had of the record: its STIX id, its creation time and its TLP before the change. The feed
+-- serves them as revoked objects; nothing else of the record, which row-level security now hides, is read.
+create function hub_stix_withdrawn(kind text, since timestamptz)
+returns table (entity_id bigint, at timestamptz, stix_id uuid, created_at timestamptz, tlp text)
+language sql stable security definer set search_path = public, pg_temp as $$
+    select distinct on (r.entity_id) r.entity_id, r.at, rec.stix_id, rec.created_at, e.details->'before'->>'tlp'
+      from hub_revoked_events(coalesce((select max(id) from events where at <= since), 0),
+                              coalesce((select max(id) from events), 0)) r
+      join events e on e.id = r.id
+      join lateral (
+          select f.stix_id, f.created_at from findings f where kind = 'FINDING' and f.id = r.entity_id
+          union all
+          select m.stix_id, m.created_at from cyber_measures m where kind = 'MEASURE' and m.id = r.entity_id
+          union all
+          select g.stix_id, g.created_at from infrastructure_engagements g
+           where kind = 'ENGAGEMENT' and g.id = r.entity_id
+      ) rec on true
+     where r.entity_kind = kind
+     order by r.entity_id, r.id desc
+$$;
+revoke all on function hub_stix_withdrawn(text, timestamptz) from public;
+grant execute on function hub_stix_withdrawn(text, timestamptz) to frontier_hub_app;
