@@ -373,36 +373,9 @@ class TaxiiEndpoint:
         try:
             async with deadline:
                 response = await self.handle(request, record)
-        except TaxiiError as error:
-            response = taxii_response(error.body(request_id), error.status, error.headers)
-        except TimeoutError:
-            error = TaxiiError(
-                504 if deadline.expired() else 503,
-                "TIMEOUT" if deadline.expired() else "DATABASE_UNAVAILABLE",
-                f"the request took longer than {self.settings.request_timeout_seconds:g} s "
-                "(HUB_REQUEST_TIMEOUT_SECONDS); ask for a smaller limit"
-                if deadline.expired()
-                else "the database is unavailable; try again shortly",
-            )
-            response = taxii_response(error.body(request_id), error.status)
-        except asyncpg.QueryCanceledError:
-            error = TaxiiError(
-                504,
-                "TIMEOUT",
-                "a database statement took longer than the statement timeout (HUB_STATEMENT_TIMEOUT_MS); "
-                "ask for a smaller limit",
-            )
-            response = taxii_response(error.body(request_id), error.status)
-        except Exception as failure:  # a bug or a fault: the client gets the error format and the request id only
-            if isinstance(failure, DatabaseUnavailable) or database_unavailable(failure):
-                error = TaxiiError(503, "DATABASE_UNAVAILABLE", "the database is unavailable; try again shortly")
-                response = taxii_response(error.body(request_id), 503, {"Retry-After": "1"})
-            else:
-                log.exception("request %s: internal error", request_id)
-                error = TaxiiError(
-                    500, "INTERNAL", "internal error; the hub's log has the details under this request id"
-                )
-                response = taxii_response(error.body(request_id), 500)
+        except Exception as failure:  # noqa: BLE001 - every failure is answered in TAXII's error format
+            refusal = self.refusal(failure, deadline.expired(), request_id)
+            response = taxii_response(refusal.body(request_id), refusal.status, refusal.headers)
         response.headers["X-Request-Id"] = request_id
         seconds = time.perf_counter() - started
         outcome = "ok" if response.status_code == 200 else f"http_{response.status_code}"
@@ -419,6 +392,36 @@ class TaxiiEndpoint:
             },
         )
         await response(scope, receive, send)
+
+    def refusal(self, failure: Exception, expired: bool, request_id: str) -> TaxiiError:
+        """The TAXII error that answers `failure`: its own, a timeout, the database out of reach, or a bug (500,
+        logged with its trace; the client gets the request id and no more)."""
+        if isinstance(failure, TaxiiError):
+            return failure
+        if isinstance(failure, TimeoutError) and expired:
+            return TaxiiError(
+                504,
+                "TIMEOUT",
+                f"the request took longer than {self.settings.request_timeout_seconds:g} s "
+                "(HUB_REQUEST_TIMEOUT_SECONDS); ask for a smaller limit",
+            )
+        if isinstance(failure, asyncpg.QueryCanceledError):
+            return TaxiiError(
+                504,
+                "TIMEOUT",
+                "a database statement took longer than the statement timeout (HUB_STATEMENT_TIMEOUT_MS); "
+                "ask for a smaller limit",
+            )
+        if isinstance(failure, DatabaseUnavailable | TimeoutError) or database_unavailable(failure):
+            # (a TimeoutError before the deadline: asyncpg's own connect timeout)
+            return TaxiiError(
+                503,
+                "DATABASE_UNAVAILABLE",
+                "the database is unavailable; try again shortly",
+                headers={"Retry-After": "1"},
+            )
+        log.error("request %s: internal error", request_id, exc_info=failure)
+        return TaxiiError(500, "INTERNAL", "internal error; the hub's log has the details under this request id")
 
     async def handle(self, request: Request, record: dict[str, Any]) -> Response:
         path = request.url.path
