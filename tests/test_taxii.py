@@ -441,3 +441,57 @@ def test_everything_under_taxii2_answers_in_taxii_format(hub: Hub) -> None:
         response = hub.get(path, hub.tokens["cisa"])
         assert response.status_code in (400, 404), (path, response.text)
         is_taxii_error(response, response.status_code)
+
+
+# ------------------------------------------------------------------------------------------------ the rate limit
+
+
+async def test_taxii_reads_spend_the_graphql_budget(fresh_url: str) -> None:
+    """A TAXII page costs 10 points per object its limit asks for, from the budget GraphQL spends: with 2,500 points
+    a window, two default pages (1,000 each) pass and the third is refused with 429 in TAXII's format, Retry-After
+    and the X-RateLimit-* headers; a GraphQL request then finds what TAXII spent gone from its budget."""
+    import dataclasses
+
+    from hub.app import create_app
+    from hub.settings import Settings
+
+    settings = dataclasses.replace(
+        Settings.from_env().with_(database_url=fresh_url),
+        scheduler_enabled=False,
+        rate_limit_cost=2500,
+        rate_limit_window_seconds=3600.0,
+    )
+    con = await db.connect(fresh_url)
+    try:
+        _, token = await create_principal_with_token(con, agency_code="EPA", role="ANALYST", name="taxii budget")
+    finally:
+        await con.close()
+    app = create_app(settings, database_url=fresh_url)
+    headers = {"Accept": TAXII, "Authorization": f"Bearer {token}"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+            listing = await client.get("/taxii2/api/collections/", headers=headers)
+            findings = next(c for c in listing.json()["collections"] if c["alias"] == "findings")
+            url = f"/taxii2/api/collections/{findings['id']}/objects/"
+            for _ in range(2):
+                assert (await client.get(url, headers=headers)).status_code == 200
+            refused = await client.get(url, headers=headers)
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["content-type"] == TAXII
+            assert int(refused.headers["retry-after"]) > 0
+            assert refused.headers["x-ratelimit-limit"] == "2500"
+            body = refused.json()
+            assert body["http_status"] == "429" and body["error_code"] == "RATE_LIMITED"
+            assert "limit" in body["description"]
+            # a smaller page still fits what is left
+            assert (await client.get(url, headers=headers, params={"limit": 10})).status_code == 200
+            graphql = await client.post(
+                "/graphql",
+                json={"query": "{ findings(first: 50) { nodes { id title } } }"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert graphql.status_code == 200, graphql.text
+            # 1 + 1000 + 1000 + 100 points spent over TAXII, 102 by this query: what is left is what both spent
+            remaining = graphql.json()["extensions"]["cost"]["rateLimit"]["remaining"]
+            assert 2500 - 2203 <= remaining < 2500 - 2203 + 10
