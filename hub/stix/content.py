@@ -50,7 +50,7 @@ SECTORS = {
     "CRITICAL_MANUFACTURING": "manufacturing",
     "DAMS": "dams",
     "DEFENSE_INDUSTRIAL_BASE": "defense",
-    "EMERGENCY_SERVICES": "government-emergency-services",
+    "EMERGENCY_SERVICES": "emergency-services",
     "ENERGY": "energy",
     "FINANCIAL_SERVICES": "financial-services",
     "FOOD_AND_AGRICULTURE": "agriculture",
@@ -98,8 +98,10 @@ def software_id(name: str, vendor: str | None, version: str | None) -> str:
 
 def derived_id(kind: str, *parts: object) -> str:
     """A deterministic id of an object the hub derives from records (a relationship): the same records, the same
-    id, at every read."""
-    return f"{kind}--{uuid.uuid5(HUB_NAMESPACE, ':'.join(str(p) for p in parts))}"
+    id, at every read. A UUIDv5 of the records' ids in the hub's namespace, its version bits set to 4 (STIX asks
+    for UUIDv4 ids on SDOs and SROs; the bits are what a consumer checks, and the id stays deterministic)."""
+    derived = uuid.uuid5(HUB_NAMESPACE, ":".join(str(p) for p in parts))
+    return f"{kind}--{uuid.UUID(bytes=derived.bytes, version=4)}"
 
 
 def identity_ref(stix_id: Any) -> str:
