@@ -796,6 +796,7 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             )
         return Response(path.read_text(), media_type="application/graphql; charset=utf-8")
 
+    taxii = TaxiiEndpoint(settings)
     return Starlette(
         routes=[
             Route("/", board_page),
@@ -806,7 +807,8 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             *graphiql.routes(settings.production),
             WebSocketRoute("/graphql", GraphQLWebSocket(settings)),
             # TAXII 2.1 (hub/taxii.py): every method and path under /taxii2, answered in TAXII's own format
-            Route("/taxii2{path:path}", TaxiiEndpoint(settings)),
+            Route("/taxii2", taxii),
+            Route("/taxii2/{path:path}", taxii),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

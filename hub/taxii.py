@@ -292,6 +292,15 @@ def select_versions(entries: Sequence[Entry], versions: Sequence[str]) -> list[E
     return chosen
 
 
+def select_versions_of_page(entries: Sequence[Entry], versions: Sequence[str]) -> list[Entry]:
+    """The entries of a page of current versions that match[version] selects: `first` and `last` select every one (an
+    object's one version is both), a timestamp the entries whose version it is."""
+    if "first" in versions or "last" in versions:
+        return list(entries)
+    wanted = {parse_timestamp("match[version]", v) for v in versions}
+    return [e for e in entries if version_time(e.version) in wanted]
+
+
 # ------------------------------------------------------------------------------------------------ paging in memory
 
 
@@ -617,19 +626,11 @@ class TaxiiEndpoint:
                 )
             except ValueError as error:
                 raise feed_error(error) from None
-            if query.latest_only:
+            if query.latest_only or "all" in query.versions:
                 return page.entries, page.more, page.next
-            # other versions: each object of the page as match[version] selects among its versions
-            entries: list[Entry] = []
-            seen: set[str] = set()
-            for entry in page.entries:
-                object_id = entry.object["id"]
-                if object_id in seen:
-                    continue
-                seen.add(object_id)
-                versions = await read_object_versions(session, collection, object_id)
-                entries.extend(select_versions(versions, query.versions))
-            return entries, page.more, page.next
+            # the hub keeps one version of an object, its current one (hub/stix/feed.py), so `first` and `last` are
+            # that version, and a timestamp selects it when it is that version's
+            return select_versions_of_page(page.entries, query.versions), page.more, page.next
 
     async def one_object(
         self, con: asyncpg.Connection, principal: Principal, collection: Collection, object_id: str, query: Query
