@@ -19,6 +19,54 @@ begin
     return new;
 end $$;
 
+-- The time of the latest event about each record that leaves the hub as a STIX object: the TAXII feed's
+-- `date_added` and the objects' `modified` (docs/design.md, "STIX content"). Kept by a trigger on the events, so that
+-- a page of the feed is read by an index on the records rather than by the latest event of every record the
+-- principal sees (and through the events' row-level security policy, whose planning alone costs more than the
+-- page). A record written without an event (none of the store's writes) keeps the time of its insertion.
+alter table findings add column last_event_at timestamptz;
+alter table cyber_measures add column last_event_at timestamptz;
+alter table infrastructure_engagements add column last_event_at timestamptz;
+alter table infrastructure_counterparts add column last_event_at timestamptz;
+alter table agencies add column last_event_at timestamptz;
+alter table labs add column last_event_at timestamptz;
+
+do $$
+declare
+    pair text[];
+begin
+    foreach pair slice 1 in array array[['FINDING', 'findings'], ['MEASURE', 'cyber_measures'],
+                                        ['ENGAGEMENT', 'infrastructure_engagements'],
+                                        ['COUNTERPART', 'infrastructure_counterparts'], ['AGENCY', 'agencies'],
+                                        ['LAB', 'labs']]
+    loop
+        execute format(
+            'update %I t set last_event_at = greatest(t.created_at, coalesce('
+            '(select max(e.at) from events e where e.entity_kind = %L and e.entity_id = t.id), t.updated_at))',
+            pair[2], pair[1]);
+        execute format('alter table %I alter column last_event_at set default now()', pair[2]);
+        execute format('alter table %I alter column last_event_at set not null', pair[2]);
+        execute format('create index %I on %I (last_event_at, id)', pair[2] || '_last_event_at_idx', pair[2]);
+    end loop;
+end $$;
+
+create function events_touch_record() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    -- after events_chain: `at` is the event's time, taken under the chain's lock
+    case new.entity_kind
+        when 'FINDING' then update findings set last_event_at = new.at where id = new.entity_id;
+        when 'MEASURE' then update cyber_measures set last_event_at = new.at where id = new.entity_id;
+        when 'ENGAGEMENT' then update infrastructure_engagements set last_event_at = new.at where id = new.entity_id;
+        when 'COUNTERPART' then update infrastructure_counterparts set last_event_at = new.at where id = new.entity_id;
+        when 'AGENCY' then update agencies set last_event_at = new.at where id = new.entity_id;
+        when 'LAB' then update labs set last_event_at = new.at where id = new.entity_id;
+        else null;
+    end case;
+    return null;
+end $$;
+create trigger events_touch_record after insert on events for each row execute function events_touch_record();
+
 -- The records of one kind (FINDING, MEASURE, ENGAGEMENT) that a sharing change took from the bound principal: the
 -- revocations of the event fan-out (hub_revoked_events, generated from hub.access.was_visible_before by
 -- hub/policies.py), one row per record, at its latest such change after `since` (null: since the start), with what

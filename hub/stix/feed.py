@@ -107,12 +107,9 @@ MAX_SCAN_CHUNK = 500
 
 
 def added(kind: str, a: str) -> str:
-    """When the current version of record `a` of `kind` was made: its latest event, or its last update when it has
-    none (records loaded without one); never before its creation."""
-    return (
-        f"greatest({a}.created_at, coalesce((select max(ev.at) from events ev where ev.entity_kind = '{kind}'"
-        f" and ev.entity_id = {a}.id), {a}.updated_at))"
-    )
+    """When the current version of record `a` of `kind` was made: the time of its latest event, kept on the record
+    (`last_event_at`, sql/021_stix_feed.sql)."""
+    return f"{a}.last_event_at"
 
 
 def stricter_sql(a: str, b: str) -> str:
