@@ -15,6 +15,7 @@ import httpx
 import pytest
 import requests
 from stix2validator import ValidationOptions, validate_instance
+from taxii2client.common import TokenAuth
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from hub import db
@@ -141,6 +142,19 @@ def test_discovery_and_collections(hub: Hub) -> None:
         assert collection.can_read and not collection.can_write
         assert collection.media_types == ["application/stix+json;version=2.1"]
         assert uuid.UUID(collection.id)
+
+
+def test_the_token_schemes_clients_send(hub: Hub) -> None:
+    """OpenCTI's connector and taxii2-client's TokenAuth send `Authorization: Token <token>`: read as Bearer. Basic
+    authentication is not the hub's (401, which says to send a bearer token). A request id the client sends is kept."""
+    root = ApiRoot(hub.root + "api/", auth=TokenAuth(hub.tokens["lab"]))
+    assert {c.alias for c in root.collections} == {"findings", "measures", "engagements", "identities"}
+    basic = httpx.get(hub.root + "api/", auth=("user", hub.tokens["lab"]), headers={"Accept": TAXII})
+    assert is_taxii_error(basic, 401)["error_code"] == "UNAUTHENTICATED"
+    answered = hub.get("api/", hub.tokens["lab"], headers={"X-Request-Id": "poll-42"})
+    assert answered.status_code == 200 and answered.headers["x-request-id"] == "poll-42"
+    refused = hub.get("api/collections/nothing/", hub.tokens["lab"], headers={"X-Request-Id": "poll-43"})
+    assert is_taxii_error(refused, 404)["error_id"] == "poll-43"
 
 
 def test_paging_with_added_after_and_next(hub: Hub) -> None:
