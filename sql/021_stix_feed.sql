@@ -67,28 +67,43 @@ begin
 end $$;
 create trigger events_touch_record after insert on events for each row execute function events_touch_record();
 
+-- The sharing changes (their events keep the sharing as it was), found without reading every event.
+create index events_sharing_idx on events (entity_kind, id) where details ? 'before';
+
 -- The records of one kind (FINDING, MEASURE, ENGAGEMENT) that a sharing change took from the bound principal: the
 -- revocations of the event fan-out (hub_revoked_events, generated from hub.access.was_visible_before by
 -- hub/policies.py), one row per record, at its latest such change after `since` (null: since the start), with what
 -- the principal already had of the record: its STIX id, its creation time and its TLP before the change. The feed
 -- serves them as revoked objects; nothing else of the record, which row-level security now hides, is read.
-create function hub_stix_withdrawn(kind text, since timestamptz)
+create function hub_stix_withdrawn(of_kind text, since timestamptz)
 returns table (entity_id bigint, at timestamptz, stix_id uuid, created_at timestamptz, tlp text)
-language sql stable security definer set search_path = public, pg_temp as $$
+language plpgsql stable security definer set search_path = public, pg_temp as $$
+declare
+    after_id bigint := 0;
+begin
+    if since is not null then
+        select coalesce(max(e.id), 0) into after_id from events e where e.at <= since;
+    end if;
+    -- hub_revoked_events judges each sharing change for the principal (and is planned at each call): only when
+    -- there is one of this kind to judge
+    if not exists (select 1 from events e where e.entity_kind = of_kind and e.details ? 'before' and e.id > after_id)
+    then
+        return;
+    end if;
+    return query
     select distinct on (r.entity_id) r.entity_id, r.at, rec.stix_id, rec.created_at, e.details->'before'->>'tlp'
-      from hub_revoked_events(coalesce((select max(id) from events where at <= since), 0),
-                              coalesce((select max(id) from events), 0)) r
+      from hub_revoked_events(after_id, (select max(e2.id) from events e2)) r
       join events e on e.id = r.id
       join lateral (
-          select f.stix_id, f.created_at from findings f where kind = 'FINDING' and f.id = r.entity_id
+          select f.stix_id, f.created_at from findings f where of_kind = 'FINDING' and f.id = r.entity_id
           union all
-          select m.stix_id, m.created_at from cyber_measures m where kind = 'MEASURE' and m.id = r.entity_id
+          select m.stix_id, m.created_at from cyber_measures m where of_kind = 'MEASURE' and m.id = r.entity_id
           union all
           select g.stix_id, g.created_at from infrastructure_engagements g
-           where kind = 'ENGAGEMENT' and g.id = r.entity_id
+           where of_kind = 'ENGAGEMENT' and g.id = r.entity_id
       ) rec on true
-     where r.entity_kind = kind
-     order by r.entity_id, r.id desc
-$$;
+     where r.entity_kind = of_kind
+     order by r.entity_id, r.id desc;
+end $$;
 revoke all on function hub_stix_withdrawn(text, timestamptz) from public;
 grant execute on function hub_stix_withdrawn(text, timestamptz) to frontier_hub_app;

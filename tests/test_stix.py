@@ -477,3 +477,120 @@ async def test_each_record_keeps_the_time_of_its_latest_event(api: Api) -> None:
         assert latest is not None and latest["kept"] == latest["at"]
     finally:
         await con.close()
+
+
+UPDATE_ENGAGEMENT = """mutation($input: UpdateEngagementInput!) { updateEngagement(input: $input) {
+  engagement { id version } errors { field code message } } }"""
+
+
+async def test_an_engagement_unshared_is_withdrawn_as_a_valid_grouping(api: Api) -> None:
+    """A revoked grouping still names one object (the hub's identity, which says nothing of the engagement); the
+    counterpart, seen only through the engagement, is no longer listed."""
+    cisa = await api.token(agency="CISA", role="OFFICER")
+    await api.token(agency="EPA", role="OFFICER")
+    epa_id = await agency_id(api.url, "EPA")
+    con = await db.connect(api.url)
+    try:
+        epa = await principal_named(con, "p.name = $1", "test EPA OFFICER")
+        row = await con.fetchrow(
+            "select g.*, c.stix_id as counterpart_stix_id from infrastructure_engagements g"
+            " join agencies a on a.id = g.owner_agency_id join infrastructure_counterparts c on c.id = g.counterpart_id"
+            " where a.code = 'CISA' and g.tlp = 'AMBER' and not $1::bigint = any(g.share_agency_ids)"
+            " and not exists (select 1 from infrastructure_engagements o where o.counterpart_id = g.counterpart_id"
+            " and o.id <> g.id) order by g.id limit 1",
+            epa_id,
+        )
+        assert row is not None
+        hub_identity = content.identity_ref(await con.fetchval("select stix_id from hub_instance"))
+    finally:
+        await con.close()
+    grouping_id, counterpart_id = f"grouping--{row['stix_id']}", f"identity--{row['counterpart_stix_id']}"
+    engagement = to_global_id("InfrastructureEngagement", row["id"])
+    request_pool = await db.create_pool(api.url)
+    try:
+        data = await api.data(
+            UPDATE_ENGAGEMENT,
+            {
+                "input": {
+                    "id": engagement,
+                    "expectedVersion": row["version"],
+                    "tlp": "AMBER",
+                    "shareWithAgencyIds": [to_global_id("Agency", epa_id)],
+                }
+            },
+            token=cisa,
+        )
+        assert not data["updateEngagement"]["errors"], data
+        seen = await read_all(request_pool, epa, feed.ENGAGEMENTS, limit=1000)
+        assert entry_of(seen, grouping_id) and entry_of(seen, counterpart_id)
+        last = max(e.date_added for e in seen)
+
+        data = await api.data(
+            UPDATE_ENGAGEMENT,
+            {
+                "input": {
+                    "id": engagement,
+                    "expectedVersion": data["updateEngagement"]["engagement"]["version"],
+                    "tlp": "AMBER",
+                    "shareWithAgencyIds": [],
+                }
+            },
+            token=cisa,
+        )
+        assert not data["updateEngagement"]["errors"], data
+        polled = await read_all(request_pool, epa, feed.ENGAGEMENTS, limit=1000, added_after=last)
+        assert [e.object["id"] for e in polled] == [grouping_id]
+        tombstone = polled[0].object
+        assert tombstone["revoked"] is True and tombstone["object_refs"] == [hub_identity]
+        assert not validate_instance(tombstone, VALIDATION).errors
+        everything = await read_all(request_pool, epa, feed.ENGAGEMENTS, limit=1000)
+        assert not entry_of(everything, counterpart_id)
+        assert [e.object.get("revoked") for e in entry_of(everything, grouping_id)] == [True]
+    finally:
+        await request_pool.close()
+
+
+UPDATE_COUNTERPART = """mutation($input: UpdateInfrastructureCounterpartInput!) {
+  updateInfrastructureCounterpart(input: $input) { infrastructureCounterpart { id } errors { field code message } } }"""
+
+
+async def test_a_counterpart_changed_reaches_a_poller(api: Api) -> None:
+    """A counterpart's identity is served with its engagement's unit, added and modified at the later of the two
+    records' times: a change of the counterpart alone reaches a poller too."""
+    cisa = await api.token(agency="CISA", role="OFFICER")
+    await api.token(agency="EPA", role="OFFICER")
+    con = await db.connect(api.url)
+    try:
+        epa = await principal_named(con, "p.name = $1", "test EPA OFFICER")
+        row = await con.fetchrow(
+            "select c.* from infrastructure_counterparts c join infrastructure_engagements g on g.counterpart_id = c.id"
+            " where g.tlp in ('CLEAR', 'GREEN') order by c.id limit 1"
+        )
+        assert row is not None
+    finally:
+        await con.close()
+    counterpart_id = f"identity--{row['stix_id']}"
+    request_pool = await db.create_pool(api.url)
+    try:
+        seen = await read_all(request_pool, epa, feed.ENGAGEMENTS, limit=1000)
+        before = entry_of(seen, counterpart_id)
+        assert before
+        last = max(e.date_added for e in seen)
+        data = await api.data(
+            UPDATE_COUNTERPART,
+            {
+                "input": {
+                    "id": to_global_id("InfrastructureCounterpart", row["id"]),
+                    "expectedVersion": row["version"],
+                    "name": "Renamed utility (fictional)",
+                }
+            },
+            token=cisa,
+        )
+        assert not data["updateInfrastructureCounterpart"]["errors"], data
+        polled = await read_all(request_pool, epa, feed.ENGAGEMENTS, limit=1000, added_after=last)
+        got = entry_of(polled, counterpart_id)
+        assert got and all(e.object["name"] == "Renamed utility (fictional)" for e in got)
+        assert all(e.object["modified"] > before[0].object["modified"] for e in got)
+    finally:
+        await request_pool.close()

@@ -290,10 +290,6 @@ def counterpart(row: dict[str, Any], modified: datetime, tlp: str) -> dict[str, 
     return obj
 
 
-def engagement_unit(row: dict[str, Any], modified: datetime, counterpart_modified: datetime) -> list[dict[str, Any]]:
-    return [grouping(row, modified), counterpart(row, counterpart_modified, row["tlp"])]
-
-
 # ------------------------------------------------------------------------------------------------ identities
 
 

@@ -124,6 +124,10 @@ class Query:
     p: Params
     uuids: list[str] | None  # record stix ids to find by index (None: all)
     since: datetime | None  # revocations after this time only
+    added_after: datetime | None = None
+    after: Key | None = None
+    # at most this many records of the unit rows are needed (each gives its first object at least)
+    record_limit: int | None = None
 
     def rule(self, kind: str, a: str) -> str:
         return visible(kind, a, self.session.principal, self.p)
@@ -137,13 +141,25 @@ class Query:
             f" null::bigint, null::uuid from hub_stix_withdrawn('{kind}', {self.p(self.since)}::timestamptz) w"
         )
 
+    def window(self, a: str) -> str:
+        """The records whose unit rows can be on the page, first ones first (the index on (last_event_at, id))."""
+        conditions = ""
+        if self.added_after is not None:
+            conditions += f" and {added('', a)} > {self.p(self.added_after)}::timestamptz"
+        if self.after is not None:
+            at, rid = self.p(self.after[0]), self.p(self.after[2])
+            conditions += f" and ({added('', a)}, {a}.id) >= ({at}::timestamptz, {rid}::bigint)"
+        if self.record_limit is not None:
+            conditions += f" order by {added('', a)}, {a}.id limit {self.p(self.record_limit)}"
+        return conditions
+
 
 def findings_keys(q: Query) -> str:
     return (
         f"select t.added, 0, t.id, u.pos::bigint, u.otype::text, false, t.stix_id, t.created_at, t.tlp, null::bigint,"
         f" null::uuid"
         f" from (select t.*, {added('FINDING', 't')} as added from findings t"
-        f" where {q.rule('FINDING', 't')}{q.by_id('t')}) t"
+        f" where {q.rule('FINDING', 't')}{q.by_id('t')}{q.window('t')}) t"
         " cross join lateral (values (0, 'vulnerability'), (1, 'software'), (2, 'relationship')) u(pos, otype)"
         " where u.pos = 0 or t.affected_product is not null"
         f" union all {q.withdrawn('FINDING', 'vulnerability')}"
@@ -183,10 +199,14 @@ def engagements_keys(q: Query) -> str:
         u = q.p(q.uuids)
         by_id = f" and (t.stix_id = any({u}::uuid[]) or c.stix_id = any({u}::uuid[]))"
     units = (
-        f"select t.added, 0, t.id, u.pos::bigint, u.otype::text, false,"
+        # the counterpart's identity changes with the counterpart and with the engagement (its marking): added, and
+        # modified, at the later of the two
+        f"select case u.pos when 0 then t.added else greatest(t.added, t.counterpart_added) end, 0, t.id,"
+        f" u.pos::bigint, u.otype::text, false,"
         f" case u.pos when 0 then t.stix_id else t.counterpart_stix_id end, t.created_at, t.tlp, null::bigint,"
         f" null::uuid"
-        f" from (select t.*, c.stix_id as counterpart_stix_id, {added('ENGAGEMENT', 't')} as added"
+        f" from (select t.*, c.stix_id as counterpart_stix_id, {added('COUNTERPART', 'c')} as counterpart_added,"
+        f" {added('ENGAGEMENT', 't')} as added"
         f" from infrastructure_engagements t join infrastructure_counterparts c on c.id = t.counterpart_id"
         f" where {q.rule('ENGAGEMENT', 't')} and {q.rule('COUNTERPART', 'c')}{by_id}) t"
         " cross join lateral (values (0, 'grouping'), (1, 'identity')) u(pos, otype)"
@@ -288,8 +308,7 @@ async def load_engagements(session: Session, ids: list[int]) -> dict[int, dict[s
         session,
         "select t.*, 'identity--' || oa.stix_id as owner_ref, 'identity--' || lab.stix_id as lab_ref,"
         " c.stix_id as counterpart_stix_id, c.created_at as counterpart_created_at, c.name as counterpart_name,"
-        " c.kind as counterpart_kind, c.sector as counterpart_sector,"
-        f" {added('COUNTERPART', 'c')} as counterpart_modified"
+        " c.kind as counterpart_kind, c.sector as counterpart_sector"
         " from infrastructure_engagements t join agencies oa on oa.id = t.owner_agency_id"
         " join labs lab on lab.id = t.lab_id join infrastructure_counterparts c on c.id = t.counterpart_id"
         f" where t.id = any({p(ids)}::bigint[]) and {rule} and {counterpart_rule}",
@@ -377,7 +396,7 @@ def build_object(
         return content.course_of_action(row, at)
     if k["pos"] == 0:
         return content.grouping(row, at)
-    return content.counterpart(row, row["counterpart_modified"], row["tlp"])
+    return content.counterpart(row, at, row["tlp"])
 
 
 # ------------------------------------------------------------------------------------------------ reads
@@ -418,7 +437,10 @@ async def read_keys(
     if after is not None:
         start = after[0] - timedelta(microseconds=1)
         since = start if since is None else max(since, start)
-    q = Query(session=session, p=p, uuids=uuids, since=since)
+    q = Query(session=session, p=p, uuids=uuids, since=since, added_after=added_after, after=after)
+    if limit is not None and ids is None and (types is None or "vulnerability" in types):
+        # a finding's unit starts with its vulnerability: limit + 1 records after the cursor's fill the page
+        q.record_limit = limit + 2
     conditions = []
     source = KEYS[collection.alias](q)
     if added_after is not None:
