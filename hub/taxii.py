@@ -230,9 +230,10 @@ def read_limit(text: str | None) -> int:
     text = text.strip()
     if not text.isascii() or not text.isdigit():
         raise bad("limit", f"{text[:40]!r} is not a positive whole number (the most objects a page holds)")
-    if len(text) > 9:  # more than the server's maximum however many digits follow (no huge int is made)
+    digits = text.lstrip("0") or "0"
+    if len(digits) > 9:  # more than the server's maximum, however many digits (no huge int is made)
         return MAX_LIMIT
-    limit = int(text)
+    limit = int(digits)
     if limit < 1:
         raise bad("limit", "must be 1 or more")
     return min(limit, MAX_LIMIT)

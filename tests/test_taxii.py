@@ -401,6 +401,8 @@ HOSTILE: list[tuple[str, dict[str, str], int, str]] = [
     # (path under the collection, parameters, status, the parameter the error names)
     ("objects/", {"limit": "-1"}, 400, "limit"),
     ("objects/", {"limit": "0"}, 400, "limit"),
+    ("objects/", {"limit": "0" * 40}, 400, "limit"),
+    ("objects/", {"limit": "+5"}, 400, "limit"),
     ("objects/", {"limit": "ten"}, 400, "limit"),
     ("objects/", {"limit": "1e3"}, 400, "limit"),
     ("objects/", {"limit": "١٢"}, 400, "limit"),
