@@ -448,13 +448,21 @@ class TaxiiEndpoint:
                 f"{request.headers.get('accept', '')[:120]!r} does not admit it",
             )
         pool: asyncpg.Pool = request.app.state.pool
-        async with pool.acquire() as con:
-            try:
-                return await self.answer(request, con, parts, method, record)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                if database_unavailable(error) or connection_lost(con):
-                    raise DatabaseUnavailable() from error
-                raise
+        # counted while waiting for a connection, as GraphQL's requests are (the pool gauges of hub/metrics.py)
+        request.app.state.pool_waiting += 1
+        try:
+            con_context = pool.acquire()
+            con = await con_context.__aenter__()
+        finally:
+            request.app.state.pool_waiting -= 1
+        try:
+            return await self.answer(request, con, parts, method, record)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            if database_unavailable(error) or connection_lost(con):
+                raise DatabaseUnavailable() from error
+            raise
+        finally:
+            await con_context.__aexit__(None, None, None)
 
     async def answer(
         self, request: Request, con: asyncpg.Connection, parts: list[str], method: str, record: dict[str, Any]
