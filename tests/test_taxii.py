@@ -194,7 +194,8 @@ def test_paging_with_added_after_and_next(hub: Hub) -> None:
 
 def test_a_finding_shared_later_reaches_a_poller(hub: Hub) -> None:
     """EPA polls; CISA then shares a finding with EPA; EPA's next poll (added_after = the last date_added it saw)
-    brings it: date_added is when the current version became visible to EPA, not when the record was made."""
+    brings it: date_added is when the current version became visible to EPA, not when the record was made. CISA then
+    unshares it: EPA's next poll brings it withdrawn (revoked, nothing of its content)."""
     epa = collections(hub, hub.tokens["epa"])["findings"]
     seen = [m for page in as_pages(epa.get_manifest, per_request=1000) for m in page.get("objects", [])]
     last = max(m["date_added"] for m in seen)
@@ -226,8 +227,37 @@ def test_a_finding_shared_later_reaches_a_poller(hub: Hub) -> None:
             "shareWithLabIds": labs,
         },
     )
+    stix_id = vulnerability_id_of(hub, finding["id"])
     new = all_objects(epa, added_after=last)
-    assert vulnerability_id_of(hub, finding["id"]) in {o["id"] for o in new}
+    shared = next(o for o in new if o["id"] == stix_id)
+    assert not shared.get("revoked") and shared["name"]
+    # CISA takes it back: EPA's next poll brings a withdrawn version, holding nothing of the finding
+    last = max(m["date_added"] for page in as_pages(epa.get_manifest, per_request=1000) for m in page["objects"])
+    version = graphql_data(
+        hub.served,
+        hub.tokens["cisa"],
+        "query($id: ID!) { node(id: $id) { ... on Finding { version } } }",
+        id=finding["id"],
+    )
+    graphql_data(
+        hub.served,
+        hub.tokens["cisa"],
+        "mutation($input: ShareFindingInput!) { shareFinding(input: $input) { finding { id } errors { message } } }",
+        input={
+            "id": finding["id"],
+            "expectedVersion": version["node"]["version"],
+            "tlp": "AMBER",
+            "shareWithAgencyIds": agencies[:-1],
+            "shareWithLabIds": labs,
+        },
+    )
+    withdrawn = [o for o in all_objects(epa, added_after=last) if o["id"] == stix_id]
+    assert len(withdrawn) == 1 and withdrawn[0]["revoked"] is True, withdrawn
+    assert withdrawn[0]["modified"] > shared["modified"]
+    assert not {"description", "external_references", "extensions", "created_by_ref"} & set(withdrawn[0])
+    assert withdrawn[0]["object_marking_refs"] == shared["object_marking_refs"]
+    # and EPA's token no longer finds the finding through GraphQL
+    assert stix_id not in {hub.stix_id("Finding", g) for g in graphql_ids(hub, hub.tokens["epa"], "findings")}
 
 
 def vulnerability_id_of(hub: Hub, global_id: str) -> str:
