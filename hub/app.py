@@ -55,6 +55,7 @@ from hub.pipeline import Admitted, admit, introspection_only, read
 from hub.scheduler import Scheduler, clock_from_offset
 from hub.settings import Settings
 from hub.store.base import PoolSession, Session
+from hub.taxii import TaxiiEndpoint
 from schema import schema
 from schema.common import Context
 from schema.compiler import Compiler
@@ -795,6 +796,7 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             )
         return Response(path.read_text(), media_type="application/graphql; charset=utf-8")
 
+    taxii = TaxiiEndpoint(settings)
     return Starlette(
         routes=[
             Route("/", board_page),
@@ -804,6 +806,9 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             Route("/graphql", GraphQLEndpoint(settings)),  # every method: others get 405 in the envelope
             *graphiql.routes(settings.production),
             WebSocketRoute("/graphql", GraphQLWebSocket(settings)),
+            # TAXII 2.1 (hub/taxii.py): every method and path under /taxii2, answered in TAXII's own format
+            Route("/taxii2", taxii),
+            Route("/taxii2/{path:path}", taxii),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

@@ -9,7 +9,8 @@ the other lab), a model in development, an agreement naming two agencies and the
 a draft and a superseded standard, a coverage decision, and the inputs of a coverage screening (a compute estimate
 and an evaluation result the lab reported and one of each an agency made, an evaluation suite, a designation).
 Paths: list, totalCount, node, nodes, nested from each parent, history, events, dashboard counts (of the kinds with
-states, which it counts), subscriptions, `hub query` exports."""
+states, which it counts), subscriptions, `hub query` exports, and the TAXII 2.1 collections (of the kinds served as
+STIX: findings, measures, engagements and their counterparts; hub/taxii.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import os
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -208,11 +210,74 @@ def kind_of(key: str) -> str:
     return key.split(":")[0]
 
 
+# the probe kinds TAXII serves, each as the STIX object of its record: (table, STIX type)
+TAXII_KINDS = {
+    "finding": ("findings", "vulnerability"),
+    "labfinding": ("findings", "vulnerability"),
+    "measure": ("cyber_measures", "course-of-action"),
+    "engagement": ("infrastructure_engagements", "grouping"),
+    "counterpart": ("infrastructure_counterparts", "identity"),
+}
+TAXII_MEDIA = "application/taxii+json;version=2.1"
+
+
 def applicable(path: str, keys: Iterable[str]) -> list[str]:
-    """The probe records a path shows: the dashboard counts the kinds with states only."""
+    """The probe records a path shows: the dashboard counts the kinds with states only; TAXII serves the kinds of
+    TAXII_KINDS."""
     if path == "dashboard":
         return [key for key in keys if any(kind_of(key) in shorts for shorts in DASHBOARD_KINDS.values())]
+    if path == "taxii":
+        return [key for key in keys if kind_of(key) in TAXII_KINDS]
     return list(keys)
+
+
+async def stix_ids_of_probes(url: str, world: World) -> dict[str, str]:
+    """The STIX id of each probe record TAXII serves (key -> id), read as the tables' owner."""
+    con = await db.connect(url)
+    try:
+        found = {}
+        for key, record_id in world.ids.items():
+            if not isinstance(key, tuple) or key[0] not in TAXII_KINDS:
+                continue
+            kind, tlp = key
+            table, stix_type = TAXII_KINDS[kind]
+            stix_id = await con.fetchval(f"select stix_id from {table} where id = $1", record_id)
+            found[f"{kind}:{tlp}"] = f"{stix_type}--{stix_id}"
+    finally:
+        await con.close()
+    return found
+
+
+async def taxii_seen(client: httpx.AsyncClient, token: str, stix_ids: dict[str, str]) -> tuple[set[str], list[str]]:
+    """The probe records whose objects a token gets from the TAXII collections (every page of each), and what is
+    wrong besides: a revoked object (a tombstone) that carries more than its reader already had."""
+    headers = {"Accept": TAXII_MEDIA, "Authorization": f"Bearer {token}"}
+    listing = await client.get("/taxii2/api/collections/", headers=headers)
+    assert listing.status_code == 200, listing.text
+    objects: list[dict[str, Any]] = []
+    for collection in listing.json()["collections"]:
+        url = f"/taxii2/api/collections/{collection['id']}/objects/"
+        params: dict[str, Any] = {"limit": 1000}
+        while True:
+            page = await client.get(url, headers=headers, params=params)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            objects += body.get("objects", [])
+            if not body["more"]:
+                break
+            params = {"limit": 1000, "next": body["next"]}
+    by_id = {stix_id: key for key, stix_id in stix_ids.items()}
+    seen, problems = set(), []
+    for obj in objects:
+        key = by_id.get(obj["id"])
+        if key is None:
+            continue
+        if obj.get("revoked"):
+            if {"description", "extensions", "external_references"} & set(obj):
+                problems.append(f"a withdrawn {key} carries content")
+        else:
+            seen.add(key)
+    return seen, problems
 
 
 async def add_records(world: World) -> dict[str, int]:
@@ -377,6 +442,8 @@ async def observed() -> AsyncIterator[Observed]:
                 obs.in_database = await probes_in_database(api.url, world.ids["model"])
                 obs.principals = set(tokens)
                 agency = world.ids["agency"]
+                stix_ids = await stix_ids_of_probes(api.url, world)
+                assert set(stix_ids) == set(applicable("taxii", gids)), "a probe record TAXII serves has no STIX id"
 
                 for who, token in tokens.items():
                     subscribed = await collect_subscription(sockets[who], obs.keys_in, quiet=2.0)
@@ -458,10 +525,28 @@ async def observed() -> AsyncIterator[Observed]:
                         args = [a.replace("{lab}", to_global_id("Lab", world.ids["lab"])) for a in args]
                         exported |= obs.keys_in(await asyncio.to_thread(run_export, served.url, token, args))
                     obs.record("export", who, exported)
+
+                    taxii, problems = await taxii_seen(client, token, stix_ids)
+                    obs.record("taxii", who, taxii)
+                    obs.problems.setdefault("taxii", []).extend(f"{who}: {p}" for p in problems)
                 yield obs
 
 
-PATHS = ["list", "totalCount", "node", "nodes", "nested", "history", "events", "dashboard", "subscription", "export"]
+PATHS = [
+    "list",
+    "totalCount",
+    "node",
+    "nodes",
+    "nested",
+    "history",
+    "events",
+    "dashboard",
+    "subscription",
+    "export",
+    "taxii",
+]
+# the paths that show only some kinds of probe record (applicable)
+PARTIAL = ("dashboard", "taxii")
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -472,14 +557,14 @@ def test_each_principal_sees_exactly_what_it_may(observed: Observed, path: str) 
 
 def test_the_matrix_is_complete(observed: Observed) -> None:
     """Every path was checked for every principal and every probe record the database holds (the dashboard: of the
-    kinds it counts): the checks counted as they are made, against principals given a token x probe records in the
-    database x paths (6 x 37 x 9, and 6 x 27 on the dashboard)."""
+    kinds it counts; TAXII: of the kinds it serves): the checks counted as they are made, against principals given a
+    token x probe records in the database x paths (6 x 37 x 9, 6 x 27 on the dashboard and 6 x 25 over TAXII)."""
     for path in PATHS:
         if path not in observed.checked:  # this test run on its own: check the path here
             observed.compare(path)
     performed = sum(len(pairs) for pairs in observed.checked.values())
-    on_dashboard = len(applicable("dashboard", observed.gids))
-    expected = len(observed.principals) * (len(observed.in_database) * (len(PATHS) - 1) + on_dashboard)
+    partial = sum(len(applicable(path, observed.gids)) for path in PARTIAL)
+    expected = len(observed.principals) * (len(observed.in_database) * (len(PATHS) - len(PARTIAL)) + partial)
     assert performed == expected, f"{performed} checks made, {expected} expected"
     assert set(observed.gids.values()) == observed.in_database, "a probe record the matrix does not know of"
     for path in PATHS:
@@ -487,4 +572,4 @@ def test_the_matrix_is_complete(observed: Observed) -> None:
         assert observed.checked[path] == wanted, path
     # and what ran is the whole matrix of the module's docstring
     assert (observed.principals, set(observed.gids)) == (EVERYONE, set(EXPECTED))
-    assert performed == 6 * (37 * 9 + 27) == 2160
+    assert performed == 6 * (37 * 9 + 27 + 25) == 2310
