@@ -118,6 +118,9 @@ class TaxiiError(Exception):
             "error_code": self.code,
             "http_status": str(self.status),
             "details": details,
+            # the hub's error envelope, as every other answer of the hub carries it (docs/frontends.md, "Errors"): a
+            # custom property of the error message, which TAXII clients pass over
+            "errors": [{"message": self.description, "extensions": {"code": self.code, "requestId": request_id}}],
         }
 
 

@@ -122,6 +122,10 @@ def is_taxii_error(response: httpx.Response, status: int) -> dict[str, Any]:
     assert body["http_status"] == str(status), body
     assert body["title"] and body["description"] and body["error_code"], body
     assert body["error_id"] == response.headers["x-request-id"]
+    # and the hub's own envelope, as on every other path
+    [error] = body["errors"]
+    assert error["message"] == body["description"], body
+    assert error["extensions"] == {"code": body["error_code"], "requestId": body["error_id"]}, body
     assert "Traceback" not in response.text
     return body
 

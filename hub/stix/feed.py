@@ -68,7 +68,10 @@ FINDINGS = Collection(
     id="4f0c2a7e-1d0b-4c53-9a39-6b8f1f6a8d01",
     alias="findings",
     title="Findings",
-    description="Vulnerabilities found in or by frontier AI models, with the software they affect.",
+    description=(
+        "Vulnerabilities reported in the program (found by frontier AI models, agencies or labs, or listed in CISA's"
+        " KEV catalogue), with the software they affect."
+    ),
     kinds=("FINDING",),
     types=("vulnerability", "software", "relationship"),
 )
