@@ -402,3 +402,55 @@ async def test_operators_list_disable_enable_and_redeliver(hub: Api, receiver: R
     assert again[1].id == again[0].id
     code, out = await hub_webhook(hub.url, "new-key")
     assert code == 0 and len(out.strip()) == 44
+
+
+async def test_rls_and_the_store_rule_show_the_same_endpoints_and_logs(fresh_url: str) -> None:
+    """As tests/test_rls.py compares every kind on the demo (which has no endpoints): an agency's and a lab's
+    endpoint with a log row each, read by every principal through the store's rule (as the owner) and through
+    row-level security alone (as the request role): the same rows, and only the owners' admins or liaisons."""
+    from hub.access import Params, visible
+    from hub.store.base import bind_principal
+    from tests.test_rls import every_principal
+
+    owner = await db.connect(fresh_url)
+    try:
+        lab = await owner.fetchval("select id from labs order by id limit 1")
+        cisa = await owner.fetchval("select id from agencies where code = 'CISA'")
+        for agency_id, lab_id in ((cisa, None), (None, lab)):
+            endpoint = await owner.fetchval(
+                """insert into webhook_endpoints (owner_agency_id, owner_lab_id, url, secret_ciphertext)
+                   values ($1, $2, 'https://example.org/x', '\\x00') returning id""",
+                agency_id,
+                lab_id,
+            )
+            await owner.execute(
+                """insert into webhook_deliveries (endpoint_id, event_id, round, type, status)
+                   values ($1, 1, 0, 'finding.reported', 'DELIVERED')""",
+                endpoint,
+            )
+    finally:
+        await owner.close()
+    principals = await every_principal(fresh_url)
+    owner = await db.connect(fresh_url)
+    pool = await db.create_pool(fresh_url, min_size=1, max_size=1)
+    seen: dict[str, set[frozenset[int]]] = {"endpoints": set(), "logs": set()}
+    try:
+        async with pool.acquire() as con:
+            for principal in principals:
+                p = Params()
+                rule = visible("WEBHOOK", "t", principal, p)
+                async with con.transaction():
+                    await bind_principal(con, principal)
+                    by_rls = {r[0] for r in await con.fetch("select id from webhook_endpoints t")}
+                    logs_by_rls = {r[0] for r in await con.fetch("select endpoint_id from webhook_deliveries")}
+                by_store = {
+                    r[0] for r in await owner.fetch(f"select id from webhook_endpoints t where {rule}", *p.values)
+                }
+                assert by_rls == by_store == logs_by_rls, principal
+                expected_owner = (principal.role == "ADMIN" and principal.agency_id == cisa) or principal.lab_id == lab
+                assert bool(by_store) == expected_owner, principal
+                seen["endpoints"].add(frozenset(by_store))
+    finally:
+        await pool.close()
+        await owner.close()
+    assert len(seen["endpoints"]) > 1
