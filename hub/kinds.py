@@ -825,11 +825,8 @@ KINDS: Mapping[str, Kind] = _kinds(
         owner_lab_column="owner_lab_id",
         wording=Wording(owner="the owning agency", owner_lab="the owning lab"),
         remits=(
-            Remit(
-                "registerWebhook",
-                role("ADMIN", "LAB_LIAISON"),
-                note="for their own agency (admins) or their own lab (liaisons); the secret is shown once",
-            ),
+            Remit("registerWebhook", role("ADMIN"), note="for their own agency; the secret is shown once"),
+            Remit("registerWebhook", role("LAB_LIAISON"), note="for their own lab; the secret is shown once"),
             Remit("updateWebhook", WEBHOOK_OWNERS),
             Remit("rotateWebhookSecret", WEBHOOK_OWNERS, note="the previous secret signs too during the overlap"),
             Remit("redeliverWebhook", WEBHOOK_OWNERS, note="from a cursor: the events after it are sent again"),
