@@ -7,6 +7,7 @@ the URL rules and the address checks; secrets encrypted at rest."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 from collections.abc import AsyncIterator
@@ -337,6 +338,32 @@ async def test_addresses_are_checked_where_the_hub_connects() -> None:
         assert https_only.error is not None and "https" in https_only.error
     finally:
         server.close()
+
+
+async def test_an_answer_is_read_up_to_a_small_limit() -> None:
+    """A receiver that answers with a megabyte: the hub reads at most 4 KiB of it and is done."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1000)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n" + b"x" * 1_048_576)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        answer = await http.post(
+            f"http://127.0.0.1:{port}/x",
+            b"{}",
+            {},
+            timeout=2,
+            allow_http=True,
+            allowed=http.parse_networks(["127.0.0.0/8"]),
+        )
+    finally:
+        server.close()
+    assert answer.ok and len(answer.body) == http.MAX_RESPONSE_BYTES == 4096
 
 
 async def test_deleting_erases_the_secret(hub: Api, receiver: Receiver) -> None:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2000
 MAX_RESPONSE_BYTES = 4096
+BODY_SECONDS = 1.0
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -208,8 +209,8 @@ async def _exchange(
         if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
             return done(None, error="not an HTTP response")
         status = int(parts[1])
-        # the headers (at most 100 lines), then at most max_response_bytes of the body: by its Content-Length when
-        # it has one, else one read of what has come
+        # the headers (at most 100 lines), then at most max_response_bytes of the body (less when its
+        # Content-Length says so), until the server closes or the limit is reached
         length: int | None = None
         for _ in range(100):
             line = await reader.readline()
@@ -218,10 +219,17 @@ async def _exchange(
             name, _, value = line.decode("latin-1").partition(":")
             if name.strip().lower() == "content-length" and value.strip().isdigit():
                 length = int(value.strip())
-        if length is not None:
-            content = await reader.read(min(length, max_response_bytes)) if length else b""
-        else:
-            content = await reader.read(max_response_bytes)
+        want = max_response_bytes if length is None else min(length, max_response_bytes)
+        content = b""
+        # the status decides the attempt: a body that trickles or never ends (a server that keeps the connection
+        # open) is read for a second at most, and what came is kept for the log
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(BODY_SECONDS):
+                while len(content) < want:
+                    chunk = await reader.read(want - len(content))
+                    if not chunk:
+                        break
+                    content += chunk
         return done(status, content[:max_response_bytes])
     finally:
         writer.close()
