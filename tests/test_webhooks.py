@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -481,3 +482,14 @@ async def test_rls_and_the_store_rule_show_the_same_endpoints_and_logs(fresh_url
         await pool.close()
         await owner.close()
     assert len(seen["endpoints"]) > 1
+
+
+def test_a_signing_secret_is_masked_in_the_log() -> None:
+    from hub.logs import JsonFormatter, NoSecrets
+    from hub.webhooks.secrets import new_secret
+
+    secret = new_secret()
+    record = logging.LogRecord("hub.webhooks", logging.WARNING, __file__, 1, "secret %s here", (secret,), None)
+    assert NoSecrets().filter(record)
+    line = JsonFormatter().format(record)
+    assert secret[6:16] not in line and "whsec_…" in line

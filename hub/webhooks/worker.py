@@ -97,7 +97,9 @@ class WebhookWorker:
     def __init__(self, url: str, settings: Settings) -> None:
         self.url = url
         self.settings = settings
-        self.box = SecretBox(settings.webhook_key())
+        # made when a delivery first needs it: production settings come with the key (hub/settings.py refuses to
+        # start without it); an app built from settings made otherwise fails its deliveries, logged, not its start
+        self._box: SecretBox | None = None
         self.allowed = http.parse_networks(settings.webhook_allowed_networks)
         self.pool: asyncpg.Pool | None = None
         self.running: dict[int, asyncio.Task[None]] = {}
@@ -188,7 +190,7 @@ class WebhookWorker:
                 return False
             kinds = frozenset(e["entity_kinds"]) if e["entity_kinds"] else None
             rows = [delivered_row(r) for r in await readable_events(con, sight(e), after, int(upto), kinds)]
-        secrets = self._secrets(e)
+        secrets = self._secrets(e) if any(wanted(e, row) for row in rows) else []
         for row in rows:
             if not wanted(e, row):
                 continue
@@ -198,6 +200,12 @@ class WebhookWorker:
                 return False
         # every event up to `upto` was delivered or is not the endpoint's (not visible, not asked for)
         return await self._advance(endpoint_id, round_, int(upto))
+
+    @property
+    def box(self) -> SecretBox:
+        if self._box is None:
+            self._box = SecretBox(self.settings.webhook_key())
+        return self._box
 
     def _secrets(self, e: dict[str, Any]) -> list[str]:
         secrets = [self.box.open(e["secret_ciphertext"])]
