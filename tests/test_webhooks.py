@@ -64,13 +64,22 @@ def webhook_settings(url: str, **changes: Any) -> Settings:
     return dataclasses.replace(base, **changes)
 
 
+class WebhookApi(Api):
+    """The app under test, with the settings it runs on (its key among them)."""
+
+    settings: Settings
+
+
 @pytest.fixture
-async def hub(fresh_url: str) -> AsyncIterator[Api]:
-    app = create_app(webhook_settings(fresh_url), database_url=fresh_url)
+async def hub(fresh_url: str) -> AsyncIterator[WebhookApi]:
+    settings = webhook_settings(fresh_url)
+    app = create_app(settings, database_url=fresh_url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
-            yield Api(client, fresh_url)
+            api = WebhookApi(client, fresh_url)
+            api.settings = settings
+            yield api
 
 
 @pytest.fixture
@@ -493,3 +502,41 @@ def test_a_signing_secret_is_masked_in_the_log() -> None:
     assert NoSecrets().filter(record)
     line = JsonFormatter().format(record)
     assert secret[6:16] not in line and "whsec_…" in line
+
+
+async def test_two_workers_deliver_each_event_once_in_order(hub: WebhookApi, receiver: Receiver) -> None:
+    """Beside the app's own worker, two more on the same database (as other processes would be): the advisory lock
+    lets one at a time deliver to the endpoint, so each event arrives once (no failure here) and in order."""
+    from hub.webhooks.worker import WebhookWorker
+
+    admin = await hub.token(agency="CISA", role="ADMIN")
+    analyst = await hub.token(agency="CISA", role="ANALYST")
+    made = await register(hub, admin, receiver.url, entityKinds=["FINDING"])
+    # the app's settings, its key among them: the workers decrypt the secret the app sealed
+    others = [WebhookWorker(hub.url, hub.settings) for _ in (1, 2)]
+    for worker in others:
+        await worker.start()
+    try:
+        finding = await finding_flow(hub, analyst)
+        for version, to in enumerate(("TRIAGED", "VALIDATED", "COORDINATING", "DISCLOSED", "REMEDIATED"), start=1):
+            await move(hub, analyst, finding, to, version)
+        got = await receiver.wait_for(6)
+        await asyncio.sleep(0.5)
+    finally:
+        for worker in others:
+            await worker.stop()
+    ids = [int(r.id) for r in receiver.received]
+    assert len(ids) == 6 and ids == sorted(set(ids)), ids
+    assert all(r.verify(made["secret"]) for r in got)
+
+
+async def test_a_lab_s_endpoint_sees_what_its_liaisons_see(hub: Api, receiver: Receiver) -> None:
+    liaison = await hub.token(lab="Anthropic", role="LAB_LIAISON")
+    cisa = await hub.token(agency="CISA", role="ANALYST")
+    made = await register(hub, liaison, receiver.url, entityKinds=["FINDING"])
+    strict = await finding_flow(hub, cisa, tlp="AMBER_STRICT")
+    green = await finding_flow(hub, cisa, tlp="GREEN")
+    got = await receiver.wait_for(1)
+    await asyncio.sleep(0.3)
+    assert [r.verify(made["secret"])["data"]["entityId"] for r in got] == [green["id"]]
+    assert strict["id"] not in {r.json["data"]["entityId"] for r in receiver.received}
