@@ -32,6 +32,7 @@ from typing import Any
 
 import asyncpg
 
+from hub import metrics
 from hub.auth import Principal
 from hub.db import create_pool
 from hub.events import as_request, delivered_row, readable_events
@@ -243,6 +244,8 @@ class WebhookWorker:
             allowed=self.allowed,
         )
         error = response.error or (None if response.ok else f"HTTP {response.status}")
+        metrics.WEBHOOK_ATTEMPTS.labels("delivered" if response.ok else "failed").inc()
+        metrics.WEBHOOK_SECONDS.observe(response.latency_ms / 1000)
         async with self.pool.acquire() as con, con.transaction():
             attempts = await con.fetchval(
                 """insert into webhook_deliveries (endpoint_id, event_id, round, type, status, attempts,
@@ -306,4 +309,5 @@ class WebhookWorker:
             reason=reason,
             changes={"disabled_reason": reason, "disabled_at": datetime.now(UTC), "next_attempt_at": None},
         )
+        metrics.WEBHOOK_DISABLED.inc()
         log.warning("webhook endpoint %s disabled after %s consecutive failed attempts", endpoint_id, failures)
