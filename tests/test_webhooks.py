@@ -540,3 +540,22 @@ async def test_a_lab_s_endpoint_sees_what_its_liaisons_see(hub: Api, receiver: R
     await asyncio.sleep(0.3)
     assert [r.verify(made["secret"])["data"]["entityId"] for r in got] == [green["id"]]
     assert strict["id"] not in {r.json["data"]["entityId"] for r in receiver.received}
+
+
+async def test_the_endpoints_list_with_owner_moves_and_history_for_its_admins_only(
+    hub: WebhookApi, receiver: Receiver
+) -> None:
+    admin = await hub.token(agency="CISA", role="ADMIN")
+    made = await register(hub, admin, receiver.url, entityKinds=["FINDING"], actions=["TRANSITIONED"])
+    query = """{ webhookEndpoints(first: 10) { totalCount edges { node { id url cursor entityKinds actions toStates
+      state disabledReason consecutiveFailures nextAttemptAt previousSecretExpiresAt version
+      ownerAgency { code } ownerLab { name } availableTransitions history { action } } } } }"""
+    listed = (await hub.data(query, token=admin))["webhookEndpoints"]
+    node = listed["edges"][0]["node"]
+    assert listed["totalCount"] == 1 and node["id"] == made["webhookEndpoint"]["id"]
+    assert node["cursor"] == made["webhookEndpoint"]["cursor"] and node["entityKinds"] == ["FINDING"]
+    assert node["ownerAgency"] == {"code": "CISA"} and node["ownerLab"] is None
+    assert node["availableTransitions"] == ["DISABLED", "DELETED"] and node["history"] == [{"action": "REGISTERED"}]
+    # another agency's admin, and an officer of CISA: none
+    for other in (await hub.token(agency="NIST", role="ADMIN"), await hub.token(agency="CISA", role="OFFICER")):
+        assert (await hub.data(query, token=other))["webhookEndpoints"]["totalCount"] == 0
