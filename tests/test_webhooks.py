@@ -559,3 +559,29 @@ async def test_the_endpoints_list_with_owner_moves_and_history_for_its_admins_on
     # another agency's admin, and an officer of CISA: none
     for other in (await hub.token(agency="NIST", role="ADMIN"), await hub.token(agency="CISA", role="OFFICER")):
         assert (await hub.data(query, token=other))["webhookEndpoints"]["totalCount"] == 0
+
+
+async def test_a_name_that_resolves_to_loopback_is_refused_when_delivering(fresh_url: str, receiver: Receiver) -> None:
+    """Without the operator's allowance, an endpoint whose host name resolves to a loopback address (registered
+    as a name, so nothing refused it then) gets nothing: the address is checked where the hub connects, and the
+    refusal is in the delivery log."""
+    settings = dataclasses.replace(webhook_settings(fresh_url), webhook_allowed_networks=())
+    app = create_app(settings, database_url=fresh_url)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+            api = Api(client, fresh_url)
+            admin = await api.token(agency="CISA", role="ADMIN")
+            analyst = await api.token(agency="CISA", role="ANALYST")
+            made = await register(api, admin, f"http://localhost:{receiver.port}/in", entityKinds=["FINDING"])
+            await finding_flow(api, analyst)
+            for _ in range(100):
+                log = (await api.data(DELIVERIES, {"id": made["webhookEndpoint"]["id"]}, token=admin))[
+                    "webhookDeliveries"
+                ]["edges"]
+                if log:
+                    break
+                await asyncio.sleep(0.05)
+            assert log and log[0]["node"]["responseStatus"] is None
+            assert "refused: loopback address" in log[0]["node"]["error"]
+            assert receiver.received == []
