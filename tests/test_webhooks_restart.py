@@ -33,7 +33,7 @@ class SlowReceiver(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - the http.server API
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
         RECEIVED.append(({k.lower(): v for k, v in self.headers.items()}, body))
-        time.sleep(0.4)
+        time.sleep(1.0)
         self.send_response(204)
         self.end_headers()
 

@@ -70,7 +70,7 @@ class Receiver:
             self.arrived.set()
             answer = self.script.pop(0) if self.script else 200
             if answer == "stall":
-                await asyncio.sleep(1.0)  # past the hub's timeout in these tests
+                await asyncio.sleep(3.0)  # past the hub's timeout in these tests
                 return
             location = "Location: http://127.0.0.1:1/elsewhere\r\n" if answer in (301, 302, 307) else ""
             writer.write(f"HTTP/1.1 {answer} X\r\nContent-Length: 2\r\n{location}Connection: close\r\n\r\nok".encode())
