@@ -88,6 +88,7 @@ def graphql(url: str, token: str, query: str, variables: dict[str, Any]) -> dict
 def test_a_hub_killed_mid_delivery_loses_nothing(fresh_url: str, receiver: str) -> None:
     key = new_key()
     env = {
+        "HUB_WEBHOOKS": "on",
         "HUB_WEBHOOK_SECRET_KEY": key,
         "HUB_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "HUB_WEBHOOK_POLL_SECONDS": "0.1",
