@@ -159,6 +159,14 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
                 rule += f" or {signing_agency(f'{a}.standard_id', agency)}"
             return f"({rule})"
         return "false"
+    if kind == "WEBHOOK":
+        # a webhook endpoint: the admins of the agency that owns it, the liaisons of the lab that owns it
+        # (docs/design.md, "Webhooks")
+        if principal.is_agency and principal.role == "ADMIN":
+            return f"{a}.owner_agency_id = {p(principal.agency_id)}"
+        if principal.is_lab:
+            return f"{a}.owner_lab_id = {p(principal.lab_id)}"
+        return "false"
     if kind == "COUNTERPART":
         return counterpart_visible(a, principal, p)
     if kind in TLP_TABLES:

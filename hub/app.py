@@ -56,6 +56,7 @@ from hub.scheduler import Scheduler, clock_from_offset
 from hub.settings import Settings
 from hub.store.base import PoolSession, Session
 from hub.taxii import TaxiiEndpoint
+from hub.webhooks.worker import WebhookWorker
 from schema import schema
 from schema.common import Context
 from schema.compiler import Compiler
@@ -739,6 +740,10 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
         )
         if settings.scheduler_enabled:
             app.state.scheduler.start()
+        # the webhook delivery worker (hub/webhooks/worker.py): one per process, one per endpoint across them
+        app.state.webhooks = WebhookWorker(database_url, settings) if settings.webhooks_enabled else None
+        if app.state.webhooks is not None:
+            await app.state.webhooks.start()
         app.state.pool_waiting = 0
         app.state.ws_connections = weakref.WeakSet()
         refresher = asyncio.create_task(metrics.refresh_gauges(app.state), name="hub-metrics")
@@ -751,6 +756,8 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             refresher.cancel()
             rechecker.cancel()
             await app.state.scheduler.stop()
+            if app.state.webhooks is not None:
+                await app.state.webhooks.stop()
             RUNNING_HUBS.discard(app.state.events)
             await app.state.events.stop()
             await app.state.pool.close()

@@ -465,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_query_parser(commands)
 
+    from hub.webhooks.cli import add_webhook_parser
+
+    add_webhook_parser(commands, _database_options, _with_database)
+
     audit = commands.add_parser("audit", help="audit the event chain").add_subparsers(
         dest="audit_command", required=True
     )

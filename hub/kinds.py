@@ -191,6 +191,8 @@ OWNER_OFFICERS = role(*OFFICERS) & OWNER
 OWNER_WRITERS = role("ANALYST", *OFFICERS) & OWNER
 # the liaisons of the lab that owns the record (a finding they reported), in the owning agency's place
 OWNER_LAB_LIAISONS = role("LAB_LIAISON") & OWNER_LAB
+# a webhook endpoint's managers: the admins of the agency that owns it, or the liaisons of the lab that owns it
+WEBHOOK_OWNERS = (role("ADMIN") & OWNER) | OWNER_LAB_LIAISONS
 
 
 KINDS: Mapping[str, Kind] = _kinds(
@@ -811,6 +813,38 @@ KINDS: Mapping[str, Kind] = _kinds(
                 note="a token the caller may not revoke reads as missing: NOT_FOUND",
             ),
         ),
+    ),
+    # an endpoint that receives signed webhooks (docs/live.md, "Webhooks"), owned by an agency (its admins manage it)
+    # or a lab (its liaisons); deliveries carry what its owner may see
+    Kind(
+        name="WEBHOOK",
+        table="webhook_endpoints",
+        type_name="WebhookEndpoint",
+        noun="webhook endpoint",
+        owner_sql="t.owner_agency_id",
+        owner_lab_column="owner_lab_id",
+        wording=Wording(owner="the owning agency", owner_lab="the owning lab"),
+        remits=(
+            Remit("registerWebhook", role("ADMIN"), note="for their own agency; the secret is shown once"),
+            Remit("registerWebhook", role("LAB_LIAISON"), note="for their own lab; the secret is shown once"),
+            Remit("updateWebhook", WEBHOOK_OWNERS),
+            Remit("rotateWebhookSecret", WEBHOOK_OWNERS, note="the previous secret signs too during the overlap"),
+            Remit("redeliverWebhook", WEBHOOK_OWNERS, note="from a cursor: the events after it are sent again"),
+            Remit("transitionWebhook", WEBHOOK_OWNERS, to=ANY_STATE, note="disable, enable, delete"),
+            Remit(
+                "disable",
+                HUB,
+                to=("DISABLED",),
+                note="by the delivery worker after consecutive failed attempts, or an operator (hub webhook disable)",
+            ),
+        ),
+        state_column="state",
+        state_enum="WebhookEndpointState",
+        state_description="Whether a webhook endpoint is sent events: ENABLED, DISABLED (see disabledReason), "
+        "DELETED (final; its secret is erased, its log kept).",
+        states=("ENABLED", "DISABLED", "DELETED"),
+        moves={"ENABLED": ("DISABLED", "DELETED"), "DISABLED": ("ENABLED", "DELETED")},
+        final=frozenset({"DELETED"}),
     ),
     # not a kind events are about: the events themselves, read under the visibility of what they are about
     Kind(name="EVENT", table="events", type_name="Event", noun="event", events=False),

@@ -14,7 +14,8 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 
 # Anything shaped like a hub token, whoever logs it; the secret is masked, the public prefix kept to tell tokens apart.
-_TOKEN = re.compile(r"(fh_[0-9a-f]{16})_[A-Za-z0-9_-]+|fh_[A-Za-z0-9_-]{8,}")
+# And a webhook signing secret (whsec_ and base64, hub/webhooks/secrets.py), masked whole.
+_TOKEN = re.compile(r"(fh_[0-9a-f]{16})_[A-Za-z0-9_-]+|fh_[A-Za-z0-9_-]{8,}|whsec_[A-Za-z0-9+/=_-]{8,}")
 # At debug level the WebSocket library (under uvicorn's logger) dumps frames (a connection_init frame carries the
 # token, cut short but with the secret's tail) and handshake headers (a client may send Authorization there).
 _WIRE_DUMP = re.compile(
@@ -23,6 +24,8 @@ _WIRE_DUMP = re.compile(
 
 
 def _mask(match: re.Match[str]) -> str:
+    if match.group(0).startswith("whsec_"):
+        return "whsec_…"
     return f"{match.group(1)}_…" if match.group(1) else "fh_…"
 
 
@@ -33,7 +36,7 @@ class NoSecrets(logging.Filter):
         message = record.getMessage()
         if record.levelno <= logging.DEBUG and _WIRE_DUMP.match(message):
             return False
-        if "fh_" in message:
+        if "fh_" in message or "whsec_" in message:
             record.msg, record.args = _TOKEN.sub(_mask, message), None
             record.__dict__.pop("color_message", None)
         return True

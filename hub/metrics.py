@@ -42,6 +42,14 @@ LISTENER_CONNECTED = Gauge(
     "hub_listener_connected", "1 when this worker's LISTEN connection is up", multiprocess_mode="livemin"
 )
 RATE_LIMITED = Counter("hub_rate_limit_rejections_total", "Requests and subscriptions refused by a limit", ["limit"])
+# signed webhooks (hub/webhooks/worker.py)
+WEBHOOK_ATTEMPTS = Counter("hub_webhook_attempts_total", "Webhook delivery attempts, by outcome", ["outcome"])
+WEBHOOK_SECONDS = Histogram(
+    "hub_webhook_attempt_seconds", "Time of one webhook delivery attempt", buckets=LATENCY_BUCKETS
+)
+WEBHOOK_DISABLED = Counter(
+    "hub_webhook_endpoints_disabled_total", "Webhook endpoints the hub disabled after consecutive failed attempts"
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import platformdirs
@@ -101,6 +101,17 @@ class Settings:
     ws_allowed_origins: tuple[str, ...] = ()
     ws_token_recheck_seconds: float = 30.0
     operations_allowlist: bool = False
+    # signed webhooks (docs/live.md, "Webhooks"; docs/operators.md, "Webhooks")
+    webhooks_enabled: bool = True
+    webhook_secret_key: str | None = field(default=None, repr=False)  # never printed
+    webhook_allowed_networks: tuple[str, ...] = ()
+    webhook_allow_http: bool = True
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_failures: int = 15
+    webhook_backoff_seconds: float = 5.0
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_poll_seconds: float = 1.0
+    webhook_concurrency: int = 10
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -143,7 +154,39 @@ class Settings:
             ),
             ws_token_recheck_seconds=_float("HUB_WS_TOKEN_RECHECK_SECONDS", 30.0),
             operations_allowlist=(os.environ.get("HUB_OPERATIONS_ALLOWLIST") or "off").lower() in ("on", "1", "true"),
+            webhooks_enabled=_bool("HUB_WEBHOOKS", True),
+            webhook_secret_key=os.environ.get("HUB_WEBHOOK_SECRET_KEY") or None,
+            webhook_allowed_networks=tuple(
+                n.strip() for n in (os.environ.get("HUB_WEBHOOK_ALLOWED_NETWORKS") or "").split(",") if n.strip()
+            ),
+            webhook_allow_http=_bool("HUB_WEBHOOK_ALLOW_HTTP", (os.environ.get("HUB_ENV") or "") != "production"),
+            webhook_timeout_seconds=_float("HUB_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_max_failures=_int("HUB_WEBHOOK_MAX_FAILURES", 15),
+            webhook_backoff_seconds=_float("HUB_WEBHOOK_BACKOFF_SECONDS", 5.0),
+            webhook_backoff_max_seconds=_float("HUB_WEBHOOK_BACKOFF_MAX_SECONDS", 3600.0),
+            webhook_poll_seconds=_float("HUB_WEBHOOK_POLL_SECONDS", 1.0),
+            webhook_concurrency=_int("HUB_WEBHOOK_CONCURRENCY", 10),
         )
+        if settings.production and not settings.webhook_secret_key:
+            raise SystemExit(
+                "HUB_WEBHOOK_SECRET_KEY must be set in production: the key that encrypts the webhook signing secrets "
+                "(hub webhook new-key prints one; docs/operators.md, Webhooks)"
+            )
+        if settings.webhook_secret_key:
+            from hub.webhooks.secrets import WebhookKeyError, parse_key
+
+            try:
+                parse_key(settings.webhook_secret_key)
+            except WebhookKeyError as error:
+                raise SystemExit(str(error)) from None
+        if settings.webhook_max_failures < 1 or settings.webhook_concurrency < 1:
+            raise SystemExit("HUB_WEBHOOK_MAX_FAILURES and HUB_WEBHOOK_CONCURRENCY must be 1 or more")
+        try:
+            from hub.webhooks.http import parse_networks
+
+            parse_networks(settings.webhook_allowed_networks)
+        except ValueError as error:
+            raise SystemExit(f"HUB_WEBHOOK_ALLOWED_NETWORKS: {error}") from None
         if settings.max_cost < 0:
             raise SystemExit(f"HUB_MAX_COST must be 0 (no limit) or more, not {settings.max_cost}")
         if settings.rate_limit_cost < 0:
@@ -172,6 +215,17 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    def webhook_key(self) -> str:
+        """The key that encrypts webhook secrets: HUB_WEBHOOK_SECRET_KEY, or outside production one kept in the data
+        folder (hub/webhooks/secrets.py)."""
+        if self.webhook_secret_key:
+            return self.webhook_secret_key
+        if self.production:
+            raise RuntimeError("HUB_WEBHOOK_SECRET_KEY is not set")
+        from hub.webhooks.secrets import development_key
+
+        return development_key(self.data_dir)
 
     def with_(self, **changes: object) -> Settings:
         """A copy with the given settings changed (None values are ignored)."""

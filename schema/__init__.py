@@ -31,6 +31,7 @@ from schema import (
     models,
     program,
     requests,
+    webhooks,
 )
 from schema.common import DECIMAL_SCALAR, Decimal
 from schema.mutations import in_payload
@@ -50,6 +51,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     measures,
     engagements,
     events,
+    webhooks,
 )
 
 

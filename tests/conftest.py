@@ -22,6 +22,7 @@ from hub import db
 from hub.app import create_app
 from hub.auth import create_principal_with_token
 from hub.settings import Settings
+from hub.webhooks.secrets import new_key
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -189,8 +190,14 @@ class Api:
 
 
 async def _api(url: str) -> AsyncIterator[Api]:
-    # the scheduler writes on its own clock: tests that need it run it themselves
-    settings = dataclasses.replace(Settings.from_env().with_(database_url=url), scheduler_enabled=False)
+    # the scheduler writes on its own clock, and the webhook worker on its own too: tests that need them run them
+    # themselves (tests/test_webhooks.py); the key of the webhook secrets is the test's own
+    settings = dataclasses.replace(
+        Settings.from_env().with_(database_url=url),
+        scheduler_enabled=False,
+        webhooks_enabled=False,
+        webhook_secret_key=new_key(),
+    )
     app = create_app(settings, database_url=url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -110,9 +110,10 @@ def serve(data_dir: Path, *, env: dict[str, str] | None = None, demo: bool = Tru
 
 @contextmanager
 def serving(database_url: str, env: dict[str, str] | None = None) -> Iterator[Served]:
-    """`hub serve` (no demo, no scheduler) on the database at `database_url` until the block ends."""
+    """`hub serve` (no demo, no scheduler, no webhook worker unless `env` turns it on) on the database at
+    `database_url` until the block ends."""
     with scratch_folder("hub-test-serve-") as folder:
-        settings = {"HUB_DATABASE_URL": database_url, "HUB_SCHEDULER": "off", **(env or {})}
+        settings = {"HUB_DATABASE_URL": database_url, "HUB_SCHEDULER": "off", "HUB_WEBHOOKS": "off", **(env or {})}
         running = serve(folder, env=settings, demo=False)
         try:
             yield next(running)

@@ -15,13 +15,20 @@ import asyncpg
 import httpx
 import pytest
 
+from hub.webhooks.secrets import new_key
 from tests.conftest import scratch_folder
 from tests.live import HUB, Served, create_token, database_url, serve
 
 OPERATIONS = Path(__file__).resolve().parent.parent / "schema" / "operations"
 
 
-PRODUCTION = {"HUB_ENV": "production", "HUB_OPERATIONS_ALLOWLIST": "on", "HUB_SCHEDULER": "off"}
+# production needs the key of the webhook secrets (docs/operators.md, "Webhooks")
+PRODUCTION = {
+    "HUB_ENV": "production",
+    "HUB_OPERATIONS_ALLOWLIST": "on",
+    "HUB_SCHEDULER": "off",
+    "HUB_WEBHOOK_SECRET_KEY": new_key(),
+}
 
 
 def hub_command(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

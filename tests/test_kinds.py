@@ -82,6 +82,7 @@ def test_the_maps_of_kinds_to_tables_are_the_registry() -> None:
         "POLICY",
         "POLICY_VERSION",
         "PRINCIPAL",
+        "WEBHOOK",
     ]
 
 
@@ -155,7 +156,7 @@ def test_every_mutation_has_a_remit_and_every_remit_is_a_mutation_or_the_hub_s()
     by_principals = {r.action for k in KINDS.values() for r in k.remits if r.who is not HUB}
     by_hub = {r.action for k in KINDS.values() for r in k.remits if r.who is HUB}
     assert by_principals == mutations
-    assert by_hub == {"complete", "supersede"} and not by_hub & mutations
+    assert by_hub == {"complete", "supersede", "disable"} and not by_hub & mutations
 
 
 def test_every_move_is_made_by_some_remit_but_the_one_no_mutation_makes_yet() -> None:

@@ -60,6 +60,10 @@ FORMATTED = {
     "criteria[0].designatingAgencies[0]",
     "evidenceSha256",
     "sourceUrl",
+    "url",
+    "actions[0]",
+    "toStates[0]",
+    "fromCursor",
 }
 # free texts that the payload does not show (the event and the idempotency key hold them)
 NOT_RETURNED = {"reason", "idempotencyKey"}
@@ -120,6 +124,11 @@ WRITES = {
     "recordEvaluationResult": {"evaluation_results", "events"},
     "designateModel": {"model_designations", "events"},
     "withdrawDesignation": {"model_designations", "events"},
+    "registerWebhook": {"webhook_endpoints", "events"},
+    "updateWebhook": {"webhook_endpoints", "events"},
+    "rotateWebhookSecret": {"webhook_endpoints", "events"},
+    "transitionWebhook": {"webhook_endpoints", "events"},
+    "redeliverWebhook": {"webhook_endpoints", "events"},
 }
 # further base inputs for a mutation with more than one path, each run like the first (after it)
 VARIANTS: dict[str, list[Callable[[Context], Awaitable[Base]]]] = {}
@@ -853,6 +862,57 @@ async def withdraw_designation(c: Context) -> Base:
     }
 
 
+async def register_webhook(c: Context) -> Base:
+    return await c.cisa(), {"url": f"https://example.org/hooks/{c.next()}", "actions": ["TRANSITIONED"]}
+
+
+async def a_cisa_webhook(c: Context) -> asyncpg.Record:
+    """An endpoint of CISA's that is not deleted: registered through the hub when there is none."""
+    find = "select id, version, state from webhook_endpoints where owner_agency_id = $1 and state <> 'DELETED'"
+    row = await c.con.fetchrow(find + " order by id limit 1", c.ids["CISA"])
+    if row is None:
+        token, fields = await register_webhook(c)
+        body = await c.api.data(
+            "mutation($i: RegisterWebhookInput!) { registerWebhook(input: $i) { errors { code } } }",
+            {"i": fields},
+            token=token,
+        )
+        assert body["registerWebhook"]["errors"] == [], body
+        c.dirty = True
+        row = await c.one(find + " order by id limit 1", c.ids["CISA"])
+    return row
+
+
+async def update_webhook(c: Context) -> Base:
+    row = await a_cisa_webhook(c)
+    return await c.cisa(), {
+        "id": gid("WebhookEndpoint", row["id"]),
+        "expectedVersion": row["version"],
+        "description": f"intake {c.next()}",
+        "url": f"https://example.org/hooks/{c.next()}",
+    }
+
+
+async def rotate_webhook_secret(c: Context) -> Base:
+    row = await a_cisa_webhook(c)
+    return await c.cisa(), {"id": gid("WebhookEndpoint", row["id"]), "expectedVersion": row["version"]}
+
+
+async def transition_webhook(c: Context) -> Base:
+    row = await a_cisa_webhook(c)
+    return await c.cisa(), {
+        "id": gid("WebhookEndpoint", row["id"]),
+        "expectedVersion": row["version"],
+        "to": "DISABLED" if row["state"] == "ENABLED" else "ENABLED",
+    }
+
+
+async def redeliver_webhook(c: Context) -> Base:
+    row = await a_cisa_webhook(c)
+    endpoint = gid("WebhookEndpoint", row["id"])
+    return await c.cisa(), {"id": endpoint, "expectedVersion": row["version"], "fromCursor": "1"}
+
+
 VARIANTS["reportFinding"] = [report_finding_as_liaison]
 
 BASES: dict[str, Callable[[Context], Awaitable[Base]]] = {
@@ -909,6 +969,11 @@ BASES: dict[str, Callable[[Context], Awaitable[Base]]] = {
     "recordEvaluationResult": record_evaluation_result,
     "designateModel": designate_model,
     "withdrawDesignation": withdraw_designation,
+    "registerWebhook": register_webhook,
+    "updateWebhook": update_webhook,
+    "rotateWebhookSecret": rotate_webhook_secret,
+    "transitionWebhook": transition_webhook,
+    "redeliverWebhook": redeliver_webhook,
 }
 
 

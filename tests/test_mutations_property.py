@@ -96,7 +96,8 @@ def input_object(
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     with scratch_folder("hub-test-property-") as data_dir:
-        yield from serve(data_dir, env={"HUB_SCHEDULER": "off"})
+        # nothing but the requests writes: no scheduler, no webhook worker (which moves endpoints' cursors)
+        yield from serve(data_dir, env={"HUB_SCHEDULER": "off", "HUB_WEBHOOKS": "off"})
 
 
 @pytest.fixture(scope="module")

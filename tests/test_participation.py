@@ -96,6 +96,12 @@ NOT_ACTING_FOR_THE_LAB = {
     "withdrawPolicyChange": "the program's policy",
     "createToken": "an agency's principals",
     "revokeToken": "an agency's principals",
+    # a webhook endpoint receives what its owner may see already; registering one starts nothing for a lab
+    "registerWebhook": "the owner's own receiver of what it may see (an agency's, or a lab's own)",
+    "updateWebhook": "the owner's own receiver",
+    "rotateWebhookSecret": "the owner's own receiver",
+    "transitionWebhook": "the owner's own receiver",
+    "redeliverWebhook": "the owner's own receiver",
 }
 
 TODAY = date.today().isoformat()

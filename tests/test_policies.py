@@ -26,7 +26,7 @@ def test_every_table_with_a_rule_has_its_policy_and_the_states_come_from_hub_acc
         assert f"create policy hub_read on {table} for select" in sql
     assert set(policies.POLICED) == {
         *("MODEL", "AGREEMENT", "REQUEST", "STANDARD", "DECISION", "FINDING", "MEASURE", "COUNTERPART", "ENGAGEMENT"),
-        *("COMPUTE_ESTIMATE", "EVAL_RESULT", "DESIGNATION", "SCREENING"),
+        *("COMPUTE_ESTIMATE", "EVAL_RESULT", "DESIGNATION", "SCREENING", "WEBHOOK"),
     }
     for state in (*PUBLIC_MODEL_STATES, *PUBLISHED_STANDARD_STATES):
         assert f"'{state}'" in sql

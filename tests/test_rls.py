@@ -185,8 +185,9 @@ async def test_rls_and_the_store_rule_show_the_same_records_of_every_kind_to_eve
         await owner.close()
     # not vacuous: on each kind with a rule, some principal sees rows and the principals do not all see the same
     # (agencies, labs and evaluation suites everyone sees)
+    # (the demo has no webhook endpoints: tests/test_webhooks.py makes some and compares the same way)
     for kind, seen in views.items():
-        if not everyone_sees(kind):
+        if not everyone_sees(kind) and kind != "WEBHOOK":
             assert len(seen) > 1 and any(seen), kind
 
 

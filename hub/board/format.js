@@ -121,6 +121,7 @@ export const KINDS = [
   ["LAB", "Labs", ["INVITED", "ENGAGED", "PARTICIPATING", "DECLINED", "WITHDRAWN"]],
   ["POLICY_VERSION", "Policy versions", ["PROPOSED", "IN_EFFECT", "SUPERSEDED", "WITHDRAWN"]],
   ["REQUEST", "Requests", ["OPEN", "COUNTER_PROPOSED", "ACCEPTED", "DECLINED", "WITHDRAWN"]],
+  ["WEBHOOK", "Webhook endpoints", ["ENABLED", "DISABLED", "DELETED"]],
 ];
 
 export const KIND_LABEL = Object.fromEntries(KINDS.map(([kind, label]) => [kind, label]));
