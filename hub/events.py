@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from hub.access import Params, visible
+from hub.access import ENTITY_TABLES, EVERYONE_SEES, Params, visible
 from hub.auth import Principal
 from hub.db import APP_ROLE
 from hub.store.base import Session, bind_principal
@@ -106,11 +106,16 @@ EVENT_IDS_SQL = """with recursive ids(id) as (
 
 
 @contextlib.asynccontextmanager
-async def as_request(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def as_request(pool: asyncpg.Pool, *, generic_plans: bool = False) -> AsyncIterator[asyncpg.Connection]:
     """A transaction of the hub's own pool acting as the request role, which row-level security holds: the fan-out
-    and the replay read events as a request would, each principal bound in turn (hub.store.base.bind_principal)."""
+    and the replay read events as a request would, each principal bound in turn (hub.store.base.bind_principal).
+
+    `generic_plans`: the fan-out runs the same few statements (the visibility rule and its policies are large to
+    plan) for every batch with other values: each connection plans each once and keeps the plan."""
     async with pool.acquire() as con, con.transaction(readonly=True):
-        await con.execute(f"set local role {APP_ROLE}")
+        await con.execute(
+            f"set local role {APP_ROLE}" + ("; set local plan_cache_mode = force_generic_plan" if generic_plans else "")
+        )
         yield con
 
 
@@ -141,6 +146,21 @@ def sight_of(principal: Principal) -> Principal:
     about: every principal of the sight sees all it sees, and those named on a RED record (or an event about
     themselves) see more, which the fan-out judges for them alone."""
     return dataclasses.replace(principal, id=0, name=f"the sight of {principal.name}")
+
+
+_UNCONDITIONAL: dict[tuple[Any, ...], frozenset[str]] = {}
+
+
+def unconditional_kinds(principal: Principal) -> frozenset[str]:
+    """The kinds of record whose events `principal` sees whatever the record: those whose rule is `true` for it
+    (hub/access.py, visible and event_visible). It depends on the sight alone."""
+    key = sight_key(principal)
+    kinds = _UNCONDITIONAL.get(key)
+    if kinds is None:
+        free = set(EVERYONE_SEES)
+        free |= {kind for kind in ENTITY_TABLES if visible(kind, "t", principal, Params()) == "true"}
+        kinds = _UNCONDITIONAL[key] = frozenset(free)
+    return kinds
 
 
 def sight_key(principal: Principal) -> tuple[Any, ...]:
@@ -241,12 +261,15 @@ class EventHub:
         poll_seconds: float = 2.0,
         queue_limit: int = 1000,
         max_per_principal: int = 50,
+        fan_out_connections: int = 4,
     ) -> None:
         self.url = url
         self.pool = pool
         self.poll_seconds = poll_seconds
         self.queue_limit = queue_limit
         self.max_per_principal = max_per_principal
+        # the pooled connections the fan-out executes sights on at once
+        self.fan_out_connections = fan_out_connections
         self.position = 0
         self.subscribers: set[Subscriber] = set()
         self.delivered = 0
@@ -359,16 +382,17 @@ class EventHub:
         there may be more."""
         previous = self.position
         try:
-            async with as_request(self.pool) as con:
+            async with as_request(self.pool, generic_plans=True) as con:
                 upto = await con.fetchval("select hub_events_upto($1, $2)", previous, BATCH)
                 if upto is None:
                     return False
                 # subscribers present now receive this batch; later ones start after it and replay it themselves
                 targets = [s for s in self.subscribers if not s.dropped]
                 self.position = upto
-                planned = await self._fan_out(con, targets, previous, upto)
-                self.batches += 1
-                self.statements += 1  # hub_events_upto
+                plans = await self._judge(con, targets, previous, upto)
+            planned = await self._execute_plans(plans)
+            self.batches += 1
+            self.statements += 1  # hub_events_upto
         except BaseException:
             # nobody got this batch (the database went away while judging it, say): the next try reads it again,
             # and subscribers that arrived meanwhile skip it by their own position
@@ -381,33 +405,49 @@ class EventHub:
             subscriber.position = max(subscriber.position, self.position)
         return True
 
-    async def _fan_out(
+    async def _judge(
         self, con: asyncpg.Connection, targets: list[Subscriber], after: int, upto: int
-    ) -> dict[Subscriber, list[tuple[int, Any]]]:
-        """What each of `targets` gets of the events after < id <= upto, as (event id, item) pairs.
+    ) -> list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]]:
+        """Who gets which of the events after < id <= upto, as plans: (whom to bind, the subscribers, the rows);
+        _execute_plans makes them each subscriber's (event id, item) pairs.
 
-        Per sight (docs/live.md, "How it scales"): bind the sight, read the events it may see in one statement,
-        execute each selection once per event on one session and one set of loaders. The events the sight does not
-        see (a RED record's, an event about a principal) or sees revoked, which a principal of the sight may see
-        where its sight does not, are judged and executed again for each principal of the sight, bound in turn."""
+        Per sight (docs/live.md, "How it scales"): the events it may see, read with the sight bound; then each
+        selection executed once per event on one session and one set of loaders bound to the sight. The events the
+        sight does not see, or sees revoked (a RED record's, one about a principal), which a principal of the sight
+        may see where its sight does not, are judged and executed again for each principal of the sight.
+
+        Reading: the batch's ids first (cursors only); then each sight reads, under row-level security, the events
+        it may see among those not known yet to be visible to it, where an event is known to be visible when
+        another sight read it and its kind is one whose rule is `true` for this sight (hub/access.py: a lab's
+        event for everyone, a model's for an agency). A batch of such events is read once, not once per sight."""
         groups: dict[Hashable, list[Subscriber]] = {}
         for subscriber in targets:
             groups.setdefault(subscriber.group, []).append(subscriber)
-        planned: dict[Subscriber, list[tuple[int, Any]]] = {}
-        every_id: set[int] | None = None
-        for members in groups.values():
+        if not groups:
+            return []
+        every_id = {r[0] for r in await con.fetch(EVENT_IDS_SQL, after, upto)}
+        self.statements += 1
+        known: dict[int, dict[str, Any]] = {}
+        plans: list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]] = []
+        # agencies first: they see the most, so that the sights after them have the least to read
+        for members in sorted(groups.values(), key=lambda m: m[0].principal.agency_id is None):
             viewer = members[0].viewer
-            rows = await readable_events(con, viewer, after, upto)
-            self.statements += 2
+            free = unconditional_kinds(viewer)
+            rows = [row for row in known.values() if row["entity_kind"] in free]
+            needed = every_id - {row["id"] for row in rows}
+            if needed:
+                read = await readable_events(con, viewer, after, upto, only=sorted(needed))
+                self.statements += 2
+                for row in read:
+                    if row["visible"]:
+                        known.setdefault(row["id"], row)
+                rows += read
+            rows.sort(key=lambda row: int(row["id"]))
             personal: set[int] = set()
             if viewer.id == 0:
-                if every_id is None:
-                    every_id = {r[0] for r in await con.fetch(EVENT_IDS_SQL, after, upto)}
-                    self.statements += 1
-                seen = {r["id"] for r in rows if r["visible"]}
-                personal = every_id - seen
-                personal |= {r["id"] for r in rows if not r["visible"]}
-            await self._execute(con, viewer, [r for r in rows if r["id"] not in personal], members, planned)
+                personal = every_id - {row["id"] for row in rows if row["visible"]}
+                personal |= {row["id"] for row in rows if not row["visible"]}
+            plans.append((viewer, members, [row for row in rows if row["id"] not in personal]))
             if not personal:
                 continue
             by_principal: dict[int, list[Subscriber]] = {}
@@ -419,7 +459,27 @@ class EventHub:
                 self.statements += 2
                 self.judged_alone += 1
                 if mine:
-                    await self._execute(con, principal, mine, own, planned)
+                    plans.append((principal, own, mine))
+        return plans
+
+    async def _execute_plans(
+        self, plans: list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]]
+    ) -> dict[Subscriber, list[tuple[int, Any]]]:
+        """The plans on a few pooled connections at once, each in one transaction that binds each plan's sight (or
+        principal) in turn."""
+        planned: dict[Subscriber, list[tuple[int, Any]]] = {}
+        plans = [plan for plan in plans if plan[2]]
+        lanes = max(1, min(self.fan_out_connections, self.pool.get_max_size(), len(plans)))
+
+        async def lane(mine: list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]]) -> None:
+            async with as_request(self.pool, generic_plans=True) as con:
+                for viewer, members, rows in mine:
+                    await bind_principal(con, viewer)
+                    self.statements += 1
+                    await self._execute(con, viewer, rows, members, planned)
+
+        if plans:
+            await asyncio.gather(*(lane(plans[n::lanes]) for n in range(lanes)))
         return planned
 
     async def _execute(
@@ -431,8 +491,8 @@ class EventHub:
         planned: dict[Subscriber, list[tuple[int, Any]]],
     ) -> None:
         """Execute each selection of `subscribers` once per row of `rows` that one of them wants, all on one session
-        bound to `viewer` (its loaders batch the rows' records: one statement per kind and relation), and plan each
-        subscriber's items."""
+        bound to `viewer` (bound already; its loaders batch the rows' records: one statement per kind and relation),
+        and plan each subscriber's items."""
         events = [(row["id"], dict(row) if row["visible"] else revoked_event(row)) for row in rows]
         for _, event in events:
             event.pop("visible", None)
