@@ -16,12 +16,15 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     GraphQLSchema,
     InlineFragmentNode,
     SelectionSetNode,
     VariableNode,
     get_named_type,
     is_composite_type,
+    is_object_type,
+    is_union_type,
     print_ast,
     visit,
 )
@@ -231,6 +234,19 @@ def _variables_in(node: Any) -> list[str]:
     return names
 
 
+def _alike_within_sight(named: GraphQLNamedType) -> bool:
+    """Is a value of this type the same for every principal of a sight, its own fields aside (which the caller
+    checks in turn)? The records everyone sees (SIGHT_TYPES) and the values that are no records (a finding's CVSS,
+    a party to an agreement: object types that are not nodes); not another record, nor an interface (Node)."""
+    if named.name in SIGHT_TYPES:
+        return True
+    if is_object_type(named):
+        return all(interface.name != "Node" for interface in named.interfaces)
+    if is_union_type(named):
+        return all(_alike_within_sight(member) for member in named.types)
+    return False
+
+
 def _reaches_beyond_sight(
     schema: GraphQLSchema,
     parent: GraphQLNamedType,
@@ -239,7 +255,7 @@ def _reaches_beyond_sight(
     seen: frozenset[str] = frozenset(),
 ) -> bool:
     """Does this selection (on `parent`) reach a record other than the event's own `entity` and the records
-    everyone sees alike (SIGHT_TYPES), whose visibility may then differ within a sight?"""
+    everyone sees alike (SIGHT_TYPES), whose visibility may then differ within a sight (a RED one)?"""
     if selections is None:
         return False
     for node in selections.selections:
@@ -266,7 +282,7 @@ def _reaches_beyond_sight(
             named = get_named_type(definition.type)
             if not is_composite_type(named):
                 continue
-            if not (parent.name == "Event" and name == "entity") and named.name not in SIGHT_TYPES:
+            if not (parent.name == "Event" and name == "entity") and not _alike_within_sight(named):
                 return True
             if _reaches_beyond_sight(schema, named, node.selection_set, fragments, seen):
                 return True
@@ -324,8 +340,11 @@ def selection_of(info: strawberry.Info) -> Selection:
             raise executor[0]
 
         async def run(row: dict[str, Any]) -> Any:
-            result = executor.build_per_event_executor(Event.from_row(row)).execute_operation(False)
-            return await result if isawaitable(result) else result
+            try:
+                result = executor.build_per_event_executor(Event.from_row(row)).execute_operation(False)
+                return await result if isawaitable(result) else result
+            except Exception as error:  # noqa: BLE001 - the group's subscribers get it as an error, as they would alone
+                return ExecutionResult(None, [GraphQLError(str(error), original_error=error)])
 
         return run
 

@@ -226,6 +226,35 @@ async def test_subscribers_of_one_sight_get_one_execution_per_event(served: Serv
     for client in clients:
         await client.close()
 
+    # a selection that reaches records beyond the event's own (a finding's measures, which may be RED) is shared
+    # by the subscribers of one principal only; the finding's CVSS and the agencies and labs it is shared with are
+    # the same for the whole sight
+    await subscriptions_open(served, 0)
+    for query, executions in ((NESTED, len(viewers)), (VALUES, 1)):
+        before = await steady_metrics(served)
+        clients = []
+        for token in viewers:
+            for _ in range(2):
+                client = await GraphQLWs.open(served.url, token)
+                await client.acked()
+                await client.subscribe(query, {"kinds": ["FINDING"]})
+                clients.append(client)
+        await subscriptions_open(served, len(clients))
+        finding = await asyncio.to_thread(report, served, tokens["author"], "nested", tlp="GREEN")
+        for client in clients:
+            event = (await client.next_data())["statusChanged"]
+            assert event["entityId"] == finding["id"] and event["entity"]["title"] == "nested"
+        for client in clients:
+            await client.close()
+        await subscriptions_open(served, 0)
+        after = await steady_metrics(served)
+        assert after["hub_event_executions_total"] - before["hub_event_executions_total"] == executions, query
+
+
+NESTED = """subscription($kinds: [EntityKind!]) { statusChanged(kinds: $kinds) {
+  cursor entityId entity { id ... on Finding { title measures { id } } } } }"""
+VALUES = """subscription($kinds: [EntityKind!]) { statusChanged(kinds: $kinds) {
+  cursor entityId entity { id ... on Finding { title cvss { baseScore } shareWith { __typename } } } } }"""
 
 METRICS = (
     "hub_events_fanned_out_total",
