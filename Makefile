@@ -75,8 +75,12 @@ bench-peer: $(VENV)/.installed-bench bench/peer/node_modules/.installed
 bench-docs: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.report --write docs/performance.md
 
+# The subscriptions at scale (docs/live.md, "Figures"): 1,000 subscribers on one worker and 10,000 on the default
+# workers, this checkout's hub beside that of BENCH_LIVE_AGAINST (the commit before shared execution; empty: this one
+# alone); BENCH_ARGS="--quick" for a smoke run, or e.g. "--run 1000:1"
+BENCH_LIVE_AGAINST ?= 9803c02
 bench-live: install-test
-	$(BIN)/python bench/subscriptions.py
+	$(BIN)/python bench/subscriptions.py $(if $(BENCH_LIVE_AGAINST),--against $(BENCH_LIVE_AGAINST)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -601,6 +601,10 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         # where the standard library's decoder ran out of stack and dropped the socket
         return orjson.loads(data)
 
+    def encode_json(self, data: object) -> str:
+        # every frame of every subscriber goes through here: orjson, a text frame as the protocol wants
+        return orjson.dumps(data, default=str).decode()
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             schema,
@@ -720,7 +724,8 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
         app.state.system_pool = await create_pool(
             database_url,
             min_size=1,
-            max_size=3,
+            # the gauges, the listener's catch-up and the fan-out, which executes a few sights at once
+            max_size=6,
             connect_timeout=settings.database_connect_timeout_seconds,
             app_role=False,
         )

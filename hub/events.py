@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
-from hub.access import Params, visible
+from hub.access import ENTITY_TABLES, EVERYONE_SEES, Params, visible
 from hub.auth import Principal
 from hub.db import APP_ROLE
-from hub.store.base import bind_principal
+from hub.store.base import Session, bind_principal
 
 log = logging.getLogger("hub.events")
 
@@ -61,10 +62,16 @@ def revoked_event(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def readable_events_sql(
-    principal: Principal, p: Params, after: int, upto: int, kinds: frozenset[str] | None = None
+    principal: Principal,
+    p: Params,
+    after: int,
+    upto: int,
+    kinds: frozenset[str] | None = None,
+    only: Sequence[int] | None = None,
 ) -> str:
     """The events with after < id <= upto that `principal` may see now (`visible` true), and in id order with them
-    those about a record that a sharing change took from it (`visible` false: their id, time and record only).
+    those about a record that a sharing change took from it (`visible` false: their id, time and record only); with
+    `only`, among those ids alone.
 
     Run as the request role with the principal bound (as_request): row-level security judges the events a second
     time, as on every other path. Its policy hides an event whose record the principal no longer sees, so that the
@@ -74,7 +81,12 @@ def readable_events_sql(
     a, u = p(after), p(upto)
     wanted = p(sorted(kinds)) if kinds is not None else None
     of_kinds = f" and t.entity_kind = any({wanted}::text[])" if wanted else ""
-    revoked_of_kinds = f" where r.entity_kind = any({wanted}::text[])" if wanted else ""
+    revoked_where = [f"r.entity_kind = any({wanted}::text[])"] if wanted else []
+    if only is not None:
+        ids = p(sorted(only))
+        of_kinds += f" and t.id = any({ids}::bigint[])"
+        revoked_where.append(f"r.id = any({ids}::bigint[])")
+    revoked_of_kinds = (" where " + " and ".join(revoked_where)) if revoked_where else ""
     return (
         f"select {EVENT_COLUMNS}, true as visible from events t"
         f" where t.id > {a} and t.id <= {u}{of_kinds} and {rule}"
@@ -84,22 +96,41 @@ def readable_events_sql(
     )
 
 
+# The ids of the events with after < id <= upto, and nothing else of them: cursors, which are no secret
+# (hub_events_upto is the request role's way to them). The fan-out tells the events a sight does not see from ids
+# that no event has (a rolled-back writer's).
+EVENT_IDS_SQL = """with recursive ids(id) as (
+    select hub_events_upto($1::bigint, 1)
+    union all select hub_events_upto(ids.id, 1) from ids where ids.id < $2::bigint
+) select id from ids where id is not null and id <= $2::bigint"""
+
+
 @contextlib.asynccontextmanager
-async def as_request(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def as_request(pool: asyncpg.Pool, *, generic_plans: bool = False) -> AsyncIterator[asyncpg.Connection]:
     """A transaction of the hub's own pool acting as the request role, which row-level security holds: the fan-out
-    and the replay read events as a request would, each principal bound in turn (hub.store.base.bind_principal)."""
+    and the replay read events as a request would, each principal bound in turn (hub.store.base.bind_principal).
+
+    `generic_plans`: the fan-out runs the same few statements (the visibility rule and its policies are large to
+    plan) for every batch with other values: each connection plans each once and keeps the plan."""
     async with pool.acquire() as con, con.transaction(readonly=True):
-        await con.execute(f"set local role {APP_ROLE}")
+        await con.execute(
+            f"set local role {APP_ROLE}" + ("; set local plan_cache_mode = force_generic_plan" if generic_plans else "")
+        )
         yield con
 
 
 async def readable_events(
-    con: asyncpg.Connection, principal: Principal, after: int, upto: int, kinds: frozenset[str] | None = None
+    con: asyncpg.Connection,
+    principal: Principal,
+    after: int,
+    upto: int,
+    kinds: frozenset[str] | None = None,
+    only: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """readable_events_sql for `principal`, bound for the rest of the transaction of `con` (as_request)."""
     await bind_principal(con, principal)
     p = Params()
-    sql = readable_events_sql(principal, p, after, upto, kinds)
+    sql = readable_events_sql(principal, p, after, upto, kinds, only)
     return [dict(r) for r in await con.fetch(sql, *p.values)]
 
 
@@ -108,24 +139,98 @@ def delivered_row(row: dict[str, Any]) -> dict[str, Any]:
     return row if row.pop("visible") else revoked_event(row)
 
 
+def sight_of(principal: Principal) -> Principal:
+    """The principal's sight: what the visibility rule (hub/access.py) depends on apart from RED recipients and
+    authorship, which name principals: its agency or its lab, and its role. As a principal that is nobody in
+    particular (id 0, bound as no principal at all), which no RED record names and no event about a principal is
+    about: every principal of the sight sees all it sees, and those named on a RED record (or an event about
+    themselves) see more, which the fan-out judges for them alone."""
+    return dataclasses.replace(principal, id=0, name=f"the sight of {principal.name}")
+
+
+_UNCONDITIONAL: dict[tuple[Any, ...], frozenset[str]] = {}
+
+
+def unconditional_kinds(principal: Principal) -> frozenset[str]:
+    """The kinds of record whose events `principal` sees whatever the record: those whose rule is `true` for it
+    (hub/access.py, visible and event_visible). It depends on the sight alone."""
+    key = sight_key(principal)
+    kinds = _UNCONDITIONAL.get(key)
+    if kinds is None:
+        free = set(EVERYONE_SEES)
+        free |= {kind for kind in ENTITY_TABLES if visible(kind, "t", principal, Params()) == "true"}
+        kinds = _UNCONDITIONAL[key] = frozenset(free)
+    return kinds
+
+
+def sight_key(principal: Principal) -> tuple[Any, ...]:
+    return ("sight", principal.agency_id, principal.lab_id, principal.role)
+
+
+@dataclass(frozen=True, eq=False)
+class Selection:
+    """What a live subscription asks of each event, for shared execution (docs/live.md, "How it scales").
+
+    Subscribers whose selections have the same `key` (document and variables, `since` aside) and the same sight get
+    one execution per event. `personal`: the selection reaches records beyond the event's own (a finding's
+    engagement, say), whose visibility may differ within a sight (a RED one): it is shared only among the
+    subscribers of one principal. `prepare(session, scratch)` gives the execution of one batch of events on a
+    session bound to the sight (`scratch` is shared by every selection of that sight and batch, so that they share
+    their loaders): it turns an event row into what the subscription yields."""
+
+    key: Hashable
+    personal: bool
+    prepare: Callable[[Session, dict[str, Any]], Callable[[dict[str, Any]], Awaitable[Any]]]
+
+
+@dataclass(frozen=True, eq=False)
+class Executed:
+    """An event as a subscription's selection made it: one execution, shared by the subscribers of one sight."""
+
+    result: Any
+
+
+class BoundSession(Session):
+    """A session on the fan-out's transaction (as_request), whose principal readable_events has bound already."""
+
+    def __init__(self, con: asyncpg.Connection, principal: Principal) -> None:
+        super().__init__(con, principal)
+        self._bound = True
+
+
 @dataclass(eq=False)
 class Subscriber:
-    """One live subscription: a principal, the kinds it wants, and a bounded queue of what to send."""
+    """One live subscription: a principal, the kinds it wants, what it selects, and a bounded queue of what to send."""
 
     principal: Principal
     kinds: frozenset[str] | None
     position: int
-    queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue())
+    queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue())
     limit: int = 1000
     dropped: str | None = None
     # the task that iterates the subscription (strawberry's operation task, which sends `complete` once the
     # subscription's generator has ended)
     serving: asyncio.Task[Any] | None = None
+    selection: Selection | None = None
+
+    @property
+    def viewer(self) -> Principal:
+        """Whom its events are judged and executed for: its sight, or its principal itself when its selection is
+        personal (or when it has none: the rows, which the subscription executes itself)."""
+        if self.selection is None or self.selection.personal:
+            return self.principal
+        return sight_of(self.principal)
+
+    @property
+    def group(self) -> Hashable:
+        if self.selection is None or self.selection.personal:
+            return ("principal", self.principal.id)
+        return sight_key(self.principal)
 
     def wants(self, row: dict[str, Any]) -> bool:
         return self.kinds is None or row["entity_kind"] in self.kinds
 
-    def offer(self, row: dict[str, Any]) -> None:
+    def offer(self, item: Any) -> None:
         if self.dropped:
             return
         if self.queue.qsize() >= self.limit:
@@ -133,7 +238,7 @@ class Subscriber:
             self.dropped = f"slow consumer: more than {self.limit} events unread"
             self.queue.put_nowait(None)
             return
-        self.queue.put_nowait(row)
+        self.queue.put_nowait(item)
 
     def close(self, reason: str) -> None:
         if not self.dropped:
@@ -156,15 +261,24 @@ class EventHub:
         poll_seconds: float = 2.0,
         queue_limit: int = 1000,
         max_per_principal: int = 50,
+        fan_out_connections: int = 4,
     ) -> None:
         self.url = url
         self.pool = pool
         self.poll_seconds = poll_seconds
         self.queue_limit = queue_limit
         self.max_per_principal = max_per_principal
+        # the pooled connections the fan-out executes sights on at once
+        self.fan_out_connections = fan_out_connections
         self.position = 0
         self.subscribers: set[Subscriber] = set()
         self.delivered = 0
+        # the fan-out's work, for /metrics and tests: executions of a selection (one per event, selection and
+        # sight), the SQL statements it ran, and the principals it judged apart from their sight
+        self.executions = 0
+        self.batches = 0
+        self.statements = 0
+        self.judged_alone = 0
         self.listener_connected = False
         self._listener: asyncpg.Connection | None = None  # kept referenced: a dropped connection stops LISTEN
         self._wake = asyncio.Event()
@@ -263,36 +377,157 @@ class EventHub:
                 await asyncio.sleep(0.5)
 
     async def _deliver_batch(self) -> bool:
-        """Take the next events after `position`, judge them once per principal among the local subscribers (as the
-        request role, with that principal bound: the store's rule and row-level security), deliver. True when
+        """Take the next events after `position`, judge and execute them once per sight among the local subscribers
+        (as the request role, with the sight bound: the store's rule and row-level security), deliver. True when
         there may be more."""
         previous = self.position
         try:
-            async with as_request(self.pool) as con:
+            async with as_request(self.pool, generic_plans=True) as con:
                 upto = await con.fetchval("select hub_events_upto($1, $2)", previous, BATCH)
                 if upto is None:
                     return False
                 # subscribers present now receive this batch; later ones start after it and replay it themselves
                 targets = [s for s in self.subscribers if not s.dropped]
                 self.position = upto
-                principals = list({s.principal.id: s.principal for s in targets}.values())
-                seen = {
-                    p.id: [delivered_row(row) for row in await readable_events(con, p, previous, upto)]
-                    for p in principals
-                }
+                plans = await self._judge(con, targets, previous, upto)
+            planned = await self._execute_plans(plans)
+            self.batches += 1
+            self.statements += 1  # hub_events_upto
         except BaseException:
             # nobody got this batch (the database went away while judging it, say): the next try reads it again,
             # and subscribers that arrived meanwhile skip it by their own position
             self.position = previous
             raise
         for subscriber in targets:
-            for row in seen.get(subscriber.principal.id, []):
-                if row["id"] <= subscriber.position or not subscriber.wants(row):
-                    continue
-                subscriber.offer(row)
+            for _, item in sorted(planned.get(subscriber, []), key=lambda picked: picked[0]):
+                subscriber.offer(item)
                 self.delivered += 1
             subscriber.position = max(subscriber.position, self.position)
         return True
+
+    async def _judge(
+        self, con: asyncpg.Connection, targets: list[Subscriber], after: int, upto: int
+    ) -> list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]]:
+        """Who gets which of the events after < id <= upto, as plans: (whom to bind, the subscribers, the rows);
+        _execute_plans makes them each subscriber's (event id, item) pairs.
+
+        Per sight (docs/live.md, "How it scales"): the events it may see, read with the sight bound; then each
+        selection executed once per event on one session and one set of loaders bound to the sight. The events the
+        sight does not see, or sees revoked (a RED record's, one about a principal), which a principal of the sight
+        may see where its sight does not, are judged and executed again for each principal of the sight.
+
+        Reading: the batch's ids first (cursors only); then each sight reads, under row-level security, the events
+        it may see among those not known yet to be visible to it, where an event is known to be visible when
+        another sight read it and its kind is one whose rule is `true` for this sight (hub/access.py: a lab's
+        event for everyone, a model's for an agency). A batch of such events is read once, not once per sight."""
+        groups: dict[Hashable, list[Subscriber]] = {}
+        for subscriber in targets:
+            groups.setdefault(subscriber.group, []).append(subscriber)
+        if not groups:
+            return []
+        every_id = {r[0] for r in await con.fetch(EVENT_IDS_SQL, after, upto)}
+        self.statements += 1
+        known: dict[int, dict[str, Any]] = {}
+        plans: list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]] = []
+        # agencies first: they see the most, so that the sights after them have the least to read
+        for members in sorted(groups.values(), key=lambda m: m[0].principal.agency_id is None):
+            viewer = members[0].viewer
+            free = unconditional_kinds(viewer)
+            rows = [row for row in known.values() if row["entity_kind"] in free]
+            needed = every_id - {row["id"] for row in rows}
+            if needed:
+                read = await readable_events(con, viewer, after, upto, only=sorted(needed))
+                self.statements += 2
+                for row in read:
+                    if row["visible"]:
+                        known.setdefault(row["id"], row)
+                rows += read
+            rows.sort(key=lambda row: int(row["id"]))
+            personal: set[int] = set()
+            if viewer.id == 0:
+                personal = every_id - {row["id"] for row in rows if row["visible"]}
+                personal |= {row["id"] for row in rows if not row["visible"]}
+            plans.append((viewer, members, [row for row in rows if row["id"] not in personal]))
+            if not personal:
+                continue
+            by_principal: dict[int, list[Subscriber]] = {}
+            for subscriber in members:
+                by_principal.setdefault(subscriber.principal.id, []).append(subscriber)
+            for own in by_principal.values():
+                principal = own[0].principal
+                mine = await readable_events(con, principal, after, upto, only=sorted(personal))
+                self.statements += 2
+                self.judged_alone += 1
+                if mine:
+                    plans.append((principal, own, mine))
+        return plans
+
+    async def _execute_plans(
+        self, plans: list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]]
+    ) -> dict[Subscriber, list[tuple[int, Any]]]:
+        """The plans on a few pooled connections at once, each in one transaction that binds each plan's sight (or
+        principal) in turn."""
+        planned: dict[Subscriber, list[tuple[int, Any]]] = {}
+        plans = [plan for plan in plans if plan[2]]
+        lanes = max(1, min(self.fan_out_connections, self.pool.get_max_size(), len(plans)))
+
+        async def lane(mine: list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]]) -> None:
+            async with as_request(self.pool, generic_plans=True) as con:
+                for viewer, members, rows in mine:
+                    await bind_principal(con, viewer)
+                    self.statements += 1
+                    await self._execute(con, viewer, rows, members, planned)
+
+        if plans:
+            await asyncio.gather(*(lane(plans[n::lanes]) for n in range(lanes)))
+        return planned
+
+    async def _execute(
+        self,
+        con: asyncpg.Connection,
+        viewer: Principal,
+        rows: list[dict[str, Any]],
+        subscribers: list[Subscriber],
+        planned: dict[Subscriber, list[tuple[int, Any]]],
+    ) -> None:
+        """Execute each selection of `subscribers` once per row of `rows` that one of them wants, all on one session
+        bound to `viewer` (bound already; its loaders batch the rows' records: one statement per kind and relation),
+        and plan each subscriber's items."""
+        events = [(row["id"], dict(row) if row["visible"] else revoked_event(row)) for row in rows]
+        for _, event in events:
+            event.pop("visible", None)
+        session = BoundSession(con, viewer)
+        scratch: dict[str, Any] = {}
+        runs: dict[Hashable, Callable[[dict[str, Any]], Awaitable[Any]]] = {}
+        todo: dict[tuple[Hashable, int], dict[str, Any]] = {}
+        picks: list[tuple[Subscriber, int, Any]] = []
+        for subscriber in subscribers:
+            selection = subscriber.selection
+            for event_id, event in events:
+                if event_id <= subscriber.position or not subscriber.wants(event):
+                    continue
+                if selection is None:
+                    picks.append((subscriber, event_id, event))
+                    continue
+                if selection.key not in runs:
+                    runs[selection.key] = selection.prepare(session, scratch)
+                todo.setdefault((selection.key, event_id), event)
+                picks.append((subscriber, event_id, (selection.key, event_id)))
+        done: dict[tuple[Hashable, int], Executed] = {}
+        if todo:
+            try:
+                results = await asyncio.gather(*(runs[key](event) for (key, _), event in todo.items()))
+            finally:
+                # a field's statement that graphql-core left behind (an error nulled its parent) ends here, before
+                # the connection is bound to anyone else
+                await session.close()
+                self.statements += session.statements
+            self.executions += len(todo)
+            done = {key: Executed(result) for key, result in zip(todo, results, strict=True)}
+        for subscriber, event_id, item in picks:
+            if subscriber.selection is not None:
+                item = done[item]
+            planned.setdefault(subscriber, []).append((event_id, item))
 
     # --------------------------------------------------------------------------------------- subscribing
 
@@ -311,10 +546,16 @@ class EventHub:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, principal: Principal, *, kinds: Sequence[str] | None = None, since: int | None = None
-    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        self,
+        principal: Principal,
+        *,
+        kinds: Sequence[str] | None = None,
+        since: int | None = None,
+        selection: Selection | None = None,
+    ) -> AsyncIterator[AsyncIterator[Any]]:
         """A subscription: first the replay of what `principal` may see after `since` (when given), then live events,
-        with no gap and no duplicate at the seam."""
+        with no gap and no duplicate at the seam. The replay yields event rows; live events come as rows too, or,
+        with a `selection`, as its execution shared within the subscriber's sight (Executed)."""
         if self._closing:
             raise SubscriptionClosed("the hub is shutting down")
         mine = sum(1 for s in self.subscribers if s.principal.id == principal.id)
@@ -330,10 +571,11 @@ class EventHub:
             position=self.position,
             limit=self.queue_limit,
             serving=asyncio.current_task(),
+            selection=selection,
         )
         self.subscribers.add(subscriber)
 
-        async def stream() -> AsyncIterator[dict[str, Any]]:
+        async def stream() -> AsyncIterator[Any]:
             if since is not None and since < subscriber.position:
                 async for row in self.replay(principal, wanted, since, subscriber.position):
                     if subscriber.dropped:

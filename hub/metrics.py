@@ -35,6 +35,14 @@ POOL_IDLE = Gauge("hub_pool_connections_idle", "Pooled connections idle", multip
 POOL_WAITING = Gauge("hub_pool_waiting", "Requests waiting for a pooled connection", multiprocess_mode="livesum")
 SUBSCRIPTIONS = Gauge("hub_subscriptions_open", "Open statusChanged subscriptions", multiprocess_mode="livesum")
 EVENTS_FANNED_OUT = Counter("hub_events_fanned_out_total", "Events put on subscribers' queues (event x subscriber)")
+EVENT_EXECUTIONS = Counter(
+    "hub_event_executions_total", "Executions of a subscription's selection (one per event, selection and sight)"
+)
+EVENT_BATCHES = Counter("hub_event_batches_total", "Batches of events the fan-out read and delivered")
+EVENT_STATEMENTS = Counter("hub_event_fanout_statements_total", "SQL statements the event fan-out ran")
+EVENT_JUDGED_ALONE = Counter(
+    "hub_event_judged_alone_total", "Principals the fan-out judged apart from their sight (RED, authorship)"
+)
 LISTENER_LAG = Gauge(
     "hub_listener_lag_events", "Events committed but not yet fanned out by this worker", multiprocess_mode="livemax"
 )
@@ -64,6 +72,13 @@ def render() -> tuple[bytes, str]:
 async def refresh_gauges(app_state: Any, *, every: float = 2.0) -> None:
     """Keep this worker's gauges current: pool, subscriptions, listener (a background task of the lifespan)."""
     last_fanned_out = 0
+    last: dict[str, int] = {}
+    counted = {
+        "executions": EVENT_EXECUTIONS,
+        "batches": EVENT_BATCHES,
+        "statements": EVENT_STATEMENTS,
+        "judged_alone": EVENT_JUDGED_ALONE,
+    }
     while True:
         events = app_state.events
         pool = app_state.pool
@@ -76,6 +91,10 @@ async def refresh_gauges(app_state: Any, *, every: float = 2.0) -> None:
             LISTENER_CONNECTED.set(1 if events.listener_connected else 0)
             EVENTS_FANNED_OUT.inc(events.delivered - last_fanned_out)
             last_fanned_out = events.delivered
+            for name, counter in counted.items():
+                now = int(getattr(events, name))
+                counter.inc(now - last.get(name, 0))
+                last[name] = now
             async with app_state.system_pool.acquire(timeout=2) as con:
                 latest = await con.fetchval("select coalesce(max(id), 0) from events", timeout=2)
             LISTENER_LAG.set(max(0, int(latest) - events.position))

@@ -84,6 +84,8 @@ def serve(settings: Settings, sock: socket.socket) -> None:
         # the hub logs every request itself (hub.request), with its request id and principal
         access_log=False,
         log_config=None,
+        # an event's frame is small: compressing each one for each subscriber costs more than it saves
+        ws_per_message_deflate=False,
     )
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # every worker writes its metrics here, so that /metrics on any of them reports all

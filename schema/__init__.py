@@ -34,6 +34,7 @@ from schema import (
     webhooks,
 )
 from schema.common import DECIMAL_SCALAR, Decimal
+from schema.events import SharedExecutor
 from schema.mutations import in_payload
 from schema.relations import publish_sizes
 
@@ -88,6 +89,8 @@ class HubSchema(strawberry.Schema):
 # OperationCache: an operation's text is parsed and validated once per worker, through the pipeline's caches.
 schema = HubSchema(
     config=StrawberryConfig(scalar_map={Decimal: DECIMAL_SCALAR}),
+    # a live event is executed once per sight and handed to each subscriber as it is (schema/events.py)
+    execution_context_class=SharedExecutor,
     query=Query,
     mutation=Mutation,
     subscription=Subscription,

@@ -2,24 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import json
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from enum import Enum
+from inspect import isawaitable
 from typing import Any, cast
 
 import strawberry
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    is_composite_type,
+    is_object_type,
+    is_union_type,
+    print_ast,
+    visit,
+)
+from graphql.language import Visitor
+from graphql.type import GraphQLNamedType
+from graphql.utilities import ast_from_value, type_from_ast, value_from_ast_untyped
 from strawberry.scalars import JSON
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from hub.events import Executed, Selection
 from hub.kinds import event_kinds
 from hub.loaders import Loaders
 from hub.store import events as store
 from hub.store.agencies import AGENCY
-from hub.store.base import Entity
+from hub.store.base import Entity, Session
 from hub.store.labs import LAB
 from schema.agencies import Agency
 from schema.common import (
     NODE_TYPES,
     Connection,
+    Context,
     EntityKind,
     HubError,
     Node,
@@ -170,6 +196,160 @@ class EventQuery:
 
 # ------------------------------------------------------------------------------------------------ subscriptions
 
+# The record types every principal sees alike (hub/access.py, EVERYONE_SEES): a selection may reach them below the
+# event and still be shared within a sight.
+SIGHT_TYPES = frozenset({"Agency", "Lab"})
+
+
+class SharedExecutor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor (strawberry's), which hands a subscriber an event its selection was executed for
+    already, once for its whole sight (hub/events.py, Executed), instead of executing it again."""
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        if isinstance(payload, Executed):
+            return _Executed(payload.result)
+        return super().build_per_event_executor(payload)
+
+
+class _Executed:
+    """A per-event executor whose result is there already: each subscriber gets its own result object around the
+    shared data (the error policy may rewrite a result's errors)."""
+
+    def __init__(self, result: ExecutionResult) -> None:
+        self.result = result
+
+    def execute_operation(self, serially: bool | None = None) -> ExecutionResult:
+        result = self.result
+        return ExecutionResult(result.data, list(result.errors) if result.errors else None, result.extensions)
+
+
+def _variables_in(node: Any) -> list[str]:
+    names: list[str] = []
+
+    class Collect(Visitor):
+        def enter_variable(self, variable: VariableNode, *_: Any) -> None:
+            names.append(variable.name.value)
+
+    visit(node, Collect())
+    return names
+
+
+def _alike_within_sight(named: GraphQLNamedType) -> bool:
+    """Is a value of this type the same for every principal of a sight, its own fields aside (which the caller
+    checks in turn)? The records everyone sees (SIGHT_TYPES) and the values that are no records (a finding's CVSS,
+    a party to an agreement: object types that are not nodes); not another record, nor an interface (Node)."""
+    if named.name in SIGHT_TYPES:
+        return True
+    if is_object_type(named):
+        return all(interface.name != "Node" for interface in named.interfaces)
+    if is_union_type(named):
+        return all(_alike_within_sight(member) for member in named.types)
+    return False
+
+
+def _reaches_beyond_sight(
+    schema: GraphQLSchema,
+    parent: GraphQLNamedType,
+    selections: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: frozenset[str] = frozenset(),
+) -> bool:
+    """Does this selection (on `parent`) reach a record other than the event's own `entity` and the records
+    everyone sees alike (SIGHT_TYPES), whose visibility may then differ within a sight (a RED one)?"""
+    if selections is None:
+        return False
+    for node in selections.selections:
+        if isinstance(node, InlineFragmentNode):
+            on = schema.get_type(node.type_condition.name.value) if node.type_condition else parent
+            if on is None or _reaches_beyond_sight(schema, on, node.selection_set, fragments, seen):
+                return True
+        elif isinstance(node, FragmentSpreadNode):
+            name = node.name.value
+            fragment = fragments.get(name)
+            if fragment is None or name in seen:
+                continue
+            on = schema.get_type(fragment.type_condition.name.value)
+            if on is None or _reaches_beyond_sight(schema, on, fragment.selection_set, fragments, seen | {name}):
+                return True
+        elif isinstance(node, FieldNode):
+            name = node.name.value
+            if name.startswith("__"):
+                continue
+            fields = getattr(parent, "fields", {})
+            definition = fields.get(name)
+            if definition is None:
+                return True
+            named = get_named_type(definition.type)
+            if not is_composite_type(named):
+                continue
+            if not (parent.name == "Event" and name == "entity") and not _alike_within_sight(named):
+                return True
+            if _reaches_beyond_sight(schema, named, node.selection_set, fragments, seen):
+                return True
+    return False
+
+
+def selection_of(info: strawberry.Info) -> Selection:
+    """What the subscription selects of each event, for shared execution (hub/events.py, Selection): the document
+    and the variables, less those only the root field's arguments read (`since`, `kinds`: they choose the events,
+    not what is made of each); personal when it reaches records whose visibility may differ within a sight."""
+    raw = info._raw_info
+    schema: GraphQLSchema = raw.schema
+    operation = raw.operation
+    fragments = dict(raw.fragments)
+    document = DocumentNode(definitions=(operation, *fragments.values()))
+    root = raw.field_nodes[0]
+    in_arguments = [name for argument in root.arguments or () for name in _variables_in(argument)]
+    # (not their definitions: where they are read)
+    everywhere = _variables_in(operation.selection_set) + [
+        name for f in fragments.values() for name in _variables_in(f)
+    ]
+    everywhere += [name for directive in operation.directives or () for name in _variables_in(directive)]
+    # the variables as a client would send them, for an executor of the group's own
+    # (strawberry's resolve info carries the coerced values as a plain dict)
+    coerced = cast(dict[str, Any], raw.variable_values or {})
+    sent: dict[str, Any] = {}
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        if name in coerced:
+            variable_type: Any = type_from_ast(schema, definition.type)
+            literal = ast_from_value(coerced[name], variable_type) if variable_type is not None else None
+            sent[name] = value_from_ast_untyped(literal) if literal is not None else None
+    keyed = {name: value for name, value in sent.items() if everywhere.count(name) > in_arguments.count(name)}
+    event_type = get_named_type(raw.return_type)
+    personal = _reaches_beyond_sight(schema, event_type, root.selection_set, fragments)
+    text = print_ast(document)
+    key = (text, operation.name.value if operation.name else None, json.dumps(keyed, sort_keys=True, default=str))
+    settings = ctx(info).settings
+
+    def prepare(session: Session, scratch: dict[str, Any]) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+        context = scratch.get("context")
+        if context is None:
+            # one context, one session and one set of loaders for every selection of the sight and batch
+            context = scratch["context"] = Context(
+                db=session, loaders=Loaders(session), principal=session.principal, settings=settings
+            )
+        executor = SharedExecutor.build(
+            schema,
+            document,
+            context_value=context,
+            raw_variable_values=sent,
+            operation_name=operation.name.value if operation.name else None,
+        )
+        if isinstance(executor, list):
+            raise executor[0]
+
+        async def run(row: dict[str, Any]) -> Any:
+            try:
+                result = executor.build_per_event_executor(Event.from_row(row)).execute_operation(False)
+                return await result if isawaitable(result) else result
+            except Exception as error:  # noqa: BLE001 - the group's subscribers get it as an error, as they would alone
+                return ExecutionResult(None, [GraphQLError(str(error), original_error=error)])
+
+        return run
+
+    return Selection(key=key, personal=personal, prepare=prepare)
+
 
 @strawberry.type
 class EventSubscription:
@@ -194,12 +374,18 @@ class EventSubscription:
                 raise HubError("since: not an event cursor (use an event's `cursor`)", "BAD_USER_INPUT", field="since")
             after = int(since)
         try:
-            subscription = context.events.subscribe(context.principal, kinds=values(kinds), since=after)
+            subscription = context.events.subscribe(
+                context.principal, kinds=values(kinds), since=after, selection=selection_of(info)
+            )
             async with subscription as stream:
-                async for row in stream:
-                    # each event is resolved afresh: nothing cached from an earlier one, visibility judged now
+                async for item in stream:
+                    if isinstance(item, Executed):
+                        # executed once for the subscriber's sight (SharedExecutor hands it over as it is)
+                        yield cast(Event, item)
+                        continue
+                    # a replayed event is resolved afresh: nothing cached from an earlier one, visibility judged now
                     context.loaders = Loaders(context.db)
-                    yield Event.from_row(row)
+                    yield Event.from_row(item)
         except TooManySubscriptions as error:
             raise HubError(str(error), "RATE_LIMITED") from None
         except SubscriptionClosed as closed:
