@@ -464,6 +464,25 @@ STATEMENTS: list[tuple[str, str]] = [
 
 # One event per record (and `events_per_record - 1` updates), appended in creation order through the chain's
 # trigger, which numbers and hashes each.
+# The tables whose records leave the hub as STIX objects (sql/020, sql/021) and their events' kind: their STIX ids
+# and the time of their latest event made from the data alone, so that the same sizes give the same rows (a random
+# UUID and the insertion time otherwise). The ids are version-4-shaped UUIDs from an md5 of the table and the id.
+STIX_TABLES = {
+    "labs": "LAB",
+    "findings": "FINDING",
+    "cyber_measures": "MEASURE",
+    "infrastructure_counterparts": "COUNTERPART",
+    "infrastructure_engagements": "ENGAGEMENT",
+}
+STIX_SQL = """
+    update $table t
+       set stix_id = (substr(h, 1, 12) || '4' || substr(h, 14, 3) || '8' || substr(h, 18, 15))::uuid,
+           last_event_at = greatest(t.created_at, coalesce(
+               (select max(e.at) from events e where e.entity_kind = '$kind' and e.entity_id = t.id), t.updated_at))
+      from (select id, md5('frontier-hub bench $table ' || id) as h from $table) d
+     where d.id = t.id
+"""
+
 EVENTS_SQL = """
     insert into events (at, actor_principal_id, actor_agency_id, actor_lab_id, entity_kind, entity_id, action,
                         from_state, to_state)
@@ -553,6 +572,8 @@ async def generate(con: asyncpg.Connection, sizes: Sizes) -> dict[str, int]:
             await con.execute(Template(sql).substitute(values))
         if sizes.events_per_record:
             await con.execute(Template(EVENTS_SQL).substitute(values))
+        for table in STIX_TABLES:
+            await con.execute(Template(STIX_SQL).substitute(table=table, kind=STIX_TABLES[table]))
         for table in IDENTITY_TABLES:
             # the next identity after the explicit ids
             await con.execute(f"select setval(pg_get_serial_sequence('{table}', 'id'), (select max(id) from {table}))")
