@@ -43,6 +43,12 @@ class SubscriptionClosed(Exception):
     """The subscriber was dropped: it does not read fast enough, or the hub is shutting down."""
 
 
+def shown_details(details: dict[str, Any] | None) -> dict[str, Any]:
+    """What clients are shown of an event's details (GraphQL's Event, webhook bodies): all but the snapshot of who
+    could see the record before a sharing change (`before`, hub/store/sharing.py), which only the rule reads."""
+    return {key: value for key, value in (details or {}).items() if key != "before"}
+
+
 def revoked_event(row: dict[str, Any]) -> dict[str, Any]:
     """What a subscriber gets instead of an event on a record it no longer may see: nothing but that fact."""
     return {

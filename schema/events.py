@@ -34,7 +34,7 @@ from graphql.utilities import ast_from_value, type_from_ast, value_from_ast_unty
 from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from hub.events import Executed, Selection
+from hub.events import Executed, Selection, shown_details
 from hub.kinds import event_kinds
 from hub.loaders import Loaders
 from hub.store import events as store
@@ -104,7 +104,7 @@ class Event(Node):
             from_state=row["from_state"],
             to_state=row["to_state"],
             reason=row["reason"],
-            details=cast(JSON, {k: v for k, v in (row["details"] or {}).items() if k != "before"}),
+            details=cast(JSON, shown_details(row["details"])),
         )
 
     actor_agency: Agency | None = relation_field(

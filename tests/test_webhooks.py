@@ -278,6 +278,9 @@ async def test_only_what_the_owner_may_see_and_one_access_revoked(hub: Api, rece
     bodies = [r.verify(secret) for r in receiver.received]
     assert [(b["type"], b["data"]["entityId"]) for b in bodies] == [("finding.shared", shared["id"])]
     assert all(b["data"]["entityId"] not in (hidden["id"], red["id"]) for b in bodies)
+    # the sharing change's snapshot of who could see the record before (share lists, RED recipients) is the hub's
+    # own: the body shows the event's details as GraphQL's Event does, without it
+    assert "before" not in bodies[0]["data"]["details"], bodies[0]
 
     # unshared: one ACCESS_REVOKED with an id of its own, then nothing about the record
     unshare = {"id": shared["id"], "expectedVersion": 2, "tlp": "AMBER_STRICT"}

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 from standardwebhooks.webhooks import Webhook
 
+from hub.events import shown_details
 from hub.kinds import KINDS
 from schema.common import to_global_id
 
@@ -66,7 +67,7 @@ def body(row: dict[str, Any]) -> bytes:
         "at": row["at"].isoformat(),
         "actorAgencyId": _global("AGENCY", row["actor_agency_id"]),
         "actorLabId": _global("LAB", row["actor_lab_id"]),
-        "details": row["details"] or {},
+        "details": shown_details(row["details"]),
     }
     return orjson.dumps(
         {"type": message_type(row), "timestamp": row["at"].isoformat(), "version": BODY_VERSION, "data": data}
