@@ -80,12 +80,12 @@ class IssuedToken:
     expires_at: datetime | None
 
 
-def bearer_token(header_value: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header, or None."""
+def bearer_token(header_value: str | None, schemes: tuple[str, ...] = ("bearer",)) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (or of another of `schemes`, lower case), or None."""
     if not header_value:
         return None
     scheme, _, token = header_value.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() not in schemes or not token.strip():
         return None
     return token.strip()
 

@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub import metrics
-from hub.auth import Principal, authenticate
+from hub.auth import Principal, authenticate, bearer_token
 from hub.db import DatabaseUnavailable, connection_lost, database_unavailable
 from hub.demand import rate_limit_headers
 from hub.errors import request_id_from
@@ -565,12 +565,7 @@ class TaxiiEndpoint:
         """The principal of `Authorization: Bearer <token>` (the hub's tokens; `Token <token>`, as taxii2-client's
         TokenAuth sends it, is read the same); 401 with WWW-Authenticate: Bearer otherwise."""
         header = request.headers.get("authorization")
-        token = None
-        if header:
-            scheme, _, value = header.strip().partition(" ")
-            if scheme.lower() in ("bearer", "token") and value.strip():
-                token = value.strip()
-        principal = await authenticate(con, token)
+        principal = await authenticate(con, bearer_token(header, schemes=("bearer", "token")))
         if principal is None:
             raise TaxiiError(
                 401,

@@ -35,7 +35,7 @@ import asyncpg
 from hub import metrics
 from hub.auth import Principal
 from hub.db import create_pool
-from hub.events import as_request, delivered_row, readable_events
+from hub.events import as_request, delivered_row, readable_events, sight_of
 from hub.settings import Settings
 from hub.webhooks import http, payload
 from hub.webhooks.secrets import SecretBox
@@ -50,25 +50,19 @@ BATCH = 100
 
 def sight(endpoint: dict[str, Any]) -> Principal:
     """The principal whose sight judges an endpoint's deliveries: its owning agency as the agency's admins see it,
-    or its owning lab as its liaisons do. It names no person (id 0): a RED record, visible to its named recipients
-    and author only, is never delivered to an endpoint, and an ACCESS_REVOKED is never sent for one."""
-    if endpoint["owner_lab_id"] is not None:
-        return Principal(
-            id=0,
-            name=f"webhook {endpoint['id']}",
-            role="LAB_LIAISON",
-            agency_id=None,
-            agency_code=None,
-            lab_id=endpoint["owner_lab_id"],
-        )
-    return Principal(
+    or its owning lab as its liaisons do, as a sight names no person (hub.events.sight_of): a RED record, visible to
+    its named recipients and author only, is never delivered to an endpoint, and an ACCESS_REVOKED is never sent
+    for one."""
+    lab = endpoint["owner_lab_id"]
+    owner = Principal(
         id=0,
         name=f"webhook {endpoint['id']}",
-        role="ADMIN",
-        agency_id=endpoint["owner_agency_id"],
-        agency_code=endpoint.get("agency_code"),
-        lab_id=None,
+        role="LAB_LIAISON" if lab is not None else "ADMIN",
+        agency_id=None if lab is not None else endpoint["owner_agency_id"],
+        agency_code=None if lab is not None else endpoint.get("agency_code"),
+        lab_id=lab,
     )
+    return sight_of(owner)
 
 
 def wanted(endpoint: dict[str, Any], row: dict[str, Any]) -> bool:
