@@ -284,6 +284,9 @@ class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
     _count: strawberry.Private[Callable[[], Any]]
+    # what the connection reads (its entity and filter, and the parent it is under when nested), for the fields that
+    # read the same records otherwise (the aggregates); None for the connections that are not of a store entity
+    _source: strawberry.Private[ConnectionSource | None] = None
 
     @strawberry.field(description="How many records match the filter (that you may see), over all pages.")
     async def total_count(self) -> int:
@@ -292,6 +295,16 @@ class Connection(Generic[T]):
     @strawberry.field(description="The nodes of the edges, for clients that need no cursors.")
     def nodes(self) -> list[T]:
         return [edge.node for edge in self.edges]
+
+
+@dataclass(frozen=True)
+class ConnectionSource:
+    """The records a connection pages through: the visible rows of `entity` that `build_where` keeps (and, for a
+    nested connection, those under its parent: `within` is the store relation and the parent's id)."""
+
+    entity: Entity
+    build_where: Callable[..., None]
+    within: tuple[Any, int] | None = None
 
 
 async def resolve_connection(
@@ -339,6 +352,7 @@ async def resolve_connection(
             end_cursor=result.cursors[-1] if result.cursors else None,
         ),
         _count=result.count,
+        _source=ConnectionSource(entity, lambda w: where(w, filters)),
     )
 
 

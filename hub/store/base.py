@@ -319,11 +319,13 @@ def check_first(first: int, *, argument: str = "first") -> None:
 @dataclass(frozen=True)
 class PageSql:
     """The statements of one page: `sql` selects the rows (one more than `first`, to tell whether there is a next
-    page) with their `_order_value` and position `_n`; `count_sql` counts all rows that match. Both use the
-    parameters of the Params they were built with."""
+    page) with their `_order_value` and position `_n`; `count_sql` counts all rows that match; `rows_sql` selects
+    all rows that match (the store's select list, the visibility rule applied, no order or limit), which the
+    aggregates group and count. All use the parameters of the Params they were built with."""
 
     sql: str
     count_sql: str
+    rows_sql: str
     order: str
     order_field: OrderField
     first: int
@@ -364,7 +366,16 @@ def page_sql(
         f" from {source} where {condition}{cursor_condition} order by {ordering} limit {first + 1}"
     )
     count_sql = f"select count(*) from {entity.table} t where {condition}"
-    return PageSql(sql=sql, count_sql=count_sql, order=order, order_field=order_field, first=first, after=after)
+    rows_sql = f"select {select} from {source} where {condition}"
+    return PageSql(
+        sql=sql,
+        count_sql=count_sql,
+        rows_sql=rows_sql,
+        order=order,
+        order_field=order_field,
+        first=first,
+        after=after,
+    )
 
 
 async def page(
