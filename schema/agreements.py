@@ -191,6 +191,11 @@ class EarlyAccessAgreementFilter:
     access_end_before: datetime | None = None
 
 
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class EarlyAccessAgreementConnection(Connection[EarlyAccessAgreement]):
+    """The connection of EarlyAccessAgreements, root and nested: where their own fields (aggregates) go."""
+
+
 @strawberry.type
 class EarlyAccessAgreementQuery:
     @strawberry.field(description="Early-access agreements you are party to, by window end unless ordered otherwise.")
@@ -201,7 +206,7 @@ class EarlyAccessAgreementQuery:
         order_by: EarlyAccessAgreementOrder | None = None,
         first: int = 50,
         after: str | None = None,
-    ) -> Connection[EarlyAccessAgreement]:
+    ) -> EarlyAccessAgreementConnection:
         f = filter or EarlyAccessAgreementFilter()
         filters = {
             "state": values(f.state),
@@ -218,6 +223,7 @@ class EarlyAccessAgreementQuery:
             info,
             store.AGREEMENT,
             EarlyAccessAgreement,
+            connection=EarlyAccessAgreementConnection,
             filters=filters,
             where=store.where_agreements,
             order=order_by,

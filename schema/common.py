@@ -317,8 +317,10 @@ async def resolve_connection(
     order: Any | None,
     first: int,
     after: str | None,
-) -> Connection[Any]:
-    """A root connection: one page of visible rows of `entity` as `node_type`s."""
+    connection: type[Connection[Any]] | None = None,
+) -> Any:
+    """A root connection: one page of visible rows of `entity` as `node_type`s (as a `connection`, the node type's
+    own connection class when it has one: FindingConnection, ...)."""
     context = ctx(info)
     order_field = order.field.value if order is not None else None
     descending = order is not None and order.direction == OrderDirection.DESC
@@ -343,7 +345,7 @@ async def resolve_connection(
     edges = [Edge(cursor=c, node=node_type.from_row(r)) for c, r in zip(result.cursors, result.rows, strict=True)]
     # load what the nested fields will ask for, for the whole page, so that they answer synchronously
     await look_ahead(preload_page(info, [edge.node for edge in edges]))
-    return Connection(
+    return (connection or Connection)(
         edges=edges,
         page_info=PageInfo(
             has_next_page=result.has_next_page,

@@ -643,6 +643,11 @@ async def _visible_standard(info: strawberry.Info, global_id: strawberry.ID, fie
     return standard_id
 
 
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class CoverageDecisionConnection(Connection[CoverageDecision]):
+    """The connection of CoverageDecisions, root and nested: where their own fields (aggregates) go."""
+
+
 @strawberry.type
 class CoverageQuery:
     @strawberry.field(
@@ -754,7 +759,7 @@ class CoverageQuery:
         order_by: CoverageDecisionOrder | None = None,
         first: int = 50,
         after: str | None = None,
-    ) -> Connection[CoverageDecision]:
+    ) -> CoverageDecisionConnection:
         f = filter or CoverageDecisionFilter()
         filters = {
             "state": values(f.state),
@@ -771,6 +776,7 @@ class CoverageQuery:
             info,
             store.DECISION,
             CoverageDecision,
+            connection=CoverageDecisionConnection,
             filters=filters,
             where=store.where_decisions,
             order=order_by,

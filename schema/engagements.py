@@ -32,7 +32,7 @@ from schema.common import (
     transitions_field,
     values,
 )
-from schema.findings import Finding, FindingFilter, finding_filters
+from schema.findings import Finding, FindingConnection, FindingFilter, finding_filters
 from schema.labs import Lab
 from schema.mutations import UserError, record_id, run_mutation
 from schema.relations import ById, Related, Rows
@@ -257,12 +257,13 @@ class SectorInfo:
     @strawberry.field(description="Engagements in the sector that you may see.")
     async def engagements(
         self, info: strawberry.Info, first: int = 50, after: str | None = None
-    ) -> Connection[InfrastructureEngagement]:
+    ) -> InfrastructureEngagementConnection:
         filters = engagement_filters(InfrastructureEngagementFilter(sectors=[self.sector]))
         return await resolve_connection(
             info,
             store.ENGAGEMENT,
             InfrastructureEngagement,
+            connection=InfrastructureEngagementConnection,
             filters=filters,
             where=store.where_engagements,
             order=None,
@@ -271,13 +272,26 @@ class SectorInfo:
         )
 
     @strawberry.field(description="Findings touching the sector that you may see.")
-    async def findings(self, info: strawberry.Info, first: int = 50, after: str | None = None) -> Connection[Finding]:
+    async def findings(self, info: strawberry.Info, first: int = 50, after: str | None = None) -> FindingConnection:
         from hub.store.findings import FINDING, where_findings
 
         filters = finding_filters(FindingFilter(sectors=[self.sector]))
         return await resolve_connection(
-            info, FINDING, Finding, filters=filters, where=where_findings, order=None, first=first, after=after
+            info,
+            FINDING,
+            Finding,
+            filters=filters,
+            where=where_findings,
+            order=None,
+            first=first,
+            after=after,
+            connection=FindingConnection,
         )
+
+
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class InfrastructureEngagementConnection(Connection[InfrastructureEngagement]):
+    """The connection of InfrastructureEngagements, root and nested: where their own fields (aggregates) go."""
 
 
 @strawberry.type
@@ -290,11 +304,12 @@ class InfrastructureEngagementQuery:
         order_by: InfrastructureEngagementOrder | None = None,
         first: int = 50,
         after: str | None = None,
-    ) -> Connection[InfrastructureEngagement]:
+    ) -> InfrastructureEngagementConnection:
         return await resolve_connection(
             info,
             store.ENGAGEMENT,
             InfrastructureEngagement,
+            connection=InfrastructureEngagementConnection,
             filters=engagement_filters(filter or InfrastructureEngagementFilter()),
             where=store.where_engagements,
             order=order_by,

@@ -265,6 +265,11 @@ def finding_filters(f: FindingFilter) -> dict[str, Any]:
     }
 
 
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class FindingConnection(Connection[Finding]):
+    """The connection of Findings, root and nested: where their own fields (aggregates) go."""
+
+
 @strawberry.type
 class FindingQuery:
     @strawberry.field(description="Findings you may see, in creation order unless ordered otherwise.")
@@ -275,11 +280,12 @@ class FindingQuery:
         order_by: FindingOrder | None = None,
         first: int = 50,
         after: str | None = None,
-    ) -> Connection[Finding]:
+    ) -> FindingConnection:
         return await resolve_connection(
             info,
             store.FINDING,
             Finding,
+            connection=FindingConnection,
             filters=finding_filters(filter or FindingFilter()),
             where=store.where_findings,
             order=order_by,

@@ -122,6 +122,11 @@ class CyberMeasureFilter:
     created_before: datetime | None = None
 
 
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class CyberMeasureConnection(Connection[CyberMeasure]):
+    """The connection of CyberMeasures, root and nested: where their own fields (aggregates) go."""
+
+
 @strawberry.type
 class CyberMeasureQuery:
     @strawberry.field(description="DoD cyber measures you may see.")
@@ -132,7 +137,7 @@ class CyberMeasureQuery:
         order_by: CyberMeasureOrder | None = None,
         first: int = 50,
         after: str | None = None,
-    ) -> Connection[CyberMeasure]:
+    ) -> CyberMeasureConnection:
         f = filter or CyberMeasureFilter()
         filters = {
             "state": values(f.state),
@@ -149,6 +154,7 @@ class CyberMeasureQuery:
             info,
             store.MEASURE,
             CyberMeasure,
+            connection=CyberMeasureConnection,
             filters=filters,
             where=store.where_measures,
             order=order_by,

@@ -249,6 +249,11 @@ class FrontierModelFilter:
     created_before: datetime | None = None
 
 
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class FrontierModelConnection(Connection[FrontierModel]):
+    """The connection of FrontierModels, root and nested: where their own fields (aggregates) go."""
+
+
 @strawberry.type
 class FrontierModelQuery:
     @strawberry.field(description="Frontier models, by name unless ordered otherwise.")
@@ -259,7 +264,7 @@ class FrontierModelQuery:
         order_by: FrontierModelOrder | None = None,
         first: int = 50,
         after: str | None = None,
-    ) -> Connection[FrontierModel]:
+    ) -> FrontierModelConnection:
         f = filter or FrontierModelFilter()
         filters = {
             "release_status": values(f.release_status),
@@ -276,6 +281,7 @@ class FrontierModelQuery:
             info,
             store.MODEL,
             FrontierModel,
+            connection=FrontierModelConnection,
             filters=filters,
             where=store.where_models,
             order=order_by,

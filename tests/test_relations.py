@@ -43,7 +43,7 @@ def machinery(gql_type: GraphQLObjectType) -> bool:
     """Connections, edges and page info: the compiler and the look-ahead read them as such, not as records."""
     found = definition(gql_type.name)
     origin = found.concrete_of.origin if found.concrete_of is not None else found.origin
-    return origin in (Connection, Edge, PageInfo)
+    return isinstance(origin, type) and issubclass(origin, Connection | Edge | PageInfo)
 
 
 def record_types() -> list[GraphQLObjectType]:
