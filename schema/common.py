@@ -315,9 +315,11 @@ async def resolve_connection(
     filters: dict[str, Any],
     where: Callable[..., None],
     order: Any | None,
-    first: int,
+    first: int | None,
     after: str | None,
     connection: type[Connection[Any]] | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Any:
     """A root connection: one page of visible rows of `entity` as `node_type`s (as a `connection`, the node type's
     own connection class when it has one: FindingConnection, ...)."""
@@ -327,7 +329,9 @@ async def resolve_connection(
     if isinstance(context, Planning):
         # the SQL compiler asks what this connection would read (schema/compiler/)
         raise Planned(
-            PlannedConnection(entity, node_type, lambda w: where(w, filters), order_field, descending, first, after)
+            PlannedConnection(
+                entity, node_type, lambda w: where(w, filters), order_field, descending, first, after, last, before
+            )
         )
     try:
         result: Page = await page(
@@ -338,6 +342,8 @@ async def resolve_connection(
             descending=descending,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
     except UserInputError as error:
         raise bad_input(error) from None

@@ -273,8 +273,10 @@ class PlannedConnection:
     build_where: Any
     order: str | None
     descending: bool
-    first: int
+    first: int | None
     after: str | None
+    last: int | None = None
+    before: str | None = None
 
 
 class Planned(Exception):
