@@ -592,8 +592,17 @@ async def page(
     return page_of(built, [dict(r) for r in records], count_sql=built.count_sql, db=db, p=p)
 
 
-def page_of(built: PageSql, records: list[dict[str, Any]], *, count_sql: str, db: Session, p: Params) -> Page:
-    """The Page of the rows `built.sql` returned (with their `_n`), its count by `count_sql` on demand."""
+def page_of(
+    built: PageSql,
+    records: list[dict[str, Any]],
+    *,
+    count_sql: str,
+    db: Session,
+    p: Params,
+    count: Callable[[], Any] | None = None,
+) -> Page:
+    """The Page of the rows `built.sql` returned (with their `_n`), its count by `count_sql` (or `count`) on
+    demand."""
     rows = [r for r in records if 1 <= r["_n"] <= built.size]
     cursors = []
     for row in rows:
@@ -602,7 +611,7 @@ def page_of(built: PageSql, records: list[dict[str, Any]], *, count_sql: str, db
         row.pop("_parent", None)
         cursors.append(encode_cursor(built.order, row.pop("_order_value"), row["id"]))
 
-    async def count() -> int:
+    async def count_rows() -> int:
         # the count statement shares the page's parameters (those after its own are unused by it: pass the prefix)
         return int(await db.fetchval(count_sql, *p.values[: count_params(count_sql)]))
 
@@ -611,7 +620,7 @@ def page_of(built: PageSql, records: list[dict[str, Any]], *, count_sql: str, db
         cursors=cursors,
         has_next_page=built.has_next_page(len(records)),
         has_previous_page=built.has_previous_page(len(records)),
-        count=count,
+        count=count or count_rows,
     )
 
 
@@ -713,3 +722,66 @@ async def rows_of_visible_parents(
     for r in rows:
         grouped.setdefault(r[column], []).append(dict(r))
     return [grouped.get(i, []) for i in parent_ids]
+
+
+@dataclass(frozen=True)
+class PageArguments:
+    """What a nested connection's page is asked for (the same for every parent of a batch)."""
+
+    build_where: Callable[[Where], None] | None = None
+    order: str | None = None
+    descending: bool = False
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+async def load_pages(
+    db: Session, relation: Relation, arguments: PageArguments, parent_ids: Sequence[int]
+) -> list[Page]:
+    """A nested connection's page under each of `parent_ids` (aligned to them), in ONE statement for all of them
+    (a window per parent); the counts, when a page's count is asked, in one grouped statement for all of them."""
+    p = Params()
+    ids_param = p(list(parent_ids))
+    built, sql, count_sql = pages_sql(
+        db.principal,
+        p,
+        relation.entity,
+        relation,
+        f"{ids_param}::bigint[]",
+        build_where=arguments.build_where,
+        order=arguments.order,
+        descending=arguments.descending,
+        first=arguments.first,
+        after=arguments.after,
+        last=arguments.last,
+        before=arguments.before,
+    )
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for record in await db.fetch(sql, *p.values):
+        row = dict(record)
+        grouped.setdefault(row.pop("_parent"), []).append(row)
+    counts: asyncio.Future[dict[int, int]] | None = None
+
+    async def all_counts() -> dict[int, int]:
+        nonlocal counts
+        if counts is None:
+            counts = asyncio.get_running_loop().create_future()
+            try:
+                rows = await db.fetch(count_sql, *p.values[: count_params(count_sql)])
+                counts.set_result({r["_parent"]: int(r["count"]) for r in rows})
+            except BaseException as error:
+                counts.set_exception(error)
+                raise
+        return await counts
+
+    pages = []
+    for parent_id in parent_ids:
+        records = grouped.get(parent_id, [])
+
+        async def count(parent_id: int = parent_id) -> int:
+            return (await all_counts()).get(parent_id, 0)
+
+        pages.append(page_of(built, records, count_sql=count_sql, db=db, p=p, count=count))
+    return pages
