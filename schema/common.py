@@ -608,6 +608,22 @@ async def resolve_nested(
         )
     except UserInputError as error:
         raise bad_input(error) from None
+    if isinstance(context, Planning):
+        # the SQL compiler asks what this connection would read (schema/compiler/): it pages under the parent's row
+        raise Planned(
+            PlannedConnection(
+                entity,
+                NODE_TYPES[spec.node][1],
+                build_where,
+                order_field,
+                descending,
+                first,
+                after,
+                last,
+                before,
+                within=relation,
+            )
+        )
     arguments = PageArguments(build_where, order_field, descending, first, after, last, before)
     key = (_filter_key(filters), order_field, descending, first, after, last, before)
     result: Page = await context.loaders.pages(relation, arguments, key).load(parent.pk)
