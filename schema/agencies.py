@@ -59,7 +59,7 @@ class Agency(Node, Record):
         Related(AGREEMENTS_BY_AGENCY),
         first=100,
         description="Early-access agreements that name this agency.",
-        deprecation_reason="Use agreementsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use agreementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     agreements_connection = connection_field(AGREEMENTS_BY_AGENCY, "EarlyAccessAgreement")
@@ -68,7 +68,7 @@ class Agency(Node, Record):
         Related(FINDINGS_BY_OWNER_AGENCY),
         first=100,
         description="Findings this agency owns.",
-        deprecation_reason="Use ownedFindingsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use ownedFindingsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     owned_findings_connection = connection_field(FINDINGS_BY_OWNER_AGENCY, "Finding")
@@ -77,7 +77,7 @@ class Agency(Node, Record):
         Related(MEASURES_BY_OWNER_AGENCY),
         first=100,
         description="Cyber measures this agency owns.",
-        deprecation_reason="Use ownedMeasuresConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use ownedMeasuresConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     owned_measures_connection = connection_field(MEASURES_BY_OWNER_AGENCY, "CyberMeasure")
@@ -87,7 +87,7 @@ class Agency(Node, Record):
             Related(ENGAGEMENTS_BY_OWNER_AGENCY),
             first=100,
             description="Infrastructure engagements this agency owns.",
-            deprecation_reason="Use ownedEngagementsConnection, which pages, filters, orders and counts.",
+            deprecation_reason="Use ownedEngagementsConnection (pages, filters, counts); removed after 2027-06-01.",
         )
     )
 
@@ -97,7 +97,7 @@ class Agency(Node, Record):
         Related(SUITES_BY_OWNER_AGENCY),
         first=100,
         description="Evaluation suites this agency registered, oldest first.",
-        deprecation_reason="Use ownedEvaluationSuitesConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use ownedEvaluationSuitesConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     owned_evaluation_suites_connection = connection_field(SUITES_BY_OWNER_AGENCY, "EvaluationSuite")

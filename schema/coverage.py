@@ -371,7 +371,7 @@ class CoverageStandard(Node, Record):
         Related(store.DECISIONS_BY_STANDARD),
         first=100,
         description="Determinations made under this standard.",
-        deprecation_reason="Use decisionsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use decisionsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     decisions_connection = connection_field(store.DECISIONS_BY_STANDARD, "CoverageDecision")
@@ -461,7 +461,7 @@ class CoverageDecision(Node, Record):
         Related(store.SCREENINGS_BY_DECISION),
         first=100,
         description="Every screening kept, oldest first.",
-        deprecation_reason="Use screeningsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use screeningsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     screenings_connection = connection_field(store.SCREENINGS_BY_DECISION, "CoverageScreening")

@@ -74,7 +74,7 @@ class Lab(Node, Record):
         Related(MODELS_BY_LAB),
         first=100,
         description="The lab's models that you may see.",
-        deprecation_reason="Use modelsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use modelsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     models_connection = connection_field(MODELS_BY_LAB, "FrontierModel")
@@ -83,7 +83,7 @@ class Lab(Node, Record):
         Related(AGREEMENTS_BY_LAB),
         first=100,
         description="Early-access agreements the lab offered that you may see.",
-        deprecation_reason="Use agreementsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use agreementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     agreements_connection = connection_field(AGREEMENTS_BY_LAB, "EarlyAccessAgreement")
@@ -92,7 +92,7 @@ class Lab(Node, Record):
         Related(REQUESTS_BY_LAB),
         first=100,
         description="Agencies' requests for early access to the lab's models that you may see, oldest first.",
-        deprecation_reason="Use earlyAccessRequestsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use earlyAccessRequestsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     early_access_requests_connection = connection_field(REQUESTS_BY_LAB, "EarlyAccessRequest")
@@ -101,7 +101,7 @@ class Lab(Node, Record):
         Related(FINDINGS_BY_LAB),
         first=100,
         description="Findings concerning the lab that you may see.",
-        deprecation_reason="Use findingsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use findingsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     findings_connection = connection_field(FINDINGS_BY_LAB, "Finding")
@@ -110,7 +110,7 @@ class Lab(Node, Record):
         Related(ENGAGEMENTS_BY_LAB),
         first=100,
         description="CISA infrastructure engagements with the lab that you may see.",
-        deprecation_reason="Use engagementsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use engagementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     engagements_connection = connection_field(ENGAGEMENTS_BY_LAB, "InfrastructureEngagement")

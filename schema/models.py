@@ -140,7 +140,7 @@ class FrontierModel(Node, Record):
         Related(AGREEMENTS_BY_MODEL),
         first=100,
         description="Early-access agreements on the model that you may see.",
-        deprecation_reason="Use agreementsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use agreementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     agreements_connection = connection_field(AGREEMENTS_BY_MODEL, "EarlyAccessAgreement")
@@ -150,7 +150,7 @@ class FrontierModel(Node, Record):
         first=100,
         description="Agencies' requests for early access to the model that you may see (your agency is on them, or "
         "the model is your lab's), oldest first.",
-        deprecation_reason="Use earlyAccessRequestsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use earlyAccessRequestsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     early_access_requests_connection = connection_field(REQUESTS_BY_MODEL, "EarlyAccessRequest")
@@ -159,7 +159,7 @@ class FrontierModel(Node, Record):
         Related(DECISIONS_BY_MODEL),
         first=100,
         description="Coverage determinations on the model, oldest first.",
-        deprecation_reason="Use coverageDecisionsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use coverageDecisionsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     coverage_decisions_connection = connection_field(DECISIONS_BY_MODEL, "CoverageDecision")
@@ -176,7 +176,7 @@ class FrontierModel(Node, Record):
         Related(FINDINGS_BY_MODEL),
         first=100,
         description="Findings on the model that you may see.",
-        deprecation_reason="Use findingsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use findingsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     findings_connection = connection_field(FINDINGS_BY_MODEL, "Finding")
@@ -185,7 +185,7 @@ class FrontierModel(Node, Record):
         Related(MEASURES_BY_MODEL),
         first=100,
         description="DoD cyber measures linked to the model that you may see.",
-        deprecation_reason="Use measuresConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use measuresConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     measures_connection = connection_field(MEASURES_BY_MODEL, "CyberMeasure")
@@ -194,7 +194,7 @@ class FrontierModel(Node, Record):
         Related(ESTIMATES_BY_MODEL),
         first=100,
         description="Compute estimates of the model that you may see, oldest first (the order they were reported).",
-        deprecation_reason="Use computeEstimatesConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use computeEstimatesConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     compute_estimates_connection = connection_field(ESTIMATES_BY_MODEL, "ComputeEstimate")
@@ -203,7 +203,7 @@ class FrontierModel(Node, Record):
         Related(RESULTS_BY_MODEL),
         first=100,
         description="Evaluation results of the model that you may see, oldest first (the order they were recorded).",
-        deprecation_reason="Use evaluationResultsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use evaluationResultsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     evaluation_results_connection = connection_field(RESULTS_BY_MODEL, "EvaluationResult")
@@ -212,7 +212,7 @@ class FrontierModel(Node, Record):
         Related(DESIGNATIONS_BY_MODEL),
         first=100,
         description="Agencies' designations of the model, in force and withdrawn, oldest first.",
-        deprecation_reason="Use designationsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use designationsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
     designations_connection = connection_field(DESIGNATIONS_BY_MODEL, "ModelDesignation")
