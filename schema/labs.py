@@ -147,8 +147,10 @@ class LabQuery:
         info: strawberry.Info,
         filter: LabFilter | None = None,
         order_by: LabOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Lab]:
         f = filter or LabFilter()
         filters = {
@@ -159,7 +161,16 @@ class LabQuery:
             "created_before": f.created_before,
         }
         return await resolve_connection(
-            info, store.LAB, Lab, filters=filters, where=store.where_labs, order=order_by, first=first, after=after
+            info,
+            store.LAB,
+            Lab,
+            filters=filters,
+            where=store.where_labs,
+            order=order_by,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
 
