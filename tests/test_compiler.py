@@ -397,7 +397,8 @@ class NestedGenerator:
         def make(cursor: str | None) -> str:
             rng.setstate(state)
             nested = self.connection(node, 1, cursor) or ""
-            return f"{{ {root}(first: {rng.choice([3, 10, 30])}) {{ nodes {{ id {nested} }} }} }}"
+            size = f"{rng.choice(['first', 'first', 'last'])}: {rng.choice([3, 10, 30])}"
+            return f"{{ {root}({size}) {{ pageInfo {{ hasNextPage hasPreviousPage }} nodes {{ id {nested} }} }} }}"
 
         first = make(None)
         after_state = rng.getstate()
@@ -413,6 +414,8 @@ class NestedGenerator:
 def some_cursor(data: Any) -> str | None:
     """A cursor of the first page of a root's nested connection (level 1) that has one, in an answer."""
     for connection in (data or {}).values():
+        if connection is None:
+            continue
         for node in connection["nodes"]:
             for key, value in node.items():
                 if key.endswith("Connection"):
