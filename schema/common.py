@@ -537,9 +537,9 @@ def connection_field(relation: StoreRelation, node: str, *, description: str | N
     function.__annotations__ = annotations
     declared.field = strawberry.field(
         resolver=function,
-        description=(description or f"The {node} records of the relation that you may see")
-        + ", as a Relay connection: filtered and ordered as the root connection of its type, paged with first/after "
-        "or last/before (the first 50 when neither first nor last is given), counted by totalCount.",
+        description=(description or f"The {node} records of the relation that you may see.")
+        + " A Relay connection: filtered and ordered as the root connection of its type, paged with first/after or "
+        "last/before (the first 50 when neither first nor last is given), counted by totalCount.",
         metadata={RELATION: declared},
     )
     return declared.field

@@ -374,7 +374,9 @@ class CoverageStandard(Node, Record):
         deprecation_reason="Use decisionsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    decisions_connection = connection_field(store.DECISIONS_BY_STANDARD, "CoverageDecision")
+    decisions_connection = connection_field(
+        store.DECISIONS_BY_STANDARD, "CoverageDecision", description="Determinations made under this standard."
+    )
 
 
 @register_node("CoverageDecision", store.DECISION)
@@ -464,7 +466,9 @@ class CoverageDecision(Node, Record):
         deprecation_reason="Use screeningsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    screenings_connection = connection_field(store.SCREENINGS_BY_DECISION, "CoverageScreening")
+    screenings_connection = connection_field(
+        store.SCREENINGS_BY_DECISION, "CoverageScreening", description="Every screening kept, oldest first."
+    )
 
     signatures: list[DecisionSignature] = relation_field(
         Rows("signatures"), description="Every signature, every round, oldest first."

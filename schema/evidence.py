@@ -183,7 +183,9 @@ class EvaluationSuite(Node, Record):
         deprecation_reason="Use resultsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    results_connection = connection_field(store.RESULTS_BY_SUITE, "EvaluationResult")
+    results_connection = connection_field(
+        store.RESULTS_BY_SUITE, "EvaluationResult", description="Results on the suite that you may see, oldest first."
+    )
 
 
 @register_node("EvaluationResult", store.EVAL_RESULT)

@@ -202,7 +202,9 @@ class Finding(Node, Record, SharedRecord):
         deprecation_reason="Use measuresConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    measures_connection = connection_field(MEASURES_BY_FINDING, "CyberMeasure")
+    measures_connection = connection_field(
+        MEASURES_BY_FINDING, "CyberMeasure", description="DoD measures against the finding that you may see."
+    )
 
     engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = relation_field(
         Related(ENGAGEMENTS_BY_FINDING),
@@ -211,7 +213,11 @@ class Finding(Node, Record, SharedRecord):
         deprecation_reason="Use engagementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    engagements_connection = connection_field(ENGAGEMENTS_BY_FINDING, "InfrastructureEngagement")
+    engagements_connection = connection_field(
+        ENGAGEMENTS_BY_FINDING,
+        "InfrastructureEngagement",
+        description="CISA engagements that handle the finding that you may see.",
+    )
 
 
 @strawberry.enum

@@ -77,7 +77,9 @@ class Lab(Node, Record):
         deprecation_reason="Use modelsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    models_connection = connection_field(MODELS_BY_LAB, "FrontierModel")
+    models_connection = connection_field(
+        MODELS_BY_LAB, "FrontierModel", description="The lab's models that you may see."
+    )
 
     agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
         Related(AGREEMENTS_BY_LAB),
@@ -86,7 +88,11 @@ class Lab(Node, Record):
         deprecation_reason="Use agreementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    agreements_connection = connection_field(AGREEMENTS_BY_LAB, "EarlyAccessAgreement")
+    agreements_connection = connection_field(
+        AGREEMENTS_BY_LAB,
+        "EarlyAccessAgreement",
+        description="Early-access agreements the lab offered that you may see.",
+    )
 
     early_access_requests: list[Annotated[EarlyAccessRequest, strawberry.lazy("schema.requests")]] = relation_field(
         Related(REQUESTS_BY_LAB),
@@ -95,7 +101,11 @@ class Lab(Node, Record):
         deprecation_reason="Use earlyAccessRequestsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    early_access_requests_connection = connection_field(REQUESTS_BY_LAB, "EarlyAccessRequest")
+    early_access_requests_connection = connection_field(
+        REQUESTS_BY_LAB,
+        "EarlyAccessRequest",
+        description="Agencies' requests for early access to the lab's models that you may see, oldest first.",
+    )
 
     findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
         Related(FINDINGS_BY_LAB),
@@ -104,7 +114,9 @@ class Lab(Node, Record):
         deprecation_reason="Use findingsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    findings_connection = connection_field(FINDINGS_BY_LAB, "Finding")
+    findings_connection = connection_field(
+        FINDINGS_BY_LAB, "Finding", description="Findings concerning the lab that you may see."
+    )
 
     engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = relation_field(
         Related(ENGAGEMENTS_BY_LAB),
@@ -113,7 +125,11 @@ class Lab(Node, Record):
         deprecation_reason="Use engagementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    engagements_connection = connection_field(ENGAGEMENTS_BY_LAB, "InfrastructureEngagement")
+    engagements_connection = connection_field(
+        ENGAGEMENTS_BY_LAB,
+        "InfrastructureEngagement",
+        description="CISA infrastructure engagements with the lab that you may see.",
+    )
 
 
 @strawberry.enum

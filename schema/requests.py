@@ -118,7 +118,12 @@ class EarlyAccessRequest(Node, Record):
         deprecation_reason="Use agreementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    agreements_connection = connection_field(AGREEMENTS_BY_REQUEST, "EarlyAccessAgreement")
+    agreements_connection = connection_field(
+        AGREEMENTS_BY_REQUEST,
+        "EarlyAccessAgreement",
+        description="The agreements the lab's answers created: the one its acceptance made ACTIVE, or its "
+        "counter-proposals (a withdrawn one among them), oldest first.",
+    )
 
 
 @strawberry.enum
