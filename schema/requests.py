@@ -122,7 +122,7 @@ class EarlyAccessRequest(Node, Record):
         AGREEMENTS_BY_REQUEST,
         "EarlyAccessAgreement",
         description="The agreements the lab's answers created: the one its acceptance made ACTIVE, or its "
-        "counter-proposals (a withdrawn one among them), oldest first.",
+        "counter-proposals (a withdrawn one among them).",
     )
 
 
