@@ -18,6 +18,7 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
+    connection_field,
     record_fields,
     register_node,
     relation_field,
@@ -55,27 +56,62 @@ class Agency(Node, Record):
         )
 
     agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
-        Related(AGREEMENTS_BY_AGENCY), first=100, description="Early-access agreements that name this agency."
+        Related(AGREEMENTS_BY_AGENCY),
+        first=100,
+        description="Early-access agreements that name this agency.",
+        deprecation_reason="Use agreementsConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    agreements_connection = connection_field(
+        AGREEMENTS_BY_AGENCY, "EarlyAccessAgreement", description="Early-access agreements that name this agency."
     )
 
     owned_findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
-        Related(FINDINGS_BY_OWNER_AGENCY), first=100, description="Findings this agency owns."
+        Related(FINDINGS_BY_OWNER_AGENCY),
+        first=100,
+        description="Findings this agency owns.",
+        deprecation_reason="Use ownedFindingsConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    owned_findings_connection = connection_field(
+        FINDINGS_BY_OWNER_AGENCY, "Finding", description="Findings this agency owns."
     )
 
     owned_measures: list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]] = relation_field(
-        Related(MEASURES_BY_OWNER_AGENCY), first=100, description="Cyber measures this agency owns."
+        Related(MEASURES_BY_OWNER_AGENCY),
+        first=100,
+        description="Cyber measures this agency owns.",
+        deprecation_reason="Use ownedMeasuresConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    owned_measures_connection = connection_field(
+        MEASURES_BY_OWNER_AGENCY, "CyberMeasure", description="Cyber measures this agency owns."
     )
 
     owned_engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = (
         relation_field(
-            Related(ENGAGEMENTS_BY_OWNER_AGENCY), first=100, description="Infrastructure engagements this agency owns."
+            Related(ENGAGEMENTS_BY_OWNER_AGENCY),
+            first=100,
+            description="Infrastructure engagements this agency owns.",
+            deprecation_reason="Use ownedEngagementsConnection (pages, filters, counts); removed after 2027-06-01.",
         )
+    )
+
+    owned_engagements_connection = connection_field(
+        ENGAGEMENTS_BY_OWNER_AGENCY,
+        "InfrastructureEngagement",
+        description="Infrastructure engagements this agency owns.",
     )
 
     owned_evaluation_suites: list[Annotated[EvaluationSuite, strawberry.lazy("schema.evidence")]] = relation_field(
         Related(SUITES_BY_OWNER_AGENCY),
         first=100,
         description="Evaluation suites this agency registered, oldest first.",
+        deprecation_reason="Use ownedEvaluationSuitesConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    owned_evaluation_suites_connection = connection_field(
+        SUITES_BY_OWNER_AGENCY, "EvaluationSuite", description="Evaluation suites this agency registered, oldest first."
     )
 
 
@@ -107,8 +143,10 @@ class AgencyQuery:
         info: strawberry.Info,
         filter: AgencyFilter | None = None,
         order_by: AgencyOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Agency]:
         filters = {
             "codes": [c.upper() for c in filter.codes] if filter and filter.codes is not None else None,
@@ -123,4 +161,6 @@ class AgencyQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )

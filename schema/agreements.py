@@ -21,6 +21,7 @@ from schema.common import (
     Record,
     decode_ids,
     record_fields,
+    register_connection,
     register_node,
     relation_field,
     resolve_connection,
@@ -191,6 +192,20 @@ class EarlyAccessAgreementFilter:
     access_end_before: datetime | None = None
 
 
+def agreement_filters(f: EarlyAccessAgreementFilter) -> dict[str, Any]:
+    return {
+        "state": values(f.state),
+        "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+        "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+        "agency_ids": decode_ids(f.agency_ids, "Agency", field="filter.agencyIds"),
+        "access_kinds": values(f.access_kinds),
+        "access_start_from": f.access_start_from,
+        "access_start_before": f.access_start_before,
+        "access_end_from": f.access_end_from,
+        "access_end_before": f.access_end_before,
+    }
+
+
 @strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
 class EarlyAccessAgreementConnection(Connection[EarlyAccessAgreement]):
     """The connection of EarlyAccessAgreements, root and nested: where their own fields (aggregates) go."""
@@ -204,21 +219,12 @@ class EarlyAccessAgreementQuery:
         info: strawberry.Info,
         filter: EarlyAccessAgreementFilter | None = None,
         order_by: EarlyAccessAgreementOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> EarlyAccessAgreementConnection:
-        f = filter or EarlyAccessAgreementFilter()
-        filters = {
-            "state": values(f.state),
-            "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
-            "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
-            "agency_ids": decode_ids(f.agency_ids, "Agency", field="filter.agencyIds"),
-            "access_kinds": values(f.access_kinds),
-            "access_start_from": f.access_start_from,
-            "access_start_before": f.access_start_before,
-            "access_end_from": f.access_end_from,
-            "access_end_before": f.access_end_before,
-        }
+        filters = agreement_filters(filter or EarlyAccessAgreementFilter())
         return await resolve_connection(
             info,
             store.AGREEMENT,
@@ -229,6 +235,8 @@ class EarlyAccessAgreementQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
 
@@ -367,3 +375,6 @@ class EarlyAccessAgreementMutation:
             "reason": input.reason,
         }
         return await agreement_payload(info, lambda con, p: store.remove_early_access_agency(con, p, values))
+
+
+register_connection("EarlyAccessAgreement", agreement_filters, store.where_agreements)

@@ -22,8 +22,10 @@ from schema.common import (
     Record,
     Sector,
     Tlp,
+    connection_field,
     decode_ids,
     record_fields,
+    register_connection,
     register_node,
     relation_field,
     resolve_connection,
@@ -115,7 +117,14 @@ class InfrastructureCounterpart(Node, Record):
     )
 
     engagements: list[InfrastructureEngagement] = relation_field(
-        Related(store.ENGAGEMENTS_BY_COUNTERPART), first=100, description="Its engagements that you may see."
+        Related(store.ENGAGEMENTS_BY_COUNTERPART),
+        first=100,
+        description="Its engagements that you may see.",
+        deprecation_reason="Use engagementsConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    engagements_connection = connection_field(
+        store.ENGAGEMENTS_BY_COUNTERPART, "InfrastructureEngagement", description="Its engagements that you may see."
     )
 
 
@@ -175,7 +184,14 @@ class InfrastructureEngagement(Node, Record, SharedRecord):
     )
 
     findings: list[Finding] = relation_field(
-        Related(FINDINGS_BY_ENGAGEMENT), first=100, description="Findings the engagement handles that you may see."
+        Related(FINDINGS_BY_ENGAGEMENT),
+        first=100,
+        description="Findings the engagement handles that you may see.",
+        deprecation_reason="Use findingsConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    findings_connection = connection_field(
+        FINDINGS_BY_ENGAGEMENT, "Finding", description="Findings the engagement handles that you may see."
     )
 
     milestones: list[Milestone] = relation_field(Rows("milestones"), description="Milestones in due order.")
@@ -302,8 +318,10 @@ class InfrastructureEngagementQuery:
         info: strawberry.Info,
         filter: InfrastructureEngagementFilter | None = None,
         order_by: InfrastructureEngagementOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> InfrastructureEngagementConnection:
         return await resolve_connection(
             info,
@@ -315,6 +333,8 @@ class InfrastructureEngagementQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(
@@ -326,8 +346,10 @@ class InfrastructureEngagementQuery:
         info: strawberry.Info,
         filter: InfrastructureCounterpartFilter | None = None,
         order_by: InfrastructureCounterpartOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[InfrastructureCounterpart]:
         f = filter or InfrastructureCounterpartFilter()
         return await resolve_connection(
@@ -339,6 +361,8 @@ class InfrastructureEngagementQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="The 16 critical infrastructure sectors.")
@@ -634,3 +658,6 @@ class InfrastructureEngagementMutation:
         return await counterpart_payload(
             info, lambda con, p: store.update_counterpart(con, p, counterpart_id, input.expected_version, values)
         )
+
+
+register_connection("InfrastructureEngagement", engagement_filters, store.where_engagements)

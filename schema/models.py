@@ -24,8 +24,10 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
+    connection_field,
     decode_ids,
     record_fields,
+    register_connection,
     register_node,
     relation_field,
     resolve_connection,
@@ -135,7 +137,16 @@ class FrontierModel(Node, Record):
     )
 
     agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
-        Related(AGREEMENTS_BY_MODEL), first=100, description="Early-access agreements on the model that you may see."
+        Related(AGREEMENTS_BY_MODEL),
+        first=100,
+        description="Early-access agreements on the model that you may see.",
+        deprecation_reason="Use agreementsConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    agreements_connection = connection_field(
+        AGREEMENTS_BY_MODEL,
+        "EarlyAccessAgreement",
+        description="Early-access agreements on the model that you may see.",
     )
 
     early_access_requests: list[Annotated[EarlyAccessRequest, strawberry.lazy("schema.requests")]] = relation_field(
@@ -143,10 +154,25 @@ class FrontierModel(Node, Record):
         first=100,
         description="Agencies' requests for early access to the model that you may see (your agency is on them, or "
         "the model is your lab's), oldest first.",
+        deprecation_reason="Use earlyAccessRequestsConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    early_access_requests_connection = connection_field(
+        REQUESTS_BY_MODEL,
+        "EarlyAccessRequest",
+        description="Agencies' requests for early access to the model that you may see (your agency is on them, or "
+        "the model is your lab's), oldest first.",
     )
 
     coverage_decisions: list[Annotated[CoverageDecision, strawberry.lazy("schema.coverage")]] = relation_field(
-        Related(DECISIONS_BY_MODEL), first=100, description="Coverage determinations on the model, oldest first."
+        Related(DECISIONS_BY_MODEL),
+        first=100,
+        description="Coverage determinations on the model, oldest first.",
+        deprecation_reason="Use coverageDecisionsConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    coverage_decisions_connection = connection_field(
+        DECISIONS_BY_MODEL, "CoverageDecision", description="Coverage determinations on the model, oldest first."
     )
 
     coverage_outcome: Annotated[CoverageOutcome, strawberry.lazy("schema.coverage")] | None = relation_field(
@@ -158,16 +184,37 @@ class FrontierModel(Node, Record):
     )
 
     findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
-        Related(FINDINGS_BY_MODEL), first=100, description="Findings on the model that you may see."
+        Related(FINDINGS_BY_MODEL),
+        first=100,
+        description="Findings on the model that you may see.",
+        deprecation_reason="Use findingsConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    findings_connection = connection_field(
+        FINDINGS_BY_MODEL, "Finding", description="Findings on the model that you may see."
     )
 
     measures: list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]] = relation_field(
-        Related(MEASURES_BY_MODEL), first=100, description="DoD cyber measures linked to the model that you may see."
+        Related(MEASURES_BY_MODEL),
+        first=100,
+        description="DoD cyber measures linked to the model that you may see.",
+        deprecation_reason="Use measuresConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    measures_connection = connection_field(
+        MEASURES_BY_MODEL, "CyberMeasure", description="DoD cyber measures linked to the model that you may see."
     )
 
     compute_estimates: list[Annotated[ComputeEstimate, strawberry.lazy("schema.evidence")]] = relation_field(
         Related(ESTIMATES_BY_MODEL),
         first=100,
+        description="Compute estimates of the model that you may see, oldest first (the order they were reported).",
+        deprecation_reason="Use computeEstimatesConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    compute_estimates_connection = connection_field(
+        ESTIMATES_BY_MODEL,
+        "ComputeEstimate",
         description="Compute estimates of the model that you may see, oldest first (the order they were reported).",
     )
 
@@ -175,11 +222,25 @@ class FrontierModel(Node, Record):
         Related(RESULTS_BY_MODEL),
         first=100,
         description="Evaluation results of the model that you may see, oldest first (the order they were recorded).",
+        deprecation_reason="Use evaluationResultsConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    evaluation_results_connection = connection_field(
+        RESULTS_BY_MODEL,
+        "EvaluationResult",
+        description="Evaluation results of the model that you may see, oldest first (the order they were recorded).",
     )
 
     designations: list[Annotated[ModelDesignation, strawberry.lazy("schema.evidence")]] = relation_field(
         Related(DESIGNATIONS_BY_MODEL),
         first=100,
+        description="Agencies' designations of the model, in force and withdrawn, oldest first.",
+        deprecation_reason="Use designationsConnection (pages, filters, counts); removed after 2027-06-01.",
+    )
+
+    designations_connection = connection_field(
+        DESIGNATIONS_BY_MODEL,
+        "ModelDesignation",
         description="Agencies' designations of the model, in force and withdrawn, oldest first.",
     )
 
@@ -249,6 +310,20 @@ class FrontierModelFilter:
     created_before: datetime | None = None
 
 
+def model_filters(f: FrontierModelFilter) -> dict[str, Any]:
+    return {
+        "release_status": values(f.release_status),
+        "modality": values(f.modality),
+        "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+        "lab_participation": values(f.lab_participation),
+        "coverage_outcome": values(f.coverage_outcome),
+        "early_access_status": values(f.early_access_status),
+        "search": f.search,
+        "created_from": f.created_from,
+        "created_before": f.created_before,
+    }
+
+
 @strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
 class FrontierModelConnection(Connection[FrontierModel]):
     """The connection of FrontierModels, root and nested: where their own fields (aggregates) go."""
@@ -262,21 +337,12 @@ class FrontierModelQuery:
         info: strawberry.Info,
         filter: FrontierModelFilter | None = None,
         order_by: FrontierModelOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> FrontierModelConnection:
-        f = filter or FrontierModelFilter()
-        filters = {
-            "release_status": values(f.release_status),
-            "modality": values(f.modality),
-            "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
-            "lab_participation": values(f.lab_participation),
-            "coverage_outcome": values(f.coverage_outcome),
-            "early_access_status": values(f.early_access_status),
-            "search": f.search,
-            "created_from": f.created_from,
-            "created_before": f.created_before,
-        }
+        filters = model_filters(filter or FrontierModelFilter())
         return await resolve_connection(
             info,
             store.MODEL,
@@ -287,6 +353,8 @@ class FrontierModelQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
 
@@ -460,3 +528,6 @@ class FrontierModelMutation:
                 con, p, model_id, input.to.value, input.expected_version, input.reason, input.general_availability_on
             ),
         )
+
+
+register_connection("FrontierModel", model_filters, store.where_models)

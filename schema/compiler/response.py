@@ -31,7 +31,7 @@ from schema.compiler.sql import (
     named,
     unwrap,
 )
-from schema.relations import ById, Declared, PlannedConnection, Related, Rows, computed_of, relation_of
+from schema.relations import ById, Declared, Paged, PlannedConnection, Related, Rows, computed_of, relation_of
 from schema.selections import Selections
 
 MAX_IDS = 500  # nodes(ids:) takes at most MAX_PAGE_SIZE ids
@@ -114,7 +114,7 @@ class Build(Selections):
         )
 
     async def connection(self, planned: PlannedConnection, gql_type: Any, nodes: list[FieldNode]) -> str:
-        connection_type, _ = unwrap(gql_type)
+        """A root connection: its page a CTE of the statement."""
         built: PageSql = page_sql(
             self.principal,
             self.p,
@@ -124,10 +124,19 @@ class Build(Selections):
             descending=planned.descending,
             first=planned.first,
             after=planned.after,
+            last=planned.last,
+            before=planned.before,
         )
         cte = f"page{len(self.ctes) + 1}"
         self.ctes.append(f"{cte} as ({built.sql})")
-        first = built.first
+        return await self.connection_json(built, cte, planned.entity, gql_type, nodes)
+
+    async def connection_json(
+        self, built: PageSql, cte: str, entity: Entity, gql_type: Any, nodes: list[FieldNode]
+    ) -> str:
+        """The JSON of a connection, root or nested, whose page's rows (`built.sql`) are the CTE `cte`."""
+        connection_type, _ = unwrap(gql_type)
+        on_page = built.page_condition
         pairs = []
         for key, field_nodes in self.collect(self.subselections(nodes), connection_type.name).items():
             name = field_nodes[0].name.value
@@ -140,7 +149,7 @@ class Build(Selections):
                 x = self.alias()
                 node_type_name = named(connection_type.fields[name].type).name
                 if name == "nodes":
-                    item = await self.record(planned.entity, named(connection_type.fields[name].type), sub, x)
+                    item = await self.record(entity, named(connection_type.fields[name].type), sub, x)
                 else:
                     edge_pairs = []
                     edge_type = self.gql.get_type(node_type_name)
@@ -153,10 +162,7 @@ class Build(Selections):
                         elif edge_name == "node":
                             record_type = named(edge_type.fields["node"].type)
                             edge_pairs.append(
-                                (
-                                    edge_key,
-                                    await self.record(planned.entity, record_type, self.subselections(edge_nodes), x),
-                                )
+                                (edge_key, await self.record(entity, record_type, self.subselections(edge_nodes), x))
                             )
                         else:
                             raise NotCompilable(f"edge field {edge_name}")
@@ -165,7 +171,7 @@ class Build(Selections):
                     (
                         key,
                         f"(select coalesce(json_agg({item} order by {x}._n), '[]'::json) from {cte} {x}"
-                        f" where {x}._n <= {first})",
+                        f" where {on_page(x)})",
                     )
                 )
             elif name == "pageInfo":
@@ -175,17 +181,17 @@ class Build(Selections):
                     if info_name == "__typename":
                         info_pairs.append((info_key, "'PageInfo'"))
                     elif info_name == "hasNextPage":
-                        info_pairs.append((info_key, f"exists (select 1 from {cte} where _n > {first})"))
+                        info_pairs.append((info_key, built.has_next_sql(cte)))
                     elif info_name == "hasPreviousPage":
-                        info_pairs.append((info_key, "true" if built.after is not None else "false"))
+                        info_pairs.append((info_key, built.has_previous_sql(cte)))
                     elif info_name in ("startCursor", "endCursor"):
                         pick = "min" if info_name == "startCursor" else "max"
-                        c = self.alias()
+                        c, d = self.alias(), self.alias()
                         info_pairs.append(
                             (
                                 info_key,
                                 f"(select {cursor_sql(built.order, built.order_field, c)} from {cte} {c}"
-                                f" where {c}._n = (select {pick}(_n) from {cte} where _n <= {first}))",
+                                f" where {c}._n = (select {pick}({d}._n) from {cte} {d} where {on_page(d)}))",
                             )
                         )
                     else:
@@ -231,6 +237,8 @@ class Build(Selections):
                 pairs.append((key, await self.lead_times(self.subselections(nodes), x)))
             elif (type_name, name) == ("EarlyAccessRequest", "agencies"):
                 pairs.append((key, await self.request_agencies(self.subselections(nodes), x)))
+            elif isinstance(declared.loads, Paged):
+                pairs.append((key, await self.nested_connection(gql_type, nodes, field_type, x)))
             else:
                 # a `first` the resolver would refuse raises its error: the resolvers answer, with that error
                 page = declared.page_of(self.arguments(gql_type, nodes)[1] if declared.first is not None else {})
@@ -238,6 +246,32 @@ class Build(Selections):
                     (key, await self.loaded(declared, page, field_type, self.subselections(nodes), x, columns))
                 )
         return json_object(pairs)
+
+    async def nested_connection(
+        self, gql_type: GraphQLObjectType, nodes: list[FieldNode], field_type: Any, x: str
+    ) -> str:
+        """A nested connection (`<name>Connection`): the page its resolver would read (asked of the resolver, as a
+        root connection's), under the parent's row `x`, in a CTE of its own subquery (correlated to `x`)."""
+        strawberry_field, kwargs = self.arguments(gql_type, nodes)
+        planned = await ask(strawberry_field, kwargs, self.principal)
+        if not isinstance(planned, PlannedConnection) or planned.within is None:
+            raise NotCompilable(f"{gql_type.name}.{nodes[0].name.value} is not a nested connection")
+        built = page_sql(
+            self.principal,
+            self.p,
+            planned.entity,
+            build_where=planned.build_where,
+            order=planned.order,
+            descending=planned.descending,
+            first=planned.first,
+            after=planned.after,
+            last=planned.last,
+            before=planned.before,
+            within=(planned.within, f"{x}.id"),
+        )
+        cte = self.alias()
+        built_json = await self.connection_json(built, cte, planned.entity, field_type, nodes)
+        return f"(with {cte} as ({built.sql}) select {built_json})"
 
     def embedded(
         self, type_name: str, name: str, field_type: Any, selection_sets: list[SelectionSetNode], x: str
