@@ -27,3 +27,17 @@ async def test_every_kind_answers_its_aggregates(demo_api: Api) -> None:
     for root in ("models", "agreements", "engagements", "measures", "coverageDecisions"):
         aggregate = data[root]["aggregate"]
         assert aggregate["count"] == sum(g["count"] for g in aggregate["groups"]) > 0, root
+
+
+async def test_a_nested_connection_aggregates_its_parents_records(demo_api: Api) -> None:
+    token = await demo_api.token(agency="EPA", role="ANALYST")
+    data = await demo_api.data(
+        """{ models(first: 5) { nodes { findingsConnection(first: 1) { totalCount
+               aggregate { count groups(by: [STATE]) { key { state } count } } } } } }""",
+        token=token,
+    )
+    nested = [m["findingsConnection"] for m in data["models"]["nodes"]]
+    assert any(c["totalCount"] for c in nested)
+    for connection in nested:
+        aggregate = connection["aggregate"]
+        assert aggregate["count"] == connection["totalCount"] == sum(g["count"] for g in aggregate["groups"])

@@ -122,7 +122,7 @@ class Build(Selections):
         )
 
     async def connection(self, planned: PlannedConnection, gql_type: Any, nodes: list[FieldNode]) -> str:
-        connection_type, _ = unwrap(gql_type)
+        """A root connection: its page a CTE of the statement."""
         built: PageSql = page_sql(
             self.principal,
             self.p,
@@ -132,10 +132,27 @@ class Build(Selections):
             descending=planned.descending,
             first=planned.first,
             after=planned.after,
+            last=planned.last,
+            before=planned.before,
         )
         cte = f"page{len(self.ctes) + 1}"
         self.ctes.append(f"{cte} as ({built.sql})")
-        first = built.first
+        source = ConnectionSource(planned.entity, planned.build_where)
+        return await self.connection_json(built, cte, planned.entity, gql_type, nodes, source)
+
+    async def connection_json(
+        self,
+        built: PageSql,
+        cte: str,
+        entity: Entity,
+        gql_type: Any,
+        nodes: list[FieldNode],
+        source: ConnectionSource | None = None,
+    ) -> str:
+        """The JSON of a connection, root or nested, whose page's rows (`built.sql`) are the CTE `cte`; `source` says
+        what it reads, for its aggregate (a nested connection's `within` names its parent's id in SQL)."""
+        connection_type, _ = unwrap(gql_type)
+        on_page = built.page_condition
         pairs = []
         for key, field_nodes in self.collect(self.subselections(nodes), connection_type.name).items():
             name = field_nodes[0].name.value
@@ -145,13 +162,14 @@ class Build(Selections):
             elif name == "totalCount":
                 pairs.append((key, f"({built.count_sql})"))
             elif name == "aggregate":
-                source = ConnectionSource(planned.entity, planned.build_where)
+                if source is None:
+                    raise NotCompilable("an aggregate without its source")
                 pairs.append((key, await self.aggregate(source, connection_type.fields[name].type, field_nodes)))
             elif name in ("edges", "nodes"):
                 x = self.alias()
                 node_type_name = named(connection_type.fields[name].type).name
                 if name == "nodes":
-                    item = await self.record(planned.entity, named(connection_type.fields[name].type), sub, x)
+                    item = await self.record(entity, named(connection_type.fields[name].type), sub, x)
                 else:
                     edge_pairs = []
                     edge_type = self.gql.get_type(node_type_name)
@@ -164,10 +182,7 @@ class Build(Selections):
                         elif edge_name == "node":
                             record_type = named(edge_type.fields["node"].type)
                             edge_pairs.append(
-                                (
-                                    edge_key,
-                                    await self.record(planned.entity, record_type, self.subselections(edge_nodes), x),
-                                )
+                                (edge_key, await self.record(entity, record_type, self.subselections(edge_nodes), x))
                             )
                         else:
                             raise NotCompilable(f"edge field {edge_name}")
@@ -176,7 +191,7 @@ class Build(Selections):
                     (
                         key,
                         f"(select coalesce(json_agg({item} order by {x}._n), '[]'::json) from {cte} {x}"
-                        f" where {x}._n <= {first})",
+                        f" where {on_page(x)})",
                     )
                 )
             elif name == "pageInfo":
@@ -186,17 +201,17 @@ class Build(Selections):
                     if info_name == "__typename":
                         info_pairs.append((info_key, "'PageInfo'"))
                     elif info_name == "hasNextPage":
-                        info_pairs.append((info_key, f"exists (select 1 from {cte} where _n > {first})"))
+                        info_pairs.append((info_key, built.has_next_sql(cte)))
                     elif info_name == "hasPreviousPage":
-                        info_pairs.append((info_key, "true" if built.after is not None else "false"))
+                        info_pairs.append((info_key, built.has_previous_sql(cte)))
                     elif info_name in ("startCursor", "endCursor"):
                         pick = "min" if info_name == "startCursor" else "max"
-                        c = self.alias()
+                        c, d = self.alias(), self.alias()
                         info_pairs.append(
                             (
                                 info_key,
                                 f"(select {cursor_sql(built.order, built.order_field, c)} from {cte} {c}"
-                                f" where {c}._n = (select {pick}(_n) from {cte} where _n <= {first}))",
+                                f" where {c}._n = (select {pick}({d}._n) from {cte} {d} where {on_page(d)}))",
                             )
                         )
                     else:
