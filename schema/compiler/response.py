@@ -19,7 +19,8 @@ from graphql.execution.values import get_variable_values
 from hub.access import Params, visible
 from hub.auth import Principal
 from hub.selections import fragments_of
-from hub.store.aggregates import MAX_GROUPS, SPECS, aggregate_sql
+from hub.store import aggregates as store_aggregates
+from hub.store.aggregates import SPECS, aggregate_sql
 from hub.store.aggregates import key_column as group_column
 from hub.store.base import Entity, PageSql, page_sql
 from schema.aggregates import AggregateTypes
@@ -291,7 +292,7 @@ class Build(Selections):
         self.refusable = True
         rows = aggregate_sql(self.principal, self.p, source, by=by)
         return (
-            f"(select case when count(*) > {MAX_GROUPS} then hub_too_many_groups(count(*))"
+            f"(select case when count(*) > {store_aggregates.MAX_GROUPS} then hub_too_many_groups(count(*))"
             f" else coalesce(json_agg({json_object(pairs)} order by {a}._ord), '[]'::json) end from ({rows}) {a})"
         )
 
