@@ -419,3 +419,43 @@ async def test_a_nested_connection_aggregates_its_parents_records(paths: Paths) 
         for connection in nested:
             aggregate = connection["aggregate"]
             assert aggregate["count"] == connection["totalCount"] == sum(g["count"] for g in aggregate["groups"])
+
+
+async def test_a_finding_keeps_when_it_first_reached_mitigation_available(api: Api) -> None:
+    """daysToMitigationAvailable: from the report to the first move to MITIGATION_AVAILABLE (kept on the row by the
+    move's transaction, sql/026_aggregates.sql), unchanged when the finding moves on."""
+    from tests.test_workflow_findings import TRANSITION, a_model, report
+
+    cisa = await api.token(agency="CISA", role="ANALYST")
+    finding = (
+        await report(api, cisa, title="Mitigated later", modelId=await a_model(api, cisa), cveId="CVE-2026-77001")
+    )["finding"]
+    days = """{ findings(first: 0, filter: {cveIds: ["CVE-2026-77001"]}) {
+                 aggregate { count max { daysToMitigationAvailable } } } }"""
+    assert (await api.data(days, token=cisa))["findings"]["aggregate"] == {
+        "count": 1,
+        "max": {"daysToMitigationAvailable": None},
+    }
+    version = 1
+    for to in ("TRIAGED", "VALIDATED", "MITIGATION_AVAILABLE", "DISCLOSED"):
+        moved = await api.data(
+            TRANSITION, {"input": {"id": finding["id"], "to": to, "expectedVersion": version}}, token=cisa
+        )
+        assert moved["transitionFinding"]["errors"] == [], (to, moved)
+        version += 1
+        if to == "MITIGATION_AVAILABLE":
+            first = (await api.data(days, token=cisa))["findings"]["aggregate"]["max"]["daysToMitigationAvailable"]
+    con = await db.connect(api.url)
+    try:
+        row = await con.fetchrow(
+            """select f.created_at, f.mitigation_available_at, e.at from findings f join events e
+                 on e.entity_kind = 'FINDING' and e.entity_id = f.id and e.to_state = 'MITIGATION_AVAILABLE'
+                where f.cve_id = 'CVE-2026-77001'"""
+        )
+    finally:
+        await con.close()
+    assert row["created_at"] < row["mitigation_available_at"] <= row["at"]
+    assert (row["at"] - row["mitigation_available_at"]).total_seconds() < 1
+    after = (await api.data(days, token=cisa))["findings"]["aggregate"]["max"]["daysToMitigationAvailable"]
+    assert after == first
+    assert math.isclose(after, (row["mitigation_available_at"] - row["created_at"]).total_seconds() / 86400)
