@@ -209,8 +209,25 @@ def aggregate_types(
     }
 
     async def fetch(self: Any, by: list[str]) -> list[Any]:
+        source = self._source
+        if source.within is not None and source.batch_key is not None and self._loaders is not None:
+            # a nested connection: the aggregates of every parent of the level in one statement
+            key = (source.batch_key, tuple(by))
+            principal, db = self._principal, self._db
+
+            async def batch(parent_ids: list[int]) -> list[list[Any]]:
+                p = Params()
+                sql = aggregate_sql(principal, p, source, by=by, parents=f"{p(list(parent_ids))}::bigint[]")
+                found: dict[int, list[Any]] = {}
+                for row in await db.fetch(sql, *p.values):
+                    found.setdefault(row["_parent"], []).append(row)
+                return [found.get(i, []) for i in parent_ids]
+
+            rows = await self._loaders.aggregates(key, batch).load(source.within[1])
+            # a parent without records has one row of count 0: its ungrouped figures, and no group
+            return rows if not by else [row for row in rows if row["count"] > 0]
         p = Params()
-        sql = aggregate_sql(self._principal, p, self._source, by=by)
+        sql = aggregate_sql(self._principal, p, source, by=by)
         return list(await self._db.fetch(sql, *p.values))
 
     aggregate_namespace: dict[str, Any] = {
@@ -218,8 +235,10 @@ def aggregate_types(
             "_source": PRIVATE,
             "_principal": PRIVATE,
             "_db": PRIVATE,
+            "_loaders": PRIVATE,
             "_totals": PRIVATE,
         },
+        "_loaders": None,
         "_totals": None,
         "_fetch": fetch,
         "count": strawberry.field(
@@ -249,7 +268,9 @@ def aggregate_field(types: AggregateTypes) -> Any:
 
     def resolve(self: Any, info: strawberry.Info) -> Any:
         context = ctx(info)
-        return types.aggregate(_source=self._source, _principal=context.principal, _db=context.db)
+        return types.aggregate(
+            _source=self._source, _principal=context.principal, _db=context.db, _loaders=context.loaders
+        )
 
     resolve.__annotations__ = {"self": Any, "info": strawberry.Info, "return": types.aggregate}
     return strawberry.field(

@@ -317,6 +317,8 @@ class ConnectionSource:
     entity: Entity
     build_where: Callable[..., None]
     within: tuple[Any, int] | None = None
+    # equal for the nested connections of one field with one filter: their parents' aggregates are read together
+    batch_key: Any = None
 
 
 async def resolve_connection(
@@ -625,7 +627,9 @@ async def resolve_nested(
             end_cursor=result.cursors[-1] if result.cursors else None,
         ),
         _count=result.count,
-        _source=ConnectionSource(entity, build_where, within=(relation, parent.pk)),
+        _source=ConnectionSource(
+            entity, build_where, within=(relation, parent.pk), batch_key=(id(relation), _filter_key(filters))
+        ),
     )
 
 

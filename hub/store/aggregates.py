@@ -183,16 +183,26 @@ SPECS: dict[str, Spec] = {
 FUNCTIONS = ("min", "max", "avg", "sum")
 
 
-def aggregate_rows_source(principal: Principal, p: Params, source: Any) -> str:
+def aggregate_rows_source(principal: Principal, p: Params, source: Any, *, parents: str | None = None) -> str:
     """The SQL of the rows a connection's aggregates count (`source`: a schema.common.ConnectionSource), each with
     its weight `_n`: the visible rows its filter keeps, as the store selects them, weight 1. The one routing point:
-    a summary table keyed by what visibility reads may answer here instead, with its own weights."""
+    a summary table keyed by what visibility reads may answer here instead, with its own weights.
+
+    `parents` (the SQL of an array of parent ids, for the nested connections of several parents at once): each row
+    with its parent's id `_parent`, and a parent with no rows once, its columns and weight null."""
     within = None
-    if source.within is not None:
+    if parents is not None:
+        within = (source.within[0], "_parents.id")
+    elif source.within is not None:
         # the parent's id: a primary key (the resolvers), or the SQL of its column (the compiler)
         relation, parent = source.within
         within = (relation, f"{p(parent)}::bigint" if isinstance(parent, int) else parent)
     built = page_sql(principal, p, source.entity, build_where=source.build_where, first=0, within=within)
+    if parents is not None:
+        return (
+            f"select _parents.id as _parent, q.*, case when q.id is null then null else 1 end as _n"
+            f" from unnest({parents}) _parents(id) left join lateral ({built.rows_sql}) q on true"
+        )
     return f"select q.*, 1 as _n from ({built.rows_sql}) q"
 
 
@@ -217,17 +227,19 @@ def aggregate_sql(
     *,
     by: Sequence[str] = (),
     numbers: Sequence[str] | None = None,
+    parents: str | None = None,
 ) -> str:
     """Rows of the aggregates of a connection's records: one per group of the keys `by` (none: one row), with the
     columns `k_<key>` (each key's value, key_column), `count` and `<fn>_<number>` for min/max/avg/sum of each
     number asked (all by default), and `_ord` (the groups' order: by their keys, nulls last). At most
-    MAX_GROUPS + 1 rows."""
+    MAX_GROUPS + 1 rows. With `parents` (nested connections, aggregate_rows_source), the rows of each parent, its id
+    in `_parent`, at most MAX_GROUPS + 1 each."""
     spec = SPECS[source.entity.kind]
     by = check_by(spec.kind, by)
     names = list(spec.numbers) if numbers is None else list(numbers)
-    rows = aggregate_rows_source(principal, p, source)
+    rows = aggregate_rows_source(principal, p, source, parents=parents)
     joins = []
-    keys = []
+    keys = [("r._parent", "_parent")] if parents is not None else []
     for i, name in enumerate(by):
         key = spec.keys[name]
         if key.is_list:
@@ -244,8 +256,14 @@ def aggregate_sql(
         columns.append(f"max({value}) as max_{number}")
         columns.append(f"sum({value} * r._n) as sum_{number}")
         columns.append(f"sum({value} * r._n) / nullif({weighted_count}, 0) as avg_{number}")
-    ordering = ", ".join(f"{expr} nulls last" for expr, _ in keys)
-    columns.append(f"row_number() over (order by {ordering or 'null'}) as _ord")
+    grouped = keys[1:] if parents is not None else keys
+    ordering = ", ".join(f"{expr} nulls last" for expr, _ in grouped)
+    partition = "partition by r._parent " if parents is not None else ""
+    columns.append(f"row_number() over ({partition}order by {ordering or 'null'}) as _ord")
     group = " group by " + ", ".join(str(i + 1) for i in range(len(keys))) if keys else ""
     # an ungrouped aggregate is one row even over no records (count 0, numbers null)
-    return f"select {', '.join(columns)} from ({rows}) r{''.join(joins)}{group} order by _ord limit {MAX_GROUPS + 1}"
+    sql = f"select {', '.join(columns)} from ({rows}) r{''.join(joins)}{group}"
+    if parents is not None:
+        # each parent's groups (a parent without records: one group of count 0), at most MAX_GROUPS + 1 each
+        return f"select * from ({sql}) g where _ord <= {MAX_GROUPS + 1} order by _parent, _ord"
+    return f"{sql} order by _ord limit {MAX_GROUPS + 1}"
