@@ -82,7 +82,8 @@ class AggregateTypes:
 
     def numbers_of(self, row: Any, function: str) -> Any:
         assert self.numbers is not None
-        return self.numbers(**{name: _number(row[f"{function}_{name}"]) for name in self.number_types})
+        # a number not read (not asked: hub.store.aggregates reads only what is) is null
+        return self.numbers(**{name: _number(row.get(f"{function}_{name}")) for name in self.number_types})
 
     def keys_of(self, row: Any, by: list[str]) -> Any:
         values: dict[str, Any] = {}
@@ -172,7 +173,7 @@ def aggregate_types(
 
     async def totals(self: Any) -> Any:
         if self._totals is None:
-            self._totals = asyncio.ensure_future(self._fetch([]))
+            self._totals = asyncio.ensure_future(self._fetch([], self._numbers))
         rows = await self._totals
         return rows[0]
 
@@ -189,9 +190,9 @@ def aggregate_types(
             resolver=resolve, description=f"The {function} of each numeric field over the records counted."
         )
 
-    async def groups(self: Any, by: list[Any]) -> list[Any]:
+    async def groups(self: Any, info: strawberry.Info, by: list[Any]) -> list[Any]:
         names = [b.value for b in by]
-        rows = await self._fetch(names)
+        rows = await self._fetch(names, None if asks_numbers(info) else [])
         cap = store_aggregates.MAX_GROUPS  # read now: a test lowers it
         if len(rows) > cap:
             raise HubError(
@@ -204,20 +205,22 @@ def aggregate_types(
 
     groups.__annotations__ = {
         "self": Any,
+        "info": strawberry.Info,
         "by": list.__class_getitem__(group_key),
         "return": list.__class_getitem__(group),
     }
 
-    async def fetch(self: Any, by: list[str]) -> list[Any]:
+    async def fetch(self: Any, by: list[str], numbers: list[str] | None) -> list[Any]:
         source = self._source
         if source.within is not None and source.batch_key is not None and self._loaders is not None:
             # a nested connection: the aggregates of every parent of the level in one statement
-            key = (source.batch_key, tuple(by))
+            key = (source.batch_key, tuple(by), None if numbers is None else tuple(numbers))
             principal, db = self._principal, self._db
 
             async def batch(parent_ids: list[int]) -> list[list[Any]]:
                 p = Params()
-                sql = aggregate_sql(principal, p, source, by=by, parents=f"{p(list(parent_ids))}::bigint[]")
+                parents = f"{p(list(parent_ids))}::bigint[]"
+                sql = aggregate_sql(principal, p, source, by=by, numbers=numbers, parents=parents)
                 found: dict[int, list[Any]] = {}
                 for row in await db.fetch(sql, *p.values):
                     found.setdefault(row["_parent"], []).append(row)
@@ -227,7 +230,7 @@ def aggregate_types(
             # a parent without records has one row of count 0: its ungrouped figures, and no group
             return rows if not by else [row for row in rows if row["count"] > 0]
         p = Params()
-        sql = aggregate_sql(self._principal, p, source, by=by)
+        sql = aggregate_sql(self._principal, p, source, by=by, numbers=numbers)
         return list(await self._db.fetch(sql, *p.values))
 
     aggregate_namespace: dict[str, Any] = {
@@ -237,9 +240,11 @@ def aggregate_types(
             "_db": PRIVATE,
             "_loaders": PRIVATE,
             "_totals": PRIVATE,
+            "_numbers": PRIVATE,
         },
         "_loaders": None,
         "_totals": None,
+        "_numbers": None,
         "_fetch": fetch,
         "count": strawberry.field(
             resolver=count, description="How many records match the filter (that you may see): each counted once."
@@ -263,13 +268,35 @@ def aggregate_types(
     return types
 
 
+def asks_numbers(info: strawberry.Info) -> bool:
+    """Does the field being resolved select min, max, avg or sum (in any of its selections, fragments included)?"""
+
+    def walk(selections: Any) -> bool:
+        for selection in selections:
+            name = getattr(selection, "name", None)
+            if name in ("min", "max", "avg", "sum"):
+                return True
+            if walk(getattr(selection, "selections", None) or []):
+                if name is None:  # a fragment: its fields are the field's own
+                    return True
+        return False
+
+    return any(walk(field.selections) for field in info.selected_fields)
+
+
 def aggregate_field(types: AggregateTypes) -> Any:
     """The connection field `aggregate` of a kind's connection class."""
 
     def resolve(self: Any, info: strawberry.Info) -> Any:
         context = ctx(info)
+        # without min/max/avg/sum asked, the totals read no number: a summary table may count them
+        numbers: list[str] | None = None if asks_numbers(info) else []
         return types.aggregate(
-            _source=self._source, _principal=context.principal, _db=context.db, _loaders=context.loaders
+            _source=self._source,
+            _principal=context.principal,
+            _db=context.db,
+            _loaders=context.loaders,
+            _numbers=numbers,
         )
 
     resolve.__annotations__ = {"self": Any, "info": strawberry.Info, "return": types.aggregate}

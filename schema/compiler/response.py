@@ -41,7 +41,8 @@ from schema.compiler.sql import (
 from schema.relations import ById, Declared, PlannedConnection, Related, Rows, computed_of, relation_of
 from schema.selections import Selections
 
-MAX_IDS = 500  # nodes(ids:) takes at most MAX_PAGE_SIZE ids
+MAX_IDS = 500
+FIGURES = {"min", "max", "avg", "sum"}  # nodes(ids:) takes at most MAX_PAGE_SIZE ids
 
 
 class Build(Selections):
@@ -241,7 +242,10 @@ class Build(Selections):
                 continue
             if not totals:
                 totals = f"aggregate{len(self.ctes) + 1}"
-                self.ctes.append(f"{totals} as ({aggregate_sql(self.principal, self.p, source)})")
+                # the numbers only when min/max/avg/sum are asked: without them a summary table may count
+                figures: list[str] | None = None if self.selected(nodes, aggregate_type.name) & FIGURES else []
+                totals_sql = aggregate_sql(self.principal, self.p, source, numbers=figures)
+                self.ctes.append(f"{totals} as ({totals_sql})")
             a = self.alias()
             if name == "count":
                 pairs.append((key, f"(select {a}.count from {totals} {a})"))
@@ -251,6 +255,10 @@ class Build(Selections):
             else:
                 raise NotCompilable(f"aggregate field {name}")
         return json_object(pairs)
+
+    def selected(self, nodes: list[FieldNode], type_name: str) -> set[str]:
+        """The names of the fields selected under `nodes` (of type `type_name`)."""
+        return {found[0].name.value for found in self.collect(self.subselections(nodes), type_name).values()}
 
     def numbers(self, types: AggregateTypes, function: str, gql_type: Any, nodes: list[FieldNode], a: str) -> str:
         """The numbers of `function` (min, max, avg, sum) of an aggregate's row `a`, as JSON."""
@@ -290,7 +298,8 @@ class Build(Selections):
             else:
                 raise NotCompilable(f"group field {name}")
         self.refusable = True
-        rows = aggregate_sql(self.principal, self.p, source, by=by)
+        figures: list[str] | None = None if self.selected(nodes, group_type.name) & FIGURES else []
+        rows = aggregate_sql(self.principal, self.p, source, by=by, numbers=figures)
         return (
             f"(select case when count(*) > {store_aggregates.MAX_GROUPS} then hub_too_many_groups(count(*))"
             f" else coalesce(json_agg({json_object(pairs)} order by {a}._ord), '[]'::json) end from ({rows}) {a})"
