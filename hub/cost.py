@@ -2,12 +2,13 @@
 (the model of Apollo Router's demand control and of Shopify's and GitHub's GraphQL APIs).
 
 Every field costs 1 each time it is resolved, and a list multiplies the cost of what it selects by how many items
-it may hold: its `first` argument (a literal or a variable, else the argument's default: 100 for nested lists;
-a connection, root or nested, that takes `last` holds its `first`, else its `last`, else 50), `len(ids)` for
+it may hold: its `first` argument (a literal or a variable, else the argument's default: 100 for nested lists; a
+connection, root or nested, that takes `last` holds its `first`, else its `last`, else 50), `len(ids)` for
 `nodes(ids:)`, the most its relation declares it holds (`MOST`), and otherwise `DEFAULT_LIST_SIZE`. A field that
-takes `first` but returns an object (a connection, the dashboard) passes that size to its list fields (`edges`, `nodes`,
-`dueSoon`, ...). So `findings(first: 50) { edges { node { id title } } }` costs 1 + 1 + 50 * (1 + 2) = 152: an upper
-bound on the fields the answer can hold, whatever the data. A root mutation field costs MUTATION_COST instead of 1.
+takes `first` but returns an object (a connection, the dashboard) passes that size to its list fields (`edges`,
+`nodes`, `dueSoon`, ...). So `findings(first: 50) { edges { node { id title } } }` costs 1 + 1 + 50 * (1 + 2) =
+152: an upper bound on the fields the answer can hold, whatever the data. A root mutation field costs
+MUTATION_COST instead of 1.
 `__typename` is free. Fragments and inline fragments count once per concrete type they apply to; on an interface or
 union, the costliest concrete type counts; `@skip`/`@include` are honoured, and repeated selections of one response
 key are merged, as execution does: the selections are read with hub/selections.py, as the limits, the SQL compiler

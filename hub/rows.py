@@ -335,12 +335,18 @@ def type_text(node: TypeNode) -> str:
     return node.name.value
 
 
+# the fields that hold a list of records: the nested connections under them are not the operation's to page
+LISTS_OF_RECORDS = frozenset({"nodes", "edges"})
+
+
 def _find_connection(shape: dict[str, Field]) -> list[str] | None:
     for key, item in shape.items():
         if item.children is None:
             continue
         if item.connection is not None:
             return [key]
+        if item.nodes and item.nodes[0].name.value in LISTS_OF_RECORDS:
+            continue  # a connection under each of a list's records (`nodes(ids:)`) is per record, not the operation's
         inner = _find_connection(item.children)
         if inner is not None:
             return [key, *inner]

@@ -59,48 +59,60 @@ class Agency(Node, Record):
         Related(AGREEMENTS_BY_AGENCY),
         first=100,
         description="Early-access agreements that name this agency.",
-        deprecation_reason="Use agreementsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use agreementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    agreements_connection = connection_field(AGREEMENTS_BY_AGENCY, "EarlyAccessAgreement")
+    agreements_connection = connection_field(
+        AGREEMENTS_BY_AGENCY, "EarlyAccessAgreement", description="Early-access agreements that name this agency."
+    )
 
     owned_findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
         Related(FINDINGS_BY_OWNER_AGENCY),
         first=100,
         description="Findings this agency owns.",
-        deprecation_reason="Use ownedFindingsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use ownedFindingsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    owned_findings_connection = connection_field(FINDINGS_BY_OWNER_AGENCY, "Finding")
+    owned_findings_connection = connection_field(
+        FINDINGS_BY_OWNER_AGENCY, "Finding", description="Findings this agency owns."
+    )
 
     owned_measures: list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]] = relation_field(
         Related(MEASURES_BY_OWNER_AGENCY),
         first=100,
         description="Cyber measures this agency owns.",
-        deprecation_reason="Use ownedMeasuresConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use ownedMeasuresConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    owned_measures_connection = connection_field(MEASURES_BY_OWNER_AGENCY, "CyberMeasure")
+    owned_measures_connection = connection_field(
+        MEASURES_BY_OWNER_AGENCY, "CyberMeasure", description="Cyber measures this agency owns."
+    )
 
     owned_engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = (
         relation_field(
             Related(ENGAGEMENTS_BY_OWNER_AGENCY),
             first=100,
             description="Infrastructure engagements this agency owns.",
-            deprecation_reason="Use ownedEngagementsConnection, which pages, filters, orders and counts.",
+            deprecation_reason="Use ownedEngagementsConnection (pages, filters, counts); removed after 2027-06-01.",
         )
     )
 
-    owned_engagements_connection = connection_field(ENGAGEMENTS_BY_OWNER_AGENCY, "InfrastructureEngagement")
+    owned_engagements_connection = connection_field(
+        ENGAGEMENTS_BY_OWNER_AGENCY,
+        "InfrastructureEngagement",
+        description="Infrastructure engagements this agency owns.",
+    )
 
     owned_evaluation_suites: list[Annotated[EvaluationSuite, strawberry.lazy("schema.evidence")]] = relation_field(
         Related(SUITES_BY_OWNER_AGENCY),
         first=100,
         description="Evaluation suites this agency registered, oldest first.",
-        deprecation_reason="Use ownedEvaluationSuitesConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use ownedEvaluationSuitesConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    owned_evaluation_suites_connection = connection_field(SUITES_BY_OWNER_AGENCY, "EvaluationSuite")
+    owned_evaluation_suites_connection = connection_field(
+        SUITES_BY_OWNER_AGENCY, "EvaluationSuite", description="Evaluation suites this agency registered, oldest first."
+    )
 
 
 @strawberry.enum

@@ -312,11 +312,12 @@ class Connection(Generic[T]):
 @dataclass(frozen=True)
 class ConnectionSource:
     """The records a connection pages through: the visible rows of `entity` that `build_where` keeps (and, for a
-    nested connection, those under its parent: `within` is the store relation and the parent's id)."""
+    nested connection, those under its parent: `within` is the store relation and the parent's id, or the SQL of
+    it in the compiler)."""
 
     entity: Entity
     build_where: Callable[..., None]
-    within: tuple[Any, int] | None = None
+    within: tuple[Any, int | str] | None = None
     # equal for the nested connections of one field with one filter: their parents' aggregates are read together
     batch_key: Any = None
 
@@ -539,9 +540,9 @@ def connection_field(relation: StoreRelation, node: str, *, description: str | N
     function.__annotations__ = annotations
     declared.field = strawberry.field(
         resolver=function,
-        description=(description or f"The {node} records of the relation that you may see")
-        + ", as a Relay connection: filtered and ordered as the root connection of its type, paged with first/after "
-        "or last/before (the first 50 when neither first nor last is given), counted by totalCount.",
+        description=(description or f"The {node} records of the relation that you may see.")
+        + " A Relay connection: filtered and ordered as the root connection of its type, paged with first/after or "
+        "last/before (the first 50 when neither first nor last is given), counted by totalCount.",
         metadata={RELATION: declared},
     )
     return declared.field
@@ -610,6 +611,22 @@ async def resolve_nested(
         )
     except UserInputError as error:
         raise bad_input(error) from None
+    if isinstance(context, Planning):
+        # the SQL compiler asks what this connection would read (schema/compiler/): it pages under the parent's row
+        raise Planned(
+            PlannedConnection(
+                entity,
+                NODE_TYPES[spec.node][1],
+                build_where,
+                order_field,
+                descending,
+                first,
+                after,
+                last,
+                before,
+                within=relation,
+            )
+        )
     arguments = PageArguments(build_where, order_field, descending, first, after, last, before)
     key = (_filter_key(filters), order_field, descending, first, after, last, before)
     result: Page = await context.loaders.pages(relation, arguments, key).load(parent.pk)

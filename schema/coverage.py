@@ -372,10 +372,12 @@ class CoverageStandard(Node, Record):
         Related(store.DECISIONS_BY_STANDARD),
         first=100,
         description="Determinations made under this standard.",
-        deprecation_reason="Use decisionsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use decisionsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    decisions_connection = connection_field(store.DECISIONS_BY_STANDARD, "CoverageDecision")
+    decisions_connection = connection_field(
+        store.DECISIONS_BY_STANDARD, "CoverageDecision", description="Determinations made under this standard."
+    )
 
 
 @register_node("CoverageDecision", store.DECISION)
@@ -462,10 +464,12 @@ class CoverageDecision(Node, Record):
         Related(store.SCREENINGS_BY_DECISION),
         first=100,
         description="Every screening kept, oldest first.",
-        deprecation_reason="Use screeningsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use screeningsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    screenings_connection = connection_field(store.SCREENINGS_BY_DECISION, "CoverageScreening")
+    screenings_connection = connection_field(
+        store.SCREENINGS_BY_DECISION, "CoverageScreening", description="Every screening kept, oldest first."
+    )
 
     signatures: list[DecisionSignature] = relation_field(
         Rows("signatures"), description="Every signature, every round, oldest first."

@@ -121,10 +121,12 @@ class InfrastructureCounterpart(Node, Record):
         Related(store.ENGAGEMENTS_BY_COUNTERPART),
         first=100,
         description="Its engagements that you may see.",
-        deprecation_reason="Use engagementsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use engagementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    engagements_connection = connection_field(store.ENGAGEMENTS_BY_COUNTERPART, "InfrastructureEngagement")
+    engagements_connection = connection_field(
+        store.ENGAGEMENTS_BY_COUNTERPART, "InfrastructureEngagement", description="Its engagements that you may see."
+    )
 
 
 @register_node("InfrastructureEngagement", store.ENGAGEMENT)
@@ -186,10 +188,12 @@ class InfrastructureEngagement(Node, Record, SharedRecord):
         Related(FINDINGS_BY_ENGAGEMENT),
         first=100,
         description="Findings the engagement handles that you may see.",
-        deprecation_reason="Use findingsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use findingsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    findings_connection = connection_field(FINDINGS_BY_ENGAGEMENT, "Finding")
+    findings_connection = connection_field(
+        FINDINGS_BY_ENGAGEMENT, "Finding", description="Findings the engagement handles that you may see."
+    )
 
     milestones: list[Milestone] = relation_field(Rows("milestones"), description="Milestones in due order.")
 

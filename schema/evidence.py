@@ -180,10 +180,12 @@ class EvaluationSuite(Node, Record):
         Related(store.RESULTS_BY_SUITE),
         first=100,
         description="Results on the suite that you may see, oldest first.",
-        deprecation_reason="Use resultsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use resultsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    results_connection = connection_field(store.RESULTS_BY_SUITE, "EvaluationResult")
+    results_connection = connection_field(
+        store.RESULTS_BY_SUITE, "EvaluationResult", description="Results on the suite that you may see, oldest first."
+    )
 
 
 @register_node("EvaluationResult", store.EVAL_RESULT)

@@ -200,19 +200,25 @@ class Finding(Node, Record, SharedRecord):
         Related(MEASURES_BY_FINDING),
         first=100,
         description="DoD measures against the finding that you may see.",
-        deprecation_reason="Use measuresConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use measuresConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    measures_connection = connection_field(MEASURES_BY_FINDING, "CyberMeasure")
+    measures_connection = connection_field(
+        MEASURES_BY_FINDING, "CyberMeasure", description="DoD measures against the finding that you may see."
+    )
 
     engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = relation_field(
         Related(ENGAGEMENTS_BY_FINDING),
         first=100,
         description="CISA engagements that handle the finding that you may see.",
-        deprecation_reason="Use engagementsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use engagementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    engagements_connection = connection_field(ENGAGEMENTS_BY_FINDING, "InfrastructureEngagement")
+    engagements_connection = connection_field(
+        ENGAGEMENTS_BY_FINDING,
+        "InfrastructureEngagement",
+        description="CISA engagements that handle the finding that you may see.",
+    )
 
 
 @strawberry.enum

@@ -74,46 +74,62 @@ class Lab(Node, Record):
         Related(MODELS_BY_LAB),
         first=100,
         description="The lab's models that you may see.",
-        deprecation_reason="Use modelsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use modelsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    models_connection = connection_field(MODELS_BY_LAB, "FrontierModel")
+    models_connection = connection_field(
+        MODELS_BY_LAB, "FrontierModel", description="The lab's models that you may see."
+    )
 
     agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
         Related(AGREEMENTS_BY_LAB),
         first=100,
         description="Early-access agreements the lab offered that you may see.",
-        deprecation_reason="Use agreementsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use agreementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    agreements_connection = connection_field(AGREEMENTS_BY_LAB, "EarlyAccessAgreement")
+    agreements_connection = connection_field(
+        AGREEMENTS_BY_LAB,
+        "EarlyAccessAgreement",
+        description="Early-access agreements the lab offered that you may see.",
+    )
 
     early_access_requests: list[Annotated[EarlyAccessRequest, strawberry.lazy("schema.requests")]] = relation_field(
         Related(REQUESTS_BY_LAB),
         first=100,
         description="Agencies' requests for early access to the lab's models that you may see, oldest first.",
-        deprecation_reason="Use earlyAccessRequestsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use earlyAccessRequestsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    early_access_requests_connection = connection_field(REQUESTS_BY_LAB, "EarlyAccessRequest")
+    early_access_requests_connection = connection_field(
+        REQUESTS_BY_LAB,
+        "EarlyAccessRequest",
+        description="Agencies' requests for early access to the lab's models that you may see, oldest first.",
+    )
 
     findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
         Related(FINDINGS_BY_LAB),
         first=100,
         description="Findings concerning the lab that you may see.",
-        deprecation_reason="Use findingsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use findingsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    findings_connection = connection_field(FINDINGS_BY_LAB, "Finding")
+    findings_connection = connection_field(
+        FINDINGS_BY_LAB, "Finding", description="Findings concerning the lab that you may see."
+    )
 
     engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = relation_field(
         Related(ENGAGEMENTS_BY_LAB),
         first=100,
         description="CISA infrastructure engagements with the lab that you may see.",
-        deprecation_reason="Use engagementsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use engagementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    engagements_connection = connection_field(ENGAGEMENTS_BY_LAB, "InfrastructureEngagement")
+    engagements_connection = connection_field(
+        ENGAGEMENTS_BY_LAB,
+        "InfrastructureEngagement",
+        description="CISA infrastructure engagements with the lab that you may see.",
+    )
 
 
 @strawberry.enum
@@ -147,8 +163,10 @@ class LabQuery:
         info: strawberry.Info,
         filter: LabFilter | None = None,
         order_by: LabOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Lab]:
         f = filter or LabFilter()
         filters = {
@@ -159,7 +177,16 @@ class LabQuery:
             "created_before": f.created_before,
         }
         return await resolve_connection(
-            info, store.LAB, Lab, filters=filters, where=store.where_labs, order=order_by, first=first, after=after
+            info,
+            store.LAB,
+            Lab,
+            filters=filters,
+            where=store.where_labs,
+            order=order_by,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
 

@@ -95,19 +95,23 @@ class CyberMeasure(Node, Record, SharedRecord):
         Related(FINDINGS_BY_MEASURE),
         first=100,
         description="Findings the measure addresses that you may see.",
-        deprecation_reason="Use findingsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use findingsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    findings_connection = connection_field(FINDINGS_BY_MEASURE, "Finding")
+    findings_connection = connection_field(
+        FINDINGS_BY_MEASURE, "Finding", description="Findings the measure addresses that you may see."
+    )
 
     models: list[FrontierModel] = relation_field(
         Related(MODELS_BY_MEASURE),
         first=100,
         description="Models the measure concerns that you may see.",
-        deprecation_reason="Use modelsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use modelsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    models_connection = connection_field(MODELS_BY_MEASURE, "FrontierModel")
+    models_connection = connection_field(
+        MODELS_BY_MEASURE, "FrontierModel", description="Models the measure concerns that you may see."
+    )
 
 
 @strawberry.enum

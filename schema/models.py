@@ -142,29 +142,40 @@ class FrontierModel(Node, Record):
         Related(AGREEMENTS_BY_MODEL),
         first=100,
         description="Early-access agreements on the model that you may see.",
-        deprecation_reason="Use agreementsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use agreementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    agreements_connection = connection_field(AGREEMENTS_BY_MODEL, "EarlyAccessAgreement")
+    agreements_connection = connection_field(
+        AGREEMENTS_BY_MODEL,
+        "EarlyAccessAgreement",
+        description="Early-access agreements on the model that you may see.",
+    )
 
     early_access_requests: list[Annotated[EarlyAccessRequest, strawberry.lazy("schema.requests")]] = relation_field(
         Related(REQUESTS_BY_MODEL),
         first=100,
         description="Agencies' requests for early access to the model that you may see (your agency is on them, or "
         "the model is your lab's), oldest first.",
-        deprecation_reason="Use earlyAccessRequestsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use earlyAccessRequestsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    early_access_requests_connection = connection_field(REQUESTS_BY_MODEL, "EarlyAccessRequest")
+    early_access_requests_connection = connection_field(
+        REQUESTS_BY_MODEL,
+        "EarlyAccessRequest",
+        description="Agencies' requests for early access to the model that you may see (your agency is on them, or "
+        "the model is your lab's), oldest first.",
+    )
 
     coverage_decisions: list[Annotated[CoverageDecision, strawberry.lazy("schema.coverage")]] = relation_field(
         Related(DECISIONS_BY_MODEL),
         first=100,
         description="Coverage determinations on the model, oldest first.",
-        deprecation_reason="Use coverageDecisionsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use coverageDecisionsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    coverage_decisions_connection = connection_field(DECISIONS_BY_MODEL, "CoverageDecision")
+    coverage_decisions_connection = connection_field(
+        DECISIONS_BY_MODEL, "CoverageDecision", description="Coverage determinations on the model, oldest first."
+    )
 
     coverage_outcome: Annotated[CoverageOutcome, strawberry.lazy("schema.coverage")] | None = relation_field(
         Related(DECISIONS_BY_MODEL),
@@ -178,46 +189,62 @@ class FrontierModel(Node, Record):
         Related(FINDINGS_BY_MODEL),
         first=100,
         description="Findings on the model that you may see.",
-        deprecation_reason="Use findingsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use findingsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    findings_connection = connection_field(FINDINGS_BY_MODEL, "Finding")
+    findings_connection = connection_field(
+        FINDINGS_BY_MODEL, "Finding", description="Findings on the model that you may see."
+    )
 
     measures: list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]] = relation_field(
         Related(MEASURES_BY_MODEL),
         first=100,
         description="DoD cyber measures linked to the model that you may see.",
-        deprecation_reason="Use measuresConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use measuresConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    measures_connection = connection_field(MEASURES_BY_MODEL, "CyberMeasure")
+    measures_connection = connection_field(
+        MEASURES_BY_MODEL, "CyberMeasure", description="DoD cyber measures linked to the model that you may see."
+    )
 
     compute_estimates: list[Annotated[ComputeEstimate, strawberry.lazy("schema.evidence")]] = relation_field(
         Related(ESTIMATES_BY_MODEL),
         first=100,
         description="Compute estimates of the model that you may see, oldest first (the order they were reported).",
-        deprecation_reason="Use computeEstimatesConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use computeEstimatesConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    compute_estimates_connection = connection_field(ESTIMATES_BY_MODEL, "ComputeEstimate")
+    compute_estimates_connection = connection_field(
+        ESTIMATES_BY_MODEL,
+        "ComputeEstimate",
+        description="Compute estimates of the model that you may see, oldest first (the order they were reported).",
+    )
 
     evaluation_results: list[Annotated[EvaluationResult, strawberry.lazy("schema.evidence")]] = relation_field(
         Related(RESULTS_BY_MODEL),
         first=100,
         description="Evaluation results of the model that you may see, oldest first (the order they were recorded).",
-        deprecation_reason="Use evaluationResultsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use evaluationResultsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    evaluation_results_connection = connection_field(RESULTS_BY_MODEL, "EvaluationResult")
+    evaluation_results_connection = connection_field(
+        RESULTS_BY_MODEL,
+        "EvaluationResult",
+        description="Evaluation results of the model that you may see, oldest first (the order they were recorded).",
+    )
 
     designations: list[Annotated[ModelDesignation, strawberry.lazy("schema.evidence")]] = relation_field(
         Related(DESIGNATIONS_BY_MODEL),
         first=100,
         description="Agencies' designations of the model, in force and withdrawn, oldest first.",
-        deprecation_reason="Use designationsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use designationsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    designations_connection = connection_field(DESIGNATIONS_BY_MODEL, "ModelDesignation")
+    designations_connection = connection_field(
+        DESIGNATIONS_BY_MODEL,
+        "ModelDesignation",
+        description="Agencies' designations of the model, in force and withdrawn, oldest first.",
+    )
 
 
 def _latest_outcome(rows: list[dict[str, Any]]) -> Any:

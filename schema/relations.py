@@ -284,7 +284,8 @@ def computed_of(strawberry_field: Any) -> str | None:
 
 @dataclass(frozen=True)
 class PlannedConnection:
-    """What a root connection's resolver would read: the compiler's answer from `resolve_connection`."""
+    """What a connection's resolver would read: the compiler's answer from `resolve_connection` (a root one) or
+    `resolve_nested` (a nested one)."""
 
     entity: Entity
     node_type: Any
@@ -295,6 +296,8 @@ class PlannedConnection:
     after: str | None
     last: int | None = None
     before: str | None = None
+    # a nested connection's: the store relation it pages under its parent's row
+    within: StoreRelation | None = None
 
 
 class Planned(Exception):

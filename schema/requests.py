@@ -115,10 +115,15 @@ class EarlyAccessRequest(Node, Record):
         first=20,
         description="The agreements the lab's answers created: the one its acceptance made ACTIVE, or its "
         "counter-proposals (a withdrawn one among them), oldest first.",
-        deprecation_reason="Use agreementsConnection, which pages, filters, orders and counts.",
+        deprecation_reason="Use agreementsConnection (pages, filters, counts); removed after 2027-06-01.",
     )
 
-    agreements_connection = connection_field(AGREEMENTS_BY_REQUEST, "EarlyAccessAgreement")
+    agreements_connection = connection_field(
+        AGREEMENTS_BY_REQUEST,
+        "EarlyAccessAgreement",
+        description="The agreements the lab's answers created: the one its acceptance made ACTIVE, or its "
+        "counter-proposals (a withdrawn one among them).",
+    )
 
 
 @strawberry.enum

@@ -419,6 +419,7 @@ async def test_a_nested_connection_aggregates_its_parents_records(paths: Paths) 
     for first in (5, 200):
         bodies = {path: await api.query(NESTED, {"first": first}, token=token) for path, api in paths.apis.items()}
         assert bodies["compiled"]["data"] == bodies["resolvers"]["data"]
+        assert bodies["compiled"]["extensions"].get("compiled"), "nested aggregates compile in one statement"
         statements[first] = bodies["resolvers"]["extensions"]["sqlStatements"]
     assert statements[5] == statements[200], statements
     models = bodies["resolvers"]["data"]["models"]["nodes"]

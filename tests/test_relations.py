@@ -158,3 +158,38 @@ def test_each_declaration_agrees_with_its_field() -> None:
             assert {loads.kind, loads.key_attribute} <= attributes, where
         checked += 1
     assert checked > 50
+
+
+def test_every_related_list_has_a_nested_connection_beside_it() -> None:
+    """Each list of related records (`Related`, deprecated) has `<name>Connection` beside it, declared Paged over the
+    same store relation, of its node type's connection, with the root connection's filter and order inputs."""
+    from schema.common import NODE_MODULES
+    from schema.relations import Paged
+
+    root_inputs = {}
+    for field in GQL.query_type.fields.values():
+        node = get_named_type(field.type)
+        if isinstance(node, GraphQLObjectType) and {"filter", "orderBy"} <= set(field.args):
+            root_inputs[node.name] = (get_named_type(field.args["filter"].type).name, field.args["orderBy"].type.name)
+    checked = 0
+    for type_name in NODE_TYPES:
+        gql_type = GQL.get_type(type_name)
+        fields = {f.python_name: f for f in definition(type_name).fields}
+        for python_name, strawberry_field in fields.items():
+            declared = relation_of(strawberry_field)
+            if declared is None or not isinstance(declared.loads, Related) or declared.convert is not None:
+                continue
+            where = f"{type_name}.{python_name}"
+            graphql_name = schema.config.name_converter.get_graphql_name(strawberry_field)
+            assert gql_type.fields[graphql_name].deprecation_reason, where
+            beside = relation_of(fields.get(f"{python_name}_connection"))
+            assert beside is not None and isinstance(beside.loads, Paged), where
+            assert beside.loads.relation is declared.loads.relation, where
+            connection = gql_type.fields[f"{graphql_name}Connection"]
+            assert get_named_type(connection.type).name == f"{beside.loads.node}Connection", where
+            assert {"first", "after", "last", "before"} <= set(connection.args), where
+            if NODE_MODULES[beside.loads.node][1]:
+                got = (get_named_type(connection.args["filter"].type).name, connection.args["orderBy"].type.name)
+                assert got == root_inputs[f"{beside.loads.node}Connection"], where
+            checked += 1
+    assert checked >= 28

@@ -662,15 +662,15 @@ function findingRow(x) {
     h(
       "td",
       {},
-      x.measures.length
-        ? h("ul", { class: "plain" }, x.measures.map((m) => h("li", { dataset: { id: m.id } }, m.title, " ", h("span", { class: "muted" }, `(${f.humanize(m.state)})`))))
+      x.measures.nodes.length
+        ? h("ul", { class: "plain" }, x.measures.nodes.map((m) => h("li", { dataset: { id: m.id } }, m.title, " ", h("span", { class: "muted" }, `(${f.humanize(m.state)})`))))
         : h("span", { class: "muted" }, "none"),
     ),
     h(
       "td",
       {},
-      x.engagements.length
-        ? h("ul", { class: "plain" }, x.engagements.map((e) => h("li", { dataset: { id: e.id } }, e.title, " ", h("span", { class: "muted" }, `(${f.humanize(e.state)})`))))
+      x.engagements.nodes.length
+        ? h("ul", { class: "plain" }, x.engagements.nodes.map((e) => h("li", { dataset: { id: e.id } }, e.title, " ", h("span", { class: "muted" }, `(${f.humanize(e.state)})`))))
         : h("span", { class: "muted" }, "none"),
     ),
   );
@@ -875,7 +875,7 @@ async function applyEvents(events, generation) {
   const linkedBy = new Map(); // finding id -> the measure or engagement event that touched it
   for (const id of linkIds) {
     const node = links.get(id);
-    for (const finding of node?.findings ?? []) if (board.findings.has(finding.id)) linkedBy.set(finding.id, last.get(id));
+    for (const finding of node?.findings?.nodes ?? []) if (board.findings.has(finding.id)) linkedBy.set(finding.id, last.get(id));
     for (const item of document.querySelectorAll("#findings-body li[data-id]")) {
       if (item.dataset.id === id) linkedBy.set(item.closest("tr").dataset.id, last.get(id));
     }

@@ -38,7 +38,7 @@ from schema.compiler.sql import (
     named,
     unwrap,
 )
-from schema.relations import ById, Declared, PlannedConnection, Related, Rows, computed_of, relation_of
+from schema.relations import ById, Declared, Paged, PlannedConnection, Related, Rows, computed_of, relation_of
 from schema.selections import Selections
 
 MAX_IDS = 500
@@ -241,11 +241,15 @@ class Build(Selections):
                 pairs.append((key, await self.groups(types, source, by, aggregate_type, field_nodes)))
                 continue
             if not totals:
-                totals = f"aggregate{len(self.ctes) + 1}"
                 # the numbers only when min/max/avg/sum are asked: without them a summary table may count
                 figures: list[str] | None = None if self.selected(nodes, aggregate_type.name) & FIGURES else []
                 totals_sql = aggregate_sql(self.principal, self.p, source, numbers=figures)
-                self.ctes.append(f"{totals} as ({totals_sql})")
+                if source.within is None:
+                    totals = f"aggregate{len(self.ctes) + 1}"
+                    self.ctes.append(f"{totals} as ({totals_sql})")
+                else:
+                    # under a parent's row: a subquery correlated to it (a CTE of the statement cannot see it)
+                    totals = f"({totals_sql})"
             a = self.alias()
             if name == "count":
                 pairs.append((key, f"(select {a}.count from {totals} {a})"))
@@ -375,6 +379,8 @@ class Build(Selections):
                 pairs.append((key, await self.lead_times(self.subselections(nodes), x)))
             elif (type_name, name) == ("EarlyAccessRequest", "agencies"):
                 pairs.append((key, await self.request_agencies(self.subselections(nodes), x)))
+            elif isinstance(declared.loads, Paged):
+                pairs.append((key, await self.nested_connection(gql_type, nodes, field_type, x)))
             else:
                 # a `first` the resolver would refuse raises its error: the resolvers answer, with that error
                 page = declared.page_of(self.arguments(gql_type, nodes)[1] if declared.first is not None else {})
@@ -382,6 +388,33 @@ class Build(Selections):
                     (key, await self.loaded(declared, page, field_type, self.subselections(nodes), x, columns))
                 )
         return json_object(pairs)
+
+    async def nested_connection(
+        self, gql_type: GraphQLObjectType, nodes: list[FieldNode], field_type: Any, x: str
+    ) -> str:
+        """A nested connection (`<name>Connection`): the page its resolver would read (asked of the resolver, as a
+        root connection's), under the parent's row `x`, in a CTE of its own subquery (correlated to `x`)."""
+        strawberry_field, kwargs = self.arguments(gql_type, nodes)
+        planned = await ask(strawberry_field, kwargs, self.principal)
+        if not isinstance(planned, PlannedConnection) or planned.within is None:
+            raise NotCompilable(f"{gql_type.name}.{nodes[0].name.value} is not a nested connection")
+        built = page_sql(
+            self.principal,
+            self.p,
+            planned.entity,
+            build_where=planned.build_where,
+            order=planned.order,
+            descending=planned.descending,
+            first=planned.first,
+            after=planned.after,
+            last=planned.last,
+            before=planned.before,
+            within=(planned.within, f"{x}.id"),
+        )
+        cte = self.alias()
+        source = ConnectionSource(planned.entity, planned.build_where, within=(planned.within, f"{x}.id"))
+        built_json = await self.connection_json(built, cte, planned.entity, field_type, nodes, source)
+        return f"(with {cte} as ({built.sql}) select {built_json})"
 
     def embedded(
         self, type_name: str, name: str, field_type: Any, selection_sets: list[SelectionSetNode], x: str
