@@ -326,9 +326,9 @@ async def test_every_aggregate_counts_exactly_the_visible_records(paths: Paths, 
             selections.append(f"g{i}: groups(by: [{', '.join(by)}]) {{ key {{ {key_fields} }} {figures} }}")
         query = f"{{ {kind.root}(first: 0) {{ totalCount aggregate {{ {figures} {' '.join(selections)} }} }} }}"
         answers = {path: await api.data(query, token=token) for path, api in paths.apis.items()}
-        # one statement on the compiled path (a model's Decimal compute goes to the resolvers)
+        # one statement on the compiled path
         compiled = (await paths.apis["compiled"].post(query, token=token)).json()["extensions"].get("compiled")
-        assert bool(compiled) == (kind_name != "MODEL"), who
+        assert compiled, who
         assert answers["compiled"] == answers["resolvers"], who
         for path, data in answers.items():
             connection = data[kind.root]
@@ -474,3 +474,33 @@ async def test_a_finding_keeps_when_it_first_reached_mitigation_available(api: A
     after = (await api.data(days, token=cisa))["findings"]["aggregate"]["max"]["daysToMitigationAvailable"]
     assert after == first
     assert math.isclose(after, (row["mitigation_available_at"] - row["created_at"]).total_seconds() / 86400)
+
+
+async def test_decimals_print_in_sql_as_the_resolvers_print_them(connection: Any) -> None:
+    """schema.compiler.sql.decimal_json against hub.quantities.decimal_text (plain up to 24 characters, else
+    scientific without trailing zeros)."""
+    import json
+
+    from hub.quantities import decimal_text
+    from schema.compiler.sql import decimal_json
+
+    values = [
+        "0",
+        "1e26",
+        "1.5e26",
+        "123.4500",
+        "0.000012300",
+        "5e-30",
+        "2.5E+25",
+        "100000000000000000000000",
+        "1000000000000000000000000",
+        "33333333333333333333333333.3333333333333333",
+        "12345678901234567890.12345",
+        "3e25",
+        "0.5",
+        "7",
+    ]
+    for value in values:
+        printed = await connection.fetchval(f"select ({decimal_json('$1::numeric')})::text", Decimal(value))
+        assert json.loads(printed) == decimal_text(Decimal(value)), value
+    assert await connection.fetchval(f"select {decimal_json('null::numeric')}") is None

@@ -189,8 +189,6 @@ NEEDS_RESOLVERS = {
     ("CoverageDecision", "signatures"),
     ("CoverageScreening", "criteria"),
     ("InfrastructureEngagement", "milestones"),
-    # an exact Decimal prints by Python's rule (hub.quantities.decimal_text)
-    ("FrontierModelNumbers", "trainingComputeFlop"),
 }
 # The inputs of a coverage screening (schema/evidence.py): left out of the generated reads. Their ids and relations
 # compile, their other fields go to the resolvers (they are not in schema.compiler.sql.PLAIN_FIELDS: the demo data
@@ -317,15 +315,11 @@ class Generator:
 
         def numbers(of: GraphQLObjectType, function: str) -> str:
             numbers_type = named(of.fields[function].type)
-            # a Decimal goes to the resolvers (NEEDS_RESOLVERS): the generated aggregates keep to the Floats
-            floats = [n for n, f in numbers_type.fields.items() if named(f.type).name == "Float"]
-            if not floats:
-                return ""
-            chosen = [n for n in floats if rng.random() < 0.7] or floats[:1]
+            chosen = [n for n in numbers_type.fields if rng.random() < 0.7] or list(numbers_type.fields)[:1]
             self.selected.update((numbers_type.name, n) for n in chosen)
             return f"{function} {{ {' '.join(chosen)} }}"
 
-        parts += [n for n in (numbers(aggregate_type, f) for f in functions if rng.random() < 0.4) if n]
+        parts += [numbers(aggregate_type, f) for f in functions if rng.random() < 0.4]
         if rng.random() < 0.8 or not parts:
             group_type = named(aggregate_type.fields["groups"].type)
             keys = list(named(aggregate_type.fields["groups"].args["by"].type).values)
@@ -337,7 +331,7 @@ class Generator:
                     target = named(field.type)
                     key_fields.append(f"{name} {{ id }}" if isinstance(target, GraphQLObjectType) else name)
             group = ["count", f"key {{ {' '.join(key_fields) or '__typename'} }}"]
-            group += [n for n in (numbers(group_type, f) for f in functions if rng.random() < 0.3) if n]
+            group += [numbers(group_type, f) for f in functions if rng.random() < 0.3]
             parts.append(f"groups(by: [{', '.join(by)}]) {{ {' '.join(group)} }}")
         return f"aggregate {{ {' '.join(parts)} }}"
 

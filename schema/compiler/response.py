@@ -30,6 +30,7 @@ from schema.compiler.sql import (
     EMBEDDED,
     column_json,
     cursor_sql,
+    decimal_json,
     float_json,
     global_id,
     iso_timestamp,
@@ -275,9 +276,9 @@ class Build(Selections):
                 pairs.append((key, f"'{numbers_type.name}'"))
                 continue
             python_name = by_name[name].python_name
-            if types.number_types[python_name] is not float:
-                raise NotCompilable(f"{numbers_type.name}.{name} is not a Float")
-            pairs.append((key, float_json(f"{a}.{function}_{python_name}")))
+            column = f"{a}.{function}_{python_name}"
+            is_float = types.number_types[python_name] is float
+            pairs.append((key, float_json(column) if is_float else decimal_json(column)))
         return json_object(pairs)
 
     async def groups(
