@@ -68,7 +68,12 @@ class Spec:
 
 def buckets(prefix: str, name: str, column: str, *, days: bool = True, weeks: bool = True) -> dict[str, Key]:
     """Day, week (ISO: from Monday) and month buckets of a date or timestamp column, in UTC."""
-    utc = f"({column} at time zone 'UTC')" if column.endswith(("_at", "access_start", "access_end")) else column
+    # a timestamp at UTC; a date as a timestamp without time zone (never through the session's time zone)
+    utc = (
+        f"({column} at time zone 'UTC')"
+        if column.endswith(("_at", "access_start", "access_end"))
+        else f"({column})::timestamp"
+    )
     found = {}
     if days:
         found[f"{prefix}_DAY"] = Key(f"({utc})::date", f"{name}_day", "date")
