@@ -22,6 +22,7 @@ from hub.access import Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS, facts_of, facts_sql
 from hub.remits import Facts
+from hub.summaries import count_source
 
 MAX_PAGE_SIZE = 500
 
@@ -365,7 +366,7 @@ def page_sql(
         f"select {select}, {order_field.expr} as _order_value, row_number() over (order by {ordering}) as _n"
         f" from {source} where {condition}{cursor_condition} order by {ordering} limit {first + 1}"
     )
-    count_sql = f"select count(*) from {entity.table} t where {condition}"
+    count_sql = count_statement(entity.kind, entity.table, condition, where.sql())
     rows_sql = f"select {select} from {source} where {condition}"
     return PageSql(
         sql=sql,
@@ -376,6 +377,16 @@ def page_sql(
         first=first,
         after=after,
     )
+
+
+def count_statement(kind: str, table: str, condition: str, filter_sql: str) -> str:
+    """How many rows of `table` (aliased `t`) `condition` keeps (the visibility rule and the filter `filter_sql`): from
+    a summary table of the kind when the filter reads only its dimensions (hub/summaries.py; the summary's key holds
+    every column the rule reads, so the same condition applies to its rows), else from the table."""
+    summary = count_source(kind, condition, filter_sql)
+    if summary is not None:
+        return f"select coalesce(sum(t.n), 0)::bigint from {summary} t where {condition}"
+    return f"select count(*) from {table} t where {condition}"
 
 
 async def page(
