@@ -59,212 +59,602 @@ create index coverage_decisions_lab_idx on coverage_decisions (lab_id);
 create index findings_kev_due_open_idx on findings (kev_due_date, id)
     where kev_due_date is not null and state in ('COORDINATING', 'DISCLOSED', 'MITIGATION_AVAILABLE', 'REPORTED', 'TRIAGED', 'VALIDATED');
 
--- finding_counts: findings by state, severity, sectors, TLP and owning agency: totalCount and the aggregates of findings, the dashboard's counts
-create table finding_counts as select state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, 0::bigint as n from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from findings r) k with no data;
-alter table finding_counts alter column n set not null;
-create unique index finding_counts_key on finding_counts (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids) nulls not distinct;
-create index finding_counts_emptied on finding_counts (n) where n = 0;
-insert into finding_counts (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, n) select state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, count(*) from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from findings r) k group by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids;
+-- finding_state_counts_agency: findings by state
+create table finding_state_counts_agency as select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, 0::bigint as n from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from findings r) k with no data;
+alter table finding_state_counts_agency alter column n set not null;
+create unique index finding_state_counts_agency_key on finding_state_counts_agency (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) nulls not distinct;
+create index finding_state_counts_agency_emptied on finding_state_counts_agency (n) where n = 0;
+insert into finding_state_counts_agency (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n) select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, count(*) from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from findings r) k group by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids;
 
-create or replace function hub_finding_counts_maintain() returns trigger
+create or replace function hub_finding_state_counts_agency_maintain() returns trigger
 language plpgsql security definer set search_path = public, pg_temp as $$
 begin
     if tg_op = 'INSERT' then
-        insert into finding_counts as s (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, n)
-        select state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, sum(w) from (select k.*, 1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids having sum(w) <> 0 order by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids
-        on conflict (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids) do update set n = s.n + excluded.n;
-    elsif tg_op = 'UPDATE' then
-        insert into finding_counts as s (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, n)
-        select state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids having sum(w) <> 0 order by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids
-        on conflict (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids) do update set n = s.n + excluded.n;
-    else
-        insert into finding_counts as s (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, n)
-        select state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k) c group by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids having sum(w) <> 0 order by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids
-        on conflict (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids) do update set n = s.n + excluded.n;
-    end if;
-    delete from finding_counts where n = 0;
-    return null;
-end $$;
-create trigger finding_counts_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_counts_maintain();
-create trigger finding_counts_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_counts_maintain();
-create trigger finding_counts_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_counts_maintain();
-
--- finding_kev_due_counts: findings with a KEV due date by state and date: the dashboard's deadline counts
-create table finding_kev_due_counts as select state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp, 0::bigint as n from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from findings r where r.kev_due_date is not null) k with no data;
-alter table finding_kev_due_counts alter column n set not null;
-create unique index finding_kev_due_counts_key on finding_kev_due_counts (state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp) nulls not distinct;
-create index finding_kev_due_counts_emptied on finding_kev_due_counts (n) where n = 0;
-insert into finding_kev_due_counts (state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp, n) select state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp, count(*) from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from findings r where r.kev_due_date is not null) k group by state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp;
-
-create or replace function hub_finding_kev_due_counts_maintain() returns trigger
-language plpgsql security definer set search_path = public, pg_temp as $$
-begin
-    if tg_op = 'INSERT' then
-        insert into finding_kev_due_counts as s (state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp, n)
-        select state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp, sum(w) from (select k.*, 1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from new_rows r where r.kev_due_date is not null) k) c group by state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp having sum(w) <> 0 order by state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp
-        on conflict (state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp) do update set n = s.n + excluded.n;
-    elsif tg_op = 'UPDATE' then
-        insert into finding_kev_due_counts as s (state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp, n)
-        select state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp, sum(w) from (select k.*, -1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from old_rows r where r.kev_due_date is not null) k union all select k.*, 1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from new_rows r where r.kev_due_date is not null) k) c group by state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp having sum(w) <> 0 order by state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp
-        on conflict (state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp) do update set n = s.n + excluded.n;
-    else
-        insert into finding_kev_due_counts as s (state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp, n)
-        select state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp, sum(w) from (select k.*, -1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from old_rows r where r.kev_due_date is not null) k) c group by state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp having sum(w) <> 0 order by state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp
-        on conflict (state, kev_due_date, created_by, lab_id, owner_agency_id, owner_lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, tlp) do update set n = s.n + excluded.n;
-    end if;
-    delete from finding_kev_due_counts where n = 0;
-    return null;
-end $$;
-create trigger finding_kev_due_counts_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_kev_due_counts_maintain();
-create trigger finding_kev_due_counts_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_kev_due_counts_maintain();
-create trigger finding_kev_due_counts_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_kev_due_counts_maintain();
-
--- measure_counts: measures by state
-create table measure_counts as select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, 0::bigint as n from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from cyber_measures r) k with no data;
-alter table measure_counts alter column n set not null;
-create unique index measure_counts_key on measure_counts (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) nulls not distinct;
-create index measure_counts_emptied on measure_counts (n) where n = 0;
-insert into measure_counts (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n) select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, count(*) from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from cyber_measures r) k group by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids;
-
-create or replace function hub_measure_counts_maintain() returns trigger
-language plpgsql security definer set search_path = public, pg_temp as $$
-begin
-    if tg_op = 'INSERT' then
-        insert into measure_counts as s (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        insert into finding_state_counts_agency as s (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
         select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, 1 as w from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
         on conflict (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
     elsif tg_op = 'UPDATE' then
-        insert into measure_counts as s (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        insert into finding_state_counts_agency as s (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
         select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
         on conflict (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
     else
-        insert into measure_counts as s (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        insert into finding_state_counts_agency as s (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
         select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k) c group by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
         on conflict (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
     end if;
-    delete from measure_counts where n = 0;
+    delete from finding_state_counts_agency where n = 0;
     return null;
 end $$;
-create trigger measure_counts_ins after insert on cyber_measures referencing new table as new_rows for each statement execute function hub_measure_counts_maintain();
-create trigger measure_counts_upd after update on cyber_measures referencing old table as old_rows new table as new_rows for each statement execute function hub_measure_counts_maintain();
-create trigger measure_counts_del after delete on cyber_measures referencing old table as old_rows for each statement execute function hub_measure_counts_maintain();
+create trigger finding_state_counts_agency_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_state_counts_agency_maintain();
+create trigger finding_state_counts_agency_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_state_counts_agency_maintain();
+create trigger finding_state_counts_agency_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_state_counts_agency_maintain();
 
--- engagement_counts: engagements by state and sector
-create table engagement_counts as select state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, 0::bigint as n from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from infrastructure_engagements r) k with no data;
-alter table engagement_counts alter column n set not null;
-create unique index engagement_counts_key on engagement_counts (state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids) nulls not distinct;
-create index engagement_counts_emptied on engagement_counts (n) where n = 0;
-insert into engagement_counts (state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, n) select state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, count(*) from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from infrastructure_engagements r) k group by state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids;
+-- finding_state_counts_lab: findings by state
+create table finding_state_counts_lab as select state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, 0::bigint as n from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from findings r) k with no data;
+alter table finding_state_counts_lab alter column n set not null;
+create unique index finding_state_counts_lab_key on finding_state_counts_lab (state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) nulls not distinct;
+create index finding_state_counts_lab_emptied on finding_state_counts_lab (n) where n = 0;
+insert into finding_state_counts_lab (state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n) select state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, count(*) from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from findings r) k group by state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids;
 
-create or replace function hub_engagement_counts_maintain() returns trigger
+create or replace function hub_finding_state_counts_lab_maintain() returns trigger
 language plpgsql security definer set search_path = public, pg_temp as $$
 begin
     if tg_op = 'INSERT' then
-        insert into engagement_counts as s (state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, n)
-        select state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, sum(w) from (select k.*, 1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids having sum(w) <> 0 order by state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids
-        on conflict (state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids) do update set n = s.n + excluded.n;
+        insert into finding_state_counts_lab as s (state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, 1 as w from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
     elsif tg_op = 'UPDATE' then
-        insert into engagement_counts as s (state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, n)
-        select state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids having sum(w) <> 0 order by state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids
-        on conflict (state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids) do update set n = s.n + excluded.n;
+        insert into finding_state_counts_lab as s (state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
     else
-        insert into engagement_counts as s (state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, n)
-        select state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k) c group by state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids having sum(w) <> 0 order by state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids
-        on conflict (state, sector, tlp, owner_agency_id, created_by, lab_id, recipient_principal_ids, share_agency_ids, share_lab_ids) do update set n = s.n + excluded.n;
+        insert into finding_state_counts_lab as s (state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k) c group by state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (state, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
     end if;
-    delete from engagement_counts where n = 0;
+    delete from finding_state_counts_lab where n = 0;
     return null;
 end $$;
-create trigger engagement_counts_ins after insert on infrastructure_engagements referencing new table as new_rows for each statement execute function hub_engagement_counts_maintain();
-create trigger engagement_counts_upd after update on infrastructure_engagements referencing old table as old_rows new table as new_rows for each statement execute function hub_engagement_counts_maintain();
-create trigger engagement_counts_del after delete on infrastructure_engagements referencing old table as old_rows for each statement execute function hub_engagement_counts_maintain();
+create trigger finding_state_counts_lab_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_state_counts_lab_maintain();
+create trigger finding_state_counts_lab_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_state_counts_lab_maintain();
+create trigger finding_state_counts_lab_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_state_counts_lab_maintain();
 
--- model_counts: models by release status
-create table model_counts as select release_status, lab_id, 0::bigint as n from (select r.release_status as release_status, r.lab_id as lab_id from frontier_models r) k with no data;
-alter table model_counts alter column n set not null;
-create unique index model_counts_key on model_counts (release_status, lab_id) nulls not distinct;
-create index model_counts_emptied on model_counts (n) where n = 0;
-insert into model_counts (release_status, lab_id, n) select release_status, lab_id, count(*) from (select r.release_status as release_status, r.lab_id as lab_id from frontier_models r) k group by release_status, lab_id;
+-- finding_severity_counts_agency: findings by severity
+create table finding_severity_counts_agency as select cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, 0::bigint as n from (select r.cvss_severity as cvss_severity, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from findings r) k with no data;
+alter table finding_severity_counts_agency alter column n set not null;
+create unique index finding_severity_counts_agency_key on finding_severity_counts_agency (cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) nulls not distinct;
+create index finding_severity_counts_agency_emptied on finding_severity_counts_agency (n) where n = 0;
+insert into finding_severity_counts_agency (cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n) select cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, count(*) from (select r.cvss_severity as cvss_severity, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from findings r) k group by cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids;
 
-create or replace function hub_model_counts_maintain() returns trigger
+create or replace function hub_finding_severity_counts_agency_maintain() returns trigger
 language plpgsql security definer set search_path = public, pg_temp as $$
 begin
     if tg_op = 'INSERT' then
-        insert into model_counts as s (release_status, lab_id, n)
+        insert into finding_severity_counts_agency as s (cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, 1 as w from (select r.cvss_severity as cvss_severity, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into finding_severity_counts_agency as s (cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.cvss_severity as cvss_severity, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k union all select k.*, 1 as w from (select r.cvss_severity as cvss_severity, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    else
+        insert into finding_severity_counts_agency as s (cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.cvss_severity as cvss_severity, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k) c group by cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (cvss_severity, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    end if;
+    delete from finding_severity_counts_agency where n = 0;
+    return null;
+end $$;
+create trigger finding_severity_counts_agency_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_severity_counts_agency_maintain();
+create trigger finding_severity_counts_agency_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_severity_counts_agency_maintain();
+create trigger finding_severity_counts_agency_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_severity_counts_agency_maintain();
+
+-- finding_severity_counts_lab: findings by severity
+create table finding_severity_counts_lab as select cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, 0::bigint as n from (select r.cvss_severity as cvss_severity, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from findings r) k with no data;
+alter table finding_severity_counts_lab alter column n set not null;
+create unique index finding_severity_counts_lab_key on finding_severity_counts_lab (cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) nulls not distinct;
+create index finding_severity_counts_lab_emptied on finding_severity_counts_lab (n) where n = 0;
+insert into finding_severity_counts_lab (cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n) select cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, count(*) from (select r.cvss_severity as cvss_severity, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from findings r) k group by cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids;
+
+create or replace function hub_finding_severity_counts_lab_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into finding_severity_counts_lab as s (cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, 1 as w from (select r.cvss_severity as cvss_severity, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into finding_severity_counts_lab as s (cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.cvss_severity as cvss_severity, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k union all select k.*, 1 as w from (select r.cvss_severity as cvss_severity, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    else
+        insert into finding_severity_counts_lab as s (cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.cvss_severity as cvss_severity, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k) c group by cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (cvss_severity, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    end if;
+    delete from finding_severity_counts_lab where n = 0;
+    return null;
+end $$;
+create trigger finding_severity_counts_lab_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_severity_counts_lab_maintain();
+create trigger finding_severity_counts_lab_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_severity_counts_lab_maintain();
+create trigger finding_severity_counts_lab_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_severity_counts_lab_maintain();
+
+-- finding_sector_counts_agency: findings by sectors
+create table finding_sector_counts_agency as select sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, 0::bigint as n from (select r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from findings r) k with no data;
+alter table finding_sector_counts_agency alter column n set not null;
+create unique index finding_sector_counts_agency_key on finding_sector_counts_agency (sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) nulls not distinct;
+create index finding_sector_counts_agency_emptied on finding_sector_counts_agency (n) where n = 0;
+insert into finding_sector_counts_agency (sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n) select sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, count(*) from (select r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from findings r) k group by sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids;
+
+create or replace function hub_finding_sector_counts_agency_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into finding_sector_counts_agency as s (sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, 1 as w from (select r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into finding_sector_counts_agency as s (sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k union all select k.*, 1 as w from (select r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    else
+        insert into finding_sector_counts_agency as s (sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k) c group by sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    end if;
+    delete from finding_sector_counts_agency where n = 0;
+    return null;
+end $$;
+create trigger finding_sector_counts_agency_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_sector_counts_agency_maintain();
+create trigger finding_sector_counts_agency_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_sector_counts_agency_maintain();
+create trigger finding_sector_counts_agency_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_sector_counts_agency_maintain();
+
+-- finding_sector_counts_lab: findings by sectors
+create table finding_sector_counts_lab as select sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, 0::bigint as n from (select r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from findings r) k with no data;
+alter table finding_sector_counts_lab alter column n set not null;
+create unique index finding_sector_counts_lab_key on finding_sector_counts_lab (sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) nulls not distinct;
+create index finding_sector_counts_lab_emptied on finding_sector_counts_lab (n) where n = 0;
+insert into finding_sector_counts_lab (sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n) select sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, count(*) from (select r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from findings r) k group by sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids;
+
+create or replace function hub_finding_sector_counts_lab_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into finding_sector_counts_lab as s (sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, 1 as w from (select r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into finding_sector_counts_lab as s (sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k union all select k.*, 1 as w from (select r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    else
+        insert into finding_sector_counts_lab as s (sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k) c group by sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    end if;
+    delete from finding_sector_counts_lab where n = 0;
+    return null;
+end $$;
+create trigger finding_sector_counts_lab_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_sector_counts_lab_maintain();
+create trigger finding_sector_counts_lab_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_sector_counts_lab_maintain();
+create trigger finding_sector_counts_lab_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_sector_counts_lab_maintain();
+
+-- finding_counts_agency: findings by state, severity and sectors together
+create table finding_counts_agency as select state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, 0::bigint as n from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from findings r) k with no data;
+alter table finding_counts_agency alter column n set not null;
+create unique index finding_counts_agency_key on finding_counts_agency (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) nulls not distinct;
+create index finding_counts_agency_emptied on finding_counts_agency (n) where n = 0;
+insert into finding_counts_agency (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n) select state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, count(*) from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from findings r) k group by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids;
+
+create or replace function hub_finding_counts_agency_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into finding_counts_agency as s (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, 1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into finding_counts_agency as s (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    else
+        insert into finding_counts_agency as s (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k) c group by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (state, cvss_severity, sectors, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    end if;
+    delete from finding_counts_agency where n = 0;
+    return null;
+end $$;
+create trigger finding_counts_agency_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_counts_agency_maintain();
+create trigger finding_counts_agency_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_counts_agency_maintain();
+create trigger finding_counts_agency_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_counts_agency_maintain();
+
+-- finding_counts_lab: findings by state, severity and sectors together
+create table finding_counts_lab as select state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, 0::bigint as n from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from findings r) k with no data;
+alter table finding_counts_lab alter column n set not null;
+create unique index finding_counts_lab_key on finding_counts_lab (state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) nulls not distinct;
+create index finding_counts_lab_emptied on finding_counts_lab (n) where n = 0;
+insert into finding_counts_lab (state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n) select state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, count(*) from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from findings r) k group by state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids;
+
+create or replace function hub_finding_counts_lab_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into finding_counts_lab as s (state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, 1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into finding_counts_lab as s (state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    else
+        insert into finding_counts_lab as s (state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, n)
+        select state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.cvss_severity as cvss_severity, r.sectors as sectors, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k) c group by state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (state, cvss_severity, sectors, tlp, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    end if;
+    delete from finding_counts_lab where n = 0;
+    return null;
+end $$;
+create trigger finding_counts_lab_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_counts_lab_maintain();
+create trigger finding_counts_lab_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_counts_lab_maintain();
+create trigger finding_counts_lab_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_counts_lab_maintain();
+
+-- finding_kev_due_counts_agency: findings with a KEV due date by state and date: the dashboard's deadline counts
+create table finding_kev_due_counts_agency as select state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp, 0::bigint as n from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, r.tlp as tlp from findings r where r.kev_due_date is not null) k with no data;
+alter table finding_kev_due_counts_agency alter column n set not null;
+create unique index finding_kev_due_counts_agency_key on finding_kev_due_counts_agency (state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp) nulls not distinct;
+create index finding_kev_due_counts_agency_emptied on finding_kev_due_counts_agency (n) where n = 0;
+insert into finding_kev_due_counts_agency (state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp, n) select state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp, count(*) from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, r.tlp as tlp from findings r where r.kev_due_date is not null) k group by state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp;
+
+create or replace function hub_finding_kev_due_counts_agency_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into finding_kev_due_counts_agency as s (state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp, n)
+        select state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp, sum(w) from (select k.*, 1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, r.tlp as tlp from new_rows r where r.kev_due_date is not null) k) c group by state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp having sum(w) <> 0 order by state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp
+        on conflict (state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into finding_kev_due_counts_agency as s (state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp, n)
+        select state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp, sum(w) from (select k.*, -1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, r.tlp as tlp from old_rows r where r.kev_due_date is not null) k union all select k.*, 1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, r.tlp as tlp from new_rows r where r.kev_due_date is not null) k) c group by state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp having sum(w) <> 0 order by state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp
+        on conflict (state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp) do update set n = s.n + excluded.n;
+    else
+        insert into finding_kev_due_counts_agency as s (state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp, n)
+        select state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp, sum(w) from (select k.*, -1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_agency_id end as owner_agency_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids, r.tlp as tlp from old_rows r where r.kev_due_date is not null) k) c group by state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp having sum(w) <> 0 order by state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp
+        on conflict (state, kev_due_date, created_by, owner_agency_id, recipient_principal_ids, share_agency_ids, tlp) do update set n = s.n + excluded.n;
+    end if;
+    delete from finding_kev_due_counts_agency where n = 0;
+    return null;
+end $$;
+create trigger finding_kev_due_counts_agency_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_kev_due_counts_agency_maintain();
+create trigger finding_kev_due_counts_agency_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_kev_due_counts_agency_maintain();
+create trigger finding_kev_due_counts_agency_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_kev_due_counts_agency_maintain();
+
+-- finding_kev_due_counts_lab: findings with a KEV due date by state and date: the dashboard's deadline counts
+create table finding_kev_due_counts_lab as select state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp, 0::bigint as n from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from findings r where r.kev_due_date is not null) k with no data;
+alter table finding_kev_due_counts_lab alter column n set not null;
+create unique index finding_kev_due_counts_lab_key on finding_kev_due_counts_lab (state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp) nulls not distinct;
+create index finding_kev_due_counts_lab_emptied on finding_kev_due_counts_lab (n) where n = 0;
+insert into finding_kev_due_counts_lab (state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp, n) select state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp, count(*) from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from findings r where r.kev_due_date is not null) k group by state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp;
+
+create or replace function hub_finding_kev_due_counts_lab_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into finding_kev_due_counts_lab as s (state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp, n)
+        select state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp, sum(w) from (select k.*, 1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from new_rows r where r.kev_due_date is not null) k) c group by state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp having sum(w) <> 0 order by state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp
+        on conflict (state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into finding_kev_due_counts_lab as s (state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp, n)
+        select state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp, sum(w) from (select k.*, -1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from old_rows r where r.kev_due_date is not null) k union all select k.*, 1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from new_rows r where r.kev_due_date is not null) k) c group by state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp having sum(w) <> 0 order by state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp
+        on conflict (state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp) do update set n = s.n + excluded.n;
+    else
+        insert into finding_kev_due_counts_lab as s (state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp, n)
+        select state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp, sum(w) from (select k.*, -1 as w from (select r.state as state, r.kev_due_date as kev_due_date, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('AMBER', 'AMBER_STRICT') then r.owner_lab_id end as owner_lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids, r.tlp as tlp from old_rows r where r.kev_due_date is not null) k) c group by state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp having sum(w) <> 0 order by state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp
+        on conflict (state, kev_due_date, created_by, lab_id, owner_lab_id, recipient_principal_ids, share_lab_ids, tlp) do update set n = s.n + excluded.n;
+    end if;
+    delete from finding_kev_due_counts_lab where n = 0;
+    return null;
+end $$;
+create trigger finding_kev_due_counts_lab_ins after insert on findings referencing new table as new_rows for each statement execute function hub_finding_kev_due_counts_lab_maintain();
+create trigger finding_kev_due_counts_lab_upd after update on findings referencing old table as old_rows new table as new_rows for each statement execute function hub_finding_kev_due_counts_lab_maintain();
+create trigger finding_kev_due_counts_lab_del after delete on findings referencing old table as old_rows for each statement execute function hub_finding_kev_due_counts_lab_maintain();
+
+-- measure_counts_agency: measures by state
+create table measure_counts_agency as select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, 0::bigint as n from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from cyber_measures r) k with no data;
+alter table measure_counts_agency alter column n set not null;
+create unique index measure_counts_agency_key on measure_counts_agency (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) nulls not distinct;
+create index measure_counts_agency_emptied on measure_counts_agency (n) where n = 0;
+insert into measure_counts_agency (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n) select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, count(*) from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from cyber_measures r) k group by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids;
+
+create or replace function hub_measure_counts_agency_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into measure_counts_agency as s (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, 1 as w from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into measure_counts_agency as s (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    else
+        insert into measure_counts_agency as s (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k) c group by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (state, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    end if;
+    delete from measure_counts_agency where n = 0;
+    return null;
+end $$;
+create trigger measure_counts_agency_ins after insert on cyber_measures referencing new table as new_rows for each statement execute function hub_measure_counts_agency_maintain();
+create trigger measure_counts_agency_upd after update on cyber_measures referencing old table as old_rows new table as new_rows for each statement execute function hub_measure_counts_agency_maintain();
+create trigger measure_counts_agency_del after delete on cyber_measures referencing old table as old_rows for each statement execute function hub_measure_counts_agency_maintain();
+
+-- measure_counts_lab: measures by state
+create table measure_counts_lab as select state, tlp, created_by, recipient_principal_ids, 0::bigint as n from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids from cyber_measures r) k with no data;
+alter table measure_counts_lab alter column n set not null;
+create unique index measure_counts_lab_key on measure_counts_lab (state, tlp, created_by, recipient_principal_ids) nulls not distinct;
+create index measure_counts_lab_emptied on measure_counts_lab (n) where n = 0;
+insert into measure_counts_lab (state, tlp, created_by, recipient_principal_ids, n) select state, tlp, created_by, recipient_principal_ids, count(*) from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids from cyber_measures r) k group by state, tlp, created_by, recipient_principal_ids;
+
+create or replace function hub_measure_counts_lab_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into measure_counts_lab as s (state, tlp, created_by, recipient_principal_ids, n)
+        select state, tlp, created_by, recipient_principal_ids, sum(w) from (select k.*, 1 as w from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids from new_rows r) k) c group by state, tlp, created_by, recipient_principal_ids having sum(w) <> 0 order by state, tlp, created_by, recipient_principal_ids
+        on conflict (state, tlp, created_by, recipient_principal_ids) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into measure_counts_lab as s (state, tlp, created_by, recipient_principal_ids, n)
+        select state, tlp, created_by, recipient_principal_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids from new_rows r) k) c group by state, tlp, created_by, recipient_principal_ids having sum(w) <> 0 order by state, tlp, created_by, recipient_principal_ids
+        on conflict (state, tlp, created_by, recipient_principal_ids) do update set n = s.n + excluded.n;
+    else
+        insert into measure_counts_lab as s (state, tlp, created_by, recipient_principal_ids, n)
+        select state, tlp, created_by, recipient_principal_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids from old_rows r) k) c group by state, tlp, created_by, recipient_principal_ids having sum(w) <> 0 order by state, tlp, created_by, recipient_principal_ids
+        on conflict (state, tlp, created_by, recipient_principal_ids) do update set n = s.n + excluded.n;
+    end if;
+    delete from measure_counts_lab where n = 0;
+    return null;
+end $$;
+create trigger measure_counts_lab_ins after insert on cyber_measures referencing new table as new_rows for each statement execute function hub_measure_counts_lab_maintain();
+create trigger measure_counts_lab_upd after update on cyber_measures referencing old table as old_rows new table as new_rows for each statement execute function hub_measure_counts_lab_maintain();
+create trigger measure_counts_lab_del after delete on cyber_measures referencing old table as old_rows for each statement execute function hub_measure_counts_lab_maintain();
+
+-- engagement_counts_agency: engagements by state
+create table engagement_counts_agency as select state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, 0::bigint as n from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from infrastructure_engagements r) k with no data;
+alter table engagement_counts_agency alter column n set not null;
+create unique index engagement_counts_agency_key on engagement_counts_agency (state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) nulls not distinct;
+create index engagement_counts_agency_emptied on engagement_counts_agency (n) where n = 0;
+insert into engagement_counts_agency (state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n) select state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, count(*) from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from infrastructure_engagements r) k group by state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids;
+
+create or replace function hub_engagement_counts_agency_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into engagement_counts_agency as s (state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, 1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into engagement_counts_agency as s (state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from new_rows r) k) c group by state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    else
+        insert into engagement_counts_agency as s (state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, n)
+        select state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, r.owner_agency_id as owner_agency_id, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_agency_ids end as share_agency_ids from old_rows r) k) c group by state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids having sum(w) <> 0 order by state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids
+        on conflict (state, sector, tlp, owner_agency_id, created_by, recipient_principal_ids, share_agency_ids) do update set n = s.n + excluded.n;
+    end if;
+    delete from engagement_counts_agency where n = 0;
+    return null;
+end $$;
+create trigger engagement_counts_agency_ins after insert on infrastructure_engagements referencing new table as new_rows for each statement execute function hub_engagement_counts_agency_maintain();
+create trigger engagement_counts_agency_upd after update on infrastructure_engagements referencing old table as old_rows new table as new_rows for each statement execute function hub_engagement_counts_agency_maintain();
+create trigger engagement_counts_agency_del after delete on infrastructure_engagements referencing old table as old_rows for each statement execute function hub_engagement_counts_agency_maintain();
+
+-- engagement_counts_lab: engagements by state
+create table engagement_counts_lab as select state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids, 0::bigint as n from (select r.state as state, r.sector as sector, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from infrastructure_engagements r) k with no data;
+alter table engagement_counts_lab alter column n set not null;
+create unique index engagement_counts_lab_key on engagement_counts_lab (state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids) nulls not distinct;
+create index engagement_counts_lab_emptied on engagement_counts_lab (n) where n = 0;
+insert into engagement_counts_lab (state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids, n) select state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids, count(*) from (select r.state as state, r.sector as sector, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from infrastructure_engagements r) k group by state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids;
+
+create or replace function hub_engagement_counts_lab_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into engagement_counts_lab as s (state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids, n)
+        select state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, 1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into engagement_counts_lab as s (state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids, n)
+        select state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from new_rows r) k) c group by state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    else
+        insert into engagement_counts_lab as s (state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids, n)
+        select state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.sector as sector, r.tlp as tlp, case when r.tlp in ('RED') then r.created_by end as created_by, case when r.tlp in ('GREEN', 'AMBER') then r.lab_id end as lab_id, case when r.tlp in ('RED') then r.recipient_principal_ids end as recipient_principal_ids, case when r.tlp in ('AMBER') then r.share_lab_ids end as share_lab_ids from old_rows r) k) c group by state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids having sum(w) <> 0 order by state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids
+        on conflict (state, sector, tlp, created_by, lab_id, recipient_principal_ids, share_lab_ids) do update set n = s.n + excluded.n;
+    end if;
+    delete from engagement_counts_lab where n = 0;
+    return null;
+end $$;
+create trigger engagement_counts_lab_ins after insert on infrastructure_engagements referencing new table as new_rows for each statement execute function hub_engagement_counts_lab_maintain();
+create trigger engagement_counts_lab_upd after update on infrastructure_engagements referencing old table as old_rows new table as new_rows for each statement execute function hub_engagement_counts_lab_maintain();
+create trigger engagement_counts_lab_del after delete on infrastructure_engagements referencing old table as old_rows for each statement execute function hub_engagement_counts_lab_maintain();
+
+-- model_counts_agency: models by release status
+create table model_counts_agency as select release_status, 0::bigint as n from (select r.release_status as release_status from frontier_models r) k with no data;
+alter table model_counts_agency alter column n set not null;
+create unique index model_counts_agency_key on model_counts_agency (release_status) nulls not distinct;
+create index model_counts_agency_emptied on model_counts_agency (n) where n = 0;
+insert into model_counts_agency (release_status, n) select release_status, count(*) from (select r.release_status as release_status from frontier_models r) k group by release_status;
+
+create or replace function hub_model_counts_agency_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into model_counts_agency as s (release_status, n)
+        select release_status, sum(w) from (select k.*, 1 as w from (select r.release_status as release_status from new_rows r) k) c group by release_status having sum(w) <> 0 order by release_status
+        on conflict (release_status) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into model_counts_agency as s (release_status, n)
+        select release_status, sum(w) from (select k.*, -1 as w from (select r.release_status as release_status from old_rows r) k union all select k.*, 1 as w from (select r.release_status as release_status from new_rows r) k) c group by release_status having sum(w) <> 0 order by release_status
+        on conflict (release_status) do update set n = s.n + excluded.n;
+    else
+        insert into model_counts_agency as s (release_status, n)
+        select release_status, sum(w) from (select k.*, -1 as w from (select r.release_status as release_status from old_rows r) k) c group by release_status having sum(w) <> 0 order by release_status
+        on conflict (release_status) do update set n = s.n + excluded.n;
+    end if;
+    delete from model_counts_agency where n = 0;
+    return null;
+end $$;
+create trigger model_counts_agency_ins after insert on frontier_models referencing new table as new_rows for each statement execute function hub_model_counts_agency_maintain();
+create trigger model_counts_agency_upd after update on frontier_models referencing old table as old_rows new table as new_rows for each statement execute function hub_model_counts_agency_maintain();
+create trigger model_counts_agency_del after delete on frontier_models referencing old table as old_rows for each statement execute function hub_model_counts_agency_maintain();
+
+-- model_counts_lab: models by release status
+create table model_counts_lab as select release_status, lab_id, 0::bigint as n from (select r.release_status as release_status, r.lab_id as lab_id from frontier_models r) k with no data;
+alter table model_counts_lab alter column n set not null;
+create unique index model_counts_lab_key on model_counts_lab (release_status, lab_id) nulls not distinct;
+create index model_counts_lab_emptied on model_counts_lab (n) where n = 0;
+insert into model_counts_lab (release_status, lab_id, n) select release_status, lab_id, count(*) from (select r.release_status as release_status, r.lab_id as lab_id from frontier_models r) k group by release_status, lab_id;
+
+create or replace function hub_model_counts_lab_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into model_counts_lab as s (release_status, lab_id, n)
         select release_status, lab_id, sum(w) from (select k.*, 1 as w from (select r.release_status as release_status, r.lab_id as lab_id from new_rows r) k) c group by release_status, lab_id having sum(w) <> 0 order by release_status, lab_id
         on conflict (release_status, lab_id) do update set n = s.n + excluded.n;
     elsif tg_op = 'UPDATE' then
-        insert into model_counts as s (release_status, lab_id, n)
+        insert into model_counts_lab as s (release_status, lab_id, n)
         select release_status, lab_id, sum(w) from (select k.*, -1 as w from (select r.release_status as release_status, r.lab_id as lab_id from old_rows r) k union all select k.*, 1 as w from (select r.release_status as release_status, r.lab_id as lab_id from new_rows r) k) c group by release_status, lab_id having sum(w) <> 0 order by release_status, lab_id
         on conflict (release_status, lab_id) do update set n = s.n + excluded.n;
     else
-        insert into model_counts as s (release_status, lab_id, n)
+        insert into model_counts_lab as s (release_status, lab_id, n)
         select release_status, lab_id, sum(w) from (select k.*, -1 as w from (select r.release_status as release_status, r.lab_id as lab_id from old_rows r) k) c group by release_status, lab_id having sum(w) <> 0 order by release_status, lab_id
         on conflict (release_status, lab_id) do update set n = s.n + excluded.n;
     end if;
-    delete from model_counts where n = 0;
+    delete from model_counts_lab where n = 0;
     return null;
 end $$;
-create trigger model_counts_ins after insert on frontier_models referencing new table as new_rows for each statement execute function hub_model_counts_maintain();
-create trigger model_counts_upd after update on frontier_models referencing old table as old_rows new table as new_rows for each statement execute function hub_model_counts_maintain();
-create trigger model_counts_del after delete on frontier_models referencing old table as old_rows for each statement execute function hub_model_counts_maintain();
+create trigger model_counts_lab_ins after insert on frontier_models referencing new table as new_rows for each statement execute function hub_model_counts_lab_maintain();
+create trigger model_counts_lab_upd after update on frontier_models referencing old table as old_rows new table as new_rows for each statement execute function hub_model_counts_lab_maintain();
+create trigger model_counts_lab_del after delete on frontier_models referencing old table as old_rows for each statement execute function hub_model_counts_lab_maintain();
 
--- agreement_counts: agreements by state
-create table agreement_counts as select state, agency_ids, lab_id, 0::bigint as n from (select r.state as state, r.agency_ids as agency_ids, r.lab_id as lab_id from early_access_agreements r) k with no data;
-alter table agreement_counts alter column n set not null;
-create unique index agreement_counts_key on agreement_counts (state, agency_ids, lab_id) nulls not distinct;
-create index agreement_counts_emptied on agreement_counts (n) where n = 0;
-insert into agreement_counts (state, agency_ids, lab_id, n) select state, agency_ids, lab_id, count(*) from (select r.state as state, r.agency_ids as agency_ids, r.lab_id as lab_id from early_access_agreements r) k group by state, agency_ids, lab_id;
+-- agreement_counts_agency: agreements by state
+create table agreement_counts_agency as select state, agency_ids, 0::bigint as n from (select r.state as state, r.agency_ids as agency_ids from early_access_agreements r) k with no data;
+alter table agreement_counts_agency alter column n set not null;
+create unique index agreement_counts_agency_key on agreement_counts_agency (state, agency_ids) nulls not distinct;
+create index agreement_counts_agency_emptied on agreement_counts_agency (n) where n = 0;
+insert into agreement_counts_agency (state, agency_ids, n) select state, agency_ids, count(*) from (select r.state as state, r.agency_ids as agency_ids from early_access_agreements r) k group by state, agency_ids;
 
-create or replace function hub_agreement_counts_maintain() returns trigger
+create or replace function hub_agreement_counts_agency_maintain() returns trigger
 language plpgsql security definer set search_path = public, pg_temp as $$
 begin
     if tg_op = 'INSERT' then
-        insert into agreement_counts as s (state, agency_ids, lab_id, n)
-        select state, agency_ids, lab_id, sum(w) from (select k.*, 1 as w from (select r.state as state, r.agency_ids as agency_ids, r.lab_id as lab_id from new_rows r) k) c group by state, agency_ids, lab_id having sum(w) <> 0 order by state, agency_ids, lab_id
-        on conflict (state, agency_ids, lab_id) do update set n = s.n + excluded.n;
+        insert into agreement_counts_agency as s (state, agency_ids, n)
+        select state, agency_ids, sum(w) from (select k.*, 1 as w from (select r.state as state, r.agency_ids as agency_ids from new_rows r) k) c group by state, agency_ids having sum(w) <> 0 order by state, agency_ids
+        on conflict (state, agency_ids) do update set n = s.n + excluded.n;
     elsif tg_op = 'UPDATE' then
-        insert into agreement_counts as s (state, agency_ids, lab_id, n)
-        select state, agency_ids, lab_id, sum(w) from (select k.*, -1 as w from (select r.state as state, r.agency_ids as agency_ids, r.lab_id as lab_id from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.agency_ids as agency_ids, r.lab_id as lab_id from new_rows r) k) c group by state, agency_ids, lab_id having sum(w) <> 0 order by state, agency_ids, lab_id
-        on conflict (state, agency_ids, lab_id) do update set n = s.n + excluded.n;
+        insert into agreement_counts_agency as s (state, agency_ids, n)
+        select state, agency_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.agency_ids as agency_ids from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.agency_ids as agency_ids from new_rows r) k) c group by state, agency_ids having sum(w) <> 0 order by state, agency_ids
+        on conflict (state, agency_ids) do update set n = s.n + excluded.n;
     else
-        insert into agreement_counts as s (state, agency_ids, lab_id, n)
-        select state, agency_ids, lab_id, sum(w) from (select k.*, -1 as w from (select r.state as state, r.agency_ids as agency_ids, r.lab_id as lab_id from old_rows r) k) c group by state, agency_ids, lab_id having sum(w) <> 0 order by state, agency_ids, lab_id
-        on conflict (state, agency_ids, lab_id) do update set n = s.n + excluded.n;
+        insert into agreement_counts_agency as s (state, agency_ids, n)
+        select state, agency_ids, sum(w) from (select k.*, -1 as w from (select r.state as state, r.agency_ids as agency_ids from old_rows r) k) c group by state, agency_ids having sum(w) <> 0 order by state, agency_ids
+        on conflict (state, agency_ids) do update set n = s.n + excluded.n;
     end if;
-    delete from agreement_counts where n = 0;
+    delete from agreement_counts_agency where n = 0;
     return null;
 end $$;
-create trigger agreement_counts_ins after insert on early_access_agreements referencing new table as new_rows for each statement execute function hub_agreement_counts_maintain();
-create trigger agreement_counts_upd after update on early_access_agreements referencing old table as old_rows new table as new_rows for each statement execute function hub_agreement_counts_maintain();
-create trigger agreement_counts_del after delete on early_access_agreements referencing old table as old_rows for each statement execute function hub_agreement_counts_maintain();
+create trigger agreement_counts_agency_ins after insert on early_access_agreements referencing new table as new_rows for each statement execute function hub_agreement_counts_agency_maintain();
+create trigger agreement_counts_agency_upd after update on early_access_agreements referencing old table as old_rows new table as new_rows for each statement execute function hub_agreement_counts_agency_maintain();
+create trigger agreement_counts_agency_del after delete on early_access_agreements referencing old table as old_rows for each statement execute function hub_agreement_counts_agency_maintain();
 
--- decision_counts: coverage decisions by state, outcome and standard: the dashboard's counts and coverage counts
-create table decision_counts as select state, outcome, standard_id, is_override, lab_id, 0::bigint as n from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override, r.lab_id as lab_id from coverage_decisions r) k with no data;
-alter table decision_counts alter column n set not null;
-create unique index decision_counts_key on decision_counts (state, outcome, standard_id, is_override, lab_id) nulls not distinct;
-create index decision_counts_emptied on decision_counts (n) where n = 0;
-insert into decision_counts (state, outcome, standard_id, is_override, lab_id, n) select state, outcome, standard_id, is_override, lab_id, count(*) from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override, r.lab_id as lab_id from coverage_decisions r) k group by state, outcome, standard_id, is_override, lab_id;
+-- agreement_counts_lab: agreements by state
+create table agreement_counts_lab as select state, lab_id, 0::bigint as n from (select r.state as state, r.lab_id as lab_id from early_access_agreements r) k with no data;
+alter table agreement_counts_lab alter column n set not null;
+create unique index agreement_counts_lab_key on agreement_counts_lab (state, lab_id) nulls not distinct;
+create index agreement_counts_lab_emptied on agreement_counts_lab (n) where n = 0;
+insert into agreement_counts_lab (state, lab_id, n) select state, lab_id, count(*) from (select r.state as state, r.lab_id as lab_id from early_access_agreements r) k group by state, lab_id;
 
-create or replace function hub_decision_counts_maintain() returns trigger
+create or replace function hub_agreement_counts_lab_maintain() returns trigger
 language plpgsql security definer set search_path = public, pg_temp as $$
 begin
     if tg_op = 'INSERT' then
-        insert into decision_counts as s (state, outcome, standard_id, is_override, lab_id, n)
+        insert into agreement_counts_lab as s (state, lab_id, n)
+        select state, lab_id, sum(w) from (select k.*, 1 as w from (select r.state as state, r.lab_id as lab_id from new_rows r) k) c group by state, lab_id having sum(w) <> 0 order by state, lab_id
+        on conflict (state, lab_id) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into agreement_counts_lab as s (state, lab_id, n)
+        select state, lab_id, sum(w) from (select k.*, -1 as w from (select r.state as state, r.lab_id as lab_id from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.lab_id as lab_id from new_rows r) k) c group by state, lab_id having sum(w) <> 0 order by state, lab_id
+        on conflict (state, lab_id) do update set n = s.n + excluded.n;
+    else
+        insert into agreement_counts_lab as s (state, lab_id, n)
+        select state, lab_id, sum(w) from (select k.*, -1 as w from (select r.state as state, r.lab_id as lab_id from old_rows r) k) c group by state, lab_id having sum(w) <> 0 order by state, lab_id
+        on conflict (state, lab_id) do update set n = s.n + excluded.n;
+    end if;
+    delete from agreement_counts_lab where n = 0;
+    return null;
+end $$;
+create trigger agreement_counts_lab_ins after insert on early_access_agreements referencing new table as new_rows for each statement execute function hub_agreement_counts_lab_maintain();
+create trigger agreement_counts_lab_upd after update on early_access_agreements referencing old table as old_rows new table as new_rows for each statement execute function hub_agreement_counts_lab_maintain();
+create trigger agreement_counts_lab_del after delete on early_access_agreements referencing old table as old_rows for each statement execute function hub_agreement_counts_lab_maintain();
+
+-- decision_counts_agency: coverage decisions by state, outcome and standard: the dashboard's counts and coverage counts
+create table decision_counts_agency as select state, outcome, standard_id, is_override, 0::bigint as n from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override from coverage_decisions r) k with no data;
+alter table decision_counts_agency alter column n set not null;
+create unique index decision_counts_agency_key on decision_counts_agency (state, outcome, standard_id, is_override) nulls not distinct;
+create index decision_counts_agency_emptied on decision_counts_agency (n) where n = 0;
+insert into decision_counts_agency (state, outcome, standard_id, is_override, n) select state, outcome, standard_id, is_override, count(*) from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override from coverage_decisions r) k group by state, outcome, standard_id, is_override;
+
+create or replace function hub_decision_counts_agency_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into decision_counts_agency as s (state, outcome, standard_id, is_override, n)
+        select state, outcome, standard_id, is_override, sum(w) from (select k.*, 1 as w from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override from new_rows r) k) c group by state, outcome, standard_id, is_override having sum(w) <> 0 order by state, outcome, standard_id, is_override
+        on conflict (state, outcome, standard_id, is_override) do update set n = s.n + excluded.n;
+    elsif tg_op = 'UPDATE' then
+        insert into decision_counts_agency as s (state, outcome, standard_id, is_override, n)
+        select state, outcome, standard_id, is_override, sum(w) from (select k.*, -1 as w from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override from new_rows r) k) c group by state, outcome, standard_id, is_override having sum(w) <> 0 order by state, outcome, standard_id, is_override
+        on conflict (state, outcome, standard_id, is_override) do update set n = s.n + excluded.n;
+    else
+        insert into decision_counts_agency as s (state, outcome, standard_id, is_override, n)
+        select state, outcome, standard_id, is_override, sum(w) from (select k.*, -1 as w from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override from old_rows r) k) c group by state, outcome, standard_id, is_override having sum(w) <> 0 order by state, outcome, standard_id, is_override
+        on conflict (state, outcome, standard_id, is_override) do update set n = s.n + excluded.n;
+    end if;
+    delete from decision_counts_agency where n = 0;
+    return null;
+end $$;
+create trigger decision_counts_agency_ins after insert on coverage_decisions referencing new table as new_rows for each statement execute function hub_decision_counts_agency_maintain();
+create trigger decision_counts_agency_upd after update on coverage_decisions referencing old table as old_rows new table as new_rows for each statement execute function hub_decision_counts_agency_maintain();
+create trigger decision_counts_agency_del after delete on coverage_decisions referencing old table as old_rows for each statement execute function hub_decision_counts_agency_maintain();
+
+-- decision_counts_lab: coverage decisions by state, outcome and standard: the dashboard's counts and coverage counts
+create table decision_counts_lab as select state, outcome, standard_id, is_override, lab_id, 0::bigint as n from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override, r.lab_id as lab_id from coverage_decisions r) k with no data;
+alter table decision_counts_lab alter column n set not null;
+create unique index decision_counts_lab_key on decision_counts_lab (state, outcome, standard_id, is_override, lab_id) nulls not distinct;
+create index decision_counts_lab_emptied on decision_counts_lab (n) where n = 0;
+insert into decision_counts_lab (state, outcome, standard_id, is_override, lab_id, n) select state, outcome, standard_id, is_override, lab_id, count(*) from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override, r.lab_id as lab_id from coverage_decisions r) k group by state, outcome, standard_id, is_override, lab_id;
+
+create or replace function hub_decision_counts_lab_maintain() returns trigger
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+    if tg_op = 'INSERT' then
+        insert into decision_counts_lab as s (state, outcome, standard_id, is_override, lab_id, n)
         select state, outcome, standard_id, is_override, lab_id, sum(w) from (select k.*, 1 as w from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override, r.lab_id as lab_id from new_rows r) k) c group by state, outcome, standard_id, is_override, lab_id having sum(w) <> 0 order by state, outcome, standard_id, is_override, lab_id
         on conflict (state, outcome, standard_id, is_override, lab_id) do update set n = s.n + excluded.n;
     elsif tg_op = 'UPDATE' then
-        insert into decision_counts as s (state, outcome, standard_id, is_override, lab_id, n)
+        insert into decision_counts_lab as s (state, outcome, standard_id, is_override, lab_id, n)
         select state, outcome, standard_id, is_override, lab_id, sum(w) from (select k.*, -1 as w from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override, r.lab_id as lab_id from old_rows r) k union all select k.*, 1 as w from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override, r.lab_id as lab_id from new_rows r) k) c group by state, outcome, standard_id, is_override, lab_id having sum(w) <> 0 order by state, outcome, standard_id, is_override, lab_id
         on conflict (state, outcome, standard_id, is_override, lab_id) do update set n = s.n + excluded.n;
     else
-        insert into decision_counts as s (state, outcome, standard_id, is_override, lab_id, n)
+        insert into decision_counts_lab as s (state, outcome, standard_id, is_override, lab_id, n)
         select state, outcome, standard_id, is_override, lab_id, sum(w) from (select k.*, -1 as w from (select r.state as state, r.outcome as outcome, r.standard_id as standard_id, r.is_override as is_override, r.lab_id as lab_id from old_rows r) k) c group by state, outcome, standard_id, is_override, lab_id having sum(w) <> 0 order by state, outcome, standard_id, is_override, lab_id
         on conflict (state, outcome, standard_id, is_override, lab_id) do update set n = s.n + excluded.n;
     end if;
-    delete from decision_counts where n = 0;
+    delete from decision_counts_lab where n = 0;
     return null;
 end $$;
-create trigger decision_counts_ins after insert on coverage_decisions referencing new table as new_rows for each statement execute function hub_decision_counts_maintain();
-create trigger decision_counts_upd after update on coverage_decisions referencing old table as old_rows new table as new_rows for each statement execute function hub_decision_counts_maintain();
-create trigger decision_counts_del after delete on coverage_decisions referencing old table as old_rows for each statement execute function hub_decision_counts_maintain();
+create trigger decision_counts_lab_ins after insert on coverage_decisions referencing new table as new_rows for each statement execute function hub_decision_counts_lab_maintain();
+create trigger decision_counts_lab_upd after update on coverage_decisions referencing old table as old_rows new table as new_rows for each statement execute function hub_decision_counts_lab_maintain();
+create trigger decision_counts_lab_del after delete on coverage_decisions referencing old table as old_rows for each statement execute function hub_decision_counts_lab_maintain();

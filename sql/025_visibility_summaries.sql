@@ -159,82 +159,225 @@ create policy hub_delete on webhook_endpoints for delete to frontier_hub_app usi
 drop policy if exists hub_insert on webhook_endpoints;
 create policy hub_insert on webhook_endpoints for insert to frontier_hub_app with check (true);
 
-alter table finding_counts enable row level security;
-alter table finding_counts force row level security;
-drop policy if exists hub_owner on finding_counts;
-create policy hub_owner on finding_counts to current_user using (true) with check (true);
-drop policy if exists hub_write on finding_counts;
-create policy hub_write on finding_counts for update to frontier_hub_app using (true) with check (true);
-drop policy if exists hub_delete on finding_counts;
-create policy hub_delete on finding_counts for delete to frontier_hub_app using (true);
-drop policy if exists hub_insert on finding_counts;
-create policy hub_insert on finding_counts for insert to frontier_hub_app with check (true);
+alter table finding_state_counts_agency enable row level security;
+alter table finding_state_counts_agency force row level security;
+drop policy if exists hub_owner on finding_state_counts_agency;
+create policy hub_owner on finding_state_counts_agency to current_user using (true) with check (true);
+drop policy if exists hub_write on finding_state_counts_agency;
+create policy hub_write on finding_state_counts_agency for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on finding_state_counts_agency;
+create policy hub_delete on finding_state_counts_agency for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on finding_state_counts_agency;
+create policy hub_insert on finding_state_counts_agency for insert to frontier_hub_app with check (true);
 
-alter table finding_kev_due_counts enable row level security;
-alter table finding_kev_due_counts force row level security;
-drop policy if exists hub_owner on finding_kev_due_counts;
-create policy hub_owner on finding_kev_due_counts to current_user using (true) with check (true);
-drop policy if exists hub_write on finding_kev_due_counts;
-create policy hub_write on finding_kev_due_counts for update to frontier_hub_app using (true) with check (true);
-drop policy if exists hub_delete on finding_kev_due_counts;
-create policy hub_delete on finding_kev_due_counts for delete to frontier_hub_app using (true);
-drop policy if exists hub_insert on finding_kev_due_counts;
-create policy hub_insert on finding_kev_due_counts for insert to frontier_hub_app with check (true);
+alter table finding_state_counts_lab enable row level security;
+alter table finding_state_counts_lab force row level security;
+drop policy if exists hub_owner on finding_state_counts_lab;
+create policy hub_owner on finding_state_counts_lab to current_user using (true) with check (true);
+drop policy if exists hub_write on finding_state_counts_lab;
+create policy hub_write on finding_state_counts_lab for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on finding_state_counts_lab;
+create policy hub_delete on finding_state_counts_lab for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on finding_state_counts_lab;
+create policy hub_insert on finding_state_counts_lab for insert to frontier_hub_app with check (true);
 
-alter table measure_counts enable row level security;
-alter table measure_counts force row level security;
-drop policy if exists hub_owner on measure_counts;
-create policy hub_owner on measure_counts to current_user using (true) with check (true);
-drop policy if exists hub_write on measure_counts;
-create policy hub_write on measure_counts for update to frontier_hub_app using (true) with check (true);
-drop policy if exists hub_delete on measure_counts;
-create policy hub_delete on measure_counts for delete to frontier_hub_app using (true);
-drop policy if exists hub_insert on measure_counts;
-create policy hub_insert on measure_counts for insert to frontier_hub_app with check (true);
+alter table finding_severity_counts_agency enable row level security;
+alter table finding_severity_counts_agency force row level security;
+drop policy if exists hub_owner on finding_severity_counts_agency;
+create policy hub_owner on finding_severity_counts_agency to current_user using (true) with check (true);
+drop policy if exists hub_write on finding_severity_counts_agency;
+create policy hub_write on finding_severity_counts_agency for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on finding_severity_counts_agency;
+create policy hub_delete on finding_severity_counts_agency for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on finding_severity_counts_agency;
+create policy hub_insert on finding_severity_counts_agency for insert to frontier_hub_app with check (true);
 
-alter table engagement_counts enable row level security;
-alter table engagement_counts force row level security;
-drop policy if exists hub_owner on engagement_counts;
-create policy hub_owner on engagement_counts to current_user using (true) with check (true);
-drop policy if exists hub_write on engagement_counts;
-create policy hub_write on engagement_counts for update to frontier_hub_app using (true) with check (true);
-drop policy if exists hub_delete on engagement_counts;
-create policy hub_delete on engagement_counts for delete to frontier_hub_app using (true);
-drop policy if exists hub_insert on engagement_counts;
-create policy hub_insert on engagement_counts for insert to frontier_hub_app with check (true);
+alter table finding_severity_counts_lab enable row level security;
+alter table finding_severity_counts_lab force row level security;
+drop policy if exists hub_owner on finding_severity_counts_lab;
+create policy hub_owner on finding_severity_counts_lab to current_user using (true) with check (true);
+drop policy if exists hub_write on finding_severity_counts_lab;
+create policy hub_write on finding_severity_counts_lab for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on finding_severity_counts_lab;
+create policy hub_delete on finding_severity_counts_lab for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on finding_severity_counts_lab;
+create policy hub_insert on finding_severity_counts_lab for insert to frontier_hub_app with check (true);
 
-alter table model_counts enable row level security;
-alter table model_counts force row level security;
-drop policy if exists hub_owner on model_counts;
-create policy hub_owner on model_counts to current_user using (true) with check (true);
-drop policy if exists hub_write on model_counts;
-create policy hub_write on model_counts for update to frontier_hub_app using (true) with check (true);
-drop policy if exists hub_delete on model_counts;
-create policy hub_delete on model_counts for delete to frontier_hub_app using (true);
-drop policy if exists hub_insert on model_counts;
-create policy hub_insert on model_counts for insert to frontier_hub_app with check (true);
+alter table finding_sector_counts_agency enable row level security;
+alter table finding_sector_counts_agency force row level security;
+drop policy if exists hub_owner on finding_sector_counts_agency;
+create policy hub_owner on finding_sector_counts_agency to current_user using (true) with check (true);
+drop policy if exists hub_write on finding_sector_counts_agency;
+create policy hub_write on finding_sector_counts_agency for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on finding_sector_counts_agency;
+create policy hub_delete on finding_sector_counts_agency for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on finding_sector_counts_agency;
+create policy hub_insert on finding_sector_counts_agency for insert to frontier_hub_app with check (true);
 
-alter table agreement_counts enable row level security;
-alter table agreement_counts force row level security;
-drop policy if exists hub_owner on agreement_counts;
-create policy hub_owner on agreement_counts to current_user using (true) with check (true);
-drop policy if exists hub_write on agreement_counts;
-create policy hub_write on agreement_counts for update to frontier_hub_app using (true) with check (true);
-drop policy if exists hub_delete on agreement_counts;
-create policy hub_delete on agreement_counts for delete to frontier_hub_app using (true);
-drop policy if exists hub_insert on agreement_counts;
-create policy hub_insert on agreement_counts for insert to frontier_hub_app with check (true);
+alter table finding_sector_counts_lab enable row level security;
+alter table finding_sector_counts_lab force row level security;
+drop policy if exists hub_owner on finding_sector_counts_lab;
+create policy hub_owner on finding_sector_counts_lab to current_user using (true) with check (true);
+drop policy if exists hub_write on finding_sector_counts_lab;
+create policy hub_write on finding_sector_counts_lab for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on finding_sector_counts_lab;
+create policy hub_delete on finding_sector_counts_lab for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on finding_sector_counts_lab;
+create policy hub_insert on finding_sector_counts_lab for insert to frontier_hub_app with check (true);
 
-alter table decision_counts enable row level security;
-alter table decision_counts force row level security;
-drop policy if exists hub_owner on decision_counts;
-create policy hub_owner on decision_counts to current_user using (true) with check (true);
-drop policy if exists hub_write on decision_counts;
-create policy hub_write on decision_counts for update to frontier_hub_app using (true) with check (true);
-drop policy if exists hub_delete on decision_counts;
-create policy hub_delete on decision_counts for delete to frontier_hub_app using (true);
-drop policy if exists hub_insert on decision_counts;
-create policy hub_insert on decision_counts for insert to frontier_hub_app with check (true);
+alter table finding_counts_agency enable row level security;
+alter table finding_counts_agency force row level security;
+drop policy if exists hub_owner on finding_counts_agency;
+create policy hub_owner on finding_counts_agency to current_user using (true) with check (true);
+drop policy if exists hub_write on finding_counts_agency;
+create policy hub_write on finding_counts_agency for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on finding_counts_agency;
+create policy hub_delete on finding_counts_agency for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on finding_counts_agency;
+create policy hub_insert on finding_counts_agency for insert to frontier_hub_app with check (true);
+
+alter table finding_counts_lab enable row level security;
+alter table finding_counts_lab force row level security;
+drop policy if exists hub_owner on finding_counts_lab;
+create policy hub_owner on finding_counts_lab to current_user using (true) with check (true);
+drop policy if exists hub_write on finding_counts_lab;
+create policy hub_write on finding_counts_lab for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on finding_counts_lab;
+create policy hub_delete on finding_counts_lab for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on finding_counts_lab;
+create policy hub_insert on finding_counts_lab for insert to frontier_hub_app with check (true);
+
+alter table finding_kev_due_counts_agency enable row level security;
+alter table finding_kev_due_counts_agency force row level security;
+drop policy if exists hub_owner on finding_kev_due_counts_agency;
+create policy hub_owner on finding_kev_due_counts_agency to current_user using (true) with check (true);
+drop policy if exists hub_write on finding_kev_due_counts_agency;
+create policy hub_write on finding_kev_due_counts_agency for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on finding_kev_due_counts_agency;
+create policy hub_delete on finding_kev_due_counts_agency for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on finding_kev_due_counts_agency;
+create policy hub_insert on finding_kev_due_counts_agency for insert to frontier_hub_app with check (true);
+
+alter table finding_kev_due_counts_lab enable row level security;
+alter table finding_kev_due_counts_lab force row level security;
+drop policy if exists hub_owner on finding_kev_due_counts_lab;
+create policy hub_owner on finding_kev_due_counts_lab to current_user using (true) with check (true);
+drop policy if exists hub_write on finding_kev_due_counts_lab;
+create policy hub_write on finding_kev_due_counts_lab for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on finding_kev_due_counts_lab;
+create policy hub_delete on finding_kev_due_counts_lab for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on finding_kev_due_counts_lab;
+create policy hub_insert on finding_kev_due_counts_lab for insert to frontier_hub_app with check (true);
+
+alter table measure_counts_agency enable row level security;
+alter table measure_counts_agency force row level security;
+drop policy if exists hub_owner on measure_counts_agency;
+create policy hub_owner on measure_counts_agency to current_user using (true) with check (true);
+drop policy if exists hub_write on measure_counts_agency;
+create policy hub_write on measure_counts_agency for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on measure_counts_agency;
+create policy hub_delete on measure_counts_agency for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on measure_counts_agency;
+create policy hub_insert on measure_counts_agency for insert to frontier_hub_app with check (true);
+
+alter table measure_counts_lab enable row level security;
+alter table measure_counts_lab force row level security;
+drop policy if exists hub_owner on measure_counts_lab;
+create policy hub_owner on measure_counts_lab to current_user using (true) with check (true);
+drop policy if exists hub_write on measure_counts_lab;
+create policy hub_write on measure_counts_lab for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on measure_counts_lab;
+create policy hub_delete on measure_counts_lab for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on measure_counts_lab;
+create policy hub_insert on measure_counts_lab for insert to frontier_hub_app with check (true);
+
+alter table engagement_counts_agency enable row level security;
+alter table engagement_counts_agency force row level security;
+drop policy if exists hub_owner on engagement_counts_agency;
+create policy hub_owner on engagement_counts_agency to current_user using (true) with check (true);
+drop policy if exists hub_write on engagement_counts_agency;
+create policy hub_write on engagement_counts_agency for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on engagement_counts_agency;
+create policy hub_delete on engagement_counts_agency for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on engagement_counts_agency;
+create policy hub_insert on engagement_counts_agency for insert to frontier_hub_app with check (true);
+
+alter table engagement_counts_lab enable row level security;
+alter table engagement_counts_lab force row level security;
+drop policy if exists hub_owner on engagement_counts_lab;
+create policy hub_owner on engagement_counts_lab to current_user using (true) with check (true);
+drop policy if exists hub_write on engagement_counts_lab;
+create policy hub_write on engagement_counts_lab for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on engagement_counts_lab;
+create policy hub_delete on engagement_counts_lab for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on engagement_counts_lab;
+create policy hub_insert on engagement_counts_lab for insert to frontier_hub_app with check (true);
+
+alter table model_counts_agency enable row level security;
+alter table model_counts_agency force row level security;
+drop policy if exists hub_owner on model_counts_agency;
+create policy hub_owner on model_counts_agency to current_user using (true) with check (true);
+drop policy if exists hub_write on model_counts_agency;
+create policy hub_write on model_counts_agency for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on model_counts_agency;
+create policy hub_delete on model_counts_agency for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on model_counts_agency;
+create policy hub_insert on model_counts_agency for insert to frontier_hub_app with check (true);
+
+alter table model_counts_lab enable row level security;
+alter table model_counts_lab force row level security;
+drop policy if exists hub_owner on model_counts_lab;
+create policy hub_owner on model_counts_lab to current_user using (true) with check (true);
+drop policy if exists hub_write on model_counts_lab;
+create policy hub_write on model_counts_lab for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on model_counts_lab;
+create policy hub_delete on model_counts_lab for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on model_counts_lab;
+create policy hub_insert on model_counts_lab for insert to frontier_hub_app with check (true);
+
+alter table agreement_counts_agency enable row level security;
+alter table agreement_counts_agency force row level security;
+drop policy if exists hub_owner on agreement_counts_agency;
+create policy hub_owner on agreement_counts_agency to current_user using (true) with check (true);
+drop policy if exists hub_write on agreement_counts_agency;
+create policy hub_write on agreement_counts_agency for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on agreement_counts_agency;
+create policy hub_delete on agreement_counts_agency for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on agreement_counts_agency;
+create policy hub_insert on agreement_counts_agency for insert to frontier_hub_app with check (true);
+
+alter table agreement_counts_lab enable row level security;
+alter table agreement_counts_lab force row level security;
+drop policy if exists hub_owner on agreement_counts_lab;
+create policy hub_owner on agreement_counts_lab to current_user using (true) with check (true);
+drop policy if exists hub_write on agreement_counts_lab;
+create policy hub_write on agreement_counts_lab for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on agreement_counts_lab;
+create policy hub_delete on agreement_counts_lab for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on agreement_counts_lab;
+create policy hub_insert on agreement_counts_lab for insert to frontier_hub_app with check (true);
+
+alter table decision_counts_agency enable row level security;
+alter table decision_counts_agency force row level security;
+drop policy if exists hub_owner on decision_counts_agency;
+create policy hub_owner on decision_counts_agency to current_user using (true) with check (true);
+drop policy if exists hub_write on decision_counts_agency;
+create policy hub_write on decision_counts_agency for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on decision_counts_agency;
+create policy hub_delete on decision_counts_agency for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on decision_counts_agency;
+create policy hub_insert on decision_counts_agency for insert to frontier_hub_app with check (true);
+
+alter table decision_counts_lab enable row level security;
+alter table decision_counts_lab force row level security;
+drop policy if exists hub_owner on decision_counts_lab;
+create policy hub_owner on decision_counts_lab to current_user using (true) with check (true);
+drop policy if exists hub_write on decision_counts_lab;
+create policy hub_write on decision_counts_lab for update to frontier_hub_app using (true) with check (true);
+drop policy if exists hub_delete on decision_counts_lab;
+create policy hub_delete on decision_counts_lab for delete to frontier_hub_app using (true);
+drop policy if exists hub_insert on decision_counts_lab;
+create policy hub_insert on decision_counts_lab for insert to frontier_hub_app with check (true);
 
 drop policy if exists hub_read on frontier_models;
 
@@ -346,75 +489,185 @@ create policy hub_read on events for select to frontier_hub_app using (
     or (hub_lab_id() is not null and (events.entity_kind in ('AGENCY', 'LAB', 'POLICY', 'POLICY_VERSION') or (events.entity_kind = 'PRINCIPAL' and (events.entity_id = hub_principal_id())) or (events.entity_kind = 'MODEL' and exists (select 1 from frontier_models ev_model where ev_model.id = events.entity_id and (ev_model.lab_id = hub_lab_id() or ev_model.release_status in ('DEPRECATED', 'GENERALLY_AVAILABLE')))) or (events.entity_kind = 'AGREEMENT' and exists (select 1 from early_access_agreements ev_agreement where ev_agreement.id = events.entity_id and ev_agreement.lab_id = hub_lab_id())) or (events.entity_kind = 'REQUEST' and exists (select 1 from early_access_requests ev_request where ev_request.id = events.entity_id and ev_request.lab_id = hub_lab_id())) or (events.entity_kind = 'STANDARD' and exists (select 1 from coverage_standards ev_standard where ev_standard.id = events.entity_id and ev_standard.state in ('ADOPTED', 'SUPERSEDED'))) or (events.entity_kind = 'DECISION' and exists (select 1 from coverage_decisions ev_decision where ev_decision.id = events.entity_id and ev_decision.lab_id = hub_lab_id())) or (events.entity_kind = 'COMPUTE_ESTIMATE' and exists (select 1 from compute_estimates ev_compute_estimate where ev_compute_estimate.id = events.entity_id and ev_compute_estimate.lab_id = hub_lab_id())) or events.entity_kind = 'EVAL_SUITE' or (events.entity_kind = 'EVAL_RESULT' and exists (select 1 from evaluation_results ev_eval_result where ev_eval_result.id = events.entity_id and ev_eval_result.lab_id = hub_lab_id())) or (events.entity_kind = 'DESIGNATION' and exists (select 1 from model_designations ev_designation where ev_designation.id = events.entity_id and ev_designation.lab_id = hub_lab_id())) or (events.entity_kind = 'FINDING' and exists (select 1 from findings ev_finding where ev_finding.id = events.entity_id and (case ev_finding.tlp when 'CLEAR' then true when 'GREEN' then ev_finding.lab_id = hub_lab_id() when 'AMBER' then (ev_finding.owner_lab_id = hub_lab_id() or (hub_lab_id()::bigint = any(ev_finding.share_lab_ids) and (ev_finding.owner_lab_id is not null or ev_finding.lab_id = hub_lab_id()))) when 'AMBER_STRICT' then ev_finding.owner_lab_id = hub_lab_id() when 'RED' then (hub_principal_id()::bigint = any(ev_finding.recipient_principal_ids) or ev_finding.created_by = hub_principal_id()) else false end))) or (events.entity_kind = 'MEASURE' and exists (select 1 from cyber_measures ev_measure where ev_measure.id = events.entity_id and (case ev_measure.tlp when 'CLEAR' then true when 'RED' then (hub_principal_id()::bigint = any(ev_measure.recipient_principal_ids) or ev_measure.created_by = hub_principal_id()) else false end))) or (events.entity_kind = 'COUNTERPART' and exists (select 1 from infrastructure_counterparts ev_counterpart where ev_counterpart.id = events.entity_id and exists (select 1 from infrastructure_engagements cp_e where cp_e.counterpart_id = ev_counterpart.id and (case cp_e.tlp when 'CLEAR' then true when 'GREEN' then cp_e.lab_id = hub_lab_id() when 'AMBER' then (cp_e.lab_id = hub_lab_id() and hub_lab_id()::bigint = any(cp_e.share_lab_ids)) when 'RED' then (hub_principal_id()::bigint = any(cp_e.recipient_principal_ids) or cp_e.created_by = hub_principal_id()) else false end)))) or (events.entity_kind = 'ENGAGEMENT' and exists (select 1 from infrastructure_engagements ev_engagement where ev_engagement.id = events.entity_id and (case ev_engagement.tlp when 'CLEAR' then true when 'GREEN' then ev_engagement.lab_id = hub_lab_id() when 'AMBER' then (ev_engagement.lab_id = hub_lab_id() and hub_lab_id()::bigint = any(ev_engagement.share_lab_ids)) when 'RED' then (hub_principal_id()::bigint = any(ev_engagement.recipient_principal_ids) or ev_engagement.created_by = hub_principal_id()) else false end))) or (events.entity_kind = 'WEBHOOK' and exists (select 1 from webhook_endpoints ev_webhook where ev_webhook.id = events.entity_id and ev_webhook.owner_lab_id = hub_lab_id())))))
 );
 
-drop policy if exists hub_read on finding_counts;
+drop policy if exists hub_read on finding_state_counts_agency;
 
-create policy hub_read on finding_counts for select to frontier_hub_app using (
-    ((hub_agency_id() is not null and (case finding_counts.tlp when 'CLEAR' then true when 'GREEN' then true when 'AMBER' then (finding_counts.owner_agency_id = hub_agency_id() or hub_agency_id()::bigint = any(finding_counts.share_agency_ids)) when 'AMBER_STRICT' then finding_counts.owner_agency_id = hub_agency_id() when 'RED' then (hub_principal_id()::bigint = any(finding_counts.recipient_principal_ids) or finding_counts.created_by = hub_principal_id()) else false end))
-    or (hub_lab_id() is not null and (case finding_counts.tlp when 'CLEAR' then true when 'GREEN' then finding_counts.lab_id = hub_lab_id() when 'AMBER' then (finding_counts.owner_lab_id = hub_lab_id() or (hub_lab_id()::bigint = any(finding_counts.share_lab_ids) and (finding_counts.owner_lab_id is not null or finding_counts.lab_id = hub_lab_id()))) when 'AMBER_STRICT' then finding_counts.owner_lab_id = hub_lab_id() when 'RED' then (hub_principal_id()::bigint = any(finding_counts.recipient_principal_ids) or finding_counts.created_by = hub_principal_id()) else false end)))
+create policy hub_read on finding_state_counts_agency for select to frontier_hub_app using (
+    ((hub_agency_id() is not null and (case finding_state_counts_agency.tlp when 'CLEAR' then true when 'GREEN' then true when 'AMBER' then (finding_state_counts_agency.owner_agency_id = hub_agency_id() or hub_agency_id()::bigint = any(finding_state_counts_agency.share_agency_ids)) when 'AMBER_STRICT' then finding_state_counts_agency.owner_agency_id = hub_agency_id() when 'RED' then (hub_principal_id()::bigint = any(finding_state_counts_agency.recipient_principal_ids) or finding_state_counts_agency.created_by = hub_principal_id()) else false end)))
 );
 
-drop policy if exists hub_read on finding_kev_due_counts;
+drop policy if exists hub_read on finding_state_counts_lab;
 
-create policy hub_read on finding_kev_due_counts for select to frontier_hub_app using (
-    ((hub_agency_id() is not null and (case finding_kev_due_counts.tlp when 'CLEAR' then true when 'GREEN' then true when 'AMBER' then (finding_kev_due_counts.owner_agency_id = hub_agency_id() or hub_agency_id()::bigint = any(finding_kev_due_counts.share_agency_ids)) when 'AMBER_STRICT' then finding_kev_due_counts.owner_agency_id = hub_agency_id() when 'RED' then (hub_principal_id()::bigint = any(finding_kev_due_counts.recipient_principal_ids) or finding_kev_due_counts.created_by = hub_principal_id()) else false end))
-    or (hub_lab_id() is not null and (case finding_kev_due_counts.tlp when 'CLEAR' then true when 'GREEN' then finding_kev_due_counts.lab_id = hub_lab_id() when 'AMBER' then (finding_kev_due_counts.owner_lab_id = hub_lab_id() or (hub_lab_id()::bigint = any(finding_kev_due_counts.share_lab_ids) and (finding_kev_due_counts.owner_lab_id is not null or finding_kev_due_counts.lab_id = hub_lab_id()))) when 'AMBER_STRICT' then finding_kev_due_counts.owner_lab_id = hub_lab_id() when 'RED' then (hub_principal_id()::bigint = any(finding_kev_due_counts.recipient_principal_ids) or finding_kev_due_counts.created_by = hub_principal_id()) else false end)))
+create policy hub_read on finding_state_counts_lab for select to frontier_hub_app using (
+    ((hub_lab_id() is not null and (case finding_state_counts_lab.tlp when 'CLEAR' then true when 'GREEN' then finding_state_counts_lab.lab_id = hub_lab_id() when 'AMBER' then (finding_state_counts_lab.owner_lab_id = hub_lab_id() or (hub_lab_id()::bigint = any(finding_state_counts_lab.share_lab_ids) and (finding_state_counts_lab.owner_lab_id is not null or finding_state_counts_lab.lab_id = hub_lab_id()))) when 'AMBER_STRICT' then finding_state_counts_lab.owner_lab_id = hub_lab_id() when 'RED' then (hub_principal_id()::bigint = any(finding_state_counts_lab.recipient_principal_ids) or finding_state_counts_lab.created_by = hub_principal_id()) else false end)))
 );
 
-drop policy if exists hub_read on measure_counts;
+drop policy if exists hub_read on finding_severity_counts_agency;
 
-create policy hub_read on measure_counts for select to frontier_hub_app using (
-    ((hub_agency_id() is not null and (case measure_counts.tlp when 'CLEAR' then true when 'GREEN' then true when 'AMBER' then (measure_counts.owner_agency_id = hub_agency_id() or hub_agency_id()::bigint = any(measure_counts.share_agency_ids)) when 'AMBER_STRICT' then measure_counts.owner_agency_id = hub_agency_id() when 'RED' then (hub_principal_id()::bigint = any(measure_counts.recipient_principal_ids) or measure_counts.created_by = hub_principal_id()) else false end))
-    or (hub_lab_id() is not null and (case measure_counts.tlp when 'CLEAR' then true when 'RED' then (hub_principal_id()::bigint = any(measure_counts.recipient_principal_ids) or measure_counts.created_by = hub_principal_id()) else false end)))
+create policy hub_read on finding_severity_counts_agency for select to frontier_hub_app using (
+    ((hub_agency_id() is not null and (case finding_severity_counts_agency.tlp when 'CLEAR' then true when 'GREEN' then true when 'AMBER' then (finding_severity_counts_agency.owner_agency_id = hub_agency_id() or hub_agency_id()::bigint = any(finding_severity_counts_agency.share_agency_ids)) when 'AMBER_STRICT' then finding_severity_counts_agency.owner_agency_id = hub_agency_id() when 'RED' then (hub_principal_id()::bigint = any(finding_severity_counts_agency.recipient_principal_ids) or finding_severity_counts_agency.created_by = hub_principal_id()) else false end)))
 );
 
-drop policy if exists hub_read on engagement_counts;
+drop policy if exists hub_read on finding_severity_counts_lab;
 
-create policy hub_read on engagement_counts for select to frontier_hub_app using (
-    ((hub_agency_id() is not null and (case engagement_counts.tlp when 'CLEAR' then true when 'GREEN' then true when 'AMBER' then (engagement_counts.owner_agency_id = hub_agency_id() or hub_agency_id()::bigint = any(engagement_counts.share_agency_ids)) when 'AMBER_STRICT' then engagement_counts.owner_agency_id = hub_agency_id() when 'RED' then (hub_principal_id()::bigint = any(engagement_counts.recipient_principal_ids) or engagement_counts.created_by = hub_principal_id()) else false end))
-    or (hub_lab_id() is not null and (case engagement_counts.tlp when 'CLEAR' then true when 'GREEN' then engagement_counts.lab_id = hub_lab_id() when 'AMBER' then (engagement_counts.lab_id = hub_lab_id() and hub_lab_id()::bigint = any(engagement_counts.share_lab_ids)) when 'RED' then (hub_principal_id()::bigint = any(engagement_counts.recipient_principal_ids) or engagement_counts.created_by = hub_principal_id()) else false end)))
+create policy hub_read on finding_severity_counts_lab for select to frontier_hub_app using (
+    ((hub_lab_id() is not null and (case finding_severity_counts_lab.tlp when 'CLEAR' then true when 'GREEN' then finding_severity_counts_lab.lab_id = hub_lab_id() when 'AMBER' then (finding_severity_counts_lab.owner_lab_id = hub_lab_id() or (hub_lab_id()::bigint = any(finding_severity_counts_lab.share_lab_ids) and (finding_severity_counts_lab.owner_lab_id is not null or finding_severity_counts_lab.lab_id = hub_lab_id()))) when 'AMBER_STRICT' then finding_severity_counts_lab.owner_lab_id = hub_lab_id() when 'RED' then (hub_principal_id()::bigint = any(finding_severity_counts_lab.recipient_principal_ids) or finding_severity_counts_lab.created_by = hub_principal_id()) else false end)))
 );
 
-drop policy if exists hub_read on model_counts;
+drop policy if exists hub_read on finding_sector_counts_agency;
 
-create policy hub_read on model_counts for select to frontier_hub_app using (
-    ((hub_agency_id() is not null)
-    or (hub_lab_id() is not null and (model_counts.lab_id = hub_lab_id() or model_counts.release_status in ('DEPRECATED', 'GENERALLY_AVAILABLE'))))
+create policy hub_read on finding_sector_counts_agency for select to frontier_hub_app using (
+    ((hub_agency_id() is not null and (case finding_sector_counts_agency.tlp when 'CLEAR' then true when 'GREEN' then true when 'AMBER' then (finding_sector_counts_agency.owner_agency_id = hub_agency_id() or hub_agency_id()::bigint = any(finding_sector_counts_agency.share_agency_ids)) when 'AMBER_STRICT' then finding_sector_counts_agency.owner_agency_id = hub_agency_id() when 'RED' then (hub_principal_id()::bigint = any(finding_sector_counts_agency.recipient_principal_ids) or finding_sector_counts_agency.created_by = hub_principal_id()) else false end)))
 );
 
-drop policy if exists hub_read on agreement_counts;
+drop policy if exists hub_read on finding_sector_counts_lab;
 
-create policy hub_read on agreement_counts for select to frontier_hub_app using (
-    ((hub_agency_id() is not null and hub_agency_id()::bigint = any(agreement_counts.agency_ids))
-    or (hub_lab_id() is not null and agreement_counts.lab_id = hub_lab_id()))
+create policy hub_read on finding_sector_counts_lab for select to frontier_hub_app using (
+    ((hub_lab_id() is not null and (case finding_sector_counts_lab.tlp when 'CLEAR' then true when 'GREEN' then finding_sector_counts_lab.lab_id = hub_lab_id() when 'AMBER' then (finding_sector_counts_lab.owner_lab_id = hub_lab_id() or (hub_lab_id()::bigint = any(finding_sector_counts_lab.share_lab_ids) and (finding_sector_counts_lab.owner_lab_id is not null or finding_sector_counts_lab.lab_id = hub_lab_id()))) when 'AMBER_STRICT' then finding_sector_counts_lab.owner_lab_id = hub_lab_id() when 'RED' then (hub_principal_id()::bigint = any(finding_sector_counts_lab.recipient_principal_ids) or finding_sector_counts_lab.created_by = hub_principal_id()) else false end)))
 );
 
-drop policy if exists hub_read on decision_counts;
+drop policy if exists hub_read on finding_counts_agency;
 
-create policy hub_read on decision_counts for select to frontier_hub_app using (
-    ((hub_agency_id() is not null)
-    or (hub_lab_id() is not null and decision_counts.lab_id = hub_lab_id()))
+create policy hub_read on finding_counts_agency for select to frontier_hub_app using (
+    ((hub_agency_id() is not null and (case finding_counts_agency.tlp when 'CLEAR' then true when 'GREEN' then true when 'AMBER' then (finding_counts_agency.owner_agency_id = hub_agency_id() or hub_agency_id()::bigint = any(finding_counts_agency.share_agency_ids)) when 'AMBER_STRICT' then finding_counts_agency.owner_agency_id = hub_agency_id() when 'RED' then (hub_principal_id()::bigint = any(finding_counts_agency.recipient_principal_ids) or finding_counts_agency.created_by = hub_principal_id()) else false end)))
 );
 
-revoke insert, update, delete, truncate on finding_counts from frontier_hub_app;
-grant select on finding_counts to frontier_hub_app;
+drop policy if exists hub_read on finding_counts_lab;
 
-revoke insert, update, delete, truncate on finding_kev_due_counts from frontier_hub_app;
-grant select on finding_kev_due_counts to frontier_hub_app;
+create policy hub_read on finding_counts_lab for select to frontier_hub_app using (
+    ((hub_lab_id() is not null and (case finding_counts_lab.tlp when 'CLEAR' then true when 'GREEN' then finding_counts_lab.lab_id = hub_lab_id() when 'AMBER' then (finding_counts_lab.owner_lab_id = hub_lab_id() or (hub_lab_id()::bigint = any(finding_counts_lab.share_lab_ids) and (finding_counts_lab.owner_lab_id is not null or finding_counts_lab.lab_id = hub_lab_id()))) when 'AMBER_STRICT' then finding_counts_lab.owner_lab_id = hub_lab_id() when 'RED' then (hub_principal_id()::bigint = any(finding_counts_lab.recipient_principal_ids) or finding_counts_lab.created_by = hub_principal_id()) else false end)))
+);
 
-revoke insert, update, delete, truncate on measure_counts from frontier_hub_app;
-grant select on measure_counts to frontier_hub_app;
+drop policy if exists hub_read on finding_kev_due_counts_agency;
 
-revoke insert, update, delete, truncate on engagement_counts from frontier_hub_app;
-grant select on engagement_counts to frontier_hub_app;
+create policy hub_read on finding_kev_due_counts_agency for select to frontier_hub_app using (
+    ((hub_agency_id() is not null and (case finding_kev_due_counts_agency.tlp when 'CLEAR' then true when 'GREEN' then true when 'AMBER' then (finding_kev_due_counts_agency.owner_agency_id = hub_agency_id() or hub_agency_id()::bigint = any(finding_kev_due_counts_agency.share_agency_ids)) when 'AMBER_STRICT' then finding_kev_due_counts_agency.owner_agency_id = hub_agency_id() when 'RED' then (hub_principal_id()::bigint = any(finding_kev_due_counts_agency.recipient_principal_ids) or finding_kev_due_counts_agency.created_by = hub_principal_id()) else false end)))
+);
 
-revoke insert, update, delete, truncate on model_counts from frontier_hub_app;
-grant select on model_counts to frontier_hub_app;
+drop policy if exists hub_read on finding_kev_due_counts_lab;
 
-revoke insert, update, delete, truncate on agreement_counts from frontier_hub_app;
-grant select on agreement_counts to frontier_hub_app;
+create policy hub_read on finding_kev_due_counts_lab for select to frontier_hub_app using (
+    ((hub_lab_id() is not null and (case finding_kev_due_counts_lab.tlp when 'CLEAR' then true when 'GREEN' then finding_kev_due_counts_lab.lab_id = hub_lab_id() when 'AMBER' then (finding_kev_due_counts_lab.owner_lab_id = hub_lab_id() or (hub_lab_id()::bigint = any(finding_kev_due_counts_lab.share_lab_ids) and (finding_kev_due_counts_lab.owner_lab_id is not null or finding_kev_due_counts_lab.lab_id = hub_lab_id()))) when 'AMBER_STRICT' then finding_kev_due_counts_lab.owner_lab_id = hub_lab_id() when 'RED' then (hub_principal_id()::bigint = any(finding_kev_due_counts_lab.recipient_principal_ids) or finding_kev_due_counts_lab.created_by = hub_principal_id()) else false end)))
+);
 
-revoke insert, update, delete, truncate on decision_counts from frontier_hub_app;
-grant select on decision_counts to frontier_hub_app;
+drop policy if exists hub_read on measure_counts_agency;
+
+create policy hub_read on measure_counts_agency for select to frontier_hub_app using (
+    ((hub_agency_id() is not null and (case measure_counts_agency.tlp when 'CLEAR' then true when 'GREEN' then true when 'AMBER' then (measure_counts_agency.owner_agency_id = hub_agency_id() or hub_agency_id()::bigint = any(measure_counts_agency.share_agency_ids)) when 'AMBER_STRICT' then measure_counts_agency.owner_agency_id = hub_agency_id() when 'RED' then (hub_principal_id()::bigint = any(measure_counts_agency.recipient_principal_ids) or measure_counts_agency.created_by = hub_principal_id()) else false end)))
+);
+
+drop policy if exists hub_read on measure_counts_lab;
+
+create policy hub_read on measure_counts_lab for select to frontier_hub_app using (
+    ((hub_lab_id() is not null and (case measure_counts_lab.tlp when 'CLEAR' then true when 'RED' then (hub_principal_id()::bigint = any(measure_counts_lab.recipient_principal_ids) or measure_counts_lab.created_by = hub_principal_id()) else false end)))
+);
+
+drop policy if exists hub_read on engagement_counts_agency;
+
+create policy hub_read on engagement_counts_agency for select to frontier_hub_app using (
+    ((hub_agency_id() is not null and (case engagement_counts_agency.tlp when 'CLEAR' then true when 'GREEN' then true when 'AMBER' then (engagement_counts_agency.owner_agency_id = hub_agency_id() or hub_agency_id()::bigint = any(engagement_counts_agency.share_agency_ids)) when 'AMBER_STRICT' then engagement_counts_agency.owner_agency_id = hub_agency_id() when 'RED' then (hub_principal_id()::bigint = any(engagement_counts_agency.recipient_principal_ids) or engagement_counts_agency.created_by = hub_principal_id()) else false end)))
+);
+
+drop policy if exists hub_read on engagement_counts_lab;
+
+create policy hub_read on engagement_counts_lab for select to frontier_hub_app using (
+    ((hub_lab_id() is not null and (case engagement_counts_lab.tlp when 'CLEAR' then true when 'GREEN' then engagement_counts_lab.lab_id = hub_lab_id() when 'AMBER' then (engagement_counts_lab.lab_id = hub_lab_id() and hub_lab_id()::bigint = any(engagement_counts_lab.share_lab_ids)) when 'RED' then (hub_principal_id()::bigint = any(engagement_counts_lab.recipient_principal_ids) or engagement_counts_lab.created_by = hub_principal_id()) else false end)))
+);
+
+drop policy if exists hub_read on model_counts_agency;
+
+create policy hub_read on model_counts_agency for select to frontier_hub_app using (
+    ((hub_agency_id() is not null))
+);
+
+drop policy if exists hub_read on model_counts_lab;
+
+create policy hub_read on model_counts_lab for select to frontier_hub_app using (
+    ((hub_lab_id() is not null and (model_counts_lab.lab_id = hub_lab_id() or model_counts_lab.release_status in ('DEPRECATED', 'GENERALLY_AVAILABLE'))))
+);
+
+drop policy if exists hub_read on agreement_counts_agency;
+
+create policy hub_read on agreement_counts_agency for select to frontier_hub_app using (
+    ((hub_agency_id() is not null and hub_agency_id()::bigint = any(agreement_counts_agency.agency_ids)))
+);
+
+drop policy if exists hub_read on agreement_counts_lab;
+
+create policy hub_read on agreement_counts_lab for select to frontier_hub_app using (
+    ((hub_lab_id() is not null and agreement_counts_lab.lab_id = hub_lab_id()))
+);
+
+drop policy if exists hub_read on decision_counts_agency;
+
+create policy hub_read on decision_counts_agency for select to frontier_hub_app using (
+    ((hub_agency_id() is not null))
+);
+
+drop policy if exists hub_read on decision_counts_lab;
+
+create policy hub_read on decision_counts_lab for select to frontier_hub_app using (
+    ((hub_lab_id() is not null and decision_counts_lab.lab_id = hub_lab_id()))
+);
+
+revoke insert, update, delete, truncate on finding_state_counts_agency from frontier_hub_app;
+grant select on finding_state_counts_agency to frontier_hub_app;
+
+revoke insert, update, delete, truncate on finding_state_counts_lab from frontier_hub_app;
+grant select on finding_state_counts_lab to frontier_hub_app;
+
+revoke insert, update, delete, truncate on finding_severity_counts_agency from frontier_hub_app;
+grant select on finding_severity_counts_agency to frontier_hub_app;
+
+revoke insert, update, delete, truncate on finding_severity_counts_lab from frontier_hub_app;
+grant select on finding_severity_counts_lab to frontier_hub_app;
+
+revoke insert, update, delete, truncate on finding_sector_counts_agency from frontier_hub_app;
+grant select on finding_sector_counts_agency to frontier_hub_app;
+
+revoke insert, update, delete, truncate on finding_sector_counts_lab from frontier_hub_app;
+grant select on finding_sector_counts_lab to frontier_hub_app;
+
+revoke insert, update, delete, truncate on finding_counts_agency from frontier_hub_app;
+grant select on finding_counts_agency to frontier_hub_app;
+
+revoke insert, update, delete, truncate on finding_counts_lab from frontier_hub_app;
+grant select on finding_counts_lab to frontier_hub_app;
+
+revoke insert, update, delete, truncate on finding_kev_due_counts_agency from frontier_hub_app;
+grant select on finding_kev_due_counts_agency to frontier_hub_app;
+
+revoke insert, update, delete, truncate on finding_kev_due_counts_lab from frontier_hub_app;
+grant select on finding_kev_due_counts_lab to frontier_hub_app;
+
+revoke insert, update, delete, truncate on measure_counts_agency from frontier_hub_app;
+grant select on measure_counts_agency to frontier_hub_app;
+
+revoke insert, update, delete, truncate on measure_counts_lab from frontier_hub_app;
+grant select on measure_counts_lab to frontier_hub_app;
+
+revoke insert, update, delete, truncate on engagement_counts_agency from frontier_hub_app;
+grant select on engagement_counts_agency to frontier_hub_app;
+
+revoke insert, update, delete, truncate on engagement_counts_lab from frontier_hub_app;
+grant select on engagement_counts_lab to frontier_hub_app;
+
+revoke insert, update, delete, truncate on model_counts_agency from frontier_hub_app;
+grant select on model_counts_agency to frontier_hub_app;
+
+revoke insert, update, delete, truncate on model_counts_lab from frontier_hub_app;
+grant select on model_counts_lab to frontier_hub_app;
+
+revoke insert, update, delete, truncate on agreement_counts_agency from frontier_hub_app;
+grant select on agreement_counts_agency to frontier_hub_app;
+
+revoke insert, update, delete, truncate on agreement_counts_lab from frontier_hub_app;
+grant select on agreement_counts_lab to frontier_hub_app;
+
+revoke insert, update, delete, truncate on decision_counts_agency from frontier_hub_app;
+grant select on decision_counts_agency to frontier_hub_app;
+
+revoke insert, update, delete, truncate on decision_counts_lab from frontier_hub_app;
+grant select on decision_counts_lab to frontier_hub_app;
 
 -- the hand-kept copy of the TLP rule (sql/003_rls.sql), replaced by the policies above
 

@@ -366,7 +366,7 @@ def page_sql(
         f"select {select}, {order_field.expr} as _order_value, row_number() over (order by {ordering}) as _n"
         f" from {source} where {condition}{cursor_condition} order by {ordering} limit {first + 1}"
     )
-    count_sql = count_statement(entity.kind, entity.table, condition, where.sql())
+    count_sql = count_statement(principal, entity.kind, entity.table, condition, where.sql())
     rows_sql = f"select {select} from {source} where {condition}"
     return PageSql(
         sql=sql,
@@ -379,11 +379,11 @@ def page_sql(
     )
 
 
-def count_statement(kind: str, table: str, condition: str, filter_sql: str) -> str:
+def count_statement(principal: Principal, kind: str, table: str, condition: str, filter_sql: str) -> str:
     """How many rows of `table` (aliased `t`) `condition` keeps (the visibility rule and the filter `filter_sql`): from
     a summary table of the kind when the filter reads only its dimensions (hub/summaries.py; the summary's key holds
     every column the rule reads, so the same condition applies to its rows), else from the table."""
-    summary = count_source(kind, condition, filter_sql)
+    summary = count_source(kind, principal, condition, filter_sql)
     if summary is not None:
         return f"select coalesce(sum(t.n), 0)::bigint from {summary} t where {condition}"
     return f"select count(*) from {table} t where {condition}"

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from hub.access import Params, visible
+from hub.auth import Principal
 from hub.kinds import KINDS, sql_list, stateful_kinds
 from hub.store.base import Session
 from hub.store.coverage import PENDING_STANDARD_STATES, STANDING_DECISION_STATES, awaiting_rescreening
@@ -85,12 +86,19 @@ async def deadlines(
     return rows, int(total)
 
 
-def state_count_source(kind: str) -> str | None:
-    """The smallest summary of `kind` (hub/summaries.py) that holds its state, or None (its table is small: count
-    the records)."""
+def state_count_source(kind: str, principal: Principal) -> str | None:
+    """The smallest summary of `kind` (hub/summaries.py) for `principal` that holds its state, or None (its table is
+    small: count the records)."""
     state = KINDS[kind].state_column
-    fitting = [s for s in SUMMARIES if s.kind == kind and s.where is None and state in s.dimensions]
+    fitting = [
+        s for s in SUMMARIES if s.kind == kind and s.where is None and s.serves(principal) and state in s.dimensions
+    ]
     return min(fitting, key=lambda s: len(columns(s))).table if fitting else None
+
+
+def sight(principal: Principal) -> str:
+    """The suffix of the summaries kept for `principal`'s sight (hub/summaries.py)."""
+    return "lab" if principal.is_lab else "agency"
 
 
 def _counts_sql(db: Session, p: Params) -> str:
@@ -99,7 +107,7 @@ def _counts_sql(db: Session, p: Params) -> str:
     for kind in stateful_kinds():
         column = kind.state_column
         rule = visible(kind.name, "t", db.principal, p)
-        summary = state_count_source(kind.name)
+        summary = state_count_source(kind.name, db.principal)
         if summary is not None:
             parts.append(
                 f"select '{kind.name}' as kind, t.{column} as state, sum(t.n)::bigint as count from {summary} t"
@@ -153,7 +161,7 @@ def _deadline_parts(db: Session, p: Params, window: str, order: str, limit: str)
              order by {order.format(due_on="m.due_on")} limit {limit})""",
         ]
         counts += [
-            f"""(select coalesce(sum(t.n), 0) from finding_kev_due_counts t
+            f"""(select coalesce(sum(t.n), 0) from finding_kev_due_counts_{sight(db.principal)} t
              where t.state in {open_states} and {visible("FINDING", "t", db.principal, p)}
                and {window.format(due_on="t.kev_due_date")})""",
             f"(select count(*) {milestones})",
@@ -192,6 +200,7 @@ async def dashboard(db: Session, *, today: date, horizon_days: int, limit: int) 
         )
 
     rule = visible("DECISION", "t", db.principal, p)
+    decisions = f"decision_counts_{sight(db.principal)}"
     sql = f"""
         select (select coalesce(json_agg(json_build_object('kind', c.kind, 'state', c.state, 'count', c.count)
                                          order by c.kind, c.state), '[]'::json)
@@ -200,11 +209,11 @@ async def dashboard(db: Session, *, today: date, horizon_days: int, limit: int) 
                ({" + ".join(soon_counts)}) as due_soon_count,
                {listed(late_rows, "d.due_on desc, d.kind, d.id")} as overdue,
                ({" + ".join(late_counts)}) as overdue_count,
-               (select coalesce(sum(t.n) filter (where {awaiting_rescreening("t")}), 0) from decision_counts t
+               (select coalesce(sum(t.n) filter (where {awaiting_rescreening("t")}), 0) from {decisions} t
                  where {rule}) as rescreening_queue,
                (select coalesce(sum(t.n) filter (where t.is_override
                                                     and t.state in {sql_list(STANDING_DECISION_STATES)}), 0)
-                  from decision_counts t where {rule}) as overrides"""
+                  from {decisions} t where {rule}) as overrides"""
     row = await db.fetchrow(sql, *p.values)
     assert row is not None
     found = dict(row)
