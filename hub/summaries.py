@@ -166,12 +166,14 @@ def columns(summary: Summary) -> tuple[str, ...]:
     return tuple(c for c, _ in key_columns(summary))
 
 
-def count_source(kind: str, principal: Principal, condition: str, filter_sql: str) -> str | None:
+def count_source(
+    kind: str, principal: Principal, condition: str, filter_sql: str, needs: frozenset[str] = frozenset()
+) -> str | None:
     """The summary table that can count the records of `kind` that `condition` (SQL over `t`: the visibility rule for
     `principal` and the filter) keeps, or None. Decided conservatively from the text: the filter (`filter_sql`, the
     store's Where) may read only the summary's dimensions (its other key columns are normalised), the whole
-    condition only its key columns, and neither another table. The smallest such summary (fewest key columns)
-    wins."""
+    condition only its key columns, and neither another table; the summary must also have the dimensions `needs`
+    (those an aggregate groups by). The smallest such summary (fewest key columns) wins."""
     if re.search(r"\bselect\b", condition, re.IGNORECASE):
         return None
     filtered = set(re.findall(r"\bt\.(\w+)", filter_sql))
@@ -182,7 +184,7 @@ def count_source(kind: str, principal: Principal, condition: str, filter_sql: st
         if s.kind == kind
         and s.where is None
         and s.serves(principal)
-        and filtered <= set(s.dimensions)
+        and filtered | needs <= set(s.dimensions)
         and read <= set(columns(s))
     ]
     if not fitting:

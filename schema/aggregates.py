@@ -81,7 +81,8 @@ class AggregateTypes:
 
     def numbers_of(self, row: Any, function: str) -> Any:
         assert self.numbers is not None
-        return self.numbers(**{name: _number(row[f"{function}_{name}"]) for name in self.number_types})
+        # a number not read (not asked: hub.store.aggregates reads only what is) is null
+        return self.numbers(**{name: _number(row.get(f"{function}_{name}")) for name in self.number_types})
 
     def keys_of(self, row: Any, by: list[str]) -> Any:
         values: dict[str, Any] = {}
@@ -171,7 +172,7 @@ def aggregate_types(
 
     async def totals(self: Any) -> Any:
         if self._totals is None:
-            self._totals = asyncio.ensure_future(self._fetch([]))
+            self._totals = asyncio.ensure_future(self._fetch([], self._numbers))
         rows = await self._totals
         return rows[0]
 
@@ -188,9 +189,9 @@ def aggregate_types(
             resolver=resolve, description=f"The {function} of each numeric field over the records counted."
         )
 
-    async def groups(self: Any, by: list[Any]) -> list[Any]:
+    async def groups(self: Any, info: strawberry.Info, by: list[Any]) -> list[Any]:
         names = [b.value for b in by]
-        rows = await self._fetch(names)
+        rows = await self._fetch(names, None if asks_numbers(info) else [])
         if len(rows) > MAX_GROUPS:
             raise HubError(
                 f"by: more than {MAX_GROUPS} groups; group by fewer keys, coarser buckets or a narrower filter",
@@ -202,13 +203,14 @@ def aggregate_types(
 
     groups.__annotations__ = {
         "self": Any,
+        "info": strawberry.Info,
         "by": list.__class_getitem__(group_key),
         "return": list.__class_getitem__(group),
     }
 
-    async def fetch(self: Any, by: list[str]) -> list[Any]:
+    async def fetch(self: Any, by: list[str], numbers: list[str] | None) -> list[Any]:
         p = Params()
-        sql = aggregate_sql(self._principal, p, self._source, by=by)
+        sql = aggregate_sql(self._principal, p, self._source, by=by, numbers=numbers)
         return list(await self._db.fetch(sql, *p.values))
 
     aggregate_namespace: dict[str, Any] = {
@@ -217,8 +219,10 @@ def aggregate_types(
             "_principal": PRIVATE,
             "_db": PRIVATE,
             "_totals": PRIVATE,
+            "_numbers": PRIVATE,
         },
         "_totals": None,
+        "_numbers": None,
         "_fetch": fetch,
         "count": strawberry.field(
             resolver=count, description="How many records match the filter (that you may see): each counted once."
@@ -242,12 +246,30 @@ def aggregate_types(
     return types
 
 
+def asks_numbers(info: strawberry.Info) -> bool:
+    """Does the field being resolved select min, max, avg or sum (in any of its selections, fragments included)?"""
+
+    def walk(selections: Any) -> bool:
+        for selection in selections:
+            name = getattr(selection, "name", None)
+            if name in ("min", "max", "avg", "sum"):
+                return True
+            if walk(getattr(selection, "selections", None) or []):
+                if name is None:  # a fragment: its fields are the field's own
+                    return True
+        return False
+
+    return any(walk(field.selections) for field in info.selected_fields)
+
+
 def aggregate_field(types: AggregateTypes) -> Any:
     """The connection field `aggregate` of a kind's connection class."""
 
     def resolve(self: Any, info: strawberry.Info) -> Any:
         context = ctx(info)
-        return types.aggregate(_source=self._source, _principal=context.principal, _db=context.db)
+        # without min/max/avg/sum asked, the totals read no number: a summary table may count them
+        numbers: list[str] | None = None if asks_numbers(info) else []
+        return types.aggregate(_source=self._source, _principal=context.principal, _db=context.db, _numbers=numbers)
 
     resolve.__annotations__ = {"self": Any, "info": strawberry.Info, "return": types.aggregate}
     return strawberry.field(

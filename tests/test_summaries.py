@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
+from unittest.mock import patch
 
 import asyncpg
 import pytest
@@ -26,7 +27,14 @@ from hub.access import Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS, stateful_kinds
 from hub.store import dashboard
+from hub.store.aggregates import aggregate_sql, key_column
 from hub.store.base import Entity, Session, Where, bind_principal, page_sql, standard_orders
+from hub.store.coverage import DECISION
+from hub.store.engagements import ENGAGEMENT
+from hub.store.findings import FINDING
+from hub.store.measures import MEASURE
+from hub.store.models import MODEL
+from schema.common import ConnectionSource
 from tests.conftest import Server, drop_database
 
 APP_ROLE = "frontier_hub_app"
@@ -185,6 +193,17 @@ async def _check_summaries_equal_recount(con: asyncpg.Connection) -> None:
     )
 
 
+AGGREGATED: list[tuple[str, Entity, list[str]]] = [
+    ("FINDING", FINDING, ["STATE"]),
+    ("FINDING", FINDING, ["SECTOR", "SEVERITY"]),
+    ("FINDING", FINDING, ["TLP", "OWNER_AGENCY"]),
+    ("FINDING", FINDING, []),
+    ("MEASURE", MEASURE, ["STATE", "TLP"]),
+    ("ENGAGEMENT", ENGAGEMENT, ["SECTOR"]),
+    ("MODEL", MODEL, ["RELEASE_STATUS"]),
+    ("DECISION", DECISION, ["OUTCOME", "STANDARD"]),
+]
+
 FILTERS: list[tuple[str, dict[str, Any]]] = [
     ("none", {}),
     ("state", {"state": ["REPORTED", "TRIAGED"]}),
@@ -230,6 +249,21 @@ async def _check_counts_for(con: asyncpg.Connection, principal: Principal) -> No
                     *q.values,
                 )
                 assert got == one_by_one, f"{principal.name}: {kind} filtered by {name}: {got} != {one_by_one}"
+        # the aggregates: routed to a summary when they read only its dimensions, equal to aggregating the rows
+        for kind, entity, by in AGGREGATED:
+            for f in [{}, *(f for _, f in FILTERS[1:] if kind == "FINDING")]:
+                source = ConnectionSource(entity, _finding_where(f) if f else (lambda w: None))
+                p = Params()
+                routed = aggregate_sql(principal, p, source, by=by, numbers=[])
+                q = Params()
+                with patch("hub.store.aggregates.count_source", return_value=None):  # the table's rows
+                    rows = aggregate_sql(principal, q, source, by=by, numbers=[])
+                # a lab's summaries have no owning agency: a filter or a group on it reads the table
+                by_owner = principal.is_lab and ("owner_agency_ids" in f or "OWNER_AGENCY" in by)
+                assert ("t.n as _n" in routed) != by_owner and "t.n as _n" not in rows, routed
+                got = [(tuple(r[key_column(k)] for k in by), r["count"]) for r in await con.fetch(routed, *p.values)]
+                want = [(tuple(r[key_column(k)] for k in by), r["count"]) for r in await con.fetch(rows, *q.values)]
+                assert got == want, f"{principal.name}: {kind} by {by} filtered by {f}"
         # the dashboard's counts: counting each kind's visible records by state
         found = await dashboard.dashboard(Session(con, principal), today=date(2026, 7, 1), horizon_days=14, limit=5)
         # the session bound the principal again, in the same transaction: harmless

@@ -16,13 +16,15 @@ groups: above it the statement returns MAX_GROUPS + 1 rows and the caller refuse
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hub.access import Params, visible
 from hub.auth import Principal
-from hub.store.base import page_sql
+from hub.store.base import Where, page_sql
+from hub.summaries import count_source
 
 MAX_GROUPS = 5000
 TOO_MANY_GROUPS = "TOO_MANY_GROUPS"
@@ -183,15 +185,53 @@ SPECS: dict[str, Spec] = {
 FUNCTIONS = ("min", "max", "avg", "sum")
 
 
-def aggregate_rows_source(principal: Principal, p: Params, source: Any) -> str:
+def aggregate_rows_source(principal: Principal, p: Params, source: Any, reads: set[str] | None = None) -> str:
     """The SQL of the rows a connection's aggregates count (`source`: a schema.common.ConnectionSource), each with
     its weight `_n`: the visible rows its filter keeps, as the store selects them, weight 1. The one routing point:
-    a summary table keyed by what visibility reads may answer here instead, with its own weights."""
+    when the connection's count is read from a summary table (hub/summaries.py: the filter reads only its
+    dimensions) and the aggregate reads only columns of its dimensions (`reads`: the columns of `r` the keys and
+    numbers read; None for unknown), the summary's rows stand in, each weighing its count `n`, under the same
+    visibility rule and filter."""
     extra: dict[str, Any] = {}
     if source.within is not None:
         extra["within"] = source.within
+    elif reads is not None:
+        summary = summary_for(principal, Params(), source, reads)
+        if summary is not None:
+            # built again with the statement's own parameters (the same text, numbered in their place)
+            condition = summary_condition(principal, p, source)
+            return f"select t.*, t.n as _n from {summary} t where {condition}"
     built = page_sql(principal, p, source.entity, build_where=source.build_where, first=0, **extra)
     return f"select q.*, 1 as _n from ({built.rows_sql}) q"
+
+
+def summary_condition(principal: Principal, p: Params, source: Any) -> str:
+    """The connection's condition over a row `t`: its filter and the visibility rule (as page_sql builds them)."""
+    where = Where(p, principal)
+    if source.build_where is not None:
+        source.build_where(where)
+    return f"{visible(source.entity.kind, 't', principal, p)} and {where.sql()}"
+
+
+def summary_for(principal: Principal, p: Params, source: Any, reads: set[str]) -> str | None:
+    """The summary table whose rows can stand in for the connection's (hub/summaries.py count_source): its filter
+    and the aggregate (`reads`) read only the summary's dimensions."""
+    where = Where(p, principal)
+    if source.build_where is not None:
+        source.build_where(where)
+    condition = f"{visible(source.entity.kind, 't', principal, p)} and {where.sql()}"
+    return count_source(source.entity.kind, principal, condition, where.sql(), frozenset(reads))
+
+
+def reads_of(sqls: Sequence[Sql]) -> set[str] | None:
+    """The columns of the row `r` that these expressions read; None when one is built per principal (it may read
+    other tables)."""
+    found: set[str] = set()
+    for sql in sqls:
+        if callable(sql):
+            return None
+        found.update(re.findall(r"\br\.(\w+)", sql))
+    return found
 
 
 def key_column(name: str) -> str:
@@ -223,7 +263,8 @@ def aggregate_sql(
     spec = SPECS[source.entity.kind]
     by = check_by(spec.kind, by)
     names = list(spec.numbers) if numbers is None else list(numbers)
-    rows = aggregate_rows_source(principal, p, source)
+    reads = reads_of([*(spec.keys[name].expr for name in by), *(spec.numbers[number].expr for number in names)])
+    rows = aggregate_rows_source(principal, p, source, reads)
     joins = []
     keys = []
     for i, name in enumerate(by):
