@@ -32,8 +32,13 @@ COUNT = """query Count($filter: FindingFilter) {
 
 AGENCY_1 = mix.global_id("Agency", 1)
 
+GROUPS = """query Groups($filter: FindingFilter, $by: [FindingGroupKey!]!) {
+  findings(filter: $filter, first: 0) { aggregate { count groups(by: $by) { key { state severity sector tlp
+    ownerAgencyId } count } } }
+}"""
+
 # (name, document, variables): the filtered findings connection's totalCount on each filter of the issue's target
-# (state, severity, sector, TLP, owning agency), and the dashboard
+# (state, severity, sector, TLP, owning agency), the aggregates' groups on those keys, and the dashboard
 GROWTH_OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("count_by_state", COUNT, {"filter": {"state": ["REPORTED", "TRIAGED"]}}),
     ("count_by_severity", COUNT, {"filter": {"severity": ["HIGH", "CRITICAL"]}}),
@@ -41,6 +46,9 @@ GROWTH_OPERATIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("count_by_tlp", COUNT, {"filter": {"tlp": ["AMBER"]}}),
     ("count_by_owner", COUNT, {"filter": {"ownerAgencyIds": [AGENCY_1]}}),
     ("count_filtered", COUNT, {"filter": {k: v for k, v in mix.FILTER.items() if k != "first"}}),
+    ("groups_state_severity", GROUPS, {"filter": None, "by": ["STATE", "SEVERITY"]}),
+    ("groups_sector_by_tlp", GROUPS, {"filter": {"tlp": ["GREEN", "AMBER"]}, "by": ["SECTOR"]}),
+    ("groups_owner_open", GROUPS, {"filter": {"state": ["REPORTED", "TRIAGED"]}, "by": ["OWNER_AGENCY"]}),
     (
         "dashboard",
         mix.BY_NAME["dashboard"].document(),
@@ -72,7 +80,9 @@ async def one_size(args: argparse.Namespace, factor: int) -> dict[str, Any]:
         async with hub_server(db, 1) as hub:
             for name, document, variables in GROWTH_OPERATIONS:
                 answer = await ask(hub.url, token, document, variables)
-                result.setdefault("answers", {})[name] = (answer["data"].get("findings") or {}).get("totalCount")
+                found = answer["data"].get("findings") or {}
+                counted = found.get("totalCount", found.get("aggregate", {}).get("count"))
+                result.setdefault("answers", {})[name] = counted
                 result["passes"][name] = []
                 for clients in concurrency:
                     job = http_job(
