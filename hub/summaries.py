@@ -176,6 +176,8 @@ def count_source(
     (those an aggregate groups by). The smallest such summary (fewest key columns) wins."""
     if re.search(r"\bselect\b", condition, re.IGNORECASE):
         return None
+    if any(qualifier != "t" for qualifier in re.findall(r"\b(\w+)\.\w", condition)):
+        return None  # another table's column (a nested connection's parent, a join)
     filtered = set(re.findall(r"\bt\.(\w+)", filter_sql))
     read = set(re.findall(r"\bt\.(\w+)", condition))
     fitting = [

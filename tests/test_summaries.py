@@ -78,6 +78,7 @@ def test_a_summary_key_holds_every_column_the_rule_reads_and_filters_are_routed_
     assert source(cisa, "t.lab_id = $1") is None
     assert source(cisa, "t.title = $1") is None
     assert source(cisa, "exists (select 1 from measure_findings l where l.finding_id = t.id)") is None
+    assert source(cisa, "j.model_id = $1 and t.state = any($2)") is None
 
 
 async def _random_writes(con: asyncpg.Connection, rng: random.Random, rounds: int) -> None:
