@@ -16,13 +16,15 @@ groups: above it the statement returns MAX_GROUPS + 1 rows and the caller refuse
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hub.access import Params, visible
 from hub.auth import Principal
-from hub.store.base import page_sql
+from hub.store.base import Where, page_sql
+from hub.summaries import count_source
 
 MAX_GROUPS = 5000
 TOO_MANY_GROUPS = "TOO_MANY_GROUPS"
@@ -188,10 +190,15 @@ SPECS: dict[str, Spec] = {
 FUNCTIONS = ("min", "max", "avg", "sum")
 
 
-def aggregate_rows_source(principal: Principal, p: Params, source: Any, *, parents: str | None = None) -> str:
+def aggregate_rows_source(
+    principal: Principal, p: Params, source: Any, reads: set[str] | None = None, *, parents: str | None = None
+) -> str:
     """The SQL of the rows a connection's aggregates count (`source`: a schema.common.ConnectionSource), each with
     its weight `_n`: the visible rows its filter keeps, as the store selects them, weight 1. The one routing point:
-    a summary table keyed by what visibility reads may answer here instead, with its own weights.
+    when the connection's count is read from a summary table (hub/summaries.py: the filter reads only its
+    dimensions) and the aggregate reads only columns of its dimensions (`reads`: the columns of `r` the keys and
+    numbers read; None for unknown), the summary's rows stand in, each weighing its count `n`, under the same
+    visibility rule and filter.
 
     `parents` (the SQL of an array of parent ids, for the nested connections of several parents at once): each row
     with its parent's id `_parent`, and a parent with no rows once, its columns and weight null."""
@@ -202,6 +209,12 @@ def aggregate_rows_source(principal: Principal, p: Params, source: Any, *, paren
         # the parent's id: a primary key (the resolvers), or the SQL of its column (the compiler)
         relation, parent = source.within
         within = (relation, f"{p(parent)}::bigint" if isinstance(parent, int) else parent)
+    elif reads is not None:
+        summary = summary_for(principal, Params(), source, reads)
+        if summary is not None:
+            # built again with the statement's own parameters (the same text, numbered in their place)
+            condition = summary_condition(principal, p, source)
+            return f"select t.*, t.n as _n from {summary} t where {condition}"
     built = page_sql(principal, p, source.entity, build_where=source.build_where, first=0, within=within)
     if parents is not None:
         return (
@@ -209,6 +222,35 @@ def aggregate_rows_source(principal: Principal, p: Params, source: Any, *, paren
             f" from unnest({parents}) _parents(id) left join lateral ({built.rows_sql}) q on true"
         )
     return f"select q.*, 1 as _n from ({built.rows_sql}) q"
+
+
+def summary_condition(principal: Principal, p: Params, source: Any) -> str:
+    """The connection's condition over a row `t`: its filter and the visibility rule (as page_sql builds them)."""
+    where = Where(p, principal)
+    if source.build_where is not None:
+        source.build_where(where)
+    return f"{visible(source.entity.kind, 't', principal, p)} and {where.sql()}"
+
+
+def summary_for(principal: Principal, p: Params, source: Any, reads: set[str]) -> str | None:
+    """The summary table whose rows can stand in for the connection's (hub/summaries.py count_source): its filter
+    and the aggregate (`reads`) read only the summary's dimensions."""
+    where = Where(p, principal)
+    if source.build_where is not None:
+        source.build_where(where)
+    condition = f"{visible(source.entity.kind, 't', principal, p)} and {where.sql()}"
+    return count_source(source.entity.kind, principal, condition, where.sql(), frozenset(reads))
+
+
+def reads_of(sqls: Sequence[Sql]) -> set[str] | None:
+    """The columns of the row `r` that these expressions read; None when one is built per principal (it may read
+    other tables)."""
+    found: set[str] = set()
+    for sql in sqls:
+        if callable(sql):
+            return None
+        found.update(re.findall(r"\br\.(\w+)", sql))
+    return found
 
 
 def key_column(name: str) -> str:
@@ -242,7 +284,8 @@ def aggregate_sql(
     spec = SPECS[source.entity.kind]
     by = check_by(spec.kind, by)
     names = list(spec.numbers) if numbers is None else list(numbers)
-    rows = aggregate_rows_source(principal, p, source, parents=parents)
+    reads = reads_of([*(spec.keys[name].expr for name in by), *(spec.numbers[number].expr for number in names)])
+    rows = aggregate_rows_source(principal, p, source, reads, parents=parents)
     joins = []
     keys = [("r._parent", "_parent")] if parents is not None else []
     for i, name in enumerate(by):
