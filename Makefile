@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 HUB_HOST ?= 127.0.0.1
 HUB_PORT ?= 8000
 # the benchmark's harness (bench/subscriptions.py predates the lint rules it would break)
-BENCH_LINTED := bench/__init__.py bench/data.py bench/harness.py bench/loadgen.py bench/mix.py bench/peer.py bench/report.py bench/run.py bench/dryrun.py
+BENCH_LINTED := bench/__init__.py bench/data.py bench/harness.py bench/loadgen.py bench/mix.py bench/peer.py bench/report.py bench/run.py bench/dryrun.py bench/growth.py
 
-.PHONY: run test install install-test schema docs lint clean bench bench-peer bench-docs bench-live
+.PHONY: run test install install-test schema docs lint clean bench bench-peer bench-docs bench-live bench-growth
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ bench/peer/node_modules/.installed: bench/peer/package.json bench/peer/package-l
 # The hub under load beside the raw-SQL floor (docs/performance.md): BENCH_ARGS="--quick" for a smoke run
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# the counting reads at the benchmark's size and at ten times it, back to back, and their growth (docs/performance.md)
+bench-growth: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.growth $(BENCH_ARGS)
 
 # The hub beside PostGraphile 5 on the same database
 bench-peer: $(VENV)/.installed-bench bench/peer/node_modules/.installed

@@ -110,10 +110,9 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
         return "false"
     if kind == "AGREEMENT":
         if principal.is_agency:
-            return (
-                f"exists (select 1 from agreement_agencies vis_aa where vis_aa.agreement_id = {a}.id"
-                f" and vis_aa.agency_id = {p(principal.agency_id)})"
-            )
+            # the agencies named on it (agreement_agencies), as the agreement's row keeps them (agency_ids, kept
+            # by a trigger of sql/024): the rule reads one row, so that a summary keyed by it counts exactly
+            return f"{p(principal.agency_id)}::bigint = any({a}.agency_ids)"
         if principal.is_lab:
             return f"{a}.lab_id = {p(principal.lab_id)}"
         return "false"
@@ -134,10 +133,8 @@ def visible(kind: str, a: str, principal: Principal, p: Params) -> str:
         if principal.is_agency:
             return "true"
         if principal.is_lab:
-            return (
-                f"exists (select 1 from {KINDS['MODEL'].table} vis_m where vis_m.id = {a}.model_id"
-                f" and vis_m.lab_id = {p(principal.lab_id)})"
-            )
+            # the model's lab, as the decision's row keeps it (lab_id, kept by a trigger of sql/024)
+            return f"{a}.lab_id = {p(principal.lab_id)}"
         return "false"
     if kind == "EVAL_SUITE":
         return "true" if principal.is_agency or principal.is_lab else "false"

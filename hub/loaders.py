@@ -104,6 +104,11 @@ class Loaders:
         `arguments` (`key` tells equal arguments apart: one loader, so one statement, per field and arguments)."""
         return self._get(("pages", id(relation), key), partial(load_pages, self.db, relation, arguments))
 
+    def aggregates(self, key: Hashable, batch: Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]) -> HubLoader:
+        """`<Entities>AggregatesByParentIdLoader`: parent id -> the rows of a nested connection's aggregates (`key`
+        tells the field, its filter and the keys grouped by apart; schema/aggregates.py makes the batch)."""
+        return self._get(("aggregates", key), batch)
+
     def history(self, limit: int) -> HubLoader:
         """`EventsByEntityLoader`: (kind, id) -> the record's events."""
         return self._get(("history", limit), partial(events.history, self.db, limit=limit))

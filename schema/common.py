@@ -312,11 +312,14 @@ class Connection(Generic[T]):
 @dataclass(frozen=True)
 class ConnectionSource:
     """The records a connection pages through: the visible rows of `entity` that `build_where` keeps (and, for a
-    nested connection, those under its parent: `within` is the store relation and the parent's id)."""
+    nested connection, those under its parent: `within` is the store relation and the parent's id, or the SQL of
+    it in the compiler)."""
 
     entity: Entity
     build_where: Callable[..., None]
-    within: tuple[Any, int] | None = None
+    within: tuple[Any, int | str] | None = None
+    # equal for the nested connections of one field with one filter: their parents' aggregates are read together
+    batch_key: Any = None
 
 
 async def resolve_connection(
@@ -641,7 +644,9 @@ async def resolve_nested(
             end_cursor=result.cursors[-1] if result.cursors else None,
         ),
         _count=result.count,
-        _source=ConnectionSource(entity, build_where, within=(relation, parent.pk)),
+        _source=ConnectionSource(
+            entity, build_where, within=(relation, parent.pk), batch_key=(id(relation), _filter_key(filters))
+        ),
     )
 
 

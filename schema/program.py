@@ -11,7 +11,6 @@ import strawberry
 from hub.auth import Principal as HubPrincipal
 from hub.auth import get_principal
 from hub.store import agencies as agency_store
-from hub.store import coverage as coverage_store
 from hub.store import dashboard as store
 from hub.store import policy as policy_store
 from hub.store import principals as principal_store
@@ -290,12 +289,9 @@ class ProgramQuery:
         check_list_limit(first)
         db = ctx(info).db
         today = as_of or datetime.now(UTC).date()
-        counts = await store.state_counts(db)
+        found = await store.dashboard(db, today=today, horizon_days=horizon_days, limit=first)
 
-        async def deadlines(overdue: bool) -> tuple[list[Deadline], int]:
-            rows, total = await store.deadlines(
-                db, today=today, horizon_days=horizon_days, overdue=overdue, limit=first
-            )
+        def deadlines(rows: list[dict[str, Any]], overdue: bool) -> list[Deadline]:
             return [
                 Deadline(
                     kind=EntityKind(r["kind"]),
@@ -306,11 +302,12 @@ class ProgramQuery:
                     overdue=overdue,
                 )
                 for r in rows
-            ], total
+            ]
 
-        due_soon, due_soon_count = await deadlines(False)
-        overdue, overdue_count = await deadlines(True)
-        coverage = await coverage_store.coverage_counts(db)
+        counts = found["counts"]
+        due_soon, due_soon_count = deadlines(found["due_soon"], False), found["due_soon_count"]
+        overdue, overdue_count = deadlines(found["overdue"], True), found["overdue_count"]
+        coverage = found
         return Dashboard(
             as_of=today,
             horizon_days=horizon_days,

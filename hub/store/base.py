@@ -22,6 +22,7 @@ from hub.access import Params, visible
 from hub.auth import Principal
 from hub.kinds import KINDS, facts_of, facts_sql
 from hub.remits import Facts
+from hub.summaries import count_source
 
 MAX_PAGE_SIZE = 500
 
@@ -391,6 +392,8 @@ class _PageParts:
     order_field: OrderField
     cursor_condition: str
     ordering: str
+    # the filter's conditions alone (without the visibility rule): what decides whether a summary may count
+    filter_sql: str = "true"
 
 
 def _page_parts(
@@ -437,6 +440,7 @@ def _page_parts(
         order_field=order_field,
         cursor_condition=cursor_condition,
         ordering=f"{order_field.expr} {direction}, t.id {direction}",
+        filter_sql=where.sql(),
     )
 
 
@@ -486,9 +490,13 @@ def page_sql(
             f"select {parts.select}, {order_value}, {rank} as _n from {parts.source}"
             f" where {parts.condition}{parts.cursor_condition} order by {parts.ordering} limit {size + 1}"
         )
+    if within is None:
+        count_sql = count_statement(principal, entity.kind, entity.table, parts.condition, parts.filter_sql)
+    else:
+        count_sql = f"select count(*) from {parts.count_source} where {parts.condition}"
     return PageSql(
         sql=sql,
-        count_sql=f"select count(*) from {parts.count_source} where {parts.condition}",
+        count_sql=count_sql,
         rows_sql=f"select {parts.select} from {parts.source} where {parts.condition}",
         order=parts.order,
         order_field=parts.order_field,
@@ -556,6 +564,16 @@ def pages_sql(
         backwards=backwards,
     )
     return one, sql, count_sql
+
+
+def count_statement(principal: Principal, kind: str, table: str, condition: str, filter_sql: str) -> str:
+    """How many rows of `table` (aliased `t`) `condition` keeps (the visibility rule and the filter `filter_sql`): from
+    a summary table of the kind when the filter reads only its dimensions (hub/summaries.py; the summary's key holds
+    every column the rule reads, so the same condition applies to its rows), else from the table."""
+    summary = count_source(kind, principal, condition, filter_sql)
+    if summary is not None:
+        return f"select coalesce(sum(t.n), 0)::bigint from {summary} t where {condition}"
+    return f"select count(*) from {table} t where {condition}"
 
 
 async def page(

@@ -61,6 +61,24 @@ def float_json(value: str) -> str:
     )
 
 
+def decimal_json(value: str) -> str:
+    """A GraphQL Decimal as hub.quantities.decimal_text prints a non-negative one: without trailing zeros, in plain
+    notation when that takes at most 24 characters, else as `<d>[.<digits>]E<exponent>`."""
+    plain = "s.plain"
+    digits = f"rtrim(ltrim(replace({plain}, '.', ''), '0'), '0')"
+    whole = f"split_part({plain}, '.', 1)"
+    fraction = f"split_part({plain}, '.', 2)"
+    exponent = (
+        f"case when {whole} <> '0' then length({whole}) - 1"
+        f" else -(length({fraction}) - length(ltrim({fraction}, '0')) + 1) end"
+    )
+    mantissa = f"left({digits}, 1) || case when length({digits}) > 1 then '.' || substr({digits}, 2) else '' end"
+    return (
+        f"(select to_json(case when length({plain}) <= 24 then {plain} else {mantissa} || 'E' || ({exponent})::text"
+        f" end) from (select trim_scale({value})::text as plain) s where {value} is not null)"
+    )
+
+
 def json_object(pairs: list[tuple[str, str]]) -> str:
     if len(pairs) > MAX_PAIRS:
         raise NotCompilable("too many fields in one object")
