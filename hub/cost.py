@@ -12,11 +12,19 @@ bound on the fields the answer can hold, whatever the data. A root mutation fiel
 union, the costliest concrete type counts; `@skip`/`@include` are honoured, and repeated selections of one response
 key are merged, as execution does: the selections are read with hub/selections.py, as the limits, the SQL compiler
 and the look-ahead read them.
+
+Counting is charged by what PostgreSQL may scan for it (item 7 of the analysts' issue; docs/security.md): a field
+that counts or groups a connection's records (`totalCount`, `aggregate`) costs, on top of its static cost, one point
+per ROWS_PER_POINT rows of the planner's estimate of the rows it reads, estimated before execution from the filter and
+the tables' statistics (schema/scans.py, found in the GraphQL schema's extensions under ROWS_ESTIMATOR: hub/ does not
+import schema/). `counted_points` turns those estimates into points.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -52,6 +60,14 @@ DEFAULT_LIST_SIZE = 20
 MOST = "hub.most"
 # What a root mutation field costs: a write (a transaction, an event, a notification) weighs more than a read.
 MUTATION_COST = 10
+
+# The key of the GraphQL schema's extensions that holds the estimator of the rows an operation makes PostgreSQL count
+# (schema/scans.py's RowEstimator): called with (con, document, operation, variables, principal, timeout in ms).
+ROWS_ESTIMATOR = "hub.rows_estimator"
+# Rows counted or grouped per point: reading a row costs PostgreSQL far less than resolving a field costs the hub (a
+# page of 50 findings of 3 fields costs 152), so 100 counted rows cost what one field does; a totalCount over 50,000
+# findings costs 500, one over 500,000 costs 5,000.
+ROWS_PER_POINT = 100
 
 SIZE_ARGUMENT = "first"
 IDS_ARGUMENT = "ids"
@@ -176,3 +192,20 @@ def operation_cost(
     return costing.on_object(
         [operation.selection_set], root, None, mutation=operation.operation == OperationType.MUTATION
     )
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One connection that an operation counts or groups: the path of its field, its kind, the planner's estimate
+    of the rows of its filtered, visible row set, and how many passes over them the selection asks (`totalCount`
+    one, `aggregate`'s ungrouped figures one, each `groups(by:)` one)."""
+
+    path: str
+    kind: str
+    rows: int
+    passes: int = 1
+
+
+def counted_points(scans: list[Scan]) -> int:
+    """What counting costs: per pass over a connection's rows, one point per ROWS_PER_POINT rows (at least 1)."""
+    return sum(scan.passes * max(1, math.ceil(scan.rows / ROWS_PER_POINT)) for scan in scans)

@@ -4,15 +4,19 @@ answer. The vetted operations' costs are the table in docs/security.md."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from graphql import OperationDefinitionNode, parse
 
-from hub.cost import operation_cost
+from hub.app import create_app
+from hub.cost import ROWS_PER_POINT, operation_cost
 from hub.persisted import operations_dir
 from hub.settings import Settings
 from schema import schema
@@ -171,3 +175,61 @@ async def test_a_fragment_cycle_is_a_validation_error_not_an_endless_cost(demo_a
     assert "data" not in body
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "F" in body["errors"][0]["message"]
+
+
+# ------------------------------------------------------------------------------------------------ counting
+
+
+COUNTED = "query($filter: FindingFilter) { findings(first: 0, filter: $filter) { totalCount } }"
+
+
+async def counted(api: Api, token: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = await api.post(query, variables, token=token)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return dict(body)
+
+
+async def test_counting_is_charged_by_the_planners_estimate_of_the_rows_it_reads(demo_api: Api) -> None:
+    """totalCount costs its static cost plus a point per 100 rows the planner expects the visible, filtered row set to
+    hold, estimated before it runs: near the true count, and smaller for a narrower filter."""
+    token = await demo_api.token(agency="CISA", role="ANALYST")
+    body = await counted(demo_api, token, COUNTED)
+    total = body["data"]["findings"]["totalCount"]
+    report = body["extensions"]["cost"]
+    (scan,) = report["counted"]["connections"]
+    assert scan["path"] == "findings" and scan["passes"] == 1
+    assert total / 3 <= scan["estimatedRows"] <= total * 3, (total, scan)
+    points = math.ceil(scan["estimatedRows"] / ROWS_PER_POINT)
+    assert report["counted"]["points"] == points
+    assert report["requested"] == cost(COUNTED) + points == report["rateLimit"]["spent"]
+    narrow = await counted(demo_api, token, COUNTED, {"filter": {"severity": ["CRITICAL"]}})
+    (narrow_scan,) = narrow["extensions"]["cost"]["counted"]["connections"]
+    assert narrow_scan["estimatedRows"] < scan["estimatedRows"]
+    # a page without totalCount counts nothing
+    plain = await counted(demo_api, token, "{ findings(first: 1) { edges { node { id } } } }")
+    assert "counted" not in plain["extensions"]["cost"] and plain["extensions"]["cost"]["requested"] == 4
+
+
+async def test_counting_over_the_limit_is_refused_before_it_runs(demo_url: str) -> None:
+    """With a cost limit under what counting costs, the count is refused naming the rows and the points, and
+    nothing is spent."""
+    settings = dataclasses.replace(
+        Settings.from_env().with_(database_url=demo_url), scheduler_enabled=False, webhooks_enabled=False
+    )
+    settings = dataclasses.replace(settings, max_cost=cost(COUNTED) + 1)
+    app = create_app(settings, database_url=demo_url)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub.test") as client:
+            api = Api(client, demo_url)
+            token = await api.token(agency="CISA", role="ANALYST", name="cost limit analyst")
+            response = await api.post(COUNTED, token=token)
+            assert response.status_code == 400
+            error = response.json()["errors"][0]
+            assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+            assert error["extensions"]["cost"] > cost(COUNTED) + 1
+            assert "counting or grouping about" in error["message"] and "narrow the filter" in error["message"]
+            # the page alone still runs
+            ok = await api.post("{ findings(first: 0) { pageInfo { hasNextPage } } }", token=token)
+            assert ok.status_code == 200 and "errors" not in ok.json()

@@ -1,0 +1,249 @@
+"""The rows an operation makes PostgreSQL count or group, estimated before it runs (docs/security.md, "Query cost").
+
+The static cost (hub/cost.py) bounds the fields an answer can hold; a count or a group-by returns one number or a
+few groups whatever it reads, so its static cost says nothing of its work. Each field that counts or groups the
+records of a connection (`totalCount`; `aggregate`'s `count`, `min`, `max`, `avg`, `sum`, together one pass; each
+`groups(by:)` one pass) is charged what PostgreSQL may scan for it: the planner's estimate of the rows of the
+connection's whole filtered, visible row set (`PageSql.rows_sql`, as the resolvers and the compiler read it), asked
+with `explain` in a transaction bound to the principal (so row-level security and the visibility rule are those of
+the request), from the filter's values and the tables' statistics. A root connection's filter is decoded by its own
+resolver (asked with the compiler's Planning context); a nested connection is charged the rows of its whole kind
+visible to the principal, once whatever its parents' page: the records under all parents together are at most that
+many, an upper bound. Estimates are cached per statement and parameters for `CACHE_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+from graphql import (
+    DocumentNode,
+    GraphQLObjectType,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_named_type,
+    is_abstract_type,
+    is_object_type,
+)
+from graphql.execution.values import get_variable_values
+
+from hub.access import Params
+from hub.auth import Principal
+from hub.cost import Scan
+from hub.selections import fragments_of
+from hub.store.base import Entity, bind_principal, page_sql
+from schema.common import NODE_TYPES
+from schema.relations import PlannedConnection
+from schema.selections import Selections
+
+# The fields of a connection type that make PostgreSQL count or group its records.
+COUNT_FIELD = "totalCount"
+AGGREGATE_FIELD = "aggregate"
+GROUPS_FIELD = "groups"
+
+CACHE_SIZE = 1024
+CACHE_SECONDS = 60.0
+# Fields nested deeper than this are not walked (validation refuses deeper documents: HUB_MAX_DEPTH is 12).
+MAX_DEPTH = 16
+
+
+def is_connection(type_: Any) -> bool:
+    return is_object_type(type_) and COUNT_FIELD in type_.fields and "edges" in type_.fields
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    path: str
+    entity: Entity
+    build_where: Any
+    passes: int
+
+
+class RowEstimator:
+    """The scans of an operation, for one strawberry schema (schema/__init__.py puts it in the GraphQL schema's
+    extensions, where hub/pipeline.py finds it: hub/ does not import schema/)."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self.cache: OrderedDict[tuple[str, bytes], tuple[float, int]] = OrderedDict()
+
+    async def __call__(
+        self,
+        con: Any,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any] | None,
+        principal: Principal,
+        statement_timeout_ms: int,
+    ) -> list[Scan]:
+        if operation.operation != OperationType.QUERY:
+            return []
+        wanted = await self.wanted(document, operation, variables, principal)
+        scans = []
+        for item in wanted:
+            p = Params()
+            sql = page_sql(principal, p, item.entity, build_where=item.build_where).rows_sql
+            rows = await self.estimate(con, sql, list(p.values), principal, statement_timeout_ms)
+            scans.append(Scan(path=item.path, kind=item.entity.kind, rows=rows, passes=item.passes))
+        return scans
+
+    # ---------------------------------------------------------------- what the operation counts
+
+    async def wanted(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any] | None,
+        principal: Principal,
+    ) -> list[_Wanted]:
+        gql = self.schema._schema
+        coerced = get_variable_values(gql, operation.variable_definitions or (), dict(variables or {}))
+        if isinstance(coerced, list):
+            return []  # execution reports the variables; nothing runs
+        reader = Selections(self.schema, fragments_of(document.definitions), coerced)
+        reader.strict = False  # read as execution would, without refusing what the compiler cannot read
+        found: list[_Wanted] = []
+        await self.walk(reader, [operation.selection_set], gql.query_type, principal, "", 0, found, root=True)
+        return found
+
+    async def walk(
+        self,
+        reader: Selections,
+        selection_sets: list[SelectionSetNode],
+        parent: Any,
+        principal: Principal,
+        path: str,
+        depth: int,
+        found: list[_Wanted],
+        *,
+        root: bool = False,
+    ) -> None:
+        if depth > MAX_DEPTH or not selection_sets:
+            return
+        runtimes = self.schema._schema.get_possible_types(parent) if is_abstract_type(parent) else [parent]
+        for runtime in runtimes:
+            for key, nodes in reader.collect(selection_sets, runtime).items():
+                name = nodes[0].name.value
+                definition = runtime.fields.get(name)
+                if definition is None or name.startswith("__"):
+                    continue
+                named = get_named_type(definition.type)
+                sub = reader.subselections(nodes)
+                where = f"{path}{key}"
+                if is_connection(named):
+                    passes = self.passes(reader, sub, named)
+                    if passes:
+                        counted = await self.source(reader, runtime, nodes, named, principal, root=root)
+                        if counted is not None:
+                            found.append(_Wanted(where, counted[0], counted[1], passes))
+                    for inner in ("edges", "nodes"):
+                        for inner_key, inner_nodes in reader.collect(sub, named).items():
+                            if inner_nodes[0].name.value != inner:
+                                continue
+                            inner_type = get_named_type(named.fields[inner].type)
+                            inner_sub = reader.subselections(inner_nodes)
+                            if inner == "edges":
+                                for node_key, node_nodes in reader.collect(inner_sub, inner_type).items():
+                                    if node_nodes[0].name.value == "node":
+                                        node_type = get_named_type(inner_type.fields["node"].type)
+                                        await self.walk(
+                                            reader,
+                                            reader.subselections(node_nodes),
+                                            node_type,
+                                            principal,
+                                            f"{where}.{inner_key}.{node_key}.",
+                                            depth + 3,
+                                            found,
+                                        )
+                            else:
+                                await self.walk(
+                                    reader, inner_sub, inner_type, principal, f"{where}.{inner_key}.", depth + 2, found
+                                )
+                elif sub:
+                    await self.walk(reader, sub, named, principal, f"{where}.", depth + 1, found)
+
+    @staticmethod
+    def passes(reader: Selections, selection_sets: list[SelectionSetNode], connection: GraphQLObjectType) -> int:
+        """How many times answering this selection on a connection reads its whole row set."""
+        passes = 0
+        for _key, nodes in reader.collect(selection_sets, connection).items():
+            name = nodes[0].name.value
+            if name == COUNT_FIELD:
+                passes += 1
+            elif name == AGGREGATE_FIELD:
+                aggregate = get_named_type(connection.fields[name].type)
+                ungrouped = False
+                for _inner, inner_nodes in reader.collect(reader.subselections(nodes), aggregate).items():
+                    inner_name = inner_nodes[0].name.value
+                    if inner_name == GROUPS_FIELD:
+                        passes += 1
+                    elif inner_name != "__typename":
+                        ungrouped = True
+                passes += ungrouped
+        return passes
+
+    async def source(
+        self,
+        reader: Selections,
+        parent: GraphQLObjectType,
+        nodes: list[Any],
+        connection: GraphQLObjectType,
+        principal: Principal,
+        *,
+        root: bool,
+    ) -> tuple[Entity, Any] | None:
+        """The entity and filter a counting connection reads: a root connection's from its resolver; else (or when
+        its resolver does not say) the whole kind of its nodes."""
+        if root:
+            from schema.compiler.plan import ask  # the compiler's package imports this schema's modules
+
+            try:
+                strawberry_field, kwargs = reader.arguments(parent, nodes)
+                planned = await ask(strawberry_field, kwargs, principal)
+            except Exception:  # noqa: BLE001 - a filter the resolver refuses: it runs nothing, the kind bounds it
+                planned = None
+            if isinstance(planned, PlannedConnection):
+                return planned.entity, planned.build_where
+        node_type = get_named_type(get_named_type(connection.fields["edges"].type).fields["node"].type)
+        known = NODE_TYPES.get(node_type.name)
+        return (known[0], None) if known is not None else None
+
+    # ---------------------------------------------------------------- the planner's estimate
+
+    async def estimate(
+        self, con: Any, sql: str, params: list[Any], principal: Principal, statement_timeout_ms: int
+    ) -> int:
+        key = (sql, orjson.dumps(params, default=str))
+        now = time.monotonic()
+        cached = self.cache.get(key)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            self.cache.move_to_end(key)
+            return cached[1]
+        if isinstance(con, asyncpg.Pool):
+            async with con.acquire() as acquired:
+                rows = await self._explain(acquired, sql, params, principal, statement_timeout_ms)
+        else:
+            rows = await self._explain(con, sql, params, principal, statement_timeout_ms)
+        self.cache[key] = (now, rows)
+        self.cache.move_to_end(key)
+        if len(self.cache) > CACHE_SIZE:
+            self.cache.popitem(last=False)
+        return rows
+
+    @staticmethod
+    async def _explain(
+        con: asyncpg.Connection, sql: str, params: list[Any], principal: Principal, statement_timeout_ms: int
+    ) -> int:
+        async with con.transaction(readonly=True):
+            await bind_principal(con, principal, statement_timeout_ms)
+            plan = await con.fetchval(f"explain (format json) {sql}", *params)
+        if isinstance(plan, str):
+            plan = orjson.loads(plan)
+        return max(0, round(float(plan[0]["Plan"]["Plan Rows"])))
