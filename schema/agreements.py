@@ -14,6 +14,7 @@ from hub.store.labs import LAB
 from hub.store.models import MODEL
 from hub.store.requests import REQUEST
 from schema.agencies import Agency
+from schema.aggregates import aggregate_field, aggregate_types, enum_key, id_key, time_keys
 from schema.common import (
     Connection,
     Node,
@@ -191,9 +192,24 @@ class EarlyAccessAgreementFilter:
     access_end_before: datetime | None = None
 
 
+AGREEMENT_AGGREGATES = aggregate_types(
+    "AGREEMENT",
+    "EarlyAccessAgreement",
+    {
+        "state": enum_key(EarlyAccessAgreementState),
+        "lab_id": id_key("lab", LAB, "Lab", Lab),
+        "model_id": id_key("model", MODEL, "FrontierModel", FrontierModel),
+        **time_keys("access_start", "access_end"),
+    },
+    {"lead_time_asked_days": float, "lead_time_given_days": float},
+)
+
+
 @strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
 class EarlyAccessAgreementConnection(Connection[EarlyAccessAgreement]):
     """The connection of EarlyAccessAgreements, root and nested: where their own fields (aggregates) go."""
+
+    aggregate = aggregate_field(AGREEMENT_AGGREGATES)
 
 
 @strawberry.type

@@ -23,6 +23,7 @@ from hub.store.base import MAX_PAGE_SIZE
 from hub.store.evidence import EVAL_SUITE
 from hub.store.models import MODEL
 from schema.agencies import Agency
+from schema.aggregates import aggregate_field, aggregate_types, enum_key, id_key, time_keys
 from schema.common import (
     Connection,
     Decimal,
@@ -643,9 +644,25 @@ async def _visible_standard(info: strawberry.Info, global_id: strawberry.ID, fie
     return standard_id
 
 
+DECISION_AGGREGATES = aggregate_types(
+    "DECISION",
+    "CoverageDecision",
+    {
+        "state": enum_key(CoverageDecisionState),
+        "outcome": enum_key(CoverageOutcome),
+        "standard_id": id_key("standard", store.STANDARD, "CoverageStandard", CoverageStandard),
+        "model_id": id_key("model", MODEL, "FrontierModel", FrontierModel),
+        **time_keys("decided"),
+    },
+    {},
+)
+
+
 @strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
 class CoverageDecisionConnection(Connection[CoverageDecision]):
     """The connection of CoverageDecisions, root and nested: where their own fields (aggregates) go."""
+
+    aggregate = aggregate_field(DECISION_AGGREGATES)
 
 
 @strawberry.type

@@ -13,6 +13,7 @@ from hub.store.agencies import AGENCY
 from hub.store.findings import FINDINGS_BY_ENGAGEMENT
 from hub.store.labs import LAB
 from schema.agencies import Agency
+from schema.aggregates import aggregate_field, aggregate_types, enum_key, id_key, time_keys
 from schema.common import (
     SECTOR_LABELS,
     Connection,
@@ -289,9 +290,28 @@ class SectorInfo:
         )
 
 
+ENGAGEMENT_AGGREGATES = aggregate_types(
+    "ENGAGEMENT",
+    "InfrastructureEngagement",
+    {
+        "state": enum_key(InfrastructureEngagementState),
+        "sector": enum_key(Sector),
+        "kind": enum_key(EngagementKind),
+        "counterpart_kind": enum_key(InfrastructureCounterpartKind),
+        "lab_id": id_key("lab", LAB, "Lab", Lab),
+        "tlp": enum_key(Tlp),
+        "owner_agency_id": id_key("owner_agency", AGENCY, "Agency", Agency),
+        **time_keys("created"),
+    },
+    {},
+)
+
+
 @strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
 class InfrastructureEngagementConnection(Connection[InfrastructureEngagement]):
     """The connection of InfrastructureEngagements, root and nested: where their own fields (aggregates) go."""
+
+    aggregate = aggregate_field(ENGAGEMENT_AGGREGATES)
 
 
 @strawberry.type

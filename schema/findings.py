@@ -16,6 +16,7 @@ from hub.store.labs import LAB
 from hub.store.measures import MEASURES_BY_FINDING
 from hub.store.models import MODEL
 from schema.agencies import Agency
+from schema.aggregates import aggregate_field, aggregate_types, enum_key, id_key, time_keys
 from schema.common import (
     Connection,
     Node,
@@ -265,9 +266,29 @@ def finding_filters(f: FindingFilter) -> dict[str, Any]:
     }
 
 
+FINDING_AGGREGATES = aggregate_types(
+    "FINDING",
+    "Finding",
+    {
+        "state": enum_key(FindingState),
+        "severity": enum_key(Severity),
+        "sector": enum_key(Sector),
+        "tlp": enum_key(Tlp),
+        "lab_id": id_key("lab", LAB, "Lab", Lab),
+        "model_id": id_key("model", MODEL, "FrontierModel", FrontierModel),
+        "owner_agency_id": id_key("owner_agency", AGENCY, "Agency", Agency),
+        "owner_lab_id": id_key("owner_lab", LAB, "Lab", Lab),
+        **time_keys("reported", "kev_due"),
+    },
+    {"cvss_base_score": float, "days_to_mitigation_available": float},
+)
+
+
 @strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
 class FindingConnection(Connection[Finding]):
     """The connection of Findings, root and nested: where their own fields (aggregates) go."""
+
+    aggregate = aggregate_field(FINDING_AGGREGATES)
 
 
 @strawberry.type

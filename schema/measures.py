@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from hub.store import measures as store
+from hub.store.agencies import AGENCY
 from hub.store.findings import FINDINGS_BY_MEASURE
 from hub.store.models import MODELS_BY_MEASURE
+from schema.agencies import Agency
+from schema.aggregates import KeyField, aggregate_field, aggregate_types, enum_key, id_key, time_keys
 from schema.common import (
     Connection,
     InputError,
@@ -122,9 +125,26 @@ class CyberMeasureFilter:
     created_before: datetime | None = None
 
 
+MEASURE_AGGREGATES = aggregate_types(
+    "MEASURE",
+    "CyberMeasure",
+    {
+        "state": enum_key(CyberMeasureState),
+        "kind": enum_key(MeasureKind),
+        "owner_component": KeyField(str | None),
+        "tlp": enum_key(Tlp),
+        "owner_agency_id": id_key("owner_agency", AGENCY, "Agency", Agency),
+        **time_keys("created"),
+    },
+    {},
+)
+
+
 @strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
 class CyberMeasureConnection(Connection[CyberMeasure]):
     """The connection of CyberMeasures, root and nested: where their own fields (aggregates) go."""
+
+    aggregate = aggregate_field(MEASURE_AGGREGATES)
 
 
 @strawberry.type

@@ -19,8 +19,10 @@ from hub.store.labs import LAB
 from hub.store.measures import MEASURES_BY_MODEL
 from hub.store.requests import REQUESTS_BY_MODEL
 from schema.agencies import Agency
+from schema.aggregates import aggregate_field, aggregate_types, enum_key, id_key, time_keys
 from schema.common import (
     Connection,
+    Decimal,
     Node,
     OrderDirection,
     Record,
@@ -249,9 +251,24 @@ class FrontierModelFilter:
     created_before: datetime | None = None
 
 
+MODEL_AGGREGATES = aggregate_types(
+    "MODEL",
+    "FrontierModel",
+    {
+        "release_status": enum_key(FrontierModelState),
+        "lab_id": id_key("lab", LAB, "Lab", Lab),
+        "modality": enum_key(Modality),
+        **time_keys("announced", "general_availability", "planned_release"),
+    },
+    {"training_compute_flop": Decimal},
+)
+
+
 @strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
 class FrontierModelConnection(Connection[FrontierModel]):
     """The connection of FrontierModels, root and nested: where their own fields (aggregates) go."""
+
+    aggregate = aggregate_field(MODEL_AGGREGATES)
 
 
 @strawberry.type

@@ -18,6 +18,7 @@ from graphql import (
 from hub.cost import MOST
 from hub.loaders import Loaders
 from schema import schema
+from schema.aggregates import Aggregate
 from schema.common import NODE_TYPES, Connection, Edge, PageInfo
 from schema.relations import (
     ById,
@@ -40,10 +41,11 @@ def definition(type_name: str) -> Any:
 
 
 def machinery(gql_type: GraphQLObjectType) -> bool:
-    """Connections, edges and page info: the compiler and the look-ahead read them as such, not as records."""
+    """Connections, edges, page info and aggregates: the compiler and the look-ahead read them as such, not as
+    records."""
     found = definition(gql_type.name)
     origin = found.concrete_of.origin if found.concrete_of is not None else found.origin
-    return isinstance(origin, type) and issubclass(origin, Connection | Edge | PageInfo)
+    return isinstance(origin, type) and issubclass(origin, Connection | Edge | PageInfo | Aggregate)
 
 
 def record_types() -> list[GraphQLObjectType]:

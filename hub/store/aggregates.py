@@ -1,0 +1,249 @@
+"""Aggregates over a connection's records (docs/analysts.md, "Aggregates"): count, min/max/avg/sum of the numeric
+fields and groups by enumerations, foreign keys and time buckets, in one statement over exactly the rows the
+connection pages through.
+
+The rows aggregated are the page's `rows_sql` (hub/store/base.py): the visibility rule of hub/access.py applied, the
+connection's filter applied, and the store's own select list, so that a confidential column (a model's training
+compute or planned dates) holds a value only where the principal may see it and counts only there. The resolvers and
+the SQL compiler (schema/compiler/) both use `aggregate_sql`; `aggregate_rows_source` is the one place that says
+which rows are aggregated, each with a weight `_n` (1 over base rows), so that a summary table may stand in for them.
+
+Time buckets are UTC dates (a day, the Monday of an ISO week, the first of a month). A list key (a finding's
+sectors) counts a record once in each of its values' groups, and a record with no value in the group whose key is
+null; the ungrouped count counts each record once. Groups come ordered by their keys, nulls last. At most MAX_GROUPS
+groups: above it the statement returns MAX_GROUPS + 1 rows and the caller refuses with TOO_MANY_GROUPS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.access import Params, visible
+from hub.auth import Principal
+from hub.store.base import page_sql
+
+MAX_GROUPS = 5000
+TOO_MANY_GROUPS = "TOO_MANY_GROUPS"
+
+Sql = str | Callable[[Principal, Params], str]
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key to group by: a SQL expression over the aggregated row `r` (or, for a list, the array to unnest), the
+    name of the GraphQL field that answers it, and the SQL type of its value."""
+
+    expr: Sql
+    name: str
+    sql_type: str = "text"
+    is_list: bool = False
+
+    def sql(self, principal: Principal, p: Params) -> str:
+        return self.expr(principal, p) if callable(self.expr) else self.expr
+
+
+@dataclass(frozen=True)
+class Number:
+    """A numeric field aggregated: a SQL expression over the row `r` (null where the record has no value, or where
+    the principal may not see it) and its SQL type ('float8' answers a GraphQL Float, 'numeric' a Decimal)."""
+
+    expr: Sql
+    sql_type: str = "float8"
+
+    def sql(self, principal: Principal, p: Params) -> str:
+        raw = self.expr(principal, p) if callable(self.expr) else self.expr
+        return f"({raw})::{self.sql_type}"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one kind's records aggregate by: its keys (by GraphQL enum value) and its numbers (by field name)."""
+
+    kind: str
+    keys: dict[str, Key]
+    numbers: dict[str, Number] = field(default_factory=dict)
+
+
+def buckets(prefix: str, name: str, column: str, *, days: bool = True, weeks: bool = True) -> dict[str, Key]:
+    """Day, week (ISO: from Monday) and month buckets of a date or timestamp column, in UTC."""
+    utc = f"({column} at time zone 'UTC')" if column.endswith(("_at", "access_start", "access_end")) else column
+    found = {}
+    if days:
+        found[f"{prefix}_DAY"] = Key(f"({utc})::date", f"{name}_day", "date")
+    if weeks:
+        found[f"{prefix}_WEEK"] = Key(f"date_trunc('week', {utc})::date", f"{name}_week", "date")
+    found[f"{prefix}_MONTH"] = Key(f"date_trunc('month', {utc})::date", f"{name}_month", "date")
+    return found
+
+
+def counterpart_kind(principal: Principal, p: Params) -> str:
+    """An engagement's counterpart's kind, where the principal may see the counterpart."""
+    rule = visible("COUNTERPART", "c", principal, p)
+    return f"(select c.kind from infrastructure_counterparts c where c.id = r.counterpart_id and {rule})"
+
+
+def lead_time_given(principal: Principal, p: Params) -> str:
+    """Days from the agreement's accessStart (UTC date) to the model's general availability: the actual date when
+    recorded, else the planned one where the principal may see it (frontier_models_masked), as hub.store.lead_times
+    computes a preview lead time for an agency that joined at the start."""
+    return (
+        "(select coalesce(m.general_availability_on, mm.planned_general_availability_on)"
+        " from frontier_models m left join frontier_models_masked mm on mm.id = m.id where m.id = r.model_id)"
+        " - (r.access_start at time zone 'UTC')::date"
+    )
+
+
+SPECS: dict[str, Spec] = {
+    "FINDING": Spec(
+        "FINDING",
+        keys={
+            "STATE": Key("r.state", "state"),
+            "SEVERITY": Key("r.cvss_severity", "severity"),
+            "SECTOR": Key("r.sectors", "sector", is_list=True),
+            "TLP": Key("r.tlp", "tlp"),
+            "LAB": Key("r.lab_id", "lab_id", "bigint"),
+            "MODEL": Key("r.model_id", "model_id", "bigint"),
+            "OWNER_AGENCY": Key("r.owner_agency_id", "owner_agency_id", "bigint"),
+            "OWNER_LAB": Key("r.owner_lab_id", "owner_lab_id", "bigint"),
+            **buckets("REPORTED", "reported", "r.created_at"),
+            **buckets("KEV_DUE", "kev_due", "r.kev_due_date"),
+        },
+        numbers={
+            "cvss_base_score": Number("r.cvss_base_score"),
+            "days_to_mitigation_available": Number(
+                "extract(epoch from r.mitigation_available_at - r.created_at) / 86400"
+            ),
+        },
+    ),
+    "MEASURE": Spec(
+        "MEASURE",
+        keys={
+            "STATE": Key("r.state", "state"),
+            "KIND": Key("r.kind", "kind"),
+            "OWNER_COMPONENT": Key("r.owner_component", "owner_component"),
+            "TLP": Key("r.tlp", "tlp"),
+            "OWNER_AGENCY": Key("r.owner_agency_id", "owner_agency_id", "bigint"),
+            **buckets("CREATED", "created", "r.created_at"),
+        },
+    ),
+    "ENGAGEMENT": Spec(
+        "ENGAGEMENT",
+        keys={
+            "STATE": Key("r.state", "state"),
+            "SECTOR": Key("r.sector", "sector"),
+            "KIND": Key("r.kind", "kind"),
+            "COUNTERPART_KIND": Key(counterpart_kind, "counterpart_kind"),
+            "LAB": Key("r.lab_id", "lab_id", "bigint"),
+            "TLP": Key("r.tlp", "tlp"),
+            "OWNER_AGENCY": Key("r.owner_agency_id", "owner_agency_id", "bigint"),
+            **buckets("CREATED", "created", "r.created_at"),
+        },
+    ),
+    "AGREEMENT": Spec(
+        "AGREEMENT",
+        keys={
+            "STATE": Key("r.state", "state"),
+            "LAB": Key("r.lab_id", "lab_id", "bigint"),
+            "MODEL": Key("r.model_id", "model_id", "bigint"),
+            **buckets("ACCESS_START", "access_start", "r.access_start"),
+            **buckets("ACCESS_END", "access_end", "r.access_end"),
+        },
+        numbers={
+            "lead_time_asked_days": Number("r.lead_time_asked_days"),
+            "lead_time_given_days": Number(lead_time_given),
+        },
+    ),
+    "DECISION": Spec(
+        "DECISION",
+        keys={
+            "STATE": Key("r.state", "state"),
+            "OUTCOME": Key("r.outcome", "outcome"),
+            "STANDARD": Key("r.standard_id", "standard_id", "bigint"),
+            "MODEL": Key("r.model_id", "model_id", "bigint"),
+            **buckets("DECIDED", "decided", "r.decided_at"),
+        },
+    ),
+    "MODEL": Spec(
+        "MODEL",
+        keys={
+            "RELEASE_STATUS": Key("r.release_status", "release_status"),
+            "LAB": Key("r.lab_id", "lab_id", "bigint"),
+            "MODALITY": Key("r.modality", "modality"),
+            **buckets("ANNOUNCED", "announced", "r.announced_on"),
+            **buckets("GENERAL_AVAILABILITY", "general_availability", "r.general_availability_on"),
+            # masked by the store's select list: in the null group for whoever may not see it
+            **buckets("PLANNED_RELEASE", "planned_release", "r.planned_release_on"),
+        },
+        numbers={"training_compute_flop": Number("r.training_compute_flop", "numeric")},
+    ),
+}
+
+FUNCTIONS = ("min", "max", "avg", "sum")
+
+
+def aggregate_rows_source(principal: Principal, p: Params, source: Any) -> str:
+    """The SQL of the rows a connection's aggregates count (`source`: a schema.common.ConnectionSource), each with
+    its weight `_n`: the visible rows its filter keeps, as the store selects them, weight 1. The one routing point:
+    a summary table keyed by what visibility reads may answer here instead, with its own weights."""
+    extra: dict[str, Any] = {}
+    if source.within is not None:
+        extra["within"] = source.within
+    built = page_sql(principal, p, source.entity, build_where=source.build_where, first=0, **extra)
+    return f"select q.*, 1 as _n from ({built.rows_sql}) q"
+
+
+def key_column(name: str) -> str:
+    """The column of the key `name` (a GraphQL enum value) in aggregate_sql's rows."""
+    return f"k_{name.lower()}"
+
+
+def check_by(kind: str, by: Sequence[str]) -> list[str]:
+    """The keys asked, without repeats, in the order asked."""
+    keys = SPECS[kind].keys
+    unknown = [k for k in by if k not in keys]
+    if unknown:
+        raise ValueError(f"no key {unknown[0]} for {kind}")
+    return list(dict.fromkeys(by))
+
+
+def aggregate_sql(
+    principal: Principal,
+    p: Params,
+    source: Any,
+    *,
+    by: Sequence[str] = (),
+    numbers: Sequence[str] | None = None,
+) -> str:
+    """Rows of the aggregates of a connection's records: one per group of the keys `by` (none: one row), with the
+    columns `k_<key>` (each key's value, key_column), `count` and `<fn>_<number>` for min/max/avg/sum of each
+    number asked (all by default), and `_ord` (the groups' order: by their keys, nulls last). At most
+    MAX_GROUPS + 1 rows."""
+    spec = SPECS[source.entity.kind]
+    by = check_by(spec.kind, by)
+    names = list(spec.numbers) if numbers is None else list(numbers)
+    rows = aggregate_rows_source(principal, p, source)
+    joins = []
+    keys = []
+    for i, name in enumerate(by):
+        key = spec.keys[name]
+        if key.is_list:
+            joins.append(f" left join lateral unnest({key.sql(principal, p)}) u{i}(v) on true")
+            keys.append((f"u{i}.v", key_column(name)))
+        else:
+            keys.append((key.sql(principal, p), key_column(name)))
+    columns = [f"{expr} as {alias}" for expr, alias in keys]
+    columns.append("sum(r._n)::bigint as count")
+    for number in names:
+        value = spec.numbers[number].sql(principal, p)
+        weighted_count = f"sum(case when {value} is not null then r._n end)"
+        columns.append(f"min({value}) as min_{number}")
+        columns.append(f"max({value}) as max_{number}")
+        columns.append(f"sum({value} * r._n) as sum_{number}")
+        columns.append(f"sum({value} * r._n) / nullif({weighted_count}, 0) as avg_{number}")
+    ordering = ", ".join(f"{expr} nulls last" for expr, _ in keys)
+    columns.append(f"row_number() over (order by {ordering or 'null'}) as _ord")
+    group = " group by " + ", ".join(str(i + 1) for i in range(len(keys))) if keys else ""
+    # an ungrouped aggregate is one row even over no records (count 0, numbers null)
+    return f"select {', '.join(columns)} from ({rows}) r{''.join(joins)}{group} order by _ord limit {MAX_GROUPS + 1}"
