@@ -17,7 +17,9 @@ Counting is charged by what PostgreSQL may scan for it (item 7 of the analysts' 
 that counts or groups a connection's records (`totalCount`, `aggregate`) costs, on top of its static cost, one point
 per ROWS_PER_POINT rows of the planner's estimate of the rows it reads, estimated before execution from the filter and
 the tables' statistics (schema/scans.py, found in the GraphQL schema's extensions under ROWS_ESTIMATOR: hub/ does not
-import schema/). `counted_points` turns those estimates into points.
+import schema/). An aggregate's `groups` list declares no size (MOST 0): its groups are charged by the planner's
+estimate of how many there are, times what one group's selection costs. `counted_points` turns the estimates into
+points.
 """
 
 from __future__ import annotations
@@ -196,16 +198,34 @@ def operation_cost(
 
 @dataclass(frozen=True)
 class Scan:
-    """One connection that an operation counts or groups: the path of its field, its kind, the planner's estimate
-    of the rows of its filtered, visible row set, and how many passes over them the selection asks (`totalCount`
-    one, `aggregate`'s ungrouped figures one, each `groups(by:)` one)."""
+    """One pass of an operation over a connection's rows: the path of the field that asks it (`findings.totalCount`,
+    `findings.aggregate` for the ungrouped figures, `findings.aggregate.groups` for each `groups(by:)`), its kind,
+    the planner's estimate of the rows of the connection's filtered, visible row set and, for a `groups`, of how
+    many groups it makes (at most MAX_GROUPS) with what the selection of one group costs."""
 
     path: str
     kind: str
     rows: int
-    passes: int = 1
+    groups: int | None = None
+    group_cost: int = 0
+
+    @property
+    def points(self) -> int:
+        """A point per ROWS_PER_POINT rows read (at least 1), and the fields of the groups it returns."""
+        return max(1, math.ceil(self.rows / ROWS_PER_POINT)) + (self.groups or 0) * self.group_cost
 
 
 def counted_points(scans: list[Scan]) -> int:
-    """What counting costs: per pass over a connection's rows, one point per ROWS_PER_POINT rows (at least 1)."""
-    return sum(scan.passes * max(1, math.ceil(scan.rows / ROWS_PER_POINT)) for scan in scans)
+    """What counting and grouping cost, over all of an operation's passes."""
+    return sum(scan.points for scan in scans)
+
+
+def selection_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any],
+    selection_sets: list[SelectionSetNode],
+    parent: GraphQLNamedType,
+) -> int:
+    """The static cost of `selection_sets` on one object of type `parent` (one group of an aggregate, say)."""
+    return _Costing(schema, document, dict(variables)).selections(selection_sets, parent, None)

@@ -26,13 +26,17 @@ def cost_extension(
     cost: int, limits: Limits, budget: Budget, spent: Spent | None, scans: tuple[Scan, ...] = ()
 ) -> dict[str, Any]:
     """`extensions.cost` of a response: what the operation cost, the most one may cost, and the principal's budget;
-    for an operation that counts or groups, what that part cost (`counted`: the planner's estimate of the rows of each
-    connection counted, and the points they cost, included in `requested`)."""
+    for an operation that counts or groups, what that part cost (`counted`: each pass over a connection's rows with
+    the planner's estimate of its rows and groups, and the points they cost, included in `requested`)."""
     report: dict[str, Any] = {"requested": cost, "limit": limits.max_cost or None}
     if scans:
         report["counted"] = {
             "points": counted_points(list(scans)),
-            "connections": [{"path": s.path, "estimatedRows": s.rows, "passes": s.passes} for s in scans],
+            "passes": [
+                {"path": s.path, "estimatedRows": s.rows, "points": s.points}
+                | ({"estimatedGroups": s.groups} if s.groups is not None else {})
+                for s in scans
+            ],
         }
     if spent is not None:
         report["rateLimit"] = {
@@ -49,7 +53,7 @@ def too_costly(cost: int, limits: Limits, budget: Budget, scans: tuple[Scan, ...
     """Why an operation of this cost is refused before anything runs, or None."""
     counting = ""
     if scans:
-        rows = sum(s.rows * s.passes for s in scans)
+        rows = sum(s.rows for s in scans)
         counting = (
             f"; of it, {counted_points(list(scans))} is for counting or grouping about {rows} rows (the planner's "
             "estimate; 1 point per 100 rows): narrow the filter"

@@ -38,7 +38,7 @@ from schema.common import DECIMAL_SCALAR, Decimal
 from schema.events import SharedExecutor
 from schema.mutations import in_payload
 from schema.relations import publish_sizes
-from schema.scans import RowEstimator
+from schema.scans import RowEstimator, publish_group_sizes
 
 DOMAINS: tuple[ModuleType, ...] = (
     program,
@@ -110,6 +110,7 @@ schema = HubSchema(
 publish_sizes(schema._schema)
 # the planner's estimate of the rows an operation counts or groups, where the admission pipeline reads it (hub/cost.py)
 schema._schema.extensions[ROWS_ESTIMATOR] = RowEstimator(schema)
+publish_group_sizes(schema._schema)
 
 
 def print_schema() -> str:

@@ -9,7 +9,10 @@ with `explain` in a transaction bound to the principal (so row-level security an
 the request), from the filter's values and the tables' statistics. A root connection's filter is decoded by its own
 resolver (asked with the compiler's Planning context); a nested connection is charged the rows of its whole kind
 visible to the principal, once whatever its parents' page: the records under all parents together are at most that
-many, an upper bound. Estimates are cached per statement and parameters for `CACHE_SECONDS`.
+many, an upper bound. A `groups(by:)` is also charged its groups: the planner's estimate of how many the
+aggregate's statement (hub/store/aggregates.py `aggregate_sql`) makes, at most MAX_GROUPS, times the static cost of
+one group's selection (the `groups` list itself declares no size to the static cost: publish_group_sizes). Estimates
+are cached per statement and parameters for `CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ from graphql.execution.values import get_variable_values
 
 from hub.access import Params
 from hub.auth import Principal
-from hub.cost import Scan
+from hub.cost import MOST, Scan, selection_cost
 from hub.selections import fragments_of
+from hub.store.aggregates import MAX_GROUPS, aggregate_sql
 from hub.store.base import Entity, bind_principal, page_sql
-from schema.common import NODE_TYPES
+from schema.common import NODE_TYPES, ConnectionSource
 from schema.relations import PlannedConnection
 from schema.selections import Selections
 
@@ -59,11 +63,23 @@ def is_connection(type_: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class _Wanted:
+class _Pass:
+    """One pass over a connection's rows: `by` the keys of a `groups(by:)` (None for a count), `group_cost` what one
+    of its groups' selection costs."""
+
     path: str
     entity: Entity
     build_where: Any
-    passes: int
+    by: list[str] | None = None
+    group_cost: int = 0
+
+
+class _Reader(Selections):
+    """The schema's reader of one operation, with the operation's document and variables as sent (for the cost of a
+    group's selection)."""
+
+    document: DocumentNode
+    raw_variables: dict[str, Any]
 
 
 class RowEstimator:
@@ -91,7 +107,17 @@ class RowEstimator:
             p = Params()
             sql = page_sql(principal, p, item.entity, build_where=item.build_where).rows_sql
             rows = await self.estimate(con, sql, list(p.values), principal, statement_timeout_ms)
-            scans.append(Scan(path=item.path, kind=item.entity.kind, rows=rows, passes=item.passes))
+            groups = None
+            if item.by is not None:
+                q = Params()
+                source = ConnectionSource(item.entity, item.build_where or (lambda w: None))
+                grouped = aggregate_sql(principal, q, source, by=item.by, numbers=[])
+                groups = min(
+                    MAX_GROUPS, await self.estimate(con, grouped, list(q.values), principal, statement_timeout_ms)
+                )
+            scans.append(
+                Scan(path=item.path, kind=item.entity.kind, rows=rows, groups=groups, group_cost=item.group_cost)
+            )
         return scans
 
     # ---------------------------------------------------------------- what the operation counts
@@ -102,26 +128,27 @@ class RowEstimator:
         operation: OperationDefinitionNode,
         variables: Mapping[str, Any] | None,
         principal: Principal,
-    ) -> list[_Wanted]:
+    ) -> list[_Pass]:
         gql = self.schema._schema
         coerced = get_variable_values(gql, operation.variable_definitions or (), dict(variables or {}))
         if isinstance(coerced, list):
             return []  # execution reports the variables; nothing runs
-        reader = Selections(self.schema, fragments_of(document.definitions), coerced)
+        reader = _Reader(self.schema, fragments_of(document.definitions), coerced)
+        reader.document, reader.raw_variables = document, dict(variables or {})
         reader.strict = False  # read as execution would, without refusing what the compiler cannot read
-        found: list[_Wanted] = []
+        found: list[_Pass] = []
         await self.walk(reader, [operation.selection_set], gql.query_type, principal, "", 0, found, root=True)
         return found
 
     async def walk(
         self,
-        reader: Selections,
+        reader: _Reader,
         selection_sets: list[SelectionSetNode],
         parent: Any,
         principal: Principal,
         path: str,
         depth: int,
-        found: list[_Wanted],
+        found: list[_Pass],
         *,
         root: bool = False,
     ) -> None:
@@ -138,11 +165,13 @@ class RowEstimator:
                 sub = reader.subselections(nodes)
                 where = f"{path}{key}"
                 if is_connection(named):
-                    passes = self.passes(reader, sub, named)
+                    passes = self.passes(reader, sub, named, where)
                     if passes:
                         counted = await self.source(reader, runtime, nodes, named, principal, root=root)
                         if counted is not None:
-                            found.append(_Wanted(where, counted[0], counted[1], passes))
+                            found.extend(
+                                _Pass(path, counted[0], counted[1], by, group_cost) for path, by, group_cost in passes
+                            )
                     for inner in ("edges", "nodes"):
                         for inner_key, inner_nodes in reader.collect(sub, named).items():
                             if inner_nodes[0].name.value != inner:
@@ -169,29 +198,42 @@ class RowEstimator:
                 elif sub:
                     await self.walk(reader, sub, named, principal, f"{where}.", depth + 1, found)
 
-    @staticmethod
-    def passes(reader: Selections, selection_sets: list[SelectionSetNode], connection: GraphQLObjectType) -> int:
-        """How many times answering this selection on a connection reads its whole row set."""
-        passes = 0
-        for _key, nodes in reader.collect(selection_sets, connection).items():
+    def passes(
+        self, reader: _Reader, selection_sets: list[SelectionSetNode], connection: GraphQLObjectType, path: str
+    ) -> list[tuple[str, list[str] | None, int]]:
+        """The passes over its whole row set that answering this selection on a connection makes: (the path of the
+        field, the keys of a `groups(by:)` or None, the cost of one group's selection)."""
+        found: list[tuple[str, list[str] | None, int]] = []
+        for key, nodes in reader.collect(selection_sets, connection).items():
             name = nodes[0].name.value
             if name == COUNT_FIELD:
-                passes += 1
+                found.append((f"{path}.{key}", None, 0))
             elif name == AGGREGATE_FIELD:
                 aggregate = get_named_type(connection.fields[name].type)
                 ungrouped = False
-                for _inner, inner_nodes in reader.collect(reader.subselections(nodes), aggregate).items():
+                for inner_key, inner_nodes in reader.collect(reader.subselections(nodes), aggregate).items():
                     inner_name = inner_nodes[0].name.value
                     if inner_name == GROUPS_FIELD:
-                        passes += 1
+                        _field, kwargs = reader.arguments(aggregate, inner_nodes)
+                        by = [getattr(b, "value", b) for b in kwargs.get("by") or ()]
+                        group_type = get_named_type(aggregate.fields[GROUPS_FIELD].type)
+                        per_group = selection_cost(
+                            self.schema._schema,
+                            reader.document,
+                            reader.raw_variables,
+                            reader.subselections(inner_nodes),
+                            group_type,
+                        )
+                        found.append((f"{path}.{key}.{inner_key}", by, per_group))
                     elif inner_name != "__typename":
                         ungrouped = True
-                passes += ungrouped
-        return passes
+                if ungrouped:
+                    found.append((f"{path}.{key}", None, 0))
+        return found
 
     async def source(
         self,
-        reader: Selections,
+        reader: _Reader,
         parent: GraphQLObjectType,
         nodes: list[Any],
         connection: GraphQLObjectType,
@@ -247,3 +289,12 @@ class RowEstimator:
         if isinstance(plan, str):
             plan = orjson.loads(plan)
         return max(0, round(float(plan[0]["Plan"]["Plan Rows"])))
+
+
+def publish_group_sizes(gql: Any) -> None:
+    """An aggregate's `groups` lists declare no size to the static cost (MOST 0): the scans charge their groups by
+    the planner's estimate of how many there are."""
+    for type_ in gql.type_map.values():
+        if is_object_type(type_) and COUNT_FIELD not in type_.fields and GROUPS_FIELD in type_.fields:
+            if type_.name.endswith("Aggregate"):
+                type_.fields[GROUPS_FIELD].extensions[MOST] = 0
