@@ -105,7 +105,10 @@ class RowEstimator:
         scans = []
         for item in wanted:
             p = Params()
-            sql = page_sql(principal, p, item.entity, build_where=item.build_where).rows_sql
+            try:
+                sql = page_sql(principal, p, item.entity, build_where=item.build_where).rows_sql
+            except ValueError:
+                continue  # a filter its resolver refuses (UserInputError): nothing of it runs, nothing to charge
             rows = await self.estimate(con, sql, list(p.values), principal, statement_timeout_ms)
             groups = None
             if item.by is not None:

@@ -225,6 +225,12 @@ async def test_counting_is_charged_by_the_planners_estimate_of_the_rows_it_reads
     narrow = await counted(demo_api, token, COUNTED, {"filter": {"severity": ["CRITICAL"]}})
     (narrow_scan,) = narrow["extensions"]["cost"]["counted"]["passes"]
     assert narrow_scan["estimatedRows"] < scan["estimatedRows"]
+    # a filter the resolver refuses is charged nothing and answered with its error
+    refused = (await demo_api.post(COUNTED, {"filter": {"search": "!!"}}, token=token)).json()
+    assert (
+        refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        and "counted" not in refused["extensions"]["cost"]
+    )
     # a page without totalCount counts nothing
     plain = await counted(demo_api, token, "{ findings(first: 1) { edges { node { id } } } }")
     assert "counted" not in plain["extensions"]["cost"] and plain["extensions"]["cost"]["requested"] == 4
