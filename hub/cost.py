@@ -2,10 +2,10 @@
 (the model of Apollo Router's demand control and of Shopify's and GitHub's GraphQL APIs).
 
 Every field costs 1 each time it is resolved, and a list multiplies the cost of what it selects by how many items
-it may hold: its `first` argument (a literal or a variable, else the argument's default: 50 for root connections,
-100 for nested lists), `len(ids)` for `nodes(ids:)`, the most its relation declares it holds (`MOST`), and
-otherwise `DEFAULT_LIST_SIZE`. A field that takes `first`
-but returns an object (a connection, the dashboard) passes that size to its list fields (`edges`, `nodes`,
+it may hold: its `first` argument (a literal or a variable, else the argument's default: 100 for nested lists;
+a connection, root or nested, that takes `last` holds its `first`, else its `last`, else 50), `len(ids)` for
+`nodes(ids:)`, the most its relation declares it holds (`MOST`), and otherwise `DEFAULT_LIST_SIZE`. A field that
+takes `first` but returns an object (a connection, the dashboard) passes that size to its list fields (`edges`, `nodes`,
 `dueSoon`, ...). So `findings(first: 50) { edges { node { id title } } }` costs 1 + 1 + 50 * (1 + 2) = 152: an upper
 bound on the fields the answer can hold, whatever the data. A root mutation field costs MUTATION_COST instead of 1.
 `__typename` is free. Fragments and inline fragments count once per concrete type they apply to; on an interface or
@@ -52,7 +52,7 @@ from graphql import (
 from graphql.type import GraphQLNamedType
 
 from hub.selections import SelectionReader, fragments_of
-from hub.store.base import MAX_PAGE_SIZE
+from hub.store.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 # Items assumed in a list that takes no size argument and declares no bound (sign-offs, shareWith, milestones, the 16
 # sectors, introspection's lists): these are short lists, and one that is not is bounded by its own table.
@@ -72,6 +72,7 @@ ROWS_ESTIMATOR = "hub.rows_estimator"
 ROWS_PER_POINT = 100
 
 SIZE_ARGUMENT = "first"
+LAST_ARGUMENT = "last"
 IDS_ARGUMENT = "ids"
 
 
@@ -154,6 +155,10 @@ class _Costing:
         named = get_named_type(definition.type)
         children = [n.selection_set for n in nodes if n.selection_set is not None]
         first = self.argument(definition, nodes[0], SIZE_ARGUMENT)
+        if LAST_ARGUMENT in definition.args and not isinstance(first, int):
+            # a Relay connection (root or nested) holds its `first`, else its `last`, else DEFAULT_PAGE_SIZE
+            last = self.argument(definition, nodes[0], LAST_ARGUMENT)
+            first = last if isinstance(last, int) else DEFAULT_PAGE_SIZE
         # a `first` out of range is refused (BAD_USER_INPUT) by its resolver before its SQL: count at most the cap
         first = max(0, min(first, MAX_PAGE_SIZE)) if isinstance(first, int) and not isinstance(first, bool) else None
         if not is_composite_type(named):

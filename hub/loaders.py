@@ -17,7 +17,16 @@ from typing import Any, TypeVar
 from aiodataloader import DataLoader
 
 from hub.store import agreements, coverage, engagements, events, lead_times
-from hub.store.base import Entity, Relation, Session, facts_by_record, get_many, load_related
+from hub.store.base import (
+    Entity,
+    PageArguments,
+    Relation,
+    Session,
+    facts_by_record,
+    get_many,
+    load_pages,
+    load_related,
+)
 
 MISSING: Any = object()
 V = TypeVar("V")
@@ -89,6 +98,11 @@ class Loaders:
     def related(self, relation: Relation, limit: int) -> HubLoader:
         """`<Entities>By<Parent>IdLoader`: parent id -> visible rows (at most `limit`)."""
         return self._get(("related", id(relation), limit), partial(load_related, self.db, relation, limit=limit))
+
+    def pages(self, relation: Relation, arguments: PageArguments, key: Hashable) -> HubLoader:
+        """`<Entities>ConnectionBy<Parent>IdLoader`: parent id -> the page of a nested connection asked with
+        `arguments` (`key` tells equal arguments apart: one loader, so one statement, per field and arguments)."""
+        return self._get(("pages", id(relation), key), partial(load_pages, self.db, relation, arguments))
 
     def history(self, limit: int) -> HubLoader:
         """`EventsByEntityLoader`: (kind, id) -> the record's events."""

@@ -18,6 +18,7 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
+    connection_field,
     record_fields,
     register_node,
     relation_field,
@@ -55,28 +56,51 @@ class Agency(Node, Record):
         )
 
     agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
-        Related(AGREEMENTS_BY_AGENCY), first=100, description="Early-access agreements that name this agency."
+        Related(AGREEMENTS_BY_AGENCY),
+        first=100,
+        description="Early-access agreements that name this agency.",
+        deprecation_reason="Use agreementsConnection, which pages, filters, orders and counts.",
     )
+
+    agreements_connection = connection_field(AGREEMENTS_BY_AGENCY, "EarlyAccessAgreement")
 
     owned_findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
-        Related(FINDINGS_BY_OWNER_AGENCY), first=100, description="Findings this agency owns."
+        Related(FINDINGS_BY_OWNER_AGENCY),
+        first=100,
+        description="Findings this agency owns.",
+        deprecation_reason="Use ownedFindingsConnection, which pages, filters, orders and counts.",
     )
 
+    owned_findings_connection = connection_field(FINDINGS_BY_OWNER_AGENCY, "Finding")
+
     owned_measures: list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]] = relation_field(
-        Related(MEASURES_BY_OWNER_AGENCY), first=100, description="Cyber measures this agency owns."
+        Related(MEASURES_BY_OWNER_AGENCY),
+        first=100,
+        description="Cyber measures this agency owns.",
+        deprecation_reason="Use ownedMeasuresConnection, which pages, filters, orders and counts.",
     )
+
+    owned_measures_connection = connection_field(MEASURES_BY_OWNER_AGENCY, "CyberMeasure")
 
     owned_engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = (
         relation_field(
-            Related(ENGAGEMENTS_BY_OWNER_AGENCY), first=100, description="Infrastructure engagements this agency owns."
+            Related(ENGAGEMENTS_BY_OWNER_AGENCY),
+            first=100,
+            description="Infrastructure engagements this agency owns.",
+            deprecation_reason="Use ownedEngagementsConnection, which pages, filters, orders and counts.",
         )
     )
+
+    owned_engagements_connection = connection_field(ENGAGEMENTS_BY_OWNER_AGENCY, "InfrastructureEngagement")
 
     owned_evaluation_suites: list[Annotated[EvaluationSuite, strawberry.lazy("schema.evidence")]] = relation_field(
         Related(SUITES_BY_OWNER_AGENCY),
         first=100,
         description="Evaluation suites this agency registered, oldest first.",
+        deprecation_reason="Use ownedEvaluationSuitesConnection, which pages, filters, orders and counts.",
     )
+
+    owned_evaluation_suites_connection = connection_field(SUITES_BY_OWNER_AGENCY, "EvaluationSuite")
 
 
 @strawberry.enum
@@ -107,8 +131,10 @@ class AgencyQuery:
         info: strawberry.Info,
         filter: AgencyFilter | None = None,
         order_by: AgencyOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Agency]:
         filters = {
             "codes": [c.upper() for c in filter.codes] if filter and filter.codes is not None else None,
@@ -123,4 +149,6 @@ class AgencyQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )

@@ -22,6 +22,7 @@ from schema.common import (
     Record,
     decode_ids,
     record_fields,
+    register_connection,
     register_node,
     relation_field,
     resolve_connection,
@@ -192,6 +193,20 @@ class EarlyAccessAgreementFilter:
     access_end_before: datetime | None = None
 
 
+def agreement_filters(f: EarlyAccessAgreementFilter) -> dict[str, Any]:
+    return {
+        "state": values(f.state),
+        "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+        "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+        "agency_ids": decode_ids(f.agency_ids, "Agency", field="filter.agencyIds"),
+        "access_kinds": values(f.access_kinds),
+        "access_start_from": f.access_start_from,
+        "access_start_before": f.access_start_before,
+        "access_end_from": f.access_end_from,
+        "access_end_before": f.access_end_before,
+    }
+
+
 AGREEMENT_AGGREGATES = aggregate_types(
     "AGREEMENT",
     "EarlyAccessAgreement",
@@ -220,21 +235,12 @@ class EarlyAccessAgreementQuery:
         info: strawberry.Info,
         filter: EarlyAccessAgreementFilter | None = None,
         order_by: EarlyAccessAgreementOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> EarlyAccessAgreementConnection:
-        f = filter or EarlyAccessAgreementFilter()
-        filters = {
-            "state": values(f.state),
-            "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
-            "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
-            "agency_ids": decode_ids(f.agency_ids, "Agency", field="filter.agencyIds"),
-            "access_kinds": values(f.access_kinds),
-            "access_start_from": f.access_start_from,
-            "access_start_before": f.access_start_before,
-            "access_end_from": f.access_end_from,
-            "access_end_before": f.access_end_before,
-        }
+        filters = agreement_filters(filter or EarlyAccessAgreementFilter())
         return await resolve_connection(
             info,
             store.AGREEMENT,
@@ -245,6 +251,8 @@ class EarlyAccessAgreementQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
 
@@ -383,3 +391,6 @@ class EarlyAccessAgreementMutation:
             "reason": input.reason,
         }
         return await agreement_payload(info, lambda con, p: store.remove_early_access_agency(con, p, values))
+
+
+register_connection("EarlyAccessAgreement", agreement_filters, store.where_agreements)

@@ -15,14 +15,26 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, NewType, Ty
 import strawberry
 from graphql import GraphQLError
 
+from hub.access import Params
 from hub.auth import Principal
 from hub.kinds import KINDS, allowed_moves, event_kinds
 from hub.loaders import Loaders, now_or_later
 from hub.quantities import QuantityError, decimal_text, parse_decimal
 from hub.settings import Settings
-from hub.store.base import MAX_PAGE_SIZE, Entity, Page, Session, UserInputError, page
+from hub.store.base import MAX_PAGE_SIZE, Entity, Page, PageArguments, Session, UserInputError, page, page_sql
+from hub.store.base import Relation as StoreRelation
 from schema.lookahead import preload_page
-from schema.relations import COMPUTED, RELATION, Declared, History, Loads, Planned, PlannedConnection, Planning
+from schema.relations import (
+    COMPUTED,
+    RELATION,
+    Declared,
+    History,
+    Loads,
+    Paged,
+    Planned,
+    PlannedConnection,
+    Planning,
+)
 
 if TYPE_CHECKING:
     from schema.events import Event
@@ -315,9 +327,11 @@ async def resolve_connection(
     filters: dict[str, Any],
     where: Callable[..., None],
     order: Any | None,
-    first: int,
+    first: int | None,
     after: str | None,
     connection: type[Connection[Any]] | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Any:
     """A root connection: one page of visible rows of `entity` as `node_type`s (as a `connection`, the node type's
     own connection class when it has one: FindingConnection, ...)."""
@@ -327,7 +341,9 @@ async def resolve_connection(
     if isinstance(context, Planning):
         # the SQL compiler asks what this connection would read (schema/compiler/)
         raise Planned(
-            PlannedConnection(entity, node_type, lambda w: where(w, filters), order_field, descending, first, after)
+            PlannedConnection(
+                entity, node_type, lambda w: where(w, filters), order_field, descending, first, after, last, before
+            )
         )
     try:
         result: Page = await page(
@@ -338,6 +354,8 @@ async def resolve_connection(
             descending=descending,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
     except UserInputError as error:
         raise bad_input(error) from None
@@ -385,6 +403,7 @@ def relation_field(
     most: int | None = None,
     convert: Callable[..., Any] | None = None,
     description: str | None = None,
+    deprecation_reason: str | None = None,
 ) -> Any:
     """A nested field that loads `loads`: the strawberry field, its resolver, and the declaration that the SQL
     compiler, the look-ahead and the cost model read. With `first`, the field takes a `first` argument (this its
@@ -405,8 +424,222 @@ def relation_field(
             return declared.value(self, info.context.loaders, first)
 
         resolve = sized
-    declared.field = strawberry.field(resolver=resolve, description=description, metadata={RELATION: declared})
+    declared.field = strawberry.field(
+        resolver=resolve,
+        description=description,
+        deprecation_reason=deprecation_reason,
+        metadata={RELATION: declared},
+    )
     return declared.field
+
+
+# ------------------------------------------------------------------------------------------------ nested connections
+# A nested list of records (`relation_field(Related(...))`) has a Relay connection beside it, `<name>Connection`,
+# that pages, filters, orders and counts as the root connection of its node type: same filter and order inputs,
+# same decoding and errors (docs/frontends.md). Each root connection registers what its nested ones reuse.
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """What the root connection of a node type reads its arguments with, for the nested connections of that type:
+    its connection class (and the module that defines it, for lazy references), filter and order inputs, how a
+    filter input becomes the store's filters (raising the root field's errors), and the store's `where_*`."""
+
+    node: str
+    module: str
+    connection: str
+    filter_input: str | None = None
+    order_input: str | None = None
+    decode: Callable[[Any], dict[str, Any]] | None = None
+    where: Callable[..., None] | None = None
+
+
+CONNECTIONS: dict[str, ConnectionSpec] = {}
+
+
+def register_connection(
+    node: str, decode: Callable[[Any], dict[str, Any]] | None = None, where: Callable[..., None] | None = None
+) -> None:
+    """Register how the root connection of `node` decodes its filter (`decode`, raising its errors) and builds its
+    conditions (`where`), for the nested connections of that type (their names: NODE_MODULES)."""
+    module, filtered = NODE_MODULES[node]
+    filter_input, order_input = (f"{node}Filter", f"{node}Order") if filtered else (None, None)
+    CONNECTIONS[node] = ConnectionSpec(node, module, f"{node}Connection", filter_input, order_input, decode, where)
+
+
+def _filter_key(filters: dict[str, Any]) -> str:
+    return repr(sorted(filters.items()))
+
+
+def connection_field(relation: StoreRelation, node: str, *, description: str | None = None) -> Any:
+    """`<name>Connection`: the visible records of `relation` under the record, as a Relay connection of `node` (a
+    node type's GraphQL name; its ConnectionSpec, registered by its module, gives the connection type, the filter
+    and order inputs). The declaration (schema/relations.py, Paged) is what the compiler and the cost model read."""
+    from strawberry.types.lazy_type import LazyType
+
+    declared = Declared(Paged(relation, node))
+
+    def spec() -> ConnectionSpec:
+        if node not in CONNECTIONS:
+            import importlib
+
+            importlib.import_module(NODE_MODULES[node][0])
+        return CONNECTIONS[node]
+
+    async def resolve(
+        self: Any,
+        info: strawberry.Info,
+        filter: Any = None,
+        order_by: Any = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Any:
+        return await resolve_nested(
+            info,
+            self,
+            relation,
+            spec(),
+            filter=filter,
+            order=order_by,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    async def resolve_unfiltered(
+        self: Any,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Any:
+        return await resolve_nested(info, self, relation, spec(), first=first, after=after, last=last, before=before)
+
+    # the node type's module may not be imported yet: its names come from NODE_MODULES, the lazy references
+    module, filtered = NODE_MODULES[node]
+    function: Callable[..., Any] = resolve if filtered else resolve_unfiltered
+    annotations: dict[str, Any] = {
+        "self": Any,
+        "info": strawberry.Info,
+        "first": int | None,
+        "after": str | None,
+        "last": int | None,
+        "before": str | None,
+        "return": LazyType(f"{node}Connection", module),
+    }
+    if filtered:
+        annotations["filter"] = LazyType(f"{node}Filter", module) | None
+        annotations["order_by"] = LazyType(f"{node}Order", module) | None
+    function.__annotations__ = annotations
+    declared.field = strawberry.field(
+        resolver=function,
+        description=(description or f"The {node} records of the relation that you may see")
+        + ", as a Relay connection: filtered and ordered as the root connection of its type, paged with first/after "
+        "or last/before (the first 50 when neither first nor last is given), counted by totalCount.",
+        metadata={RELATION: declared},
+    )
+    return declared.field
+
+
+# node type -> the module that defines it, its `<Node>Connection` and (but for CoverageScreening, which has no root
+# connection: paging and totalCount only) its `<Node>Filter` and `<Node>Order`, the inputs of its root connection
+NODE_MODULES: dict[str, tuple[str, bool]] = {
+    "Finding": ("schema.findings", True),
+    "CyberMeasure": ("schema.measures", True),
+    "InfrastructureEngagement": ("schema.engagements", True),
+    "EarlyAccessAgreement": ("schema.agreements", True),
+    "CoverageDecision": ("schema.coverage", True),
+    "FrontierModel": ("schema.models", True),
+    "EarlyAccessRequest": ("schema.requests", True),
+    "ComputeEstimate": ("schema.evidence", True),
+    "EvaluationResult": ("schema.evidence", True),
+    "EvaluationSuite": ("schema.evidence", True),
+    "ModelDesignation": ("schema.evidence", True),
+    "CoverageScreening": ("schema.coverage", False),
+}
+
+
+async def resolve_nested(
+    info: strawberry.Info,
+    parent: Any,
+    relation: StoreRelation,
+    spec: ConnectionSpec,
+    *,
+    filter: Any = None,
+    order: Any = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Any:
+    """A nested connection's page under `parent`: the pages of every parent of the level in one statement (the
+    request's loader per field and arguments), the counts in one grouped statement when asked."""
+    context = ctx(info)
+    entity = relation.entity
+    filters: dict[str, Any] = {}
+    if spec.decode is not None and spec.filter_input is not None:
+        filters = spec.decode(filter if filter is not None else _empty_filter(spec))
+    where = spec.where
+
+    def build_where(w: Any) -> None:
+        if where is not None:
+            where(w, filters)
+
+    order_field = order.field.value if order is not None else None
+    descending = order is not None and order.direction == OrderDirection.DESC
+    try:
+        # the page's SQL for one parent, only to refuse bad arguments as the root field does, before any batch
+        page_sql(
+            context.principal,
+            Params(),
+            entity,
+            build_where=build_where,
+            order=order_field,
+            descending=descending,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            within=(relation, "0"),
+        )
+    except UserInputError as error:
+        raise bad_input(error) from None
+    arguments = PageArguments(build_where, order_field, descending, first, after, last, before)
+    key = (_filter_key(filters), order_field, descending, first, after, last, before)
+    result: Page = await context.loaders.pages(relation, arguments, key).load(parent.pk)
+    node_type = NODE_TYPES[spec.node][1]
+    context.loaders.prime(entity, result.rows)
+    edges = [Edge(cursor=c, node=node_type.from_row(r)) for c, r in zip(result.cursors, result.rows, strict=True)]
+    await look_ahead(preload_page(info, [edge.node for edge in edges]))
+    connection_class = _connection_class(spec)
+    return connection_class(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=result.has_next_page,
+            has_previous_page=result.has_previous_page,
+            start_cursor=result.cursors[0] if result.cursors else None,
+            end_cursor=result.cursors[-1] if result.cursors else None,
+        ),
+        _count=result.count,
+        _source=ConnectionSource(entity, build_where, within=(relation, parent.pk)),
+    )
+
+
+def _empty_filter(spec: ConnectionSpec) -> Any:
+    import importlib
+
+    assert spec.filter_input is not None
+    return getattr(importlib.import_module(spec.module), spec.filter_input)()
+
+
+def _connection_class(spec: ConnectionSpec) -> Any:
+    import importlib
+
+    return getattr(importlib.import_module(spec.module), spec.connection)
 
 
 def computed_field(why: str, *, description: str | None = None) -> Any:

@@ -34,10 +34,12 @@ from schema.common import (
     PageInfo,
     Record,
     computed_field,
+    connection_field,
     ctx,
     decode_ids,
     from_global_id,
     record_fields,
+    register_connection,
     register_node,
     relation_field,
     resolve_connection,
@@ -367,8 +369,13 @@ class CoverageStandard(Node, Record):
     )
 
     decisions: list[CoverageDecision] = relation_field(
-        Related(store.DECISIONS_BY_STANDARD), first=100, description="Determinations made under this standard."
+        Related(store.DECISIONS_BY_STANDARD),
+        first=100,
+        description="Determinations made under this standard.",
+        deprecation_reason="Use decisionsConnection, which pages, filters, orders and counts.",
     )
+
+    decisions_connection = connection_field(store.DECISIONS_BY_STANDARD, "CoverageDecision")
 
 
 @register_node("CoverageDecision", store.DECISION)
@@ -452,8 +459,13 @@ class CoverageDecision(Node, Record):
     )
 
     screenings: list[CoverageScreening] = relation_field(
-        Related(store.SCREENINGS_BY_DECISION), first=100, description="Every screening kept, oldest first."
+        Related(store.SCREENINGS_BY_DECISION),
+        first=100,
+        description="Every screening kept, oldest first.",
+        deprecation_reason="Use screeningsConnection, which pages, filters, orders and counts.",
     )
+
+    screenings_connection = connection_field(store.SCREENINGS_BY_DECISION, "CoverageScreening")
 
     signatures: list[DecisionSignature] = relation_field(
         Rows("signatures"), description="Every signature, every round, oldest first."
@@ -606,6 +618,20 @@ class CoverageDecisionFilter:
     )
 
 
+def decision_filters(f: CoverageDecisionFilter) -> dict[str, Any]:
+    return {
+        "state": values(f.state),
+        "outcome": values(f.outcome),
+        "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+        "standard_ids": decode_ids(f.standard_ids, "CoverageStandard", field="filter.standardIds"),
+        "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+        "decided_from": f.decided_from,
+        "decided_before": f.decided_before,
+        "is_override": f.is_override,
+        "awaiting_rescreening": f.awaiting_rescreening,
+    }
+
+
 async def _newest_pending_standard(info: strawberry.Info) -> int:
     """The newest DRAFT or IN_REVIEW standard the principal may see."""
     rows = await store.standards_in(ctx(info).db, sorted(store.PENDING_STANDARD_STATES))
@@ -752,8 +778,10 @@ class CoverageQuery:
         info: strawberry.Info,
         filter: CoverageStandardFilter | None = None,
         order_by: CoverageStandardOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[CoverageStandard]:
         f = filter or CoverageStandardFilter()
         filters = {"state": values(f.state), "search": f.search, "due_from": f.due_from, "due_before": f.due_before}
@@ -766,6 +794,8 @@ class CoverageQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="Coverage determinations.")
@@ -774,21 +804,12 @@ class CoverageQuery:
         info: strawberry.Info,
         filter: CoverageDecisionFilter | None = None,
         order_by: CoverageDecisionOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> CoverageDecisionConnection:
-        f = filter or CoverageDecisionFilter()
-        filters = {
-            "state": values(f.state),
-            "outcome": values(f.outcome),
-            "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
-            "standard_ids": decode_ids(f.standard_ids, "CoverageStandard", field="filter.standardIds"),
-            "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
-            "decided_from": f.decided_from,
-            "decided_before": f.decided_before,
-            "is_override": f.is_override,
-            "awaiting_rescreening": f.awaiting_rescreening,
-        }
+        filters = decision_filters(filter or CoverageDecisionFilter())
         return await resolve_connection(
             info,
             store.DECISION,
@@ -799,6 +820,8 @@ class CoverageQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
 
@@ -1104,3 +1127,12 @@ class CoverageMutation:
         return await decision_payload(
             info, lambda con, p: store.withdraw_request(con, p, decision_id, input.expected_version, input.reason)
         )
+
+
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class CoverageScreeningConnection(Connection[CoverageScreening]):
+    """The connection of CoverageScreenings, root and nested."""
+
+
+register_connection("CoverageDecision", decision_filters, store.where_decisions)
+register_connection("CoverageScreening")

@@ -23,8 +23,10 @@ from schema.common import (
     Record,
     Sector,
     Tlp,
+    connection_field,
     decode_ids,
     record_fields,
+    register_connection,
     register_node,
     relation_field,
     resolve_connection,
@@ -116,8 +118,13 @@ class InfrastructureCounterpart(Node, Record):
     )
 
     engagements: list[InfrastructureEngagement] = relation_field(
-        Related(store.ENGAGEMENTS_BY_COUNTERPART), first=100, description="Its engagements that you may see."
+        Related(store.ENGAGEMENTS_BY_COUNTERPART),
+        first=100,
+        description="Its engagements that you may see.",
+        deprecation_reason="Use engagementsConnection, which pages, filters, orders and counts.",
     )
+
+    engagements_connection = connection_field(store.ENGAGEMENTS_BY_COUNTERPART, "InfrastructureEngagement")
 
 
 @register_node("InfrastructureEngagement", store.ENGAGEMENT)
@@ -176,8 +183,13 @@ class InfrastructureEngagement(Node, Record, SharedRecord):
     )
 
     findings: list[Finding] = relation_field(
-        Related(FINDINGS_BY_ENGAGEMENT), first=100, description="Findings the engagement handles that you may see."
+        Related(FINDINGS_BY_ENGAGEMENT),
+        first=100,
+        description="Findings the engagement handles that you may see.",
+        deprecation_reason="Use findingsConnection, which pages, filters, orders and counts.",
     )
+
+    findings_connection = connection_field(FINDINGS_BY_ENGAGEMENT, "Finding")
 
     milestones: list[Milestone] = relation_field(Rows("milestones"), description="Milestones in due order.")
 
@@ -322,8 +334,10 @@ class InfrastructureEngagementQuery:
         info: strawberry.Info,
         filter: InfrastructureEngagementFilter | None = None,
         order_by: InfrastructureEngagementOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> InfrastructureEngagementConnection:
         return await resolve_connection(
             info,
@@ -335,6 +349,8 @@ class InfrastructureEngagementQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(
@@ -346,8 +362,10 @@ class InfrastructureEngagementQuery:
         info: strawberry.Info,
         filter: InfrastructureCounterpartFilter | None = None,
         order_by: InfrastructureCounterpartOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[InfrastructureCounterpart]:
         f = filter or InfrastructureCounterpartFilter()
         return await resolve_connection(
@@ -359,6 +377,8 @@ class InfrastructureEngagementQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="The 16 critical infrastructure sectors.")
@@ -654,3 +674,6 @@ class InfrastructureEngagementMutation:
         return await counterpart_payload(
             info, lambda con, p: store.update_counterpart(con, p, counterpart_id, input.expected_version, values)
         )
+
+
+register_connection("InfrastructureEngagement", engagement_filters, store.where_engagements)

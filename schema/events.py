@@ -160,8 +160,10 @@ class EventQuery:
         info: strawberry.Info,
         filter: EventFilter | None = None,
         order_by: EventOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Event]:
         f = filter or EventFilter()
         entity = None
@@ -191,6 +193,8 @@ class EventQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
 

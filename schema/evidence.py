@@ -22,8 +22,10 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
+    connection_field,
     decode_ids,
     record_fields,
+    register_connection,
     register_node,
     relation_field,
     resolve_connection,
@@ -175,8 +177,13 @@ class EvaluationSuite(Node, Record):
     )
 
     results: list[EvaluationResult] = relation_field(
-        Related(store.RESULTS_BY_SUITE), first=100, description="Results on the suite that you may see, oldest first."
+        Related(store.RESULTS_BY_SUITE),
+        first=100,
+        description="Results on the suite that you may see, oldest first.",
+        deprecation_reason="Use resultsConnection, which pages, filters, orders and counts.",
     )
+
+    results_connection = connection_field(store.RESULTS_BY_SUITE, "EvaluationResult")
 
 
 @register_node("EvaluationResult", store.EVAL_RESULT)
@@ -345,6 +352,54 @@ class ModelDesignationFilter:
     state: list[ModelDesignationState] | None = None
 
 
+def compute_estimate_filters(f: ComputeEstimateFilter) -> dict[str, Any]:
+    return {
+        "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+        "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+        "method": values(f.method),
+    }
+
+
+def evaluation_suite_filters(f: EvaluationSuiteFilter) -> dict[str, Any]:
+    return {"capability_area": values(f.capability_area), "search": f.search}
+
+
+def evaluation_result_filters(f: EvaluationResultFilter) -> dict[str, Any]:
+    return {
+        "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+        "suite_ids": decode_ids(f.suite_ids, "EvaluationSuite", field="filter.suiteIds"),
+        "method": values(f.method),
+    }
+
+
+def designation_filters(f: ModelDesignationFilter) -> dict[str, Any]:
+    return {
+        "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+        "agency_ids": decode_ids(f.agency_ids, "Agency", field="filter.agencyIds"),
+        "state": values(f.state),
+    }
+
+
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class ComputeEstimateConnection(Connection[ComputeEstimate]):
+    """The connection of ComputeEstimates, root and nested."""
+
+
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class EvaluationSuiteConnection(Connection[EvaluationSuite]):
+    """The connection of EvaluationSuites, root and nested."""
+
+
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class EvaluationResultConnection(Connection[EvaluationResult]):
+    """The connection of EvaluationResults, root and nested."""
+
+
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class ModelDesignationConnection(Connection[ModelDesignation]):
+    """The connection of ModelDesignations, root and nested."""
+
+
 @strawberry.type
 class EvidenceQuery:
     @strawberry.field(description="Compute estimates you may see, in creation order unless ordered otherwise.")
@@ -353,15 +408,12 @@ class EvidenceQuery:
         info: strawberry.Info,
         filter: ComputeEstimateFilter | None = None,
         order_by: ComputeEstimateOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
-    ) -> Connection[ComputeEstimate]:
-        f = filter or ComputeEstimateFilter()
-        filters = {
-            "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
-            "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
-            "method": values(f.method),
-        }
+        last: int | None = None,
+        before: str | None = None,
+    ) -> ComputeEstimateConnection:
+        filters = compute_estimate_filters(filter or ComputeEstimateFilter())
         return await resolve_connection(
             info,
             store.COMPUTE_ESTIMATE,
@@ -371,6 +423,8 @@ class EvidenceQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="The register of evaluation suites, in creation order unless ordered otherwise.")
@@ -379,11 +433,12 @@ class EvidenceQuery:
         info: strawberry.Info,
         filter: EvaluationSuiteFilter | None = None,
         order_by: EvaluationSuiteOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
-    ) -> Connection[EvaluationSuite]:
-        f = filter or EvaluationSuiteFilter()
-        filters = {"capability_area": values(f.capability_area), "search": f.search}
+        last: int | None = None,
+        before: str | None = None,
+    ) -> EvaluationSuiteConnection:
+        filters = evaluation_suite_filters(filter or EvaluationSuiteFilter())
         return await resolve_connection(
             info,
             store.EVAL_SUITE,
@@ -393,6 +448,8 @@ class EvidenceQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="Evaluation results you may see, in creation order unless ordered otherwise.")
@@ -401,15 +458,12 @@ class EvidenceQuery:
         info: strawberry.Info,
         filter: EvaluationResultFilter | None = None,
         order_by: EvaluationResultOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
-    ) -> Connection[EvaluationResult]:
-        f = filter or EvaluationResultFilter()
-        filters = {
-            "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
-            "suite_ids": decode_ids(f.suite_ids, "EvaluationSuite", field="filter.suiteIds"),
-            "method": values(f.method),
-        }
+        last: int | None = None,
+        before: str | None = None,
+    ) -> EvaluationResultConnection:
+        filters = evaluation_result_filters(filter or EvaluationResultFilter())
         return await resolve_connection(
             info,
             store.EVAL_RESULT,
@@ -419,6 +473,8 @@ class EvidenceQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="Designations of models, in creation order unless ordered otherwise.")
@@ -427,15 +483,12 @@ class EvidenceQuery:
         info: strawberry.Info,
         filter: ModelDesignationFilter | None = None,
         order_by: ModelDesignationOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
-    ) -> Connection[ModelDesignation]:
-        f = filter or ModelDesignationFilter()
-        filters = {
-            "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
-            "agency_ids": decode_ids(f.agency_ids, "Agency", field="filter.agencyIds"),
-            "state": values(f.state),
-        }
+        last: int | None = None,
+        before: str | None = None,
+    ) -> ModelDesignationConnection:
+        filters = designation_filters(filter or ModelDesignationFilter())
         return await resolve_connection(
             info,
             store.DESIGNATION,
@@ -445,6 +498,8 @@ class EvidenceQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
 
@@ -658,3 +713,9 @@ class EvidenceMutation:
             info,
             lambda con, p: store.withdraw_designation(con, p, designation_id, input.expected_version, input.reason),
         )
+
+
+register_connection("ComputeEstimate", compute_estimate_filters, store.where_compute_estimates)
+register_connection("EvaluationSuite", evaluation_suite_filters, store.where_evaluation_suites)
+register_connection("EvaluationResult", evaluation_result_filters, store.where_evaluation_results)
+register_connection("ModelDesignation", designation_filters, store.where_designations)

@@ -25,8 +25,10 @@ from schema.common import (
     Sector,
     Tlp,
     computed_field,
+    connection_field,
     decode_ids,
     record_fields,
+    register_connection,
     register_node,
     relation_field,
     resolve_connection,
@@ -195,14 +197,22 @@ class Finding(Node, Record, SharedRecord):
     )
 
     measures: list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]] = relation_field(
-        Related(MEASURES_BY_FINDING), first=100, description="DoD measures against the finding that you may see."
+        Related(MEASURES_BY_FINDING),
+        first=100,
+        description="DoD measures against the finding that you may see.",
+        deprecation_reason="Use measuresConnection, which pages, filters, orders and counts.",
     )
+
+    measures_connection = connection_field(MEASURES_BY_FINDING, "CyberMeasure")
 
     engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = relation_field(
         Related(ENGAGEMENTS_BY_FINDING),
         first=100,
         description="CISA engagements that handle the finding that you may see.",
+        deprecation_reason="Use engagementsConnection, which pages, filters, orders and counts.",
     )
+
+    engagements_connection = connection_field(ENGAGEMENTS_BY_FINDING, "InfrastructureEngagement")
 
 
 @strawberry.enum
@@ -299,8 +309,10 @@ class FindingQuery:
         info: strawberry.Info,
         filter: FindingFilter | None = None,
         order_by: FindingOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> FindingConnection:
         return await resolve_connection(
             info,
@@ -312,6 +324,8 @@ class FindingQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
 
@@ -493,3 +507,6 @@ class FindingMutation:
         return await finding_payload(
             info, lambda con, p: store.take_over_finding(con, p, finding_id, input.expected_version, input.reason)
         )
+
+
+register_connection("Finding", finding_filters, store.where_findings)

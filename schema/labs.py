@@ -19,6 +19,7 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
+    connection_field,
     record_fields,
     register_node,
     relation_field,
@@ -70,28 +71,49 @@ class Lab(Node, Record):
         )
 
     models: list[Annotated[FrontierModel, strawberry.lazy("schema.models")]] = relation_field(
-        Related(MODELS_BY_LAB), first=100, description="The lab's models that you may see."
+        Related(MODELS_BY_LAB),
+        first=100,
+        description="The lab's models that you may see.",
+        deprecation_reason="Use modelsConnection, which pages, filters, orders and counts.",
     )
 
+    models_connection = connection_field(MODELS_BY_LAB, "FrontierModel")
+
     agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
-        Related(AGREEMENTS_BY_LAB), first=100, description="Early-access agreements the lab offered that you may see."
+        Related(AGREEMENTS_BY_LAB),
+        first=100,
+        description="Early-access agreements the lab offered that you may see.",
+        deprecation_reason="Use agreementsConnection, which pages, filters, orders and counts.",
     )
+
+    agreements_connection = connection_field(AGREEMENTS_BY_LAB, "EarlyAccessAgreement")
 
     early_access_requests: list[Annotated[EarlyAccessRequest, strawberry.lazy("schema.requests")]] = relation_field(
         Related(REQUESTS_BY_LAB),
         first=100,
         description="Agencies' requests for early access to the lab's models that you may see, oldest first.",
+        deprecation_reason="Use earlyAccessRequestsConnection, which pages, filters, orders and counts.",
     )
 
+    early_access_requests_connection = connection_field(REQUESTS_BY_LAB, "EarlyAccessRequest")
+
     findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
-        Related(FINDINGS_BY_LAB), first=100, description="Findings concerning the lab that you may see."
+        Related(FINDINGS_BY_LAB),
+        first=100,
+        description="Findings concerning the lab that you may see.",
+        deprecation_reason="Use findingsConnection, which pages, filters, orders and counts.",
     )
+
+    findings_connection = connection_field(FINDINGS_BY_LAB, "Finding")
 
     engagements: list[Annotated[InfrastructureEngagement, strawberry.lazy("schema.engagements")]] = relation_field(
         Related(ENGAGEMENTS_BY_LAB),
         first=100,
         description="CISA infrastructure engagements with the lab that you may see.",
+        deprecation_reason="Use engagementsConnection, which pages, filters, orders and counts.",
     )
+
+    engagements_connection = connection_field(ENGAGEMENTS_BY_LAB, "InfrastructureEngagement")
 
 
 @strawberry.enum

@@ -21,8 +21,10 @@ from schema.common import (
     OrderDirection,
     Record,
     Tlp,
+    connection_field,
     decode_ids,
     record_fields,
+    register_connection,
     register_node,
     relation_field,
     resolve_connection,
@@ -90,12 +92,22 @@ class CyberMeasure(Node, Record, SharedRecord):
         )
 
     findings: list[Finding] = relation_field(
-        Related(FINDINGS_BY_MEASURE), first=100, description="Findings the measure addresses that you may see."
+        Related(FINDINGS_BY_MEASURE),
+        first=100,
+        description="Findings the measure addresses that you may see.",
+        deprecation_reason="Use findingsConnection, which pages, filters, orders and counts.",
     )
 
+    findings_connection = connection_field(FINDINGS_BY_MEASURE, "Finding")
+
     models: list[FrontierModel] = relation_field(
-        Related(MODELS_BY_MEASURE), first=100, description="Models the measure concerns that you may see."
+        Related(MODELS_BY_MEASURE),
+        first=100,
+        description="Models the measure concerns that you may see.",
+        deprecation_reason="Use modelsConnection, which pages, filters, orders and counts.",
     )
+
+    models_connection = connection_field(MODELS_BY_MEASURE, "FrontierModel")
 
 
 @strawberry.enum
@@ -123,6 +135,20 @@ class CyberMeasureFilter:
     search: str | None = None
     created_from: datetime | None = None
     created_before: datetime | None = None
+
+
+def measure_filters(f: CyberMeasureFilter) -> dict[str, Any]:
+    return {
+        "state": values(f.state),
+        "kind": values(f.kind),
+        "tlp": values(f.tlp),
+        "owner_agency_ids": decode_ids(f.owner_agency_ids, "Agency", field="filter.ownerAgencyIds"),
+        "finding_ids": decode_ids(f.finding_ids, "Finding", field="filter.findingIds"),
+        "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+        "search": f.search,
+        "created_from": f.created_from,
+        "created_before": f.created_before,
+    }
 
 
 MEASURE_AGGREGATES = aggregate_types(
@@ -155,21 +181,12 @@ class CyberMeasureQuery:
         info: strawberry.Info,
         filter: CyberMeasureFilter | None = None,
         order_by: CyberMeasureOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> CyberMeasureConnection:
-        f = filter or CyberMeasureFilter()
-        filters = {
-            "state": values(f.state),
-            "kind": values(f.kind),
-            "tlp": values(f.tlp),
-            "owner_agency_ids": decode_ids(f.owner_agency_ids, "Agency", field="filter.ownerAgencyIds"),
-            "finding_ids": decode_ids(f.finding_ids, "Finding", field="filter.findingIds"),
-            "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
-            "search": f.search,
-            "created_from": f.created_from,
-            "created_before": f.created_before,
-        }
+        filters = measure_filters(filter or CyberMeasureFilter())
         return await resolve_connection(
             info,
             store.MEASURE,
@@ -180,6 +197,8 @@ class CyberMeasureQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
 
@@ -299,3 +318,6 @@ class CyberMeasureMutation:
                 con, p, measure_id, input.to.value, input.expected_version, input.reason, input.evidence
             ),
         )
+
+
+register_connection("CyberMeasure", measure_filters, store.where_measures)

@@ -26,8 +26,10 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
+    connection_field,
     decode_ids,
     record_fields,
+    register_connection,
     register_node,
     relation_field,
     resolve_connection,
@@ -137,19 +139,32 @@ class FrontierModel(Node, Record):
     )
 
     agreements: list[Annotated[EarlyAccessAgreement, strawberry.lazy("schema.agreements")]] = relation_field(
-        Related(AGREEMENTS_BY_MODEL), first=100, description="Early-access agreements on the model that you may see."
+        Related(AGREEMENTS_BY_MODEL),
+        first=100,
+        description="Early-access agreements on the model that you may see.",
+        deprecation_reason="Use agreementsConnection, which pages, filters, orders and counts.",
     )
+
+    agreements_connection = connection_field(AGREEMENTS_BY_MODEL, "EarlyAccessAgreement")
 
     early_access_requests: list[Annotated[EarlyAccessRequest, strawberry.lazy("schema.requests")]] = relation_field(
         Related(REQUESTS_BY_MODEL),
         first=100,
         description="Agencies' requests for early access to the model that you may see (your agency is on them, or "
         "the model is your lab's), oldest first.",
+        deprecation_reason="Use earlyAccessRequestsConnection, which pages, filters, orders and counts.",
     )
 
+    early_access_requests_connection = connection_field(REQUESTS_BY_MODEL, "EarlyAccessRequest")
+
     coverage_decisions: list[Annotated[CoverageDecision, strawberry.lazy("schema.coverage")]] = relation_field(
-        Related(DECISIONS_BY_MODEL), first=100, description="Coverage determinations on the model, oldest first."
+        Related(DECISIONS_BY_MODEL),
+        first=100,
+        description="Coverage determinations on the model, oldest first.",
+        deprecation_reason="Use coverageDecisionsConnection, which pages, filters, orders and counts.",
     )
+
+    coverage_decisions_connection = connection_field(DECISIONS_BY_MODEL, "CoverageDecision")
 
     coverage_outcome: Annotated[CoverageOutcome, strawberry.lazy("schema.coverage")] | None = relation_field(
         Related(DECISIONS_BY_MODEL),
@@ -160,30 +175,49 @@ class FrontierModel(Node, Record):
     )
 
     findings: list[Annotated[Finding, strawberry.lazy("schema.findings")]] = relation_field(
-        Related(FINDINGS_BY_MODEL), first=100, description="Findings on the model that you may see."
+        Related(FINDINGS_BY_MODEL),
+        first=100,
+        description="Findings on the model that you may see.",
+        deprecation_reason="Use findingsConnection, which pages, filters, orders and counts.",
     )
 
+    findings_connection = connection_field(FINDINGS_BY_MODEL, "Finding")
+
     measures: list[Annotated[CyberMeasure, strawberry.lazy("schema.measures")]] = relation_field(
-        Related(MEASURES_BY_MODEL), first=100, description="DoD cyber measures linked to the model that you may see."
+        Related(MEASURES_BY_MODEL),
+        first=100,
+        description="DoD cyber measures linked to the model that you may see.",
+        deprecation_reason="Use measuresConnection, which pages, filters, orders and counts.",
     )
+
+    measures_connection = connection_field(MEASURES_BY_MODEL, "CyberMeasure")
 
     compute_estimates: list[Annotated[ComputeEstimate, strawberry.lazy("schema.evidence")]] = relation_field(
         Related(ESTIMATES_BY_MODEL),
         first=100,
         description="Compute estimates of the model that you may see, oldest first (the order they were reported).",
+        deprecation_reason="Use computeEstimatesConnection, which pages, filters, orders and counts.",
     )
+
+    compute_estimates_connection = connection_field(ESTIMATES_BY_MODEL, "ComputeEstimate")
 
     evaluation_results: list[Annotated[EvaluationResult, strawberry.lazy("schema.evidence")]] = relation_field(
         Related(RESULTS_BY_MODEL),
         first=100,
         description="Evaluation results of the model that you may see, oldest first (the order they were recorded).",
+        deprecation_reason="Use evaluationResultsConnection, which pages, filters, orders and counts.",
     )
+
+    evaluation_results_connection = connection_field(RESULTS_BY_MODEL, "EvaluationResult")
 
     designations: list[Annotated[ModelDesignation, strawberry.lazy("schema.evidence")]] = relation_field(
         Related(DESIGNATIONS_BY_MODEL),
         first=100,
         description="Agencies' designations of the model, in force and withdrawn, oldest first.",
+        deprecation_reason="Use designationsConnection, which pages, filters, orders and counts.",
     )
+
+    designations_connection = connection_field(DESIGNATIONS_BY_MODEL, "ModelDesignation")
 
 
 def _latest_outcome(rows: list[dict[str, Any]]) -> Any:
@@ -251,6 +285,20 @@ class FrontierModelFilter:
     created_before: datetime | None = None
 
 
+def model_filters(f: FrontierModelFilter) -> dict[str, Any]:
+    return {
+        "release_status": values(f.release_status),
+        "modality": values(f.modality),
+        "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+        "lab_participation": values(f.lab_participation),
+        "coverage_outcome": values(f.coverage_outcome),
+        "early_access_status": values(f.early_access_status),
+        "search": f.search,
+        "created_from": f.created_from,
+        "created_before": f.created_before,
+    }
+
+
 MODEL_AGGREGATES = aggregate_types(
     "MODEL",
     "FrontierModel",
@@ -279,21 +327,12 @@ class FrontierModelQuery:
         info: strawberry.Info,
         filter: FrontierModelFilter | None = None,
         order_by: FrontierModelOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> FrontierModelConnection:
-        f = filter or FrontierModelFilter()
-        filters = {
-            "release_status": values(f.release_status),
-            "modality": values(f.modality),
-            "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
-            "lab_participation": values(f.lab_participation),
-            "coverage_outcome": values(f.coverage_outcome),
-            "early_access_status": values(f.early_access_status),
-            "search": f.search,
-            "created_from": f.created_from,
-            "created_before": f.created_before,
-        }
+        filters = model_filters(filter or FrontierModelFilter())
         return await resolve_connection(
             info,
             store.MODEL,
@@ -304,6 +343,8 @@ class FrontierModelQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
 
@@ -477,3 +518,6 @@ class FrontierModelMutation:
                 con, p, model_id, input.to.value, input.expected_version, input.reason, input.general_availability_on
             ),
         )
+
+
+register_connection("FrontierModel", model_filters, store.where_models)

@@ -109,6 +109,24 @@ class Related(Loads):
 
 
 @dataclass(frozen=True)
+class Paged(Loads):
+    """A nested Relay connection (`connection_field` in schema/common.py): the visible records of a store relation
+    under the parent's id, paged, filtered and ordered as the root connection of their node type `node` (its
+    GraphQL name) is. Its page depends on the field's arguments, so the look-ahead leaves it to the field, which
+    loads the pages of all the parents of a level in one statement (hub.store.base.load_pages)."""
+
+    relation: StoreRelation
+    node: str
+    many: ClassVar[bool] = False
+
+    def wants(self, parent: Any, loaders: Loaders, page: int | None) -> Pairs:
+        return []
+
+    def key(self, parent: Any) -> Any:
+        return parent.pk
+
+
+@dataclass(frozen=True)
 class History(Loads):
     """The record's events (hub/store/events.py), a page of them, by its kind and id."""
 
@@ -273,8 +291,10 @@ class PlannedConnection:
     build_where: Any
     order: str | None
     descending: bool
-    first: int
+    first: int | None
     after: str | None
+    last: int | None = None
+    before: str | None = None
 
 
 class Planned(Exception):

@@ -21,8 +21,10 @@ from schema.common import (
     Node,
     OrderDirection,
     Record,
+    connection_field,
     decode_ids,
     record_fields,
+    register_connection,
     register_node,
     relation_field,
     resolve_connection,
@@ -113,7 +115,10 @@ class EarlyAccessRequest(Node, Record):
         first=20,
         description="The agreements the lab's answers created: the one its acceptance made ACTIVE, or its "
         "counter-proposals (a withdrawn one among them), oldest first.",
+        deprecation_reason="Use agreementsConnection, which pages, filters, orders and counts.",
     )
+
+    agreements_connection = connection_field(AGREEMENTS_BY_REQUEST, "EarlyAccessAgreement")
 
 
 @strawberry.enum
@@ -142,6 +147,23 @@ class EarlyAccessRequestFilter:
     created_before: datetime | None = None
 
 
+def request_filters(f: EarlyAccessRequestFilter) -> dict[str, Any]:
+    return {
+        "state": values(f.state),
+        "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
+        "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
+        "requesting_agency_ids": decode_ids(f.requesting_agency_ids, "Agency", field="filter.requestingAgencyIds"),
+        "agency_ids": decode_ids(f.agency_ids, "Agency", field="filter.agencyIds"),
+        "created_from": f.created_from,
+        "created_before": f.created_before,
+    }
+
+
+@strawberry.type(description="A Relay connection: a page of edges, its page info and the total count.")
+class EarlyAccessRequestConnection(Connection[EarlyAccessRequest]):
+    """The connection of EarlyAccessRequests, root and nested."""
+
+
 @strawberry.type
 class EarlyAccessRequestQuery:
     @strawberry.field(
@@ -153,19 +175,12 @@ class EarlyAccessRequestQuery:
         info: strawberry.Info,
         filter: EarlyAccessRequestFilter | None = None,
         order_by: EarlyAccessRequestOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
-    ) -> Connection[EarlyAccessRequest]:
-        f = filter or EarlyAccessRequestFilter()
-        filters = {
-            "state": values(f.state),
-            "model_ids": decode_ids(f.model_ids, "FrontierModel", field="filter.modelIds"),
-            "lab_ids": decode_ids(f.lab_ids, "Lab", field="filter.labIds"),
-            "requesting_agency_ids": decode_ids(f.requesting_agency_ids, "Agency", field="filter.requestingAgencyIds"),
-            "agency_ids": decode_ids(f.agency_ids, "Agency", field="filter.agencyIds"),
-            "created_from": f.created_from,
-            "created_before": f.created_before,
-        }
+        last: int | None = None,
+        before: str | None = None,
+    ) -> EarlyAccessRequestConnection:
+        filters = request_filters(filter or EarlyAccessRequestFilter())
         return await resolve_connection(
             info,
             store.REQUEST,
@@ -175,6 +190,8 @@ class EarlyAccessRequestQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
 
@@ -291,3 +308,6 @@ class EarlyAccessRequestMutation:
                 con, p, request_id, input.expected_version, input.reason
             ),
         )
+
+
+register_connection("EarlyAccessRequest", request_filters, store.where_requests)

@@ -186,8 +186,10 @@ class WebhookQuery:
         info: strawberry.Info,
         filter: WebhookEndpointFilter | None = None,
         order_by: WebhookEndpointOrder | None = None,
-        first: int = 50,
+        first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[WebhookEndpoint]:
         f = filter or WebhookEndpointFilter()
         return await resolve_connection(
@@ -199,6 +201,8 @@ class WebhookQuery:
             order=order_by,
             first=first,
             after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(description="The delivery log of an endpoint you manage, newest first.")

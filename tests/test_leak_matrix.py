@@ -9,8 +9,9 @@ the other lab), a model in development, an agreement naming two agencies and the
 a draft and a superseded standard, a coverage decision, and the inputs of a coverage screening (a compute estimate
 and an evaluation result the lab reported and one of each an agency made, an evaluation suite, a designation).
 Paths: list, totalCount, node, nodes, nested from each parent, history, events, dashboard counts (of the kinds with
-states, which it counts), subscriptions, `hub query` exports, and the TAXII 2.1 collections (of the kinds served as
-STIX: findings, measures, engagements and their counterparts; hub/taxii.py)."""
+states, which it counts), aggregates (counts and groups by TLP of the kinds that aggregate), subscriptions, `hub
+query` exports, and the TAXII 2.1 collections (of the kinds served as STIX: findings, measures, engagements and
+their counterparts; hub/taxii.py)."""
 
 from __future__ import annotations
 
@@ -118,6 +119,28 @@ NESTED = """query($lab: ID!, $owner: ID!, $nist: ID!, $epa: ID!) {
 }"""
 
 DASHBOARD = "{ dashboard { counts { kind count } } }"
+
+# the aggregates of the kinds that have them, over the same filters as LISTS: counted, and grouped by TLP where the
+# probes differ by TLP (one probe record of each level)
+AGGREGATES = """query($model: [ID!]) {
+  findings(filter: {search: "visprobe"}, first: 0) { aggregate { count groups(by: [TLP]) { key { tlp } count } } }
+  labFindings: findings(filter: {search: "labprobe"}, first: 0) {
+    aggregate { count groups(by: [TLP]) { key { tlp } count } } }
+  measures(filter: {search: "visprobe"}, first: 0) { aggregate { count groups(by: [TLP]) { key { tlp } count } } }
+  engagements(filter: {search: "visprobe"}, first: 0) { aggregate { count groups(by: [TLP]) { key { tlp } count } } }
+  models(filter: {search: "Visibility probe"}, first: 0) { aggregate { count groups(by: [LAB]) { count } } }
+  agreements(filter: {modelIds: $model}, first: 0) { aggregate { count groups(by: [STATE]) { count } } }
+  coverageDecisions(filter: {modelIds: $model}, first: 0) { aggregate { count groups(by: [MODEL]) { count } } }
+}"""
+AGGREGATE_KINDS = {
+    "findings": "finding",
+    "labFindings": "labfinding",
+    "measures": "measure",
+    "engagements": "engagement",
+    "models": "model",
+    "agreements": "agreement",
+    "coverageDecisions": "decision",
+}
 
 LISTS = """query($model: [ID!]) {
   findings(filter: {search: "visprobe"}, first: 50) { totalCount edges { node { id } } }
@@ -228,6 +251,8 @@ def applicable(path: str, keys: Iterable[str]) -> list[str]:
         return [key for key in keys if any(kind_of(key) in shorts for shorts in DASHBOARD_KINDS.values())]
     if path == "taxii":
         return [key for key in keys if kind_of(key) in TAXII_KINDS]
+    if path == "aggregate":
+        return [key for key in keys if kind_of(key) in AGGREGATE_KINDS.values()]
     return list(keys)
 
 
@@ -520,6 +545,23 @@ async def observed() -> AsyncIterator[Observed]:
                             )
                     obs.record("dashboard", who, grew)
 
+                    aggregated = await api.data(AGGREGATES, {"model": [gids["model"]]}, token=token)
+                    counted: set[str] = set()
+                    for root, kind in AGGREGATE_KINDS.items():
+                        aggregate = aggregated[root]["aggregate"]
+                        expected = {k for k in EXPECTED if kind_of(k) == kind and who in EXPECTED[k]}
+                        groups = aggregate["groups"]
+                        if aggregate["count"] != len(expected) or sum(g["count"] for g in groups) != len(expected):
+                            obs.problems.setdefault("aggregate", []).append(
+                                f"{who} counts {aggregate['count']} {root} in {groups}, may see {len(expected)}"
+                            )
+                        if all("tlp" in g.get("key", {}) for g in groups) and ":" in next(iter(expected), ":"):
+                            # one probe of each TLP level: a group of a level counts that level's probe
+                            counted |= {f"{kind}:{g['key']['tlp']}" for g in groups if g["count"] == 1}
+                        elif aggregate["count"] == len(expected):
+                            counted |= expected
+                    obs.record("aggregate", who, counted)
+
                     exported: set[str] = set()
                     for args in EXPORTS:
                         args = [a.replace("{lab}", to_global_id("Lab", world.ids["lab"])) for a in args]
@@ -541,12 +583,13 @@ PATHS = [
     "history",
     "events",
     "dashboard",
+    "aggregate",
     "subscription",
     "export",
     "taxii",
 ]
 # the paths that show only some kinds of probe record (applicable)
-PARTIAL = ("dashboard", "taxii")
+PARTIAL = ("dashboard", "taxii", "aggregate")
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -558,7 +601,8 @@ def test_each_principal_sees_exactly_what_it_may(observed: Observed, path: str) 
 def test_the_matrix_is_complete(observed: Observed) -> None:
     """Every path was checked for every principal and every probe record the database holds (the dashboard: of the
     kinds it counts; TAXII: of the kinds it serves): the checks counted as they are made, against principals given a
-    token x probe records in the database x paths (6 x 37 x 9, 6 x 27 on the dashboard and 6 x 25 over TAXII)."""
+    token x probe records in the database x paths (6 x 37 x 9, 6 x 27 on the dashboard, 6 x 25 over TAXII and 6 x 23
+    in aggregates)."""
     for path in PATHS:
         if path not in observed.checked:  # this test run on its own: check the path here
             observed.compare(path)
@@ -572,4 +616,4 @@ def test_the_matrix_is_complete(observed: Observed) -> None:
         assert observed.checked[path] == wanted, path
     # and what ran is the whole matrix of the module's docstring
     assert (observed.principals, set(observed.gids)) == (EVERYONE, set(EXPECTED))
-    assert performed == 6 * (37 * 9 + 27 + 25) == 2310
+    assert performed == 6 * (37 * 9 + 27 + 25 + 23) == 2448

@@ -187,10 +187,12 @@ def aggregate_rows_source(principal: Principal, p: Params, source: Any) -> str:
     """The SQL of the rows a connection's aggregates count (`source`: a schema.common.ConnectionSource), each with
     its weight `_n`: the visible rows its filter keeps, as the store selects them, weight 1. The one routing point:
     a summary table keyed by what visibility reads may answer here instead, with its own weights."""
-    extra: dict[str, Any] = {}
+    within = None
     if source.within is not None:
-        extra["within"] = source.within
-    built = page_sql(principal, p, source.entity, build_where=source.build_where, first=0, **extra)
+        # the parent's id: a primary key (the resolvers), or the SQL of its column (the compiler)
+        relation, parent = source.within
+        within = (relation, f"{p(parent)}::bigint" if isinstance(parent, int) else parent)
+    built = page_sql(principal, p, source.entity, build_where=source.build_where, first=0, within=within)
     return f"select q.*, 1 as _n from ({built.rows_sql}) q"
 
 
@@ -234,7 +236,7 @@ def aggregate_sql(
         else:
             keys.append((key.sql(principal, p), key_column(name)))
     columns = [f"{expr} as {alias}" for expr, alias in keys]
-    columns.append("sum(r._n)::bigint as count")
+    columns.append("coalesce(sum(r._n), 0)::bigint as count")
     for number in names:
         value = spec.numbers[number].sql(principal, p)
         weighted_count = f"sum(case when {value} is not null then r._n end)"

@@ -293,18 +293,18 @@ def encode_cursor(order: str, value: Any, row_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, order: str) -> tuple[str, int]:
+def decode_cursor(cursor: str, order: str, *, argument: str = "after") -> tuple[str, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         got_order, value, row_id = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(row_id, int) or not isinstance(value, str) or not isinstance(got_order, str):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise UserInputError("after is not a cursor this hub issued", field="after") from None
+        raise UserInputError(f"{argument} is not a cursor this hub issued", field=argument) from None
     if got_order != order:
         raise UserInputError(
-            f"after is a cursor of the ordering {got_order}, not of {order}: page again from the start",
-            field="after",
+            f"{argument} is a cursor of the ordering {got_order}, not of {order}: page again from the start",
+            field=argument,
         )
     return value, row_id
 
@@ -316,20 +316,128 @@ def check_first(first: int, *, argument: str = "first") -> None:
         raise UserInputError(f"{argument} must be at most {MAX_PAGE_SIZE}, not {first}", field=argument)
 
 
+DEFAULT_PAGE_SIZE = 50
+
+
+def page_size(first: int | None, last: int | None, default: int = DEFAULT_PAGE_SIZE) -> tuple[int, bool]:
+    """(how many rows a page holds, whether it is the last ones before `before`) for Relay's `first` and `last`:
+    both at once is refused naming `last`; neither gives the first `default`."""
+    if first is not None and last is not None:
+        raise UserInputError("last cannot be given with first: ask for the first or the last rows", field="last")
+    if last is not None:
+        check_first(last, argument="last")
+        return last, True
+    size = default if first is None else first
+    check_first(size)
+    return size, False
+
+
 @dataclass(frozen=True)
 class PageSql:
-    """The statements of one page: `sql` selects the rows (one more than `first`, to tell whether there is a next
-    page) with their `_order_value` and position `_n`; `count_sql` counts all rows that match; `rows_sql` selects
-    all rows that match (the store's select list, the visibility rule applied, no order or limit), which the
-    aggregates group and count. All use the parameters of the Params they were built with."""
+    """The statements of one page.
+
+    `sql` selects the page's rows with their `_order_value` and their position `_n` in the order asked: the page is
+    the rows with `_n` between 1 and `size` (`page_condition`); with `first` one more row (`_n` = size + 1) tells
+    that there is a next page, with `last` one more row (`_n` = 0) that rows precede the page (`has_next_sql`,
+    `has_previous_sql`). `count_sql` counts all rows that match; `rows_sql` selects all rows that match (the store's
+    select list, the visibility rule applied, no order or limit), which the aggregates group and count. A nested
+    connection's (`within`) apply its parent's relation to all three. All use the parameters of the Params they
+    were built with; `count_sql` and `rows_sql` only those made before the cursors'."""
 
     sql: str
     count_sql: str
     rows_sql: str
     order: str
     order_field: OrderField
-    first: int
+    size: int
     after: str | None
+    before: str | None = None
+    backwards: bool = False
+
+    @property
+    def first(self) -> int:
+        """The page's size (named so before `last` came)."""
+        return self.size
+
+    def page_condition(self, alias: str) -> str:
+        return f"{alias}._n between 1 and {self.size}"
+
+    def has_next_sql(self, rows: str) -> str:
+        """Whether a page follows, over the page's rows `rows` (a CTE or a subquery with its alias)."""
+        if self.backwards:
+            return "true" if self.before is not None else "false"
+        return f"exists (select 1 from {rows} where _n > {self.size})"
+
+    def has_previous_sql(self, rows: str) -> str:
+        if self.backwards:
+            return f"exists (select 1 from {rows} where _n < 1)"
+        return "true" if self.after is not None else "false"
+
+    def has_next_page(self, fetched: int) -> bool:
+        """Whether a page follows, from the number of rows `sql` returned for the page (the resolvers')."""
+        return self.before is not None if self.backwards else fetched > self.size
+
+    def has_previous_page(self, fetched: int) -> bool:
+        return fetched > self.size if self.backwards else self.after is not None
+
+
+@dataclass(frozen=True)
+class _PageParts:
+    select: str
+    source: str
+    condition: str
+    count_source: str
+    order: str
+    order_field: OrderField
+    cursor_condition: str
+    ordering: str
+
+
+def _page_parts(
+    principal: Principal,
+    p: Params,
+    entity: Entity,
+    *,
+    build_where: Callable[[Where], None] | None,
+    order: str | None,
+    descending: bool,
+    backwards: bool,
+    after: str | None,
+    before: str | None,
+    within: tuple[Relation, str] | None,
+) -> _PageParts:
+    order = order or entity.default_order
+    order_field = entity.orders[order]
+    where = Where(p, principal)
+    join = ""
+    if within is not None:
+        relation, parent = within
+        join = f" {relation.join}" if relation.join else ""
+        where.add(f"{relation.parent} = {parent}")
+    if build_where is not None:
+        build_where(where)
+    condition = f"{visible(entity.kind, 't', principal, p)} and {where.sql()}"
+    cursor_condition = ""
+    for cursor, argument, going in ((after, "after", not descending), (before, "before", descending)):
+        if cursor is None:
+            continue
+        value, row_id = decode_cursor(cursor, order, argument=argument)
+        compare = ">" if going else "<"
+        cursor_condition += (
+            f" and ({order_field.expr}, t.id) {compare} ({p(value)}::text::{order_field.sql_type}, {p(row_id)}::bigint)"
+        )
+    # with `last`, the rows are read in the reverse order, nearest `before` first
+    direction = "desc" if descending != backwards else "asc"
+    return _PageParts(
+        select=entity.select_list(principal, p),
+        source=entity.source(principal, p) + join,
+        condition=condition,
+        count_source=f"{entity.table} t{join}",
+        order=order,
+        order_field=order_field,
+        cursor_condition=cursor_condition,
+        ordering=f"{order_field.expr} {direction}, t.id {direction}",
+    )
 
 
 def page_sql(
@@ -340,42 +448,114 @@ def page_sql(
     build_where: Callable[[Where], None] | None = None,
     order: str | None = None,
     descending: bool = False,
-    first: int = 50,
+    first: int | None = DEFAULT_PAGE_SIZE,
     after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    within: tuple[Relation, str] | None = None,
 ) -> PageSql:
-    """A page of `entity` visible to `principal`, in keyset order (shared by the resolvers and schema/compiler/)."""
-    check_first(first)
-    order = order or entity.default_order
-    order_field = entity.orders[order]
-    where = Where(p, principal)
-    if build_where is not None:
-        build_where(where)
-    condition = f"{visible(entity.kind, 't', principal, p)} and {where.sql()}"
-    select = entity.select_list(principal, p)
-    source = entity.source(principal, p)
-    direction, compare = ("desc", "<") if descending else ("asc", ">")
-    cursor_condition = ""
-    if after is not None:
-        value, row_id = decode_cursor(after, order)
-        cursor_condition = (
-            f" and ({order_field.expr}, t.id) {compare} ({p(value)}::text::{order_field.sql_type}, {p(row_id)}::bigint)"
-        )
-    ordering = f"{order_field.expr} {direction}, t.id {direction}"
-    sql = (
-        f"select {select}, {order_field.expr} as _order_value, row_number() over (order by {ordering}) as _n"
-        f" from {source} where {condition}{cursor_condition} order by {ordering} limit {first + 1}"
+    """A page of `entity` visible to `principal`, in keyset order (shared by the resolvers and schema/compiler/):
+    the `first` rows after `after`, or the `last` rows before `before` (either cursor bounds the other side too).
+    `within`: a nested connection's, the parent's relation (hub.store.base.Relation: its join and parent column)
+    and the SQL of the parent's id (a parameter, or a column of the parent's row in the compiler)."""
+    size, backwards = page_size(first, last)
+    parts = _page_parts(
+        principal,
+        p,
+        entity,
+        build_where=build_where,
+        order=order,
+        descending=descending,
+        backwards=backwards,
+        after=after,
+        before=before,
+        within=within,
     )
-    count_sql = f"select count(*) from {entity.table} t where {condition}"
-    rows_sql = f"select {select} from {source} where {condition}"
+    order_value = f"{parts.order_field.expr} as _order_value"
+    rank = f"row_number() over (order by {parts.ordering})"
+    read = (
+        f"select {parts.select}, {order_value}, {rank} as _r from {parts.source} where {parts.condition}"
+        f"{parts.cursor_condition} order by {parts.ordering} limit {size + 1}"
+    )
+    if backwards:
+        # with `last` the rows are read nearest `before` first: the row read last is the page's first, and the
+        # (size + 1)-th read, the one before the page, gets position 0
+        sql = f"select r.*, least(count(*) over (), {size}) + 1 - r._r as _n from ({read}) r order by _n"
+    else:
+        sql = (
+            f"select {parts.select}, {order_value}, {rank} as _n from {parts.source}"
+            f" where {parts.condition}{parts.cursor_condition} order by {parts.ordering} limit {size + 1}"
+        )
     return PageSql(
         sql=sql,
-        count_sql=count_sql,
-        rows_sql=rows_sql,
-        order=order,
-        order_field=order_field,
-        first=first,
+        count_sql=f"select count(*) from {parts.count_source} where {parts.condition}",
+        rows_sql=f"select {parts.select} from {parts.source} where {parts.condition}",
+        order=parts.order,
+        order_field=parts.order_field,
+        size=size,
         after=after,
+        before=before,
+        backwards=backwards,
     )
+
+
+def pages_sql(
+    principal: Principal,
+    p: Params,
+    entity: Entity,
+    relation: Relation,
+    parent_ids: str,
+    *,
+    build_where: Callable[[Where], None] | None = None,
+    order: str | None = None,
+    descending: bool = False,
+    first: int | None = DEFAULT_PAGE_SIZE,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> tuple[PageSql, str, str]:
+    """The pages of a nested connection for many parents at once (the resolvers' batch): (the page's PageSql for
+    one parent, the statement of every parent's page with its `_parent` and `_n`, the statement of every parent's
+    count as (`_parent`, `count`)). `parent_ids` is the SQL of a bigint[] of the parents' ids."""
+    size, backwards = page_size(first, last)
+    parts = _page_parts(
+        principal,
+        p,
+        entity,
+        build_where=build_where,
+        order=order,
+        descending=descending,
+        backwards=backwards,
+        after=after,
+        before=before,
+        within=(relation, f"any({parent_ids})"),
+    )
+    rank = f"row_number() over (partition by {relation.parent} order by {parts.ordering})"
+    read = (
+        f"select {parts.select}, {parts.order_field.expr} as _order_value, {relation.parent} as _parent,"
+        f" {rank} as _r from {parts.source} where {parts.condition}{parts.cursor_condition}"
+    )
+    position = f"least(count(*) over (partition by r._parent), {size}) + 1 - r._r" if backwards else "r._r"
+    sql = (
+        f"select s.* from (select r.*, {position} as _n from ({read}) r where r._r <= {size + 1}) s"
+        f" order by s._parent, s._n"
+    )
+    count_sql = (
+        f"select {relation.parent} as _parent, count(*) as count from {parts.count_source}"
+        f" where {parts.condition} group by {relation.parent}"
+    )
+    one = PageSql(
+        sql=sql,
+        count_sql=count_sql,
+        rows_sql=f"select {parts.select} from {parts.source} where {parts.condition}",
+        order=parts.order,
+        order_field=parts.order_field,
+        size=size,
+        after=after,
+        before=before,
+        backwards=backwards,
+    )
+    return one, sql, count_sql
 
 
 async def page(
@@ -385,31 +565,62 @@ async def page(
     build_where: Callable[[Where], None] | None = None,
     order: str | None = None,
     descending: bool = False,
-    first: int = 50,
+    first: int | None = DEFAULT_PAGE_SIZE,
     after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    within: tuple[Relation, int] | None = None,
 ) -> Page:
-    """One page of `entity` visible to the session's principal, in keyset order, with a lazy total count."""
+    """One page of `entity` visible to the session's principal, in keyset order, with a lazy total count; `within`
+    (a relation and a parent's id): a nested connection's page under that parent."""
     p = Params()
+    parent = None if within is None else (within[0], f"{p(within[1])}::bigint")
     built = page_sql(
-        db.principal, p, entity, build_where=build_where, order=order, descending=descending, first=first, after=after
+        db.principal,
+        p,
+        entity,
+        build_where=build_where,
+        order=order,
+        descending=descending,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        within=parent,
     )
     records = await db.fetch(built.sql, *p.values)
-    rows = [dict(r) for r in records[:first]]
+    return page_of(built, [dict(r) for r in records], count_sql=built.count_sql, db=db, p=p)
+
+
+def page_of(
+    built: PageSql,
+    records: list[dict[str, Any]],
+    *,
+    count_sql: str,
+    db: Session,
+    p: Params,
+    count: Callable[[], Any] | None = None,
+) -> Page:
+    """The Page of the rows `built.sql` returned (with their `_n`), its count by `count_sql` (or `count`) on
+    demand."""
+    rows = [r for r in records if 1 <= r["_n"] <= built.size]
     cursors = []
     for row in rows:
         row.pop("_n")
+        row.pop("_r", None)
+        row.pop("_parent", None)
         cursors.append(encode_cursor(built.order, row.pop("_order_value"), row["id"]))
 
-    async def count() -> int:
+    async def count_rows() -> int:
         # the count statement shares the page's parameters (those after its own are unused by it: pass the prefix)
-        return int(await db.fetchval(built.count_sql, *p.values[: count_params(built.count_sql)]))
+        return int(await db.fetchval(count_sql, *p.values[: count_params(count_sql)]))
 
     return Page(
         rows=rows,
         cursors=cursors,
-        has_next_page=len(records) > first,
-        has_previous_page=after is not None,
-        count=count,
+        has_next_page=built.has_next_page(len(records)),
+        has_previous_page=built.has_previous_page(len(records)),
+        count=count or count_rows,
     )
 
 
@@ -511,3 +722,66 @@ async def rows_of_visible_parents(
     for r in rows:
         grouped.setdefault(r[column], []).append(dict(r))
     return [grouped.get(i, []) for i in parent_ids]
+
+
+@dataclass(frozen=True)
+class PageArguments:
+    """What a nested connection's page is asked for (the same for every parent of a batch)."""
+
+    build_where: Callable[[Where], None] | None = None
+    order: str | None = None
+    descending: bool = False
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+async def load_pages(
+    db: Session, relation: Relation, arguments: PageArguments, parent_ids: Sequence[int]
+) -> list[Page]:
+    """A nested connection's page under each of `parent_ids` (aligned to them), in ONE statement for all of them
+    (a window per parent); the counts, when a page's count is asked, in one grouped statement for all of them."""
+    p = Params()
+    ids_param = p(list(parent_ids))
+    built, sql, count_sql = pages_sql(
+        db.principal,
+        p,
+        relation.entity,
+        relation,
+        f"{ids_param}::bigint[]",
+        build_where=arguments.build_where,
+        order=arguments.order,
+        descending=arguments.descending,
+        first=arguments.first,
+        after=arguments.after,
+        last=arguments.last,
+        before=arguments.before,
+    )
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for record in await db.fetch(sql, *p.values):
+        row = dict(record)
+        grouped.setdefault(row.pop("_parent"), []).append(row)
+    counts: asyncio.Future[dict[int, int]] | None = None
+
+    async def all_counts() -> dict[int, int]:
+        nonlocal counts
+        if counts is None:
+            counts = asyncio.get_running_loop().create_future()
+            try:
+                rows = await db.fetch(count_sql, *p.values[: count_params(count_sql)])
+                counts.set_result({r["_parent"]: int(r["count"]) for r in rows})
+            except BaseException as error:
+                counts.set_exception(error)
+                raise
+        return await counts
+
+    pages = []
+    for parent_id in parent_ids:
+        records = grouped.get(parent_id, [])
+
+        async def count(parent_id: int = parent_id) -> int:
+            return (await all_counts()).get(parent_id, 0)
+
+        pages.append(page_of(built, records, count_sql=count_sql, db=db, p=p, count=count))
+    return pages
