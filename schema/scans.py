@@ -7,9 +7,10 @@ records of a connection (`totalCount`; `aggregate`'s `count`, `min`, `max`, `avg
 connection's whole filtered, visible row set (`PageSql.rows_sql`, as the resolvers and the compiler read it), asked
 with `explain` in a transaction bound to the principal (so row-level security and the visibility rule are those of
 the request), from the filter's values and the tables' statistics. A root connection's filter is decoded by its own
-resolver (asked with the compiler's Planning context); a nested connection is charged the rows of its whole kind
-visible to the principal, once whatever its parents' page: the records under all parents together are at most that
-many, an upper bound. A `groups(by:)` is also charged its groups: the planner's estimate of how many the
+resolver (asked with the compiler's Planning context); a nested connection's as its declaration says (the root
+connection of its node type decodes it), and it is charged the rows its filter keeps of its whole kind visible to
+the principal, once whatever its parents' page: the records under all parents together are at most that many, an
+upper bound. A `groups(by:)` is also charged its groups: the planner's estimate of how many the
 aggregate's statement (hub/store/aggregates.py `aggregate_sql`) makes, at most MAX_GROUPS, times the static cost of
 one group's selection (the `groups` list itself declares no size to the static cost: publish_group_sizes). Estimates
 are cached per statement and parameters for `CACHE_SECONDS`.
@@ -17,6 +18,7 @@ are cached per statement and parameters for `CACHE_SECONDS`.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -44,7 +46,7 @@ from hub.selections import fragments_of
 from hub.store.aggregates import MAX_GROUPS, aggregate_sql
 from hub.store.base import Entity, bind_principal, page_sql
 from schema.common import NODE_TYPES, ConnectionSource
-from schema.relations import PlannedConnection
+from schema.relations import RELATION, Paged, PlannedConnection
 from schema.selections import Selections
 
 # The fields of a connection type that make PostgreSQL count or group its records.
@@ -256,9 +258,37 @@ class RowEstimator:
                 planned = None
             if isinstance(planned, PlannedConnection):
                 return planned.entity, planned.build_where
+        else:
+            nested = self.nested_source(reader, parent, nodes)
+            if nested is not None:
+                return nested
         node_type = get_named_type(get_named_type(connection.fields["edges"].type).fields["node"].type)
         known = NODE_TYPES.get(node_type.name)
         return (known[0], None) if known is not None else None
+
+    @staticmethod
+    def nested_source(reader: _Reader, parent: GraphQLObjectType, nodes: list[Any]) -> tuple[Entity, Any] | None:
+        """A nested connection's entity and filter, as its declaration (schema/common.py `connection_field`) and
+        the root connection of its node type decode them: over every parent at once (no `within`)."""
+        from schema.common import CONNECTIONS, NODE_MODULES, _empty_filter
+
+        try:
+            strawberry_field, kwargs = reader.arguments(parent, nodes)
+            declared = (strawberry_field.metadata or {}).get(RELATION)
+            paged = getattr(declared, "loads", None)
+            if not isinstance(paged, Paged):
+                return None
+            if paged.node not in CONNECTIONS:
+                importlib.import_module(NODE_MODULES[paged.node][0])
+            spec = CONNECTIONS[paged.node]
+            filters: dict[str, Any] = {}
+            if spec.decode is not None and spec.filter_input is not None:
+                given = kwargs.get("filter")
+                filters = spec.decode(given if given is not None else _empty_filter(spec))
+        except Exception:  # noqa: BLE001 - a filter the field refuses: it runs nothing, the kind bounds it
+            return None
+        where = spec.where
+        return paged.relation.entity, (lambda w: where(w, filters)) if where is not None else None
 
     # ---------------------------------------------------------------- the planner's estimate
 

@@ -298,3 +298,29 @@ async def test_the_docs_table_of_what_counting_costs_is_current(demo_api: Api) -
     assert set(documented) == set(measured), sorted(measured.items())
     for name, (passes, points) in measured.items():
         assert documented[name] / 2 <= points <= documented[name] * 2, (name, passes, points, documented[name])
+
+
+async def test_a_nested_connection_is_charged_the_rows_its_filter_keeps_once_for_all_parents(demo_api: Api) -> None:
+    """A nested connection's totalCount and aggregate are estimated over its kind with its own filter, whatever the
+    parents' page: the rows under all parents together are at most that many."""
+    token = await demo_api.token(agency="CISA", role="ANALYST")
+    await analyzed(demo_api)
+    nested = """query($filter: FindingFilter, $n: Int) { labs(first: $n) { nodes { name
+        findingsConnection(filter: $filter, first: 0) {
+          totalCount aggregate { groups(by: [STATE]) { count } } } } } }"""
+    critical = {"severity": ["CRITICAL"]}
+    body = await counted(demo_api, token, nested, {"filter": critical, "n": 3})
+    passes = {p["path"]: p for p in body["extensions"]["cost"]["counted"]["passes"]}
+    assert set(passes) == {
+        "labs.nodes.findingsConnection.totalCount",
+        "labs.nodes.findingsConnection.aggregate.groups",
+    }
+    root = await counted(demo_api, token, COUNTED, {"filter": critical})
+    (root_pass,) = root["extensions"]["cost"]["counted"]["passes"]
+    assert passes["labs.nodes.findingsConnection.totalCount"]["estimatedRows"] == root_pass["estimatedRows"]
+    wider = await counted(demo_api, token, nested, {"filter": None, "n": 30})
+    wide = {p["path"]: p for p in wider["extensions"]["cost"]["counted"]["passes"]}
+    assert wide["labs.nodes.findingsConnection.totalCount"]["estimatedRows"] > root_pass["estimatedRows"]
+    # the same charge for 30 parents as for 3 (the static cost grows with the page, the counting does not)
+    more = await counted(demo_api, token, nested, {"filter": critical, "n": 30})
+    assert more["extensions"]["cost"]["counted"] == body["extensions"]["cost"]["counted"]
