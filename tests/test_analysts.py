@@ -26,7 +26,7 @@ from hub.cost import operation_cost
 from schema import schema
 from schema.common import from_global_id
 from tests.conftest import Api, scratch_folder
-from tests.live import HUB, Served, serve
+from tests.live import HUB, GraphQLWs, Served, serve
 
 OPERATIONS = Path(__file__).resolve().parent.parent / "schema" / "operations"
 OPEN_STATES = ["REPORTED", "TRIAGED", "VALIDATED", "COORDINATING", "MITIGATION_AVAILABLE", "DISCLOSED"]
@@ -302,3 +302,22 @@ def test_the_pandas_examples_agree_with_the_hubs_groups(served: Served, monkeypa
         columns = list(mine.columns)
         assert set(columns) <= set(hub.columns), (columns, list(hub.columns))
         assert len(hub) > 0 and as_set(hub, columns) == as_set(mine, columns), code.splitlines()[3]
+
+
+async def test_over_websocket_the_counting_is_charged_too(served: Served) -> None:
+    """A query sent over WebSocket is admitted by the same pipeline: its counting estimated on a pooled connection
+    and charged, the same groups as over HTTP."""
+    client = await GraphQLWs.open(served.url, served.tokens()["CISA"])
+    try:
+        await client.acked()
+        await client.subscribe(vetted("open_findings_by_sector_and_severity_per_month"))
+        message = await client.receive()
+        assert message["type"] == "next", message
+        payload = message["payload"]
+        assert "errors" not in payload, payload
+        counted = payload["extensions"]["cost"]["counted"]
+        assert {p["path"] for p in counted["passes"]} == {"findings.aggregate", "findings.aggregate.groups"}
+        assert payload["extensions"]["cost"]["requested"] > counted["points"] > 0
+        assert payload["data"]["findings"]["aggregate"]["groups"]
+    finally:
+        await client.close()
