@@ -470,7 +470,7 @@ class GraphQLEndpoint:
         extensions: dict[str, Any] = {
             "requestId": request_id,
             "sqlStatements": session.statements,
-            "cost": cost_extension(admitted.cost, limits, budget, spent),
+            "cost": cost_extension(admitted.cost, limits, budget, spent, admitted.scans),
         }
         headers = rate_limit_headers(spent, budget) if spent is not None else None
         if compiled is not None:

@@ -13,11 +13,21 @@ MUTATION_COST instead of 1.
 union, the costliest concrete type counts; `@skip`/`@include` are honoured, and repeated selections of one response
 key are merged, as execution does: the selections are read with hub/selections.py, as the limits, the SQL compiler
 and the look-ahead read them.
+
+Counting is charged by what PostgreSQL may scan for it (item 7 of the analysts' issue; docs/security.md): a field
+that counts or groups a connection's records (`totalCount`, `aggregate`) costs, on top of its static cost, one point
+per ROWS_PER_POINT rows of the planner's estimate of the rows it reads, estimated before execution from the filter and
+the tables' statistics (schema/scans.py, found in the GraphQL schema's extensions under ROWS_ESTIMATOR: hub/ does not
+import schema/). An aggregate's `groups` list declares no size (MOST 0): its groups are charged by the planner's
+estimate of how many there are, times what one group's selection costs. `counted_points` turns the estimates into
+points.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -53,6 +63,14 @@ DEFAULT_LIST_SIZE = 20
 MOST = "hub.most"
 # What a root mutation field costs: a write (a transaction, an event, a notification) weighs more than a read.
 MUTATION_COST = 10
+
+# The key of the GraphQL schema's extensions that holds the estimator of the rows an operation makes PostgreSQL count
+# (schema/scans.py's RowEstimator): called with (con, document, operation, variables, principal, timeout in ms).
+ROWS_ESTIMATOR = "hub.rows_estimator"
+# Rows counted or grouped per point: reading a row costs PostgreSQL far less than resolving a field costs the hub (a
+# page of 50 findings of 3 fields costs 152), so 100 counted rows cost what one field does; a totalCount over 50,000
+# findings costs 500, one over 500,000 costs 5,000.
+ROWS_PER_POINT = 100
 
 SIZE_ARGUMENT = "first"
 LAST_ARGUMENT = "last"
@@ -182,3 +200,38 @@ def operation_cost(
     return costing.on_object(
         [operation.selection_set], root, None, mutation=operation.operation == OperationType.MUTATION
     )
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One pass of an operation over a connection's rows: the path of the field that asks it (`findings.totalCount`,
+    `findings.aggregate` for the ungrouped figures, `findings.aggregate.groups` for each `groups(by:)`), its kind,
+    the planner's estimate of the rows of the connection's filtered, visible row set and, for a `groups`, of how
+    many groups it makes (at most MAX_GROUPS) with what the selection of one group costs."""
+
+    path: str
+    kind: str
+    rows: int
+    groups: int | None = None
+    group_cost: int = 0
+
+    @property
+    def points(self) -> int:
+        """A point per ROWS_PER_POINT rows read (at least 1), and the fields of the groups it returns."""
+        return max(1, math.ceil(self.rows / ROWS_PER_POINT)) + (self.groups or 0) * self.group_cost
+
+
+def counted_points(scans: list[Scan]) -> int:
+    """What counting and grouping cost, over all of an operation's passes."""
+    return sum(scan.points for scan in scans)
+
+
+def selection_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any],
+    selection_sets: list[SelectionSetNode],
+    parent: GraphQLNamedType,
+) -> int:
+    """The static cost of `selection_sets` on one object of type `parent` (one group of an aggregate, say)."""
+    return _Costing(schema, document, dict(variables)).selections(selection_sets, parent, None)

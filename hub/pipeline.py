@@ -42,7 +42,7 @@ from strawberry.schema.schema import validate_document
 
 from hub import metrics
 from hub.auth import Principal
-from hub.cost import operation_cost
+from hub.cost import ROWS_ESTIMATOR, Scan, counted_points, operation_cost
 from hub.demand import cost_extension, rate_limit_headers, rate_limited_message, too_costly
 from hub.errors import SUGGESTION, Refused, hides_suggestions
 from hub.limits import TooComplex
@@ -145,10 +145,13 @@ def variables_depth(variables: Any) -> int:
 
 @dataclass(frozen=True)
 class Admitted:
-    """An operation that may run: what it costs, and what the principal's budget says after paying for it."""
+    """An operation that may run: what it costs (its static cost and what its counting costs), what the principal's
+    budget says after paying for it, and the connections it counts or groups with the planner's estimate of their
+    rows."""
 
     cost: int
     spent: Spent | None
+    scans: tuple[Scan, ...] = ()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -239,11 +242,15 @@ async def admit(
     check_production(graphql_schema, document, principal, settings)
     cost = operation_cost(graphql_schema, document, operation, variables)
     budget = settings.rate_limit
-    refusal = too_costly(cost, limits, budget)
-    if refusal is not None:
-        metrics.RATE_LIMITED.labels(limit="query_cost").inc()
-        extra = {"cost": cost, "maxCost": limits.max_cost or None}
-        raise Refused(400, refusal, "QUERY_TOO_COMPLEX", extra=extra, outcome="too_complex")
+    refuse_costly(cost, limits, budget)
+    # what counting and grouping make PostgreSQL read, estimated by its planner before anything runs (hub/cost.py)
+    estimator = graphql_schema.extensions.get(ROWS_ESTIMATOR)
+    scans: tuple[Scan, ...] = ()
+    if estimator is not None and operation.operation == OperationType.QUERY:
+        scans = tuple(await estimator(con, document, operation, variables, principal, settings.statement_timeout_ms))
+        if scans:
+            cost += counted_points(list(scans))
+            refuse_costly(cost, limits, budget, scans)
     spent = None
     if budget.enabled:
         # outside any transaction: the bucket's row is locked for this one statement only
@@ -262,7 +269,16 @@ async def admit(
                 extra={"cost": cost, "remaining": spent.remaining, "retryAfter": spent.retry_after},
                 outcome="rate_limited",
             )
-    return Admitted(cost=cost, spent=spent)
+    return Admitted(cost=cost, spent=spent, scans=scans)
+
+
+def refuse_costly(cost: int, limits: Any, budget: Any, scans: tuple[Scan, ...] = ()) -> None:
+    """Refuse an operation over the cost limit or over the whole rate-limit budget, before any of it runs."""
+    refusal = too_costly(cost, limits, budget, scans)
+    if refusal is not None:
+        metrics.RATE_LIMITED.labels(limit="query_cost").inc()
+        extra = {"cost": cost, "maxCost": limits.max_cost or None}
+        raise Refused(400, refusal, "QUERY_TOO_COMPLEX", extra=extra, outcome="too_complex")
 
 
 # ------------------------------------------------------------------------------------------------ the caches
@@ -329,7 +345,9 @@ class WebSocketAdmission(SchemaExtension):
         except Refused as refused:
             raise GraphQLError(refused.message, extensions={"code": refused.code, **(refused.extra or {})}) from None
         if operation.operation != OperationType.SUBSCRIPTION:
-            self.report = cost_extension(admitted.cost, settings.limits, settings.rate_limit, admitted.spent)
+            self.report = cost_extension(
+                admitted.cost, settings.limits, settings.rate_limit, admitted.spent, admitted.scans
+            )
 
     def get_results(self) -> dict[str, Any]:
         return {"cost": self.report} if self.report is not None else {}

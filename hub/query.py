@@ -82,7 +82,8 @@ def add_query_parser(commands: argparse._SubParsersAction) -> None:  # type: ign
         epilog=(
             "--var values are typed by the operation's variables: Int, Float, Boolean (true/false), String, ID, enum "
             "values, lists as A,B,C or JSON, input objects as JSON; Date and DateTime also take today, now, +30d, -7d. "
-            "csv and table give one row per node of the first connection, with dotted columns (lab.name) and lists "
+            "csv and table give one row per group of an aggregate's groups (key.sector, count, avg.cvssBaseScore), "
+            "else one row per node of the first connection, with dotted columns (lab.name) and lists "
             f"joined with {JOIN!r}. Exit 1 when the hub answers with errors, 2 for a wrong command line."
         ),
     )

@@ -5,11 +5,12 @@
     pandas.DataFrame(rows)        # the hub itself never imports pandas
 
 `query` is a GraphQL document or the name of a vetted operation in schema/operations/. The flattening is the one
-`hub query --format csv|table` uses: one row per node of the first connection in the result (a field selecting
-`edges { node }` or `nodes`, depth-first), dotted column names for nested objects (`lab.name`, `cvss.baseScore`),
-lists of scalars joined with "; ", lists of objects joined leaf by leaf (`measures.title` = "a; b"), and JSON
-values as JSON text. The columns come from the query's selection, so every row has the same keys, in the query's
-order, even when a nested object is null or the result is empty.
+`hub query --format csv|table` uses: one row per group of the first `aggregate { groups }` the query selects, its
+keys and figures as columns (`key.sector`, `count`, `avg.cvssBaseScore`); else one row per node of the first
+connection in the result (a field selecting `edges { node }` or `nodes`, depth-first), dotted column names for
+nested objects (`lab.name`, `cvss.baseScore`), lists of scalars joined with "; ", lists of objects joined leaf by
+leaf (`measures.title` = "a; b"), and JSON values as JSON text. The columns come from the query's selection, so
+every row has the same keys, in the query's order, even when a nested object is null or the result is empty.
 """
 
 from __future__ import annotations
@@ -285,8 +286,16 @@ class Operation:
             shape = item.children
         return item
 
+    @property
+    def groups_path(self) -> list[str] | None:
+        """The response keys down to the operation's first `aggregate { groups }`, whose groups are its rows."""
+        return _find_groups(self.shape)
+
     def paging_problem(self) -> str | None:
-        """Why following cursors cannot work for this operation; None if it can."""
+        """Why following cursors cannot work for this operation; None if it can (an aggregate's groups come whole
+        in one answer: there is nothing to follow)."""
+        if self.groups_path is not None:
+            return None
         where = self.connection_field()
         if where is None:
             return "it selects no connection (a field with `edges { node }` or `nodes`)"
@@ -353,6 +362,23 @@ def _find_connection(shape: dict[str, Field]) -> list[str] | None:
     return None
 
 
+def _find_groups(shape: dict[str, Field]) -> list[str] | None:
+    """The response keys down to the first `aggregate { groups }` of a shape (depth-first, in the query's order), not
+    through the nodes of a connection (a group per node is no table)."""
+    for key, item in shape.items():
+        name = item.nodes[0].name.value if item.nodes else key
+        if item.children is None or name in ("edges", "nodes"):
+            continue
+        if name == "aggregate":
+            for inner_key, inner in item.children.items():
+                if inner.children is not None and inner.nodes and inner.nodes[0].name.value == "groups":
+                    return [key, inner_key]
+        found = _find_groups(item.children)
+        if found is not None:
+            return [key, *found]
+    return None
+
+
 def parse_operation(text: str, source: str = "<query>", operation_name: str | None = None) -> Operation:
     """Parse a document and pick its operation (the one named, or the only one)."""
     try:
@@ -412,7 +438,21 @@ class Page:
 
 
 def page_of(operation: Operation, data: dict[str, Any], number: int = 1) -> Page:
-    """The rows of one answer: the connection's nodes; else the first list of objects; else the data as one row."""
+    """The rows of one answer: an aggregate's groups; else the connection's nodes; else the first list of objects;
+    else the data as one row."""
+    groups = operation.groups_path
+    if groups is not None:
+        # an aggregate's groups: a row per group, its keys (`key.sector`) and figures (`count`, `avg.cvssBaseScore`)
+        found: Any = data
+        shape_of: dict[str, Field] | None = operation.shape
+        item: Field | None = None
+        for key in groups:
+            found = found.get(key) if isinstance(found, dict) else None
+            assert shape_of is not None
+            item = shape_of[key]
+            shape_of = item.children
+        assert item is not None and item.children is not None
+        return Page(number, data, [flatten(g, item.children) for g in found or ()], columns(item.children))
     path = operation.connection_path
     if path is not None:
         value: Any = data
@@ -560,7 +600,7 @@ def pages(
         problem = operation.paging_problem()
         if problem is not None:
             raise OperationError(f"cannot follow the pages of {operation.name or operation.source}: {problem}")
-        after = operation.after_variable()
+        after = operation.after_variable() if operation.groups_path is None else None
     values = dict(variables or {})
     seen: set[str] = set()
     number = 0
@@ -589,7 +629,8 @@ def iter_rows(
     on_page: Callable[[Page, int], None] | None = None,
     timeout: float = TIMEOUT_SECONDS,
 ) -> Iterator[Row]:
-    """Flat rows of the first connection of `query`, page after page.
+    """Flat rows of the first connection of `query`, page after page (or, when it selects an aggregate's
+    `groups`, a row per group, in one answer).
 
     `query` is a GraphQL document or the name of a vetted operation (schema/operations/). `url` and `token` default
     to HUB_URL and HUB_TOKEN. With `all_pages` (the default) the query must declare `$after: String`, pass it to the

@@ -14,6 +14,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from hub.cost import ROWS_ESTIMATOR
 from hub.errors import ErrorPolicy
 from hub.pipeline import OperationCache, WebSocketAdmission
 from hub.tracing import tracing_extensions
@@ -37,6 +38,7 @@ from schema.common import DECIMAL_SCALAR, Decimal
 from schema.events import SharedExecutor
 from schema.mutations import in_payload
 from schema.relations import publish_sizes
+from schema.scans import RowEstimator, publish_group_sizes
 
 DOMAINS: tuple[ModuleType, ...] = (
     program,
@@ -106,6 +108,9 @@ schema = HubSchema(
 
 # the relations' declared sizes, where the cost model reads them
 publish_sizes(schema._schema)
+# the planner's estimate of the rows an operation counts or groups, where the admission pipeline reads it (hub/cost.py)
+schema._schema.extensions[ROWS_ESTIMATOR] = RowEstimator(schema)
+publish_group_sizes(schema._schema)
 
 
 def print_schema() -> str:

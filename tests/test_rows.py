@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hub.query import csv_text, table_text
 from hub.rows import OperationError, Page, QueryError, columns, fetch_rows, iter_rows, page_of, parse_operation
 from tests.conftest import scratch_folder
 from tests.live import Served, serve
@@ -110,6 +111,90 @@ def test_nodes_json_leaves_and_the_fallbacks_without_a_connection() -> None:
     page = page_of(policy, {"policy": {"orderDate": "2026-01-01", "requiredSignoffs": ["CISA", "NIST"]}, "me": None})
     assert page.rows == [{"policy.orderDate": "2026-01-01", "policy.requiredSignoffs": "CISA; NIST", "me.name": None}]
     assert columns(policy.shape) == ["policy.orderDate", "policy.requiredSignoffs", "me.name"]
+
+
+GROUPED = """
+query G($after: String) {
+  findings(first: 3, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { id } }
+    aggregate {
+      count
+      bySector: groups(by: [SECTOR, REPORTED_MONTH]) {
+        key { sector reportedMonth lab { name } }
+        count
+        avg { cvssBaseScore }
+      }
+      groups(by: [STATE]) { key { state } count }
+    }
+  }
+}
+"""
+
+
+def test_an_aggregates_groups_are_the_rows_with_their_keys_and_figures_as_columns() -> None:
+    """The first `aggregate { groups }` wins over the connection's nodes: a row per group, `key.*` then the figures
+    as the query orders them; the whole answer is one page (nothing to follow)."""
+    operation = parse_operation(GROUPED)
+    assert operation.groups_path == ["findings", "aggregate", "bySector"] and operation.paging_problem() is None
+    data = {
+        "findings": {
+            "totalCount": 9,
+            "pageInfo": {"hasNextPage": True, "endCursor": "c"},
+            "edges": [{"node": {"id": "a"}}],
+            "aggregate": {
+                "count": 9,
+                "bySector": [
+                    {
+                        "key": {"sector": "ENERGY", "reportedMonth": "2026-10-01", "lab": None},
+                        "count": 4,
+                        "avg": {"cvssBaseScore": 7.25},
+                    },
+                    {
+                        "key": {"sector": None, "reportedMonth": "2026-11-01", "lab": {"name": "L"}},
+                        "count": 5,
+                        "avg": {"cvssBaseScore": None},
+                    },
+                ],
+                "groups": [{"key": {"state": "REPORTED"}, "count": 9}],
+            },
+        }
+    }
+    page = page_of(operation, data)
+    assert page.columns == ["key.sector", "key.reportedMonth", "key.lab.name", "count", "avg.cvssBaseScore"]
+    assert page.rows == [
+        {
+            "key.sector": "ENERGY",
+            "key.reportedMonth": "2026-10-01",
+            "key.lab.name": None,
+            "count": 4,
+            "avg.cvssBaseScore": 7.25,
+        },
+        {
+            "key.sector": None,
+            "key.reportedMonth": "2026-11-01",
+            "key.lab.name": "L",
+            "count": 5,
+            "avg.cvssBaseScore": None,
+        },
+    ]
+    assert not page.has_next_page
+    empty = page_of(operation, {"findings": {"aggregate": {"bySector": []}}})
+    assert empty.rows == [] and empty.columns == page.columns
+    text = csv_text(page.columns, page.rows)
+    assert text.splitlines() == [
+        "key.sector,key.reportedMonth,key.lab.name,count,avg.cvssBaseScore",
+        "ENERGY,2026-10-01,,4,7.25",
+        ",2026-11-01,L,5,",
+    ]
+    table = table_text(page.columns, page.rows, "2 rows").splitlines()
+    assert table[0].split() == page.columns and table[2].split() == ["ENERGY", "2026-10-01", "4", "7.25"]
+    # groups under a connection's nodes are no table: the nodes are the rows
+    nested = parse_operation(
+        "{ labs { edges { node { name findings { aggregate { groups(by: [STATE]) { count } } } } } } }"
+    )
+    assert nested.groups_path is None and nested.connection_path == ["labs"]
 
 
 def test_what_cannot_be_paged_says_why() -> None:
