@@ -189,6 +189,8 @@ NEEDS_RESOLVERS = {
     ("CoverageDecision", "signatures"),
     ("CoverageScreening", "criteria"),
     ("InfrastructureEngagement", "milestones"),
+    # an exact Decimal prints by Python's rule (hub.quantities.decimal_text)
+    ("FrontierModelNumbers", "trainingComputeFlop"),
 }
 # The inputs of a coverage screening (schema/evidence.py): left out of the generated reads. Their ids and relations
 # compile, their other fields go to the resolvers (they are not in schema.compiler.sql.PLAIN_FIELDS: the demo data
@@ -232,6 +234,8 @@ class Generator:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        # the aggregates draw from their own generator: the operations drawn before them stay the same
+        self.aggregate_rng = random.Random(seed + 1)
         self.gql = schema._schema
         # (type, field) of every field the last operation selects
         self.selected: set[tuple[str, str]] = set()
@@ -300,8 +304,38 @@ class Generator:
                 body.append(f"edges {{ {'cursor ' if rng.random() < 0.5 else ''}node {{ {inner} }} }}")
             else:
                 body.append(f"nodes {{ {inner} }}")
+            if "aggregate" in connection.fields and self.aggregate_rng.random() < 0.3:
+                body.append(self.aggregate(named(connection.fields["aggregate"].type)))
             roots.append(f"{root}({', '.join(args)}) {{ {' '.join(body)} }}")
         return "{ " + " ".join(roots) + " }"
+
+    def aggregate(self, aggregate_type: GraphQLObjectType) -> str:
+        """A connection's aggregate: count, numbers, and groups by one to three keys with some of their fields."""
+        rng = self.aggregate_rng
+        parts = ["count"] if rng.random() < 0.6 else []
+        functions = [f for f in ("min", "max", "avg", "sum") if f in aggregate_type.fields]
+
+        def numbers(of: GraphQLObjectType, function: str) -> str:
+            numbers_type = named(of.fields[function].type)
+            chosen = [n for n in numbers_type.fields if rng.random() < 0.7] or list(numbers_type.fields)[:1]
+            self.selected.update((numbers_type.name, n) for n in chosen)
+            return f"{function} {{ {' '.join(chosen)} }}"
+
+        parts += [numbers(aggregate_type, f) for f in functions if rng.random() < 0.4]
+        if rng.random() < 0.8 or not parts:
+            group_type = named(aggregate_type.fields["groups"].type)
+            keys = list(named(aggregate_type.fields["groups"].args["by"].type).values)
+            by = rng.sample(keys, rng.choice([1, 1, 2, 3]))
+            keys_type = named(group_type.fields["key"].type)
+            key_fields = []
+            for name, field in keys_type.fields.items():
+                if rng.random() < 0.4:
+                    target = named(field.type)
+                    key_fields.append(f"{name} {{ id }}" if isinstance(target, GraphQLObjectType) else name)
+            group = ["count", f"key {{ {' '.join(key_fields) or '__typename'} }}"]
+            group += [numbers(group_type, f) for f in functions if rng.random() < 0.3]
+            parts.append(f"groups(by: [{', '.join(by)}]) {{ {' '.join(group)} }}")
+        return f"aggregate {{ {' '.join(parts)} }}"
 
 
 async def test_generated_operations_give_the_same_data_through_both_paths(paths: Paths) -> None:
@@ -310,6 +344,7 @@ async def test_generated_operations_give_the_same_data_through_both_paths(paths:
     generator = Generator(seed=20261127)
     who = list(paths.tokens)
     by_path = {True: 0, False: 0}
+    aggregated = 0
     for n in range(300):
         query = generator.operation()
         one, two, was_compiled = await both(paths, query, None, paths.tokens[who[n % len(who)]])
@@ -317,8 +352,10 @@ async def test_generated_operations_give_the_same_data_through_both_paths(paths:
         needs = generator.selected & NEEDS_RESOLVERS
         assert was_compiled == (not needs), (was_compiled, sorted(needs), query)
         by_path[was_compiled] += 1
-    # both paths were taken: most generated reads compile, some fall back
+        aggregated += was_compiled and "aggregate {" in query
+    # both paths were taken: most generated reads compile, some fall back; aggregates among those compiled
     assert by_path[True] > 200 and by_path[False] > 20, by_path
+    assert aggregated > 30, aggregated
 
 
 async def test_a_second_page_by_cursor_is_the_same_through_both_paths(paths: Paths) -> None:

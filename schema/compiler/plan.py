@@ -92,6 +92,8 @@ class Compiled:
 
     sql: str
     params: list[Any]
+    # the statement may stop with SQLSTATE HG001 (an aggregate's groups past their cap): the resolvers then answer
+    refusable: bool = False
 
     def bind(self, principal: Principal) -> list[Any]:
         """The parameters with the principal's own values in its slots (also inside lists)."""

@@ -19,12 +19,18 @@ from graphql.execution.values import get_variable_values
 from hub.access import Params, visible
 from hub.auth import Principal
 from hub.selections import fragments_of
+from hub.store.aggregates import MAX_GROUPS, SPECS, aggregate_sql
+from hub.store.aggregates import key_column as group_column
 from hub.store.base import Entity, PageSql, page_sql
+from schema.aggregates import AggregateTypes
+from schema.common import ConnectionSource
 from schema.compiler.plan import Compiled, NotCompilable, ask, node_keys
 from schema.compiler.sql import (
     EMBEDDED,
     column_json,
     cursor_sql,
+    float_json,
+    global_id,
     iso_timestamp,
     json_object,
     key_column,
@@ -62,6 +68,8 @@ class Build(Selections):
         self.aliases = 0
         self.ctes: list[str] = []
         self.columns_of: Any = None
+        # whether the statement may stop on too many groups (the resolvers then answer)
+        self.refusable = False
 
     def alias(self) -> str:
         self.aliases += 1
@@ -94,7 +102,7 @@ class Build(Selections):
             pairs.append((key, await self.connection(planned, query_type.fields[name].type, nodes)))
         with_clause = ("with " + ", ".join(self.ctes) + " ") if self.ctes else ""
         sql = f"{with_clause}select {json_object(pairs)}::text"
-        return Compiled(sql=sql, params=list(self.p.values))
+        return Compiled(sql=sql, params=list(self.p.values), refusable=self.refusable)
 
     async def nodes_by_ids(self, ids: list[str], nodes: list[FieldNode]) -> str:
         """nodes(ids:) when every id is of one type: the records in the order asked, null where missing or not
@@ -136,6 +144,9 @@ class Build(Selections):
                 pairs.append((key, f"'{connection_type.name}'"))
             elif name == "totalCount":
                 pairs.append((key, f"({built.count_sql})"))
+            elif name == "aggregate":
+                source = ConnectionSource(planned.entity, planned.build_where)
+                pairs.append((key, await self.aggregate(source, connection_type.fields[name].type, field_nodes)))
             elif name in ("edges", "nodes"):
                 x = self.alias()
                 node_type_name = named(connection_type.fields[name].type).name
@@ -193,6 +204,114 @@ class Build(Selections):
                 pairs.append((key, json_object(info_pairs)))
             else:
                 raise NotCompilable(f"connection field {name}")
+        return json_object(pairs)
+
+    async def aggregate(self, source: ConnectionSource, gql_type: Any, nodes: list[FieldNode]) -> str:
+        """A connection's `aggregate` (schema/aggregates.py): its figures from the rows of hub.store.aggregates'
+        builder, the one the resolvers read, as JSON; `groups` past MAX_GROUPS stops the statement
+        (hub_too_many_groups, sql/026_aggregates.sql) so that the resolvers answer and refuse it."""
+        aggregate_type = named(gql_type)
+        types: AggregateTypes = self.schema.get_type_by_name(aggregate_type.name).origin._types
+        totals = ""
+        pairs = []
+        for key, field_nodes in self.collect(self.subselections(nodes), aggregate_type.name).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, f"'{aggregate_type.name}'"))
+                continue
+            if name == "groups":
+                by = [b.value for b in self.arguments(aggregate_type, field_nodes)[1]["by"]]
+                pairs.append((key, await self.groups(types, source, by, aggregate_type, field_nodes)))
+                continue
+            if not totals:
+                totals = f"aggregate{len(self.ctes) + 1}"
+                self.ctes.append(f"{totals} as ({aggregate_sql(self.principal, self.p, source)})")
+            a = self.alias()
+            if name == "count":
+                pairs.append((key, f"(select {a}.count from {totals} {a})"))
+            elif name in ("min", "max", "avg", "sum"):
+                numbers = self.numbers(types, name, aggregate_type.fields[name].type, field_nodes, a)
+                pairs.append((key, f"(select {numbers} from {totals} {a})"))
+            else:
+                raise NotCompilable(f"aggregate field {name}")
+        return json_object(pairs)
+
+    def numbers(self, types: AggregateTypes, function: str, gql_type: Any, nodes: list[FieldNode], a: str) -> str:
+        """The numbers of `function` (min, max, avg, sum) of an aggregate's row `a`, as JSON."""
+        numbers_type = named(gql_type)
+        by_name = {self.graphql_name(f): f for f in self.schema.get_type_by_name(numbers_type.name).fields}
+        pairs = []
+        for key, field_nodes in self.collect(self.subselections(nodes), numbers_type.name).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, f"'{numbers_type.name}'"))
+                continue
+            python_name = by_name[name].python_name
+            if types.number_types[python_name] is not float:
+                raise NotCompilable(f"{numbers_type.name}.{name} is not a Float")
+            pairs.append((key, float_json(f"{a}.{function}_{python_name}")))
+        return json_object(pairs)
+
+    async def groups(
+        self, types: AggregateTypes, source: ConnectionSource, by: list[str], gql_type: GraphQLObjectType, nodes: Any
+    ) -> str:
+        """An aggregate's `groups(by:)`: a JSON list of the builder's groups, in their order."""
+        group_type = named(gql_type.fields["groups"].type)
+        spec = SPECS[types.kind]
+        asked = {spec.keys[k].name: k for k in dict.fromkeys(by)}
+        a = self.alias()
+        pairs = []
+        for key, field_nodes in self.collect(self.subselections(nodes), group_type.name).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, f"'{group_type.name}'"))
+            elif name == "count":
+                pairs.append((key, f"{a}.count"))
+            elif name == "key":
+                pairs.append((key, await self.group_keys(types, asked, group_type, field_nodes, a)))
+            elif name in ("min", "max", "avg", "sum"):
+                pairs.append((key, self.numbers(types, name, group_type.fields[name].type, field_nodes, a)))
+            else:
+                raise NotCompilable(f"group field {name}")
+        self.refusable = True
+        rows = aggregate_sql(self.principal, self.p, source, by=by)
+        return (
+            f"(select case when count(*) > {MAX_GROUPS} then hub_too_many_groups(count(*))"
+            f" else coalesce(json_agg({json_object(pairs)} order by {a}._ord), '[]'::json) end from ({rows}) {a})"
+        )
+
+    async def group_keys(
+        self, types: AggregateTypes, asked: dict[str, str], group_type: GraphQLObjectType, nodes: Any, a: str
+    ) -> str:
+        """A group's `key`: each key field from the group's row when grouped by, else null."""
+        keys_type = named(group_type.fields["key"].type)
+        by_name = {self.graphql_name(f): f for f in self.schema.get_type_by_name(keys_type.name).fields}
+        related = {
+            kf.related[0]: (key_name, kf.related) for key_name, kf in types.key_fields.items() if kf.related is not None
+        }
+        pairs = []
+        for key, field_nodes in self.collect(self.subselections(nodes), keys_type.name).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, f"'{keys_type.name}'"))
+                continue
+            python_name = by_name[name].python_name
+            if python_name in related:
+                key_name, (_, entity, type_name, _) = related[python_name]
+                if key_name not in asked:
+                    pairs.append((key, "null"))
+                    continue
+                column = f"{a}.{group_column(asked[key_name])}"
+                record = await self.by_key(
+                    entity, self.gql.get_type(type_name), self.subselections(field_nodes), column
+                )
+                pairs.append((key, record))
+            elif python_name not in asked:
+                pairs.append((key, "null"))
+            else:
+                column = f"{a}.{group_column(asked[python_name])}"
+                key_field = types.key_fields[python_name]
+                pairs.append((key, global_id(key_field.related[2], column) if key_field.related else column))
         return json_object(pairs)
 
     async def record(
