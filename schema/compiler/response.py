@@ -214,7 +214,12 @@ class Build(Selections):
         types: AggregateTypes = self.schema.get_type_by_name(aggregate_type.name).origin._types
         totals = ""
         pairs = []
-        for key, field_nodes in self.collect(self.subselections(nodes), aggregate_type.name).items():
+        selected = self.collect(self.subselections(nodes), aggregate_type.name)
+        # without min/max/avg/sum asked, the totals read no number: a summary table may count them (hub/summaries.py)
+        asked: list[str] | None = (
+            None if any(f[0].name.value in ("min", "max", "avg", "sum") for f in selected.values()) else []
+        )
+        for key, field_nodes in selected.items():
             name = field_nodes[0].name.value
             if name == "__typename":
                 pairs.append((key, f"'{aggregate_type.name}'"))
@@ -225,7 +230,7 @@ class Build(Selections):
                 continue
             if not totals:
                 totals = f"aggregate{len(self.ctes) + 1}"
-                self.ctes.append(f"{totals} as ({aggregate_sql(self.principal, self.p, source)})")
+                self.ctes.append(f"{totals} as ({aggregate_sql(self.principal, self.p, source, numbers=asked)})")
             a = self.alias()
             if name == "count":
                 pairs.append((key, f"(select {a}.count from {totals} {a})"))
@@ -261,7 +266,11 @@ class Build(Selections):
         asked = {spec.keys[k].name: k for k in dict.fromkeys(by)}
         a = self.alias()
         pairs = []
-        for key, field_nodes in self.collect(self.subselections(nodes), group_type.name).items():
+        selected = self.collect(self.subselections(nodes), group_type.name)
+        numbers: list[str] | None = (
+            None if any(f[0].name.value in ("min", "max", "avg", "sum") for f in selected.values()) else []
+        )
+        for key, field_nodes in selected.items():
             name = field_nodes[0].name.value
             if name == "__typename":
                 pairs.append((key, f"'{group_type.name}'"))
@@ -274,7 +283,7 @@ class Build(Selections):
             else:
                 raise NotCompilable(f"group field {name}")
         self.refusable = True
-        rows = aggregate_sql(self.principal, self.p, source, by=by)
+        rows = aggregate_sql(self.principal, self.p, source, by=by, numbers=numbers)
         return (
             f"(select case when count(*) > {MAX_GROUPS} then hub_too_many_groups(count(*))"
             f" else coalesce(json_agg({json_object(pairs)} order by {a}._ord), '[]'::json) end from ({rows}) {a})"
