@@ -105,6 +105,11 @@ SUMMARIES: tuple[Summary, ...] = (
 
 BY_TABLE = {s.table: s for s in SUMMARIES}
 
+# Each key's count is spread over this many rows by the record's id (`slot`, a key column no reader names: they sum
+# over it), so that writers of different records with one key seldom wait for each other on one summary row; a
+# record stays in its slot whatever it becomes, so no row's count goes below 0.
+SLOTS = 4
+
 # The TLP levels at which the rule of TLP records (hub/access.py tlp_visible) reads each column; at the other levels
 # the summary stores it null. `lab` is the kind's lab_column, `owner_lab` its owner_lab_column.
 TLP_LEVELS_READING = {
@@ -144,7 +149,7 @@ def rule_columns(kind: str, sight: str) -> tuple[str, ...]:
 
 def key_columns(summary: Summary) -> list[tuple[str, str]]:
     """(column, SQL expression over the base row `r`) of the summary's key: its dimensions, then the columns the rule
-    reads for its sight, normalised per TLP level for TLP records."""
+    reads for its sight, normalised per TLP level for TLP records, then the record's slot."""
     kind = KINDS[summary.kind]
     keys = [(d, f"r.{d}") for d in summary.dimensions]
     roles = {"lab": kind.lab_column, "owner_lab": kind.owner_lab_column}
@@ -159,6 +164,7 @@ def key_columns(summary: Summary) -> list[tuple[str, str]]:
                 quoted = ", ".join(f"'{level}'" for level in levels)
                 expression = f"case when r.tlp in ({quoted}) then r.{column} end"
         keys.append((column, expression))
+    keys.append(("slot", f"(r.id % {SLOTS})::smallint"))
     return keys
 
 

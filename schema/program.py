@@ -306,7 +306,7 @@ class ProgramQuery:
 
         counts = found["counts"]
         due_soon, due_soon_count = deadlines(found["due_soon"], False), found["due_soon_count"]
-        overdue, overdue_count = deadlines(found["overdue"], True), found["overdue_count"]
+        overdue, overdue_count = deadlines(found["past"], True), found["past_count"]
         coverage = found
         return Dashboard(
             as_of=today,

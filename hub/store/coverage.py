@@ -99,21 +99,6 @@ def awaiting_rescreening(t: str) -> str:
     )
 
 
-async def coverage_counts(db: Session) -> dict[str, int]:
-    """The dashboard's coverage counts over the decisions the principal may see: the rescreening queue, and the
-    outcomes standing that override their screening's proposal; one statement."""
-    p = Params()
-    row = await db.fetchrow(
-        f"""select count(*) filter (where {awaiting_rescreening("t")}) as rescreening_queue,
-                   count(*) filter (where t.is_override and t.state in {sql_list(STANDING_DECISION_STATES)})
-                       as overrides
-              from coverage_decisions t where {visible("DECISION", "t", db.principal, p)}""",
-        *p.values,
-    )
-    assert row is not None
-    return {"rescreening_queue": int(row["rescreening_queue"]), "overrides": int(row["overrides"])}
-
-
 # on the way to adoption (hub/kinds.py): the dry run applies the newest of them by default
 PENDING_STANDARD_STATES = KINDS["STANDARD"].subset("pending")
 

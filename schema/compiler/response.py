@@ -232,7 +232,8 @@ class Build(Selections):
         types: AggregateTypes = self.schema.get_type_by_name(aggregate_type.name).origin._types
         totals = ""
         pairs = []
-        for key, field_nodes in self.collect(self.subselections(nodes), aggregate_type.name).items():
+        selected = self.collect(self.subselections(nodes), aggregate_type.name)
+        for key, field_nodes in selected.items():
             name = field_nodes[0].name.value
             if name == "__typename":
                 pairs.append((key, f"'{aggregate_type.name}'"))
@@ -290,7 +291,8 @@ class Build(Selections):
         asked = {spec.keys[k].name: k for k in dict.fromkeys(by)}
         a = self.alias()
         pairs = []
-        for key, field_nodes in self.collect(self.subselections(nodes), group_type.name).items():
+        selected = self.collect(self.subselections(nodes), group_type.name)
+        for key, field_nodes in selected.items():
             name = field_nodes[0].name.value
             if name == "__typename":
                 pairs.append((key, f"'{group_type.name}'"))
