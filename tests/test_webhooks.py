@@ -248,11 +248,11 @@ async def test_redelivery_from_a_cursor(hub: Api, receiver: Receiver) -> None:
     assert refused["redeliverWebhook"]["errors"][0]["field"] == "input.fromCursor"
 
 
-async def passed_over_every_event(url: str, endpoint: str, timeout: float = 15.0) -> None:
+async def passed_over_every_event(url: str, endpoint: str) -> None:
     """Wait until the endpoint's delivery cursor has reached the newest event."""
     con = await db.connect(url)
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + 15
         while await con.fetchval(
             "select cursor < (select max(id) from events) from webhook_endpoints where id = $1",
             from_global_id(endpoint)[1],
