@@ -58,6 +58,11 @@ class Number:
         raw = self.expr(principal, p) if callable(self.expr) else self.expr
         return f"({raw})::{self.sql_type}"
 
+    def exact(self, principal: Principal, p: Params) -> str:
+        """The value as numeric, which sums exactly in any order (a float8 sum's last digit depends on the order
+        the rows come in, which two plans of one query need not share)."""
+        return f"({self.sql(principal, p)})::numeric"
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -298,12 +303,14 @@ def aggregate_sql(
     columns = [f"{expr} as {alias}" for expr, alias in keys]
     columns.append("coalesce(sum(r._n), 0)::bigint as count")
     for number in names:
-        value = spec.numbers[number].sql(principal, p)
+        declared = spec.numbers[number]
+        value, exact, sql_type = declared.sql(principal, p), declared.exact(principal, p), declared.sql_type
         weighted_count = f"sum(case when {value} is not null then r._n end)"
         columns.append(f"min({value}) as min_{number}")
         columns.append(f"max({value}) as max_{number}")
-        columns.append(f"sum({value} * r._n) as sum_{number}")
-        columns.append(f"sum({value} * r._n) / nullif({weighted_count}, 0) as avg_{number}")
+        # summed as numeric, then given the number's type: the same answer whatever order the rows come in
+        columns.append(f"sum({exact} * r._n)::{sql_type} as sum_{number}")
+        columns.append(f"(sum({exact} * r._n) / nullif({weighted_count}, 0))::{sql_type} as avg_{number}")
     grouped = keys[1:] if parents is not None else keys
     ordering = ", ".join(f"{expr} nulls last" for expr, _ in grouped)
     partition = "partition by r._parent " if parents is not None else ""
