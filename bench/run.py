@@ -289,6 +289,12 @@ def parser() -> argparse.ArgumentParser:
     add_size_flags(p)
     add_run_flags(p, RESULTS / "bench.json")
     p.add_argument("--workers", default="1,default", help="hub serve configurations: counts and/or 'default'")
+    p.add_argument(
+        "--growth",
+        action="store_true",
+        help="instead: the reads that count at the benchmark's size and ten times it, back to back, and their growth "
+        "(bench/growth.py, `make bench-growth`; its own flags follow, see python -m bench.growth --help)",
+    )
     return p
 
 
@@ -313,6 +319,11 @@ def apply_quick(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    if "--growth" in sys.argv[1:]:
+        from bench import growth
+
+        run_main(growth.main(growth.parser().parse_args([a for a in sys.argv[1:] if a != "--growth"])))
+        sys.exit(0)
     arguments = parser().parse_args()
     apply_quick(arguments)
     if arguments.operations:
