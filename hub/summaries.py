@@ -110,18 +110,6 @@ BY_TABLE = {s.table: s for s in SUMMARIES}
 # record stays in its slot whatever it becomes, so no row's count goes below 0.
 SLOTS = 4
 
-# The TLP levels at which the rule of TLP records (hub/access.py tlp_visible) reads each column; at the other levels
-# the summary stores it null. `lab` is the kind's lab_column, `owner_lab` its owner_lab_column.
-TLP_LEVELS_READING = {
-    "owner_agency_id": ("AMBER", "AMBER_STRICT"),
-    "share_agency_ids": ("AMBER",),
-    "share_lab_ids": ("AMBER",),
-    "recipient_principal_ids": ("RED",),
-    "created_by": ("RED",),
-    "lab": ("GREEN", "AMBER"),
-    "owner_lab": ("AMBER", "AMBER_STRICT"),
-}
-
 
 def principals_of(sight: str) -> list[Principal]:
     """One principal of each role of `sight`."""
@@ -147,19 +135,35 @@ def rule_columns(kind: str, sight: str) -> tuple[str, ...]:
     return tuple(sorted(columns))
 
 
+def tlp_levels_reading(kind: str, sight: str, column: str) -> tuple[str, ...] | None:
+    """The TLP levels at whose branch the rule of a TLP record (hub/access.py tlp_visible: `case <row>.tlp when
+    '<level>' then ...`) reads `column` for some principal of `sight`, in the rule's order; None when the rule reads it
+    outside those branches. Read from the rule's own text, so that the summaries store a column null exactly at the
+    levels where the rule does not look at it."""
+    levels: list[str] = []
+    for principal in principals_of(sight):
+        text = visible(kind, "rule_row", principal, Params())
+        head, _, branches = text.partition("case rule_row.tlp ")
+        if re.search(rf"\brule_row\.{column}\b", head):
+            return None
+        for level, branch in re.findall(r"when '(\w+)' then (.*?)(?= when '\w+' then | else )", branches):
+            if re.search(rf"\brule_row\.{column}\b", branch) and level not in levels:
+                levels.append(level)
+    order = [level for level in ("CLEAR", "GREEN", "AMBER", "AMBER_STRICT", "RED") if level in levels]
+    return tuple(order) or None
+
+
 def key_columns(summary: Summary) -> list[tuple[str, str]]:
     """(column, SQL expression over the base row `r`) of the summary's key: its dimensions, then the columns the rule
     reads for its sight, normalised per TLP level for TLP records, then the record's slot."""
     kind = KINDS[summary.kind]
     keys = [(d, f"r.{d}") for d in summary.dimensions]
-    roles = {"lab": kind.lab_column, "owner_lab": kind.owner_lab_column}
     for column in rule_columns(summary.kind, summary.sight):
         if column in summary.dimensions:
             continue
         expression = f"r.{column}"
         if kind.tlp and column != "tlp":
-            name = next((role for role, c in roles.items() if c == column), column)
-            levels = TLP_LEVELS_READING.get(name)
+            levels = tlp_levels_reading(summary.kind, summary.sight, column)
             if levels is not None:
                 quoted = ", ".join(f"'{level}'" for level in levels)
                 expression = f"case when r.tlp in ({quoted}) then r.{column} end"
