@@ -74,6 +74,15 @@ class Settings:
     pool_min_size: int = 1
     pool_max_size: int = 10
     database_connect_timeout_seconds: float = 5.0
+    # beyond one machine (docs/operators.md, "Beyond one machine"): the role requests log in as, the direct
+    # connection for what is session-scoped, the pooler between the hub and PostgreSQL, a streaming replica for reads
+    request_database_url: str | None = field(default=None, repr=False)
+    direct_database_url: str | None = field(default=None, repr=False)
+    database_pooler: str = "none"
+    replica_database_url: str | None = field(default=None, repr=False)
+    replica_max_lag_seconds: float = 30.0
+    consistency_wait_seconds: float = 1.0
+    migrate_on_start: bool = True
     log_level: str = "info"
     ws_init_timeout_seconds: int = 10
     ws_max_subscriptions_per_connection: int = 20
@@ -126,6 +135,13 @@ class Settings:
             pool_min_size=_int("HUB_POOL_MIN_SIZE", 1),
             pool_max_size=_int("HUB_POOL_MAX_SIZE", 10),
             database_connect_timeout_seconds=_float("HUB_DATABASE_CONNECT_TIMEOUT_SECONDS", 5.0),
+            request_database_url=os.environ.get("HUB_REQUEST_DATABASE_URL") or None,
+            direct_database_url=os.environ.get("HUB_DIRECT_DATABASE_URL") or None,
+            database_pooler=(os.environ.get("HUB_DATABASE_POOLER") or "none").lower(),
+            replica_database_url=os.environ.get("HUB_REPLICA_DATABASE_URL") or None,
+            replica_max_lag_seconds=_float("HUB_REPLICA_MAX_LAG_SECONDS", 30.0),
+            consistency_wait_seconds=_float("HUB_CONSISTENCY_WAIT_SECONDS", 1.0),
+            migrate_on_start=_bool("HUB_MIGRATE_ON_START", True),
             log_level=os.environ.get("HUB_LOG_LEVEL") or "info",
             ws_init_timeout_seconds=_int("HUB_WS_INIT_TIMEOUT_SECONDS", 10),
             ws_max_subscriptions_per_connection=_int("HUB_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", 20),
@@ -187,6 +203,10 @@ class Settings:
             parse_networks(settings.webhook_allowed_networks)
         except ValueError as error:
             raise SystemExit(f"HUB_WEBHOOK_ALLOWED_NETWORKS: {error}") from None
+        if settings.database_pooler not in ("none", "transaction"):
+            raise SystemExit(f"HUB_DATABASE_POOLER must be none or transaction, not {settings.database_pooler!r}")
+        if settings.replica_max_lag_seconds <= 0 or settings.consistency_wait_seconds < 0:
+            raise SystemExit("HUB_REPLICA_MAX_LAG_SECONDS must be more than 0 and HUB_CONSISTENCY_WAIT_SECONDS 0 or more")
         if settings.max_cost < 0:
             raise SystemExit(f"HUB_MAX_COST must be 0 (no limit) or more, not {settings.max_cost}")
         if settings.rate_limit_cost < 0:
