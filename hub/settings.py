@@ -206,7 +206,9 @@ class Settings:
         if settings.database_pooler not in ("none", "transaction"):
             raise SystemExit(f"HUB_DATABASE_POOLER must be none or transaction, not {settings.database_pooler!r}")
         if settings.replica_max_lag_seconds <= 0 or settings.consistency_wait_seconds < 0:
-            raise SystemExit("HUB_REPLICA_MAX_LAG_SECONDS must be more than 0 and HUB_CONSISTENCY_WAIT_SECONDS 0 or more")
+            raise SystemExit(
+                "HUB_REPLICA_MAX_LAG_SECONDS must be more than 0 and HUB_CONSISTENCY_WAIT_SECONDS 0 or more"
+            )
         if settings.max_cost < 0:
             raise SystemExit(f"HUB_MAX_COST must be 0 (no limit) or more, not {settings.max_cost}")
         if settings.rate_limit_cost < 0:
