@@ -218,12 +218,20 @@ class Pool(asyncpg.Pool):
 
 
 async def create_pool(
-    url: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0, app_role: bool = True
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout: float = 5.0,
+    app_role: bool = True,
+    pooled: bool = False,
 ) -> Pool:
     """A pool with JSON codecs and UTC sessions. `app_role`: its connections act as APP_ROLE, under row-level
     security (the pool of requests); otherwise as the URL's user, the tables' owner (the hub's own work). A new
     connection gives up after `connect_timeout` seconds (asyncpg waits 60 by default), so that an unreachable server
-    fails requests fast."""
+    fails requests fast. `pooled`: a pooler in transaction mode is between the hub and PostgreSQL
+    (HUB_DATABASE_POOLER=transaction), which keeps no prepared statement from one transaction to the next: asyncpg
+    keeps none either."""
     pool = Pool(
         url,
         min_size=min_size,
@@ -239,6 +247,7 @@ async def create_pool(
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,
         timeout=connect_timeout,
+        statement_cache_size=0 if pooled else 100,
         server_settings={"timezone": "UTC", "application_name": "frontier-hub"},
     )
     await pool
