@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 
 from hub.access import ENTITY_TABLES, EVERYONE_SEES, Params, visible
 from hub.auth import Principal
@@ -187,13 +189,45 @@ class Selection:
     key: Hashable
     personal: bool
     prepare: Callable[[Session, dict[str, Any]], Callable[[dict[str, Any]], Awaitable[Any]]]
+    # the kinds of event (records every principal sees alike: a lab's, an agency's) whose execution is the same for
+    # every principal, because the selection reads nothing of them but their own fields and those of the agencies
+    # and labs around the event: executed once per event for every sight
+    universal: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, eq=False)
 class Executed:
-    """An event as a subscription's selection made it: one execution, shared by the subscribers of one sight."""
+    """An event as a subscription's selection made it: one execution, shared by the subscribers of one sight.
 
-    result: Any
+    `payload_json()`: the `next` message's payload as JSON text, encoded once for the whole group (docs/live.md, "How
+    it scales"), which each subscriber's socket then sends with only its subscription's id around it."""
+
+    __slots__ = ("_payload", "result")
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+        self._payload: str | None | bool = False  # not encoded yet
+
+    def payload_json(self) -> str | None:
+        """{"data": ...} as JSON, as the protocol's `next` carries it; None when the result has errors or
+        extensions: those go through the error policy per subscriber, each with its operation's request id."""
+        if self._payload is False:
+            result = self.result
+            if getattr(result, "errors", None) or getattr(result, "extensions", None):
+                self._payload = None
+            else:
+                self._payload = orjson.dumps({"data": result.data}, default=str).decode()
+                LIVE_COUNTS["encoded"] += 1
+        return self._payload if isinstance(self._payload, str) else None
+
+
+# this process's payloads encoded once per event and group, and deliveries sent as such (for /metrics and tests)
+LIVE_COUNTS = {"encoded": 0, "sent_encoded": 0}
+
+
+# What sends an encoded `next` payload to the socket of the subscription being served, with the subscription's id
+# around it (hub/app.py, TransportWSHandler.run_operation sets it in the operation's task); None outside WebSocket.
+LiveSender = Callable[[str], Awaitable[None]]
+LIVE_SENDER: contextvars.ContextVar[LiveSender | None] = contextvars.ContextVar("hub_live_sender", default=None)
 
 
 class BoundSession(Session):
@@ -396,7 +430,9 @@ class EventHub:
                 targets = [s for s in self.subscribers if not s.dropped]
                 self.position = upto
                 plans = await self._judge(con, targets, previous, upto)
-            planned = await self._execute_plans(plans)
+                # what every sight shares, on the judging transaction
+                shared = await self._execute_universal(con, plans)
+            planned = await self._execute_plans(plans, shared)
             self.batches += 1
             self.statements += 1  # hub_events_upto
         except BaseException:
@@ -469,24 +505,101 @@ class EventHub:
         return plans
 
     async def _execute_plans(
-        self, plans: list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]]
+        self,
+        plans: list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]],
+        shared: dict[tuple[Hashable, int], Executed],
     ) -> dict[Subscriber, list[tuple[int, Any]]]:
         """The plans on a few pooled connections at once, each in one transaction that binds each plan's sight (or
-        principal) in turn."""
+        principal) in turn; what every sight shares (`shared`, _execute_universal) is executed already."""
         planned: dict[Subscriber, list[tuple[int, Any]]] = {}
         plans = [plan for plan in plans if plan[2]]
         lanes = max(1, min(self.fan_out_connections, self.pool.get_max_size(), len(plans)))
+        if shared:
+            # the plans whose every event comes from `shared` need no connection
+            rest = []
+            for plan in plans:
+                viewer, members, rows = plan
+                if all(self._is_shared(shared, s, row) for s in members for row in rows):
+                    self._plan_shared(shared, rows, members, planned)
+                else:
+                    rest.append(plan)
+            plans = rest
+            lanes = max(1, min(lanes, len(plans)))
 
         async def lane(mine: list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]]) -> None:
             async with as_request(self.pool, generic_plans=True) as con:
                 for viewer, members, rows in mine:
                     await bind_principal(con, viewer)
                     self.statements += 1
-                    await self._execute(con, viewer, rows, members, planned)
+                    await self._execute(con, viewer, rows, members, planned, shared)
 
         if plans:
             await asyncio.gather(*(lane(plans[n::lanes]) for n in range(lanes)))
         return planned
+
+    @staticmethod
+    def _is_shared(shared: dict[tuple[Hashable, int], Executed], subscriber: Subscriber, row: dict[str, Any]) -> bool:
+        """Does `subscriber` get the event of `row` as the one execution every sight shares (or not at all)?"""
+        if row["id"] <= subscriber.position or not subscriber.wants(row):
+            return True
+        return subscriber.selection is not None and (subscriber.selection.key, row["id"]) in shared
+
+    @staticmethod
+    def _plan_shared(
+        shared: dict[tuple[Hashable, int], Executed],
+        rows: list[dict[str, Any]],
+        subscribers: list[Subscriber],
+        planned: dict[Subscriber, list[tuple[int, Any]]],
+    ) -> None:
+        for subscriber in subscribers:
+            selection = subscriber.selection
+            for row in rows:
+                if row["id"] > subscriber.position and subscriber.wants(row) and selection is not None:
+                    planned.setdefault(subscriber, []).append((row["id"], shared[(selection.key, row["id"])]))
+
+    @staticmethod
+    def _universal(
+        plans: list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]],
+    ) -> list[tuple[Selection, dict[str, Any]]]:
+        """The (selection, event) pairs of the plans whose execution is the same for every principal
+        (Selection.universal: an event every sight sees, a lab's, read by a selection that reads nothing that
+        differs between sights), each once."""
+        todo: dict[tuple[Hashable, int], tuple[Selection, dict[str, Any]]] = {}
+        for _, members, rows in plans:
+            selections = {s.selection.key: s.selection for s in members if s.selection and s.selection.universal}
+            for selection in selections.values():
+                for row in rows:
+                    if row["visible"] and row["entity_kind"] in selection.universal:
+                        if (selection.key, row["id"]) not in todo:
+                            event = dict(row)
+                            event.pop("visible", None)
+                            todo[(selection.key, row["id"])] = (selection, event)
+        return list(todo.values())
+
+    async def _execute_universal(
+        self, con: asyncpg.Connection, plans: list[tuple[Principal, list[Subscriber], list[dict[str, Any]]]]
+    ) -> dict[tuple[Hashable, int], Executed]:
+        """The executions of the plans that are the same for every sight (_universal), each once, on `con` (a
+        transaction as the request role) bound to the first plan's sight: any principal reads them alike."""
+        todo = self._universal(plans)
+        if not todo:
+            return {}
+        viewer = plans[0][0]
+        await bind_principal(con, viewer)
+        self.statements += 1
+        session = BoundSession(con, viewer)
+        scratch: dict[str, Any] = {}
+        runs = {selection.key: selection.prepare(session, scratch) for selection, _ in todo}
+        try:
+            results = await asyncio.gather(*(runs[selection.key](event) for selection, event in todo))
+        finally:
+            await session.close()
+            self.statements += session.statements
+        self.executions += len(todo)
+        return {
+            (selection.key, event["id"]): Executed(result)
+            for (selection, event), result in zip(todo, results, strict=True)
+        }
 
     async def _execute(
         self,
@@ -495,10 +608,11 @@ class EventHub:
         rows: list[dict[str, Any]],
         subscribers: list[Subscriber],
         planned: dict[Subscriber, list[tuple[int, Any]]],
+        shared: dict[tuple[Hashable, int], Executed] | None = None,
     ) -> None:
         """Execute each selection of `subscribers` once per row of `rows` that one of them wants, all on one session
         bound to `viewer` (bound already; its loaders batch the rows' records: one statement per kind and relation),
-        and plan each subscriber's items."""
+        and plan each subscriber's items (an execution every sight shares, from `shared`, as it is)."""
         events = [(row["id"], dict(row) if row["visible"] else revoked_event(row)) for row in rows]
         for _, event in events:
             event.pop("visible", None)
@@ -514,6 +628,9 @@ class EventHub:
                     continue
                 if selection is None:
                     picks.append((subscriber, event_id, event))
+                    continue
+                if shared and (selection.key, event_id) in shared:
+                    planned.setdefault(subscriber, []).append((event_id, shared[(selection.key, event_id)]))
                     continue
                 if selection.key not in runs:
                     runs[selection.key] = selection.prepare(session, scratch)

@@ -18,6 +18,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from hub.events import LIVE_COUNTS
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 REQUESTS = Counter(
@@ -42,6 +44,12 @@ EVENT_BATCHES = Counter("hub_event_batches_total", "Batches of events the fan-ou
 EVENT_STATEMENTS = Counter("hub_event_fanout_statements_total", "SQL statements the event fan-out ran")
 EVENT_JUDGED_ALONE = Counter(
     "hub_event_judged_alone_total", "Principals the fan-out judged apart from their sight (RED, authorship)"
+)
+EVENT_PAYLOADS_ENCODED = Counter(
+    "hub_event_payloads_encoded_total", "Live events' payloads encoded to JSON (once per event and shared execution)"
+)
+EVENT_ENCODED_DELIVERIES = Counter(
+    "hub_event_encoded_deliveries_total", "Live deliveries sent as their shared execution's encoded payload"
 )
 LISTENER_LAG = Gauge(
     "hub_listener_lag_events", "Events committed but not yet fanned out by this worker", multiprocess_mode="livemax"
@@ -93,6 +101,10 @@ async def refresh_gauges(app_state: Any, *, every: float = 2.0) -> None:
             last_fanned_out = events.delivered
             for name, counter in counted.items():
                 now = int(getattr(events, name))
+                counter.inc(now - last.get(name, 0))
+                last[name] = now
+            for name, counter in (("encoded", EVENT_PAYLOADS_ENCODED), ("sent_encoded", EVENT_ENCODED_DELIVERIES)):
+                now = LIVE_COUNTS[name]
                 counter.inc(now - last.get(name, 0))
                 last[name] = now
             async with app_state.system_pool.acquire(timeout=2) as con:

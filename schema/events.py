@@ -33,8 +33,9 @@ from graphql.type import GraphQLNamedType
 from graphql.utilities import ast_from_value, type_from_ast, value_from_ast_untyped
 from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.utils.str_converters import to_camel_case
 
-from hub.events import Executed, Selection, shown_details
+from hub.events import LIVE_SENDER, Executed, Selection, shown_details
 from hub.kinds import event_kinds
 from hub.loaders import Loaders
 from hub.store import events as store
@@ -293,6 +294,123 @@ def _reaches_beyond_sight(
     return False
 
 
+# The kinds of event whose record every principal sees alike (hub/access.py, EVERYONE_SEES), by the record's type:
+# a selection that reads nothing of such an event but leaves (of the event, its record and the agencies and labs
+# around it) executes alike for every sight.
+UNIVERSAL_KINDS = {"LAB": "Lab", "AGENCY": "Agency"}
+
+
+def _applies(schema: GraphQLSchema, condition: Any, on: GraphQLNamedType) -> bool:
+    """Does a fragment with this type condition apply to a value of type `on`?"""
+    if condition is None:
+        return True
+    named = schema.get_type(condition.name.value)
+    if named is None:
+        return False
+    if named.name == on.name:
+        return True
+    if is_union_type(named):
+        return any(member.name == on.name for member in named.types)
+    return any(interface.name == named.name for interface in getattr(on, "interfaces", ()))
+
+
+def _stored(on: GraphQLNamedType) -> frozenset[str]:
+    """The fields of a record type that are its row's own values (no resolver: nothing read, nothing judged for
+    whoever asks), by their GraphQL names; not `availableTransitions`, say, which depends on who asks."""
+    definition = (on.extensions or {}).get("strawberry-definition")
+    if definition is None:
+        return frozenset()
+    return frozenset(
+        field.graphql_name or to_camel_case(field.python_name)
+        for field in definition.fields
+        if field.base_resolver is None
+    )
+
+
+def _leaves_only(
+    schema: GraphQLSchema,
+    on: GraphQLNamedType,
+    selections: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: frozenset[str] = frozenset(),
+) -> bool:
+    """Does this selection read nothing of a value of type `on` but the values its row holds (no field with a
+    resolver of its own, no composite)?"""
+    if selections is None:
+        return True
+    fields = getattr(on, "fields", {})
+    stored = _stored(on)
+    for node in selections.selections:
+        if isinstance(node, InlineFragmentNode):
+            if _applies(schema, node.type_condition, on) and not _leaves_only(
+                schema, on, node.selection_set, fragments, seen
+            ):
+                return False
+        elif isinstance(node, FragmentSpreadNode):
+            fragment = fragments.get(node.name.value)
+            if fragment is None or node.name.value in seen:
+                continue
+            if _applies(schema, fragment.type_condition, on) and not _leaves_only(
+                schema, on, fragment.selection_set, fragments, seen | {node.name.value}
+            ):
+                return False
+        elif isinstance(node, FieldNode) and not node.name.value.startswith("__"):
+            definition = fields.get(node.name.value)
+            if definition is None or node.name.value not in stored:
+                return False
+            if is_composite_type(get_named_type(definition.type)):
+                return False
+    return True
+
+
+def _universal_kinds(
+    schema: GraphQLSchema,
+    event: GraphQLNamedType,
+    selections: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: frozenset[str] = frozenset(),
+) -> frozenset[str]:
+    """The kinds of UNIVERSAL_KINDS whose events this selection (on Event) executes alike for every principal: it
+    reads the event's own fields, leaves of its actor's agency and lab, and leaves of the record (hub/events.py,
+    Selection.universal)."""
+    kinds = set(UNIVERSAL_KINDS)
+    if selections is None:
+        return frozenset(kinds)
+    fields = getattr(event, "fields", {})
+    for node in selections.selections:
+        if isinstance(node, InlineFragmentNode | FragmentSpreadNode):
+            if isinstance(node, InlineFragmentNode):
+                inner = node.selection_set
+            else:
+                fragment = fragments.get(node.name.value)
+                if fragment is None or node.name.value in seen:
+                    continue
+                inner, seen = fragment.selection_set, seen | {node.name.value}
+            kinds &= _universal_kinds(schema, event, inner, fragments, seen)
+            continue
+        if not isinstance(node, FieldNode) or node.name.value.startswith("__"):
+            continue
+        definition = fields.get(node.name.value)
+        if definition is None:
+            return frozenset()
+        named = get_named_type(definition.type)
+        if not is_composite_type(named):
+            if node.name.value not in _stored(event):
+                return frozenset()
+            continue
+        if node.name.value == "entity":
+            for kind, type_name in UNIVERSAL_KINDS.items():
+                record = schema.get_type(type_name)
+                if record is None or not _leaves_only(schema, record, node.selection_set, fragments):
+                    kinds.discard(kind)
+        elif named.name in SIGHT_TYPES:
+            if not _leaves_only(schema, named, node.selection_set, fragments):
+                return frozenset()
+        else:
+            return frozenset()
+    return frozenset(kinds)
+
+
 def selection_of(info: strawberry.Info) -> Selection:
     """What the subscription selects of each event, for shared execution (hub/events.py, Selection): the document
     and the variables, less those only the root field's arguments read (`since`, `kinds`: they choose the events,
@@ -352,7 +470,8 @@ def selection_of(info: strawberry.Info) -> Selection:
 
         return run
 
-    return Selection(key=key, personal=personal, prepare=prepare)
+    universal = frozenset() if personal else _universal_kinds(schema, event_type, root.selection_set, fragments)
+    return Selection(key=key, personal=personal, prepare=prepare, universal=universal)
 
 
 @strawberry.type
@@ -372,6 +491,8 @@ class EventSubscription:
             raise HubError(
                 "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql", "BAD_USER_INPUT"
             )
+        # the socket's own sender of encoded payloads (hub/app.py, TransportWSHandler.run_operation)
+        send_encoded = LIVE_SENDER.get()
         after = None
         if since is not None:
             if not since.isdigit() or len(since) > 18:
@@ -384,6 +505,10 @@ class EventSubscription:
             async with subscription as stream:
                 async for item in stream:
                     if isinstance(item, Executed):
+                        if send_encoded is not None and (payload := item.payload_json()) is not None:
+                            # executed and encoded once for the subscriber's group: sent as it is
+                            await send_encoded(payload)
+                            continue
                         # executed once for the subscriber's sight (SharedExecutor hands it over as it is)
                         yield cast(Event, item)
                         continue

@@ -6,6 +6,7 @@ WebSockets against a real `hub serve`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -219,6 +220,9 @@ async def test_subscribers_of_one_sight_get_one_execution_per_event(served: Serv
     # one event, one sight, one operation: one execution for the fifteen subscribers, none judged alone
     assert delta["hub_event_executions_total"] == 1
     assert delta["hub_event_judged_alone_total"] == 0
+    # and one encoding of its payload, which each of the fifteen sockets sent with its subscription's id around it
+    assert delta["hub_event_payloads_encoded_total"] == 1
+    assert delta["hub_event_encoded_deliveries_total"] == len(clients)
     # per batch: hub_events_upto, the batch's ids, the sight's events (binding, reading), and executing it on a
     # connection of its own: the binding, the finding, the agency
     assert delta["hub_event_batches_total"] == 1
@@ -262,4 +266,91 @@ METRICS = (
     "hub_event_batches_total",
     "hub_event_fanout_statements_total",
     "hub_event_judged_alone_total",
+    "hub_event_payloads_encoded_total",
+    "hub_event_encoded_deliveries_total",
 )
+
+
+async def test_a_live_event_sent_as_its_groups_encoded_payload_is_the_frame_strawberry_would_send(
+    served: Served, tokens: dict[str, str]
+) -> None:
+    """The same event, live (executed and encoded once for the group, sent with the subscription's id around it)
+    and replayed (executed for the subscriber alone, formatted and encoded by strawberry): the same bytes but the
+    id."""
+    before = await asyncio.to_thread(report, served, tokens["author"], "frames before", tlp="GREEN")
+    live = await GraphQLWs.open(served.url, tokens["epa"])
+    await live.acked()
+    live_id = await live.subscribe(STATUS, {"kinds": ["FINDING"]})
+    await subscriptions_open(served, 1)
+    title = 'frames "quoted" \u00e9 \U0001f600'
+    finding = await asyncio.to_thread(report, served, tokens["author"], title, tlp="GREEN")
+    raw_live = await asyncio.wait_for(live.ws.recv(), 15)
+    cursor = json.loads(raw_live)["payload"]["data"]["statusChanged"]["cursor"]
+    replay = await GraphQLWs.open(served.url, tokens["epa"])
+    await replay.acked()
+    replay_id = await replay.subscribe(STATUS, {"kinds": ["FINDING"], "since": str(int(cursor) - 1)})
+    raw_replayed = await asyncio.wait_for(replay.ws.recv(), 15)
+    assert json.loads(raw_live)["payload"]["data"]["statusChanged"]["entityId"] == finding["id"] != before["id"]
+    assert raw_live == raw_replayed.replace(json.dumps(replay_id), json.dumps(live_id), 1)
+    assert raw_live.startswith('{"id":' + json.dumps(live_id) + ',"type":"next","payload":{"data":')
+    await live.close()
+    await replay.close()
+
+
+LAB_STATUS = """subscription { statusChanged(kinds: [LAB]) {
+  cursor action entityId actorAgency { code } actorLab { name } entity { id ... on Lab { name website } } } }"""
+LAB_TRANSITIONS = """subscription { statusChanged(kinds: [LAB]) {
+  cursor entityId entity { id ... on Lab { website availableTransitions } } } }"""
+UPDATE_LAB = (
+    """mutation($input: UpdateLabInput!) { updateLab(input: $input) { lab { id version } errors { message } } }"""
+)
+
+
+async def test_an_event_every_principal_sees_alike_is_executed_once_for_every_sight(
+    served: Served, tokens: dict[str, str]
+) -> None:
+    """A lab's event, with a selection that reads nothing of it but the values its rows hold (the event's, the
+    lab's, the acting agency's and lab's): one execution for every sight; with a field that depends on who asks
+    (`availableTransitions`), one per sight, each subscriber getting its own principal's."""
+    sights = ("analyst", "epa", "nist", "doe", "lab", "author")
+    labs = data(served, tokens["lab"], "{ labs(first: 50) { nodes { id name version } } }")["labs"]["nodes"]
+    lab = next(node for node in labs if node["name"] == "OpenAI")
+    own = {
+        who: data(
+            served,
+            tokens[who],
+            "query($id: ID!) { node(id: $id) { ... on Lab { availableTransitions } } }",
+            id=lab["id"],
+        )["node"]["availableTransitions"]
+        for who in sights
+    }
+    # the field tells principals of different sights apart, or the second half would prove nothing
+    assert len({tuple(value) for value in own.values()}) > 1, own
+    version = lab["version"]
+    for query, executions in ((LAB_STATUS, 1), (LAB_TRANSITIONS, len(sights))):
+        await subscriptions_open(served, 0)
+        before = await steady_metrics(served)
+        clients = {}
+        for who in sights:
+            client = await GraphQLWs.open(served.url, tokens[who])
+            await client.acked()
+            await client.subscribe(query)
+            clients[who] = client
+        await subscriptions_open(served, len(clients))
+        website = f"https://example.org/{executions}"
+        updated = data(
+            served, tokens["lab"], UPDATE_LAB, input={"id": lab["id"], "expectedVersion": version, "website": website}
+        )
+        version = updated["updateLab"]["lab"]["version"]
+        got = {who: (await client.next_data())["statusChanged"] for who, client in clients.items()}
+        for who, event in got.items():
+            assert event["entityId"] == lab["id"] and event["entity"]["website"] == website, (who, event)
+            if query is LAB_STATUS:
+                assert event["actorLab"] == {"name": "OpenAI"} and event["actorAgency"] is None, event
+            else:
+                assert event["entity"]["availableTransitions"] == own[who], (who, event)
+        for client in clients.values():
+            await client.close()
+        await subscriptions_open(served, 0)
+        after = await steady_metrics(served)
+        assert after["hub_event_executions_total"] - before["hub_event_executions_total"] == executions, query
