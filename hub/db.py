@@ -145,6 +145,67 @@ def resolve_database(settings: Settings) -> DatabaseTarget:
     return DatabaseTarget(url=embedded.url_for(DATABASE_NAME), embedded=embedded)
 
 
+# --------------------------------------------------------------------------------------------------- urls
+
+
+class DatabaseSettingsError(ValueError):
+    """The database settings cannot work together (the message names the settings)."""
+
+
+@dataclass(frozen=True)
+class DatabaseUrls:
+    """Where each kind of the hub's work connects (docs/operators.md, "Beyond one machine").
+
+    owner: the tables' owner (migrations, the hub's own pools); may go through a pooler.
+    request: what requests log in with (HUB_REQUEST_DATABASE_URL); the owner's URL when that is unset, and then the
+        request pool acts as the request role by `set role` on each connection (`set_role`).
+    direct: straight to the primary, for what is session-scoped: LISTEN, the migrations' lock, the scheduler's and
+        the webhook worker's advisory locks (HUB_DIRECT_DATABASE_URL, else the owner's URL).
+    replica: a streaming replica for reads, logged in as the request role (HUB_REPLICA_DATABASE_URL), or None.
+    pooled: a pooler in transaction mode is between the hub and PostgreSQL (HUB_DATABASE_POOLER=transaction): every
+        pool keeps no prepared statement (`create_pool(pooled=True)`) and nothing session-scoped.
+    set_role: requests log in as the owner and take the request role with `set role` (no HUB_REQUEST_DATABASE_URL;
+        refused when pooled, where a session setting would not hold).
+    """
+
+    owner: str
+    request: str
+    direct: str
+    replica: str | None = None
+    pooled: bool = False
+    set_role: bool = True
+
+    def __repr__(self) -> str:  # URLs may carry passwords
+        return f"DatabaseUrls(pooled={self.pooled}, set_role={self.set_role}, replica={self.replica is not None})"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, database_url: str | None = None) -> DatabaseUrls:
+        """The URLs the settings give; `database_url` is the owner's URL once resolved (the embedded server's when
+        HUB_DATABASE_URL is unset). Raises DatabaseSettingsError for settings that cannot work together."""
+        owner = database_url or settings.database_url
+        if not owner:
+            raise DatabaseSettingsError("HUB_DATABASE_URL is not set (and no embedded server was started)")
+        pooled = settings.database_pooler == "transaction"
+        if settings.database_pooler not in ("none", "transaction"):
+            raise DatabaseSettingsError(
+                f"HUB_DATABASE_POOLER must be none or transaction, not {settings.database_pooler!r}"
+            )
+        if pooled and not settings.request_database_url:
+            raise DatabaseSettingsError(
+                "HUB_DATABASE_POOLER=transaction needs HUB_REQUEST_DATABASE_URL: through a transaction pooler the "
+                "request role cannot be taken with `set role` once per connection, so requests must log in as a "
+                'role of their own that row-level security holds (docs/operators.md, "Beyond one machine")'
+            )
+        return cls(
+            owner=owner,
+            request=settings.request_database_url or owner,
+            direct=settings.direct_database_url or owner,
+            replica=settings.replica_database_url,
+            pooled=pooled,
+            set_role=settings.request_database_url is None,
+        )
+
+
 # --------------------------------------------------------------------------------------------------- pool
 
 
@@ -224,6 +285,7 @@ async def create_pool(
     max_size: int = 10,
     connect_timeout: float = 5.0,
     app_role: bool = True,
+    set_role: bool = True,
     pooled: bool = False,
 ) -> Pool:
     """A pool with JSON codecs and UTC sessions. `app_role`: its connections act as APP_ROLE, under row-level
@@ -231,7 +293,9 @@ async def create_pool(
     connection gives up after `connect_timeout` seconds (asyncpg waits 60 by default), so that an unreachable server
     fails requests fast. `pooled`: a pooler in transaction mode is between the hub and PostgreSQL
     (HUB_DATABASE_POOLER=transaction), which keeps no prepared statement from one transaction to the next: asyncpg
-    keeps none either."""
+    keeps none either. `set_role` (with `app_role`): the URL logs in as the tables' owner and each connection takes
+    APP_ROLE with `set role`; without it the URL logs in as a login role of its own that is a member of APP_ROLE
+    (HUB_REQUEST_DATABASE_URL, DatabaseUrls.set_role), and check_app_role refuses it if RLS would not hold."""
     pool = Pool(
         url,
         min_size=min_size,
@@ -239,7 +303,7 @@ async def create_pool(
         # asyncpg.create_pool's defaults, which it passes on to the pool it builds
         max_queries=50000,
         max_inactive_connection_lifetime=300.0,
-        init=_init_app_connection if app_role else _init_connection,
+        init=_init_app_connection if app_role and set_role else _init_connection,
         # requests leave nothing on a connection but their transaction, which asyncpg rolls back if it is still
         # open: the default reset (RESET ALL, UNLISTEN, CLOSE ALL, a round trip per release) is not needed
         reset=_nothing_to_reset if app_role else None,
