@@ -45,23 +45,24 @@ def bouncer() -> Iterator[Bounced]:
 
 def hub_settings(bouncer: Bounced, **changes: Any) -> Settings:
     """A node as docs/operators.md deploys one behind PgBouncer."""
+    node_settings: dict[str, Any] = {
+        "request_database_url": bouncer.request_url,
+        "direct_database_url": bouncer.direct_url,
+        "database_pooler": "transaction",
+        "pool_min_size": 1,
+        "pool_max_size": 10,
+        "scheduler_enabled": False,
+        "webhooks_enabled": False,
+        "webhook_secret_key": new_key(),
+    }
     return dataclasses.replace(
-        Settings.from_env().with_(database_url=bouncer.owner_bounced_url),
-        request_database_url=bouncer.request_url,
-        direct_database_url=bouncer.direct_url,
-        database_pooler="transaction",
-        pool_min_size=1,
-        pool_max_size=10,
-        scheduler_enabled=False,
-        webhooks_enabled=False,
-        webhook_secret_key=new_key(),
-        **changes,
+        Settings.from_env().with_(database_url=bouncer.owner_bounced_url), **{**node_settings, **changes}
     )
 
 
 @asynccontextmanager
-async def node(bouncer: Bounced) -> AsyncIterator[tuple[Any, Api]]:
-    settings = hub_settings(bouncer)
+async def node(bouncer: Bounced, **changes: Any) -> AsyncIterator[tuple[Any, Api]]:
+    settings = hub_settings(bouncer, **changes)
     app = create_app(settings, database_url=bouncer.owner_bounced_url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -247,3 +248,55 @@ async def test_hub_serve_behind_pgbouncer_listens_and_locks_on_the_direct_connec
         # scheduler's, which holds the lock
         assert len(direct) >= 2
         assert len(lock_holders) == 1 and lock_holders[0]["client_addr"] is not None
+
+
+async def test_webhook_workers_behind_pgbouncer_deliver_each_event_once_in_order(bouncer: Bounced) -> None:
+    """The node's webhook worker and two more (as other processes would be) on PgBouncer, their endpoint locks on the
+    direct connection: one at a time delivers, so each event arrives once and in order. (Session advisory locks
+    taken through the pooler would be taken and released on whichever server connection came up.)"""
+    from hub.webhooks.worker import WebhookWorker
+    from tests.test_webhooks import finding_flow, move, register, webhook_settings
+    from tests.webhook_receiver import Receiver
+
+    fast = webhook_settings(bouncer.owner_bounced_url)
+    changes = {
+        name: getattr(fast, name)
+        for name in (
+            "webhooks_enabled",
+            "webhook_secret_key",
+            "webhook_allowed_networks",
+            "webhook_allow_http",
+            "webhook_poll_seconds",
+            "webhook_backoff_seconds",
+            "webhook_backoff_max_seconds",
+            "webhook_timeout_seconds",
+        )
+    }
+    receiver = await Receiver().start()
+    try:
+        async with node(bouncer, **changes) as (app, api):
+            assert app.state.webhooks.lock_pool is not app.state.webhooks.pool
+            admin = await api.token(agency="CISA", role="ADMIN")
+            analyst = await api.token(agency="CISA", role="ANALYST")
+            made = await register(api, admin, receiver.url, entityKinds=["FINDING"])
+            settings = hub_settings(bouncer, **changes)
+            others = [
+                WebhookWorker(bouncer.owner_bounced_url, settings, lock_url=bouncer.direct_url, pooled=True)
+                for _ in (1, 2)
+            ]
+            for worker in others:
+                await worker.start()
+            try:
+                finding = await finding_flow(api, analyst)
+                for version, to in enumerate(("TRIAGED", "VALIDATED", "COORDINATING", "DISCLOSED"), start=1):
+                    await move(api, analyst, finding, to, version)
+                got = await receiver.wait_for(5)
+                await asyncio.sleep(0.5)
+            finally:
+                for worker in others:
+                    await worker.stop()
+    finally:
+        await receiver.stop()
+    ids = [int(r.id) for r in receiver.received]
+    assert len(ids) == 5 and ids == sorted(set(ids)), ids
+    assert all(r.verify(made["secret"]) for r in got)
