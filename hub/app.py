@@ -825,7 +825,8 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             pooled=urls.pooled,
         )
         # reads (queries, TAXII) on a streaming replica when one is set (hub/replicas.py); everything else here
-        replica_url = settings.replica_database_url
+        # (as the request role: logged in as it, or as the owner with `set role` like the request pool)
+        replica_url = urls.replica
 
         async def open_replica() -> asyncpg.Pool:
             assert replica_url is not None
@@ -834,7 +835,8 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
                 min_size=settings.pool_min_size,
                 max_size=settings.pool_max_size,
                 connect_timeout=settings.database_connect_timeout_seconds,
-                pooled=settings.database_pooler == "transaction",
+                set_role=urls.set_role,
+                pooled=urls.pooled,
             )
 
         app.state.reads = ReadRouter(

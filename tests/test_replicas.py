@@ -16,14 +16,18 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+import pytest
 
 from hub import db
 from hub.app import create_app
 from hub.auth import create_principal_with_token
+from hub.db import UnsafeRole
 from hub.replicas import READ_FROM_HEADER, TOKEN_HEADER, ReadRouter, parse_lsn
 from hub.settings import Settings
 from hub.webhooks.secrets import new_key
+from tests.conftest import Server
 from tests.replica import Replica, replayed_to
+from tests.test_pooler import as_user, login_role
 
 TAXII = "application/taxii+json;version=2.1"
 REGISTER = "mutation($input: RegisterLabInput!) { registerLab(input: $input) { lab { id name } errors { message } } }"
@@ -67,10 +71,15 @@ class Hub:
 
 
 @asynccontextmanager
-async def hub_on(primary_url: str, replica: Replica, **changes: Any) -> AsyncIterator[Hub]:
-    """The hub in process, with the replica's copy of the same database as HUB_REPLICA_DATABASE_URL."""
+async def hub_on(
+    primary_url: str, replica: Replica, *, replica_user: str | None = None, **changes: Any
+) -> AsyncIterator[Hub]:
+    """The hub in process, with the replica's copy of the same database as HUB_REPLICA_DATABASE_URL (logged in as
+    `replica_user` when given)."""
     replica_url = replica.url_for(database_of(primary_url))
     await replayed_to(primary_url, replica_url)
+    if replica_user is not None:
+        replica_url = as_user(replica_url, replica_user)
     settings = dataclasses.replace(
         Settings.from_env().with_(database_url=primary_url),
         scheduler_enabled=False,
@@ -142,6 +151,31 @@ async def test_reads_go_to_the_replica_and_answer_as_the_primary_would(fresh_url
         assert page.status_code == 200, page.text
         assert page.headers[READ_FROM_HEADER] == "replica"
         assert await metric(hub, 'hub_reads_total{target="replica"}') >= before + 3
+
+
+async def test_the_replica_logs_in_as_the_request_login_role(
+    pg_server: Server, fresh_url: str, replica: Replica
+) -> None:
+    """With HUB_REQUEST_DATABASE_URL (and a transaction pooler's settings), the replica's URL logs in as the same
+    login role, with no `set role`: reads run on the replica as that role, under row-level security; a replica URL
+    whose role could bypass it (a superuser without `set role`) keeps the hub from starting, naming the setting."""
+    async with login_role(pg_server) as role:
+        async with hub_on(
+            fresh_url,
+            replica,
+            replica_user=role,
+            request_database_url=as_user(fresh_url, role),
+            database_pooler="transaction",
+        ) as hub:
+            read = await hub.post(LABS)
+            assert read.status_code == 200 and read.headers[READ_FROM_HEADER] == "replica", read.text
+            async with hub.router.replica.acquire() as con:  # type: ignore[union-attr]
+                assert await con.fetchval("select current_user") == role
+        with pytest.raises(UnsafeRole, match="HUB_REPLICA_DATABASE_URL"):
+            async with hub_on(
+                fresh_url, replica, replica_user="postgres", request_database_url=as_user(fresh_url, role)
+            ):
+                pass
 
 
 async def test_read_your_writes_holds_with_the_token(fresh_url: str, replica: Replica) -> None:
