@@ -431,7 +431,9 @@ class GraphQLEndpoint:
                 session = Session(con, principal, self.settings.statement_timeout_ms)
                 compiled, result = await self._run(session, query, document, operation, variables, request_id)
                 if operation.operation == OperationType.MUTATION and not connection_lost(con):
-                    record["consistencyToken"] = await current_position(con)
+                    position = await current_position(con)
+                    if position is not None:
+                        record["consistencyToken"] = position
                 record["readFrom"] = "primary"
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             if database_unavailable(error) or (held and connection_lost(con)):
@@ -824,8 +826,8 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             app_role=False,
             pooled=urls.pooled,
         )
-        # reads (queries, TAXII) on a streaming replica when one is set (hub/replicas.py); everything else here
-        # (as the request role: logged in as it, or as the owner with `set role` like the request pool)
+        # reads (queries, TAXII's objects) on a streaming replica when one is set (hub/replicas.py), as the request
+        # role (logged in as it, or as the owner with `set role` like the request pool); all else on the pools above
         replica_url = urls.replica
 
         async def open_replica() -> asyncpg.Pool:

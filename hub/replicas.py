@@ -57,11 +57,6 @@ def parse_lsn(text: str) -> int:
     return (int(high, 16) << 32) | int(low, 16)
 
 
-def format_lsn(position: int) -> str:
-    """A WAL position as PostgreSQL prints it."""
-    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
-
-
 def parse_token(raw: str | None) -> int | None:
     """The WAL position of a request's `Hub-Consistency-Token` header; None when it sent none (or an empty one)."""
     if raw is None or not raw.strip():
@@ -81,9 +76,16 @@ def recovery_conflict(error: BaseException | None) -> bool:
     return isinstance(error, asyncpg.TransactionRollbackError) and "conflict with recovery" in str(error)
 
 
-async def current_position(con: asyncpg.Connection) -> str:
-    """The primary's WAL position now, as the consistency token of what committed before (a mutation's answer)."""
-    return str(await con.fetchval("select pg_current_wal_lsn()::text"))
+async def current_position(con: asyncpg.Connection) -> str | None:
+    """The primary's WAL position now, as the consistency token of what committed before it (a mutation's answer):
+    its commit record was flushed when the commit returned (synchronous_commit on, PostgreSQL's default), so the
+    position written so far is at or past it. None when the database cannot say (it went away after the commit):
+    the answer then carries no token rather than fail a write that was made."""
+    try:
+        return str(await con.fetchval("select pg_current_wal_lsn()::text"))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        log.warning("no consistency token for a mutation's answer: %s", type(error).__name__)
+        return None
 
 
 class RetryOnPrimary(Exception):
