@@ -905,7 +905,12 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
         if not events.listener_connected:
             return JSONResponse({"status": "not ready", "reason": "event listener reconnecting"}, status_code=503)
-        return JSONResponse({"status": "ready", "subscriptions": len(events.subscribers)})
+        body: dict[str, Any] = {"status": "ready", "subscriptions": len(events.subscribers)}
+        reads: ReadRouter = request.app.state.reads
+        if reads.has_replica:
+            # said, never a reason to be unready: the primary answers reads while the replica is skipped
+            body["replica"] = reads.usable() or "up"
+        return JSONResponse(body)
 
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.render()

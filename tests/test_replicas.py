@@ -266,11 +266,14 @@ async def test_a_stopped_replica_is_skipped_until_it_is_back(fresh_url: str, rep
                 assert response.headers[READ_FROM_HEADER] == "primary"
             await hub.router.check()
             assert await metric(hub, "hub_replica_up") == 0
+            ready = await hub.client.get("/readyz")  # the node stays ready: the primary answers
+            assert ready.status_code == 200 and ready.json()["replica"] == "down", ready.text
         finally:
             replica.start()
         await replayed_to(fresh_url, replica.url_for(database_of(fresh_url)))
         await hub.router.check()
         assert await metric(hub, "hub_replica_up") == 1
+        assert (await hub.client.get("/readyz")).json()["replica"] == "up"
         assert (await hub.post(LABS)).headers[READ_FROM_HEADER] == "replica"
 
 
