@@ -15,7 +15,16 @@ from datetime import UTC
 from typing import Any
 
 from hub.auth import TokenError, create_principal_with_token, token_prefix
-from hub.db import DatabaseTarget, EmbeddedNotInstalled, SchemaBehind, check_schema, connect, migrate, resolve_database
+from hub.db import (
+    DatabaseSettingsError,
+    DatabaseTarget,
+    EmbeddedNotInstalled,
+    SchemaBehind,
+    check_schema,
+    connect,
+    migrate,
+    resolve_database,
+)
 from hub.settings import Settings
 
 log = logging.getLogger("hub.cli")
@@ -40,12 +49,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-async def _schema_ready(settings: Settings, url: str, *, migrate_now: bool) -> list[str]:
+async def _schema_ready(target: DatabaseTarget, *, migrate_now: bool) -> list[str]:
     """Apply this release's pending migrations (returns their versions), or with `migrate_now` false only check that
-    none is pending (check_schema; SchemaBehind when one is). Migrations go through the direct connection
-    (HUB_DIRECT_DATABASE_URL, else `url`): their advisory lock is session-scoped, which a transaction pooler does not
-    keep (docs/operators.md, "Rolling upgrades")."""
-    con = await connect((settings.direct_database_url or url) if migrate_now else url)
+    none is pending (check_schema; SchemaBehind when one is). Through the direct connection (HUB_DIRECT_DATABASE_URL,
+    else HUB_DATABASE_URL): the migrations' advisory lock is session-scoped, which a transaction pooler does not keep
+    (docs/operators.md, "Rolling upgrades")."""
+    con = await connect(target.direct_url)
     try:
         if migrate_now:
             return await migrate(con)
@@ -69,8 +78,8 @@ def _with_database(args: argparse.Namespace, work: Callable[[Any, Settings], Awa
 
         async def run() -> int:
             # with HUB_MIGRATE_ON_START=off only `hub migrate` changes the schema; the other commands check it
-            await _schema_ready(settings, target.url, migrate_now=settings.migrate_on_start)
-            con = await connect(target.url)
+            await _schema_ready(target, migrate_now=settings.migrate_on_start)
+            con = await connect(target.direct_url)
             try:
                 return await work(con, settings)
             finally:
@@ -86,11 +95,12 @@ def _with_database(args: argparse.Namespace, work: Callable[[Any, Settings], Awa
 
 async def _prepare(settings: Settings, target: DatabaseTarget, *, demo: bool) -> list[tuple[str, str, str]]:
     """Migrate (or with HUB_MIGRATE_ON_START=off check that nothing is pending); with demo, load the demo data and
-    issue fresh demo tokens (returns who, role, token)."""
-    applied = await _schema_ready(settings, target.url, migrate_now=settings.migrate_on_start)
+    issue fresh demo tokens (returns who, role, token). Through the direct URL: the migrations' lock is a session's
+    (HUB_DIRECT_DATABASE_URL, docs/operators.md)."""
+    applied = await _schema_ready(target, migrate_now=settings.migrate_on_start)
     if applied:
         print(f"applied migrations: {', '.join(applied)}")
-    con = await connect(target.url)
+    con = await connect(target.direct_url)
     try:
         if not demo:
             return []
@@ -151,7 +161,7 @@ def _serve(args: argparse.Namespace, settings: Settings, target: DatabaseTarget,
 
     tokens = asyncio.run(_prepare(settings, target, demo=args.demo))
     if settings.production:
-        demo_tokens = asyncio.run(_active_demo_tokens(target.url))
+        demo_tokens = asyncio.run(_active_demo_tokens(target.direct_url))
         if demo_tokens:
             print(
                 f"hub serve: refusing to run in production with {demo_tokens} active demo token(s); "
@@ -194,9 +204,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     try:
 
         async def run() -> int:
-            applied = await _schema_ready(settings, target.url, migrate_now=True)
+            applied = await _schema_ready(target, migrate_now=True)
             print(f"applied migrations: {', '.join(applied)}" if applied else "no migration was pending")
-            con = await connect(target.url)
+            con = await connect(target.direct_url)
             try:
                 version = await con.fetchval("select max(version) from schema_migrations")
             finally:
@@ -534,6 +544,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except EmbeddedNotInstalled as missing:
         print(f"hub {args.command}: {missing}", file=sys.stderr)
+        return 2
+    except DatabaseSettingsError as error:
+        print(f"hub: {error}", file=sys.stderr)
         return 2
     except SchemaBehind as behind:
         print(f"hub {args.command}: {behind}", file=sys.stderr)
