@@ -63,10 +63,11 @@ def serve(
     demo: bool = True,
     args: Sequence[str] = (),
     cwd: Path | None = None,
+    hub: Sequence[str] = HUB,
 ) -> Iterator[Served]:
     """Run `hub serve [--demo] ARGS` on its own embedded PostgreSQL in data_dir (or on HUB_DATABASE_URL when `env`
     names one) until the generator is closed. `cwd`: run the `hub` package found there (another release's code,
-    tests/test_rolling_upgrade.py) rather than this checkout's."""
+    tests/test_rolling_upgrade.py) rather than this checkout's; `hub`: the command (another installation's, say)."""
     port = free_port()
     extra = env or {}
     # one worker unless a test asks for more: most tests follow one process's log and state
@@ -74,7 +75,7 @@ def serve(
     env.pop("HUB_DATABASE_URL", None)
     env.update(extra)
     proc = subprocess.Popen(
-        [*HUB, "serve", *(["--demo"] if demo else []), *args],
+        [*hub, "serve", *(["--demo"] if demo else []), *args],
         env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,
