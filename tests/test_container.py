@@ -26,7 +26,7 @@ from hub.auth import create_principal_with_token
 from hub.webhooks.secrets import new_key
 from tests.conftest import Server, scratch_folder
 from tests.live import free_port, graphql_data, serve
-from tests.releases import ROOT
+from tests.releases import ROOT, version_being_made
 
 BIN = Path(sys.executable).parent
 
@@ -206,6 +206,8 @@ def test_the_compose_file_wires_the_topology() -> None:
         assert "@pgbouncer-replica:" in env["HUB_REPLICA_DATABASE_URL"]
         assert set(env) <= documented, set(env) - documented
     assert services["migrate"]["command"] == ["migrate"]
+    # the image is tagged with the version being made (releases.toml says to change both when cutting a release)
+    assert {services[name]["image"] for name in ("migrate", "hub1")} == {f"frontier-hub:{version_being_made()}"}
     for service in services.values():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
