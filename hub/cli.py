@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Any
 
+import asyncpg
+
 from hub.auth import TokenError, create_principal_with_token, token_prefix
 from hub.db import (
     DatabaseSettingsError,
@@ -28,6 +30,16 @@ from hub.db import (
 from hub.settings import Settings
 
 log = logging.getLogger("hub.cli")
+
+# what a command meets when the database's URL leads nowhere: no server there, no such host, or a login refused
+CANNOT_CONNECT = (
+    ConnectionError,
+    socket.gaierror,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+)
 
 
 def _database_options(parser: argparse.ArgumentParser) -> None:
@@ -550,6 +562,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SchemaBehind as behind:
         print(f"hub {args.command}: {behind}", file=sys.stderr)
+        return 1
+    except CANNOT_CONNECT as error:
+        print(
+            f"hub {args.command}: cannot connect to PostgreSQL ({type(error).__name__}: {error}); check "
+            "HUB_DATABASE_URL (--database-url) and HUB_DIRECT_DATABASE_URL, which the command connects through",
+            file=sys.stderr,
+        )
         return 1
 
 

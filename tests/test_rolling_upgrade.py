@@ -206,3 +206,17 @@ async def test_the_previous_release_and_this_one_serve_side_by_side_on_one_datab
             assert previous.proc.poll() is None
         errors = [line for line in previous.output + current.output if '"level":"error"' in line.replace(" ", "")]
         assert not errors and not any("Traceback" in line for line in previous.output + current.output), errors
+
+
+async def test_hub_migrate_goes_through_the_direct_url(empty_url: str) -> None:
+    """The migrations' lock is a session's: `hub migrate` uses HUB_DIRECT_DATABASE_URL alone, here with
+    HUB_DATABASE_URL pointing at a port where nothing listens (as a pooler's URL would be useless for it)."""
+    nowhere = f"postgresql://nobody@127.0.0.1:{free_port()}/frontier_hub"
+    done = await asyncio.to_thread(hub_command, "migrate", url=nowhere, env={"HUB_DIRECT_DATABASE_URL": empty_url})
+    assert done.returncode == 0, done.stderr
+    assert len(await applied_versions(empty_url)) == len(db.load_migrations())
+    # and without the direct URL, the same command meets the unreachable one
+    failed = await asyncio.to_thread(hub_command, "migrate", url=nowhere)
+    assert failed.returncode == 1
+    assert "hub migrate: cannot connect to PostgreSQL (ConnectionRefusedError" in failed.stderr, failed.stderr
+    assert "Traceback" not in failed.stderr
