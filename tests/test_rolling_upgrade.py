@@ -22,6 +22,7 @@ from hub.auth import create_principal_with_token
 from tests.conftest import Server, scratch_folder
 from tests.live import HUB, GraphQLWs, Served, free_port, graphql_data, serving
 from tests.releases import ROOT, export_release, previous_release, release_migrations
+from tests.test_pooler import as_user, login_role
 
 STATUS = """subscription($since: String) { statusChanged(kinds: [FINDING], since: $since) {
   cursor entityId action entity { id ... on Finding { title } } } }"""
@@ -146,14 +147,17 @@ def report(served: Served, token: str, title: str) -> dict[str, Any]:
     return dict(data["reportFinding"]["finding"])
 
 
-async def test_the_previous_release_and_this_one_serve_side_by_side_on_one_database(empty_url: str) -> None:
+async def test_the_previous_release_and_this_one_serve_side_by_side_on_one_database(
+    pg_server: Server, empty_url: str
+) -> None:
     """The upgrade as operators run it: the previous release serves its schema; this release's `hub migrate` runs
-    once while it serves; this release's nodes start with --no-migrate beside it; both answer reads and writes, and
-    a subscription on either receives the writes made through the other."""
+    once while it serves; a node of this release starts with --no-migrate beside it (its requests logging in as a
+    role of their own, HUB_REQUEST_DATABASE_URL, where the previous release takes the request role with `set role`);
+    both answer reads and writes, and a subscription on either receives the writes made through the other."""
     release = previous_release()
     with scratch_folder("hub-test-previous-release-") as folder:
         old = export_release(release, folder)
-        old_settings = {"HUB_EVENTS_POLL_SECONDS": "0.5"}
+        settings = {"HUB_EVENTS_POLL_SECONDS": "0.5"}
         # the database as the previous release left it: its migrations, and data
         for command in (["migrate"], ["demo"]):
             done = await asyncio.to_thread(hub_command, *command, url=empty_url, cwd=old)
@@ -169,43 +173,56 @@ async def test_the_previous_release_and_this_one_serve_side_by_side_on_one_datab
         finally:
             await con.close()
 
-        with serving(empty_url, old_settings, cwd=old) as previous:
+        with serving(empty_url, settings, cwd=old) as previous:
             before = await asyncio.to_thread(report, previous, cisa, "reported before the upgrade")
 
             # this release's migrations, once, while the previous release serves
             migrated = await asyncio.to_thread(hub_command, "migrate", url=empty_url)
             assert migrated.returncode == 0, migrated.stderr
             added = sorted(
-                name.partition("_")[0] for name in set(os.listdir(ROOT / "sql")) - set(release_migrations(release))
+                name.partition("_")[0]
+                for name in {p.name for p in (ROOT / "sql").glob("*.sql")} - set(release_migrations(release))
             )
-            assert migrated.stdout.startswith(f"applied migrations: {', '.join(added)}" if added else "no migration"), (
-                migrated.stdout
-            )
+            expected = f"applied migrations: {', '.join(added)}" if added else "no migration was pending"
+            assert migrated.stdout.startswith(expected), migrated.stdout
 
-            with serving(empty_url, old_settings, args=["--no-migrate"]) as current:
-                # reads and writes through both, each seeing the other's
-                seen = await asyncio.to_thread(graphql_data, current, cisa, READ, id=before["id"])
-                assert seen["node"]["title"] == "reported before the upgrade"
-                for writer, reader in ((current, previous), (previous, current)):
-                    made = await asyncio.to_thread(report, writer, cisa, f"through {writer.url}")
-                    seen = await asyncio.to_thread(graphql_data, reader, epa, READ, id=made["id"])
-                    assert seen["node"] == {**seen["node"], "id": made["id"], "title": f"through {writer.url}"}
+            async with login_role(pg_server) as request_role:
+                current_settings = {**settings, "HUB_REQUEST_DATABASE_URL": as_user(empty_url, request_role)}
+                with serving(empty_url, current_settings, args=["--no-migrate"]) as current:
+                    # reads and writes through both, each seeing the other's
+                    seen = await asyncio.to_thread(graphql_data, current, cisa, READ, id=before["id"])
+                    assert seen["node"]["title"] == "reported before the upgrade"
+                    for writer, reader in ((current, previous), (previous, current)):
+                        made = await asyncio.to_thread(report, writer, cisa, f"through {writer.url}")
+                        seen = await asyncio.to_thread(graphql_data, reader, epa, READ, id=made["id"])
+                        assert seen["node"]["id"] == made["id"] and seen["node"]["title"] == f"through {writer.url}"
 
-                # a subscription on each node receives a write made through the other
-                for listener, writer in ((previous, current), (current, previous)):
-                    client = await GraphQLWs.open(listener.url, epa)
-                    await client.acked()
-                    await client.subscribe(STATUS, {})
-                    await asyncio.sleep(0.5)
-                    made = await asyncio.to_thread(report, writer, cisa, f"live through {writer.url}")
-                    event = (await client.next_data())["statusChanged"]
-                    assert event["entityId"] == made["id"], event
-                    assert event["entity"]["title"] == f"live through {writer.url}"
-                    await client.close()
-            # the previous release served to the end, with no error in its log
+                    # a subscription on each node receives a write made through the other
+                    for listener, writer in ((previous, current), (current, previous)):
+                        client = await GraphQLWs.open(listener.url, epa)
+                        await client.acked()
+                        await client.subscribe(STATUS, {})
+                        await asyncio.sleep(0.5)
+                        made = await asyncio.to_thread(report, writer, cisa, f"live through {writer.url}")
+                        event = (await client.next_data())["statusChanged"]
+                        assert event["entityId"] == made["id"], event
+                        assert event["entity"]["title"] == f"live through {writer.url}"
+                        await client.close()
+                    # the node of this release holds its request connections as the login role
+                    con = await db.connect(empty_url)
+                    try:
+                        logged_in = await con.fetchval(
+                            "select count(*) from pg_stat_activity where usename = $1 and datname = current_database()",
+                            request_role,
+                        )
+                    finally:
+                        await con.close()
+                    assert logged_in > 0
+            # the previous release served to the end
             assert previous.proc.poll() is None
-        errors = [line for line in previous.output + current.output if '"level":"error"' in line.replace(" ", "")]
-        assert not errors and not any("Traceback" in line for line in previous.output + current.output), errors
+        logs = previous.output + current.output
+        errors = [line for line in logs if '"level":"error"' in line.replace(" ", "") or "Traceback" in line]
+        assert not errors, errors
 
 
 async def test_hub_migrate_goes_through_the_direct_url(empty_url: str) -> None:
