@@ -334,8 +334,10 @@ async def create_pool(
         max_inactive_connection_lifetime=300.0,
         init=_init_app_connection if app_role and set_role else _init_connection,
         # requests leave nothing on a connection but their transaction, which asyncpg rolls back if it is still
-        # open: the default reset (RESET ALL, UNLISTEN, CLOSE ALL, a round trip per release) is not needed
-        reset=_nothing_to_reset if app_role else None,
+        # open: the default reset (RESET ALL, UNLISTEN, CLOSE ALL, a round trip per release) is not needed. Behind a
+        # transaction pooler nothing is session-scoped on any pool, and a reset would run on whichever server
+        # connection the pooler picks, maybe one another client's transaction gets next: none there either
+        reset=_nothing_to_reset if app_role or pooled else None,
         loop=None,
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,
