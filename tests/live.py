@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,9 +56,18 @@ class Served:
         return found
 
 
-def serve(data_dir: Path, *, env: dict[str, str] | None = None, demo: bool = True) -> Iterator[Served]:
-    """Run `hub serve [--demo]` on its own embedded PostgreSQL in data_dir (or on HUB_DATABASE_URL when `env` names
-    one) until the generator is closed."""
+def serve(
+    data_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    demo: bool = True,
+    args: Sequence[str] = (),
+    cwd: Path | None = None,
+    hub: Sequence[str] = HUB,
+) -> Iterator[Served]:
+    """Run `hub serve [--demo] ARGS` on its own embedded PostgreSQL in data_dir (or on HUB_DATABASE_URL when `env`
+    names one) until the generator is closed. `cwd`: run the `hub` package found there (another release's code,
+    tests/test_rolling_upgrade.py) rather than this checkout's; `hub`: the command (another installation's, say)."""
     port = free_port()
     extra = env or {}
     # one worker unless a test asks for more: most tests follow one process's log and state
@@ -66,8 +75,9 @@ def serve(data_dir: Path, *, env: dict[str, str] | None = None, demo: bool = Tru
     env.pop("HUB_DATABASE_URL", None)
     env.update(extra)
     proc = subprocess.Popen(
-        [*HUB, "serve", *(["--demo"] if demo else [])],
+        [*hub, "serve", *(["--demo"] if demo else []), *args],
         env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -109,12 +119,14 @@ def serve(data_dir: Path, *, env: dict[str, str] | None = None, demo: bool = Tru
 
 
 @contextmanager
-def serving(database_url: str, env: dict[str, str] | None = None) -> Iterator[Served]:
-    """`hub serve` (no demo, no scheduler, no webhook worker unless `env` turns it on) on the database at
-    `database_url` until the block ends."""
+def serving(
+    database_url: str, env: dict[str, str] | None = None, *, args: Sequence[str] = (), cwd: Path | None = None
+) -> Iterator[Served]:
+    """`hub serve ARGS` (no demo, no scheduler, no webhook worker unless `env` turns it on) on the database at
+    `database_url` until the block ends; `cwd` as for `serve`."""
     with scratch_folder("hub-test-serve-") as folder:
         settings = {"HUB_DATABASE_URL": database_url, "HUB_SCHEDULER": "off", "HUB_WEBHOOKS": "off", **(env or {})}
-        running = serve(folder, env=settings, demo=False)
+        running = serve(folder, env=settings, demo=False, args=args, cwd=cwd)
         try:
             yield next(running)
         finally:
