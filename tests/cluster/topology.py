@@ -363,9 +363,9 @@ log_disconnections = 0
         self.bouncers.append(bouncer)
         self._wait_port(port, bouncer)
 
-    def _node(self, number: int, port: int) -> Node:
+    def _node(self, number: int, port: int, *, reuse: bool = False) -> Node:
         folder = self.root / f"node{number}"
-        folder.mkdir()
+        folder.mkdir(exist_ok=reuse)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
             "HUB_DATA_DIR": str(folder),
@@ -442,6 +442,16 @@ backend nodes
 
     # ------------------------------------------------------------------------------------------- faults
 
+    def reconfigure_nodes(self, *, replica: bool) -> None:
+        """Restart every node (SIGTERM, one at a time, as a rolling restart) with or without the replica setting."""
+        self.replica = replica
+        for number, node in enumerate(self.nodes):
+            node.stop()
+            fresh = self._node(number + 1, node.port, reuse=True)
+            fresh.start()
+            fresh.wait_ready()
+            self.nodes[number] = fresh
+
     def restart_node(self, node: Node) -> float:
         """Start a node again after a fault; the seconds until it is ready."""
         node.start()
@@ -451,7 +461,8 @@ backend nodes
         """How far the replica's replay is behind the primary's WAL, in bytes."""
         position = await self.primary.fetchval("select pg_current_wal_lsn()::text")
         replayed = await self.standby.fetchval("select pg_last_wal_replay_lsn()::text")
-        return int(await self.primary.fetchval("select pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)", position, replayed))
+        diff = "select pg_wal_lsn_diff($1::text::pg_lsn, $2::text::pg_lsn)::bigint"
+        return int(await self.primary.fetchval(diff, position, replayed))
 
     async def replica_caught_up(self, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
