@@ -7,8 +7,7 @@ HUB_PORT ?= 8000
 # the benchmark's harness (bench/subscriptions.py predates the lint rules it would break)
 BENCH_LINTED := bench/__init__.py bench/data.py bench/harness.py bench/loadgen.py bench/mix.py bench/peer.py bench/report.py bench/run.py bench/dryrun.py bench/growth.py
 
-.PHONY: run test test-cluster install install-test schema docs lint clean bench bench-peer bench-docs bench-live bench-growth \
-	bench-cluster
+.PHONY: run test install install-test schema docs lint clean bench bench-peer bench-docs bench-live bench-growth
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +34,7 @@ test: install-test lint tests/http_audit/node_modules/.installed
 # The deployment of docs/operators.md ("Beyond one machine") on this machine, tests/cluster/: Debian's PostgreSQL 15
 # primary and streaming replica, PgBouncer in transaction mode, three `hub serve` nodes and HAProxy (installed with
 # apt-get when missing, by .ci/cluster-tools; as root)
+.PHONY: test-cluster
 test-cluster: install-test
 	bash .ci/cluster-tools
 	$(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
@@ -96,6 +96,8 @@ bench-live: install-test
 
 # The same topology under load (bench/cluster.py): reads with and without the replica, the replica's lag under writes,
 # the time to recover from each fault; figures in docs/operators.md ("Beyond one machine")
+.PHONY: bench-cluster
+BENCH_LINTED += bench/cluster.py
 bench-cluster: $(VENV)/.installed-bench $(VENV)/.installed-test
 	bash .ci/cluster-tools
 	$(BIN)/python -m bench.cluster $(BENCH_ARGS)
