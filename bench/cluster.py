@@ -126,17 +126,22 @@ async def node_killed(topology: Topology, clients: int, seconds: float) -> dict[
                 step += 1
             return client.attempts
 
+    marked: dict[str, float] = {}
+
     async def kill() -> float:
         await asyncio.sleep(2)
         at = time.monotonic()
         await asyncio.to_thread(victim.kill)
+        marked["down"] = await asyncio.to_thread(topology.wait_balancer, victim, "DOWN")
         return at
 
     killed_at, *made = await asyncio.gather(kill(), *(one(n) for n in range(clients)))
     attempts = [a for m in made for a in m]
     failed = [a for a in attempts if a.status != 200]
     after = [a for a in attempts if a.started > killed_at]
+    restart_at = time.monotonic()
     restarted = await asyncio.to_thread(topology.restart_node, victim)
+    await asyncio.to_thread(topology.wait_balancer, victim, "UP")
     return {
         "clients": clients,
         "attempts": len(attempts),
@@ -145,7 +150,9 @@ async def node_killed(topology: Topology, clients: int, seconds: float) -> dict[
         # from the kill to the end of the last failed attempt: how long clients saw failures (then retried)
         "failures_for_seconds": round(max((a.started + a.seconds for a in failed), default=killed_at) - killed_at, 2),
         "p99_ms_after_kill": round(percentile([a.seconds * 1000 for a in after], 0.99), 1),
+        "balancer_marks_down_after_seconds": round(marked["down"], 2),
         "restart_to_ready_seconds": round(restarted, 2),
+        "restart_to_balancer_up_seconds": round(time.monotonic() - restart_at, 2),
     }
 
 

@@ -179,6 +179,7 @@ async def test_a_node_killed_under_load(topology: Topology) -> None:
     cursors = [int(e["cursor"]) for e in subscriber.events]
     assert cursors == sorted(set(cursors)), "no event twice, none out of order"
     assert subscriber.connections[0] == victim.url and len(subscriber.connections) >= 2, subscriber.connections
+    assert topology.balancer_states()[victim.name].startswith("DOWN")
     # the node comes back and HAProxy sends to it again
     await asyncio.to_thread(topology.restart_node, victim)
     deadline = time.monotonic() + 20

@@ -392,6 +392,7 @@ log_disconnections = 0
         cfg.write_text(
             f"""global
     maxconn 4000
+    stats socket {folder / "admin.sock"} mode 600 level admin
 
 defaults
     mode http
@@ -419,14 +420,35 @@ backend nodes
         self.balancer = Process("haproxy", ["haproxy", "-db", "-f", str(cfg)], folder / "haproxy.log")
         self.balancer.start()
         self._wait_port(BALANCER_PORT, self.balancer)
-        # every node up in HAProxy's eyes: each answers a request in turn
+        # every node up in HAProxy's eyes
         deadline = time.monotonic() + 30
-        seen: set[str] = set()
-        while time.monotonic() < deadline and len(seen) < len(self.nodes):
-            with contextlib.suppress(httpx.TransportError):
-                httpx.get(self.url + "/healthz", timeout=2)
-            seen = {n.name for n in self.nodes if n.ready()}
-            time.sleep(0.2)
+        while set(self.balancer_states().values()) != {"UP"}:
+            if time.monotonic() > deadline:
+                raise TopologyError(f"HAProxy does not see every node up: {self.balancer_states()}")
+            time.sleep(0.1)
+
+    def balancer_states(self) -> dict[str, str]:
+        """Each node's state as HAProxy sees it (UP, DOWN, "UP 1/2"...), from its stats socket."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(self.root / "haproxy" / "admin.sock"))
+            s.sendall(b"show stat\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        lines = data.decode().splitlines()
+        header = lines[0].lstrip("# ").split(",")
+        name, state = header.index("svname"), header.index("status")
+        rows = [line.split(",") for line in lines[1:] if line.startswith("nodes,")]
+        return {row[name]: row[state] for row in rows if row[name] not in ("FRONTEND", "BACKEND")}
+
+    def wait_balancer(self, node: Node, state: str, seconds: float = 30) -> float:
+        """Wait until HAProxy sees `node` in `state` (UP or DOWN); the seconds it took."""
+        started = time.monotonic()
+        while not self.balancer_states()[node.name].startswith(state):
+            if time.monotonic() - started > seconds:
+                raise TopologyError(f"HAProxy does not see {node.name} {state} after {seconds:g} s")
+            time.sleep(0.02)
+        return time.monotonic() - started
 
     @staticmethod
     def _wait_port(port: int, process: Process, seconds: float = 30) -> None:
