@@ -349,6 +349,8 @@ pool_mode = transaction
 default_pool_size = {BOUNCER_POOL_SIZE}
 max_client_conn = 500
 server_reset_query =
+# after a failed login to the server (the replica restarting, say) try again after 1 s, not the default 15
+server_login_retry = 1
 logfile = {folder / "pgbouncer.log"}
 pidfile = {folder / "pgbouncer.pid"}
 log_connections = 0
