@@ -79,6 +79,12 @@ bench: $(VENV)/.installed-bench
 bench-growth: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.growth $(BENCH_ARGS)
 
+# what the statement cache off costs (HUB_DATABASE_POOLER=transaction); BENCH_ARGS=--pgbouncer adds a real PgBouncer
+.PHONY: bench-pooler
+BENCH_LINTED += bench/pooler.py
+bench-pooler: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.pooler $(BENCH_ARGS)
+
 # The hub beside PostGraphile 5 on the same database
 bench-peer: $(VENV)/.installed-bench bench/peer/node_modules/.installed
 	$(BIN)/python -m bench.peer $(BENCH_ARGS)

@@ -38,7 +38,7 @@ from strawberry.types import ExecutionResult
 from hub import graphiql, metrics
 from hub.access import Params
 from hub.auth import Principal, authenticate, bearer_token, check_token
-from hub.db import DatabaseUnavailable, connection_lost, create_pool, database_unavailable
+from hub.db import DatabaseUnavailable, DatabaseUrls, connection_lost, create_pool, database_unavailable
 from hub.demand import cost_extension, rate_limit_headers
 from hub.errors import INTERNAL_MESSAGE, TIMEOUT_MESSAGE, Refused, error_body, request_id_from
 from hub.events import RUNNING_HUBS, EventHub
@@ -524,8 +524,11 @@ class GraphQLEndpoint:
             known = COMPILER.columns.get(entity.kind)
             if known is None:
                 p = Params()
+                # the unnamed statement (name=""), which lives until the next one on this connection: a named one
+                # would outlive the transaction, and through a pooler in transaction mode (HUB_DATABASE_POOLER)
+                # stay on a server connection that other clients' transactions then get
                 statement = await session.con.prepare(
-                    f"select {entity.select_list(principal, p)} from {entity.source(principal, p)} limit 0"
+                    f"select {entity.select_list(principal, p)} from {entity.source(principal, p)} limit 0", name=""
                 )
                 known = COMPILER.columns[entity.kind] = frozenset(a.name for a in statement.get_attributes())
             return known
@@ -727,22 +730,30 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
         # requests run as the role row-level security holds; the hub's own pool serves the gauges (as the tables'
         # owner) and the event fan-out, which sets the request role and each subscriber's principal itself
         # (docs/design.md, "Events and subscriptions")
+        # Where each connects (docs/operators.md, "Beyond one machine"): requests log in with their own role when
+        # HUB_REQUEST_DATABASE_URL is set; what is session-scoped (LISTEN, the scheduler's and the webhooks' locks)
+        # goes straight to the primary; behind a transaction pooler no pool keeps prepared statements
+        urls = DatabaseUrls.from_settings(settings, database_url)
+        app.state.database_urls = urls
         app.state.pool = await create_pool(
-            database_url,
+            urls.request,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             connect_timeout=settings.database_connect_timeout_seconds,
+            set_role=urls.set_role,
+            pooled=urls.pooled,
         )
         app.state.system_pool = await create_pool(
-            database_url,
+            urls.owner,
             min_size=1,
             # the gauges, the listener's catch-up and the fan-out, which executes a few sights at once
             max_size=6,
             connect_timeout=settings.database_connect_timeout_seconds,
             app_role=False,
+            pooled=urls.pooled,
         )
         app.state.events = EventHub(
-            database_url,
+            urls.direct,
             app.state.system_pool,
             poll_seconds=settings.events_poll_seconds,
             queue_limit=settings.ws_queue_limit,
@@ -751,14 +762,18 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
         await app.state.events.start()
         RUNNING_HUBS.add(app.state.events)
         app.state.scheduler = Scheduler(
-            database_url,
+            urls.direct,
             interval=settings.scheduler_interval_seconds,
             clock=clock_from_offset(timedelta(seconds=settings.clock_offset_seconds)),
         )
         if settings.scheduler_enabled:
             app.state.scheduler.start()
         # the webhook delivery worker (hub/webhooks/worker.py): one per process, one per endpoint across them
-        app.state.webhooks = WebhookWorker(database_url, settings) if settings.webhooks_enabled else None
+        app.state.webhooks = (
+            WebhookWorker(urls.owner, settings, lock_url=urls.direct, pooled=urls.pooled)
+            if settings.webhooks_enabled
+            else None
+        )
         if app.state.webhooks is not None:
             await app.state.webhooks.start()
         app.state.pool_waiting = 0

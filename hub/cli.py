@@ -15,7 +15,7 @@ from datetime import UTC
 from typing import Any
 
 from hub.auth import TokenError, create_principal_with_token, token_prefix
-from hub.db import DatabaseTarget, connect, migrate, resolve_database
+from hub.db import DatabaseSettingsError, DatabaseTarget, connect, migrate, resolve_database
 from hub.settings import Settings
 
 log = logging.getLogger("hub.cli")
@@ -46,7 +46,7 @@ def _with_database(args: argparse.Namespace, work: Callable[[Any, Settings], Awa
     try:
 
         async def run() -> int:
-            con = await connect(target.url)
+            con = await connect(target.direct_url)
             try:
                 await migrate(con)
                 return await work(con, settings)
@@ -62,8 +62,9 @@ def _with_database(args: argparse.Namespace, work: Callable[[Any, Settings], Awa
 
 
 async def _prepare(target: DatabaseTarget, *, demo: bool) -> list[tuple[str, str, str]]:
-    """Migrate; with demo, load the demo data and issue fresh demo tokens (returns who, role, token)."""
-    con = await connect(target.url)
+    """Migrate; with demo, load the demo data and issue fresh demo tokens (returns who, role, token). Through the
+    direct URL: the migrations' lock is a session's (HUB_DIRECT_DATABASE_URL, docs/operators.md)."""
+    con = await connect(target.direct_url)
     try:
         applied = await migrate(con)
         if applied:
@@ -127,7 +128,7 @@ def _serve(args: argparse.Namespace, settings: Settings, target: DatabaseTarget,
 
     tokens = asyncio.run(_prepare(target, demo=args.demo))
     if settings.production:
-        demo_tokens = asyncio.run(_active_demo_tokens(target.url))
+        demo_tokens = asyncio.run(_active_demo_tokens(target.direct_url))
         if demo_tokens:
             print(
                 f"hub serve: refusing to run in production with {demo_tokens} active demo token(s); "
@@ -484,7 +485,11 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM ends the process through the normal exit path, so the embedded server's handle is released
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except DatabaseSettingsError as error:
+        print(f"hub: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -124,6 +124,12 @@ class DatabaseTarget:
 
     url: str
     embedded: EmbeddedServer | None = None
+    urls: DatabaseUrls | None = None  # the settings' URLs around `url` (resolve_database)
+
+    @property
+    def direct_url(self) -> str:
+        """Straight to the primary, not through a pooler: the CLI's connections (the migrations' lock, imports)."""
+        return self.urls.direct if self.urls is not None else self.url
 
     def describe(self) -> str:
         if self.embedded is not None:
@@ -138,11 +144,13 @@ class DatabaseTarget:
 
 def resolve_database(settings: Settings) -> DatabaseTarget:
     """The database the settings point at, starting the embedded server when no URL is given."""
+    DatabaseUrls.check(settings)
     if settings.database_url:
-        return DatabaseTarget(url=settings.database_url)
+        return DatabaseTarget(url=settings.database_url, urls=DatabaseUrls.from_settings(settings))
     embedded = start_embedded(settings.data_dir)
     asyncio.run(ensure_database(embedded.admin_url, DATABASE_NAME))
-    return DatabaseTarget(url=embedded.url_for(DATABASE_NAME), embedded=embedded)
+    url = embedded.url_for(DATABASE_NAME)
+    return DatabaseTarget(url=url, embedded=embedded, urls=DatabaseUrls.from_settings(settings, url))
 
 
 # --------------------------------------------------------------------------------------------------- urls
@@ -185,25 +193,29 @@ class DatabaseUrls:
         owner = database_url or settings.database_url
         if not owner:
             raise DatabaseSettingsError("HUB_DATABASE_URL is not set (and no embedded server was started)")
-        pooled = settings.database_pooler == "transaction"
-        if settings.database_pooler not in ("none", "transaction"):
-            raise DatabaseSettingsError(
-                f"HUB_DATABASE_POOLER must be none or transaction, not {settings.database_pooler!r}"
-            )
-        if pooled and not settings.request_database_url:
-            raise DatabaseSettingsError(
-                "HUB_DATABASE_POOLER=transaction needs HUB_REQUEST_DATABASE_URL: through a transaction pooler the "
-                "request role cannot be taken with `set role` once per connection, so requests must log in as a "
-                'role of their own that row-level security holds (docs/operators.md, "Beyond one machine")'
-            )
+        cls.check(settings)
         return cls(
             owner=owner,
             request=settings.request_database_url or owner,
             direct=settings.direct_database_url or owner,
             replica=settings.replica_database_url,
-            pooled=pooled,
+            pooled=settings.database_pooler == "transaction",
             set_role=settings.request_database_url is None,
         )
+
+    @staticmethod
+    def check(settings: Settings) -> None:
+        """Refuse database settings that cannot work together (before any server is started)."""
+        if settings.database_pooler not in ("none", "transaction"):
+            raise DatabaseSettingsError(
+                f"HUB_DATABASE_POOLER must be none or transaction, not {settings.database_pooler!r}"
+            )
+        if settings.database_pooler == "transaction" and not settings.request_database_url:
+            raise DatabaseSettingsError(
+                "HUB_DATABASE_POOLER=transaction needs HUB_REQUEST_DATABASE_URL: through a transaction pooler the "
+                "request role cannot be taken with `set role` once per connection, so requests must log in as a "
+                'role of their own that row-level security holds (docs/operators.md, "Beyond one machine")'
+            )
 
 
 # --------------------------------------------------------------------------------------------------- pool
@@ -295,7 +307,13 @@ async def create_pool(
     (HUB_DATABASE_POOLER=transaction), which keeps no prepared statement from one transaction to the next: asyncpg
     keeps none either. `set_role` (with `app_role`): the URL logs in as the tables' owner and each connection takes
     APP_ROLE with `set role`; without it the URL logs in as a login role of its own that is a member of APP_ROLE
-    (HUB_REQUEST_DATABASE_URL, DatabaseUrls.set_role), and check_app_role refuses it if RLS would not hold."""
+    (HUB_REQUEST_DATABASE_URL, DatabaseUrls.set_role), and check_app_role refuses it if RLS would not hold. A
+    session's `set role` would not survive a transaction pooler: `pooled` with `set_role` is refused."""
+    if app_role and set_role and pooled:
+        raise DatabaseSettingsError(
+            "a request pool behind a transaction pooler cannot take its role with `set role`: "
+            "set HUB_REQUEST_DATABASE_URL to a login role of its own (docs/operators.md)"
+        )
     pool = Pool(
         url,
         min_size=min_size,
@@ -305,8 +323,10 @@ async def create_pool(
         max_inactive_connection_lifetime=300.0,
         init=_init_app_connection if app_role and set_role else _init_connection,
         # requests leave nothing on a connection but their transaction, which asyncpg rolls back if it is still
-        # open: the default reset (RESET ALL, UNLISTEN, CLOSE ALL, a round trip per release) is not needed
-        reset=_nothing_to_reset if app_role else None,
+        # open: the default reset (RESET ALL, UNLISTEN, CLOSE ALL, a round trip per release) is not needed. Behind a
+        # transaction pooler nothing is session-scoped on any pool, and a reset would run on whichever server
+        # connection the pooler picks, maybe one another client's transaction gets next: none there either
+        reset=_nothing_to_reset if app_role or pooled else None,
         loop=None,
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,
@@ -316,8 +336,12 @@ async def create_pool(
     )
     await pool
     if app_role:
-        async with pool.acquire() as con:
-            await check_app_role(con)
+        try:
+            async with pool.acquire() as con:
+                await check_app_role(con, via=None if set_role else "HUB_REQUEST_DATABASE_URL")
+        except BaseException:
+            await pool.close()
+            raise
     return pool
 
 
@@ -325,19 +349,22 @@ class UnsafeRole(RuntimeError):
     """The request pool's role could read past row-level security."""
 
 
-async def check_app_role(con: asyncpg.Connection) -> None:
+async def check_app_role(con: asyncpg.Connection, *, via: str | None = None) -> None:
     """Refuse to serve as a role that row-level security would not hold: a superuser, one with BYPASSRLS, or one
-    owning tables (owners pass RLS unless it is forced)."""
+    owning tables or holding the privileges of a role that does (owners pass RLS unless it is forced, and so do the
+    roles that inherit an owner's privileges). `via` names the setting whose URL logged in as that role."""
     row = await con.fetchrow(
         """select current_user as name, r.rolsuper, r.rolbypassrls,
-                  (select count(*) from pg_class c where c.relowner = r.oid and c.relkind in ('r', 'p')) as owned
+                  (select count(*) from pg_class c
+                    where c.relkind in ('r', 'p') and pg_has_role(r.oid, c.relowner, 'USAGE')) as owned
              from pg_roles r where r.rolname = current_user"""
     )
     assert row is not None
     if row["rolsuper"] or row["rolbypassrls"] or row["owned"]:
+        where = f"{via} logs in as {row['name']}" if via else f"requests would run as {row['name']}"
         raise UnsafeRole(
-            f"requests would run as {row['name']}, which is a superuser, has BYPASSRLS or owns tables; "
-            "row-level security would not hold (see docs/security.md)"
+            f"{where}, which is a superuser, has BYPASSRLS, or owns tables or inherits the privileges of a role "
+            "that does; row-level security would not hold (see docs/security.md and docs/operators.md)"
         )
 
 

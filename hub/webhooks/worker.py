@@ -89,27 +89,50 @@ DUE = """select id from webhook_endpoints
 
 
 class WebhookWorker:
-    def __init__(self, url: str, settings: Settings) -> None:
+    def __init__(self, url: str, settings: Settings, *, lock_url: str | None = None, pooled: bool = False) -> None:
+        """`url`: the tables' owner, for the deliveries' reads and writes (maybe through a pooler in transaction mode,
+        `pooled`); `lock_url`: a direct connection to the primary for the endpoints' session advisory locks, which a
+        transaction pooler would not keep (HUB_DIRECT_DATABASE_URL; default `url`, one pool for both)."""
         self.url = url
+        self.lock_url = lock_url if lock_url is not None and lock_url != url else None
+        self.pooled = pooled
         self.settings = settings
         # made when a delivery first needs it: production settings come with the key (hub/settings.py refuses to
         # start without it); an app built from settings made otherwise fails its deliveries, logged, not its start
         self._box: SecretBox | None = None
         self.allowed = http.parse_networks(settings.webhook_allowed_networks)
         self.pool: asyncpg.Pool | None = None
+        self.lock_pool: asyncpg.Pool | None = None  # the pool itself without a lock_url
         self.running: dict[int, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._wake = asyncio.Event()
 
     async def start(self) -> None:
+        # each running endpoint holds a lock connection and takes one more at a time for its work, the poll one
+        concurrency = self.settings.webhook_concurrency
         self.pool = await create_pool(
             self.url,
             min_size=1,
-            max_size=self.settings.webhook_concurrency * 2 + 1,
+            max_size=concurrency + 1 if self.lock_url else concurrency * 2 + 1,
             connect_timeout=self.settings.database_connect_timeout_seconds,
             app_role=False,
+            pooled=self.pooled,
         )
+        if self.lock_url:
+            try:
+                self.lock_pool = await create_pool(
+                    self.lock_url,
+                    min_size=0,  # no direct connection held while no endpoint is being served
+                    max_size=concurrency,
+                    connect_timeout=self.settings.database_connect_timeout_seconds,
+                    app_role=False,
+                )
+            except BaseException:
+                await self.pool.close()
+                raise
+        else:
+            self.lock_pool = self.pool
         self._task = asyncio.create_task(self._poll(), name="hub-webhooks")
 
     def wake(self) -> None:
@@ -123,6 +146,8 @@ class WebhookWorker:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.lock_pool is not None and self.lock_pool is not self.pool:
+            await self.lock_pool.close()
         if self.pool is not None:
             await self.pool.close()
 
@@ -151,9 +176,9 @@ class WebhookWorker:
     async def _serve(self, endpoint_id: int) -> None:
         """Deliver to one endpoint while this process holds its lock: until it is caught up, waits for a backoff, is
         disabled, or is redelivered (a new round: the next poll starts it again)."""
-        assert self.pool is not None
+        assert self.lock_pool is not None
         try:
-            async with self.pool.acquire() as lock:
+            async with self.lock_pool.acquire() as lock:
                 if not await lock.fetchval("select pg_try_advisory_lock($1, $2::int)", LOCK_CLASS, endpoint_id):
                     return
                 try:
