@@ -1,4 +1,5 @@
-"""The topology of tests/cluster/topology.py, built once for the session (`make test-cluster`)."""
+"""The topology of tests/cluster/topology.py, built once for the module that uses it (`make test-cluster`), and gone
+before the next module's servers start."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.cluster.topology import Topology
 CONSISTENCY_WAIT_SECONDS = 0.5
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def topology() -> Iterator[Topology]:
     built = Topology(node_env={"HUB_CONSISTENCY_WAIT_SECONDS": str(CONSISTENCY_WAIT_SECONDS)})
     try:

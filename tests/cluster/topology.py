@@ -483,8 +483,9 @@ backend nodes
 
     async def replica_lag_bytes(self) -> int:
         """How far the replica's replay is behind the primary's WAL, in bytes."""
-        position = await self.primary.fetchval("select pg_current_wal_lsn()::text")
+        # the replica's position first: the primary's, read after it, is never behind it
         replayed = await self.standby.fetchval("select pg_last_wal_replay_lsn()::text")
+        position = await self.primary.fetchval("select pg_current_wal_lsn()::text")
         diff = "select pg_wal_lsn_diff($1::text::pg_lsn, $2::text::pg_lsn)::bigint"
         return int(await self.primary.fetchval(diff, position, replayed))
 
