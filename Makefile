@@ -85,6 +85,12 @@ BENCH_LINTED += bench/pooler.py
 bench-pooler: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.pooler $(BENCH_ARGS)
 
+# read-your-writes with a streaming replica: how soon a mutation's token is replayed, who answers (docs/operators.md)
+.PHONY: bench-replica
+BENCH_LINTED += bench/replica.py
+bench-replica: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.replica $(BENCH_ARGS)
+
 # The hub beside PostGraphile 5 on the same database
 bench-peer: $(VENV)/.installed-bench bench/peer/node_modules/.installed
 	$(BIN)/python -m bench.peer $(BENCH_ARGS)

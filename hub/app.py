@@ -52,6 +52,16 @@ from hub.persisted import (
     resolve_query,
 )
 from hub.pipeline import Admitted, admit, introspection_only, read
+from hub.replicas import (
+    READ_FROM_HEADER,
+    TOKEN_HEADER,
+    BadToken,
+    ReadRouter,
+    RetryOnPrimary,
+    current_position,
+    parse_token,
+    recovery_conflict,
+)
 from hub.scheduler import Scheduler, clock_from_offset
 from hub.settings import Settings
 from hub.store.base import PoolSession, Session
@@ -350,18 +360,28 @@ class GraphQLEndpoint:
     async def _execute(
         self, request: Request, body: Any, *, allow_mutation: bool, record: dict[str, Any], media_type: str
     ) -> Response:
-        """The pipeline of hub/pipeline.py, top to bottom: authenticate, read, admit, run, format."""
+        """The pipeline of hub/pipeline.py, top to bottom: authenticate, read, admit, run, format. Everything up to
+        the run is the primary's (tokens, persisted queries, the rate limit); a query then runs where the read router
+        sends it (hub/replicas.py), a mutation on the primary, whose WAL position after it is its consistency token."""
         request_id = record["requestId"]
         query, variables, operation_name = request_parameters(body)
         record["operation"] = operation_name
+        try:
+            token = parse_token(request.headers.get(TOKEN_HEADER))
+        except BadToken as error:
+            raise Refused(400, str(error), "BAD_REQUEST") from None
         pool: asyncpg.Pool = request.app.state.pool
+        reads: ReadRouter = request.app.state.reads
         request.app.state.pool_waiting += 1
         try:
             con_context = pool.acquire()
             con = await con_context.__aenter__()
         finally:
             request.app.state.pool_waiting -= 1
+        held = True  # the primary's connection is still this request's
+        lost = False
         session: Session | None = None
+        result: ExecutionResult | None = None
         try:
             # authenticate
             principal = await self._authenticate(con, request, body)
@@ -397,17 +417,34 @@ class GraphQLEndpoint:
                 # only a valid document sent by a known principal is kept
                 await register_query(con, persisted.digest, query, principal.id)
             # run
-            session = Session(con, principal, self.settings.statement_timeout_ms)
-            compiled, result = await self._run(session, query, document, operation, variables, request_id)
+            if operation.operation == OperationType.QUERY and reads.has_replica:
+                # the primary's part is done: its connection goes back before the replica (or the primary) answers
+                held = False
+                await con_context.__aexit__(None, None, None)
+                (compiled, result, session), record["readFrom"] = await reads.read(
+                    lambda con, target: self._read(
+                        con, target, principal, query, document, operation, variables, request_id
+                    ),
+                    token=token,
+                )
+            else:
+                session = Session(con, principal, self.settings.statement_timeout_ms)
+                compiled, result = await self._run(session, query, document, operation, variables, request_id)
+                if operation.operation == OperationType.MUTATION and not connection_lost(con):
+                    position = await current_position(con)
+                    if position is not None:
+                        record["consistencyToken"] = position
+                record["readFrom"] = "primary"
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            if database_unavailable(error) or connection_lost(con):
+            if database_unavailable(error) or (held and connection_lost(con)):
                 raise DatabaseUnavailable() from error
             raise
         finally:
-            lost = connection_lost(con)
-            if session is not None and not lost:
-                await session.close()  # a straggling field's statement ends before the connection goes back
-            await con_context.__aexit__(None, None, None)
+            if held:
+                lost = connection_lost(con)
+                if session is not None and not lost:
+                    await session.close()  # a straggling field's statement ends before the connection goes back
+                await con_context.__aexit__(None, None, None)
         record.update(sqlStatements=session.statements, sqlSeconds=session.sql_seconds)
         if (
             result is not None
@@ -418,6 +455,38 @@ class GraphQLEndpoint:
             raise DatabaseUnavailable() from next((e.original_error for e in result.errors if e.original_error), None)
         # format
         return self._format(compiled, result, session, admitted, record, media_type)
+
+    async def _read(
+        self,
+        con: asyncpg.Connection,
+        target: str,
+        principal: Principal,
+        query: str,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any] | None,
+        request_id: str,
+    ) -> tuple[tuple[str, str] | None, ExecutionResult | None, Session]:
+        """A query on a connection the read router chose (hub/replicas.py). An answer whose errors the primary
+        would not give (the replica cancelled a statement in conflict with recovery, or its connection died) goes
+        back to the router, which runs it again on the primary."""
+        session = Session(con, principal, self.settings.statement_timeout_ms)
+        try:
+            compiled, result = await self._run(session, query, document, operation, variables, request_id)
+        finally:
+            if not connection_lost(con):
+                await session.close()
+        if result is not None and result.errors:
+            causes = [e.original_error for e in result.errors if e.original_error is not None]
+            if target == "replica":
+                for cause in causes:
+                    if recovery_conflict(cause):
+                        raise RetryOnPrimary("conflict", cause)
+                if connection_lost(con) or any(database_unavailable(c) for c in causes):
+                    raise RetryOnPrimary("lost", next(iter(causes), None))
+            elif connection_lost(con):
+                raise DatabaseUnavailable() from next(iter(causes), None)
+        return compiled, result, session
 
     async def _run(
         self,
@@ -472,7 +541,12 @@ class GraphQLEndpoint:
             "sqlStatements": session.statements,
             "cost": cost_extension(admitted.cost, limits, budget, spent, admitted.scans),
         }
-        headers = rate_limit_headers(spent, budget) if spent is not None else None
+        headers = dict(rate_limit_headers(spent, budget)) if spent is not None else {}
+        if "readFrom" in record:
+            headers[READ_FROM_HEADER] = record["readFrom"]
+        if "consistencyToken" in record:
+            # read-your-writes: a read that sends it back is answered by a replica only once it has replayed this far
+            extensions["consistencyToken"] = headers[TOKEN_HEADER] = record["consistencyToken"]
         if compiled is not None:
             record["path"] = "compiled"
             kind, data = compiled
@@ -752,6 +826,28 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             app_role=False,
             pooled=urls.pooled,
         )
+        # reads (queries, TAXII's objects) on a streaming replica when one is set (hub/replicas.py), as the request
+        # role (logged in as it, or as the owner with `set role` like the request pool); all else on the pools above
+        replica_url = urls.replica
+
+        async def open_replica() -> asyncpg.Pool:
+            assert replica_url is not None
+            return await create_pool(
+                replica_url,
+                min_size=settings.pool_min_size,
+                max_size=settings.pool_max_size,
+                connect_timeout=settings.database_connect_timeout_seconds,
+                set_role=urls.set_role,
+                pooled=urls.pooled,
+            )
+
+        app.state.reads = ReadRouter(
+            app.state.pool,
+            open_replica if replica_url else None,
+            max_lag_seconds=settings.replica_max_lag_seconds,
+            consistency_wait_seconds=settings.consistency_wait_seconds,
+        )
+        await app.state.reads.start()
         app.state.events = EventHub(
             urls.direct,
             app.state.system_pool,
@@ -792,6 +888,7 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
                 await app.state.webhooks.stop()
             RUNNING_HUBS.discard(app.state.events)
             await app.state.events.stop()
+            await app.state.reads.stop()
             await app.state.pool.close()
             await app.state.system_pool.close()
 
@@ -808,7 +905,12 @@ def create_app(settings: Settings, *, database_url: str) -> Starlette:
             return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
         if not events.listener_connected:
             return JSONResponse({"status": "not ready", "reason": "event listener reconnecting"}, status_code=503)
-        return JSONResponse({"status": "ready", "subscriptions": len(events.subscribers)})
+        body: dict[str, Any] = {"status": "ready", "subscriptions": len(events.subscribers)}
+        reads: ReadRouter = request.app.state.reads
+        if reads.has_replica:
+            # said, never a reason to be unready: the primary answers reads while the replica is skipped
+            body["replica"] = reads.usable() or "up"
+        return JSONResponse(body)
 
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.render()

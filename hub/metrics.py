@@ -50,6 +50,25 @@ LISTENER_CONNECTED = Gauge(
     "hub_listener_connected", "1 when this worker's LISTEN connection is up", multiprocess_mode="livemin"
 )
 RATE_LIMITED = Counter("hub_rate_limit_rejections_total", "Requests and subscriptions refused by a limit", ["limit"])
+# reads on a streaming replica (hub/replicas.py)
+READS = Counter("hub_reads_total", "Read operations over HTTP, by the database that answered them", ["target"])
+REPLICA_FALLBACKS = Counter(
+    "hub_replica_fallbacks_total",
+    "Reads the primary answered although a replica is set, by reason: down, lagging, token (not replayed in time), "
+    "conflict (cancelled by recovery), lost (connection died)",
+    ["reason"],
+)
+REPLICA_LAG_SECONDS = Gauge(
+    "hub_replica_lag_seconds",
+    "How long ago the primary was at the oldest position the replica has not replayed yet (0: caught up)",
+    multiprocess_mode="livemax",
+)
+REPLICA_LAG_BYTES = Gauge(
+    "hub_replica_lag_bytes", "WAL bytes the replica has still to replay", multiprocess_mode="livemax"
+)
+REPLICA_UP = Gauge(
+    "hub_replica_up", "1 when the replica answers reads, 0 when it is skipped", multiprocess_mode="livemin"
+)
 # signed webhooks (hub/webhooks/worker.py)
 WEBHOOK_ATTEMPTS = Counter("hub_webhook_attempts_total", "Webhook delivery attempts, by outcome", ["outcome"])
 WEBHOOK_SECONDS = Histogram(

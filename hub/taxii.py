@@ -28,9 +28,9 @@ import binascii
 import logging
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -43,11 +43,13 @@ from hub.db import DatabaseUnavailable, connection_lost, database_unavailable
 from hub.demand import rate_limit_headers
 from hub.errors import request_id_from
 from hub.ratelimit import spend
+from hub.replicas import READ_FROM_HEADER, TOKEN_HEADER, BadToken, ReadRouter, parse_token
 from hub.settings import Settings
 from hub.stix.feed import COLLECTIONS, Collection, Entry, read_collection, read_object_versions
 from hub.store.base import Session
 
 log = logging.getLogger("hub.taxii")
+T = TypeVar("T")
 request_log = logging.getLogger("hub.request")
 
 TAXII_MEDIA = "application/taxii+json;version=2.1"
@@ -390,6 +392,8 @@ class TaxiiEndpoint:
             refusal = self.refusal(failure, deadline.expired(), request_id)
             response = taxii_response(refusal.body(request_id), refusal.status, refusal.headers)
         response.headers["X-Request-Id"] = request_id
+        if "readFrom" in record:
+            response.headers[READ_FROM_HEADER] = record["readFrom"]
         seconds = time.perf_counter() - started
         outcome = "ok" if response.status_code == 200 else f"http_{response.status_code}"
         metrics.REQUESTS.labels(operation="taxii", outcome=outcome).inc()
@@ -450,6 +454,10 @@ class TaxiiEndpoint:
                 f"this server answers only {TAXII_MEDIA}; the Accept header "
                 f"{request.headers.get('accept', '')[:120]!r} does not admit it",
             )
+        try:
+            record["token"] = parse_token(request.headers.get(TOKEN_HEADER))
+        except BadToken as error:
+            raise TaxiiError(400, "BAD_REQUEST", str(error)) from None
         pool: asyncpg.Pool = request.app.state.pool
         # counted while waiting for a connection, as GraphQL's requests are (the pool gauges of hub/metrics.py)
         request.app.state.pool_waiting += 1
@@ -458,14 +466,32 @@ class TaxiiEndpoint:
             con = await con_context.__aenter__()
         finally:
             request.app.state.pool_waiting -= 1
+        record["held"] = True  # the primary's connection is this request's until a read goes to the read router
         try:
             return await self.answer(request, con, parts, method, record)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            if database_unavailable(error) or connection_lost(con):
+            if database_unavailable(error) or (record["held"] and connection_lost(con)):
                 raise DatabaseUnavailable() from error
             raise
         finally:
-            await con_context.__aexit__(None, None, None)
+            if record.pop("held"):
+                await con_context.__aexit__(None, None, None)
+            record.pop("token", None)
+
+    async def reading(
+        self, request: Request, con: asyncpg.Connection, record: dict[str, Any], work: Callable[[Any], Awaitable[T]]
+    ) -> T:
+        """Run a read of objects: on the request's primary connection when no replica is set, else where the read
+        router sends it (hub/replicas.py), after giving the primary's connection back (the token was checked and
+        the rate limit charged on it)."""
+        reads: ReadRouter = request.app.state.reads
+        if not reads.has_replica:
+            record["readFrom"] = "primary"
+            return await work(con)
+        record["held"] = False
+        await request.app.state.pool.release(con)
+        result, record["readFrom"] = await reads.read(lambda c, target: work(c), token=record.get("token"))
+        return result
 
     async def answer(
         self, request: Request, con: asyncpg.Connection, parts: list[str], method: str, record: dict[str, Any]
@@ -520,7 +546,9 @@ class TaxiiEndpoint:
             self.only_get(method)
             query = Query(request)
             await self.charge(con, principal, query.limit * POINTS_PER_OBJECT)
-            entries, more, cursor = await self.objects(con, principal, collection, query)
+            entries, more, cursor = await self.reading(
+                request, con, record, lambda c: self.objects(c, principal, collection, query)
+            )
             return taxii_response(manifest(entries, more, cursor), headers=date_added_headers(entries))
         if resource != "objects" or len(parts) > 6 or (len(parts) == 6 and parts[5] != "versions"):
             raise TaxiiError(404, "NOT_FOUND", f"no resource {'/'.join(parts[3:])[:120]!r} in a collection")
@@ -536,7 +564,9 @@ class TaxiiEndpoint:
             self.only_get(method, allow="GET, POST")
             query = Query(request)
             await self.charge(con, principal, query.limit * POINTS_PER_OBJECT)
-            entries, more, cursor = await self.objects(con, principal, collection, query)
+            entries, more, cursor = await self.reading(
+                request, con, record, lambda c: self.objects(c, principal, collection, query)
+            )
             return taxii_response(envelope(entries, more, cursor), headers=date_added_headers(entries))
         object_id = parts[4]
         if not ID_PATTERN.fullmatch(object_id):
@@ -547,7 +577,9 @@ class TaxiiEndpoint:
         if len(parts) == 6:
             query = Query(request, versions=False)
             await self.charge(con, principal, POINTS_PER_OBJECT)
-            versions, more, cursor = await self.versions(con, principal, collection, object_id, query)
+            versions, more, cursor = await self.reading(
+                request, con, record, lambda c: self.versions(c, principal, collection, object_id, query)
+            )
             body: dict[str, Any] = {"more": more}
             if more and cursor:
                 body["next"] = cursor
@@ -556,7 +588,9 @@ class TaxiiEndpoint:
             return taxii_response(body, headers=date_added_headers(versions))
         query = Query(request)
         await self.charge(con, principal, POINTS_PER_OBJECT)
-        entries, more, cursor = await self.one_object(con, principal, collection, object_id, query)
+        entries, more, cursor = await self.reading(
+            request, con, record, lambda c: self.one_object(c, principal, collection, object_id, query)
+        )
         return taxii_response(envelope(entries, more, cursor), headers=date_added_headers(entries))
 
     # -------------------------------------------------------------------------------------------- the parts

@@ -3,6 +3,7 @@ fresh databases cloned from it for tests that write."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -23,6 +24,7 @@ from hub.app import create_app
 from hub.auth import create_principal_with_token
 from hub.settings import Settings
 from hub.webhooks.secrets import new_key
+from tests.replica import Replica, make_replica
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -57,6 +59,7 @@ class Server:
     admin_url: str
     url_for_database: Any
     data_dir: Path | None = None
+    embedded: db.EmbeddedServer | None = None
 
 
 def _url_with_database(url: str, name: str) -> str:
@@ -87,7 +90,9 @@ def pg_server() -> Iterator[Server]:
     with scratch_folder("hub-test-data-") as data_dir:
         embedded = db.start_embedded(data_dir)
         try:
-            yield Server(admin_url=embedded.admin_url, url_for_database=embedded.url_for, data_dir=data_dir)
+            yield Server(
+                admin_url=embedded.admin_url, url_for_database=embedded.url_for, data_dir=data_dir, embedded=embedded
+            )
         finally:
             embedded.release()
 
@@ -129,6 +134,24 @@ async def drop_database(server: Server, name: str) -> None:
         await admin.execute(f'drop database if exists "{name}" with (force)')
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+def replica(pg_server: Server) -> Iterator[Replica]:
+    """A streaming replica of the embedded server (one per test session: tests/replica.py), for the read-replica
+    tests (tests/test_replicas.py). Every database the tests make on the primary reaches it."""
+    if pg_server.embedded is None:
+        pytest.fail(
+            "the replica tests make a streaming replica of the embedded PostgreSQL with pg_basebackup: "
+            "run them without HUB_DATABASE_URL"
+        )
+    with scratch_folder("hub-test-replica-") as folder:
+        made = make_replica(pg_server.embedded, folder)
+        try:
+            yield made
+        finally:
+            with contextlib.suppress(RuntimeError):
+                made.stop()
 
 
 @pytest.fixture(scope="session")
