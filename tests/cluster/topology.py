@@ -379,6 +379,8 @@ log_disconnections = 0
             "HUB_LOG_LEVEL": "warning",
             # clients of the tests and the benchmark are many requests of one token
             "HUB_RATE_LIMIT_COST": "0",
+            # `hub migrate` ran once before the nodes started, as in a deployment (docs/operators.md)
+            "HUB_MIGRATE_ON_START": "off",
             **self.node_settings(),
             **self.node_env,
         }
