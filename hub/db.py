@@ -227,6 +227,13 @@ class DatabaseUrls:
                 "request role cannot be taken with `set role` once per connection, so requests must log in as a "
                 'role of their own that row-level security holds (docs/operators.md, "Beyond one machine")'
             )
+        if settings.database_pooler == "transaction" and not settings.direct_database_url:
+            raise DatabaseSettingsError(
+                "HUB_DATABASE_POOLER=transaction needs HUB_DIRECT_DATABASE_URL: LISTEN, the migrations' lock and the "
+                "scheduler's and webhook worker's locks last a session, which a transaction pooler does not keep; "
+                "set it to a URL that reaches the primary directly (HUB_DATABASE_URL itself if that one does; "
+                'docs/operators.md, "Beyond one machine")'
+            )
 
 
 # --------------------------------------------------------------------------------------------------- pool

@@ -78,11 +78,12 @@ def recovery_conflict(error: BaseException | None) -> bool:
 
 async def current_position(con: asyncpg.Connection) -> str | None:
     """The primary's WAL position now, as the consistency token of what committed before it (a mutation's answer):
-    its commit record was flushed when the commit returned (synchronous_commit on, PostgreSQL's default), so the
-    position written so far is at or past it. None when the database cannot say (it went away after the commit):
-    the answer then carries no token rather than fail a write that was made."""
+    the insert position, which is past the commit record of every transaction that committed before it whatever
+    `synchronous_commit` says (the write position may not have reached a commit record yet when it is off, as
+    managed services often set it). None when the database cannot say (it went away after the commit): the answer
+    then carries no token rather than fail a write that was made."""
     try:
-        return str(await con.fetchval("select pg_current_wal_lsn()::text"))
+        return str(await con.fetchval("select pg_current_wal_insert_lsn()::text"))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         log.warning("no consistency token for a mutation's answer: %s", type(error).__name__)
         return None
@@ -232,6 +233,8 @@ class ReadRouter:
             log.warning("the replica is skipped: %s; the primary answers reads", reason)
         self.state.up = False
         self.state.reason = reason
+        # a replica that comes back may be behind where this one was (restored, or another behind the same URL)
+        self.state.replayed = 0
         metrics.REPLICA_UP.set(0)
 
     # ------------------------------------------------------------------------------------------ reads
@@ -249,13 +252,13 @@ class ReadRouter:
     async def _replayed_past(self, con: asyncpg.Connection, token: int) -> bool:
         """Whether the replica behind `con` has replayed past `token`, waiting for it at most
         HUB_CONSISTENCY_WAIT_SECONDS."""
-        if self.state.replayed >= token:
-            return True
+        # asked of this very connection each time (no position remembered from another): behind a URL that balances
+        # over several replicas, or after a replica restarted behind where it was, another's position says nothing
         deadline = time.monotonic() + self.consistency_wait_seconds
         pause = 0.005
         while True:
             text = await con.fetchval("select pg_last_wal_replay_lsn()::text")
-            if text is not None and self._replayed(parse_lsn(text)) >= token:
+            if text is not None and parse_lsn(text) >= token:
                 return True
             left = deadline - time.monotonic()
             if left <= 0:

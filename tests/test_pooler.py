@@ -119,11 +119,21 @@ def test_the_urls_each_kind_of_work_uses() -> None:
 
 
 def test_a_transaction_pooler_without_a_request_login_is_refused() -> None:
-    unsafe = settings_for("postgresql://owner@bouncer/hub", database_pooler="transaction")
+    unsafe = settings_for(
+        "postgresql://owner@bouncer/hub",
+        database_pooler="transaction",
+        direct_database_url="postgresql://owner@primary/hub",
+    )
     with pytest.raises(
         db.DatabaseSettingsError, match="HUB_DATABASE_POOLER=transaction needs HUB_REQUEST_DATABASE_URL"
     ):
         db.DatabaseUrls.from_settings(unsafe)
+    # nor without a direct URL: the owner's may go through the pooler, which keeps no session for LISTEN and locks
+    no_direct = dataclasses.replace(
+        unsafe, request_database_url="postgresql://hub_request@bouncer/hub", direct_database_url=None
+    )
+    with pytest.raises(db.DatabaseSettingsError, match="HUB_DATABASE_POOLER=transaction needs HUB_DIRECT_DATABASE_URL"):
+        db.DatabaseUrls.from_settings(no_direct)
     with pytest.raises(
         db.DatabaseSettingsError, match="HUB_DATABASE_POOLER must be none or transaction, not 'session'"
     ):
@@ -233,7 +243,10 @@ async def test_pooled_mode_keeps_no_prepared_statement_on_any_connection(pg_serv
             await operations(api)
             assert sum(await every_connection(app.state.pool, PREPARED)) > 0
         # ...and none at all, on the requests' pool or the hub's own, with HUB_DATABASE_POOLER=transaction
-        async with running(fresh_url, **small, database_pooler="transaction") as (app, api):
+        async with running(fresh_url, **small, database_pooler="transaction", direct_database_url=fresh_url) as (
+            app,
+            api,
+        ):
             assert app.state.database_urls.pooled
             await operations(api)
             assert await every_connection(app.state.pool, PREPARED) == [0, 0]

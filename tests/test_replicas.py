@@ -166,6 +166,7 @@ async def test_the_replica_logs_in_as_the_request_login_role(
             replica_user=role,
             request_database_url=as_user(fresh_url, role),
             database_pooler="transaction",
+            direct_database_url=fresh_url,
         ) as hub:
             read = await hub.post(LABS)
             assert read.status_code == 200 and read.headers[READ_FROM_HEADER] == "replica", read.text
