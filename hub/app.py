@@ -429,8 +429,9 @@ class GraphQLEndpoint:
                     token=token,
                 )
             else:
-                session = Session(con, principal, self.settings.statement_timeout_ms)
-                compiled, result = await self._run(session, query, document, operation, variables, request_id)
+                session, (compiled, result) = await self._run_fresh(
+                    con, principal, query, document, operation, variables, request_id
+                )
                 if operation.operation == OperationType.MUTATION and not connection_lost(con):
                     position = await current_position(con)
                     if position is not None:
@@ -473,7 +474,9 @@ class GraphQLEndpoint:
         back to the router, which runs it again on the primary."""
         session = Session(con, principal, self.settings.statement_timeout_ms)
         try:
-            compiled, result = await self._run(session, query, document, operation, variables, request_id)
+            session, (compiled, result) = await self._run_fresh(
+                con, principal, query, document, operation, variables, request_id
+            )
         finally:
             if not connection_lost(con):
                 await session.close()
@@ -488,6 +491,33 @@ class GraphQLEndpoint:
             elif connection_lost(con):
                 raise DatabaseUnavailable() from next(iter(causes), None)
         return compiled, result, session
+
+    async def _run_fresh(
+        self,
+        con: asyncpg.Connection,
+        principal: Principal,
+        query: str,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any] | None,
+        request_id: str,
+    ) -> tuple[Session, tuple[tuple[str, str] | None, ExecutionResult | None]]:
+        """`_run` on a session of `con`; once more, on a new session, when a statement asyncpg kept prepared no longer
+        fits its table: a migration of the next release added a column while this node serves (a rolling upgrade,
+        docs/operators.md). asyncpg has dropped the statement, the transaction was rolled back (a mutation's too),
+        and the second run prepares it afresh."""
+        session = Session(con, principal, self.settings.statement_timeout_ms)
+        try:
+            ran = await self._run(session, query, document, operation, variables, request_id)
+        except asyncpg.InvalidCachedStatementError:
+            ran = None
+        if ran is not None and not stale_statement(ran[1]):
+            return session, ran
+        log.info("a prepared statement no longer fits its table (a migration ran); the operation runs again")
+        if not connection_lost(con):
+            await session.close()
+        session = Session(con, principal, self.settings.statement_timeout_ms)
+        return session, await self._run(session, query, document, operation, variables, request_id)
 
     async def _run(
         self,
@@ -639,6 +669,20 @@ def _json_parameter(request: Request, name: str) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise Refused(400, f"{name} is not valid JSON", "BAD_REQUEST") from None
+
+
+def stale_statement(result: ExecutionResult | None) -> bool:
+    """Did a statement of this result fail because the statement asyncpg kept prepared no longer fits its table
+    (InvalidCachedStatementError: a column was added under it)?"""
+    for error in (result.errors or []) if result is not None else []:
+        cause: BaseException | None = error.original_error
+        seen: set[int] = set()
+        while cause is not None and id(cause) not in seen:
+            if isinstance(cause, asyncpg.InvalidCachedStatementError):
+                return True
+            seen.add(id(cause))
+            cause = cause.__cause__ or cause.__context__
+    return False
 
 
 class ClosableWebSocket(ASGIWebSocketAdapter):

@@ -237,3 +237,36 @@ async def test_hub_migrate_goes_through_the_direct_url(empty_url: str) -> None:
     assert failed.returncode == 1
     assert "hub migrate: cannot connect to PostgreSQL (ConnectionRefusedError" in failed.stderr, failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+READS_THROUGH_RESOLVERS = (
+    "{ me { name } labs(first: 3) { nodes { id name } } findings(first: 3) { nodes { id title } } }"
+)
+REPORT = """mutation($input: ReportFindingInput!) {
+  reportFinding(input: $input) { finding { id title } errors { message } } }"""
+
+
+async def test_a_column_added_while_a_node_serves_fails_none_of_its_requests(fresh_url: str) -> None:
+    """The next release's expand step (a column added to tables this release reads with `t.*`) while this release
+    serves with its statements prepared on its one connection: asyncpg's cached statements no longer fit their
+    tables ("cached plan must not change result type"), and the hub runs the operation once more instead of failing
+    it (hub/app.py, GraphQLEndpoint._run_fresh)."""
+    from tests.test_pooler import running
+
+    async with running(fresh_url, pool_min_size=1, pool_max_size=1) as (app, api):
+        token = await api.token(agency="CISA", role="OFFICER")
+        for _ in range(2):  # prepared and cached on the pool's one connection
+            body = await api.query(READS_THROUGH_RESOLVERS, token=token)
+            assert "errors" not in body and not body["extensions"].get("compiled"), body
+            body = await api.query(REPORT, {"input": {"title": "before the expand", "tlp": "GREEN"}}, token=token)
+            assert body["data"]["reportFinding"]["errors"] == [], body
+        owner = await asyncpg.connect(fresh_url)
+        try:
+            for table in ("labs", "findings", "events"):
+                await owner.execute(f"alter table {table} add column next_release_note text")
+        finally:
+            await owner.close()
+        body = await api.query(READS_THROUGH_RESOLVERS, token=token)
+        assert "errors" not in body and body["data"]["findings"]["nodes"], body
+        body = await api.query(REPORT, {"input": {"title": "after the expand", "tlp": "GREEN"}}, token=token)
+        assert "errors" not in body and body["data"]["reportFinding"]["finding"]["title"] == "after the expand", body
