@@ -566,9 +566,13 @@ class EventHub:
         differs between sights), each once."""
         todo: dict[tuple[Hashable, int], tuple[Selection, dict[str, Any]]] = {}
         for _, members, rows in plans:
-            selections = {s.selection.key: s.selection for s in members if s.selection and s.selection.universal}
-            for selection in selections.values():
+            for subscriber in members:
+                selection = subscriber.selection
+                if selection is None or not selection.universal:
+                    continue
                 for row in rows:
+                    if row["id"] <= subscriber.position or not subscriber.wants(row):
+                        continue  # an event this subscriber does not get: nothing to execute for it
                     if row["visible"] and row["entity_kind"] in selection.universal:
                         if (selection.key, row["id"]) not in todo:
                             event = dict(row)
