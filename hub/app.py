@@ -62,6 +62,7 @@ from hub.replicas import (
     current_position,
     parse_token,
     recovery_conflict,
+    token_beyond_primary,
 )
 from hub.scheduler import Scheduler, clock_from_offset
 from hub.settings import Settings
@@ -419,6 +420,7 @@ class GraphQLEndpoint:
                 await register_query(con, persisted.digest, query, principal.id)
             # run
             if operation.operation == OperationType.QUERY and reads.has_replica:
+                ahead = token is not None and await token_beyond_primary(con, token)
                 # the primary's part is done: its connection goes back before the replica (or the primary) answers
                 held = False
                 await con_context.__aexit__(None, None, None)
@@ -427,6 +429,7 @@ class GraphQLEndpoint:
                         con, target, principal, query, document, operation, variables, request_id
                     ),
                     token=token,
+                    token_ahead=ahead,
                 )
             else:
                 session, (compiled, result) = await self._run_fresh(

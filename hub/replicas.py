@@ -89,6 +89,15 @@ async def current_position(con: asyncpg.Connection) -> str | None:
         return None
 
 
+async def token_beyond_primary(con: asyncpg.Connection, token: int) -> bool:
+    """Is `token` past the primary's WAL insert position (on `con`, a connection of the primary)? No mutation's answer
+    carries such a token: it was made up, or comes from another cluster. Waiting for a replica to replay it would
+    only hold a replica connection for HUB_CONSISTENCY_WAIT_SECONDS."""
+    return bool(
+        await con.fetchval("select $1::text::numeric > (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)", str(token))
+    )
+
+
 class RetryOnPrimary(Exception):
     """Raised by a read's work when its answer holds an error that the primary would not give (a recovery conflict
     caught by a resolver, or the replica's connection lost under one): the router runs it on the primary."""
@@ -267,11 +276,17 @@ class ReadRouter:
             pause = min(pause * 2, 0.05)
 
     async def read(
-        self, work: Callable[[asyncpg.Connection, Target], Awaitable[T]], *, token: int | None = None
+        self,
+        work: Callable[[asyncpg.Connection, Target], Awaitable[T]],
+        *,
+        token: int | None = None,
+        token_ahead: bool = False,
     ) -> tuple[T, Target]:
         """Run `work` (a read) on a connection of the replica or of the primary; returns its result and which one
-        answered. `work` raises RetryOnPrimary for an answer the primary should give instead."""
-        reason = self.usable()
+        answered. `work` raises RetryOnPrimary for an answer the primary should give instead. `token_ahead`: the
+        token is past anything the primary has written (token_beyond_primary), so no replica will reach it: the
+        primary answers without the wait."""
+        reason = "ahead" if token_ahead and self.replica is not None else self.usable()
         replica = self.replica
         if reason is None and replica is not None:
             try:

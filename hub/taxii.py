@@ -43,7 +43,7 @@ from hub.db import DatabaseUnavailable, connection_lost, database_unavailable
 from hub.demand import rate_limit_headers
 from hub.errors import request_id_from
 from hub.ratelimit import spend
-from hub.replicas import READ_FROM_HEADER, TOKEN_HEADER, BadToken, ReadRouter, parse_token
+from hub.replicas import READ_FROM_HEADER, TOKEN_HEADER, BadToken, ReadRouter, parse_token, token_beyond_primary
 from hub.settings import Settings
 from hub.stix.feed import COLLECTIONS, Collection, Entry, read_collection, read_object_versions
 from hub.store.base import Session
@@ -488,9 +488,11 @@ class TaxiiEndpoint:
         if not reads.has_replica:
             record["readFrom"] = "primary"
             return await work(con)
+        token = record.get("token")
+        ahead = token is not None and await token_beyond_primary(con, token)
         record["held"] = False
         await request.app.state.pool.release(con)
-        result, record["readFrom"] = await reads.read(lambda c, target: work(c), token=record.get("token"))
+        result, record["readFrom"] = await reads.read(lambda c, target: work(c), token=token, token_ahead=ahead)
         return result
 
     async def answer(

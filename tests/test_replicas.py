@@ -227,6 +227,24 @@ async def test_a_token_the_replica_has_not_replayed_goes_to_the_primary_or_waits
         assert waited.json()["data"]["node"] == {"name": name}
 
 
+async def test_a_token_past_anything_the_primary_wrote_goes_to_the_primary_without_waiting(
+    fresh_url: str, replica: Replica
+) -> None:
+    """A made-up token (past the primary's WAL position: no mutation gave it) would hold a replica connection for the
+    whole wait: the primary answers it at once, counted as such (with the wait, it would count as "token")."""
+    async with hub_on(fresh_url, replica, consistency_wait_seconds=30.0) as hub:
+        before = await metric(hub, 'hub_replica_fallbacks_total{reason="ahead"}')
+        waited = await metric(hub, 'hub_replica_fallbacks_total{reason="token"}')
+        read = await hub.post(LABS, **{TOKEN_HEADER: "FFFFFFFF/FFFFFFFF"})
+        assert read.status_code == 200 and read.headers[READ_FROM_HEADER] == "primary", read.text
+        assert await metric(hub, 'hub_replica_fallbacks_total{reason="ahead"}') == before + 1
+        assert await metric(hub, 'hub_replica_fallbacks_total{reason="token"}') == waited
+        # a real token still goes to the replica once it is replayed
+        lab_id, name, token = await hub.register()
+        fresh = await hub.post(LAB, {"id": lab_id}, **{TOKEN_HEADER: token})
+        assert fresh.json()["data"]["node"] == {"name": name}
+
+
 async def test_a_lagging_replica_is_skipped_and_its_lag_exported(fresh_url: str, replica: Replica) -> None:
     """Replay paused under writes: the lag grows in /metrics, and once it passes HUB_REPLICA_MAX_LAG_SECONDS reads
     go to the primary; resumed, the lag falls to 0 and the replica answers again."""
