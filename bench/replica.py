@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import statistics
 import tempfile
@@ -36,8 +35,7 @@ from hub.app import create_app
 from hub.auth import create_principal_with_token
 from hub.demo import load_demo
 from hub.replicas import READ_FROM_HEADER, TOKEN_HEADER
-from hub.settings import Settings
-from hub.webhooks.secrets import new_key
+from tests.conftest import hub_settings
 from tests.replica import make_replica, replayed_to
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -53,16 +51,6 @@ def percentiles(values: list[float]) -> dict[str, float]:
         "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
         "max_ms": round(ordered[-1] * 1000, 2),
     }
-
-
-def settings_for(url: str, **changes: Any) -> Settings:
-    return dataclasses.replace(
-        Settings.from_env().with_(database_url=url),
-        scheduler_enabled=False,
-        webhooks_enabled=False,
-        webhook_secret_key=new_key(),
-        **changes,
-    )
 
 
 async def replayed_after(replica: asyncpg.Connection, token: str, started: float) -> float:
@@ -94,7 +82,7 @@ async def measure(url: str, replica_url: str, writes: int, writers: int) -> dict
     headers = {"Authorization": f"Bearer {token}"}
     delays, token_reads, replica_reads, primary_reads = [], [], [], []
     answered: dict[str, int] = {"replica": 0, "primary": 0}
-    app = create_app(settings_for(url, replica_database_url=replica_url), database_url=url)
+    app = create_app(hub_settings(url, replica_database_url=replica_url), database_url=url)
     probe = await asyncpg.connect(replica_url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -128,7 +116,7 @@ async def measure(url: str, replica_url: str, writes: int, writers: int) -> dict
             background = sum(await asyncio.gather(*load))
             load_seconds = time.perf_counter() - load_started
     await probe.close()
-    app = create_app(settings_for(url), database_url=url)
+    app = create_app(hub_settings(url), database_url=url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.bench") as client:

@@ -161,6 +161,19 @@ async def demo_url(pg_server: Server, template_url: str) -> str:
 
 
 @pytest.fixture
+async def empty_url(pg_server: Server) -> AsyncIterator[str]:
+    """An empty database of its own (no migration applied), dropped after the test."""
+    name = f"hub_test_empty_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_server.admin_url)
+    try:
+        await admin.execute(f'create database "{name}"')
+    finally:
+        await admin.close()
+    yield str(pg_server.url_for_database(name))
+    await drop_database(pg_server, name)
+
+
+@pytest.fixture
 async def fresh_url(pg_server: Server, template_url: str) -> AsyncIterator[str]:
     """A database of its own (demo data included) for a test that writes."""
     name = f"hub_test_{uuid.uuid4().hex[:12]}"
@@ -224,16 +237,21 @@ class Api:
         return dict(body["data"])
 
 
-async def _api(url: str) -> AsyncIterator[Api]:
-    # the scheduler writes on its own clock, and the webhook worker on its own too: tests that need them run them
-    # themselves (tests/test_webhooks.py); the key of the webhook secrets is the test's own
-    settings = dataclasses.replace(
+def hub_settings(url: str, **changes: Any) -> Settings:
+    """The settings of an in-process hub on `url`, with `changes`. The scheduler writes on its own clock, and the
+    webhook worker on its own too: tests that need them run them themselves (tests/test_webhooks.py); the key of the
+    webhook secrets is the test's own."""
+    return dataclasses.replace(
         Settings.from_env().with_(database_url=url),
         scheduler_enabled=False,
         webhooks_enabled=False,
         webhook_secret_key=new_key(),
+        **changes,
     )
-    app = create_app(settings, database_url=url)
+
+
+async def _api(url: str) -> AsyncIterator[Api]:
+    app = create_app(hub_settings(url), database_url=url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:

@@ -14,18 +14,16 @@ import shlex
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
 from hub import db
 from hub.auth import create_principal_with_token
 from hub.webhooks.secrets import new_key
-from tests.conftest import Server, scratch_folder
+from tests.conftest import scratch_folder
 from tests.live import free_port, graphql_data, serve
 from tests.releases import ROOT, version_being_made
 
@@ -70,21 +68,6 @@ def test_the_image_runs_hub_serve_as_a_user_that_is_not_root_with_health_checks(
         if name == "COPY":
             for source in value.split()[:-1]:
                 assert (ROOT / source).exists() and (f"!{source}" in ignored or f"!{source}/" in ignored), source
-
-
-@pytest.fixture
-async def empty_url(pg_server: Server):
-    name = f"hub_test_container_{uuid.uuid4().hex[:8]}"
-    import asyncpg
-
-    admin = await asyncpg.connect(pg_server.admin_url)
-    await admin.execute(f'drop database if exists "{name}" with (force)')
-    await admin.execute(f'create database "{name}"')
-    await admin.close()
-    yield str(pg_server.url_for_database(name))
-    admin = await asyncpg.connect(pg_server.admin_url)
-    await admin.execute(f'drop database "{name}" with (force)')
-    await admin.close()
 
 
 def install_image(root: Path) -> tuple[list[str], dict[str, str]]:

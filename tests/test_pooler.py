@@ -23,8 +23,7 @@ import pytest
 from hub import db
 from hub.app import COMPILER, create_app
 from hub.settings import Settings
-from hub.webhooks.secrets import new_key
-from tests.conftest import Api, Server
+from tests.conftest import Api, Server, hub_settings
 from tests.live import HUB, GraphQLWs, serving
 from tests.test_rls import FINDING_QUERY, probe
 from tests.test_subscriptions import STATUS
@@ -53,14 +52,8 @@ async def login_role(server: Server, *attributes: str, member_of: str = db.APP_R
 
 
 def settings_for(url: str, **changes: Any) -> Settings:
-    """The tests' settings (tests/conftest.py _api) on `url`, with `changes`."""
-    return dataclasses.replace(
-        Settings.from_env().with_(database_url=url),
-        scheduler_enabled=False,
-        webhooks_enabled=False,
-        webhook_secret_key=new_key(),
-        **changes,
-    )
+    """The tests' settings (tests/conftest.py hub_settings) on `url`, with `changes`."""
+    return hub_settings(url, **changes)
 
 
 @asynccontextmanager

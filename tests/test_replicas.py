@@ -23,9 +23,7 @@ from hub.app import create_app
 from hub.auth import create_principal_with_token
 from hub.db import UnsafeRole
 from hub.replicas import READ_FROM_HEADER, TOKEN_HEADER, ReadRouter, parse_lsn
-from hub.settings import Settings
-from hub.webhooks.secrets import new_key
-from tests.conftest import Server
+from tests.conftest import Server, hub_settings
 from tests.replica import Replica, replayed_to
 from tests.test_pooler import as_user, login_role
 
@@ -80,14 +78,7 @@ async def hub_on(
     await replayed_to(primary_url, replica_url)
     if replica_user is not None:
         replica_url = as_user(replica_url, replica_user)
-    settings = dataclasses.replace(
-        Settings.from_env().with_(database_url=primary_url),
-        scheduler_enabled=False,
-        webhooks_enabled=False,
-        webhook_secret_key=new_key(),
-        replica_database_url=replica_url,
-        **changes,
-    )
+    settings = hub_settings(primary_url, replica_database_url=replica_url, **changes)
     con = await db.connect(primary_url)
     try:
         _, officer = await create_principal_with_token(con, agency_code="CISA", role="OFFICER", name="replica test")

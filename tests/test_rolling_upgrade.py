@@ -9,8 +9,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +27,6 @@ STATUS = """subscription($since: String) { statusChanged(kinds: [FINDING], since
 REPORT = """mutation($input: ReportFindingInput!) { reportFinding(input: $input) {
   finding { id version title } errors { message } } }"""
 READ = """query($id: ID!) { node(id: $id) { id ... on Finding { title version state } } }"""
-
-
-@pytest.fixture
-async def empty_url(pg_server: Server) -> AsyncIterator[str]:
-    name = f"hub_test_upgrade_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_server.admin_url)
-    await admin.execute(f'create database "{name}"')
-    await admin.close()
-    yield str(pg_server.url_for_database(name))
-    admin = await asyncpg.connect(pg_server.admin_url)
-    await admin.execute(f'drop database "{name}" with (force)')
-    await admin.close()
 
 
 def hub_command(*args: str, url: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Any:
