@@ -189,9 +189,10 @@ class Selection:
     key: Hashable
     personal: bool
     prepare: Callable[[Session, dict[str, Any]], Callable[[dict[str, Any]], Awaitable[Any]]]
-    # the kinds of event (records every principal sees alike: a lab's, an agency's) whose execution is the same for
-    # every principal, because the selection reads nothing of them but their own fields and those of the agencies
-    # and labs around the event: executed once per event for every sight
+    # the kinds of event whose record every principal sees alike (a lab's, an agency's, a policy version's:
+    # schema/events.py, UNIVERSAL_KINDS) and whose execution is the same for every principal, because the selection
+    # reads nothing of them but their own stored fields and those of the agencies and labs around the event:
+    # executed once per event for every sight
     universal: frozenset[str] = frozenset()
 
 

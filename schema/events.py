@@ -35,6 +35,7 @@ from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.utils.str_converters import to_camel_case
 
+from hub.access import EVERYONE_SEES
 from hub.events import LIVE_SENDER, Executed, Selection, shown_details
 from hub.kinds import event_kinds
 from hub.loaders import Loaders
@@ -294,10 +295,10 @@ def _reaches_beyond_sight(
     return False
 
 
-# The kinds of event whose record every principal sees alike (hub/access.py, EVERYONE_SEES), by the record's type:
-# a selection that reads nothing of such an event but leaves (of the event, its record and the agencies and labs
-# around it) executes alike for every sight.
-UNIVERSAL_KINDS = {"LAB": "Lab", "AGENCY": "Agency"}
+# The kinds of event whose record every principal sees alike (hub/access.py, EVERYONE_SEES), by the record's type
+# (those whose records are nodes): a selection that reads nothing of such an event but leaves (of the event, its
+# record and the agencies and labs around it) executes alike for every sight.
+UNIVERSAL_KINDS = {kind: ID_TYPES[kind] for kind in EVERYONE_SEES if kind in ID_TYPES}
 
 
 def _applies(schema: GraphQLSchema, condition: Any, on: GraphQLNamedType) -> bool:
