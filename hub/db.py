@@ -308,6 +308,13 @@ class Pool(asyncpg.Pool):
             log.warning("a connection could not be reset when given back, and was closed (%r)", error)
 
 
+# Every session of the hub: UTC, named, and without JIT compilation. The visibility rule's policies make a read's
+# estimated cost large (each kind's subquery counts) while it runs in milliseconds; past jit_above_cost, a server with
+# JIT (on by default wherever PostgreSQL is built with LLVM, as Debian's is) compiled thousands of functions for
+# one read of events: 27 s instead of 0.1 s on PostgreSQL 15 (docs/operators.md, "Managed PostgreSQL")
+SESSION_SETTINGS = {"timezone": "UTC", "application_name": "frontier-hub", "jit": "off"}
+
+
 async def create_pool(
     url: str,
     *,
@@ -350,7 +357,9 @@ async def create_pool(
         record_class=asyncpg.Record,
         timeout=connect_timeout,
         statement_cache_size=0 if pooled else 100,
-        server_settings={"timezone": "UTC", "application_name": "frontier-hub"},
+        # a transaction pooler refuses startup parameters it does not know (PgBouncer: all but a few), `jit` among
+        # them: there each request's transaction turns JIT off itself (hub/store/base.py, BIND_PRINCIPAL)
+        server_settings={k: v for k, v in SESSION_SETTINGS.items() if k != "jit"} if pooled else SESSION_SETTINGS,
     )
     await pool
     if app_role:
@@ -388,7 +397,7 @@ async def check_app_role(con: asyncpg.Connection, *, via: str | None = None) -> 
 
 async def connect(url: str) -> asyncpg.Connection:
     """A single connection with the hub's codecs (for the CLI and tests)."""
-    con = await asyncpg.connect(url, server_settings={"timezone": "UTC", "application_name": "frontier-hub"})
+    con = await asyncpg.connect(url, server_settings=SESSION_SETTINGS)
     await _init_connection(con)
     return con
 

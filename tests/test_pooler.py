@@ -150,6 +150,7 @@ async def test_a_request_pool_that_takes_its_role_by_set_role_is_refused_when_po
 # ------------------------------------------------------------------------------------------------ the login role
 
 
+@pytest.mark.embedded
 async def test_requests_log_in_as_their_own_role_and_rls_alone_holds(
     pg_server: Server, fresh_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -187,6 +188,7 @@ async def test_requests_log_in_as_their_own_role_and_rls_alone_holds(
             assert [r["usename"] for r in request_users] == [role]
 
 
+@pytest.mark.embedded
 async def test_an_unsafe_login_role_is_refused_at_start(pg_server: Server, demo_url: str) -> None:
     owner = await db.connect(demo_url)
     try:
@@ -227,6 +229,7 @@ async def operations(api: Api) -> None:
     assert finding
 
 
+@pytest.mark.embedded
 async def test_pooled_mode_keeps_no_prepared_statement_on_any_connection(pg_server: Server, fresh_url: str) -> None:
     async with login_role(pg_server) as role:
         request_url = as_user(fresh_url, role)
@@ -246,6 +249,32 @@ async def test_pooled_mode_keeps_no_prepared_statement_on_any_connection(pg_serv
             assert set(await every_connection(app.state.system_pool, PREPARED)) == {0}
 
 
+async def test_jit_is_off_for_every_session_and_for_each_request_behind_a_pooler(demo_url: str) -> None:
+    """JIT compilation would take seconds for a read under the visibility rule's policies (hub/db.py,
+    SESSION_SETTINGS): off in every session the hub opens directly, and, behind a pooler, where a session cannot be
+    given settings, in each request's transaction (and only there: nothing is left on the server connection)."""
+    from hub.app import NOBODY
+    from hub.store.base import bind_principal
+
+    direct = await db.create_pool(demo_url, min_size=2, max_size=2, app_role=False)
+    try:
+        assert await every_connection(direct, "show jit") == ["off", "off"]
+    finally:
+        await direct.close()
+    pooled = await db.create_pool(demo_url, min_size=1, max_size=1, app_role=False, pooled=True)
+    try:
+        async with pooled.acquire() as con:
+            # what a pooler's server connection has: the server's default, which is on
+            await con.execute("set jit = on")
+            async with con.transaction():
+                await bind_principal(con, NOBODY)
+                assert await con.fetchval("show jit") == "off"
+            assert await con.fetchval("show jit") == "on"
+    finally:
+        await pooled.close()
+
+
+@pytest.mark.embedded
 async def test_hub_serve_in_pooled_mode_serves_queries_mutations_and_subscriptions(
     pg_server: Server, fresh_url: str
 ) -> None:

@@ -38,10 +38,13 @@ class UserInputError(ValueError):
 # Who is asking, for the row-level security policies of sql/003_rls.sql: local to the transaction (`true`), so the
 # principal ends with it and never reaches the next user of a pooled connection.
 # The statement timeout travels the same way: no request leaves a setting on a pooled connection, so the pool needs
-# no reset when it takes one back.
+# no reset when it takes one back. And JIT compilation is off for the transaction, as for every session of the hub
+# (hub/db.py, SESSION_SETTINGS), also behind a transaction pooler, where sessions cannot be given settings: the
+# policies' estimated cost would make a JIT-enabled server compile each read for seconds.
 BIND_PRINCIPAL = (
     "select set_config('hub.principal_id', $1, true), set_config('hub.agency_id', $2, true),"
-    " set_config('hub.lab_id', $3, true), set_config('hub.role', $4, true), set_config('statement_timeout', $5, true)"
+    " set_config('hub.lab_id', $3, true), set_config('hub.role', $4, true), set_config('statement_timeout', $5, true),"
+    " set_config('jit', 'off', true)"
 )
 DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
 
