@@ -269,6 +269,7 @@ def counting_table() -> dict[str, int]:
     }
 
 
+@pytest.mark.embedded
 async def test_the_docs_table_of_what_counting_costs_is_current(demo_api: Api) -> None:
     """Every vetted operation that counts or groups is in the table with the points its counting costs a CISA
     analyst on the demo data (the planner's estimates: within a factor of 2 of the documented figure)."""

@@ -426,18 +426,22 @@ async def test_an_event_batch_whose_judging_fails_reaches_subscribers_on_the_nex
         assert principal is not None
         await events.start()
         async with events.subscribe(principal, kinds=["FINDING"]) as stream:
-            # judging names every entity table; reporting a finding writes none of the engagements
-            holding = locker.transaction()
-            await holding.start()
-            await locker.execute("lock table infrastructure_engagements in access exclusive mode")
-            # the event is written by the tables' owner: a request's own write would wait for the lock too, since
-            # the row-level security policy of events names every entity table
+            # the fan-out's connections held, so that it reads nothing until the lock below is in place: writing an
+            # event takes the lock's table too where the tables' owner is no superuser (its policy on events is one
+            # of several, whose tables every statement on events locks), so the event is written first
+            held = [await pool.acquire() for _ in range(pool.get_max_size())]
             finding_id = await admin.fetchval("select id from findings where tlp = 'GREEN' order by id limit 1")
             await admin.execute(
                 "insert into events (entity_kind, entity_id, action, to_state) values ('FINDING', $1, 'REPORTED',"
                 " 'REPORTED')",
                 finding_id,
             )
+            # judging names every entity table; the test holds one of them
+            holding = locker.transaction()
+            await holding.start()
+            await locker.execute("lock table infrastructure_engagements in access exclusive mode")
+            for con in held:
+                await pool.release(con)
             waiting = None
             for _ in range(200):
                 waiting = await admin.fetchval(

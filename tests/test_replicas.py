@@ -27,6 +27,9 @@ from tests.conftest import Server, hub_settings
 from tests.replica import Replica, replayed_to
 from tests.test_pooler import as_user, login_role
 
+# a streaming replica of the embedded server (tests/replica.py)
+pytestmark = pytest.mark.embedded
+
 TAXII = "application/taxii+json;version=2.1"
 REGISTER = "mutation($input: RegisterLabInput!) { registerLab(input: $input) { lab { id name } errors { message } } }"
 LAB = "query($id: ID!) { node(id: $id) { ... on Lab { name } } }"

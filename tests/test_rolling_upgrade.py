@@ -133,6 +133,7 @@ def report(served: Served, token: str, title: str) -> dict[str, Any]:
     return dict(data["reportFinding"]["finding"])
 
 
+@pytest.mark.embedded
 async def test_the_previous_release_and_this_one_serve_side_by_side_on_one_database(
     pg_server: Server, empty_url: str
 ) -> None:

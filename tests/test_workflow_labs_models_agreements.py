@@ -63,7 +63,7 @@ async def sql(api: Api, query: str, *args: Any) -> list[dict[str, Any]]:
 async def snapshot(api: Api) -> dict[str, Any]:
     """Row counts of the written tables and the head of the event chain."""
     counts = {t: (await sql(api, f"select count(*) as n from {t}"))[0]["n"] for t in TABLES}
-    head = (await sql(api, "select count(*) as n, max(id) as last, max(hash) as h from events"))[0]
+    head = (await sql(api, "select count(*) as n, max(id) as last from events"))[0]
     counts["events"] = (head["n"], head["last"])
     return counts
 

@@ -445,7 +445,9 @@ async def count_rows(url: str) -> tuple[Any, ...]:
             "policy",
         ):
             counts.append(await con.fetchval(f"select count(*) from {table}"))
-        counts.append(tuple(await con.fetchrow("select count(*), max(id), max(hash) from events")))
+        # the chain's head: the last event's hash (PostgreSQL 15 has no max() of bytea)
+        head = "select count(*), max(id), (select hash from events order by id desc limit 1) from events"
+        counts.append(tuple(await con.fetchrow(head)))
         counts.append(await con.fetchval("select sum(version) from findings"))
         return tuple(counts)
     finally:
