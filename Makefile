@@ -29,8 +29,11 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/hub serve --demo --host $(HUB_HOST) --port $(HUB_PORT)
 
+# the test modules spread over TEST_WORKERS processes (pytest-xdist; a module's tests stay in one, in order): most of a
+# test's time is spent waiting on a server, so two cores keep three busy; TEST_WORKERS=0 runs them in this process
+TEST_WORKERS ?= 3
 test: install-test lint tests/http_audit/node_modules/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The deployment of docs/operators.md ("Beyond one machine") on this machine, tests/cluster/: Debian's PostgreSQL 15
 # primary and streaming replica, PgBouncer in transaction mode, three `hub serve` nodes and HAProxy (installed with

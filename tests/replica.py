@@ -1,5 +1,5 @@
 """A streaming replica of the tests' embedded PostgreSQL: `pg_basebackup -R` with the embedded server's own binaries,
-started on a port of 54330-54339 (as the embedded server's system user when the tests run as root)."""
+started on a port of 54330-54349 (as the embedded server's system user when the tests run as root)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,15 @@ import asyncpg
 
 from hub.db import EmbeddedServer
 
-PORTS = range(54330, 54340)
+PORTS = range(54330, 54350)
 
 
 def free_port() -> int:
-    """The first port of PORTS nothing listens on."""
-    for port in PORTS:
+    """The first port of PORTS nothing listens on, starting at the test process's own four (`make test` runs several
+    processes, pytest-xdist's gw0, gw1, ...) so that two do not probe and take the same one at once."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    start = 4 * int(worker) % len(PORTS) if worker.isdigit() else 0
+    for port in (*PORTS[start:], *PORTS[:start]):
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) != 0:
                 return port

@@ -18,7 +18,7 @@ import pytest
 from hub import db
 from hub.kinds import KINDS
 from schema.common import to_global_id
-from tests.conftest import Api, Server, _api, clone_database, drop_database
+from tests.conftest import Api, Server, _api, clone_database, drop_database, per_worker
 from tests.writes import mutation_operation
 
 FETCH = """query($id: ID!) { node(id: $id) { __typename ... on %s { version availableTransitions } } }"""
@@ -304,7 +304,7 @@ async def test_available_transitions_list_exactly_the_moves_the_mutations_take(
             # each listed move on a database of its own, as the record was
             outcome = await on_a_fresh_database(
                 pg_server,
-                f"hub_test_moves_{case.kind.lower()}_{row['id']}_{n}_{to.lower()}",
+                per_worker(f"hub_test_moves_{case.kind.lower()}_{row['id']}_{n}_{to.lower()}"),
                 lambda fresh, who=who, to=to, version=version: move(fresh, case.kind, record, who, to, version),
             )
             if (who, to) in case.data_refusals:

@@ -16,7 +16,7 @@ from hub.kinds import KINDS, Kind, allowed_moves, facts_sql
 from hub.remits import Facts
 from hub.workflow import ErrorCode
 from schema.common import from_global_id, to_global_id
-from tests.conftest import Api, Server
+from tests.conftest import Api, Server, per_worker
 from tests.writes import write_snapshot
 
 REGISTER = """mutation($input: RegisterInfrastructureCounterpartInput!) {
@@ -424,7 +424,7 @@ async def test_engagements_are_searched_by_title_and_by_their_counterpart(api: A
 async def test_migration_015_makes_a_counterpart_of_each_free_text_counterparty(pg_server: Server) -> None:
     """Before 015 an engagement named its counterparty in free text: each distinct text becomes one counterpart of
     kind OTHER, in the sector of the first engagement naming it, and every engagement is linked to its own."""
-    name = "hub_test_migrate_015"
+    name = per_worker("hub_test_migrate_015")
     admin = await asyncpg.connect(pg_server.admin_url)
     await admin.execute(f'drop database if exists "{name}" with (force)')
     await admin.execute(f'create database "{name}"')
