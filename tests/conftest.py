@@ -3,6 +3,7 @@ fresh databases cloned from it for tests that write."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import os
@@ -126,7 +127,7 @@ async def template_url(pg_server: Server) -> str:
 
     admin = await asyncpg.connect(pg_server.admin_url)
     try:
-        await admin.execute(f'drop database if exists "{TEMPLATE}" with (force)')
+        await force_drop(admin, TEMPLATE)
         await admin.execute(f'create database "{TEMPLATE}"')
     finally:
         await admin.close()
@@ -140,10 +141,24 @@ async def template_url(pg_server: Server) -> str:
     return str(url)
 
 
+async def force_drop(admin: asyncpg.Connection, name: str) -> None:
+    """`drop database if exists ... with (force)`, tried again for a few seconds while it is refused the right to end
+    one of the database's sessions: where the tests' role is no superuser, PostgreSQL 15 counts an autovacuum worker's
+    session, which belongs to no role, as another role's (it ends by itself)."""
+    for attempt in range(40):
+        try:
+            await admin.execute(f'drop database if exists "{name}" with (force)')
+            return
+        except asyncpg.InsufficientPrivilegeError:
+            if attempt == 39:
+                raise
+            await asyncio.sleep(0.25)
+
+
 async def clone_database(server: Server, name: str) -> str:
     admin = await asyncpg.connect(server.admin_url)
     try:
-        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await force_drop(admin, name)
         await admin.execute(f'create database "{name}" template "{TEMPLATE}"')
     finally:
         await admin.close()
@@ -153,7 +168,7 @@ async def clone_database(server: Server, name: str) -> str:
 async def drop_database(server: Server, name: str) -> None:
     admin = await asyncpg.connect(server.admin_url)
     try:
-        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await force_drop(admin, name)
     finally:
         await admin.close()
 

@@ -19,7 +19,7 @@ from hub import db
 from hub.audit import verify_chain
 from hub.screening import dry_run
 from hub.store.base import BIND_PRINCIPAL
-from tests.conftest import Server
+from tests.conftest import Server, force_drop
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ async def empty_urls(pg_server: Server) -> AsyncIterator[list[str]]:
         yield [str(pg_server.url_for_database(name)) for name in names]
     finally:
         for name in names:
-            await admin.execute(f'drop database if exists "{name}" with (force)')
+            await force_drop(admin, name)
         await admin.close()
 
 

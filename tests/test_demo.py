@@ -19,7 +19,7 @@ from hub.demo.context import FICTIONAL, load_kev
 from hub.demo.extract_kev import FACT_FIELDS
 from hub.demo_tokens import issue_demo_tokens
 from hub.screening import CriterionResult, dry_run, screen
-from tests.conftest import Api, Server
+from tests.conftest import Api, Server, force_drop
 
 STATES = {
     "labs": ("participation", {"INVITED", "ENGAGED", "PARTICIPATING", "DECLINED", "WITHDRAWN"}),
@@ -533,7 +533,7 @@ async def two_empty_urls(pg_server: Server) -> AsyncIterator[list[str]]:
         yield [str(pg_server.url_for_database(name)) for name in names]
     finally:
         for name in names:
-            await admin.execute(f'drop database if exists "{name}" with (force)')
+            await force_drop(admin, name)
         await admin.close()
 
 

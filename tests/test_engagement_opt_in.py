@@ -16,7 +16,7 @@ from hub.kinds import KINDS, Kind, allowed_moves, facts_sql
 from hub.remits import Facts
 from hub.workflow import ErrorCode
 from schema.common import from_global_id, to_global_id
-from tests.conftest import Api, Server, per_worker
+from tests.conftest import Api, Server, force_drop, per_worker
 from tests.writes import write_snapshot
 
 REGISTER = """mutation($input: RegisterInfrastructureCounterpartInput!) {
@@ -426,7 +426,7 @@ async def test_migration_015_makes_a_counterpart_of_each_free_text_counterparty(
     kind OTHER, in the sector of the first engagement naming it, and every engagement is linked to its own."""
     name = per_worker("hub_test_migrate_015")
     admin = await asyncpg.connect(pg_server.admin_url)
-    await admin.execute(f'drop database if exists "{name}" with (force)')
+    await force_drop(admin, name)
     await admin.execute(f'create database "{name}"')
     await admin.close()
     con = await db.connect(pg_server.url_for_database(name))
@@ -486,7 +486,7 @@ async def test_migration_015_makes_a_counterpart_of_each_free_text_counterparty(
     finally:
         await con.close()
         admin = await asyncpg.connect(pg_server.admin_url)
-        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await force_drop(admin, name)
         await admin.close()
 
 

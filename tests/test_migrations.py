@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import asyncpg
 import pytest
 
 from hub import db
-from tests.conftest import Server
-
-
-@pytest.fixture
-async def empty_url(pg_server: Server):
-    name = f"hub_test_empty_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_server.admin_url)
-    await admin.execute(f'create database "{name}"')
-    await admin.close()
-    yield pg_server.url_for_database(name)
-    admin = await asyncpg.connect(pg_server.admin_url)
-    await admin.execute(f'drop database "{name}" with (force)')
-    await admin.close()
 
 
 async def test_concurrent_workers_apply_each_migration_once(empty_url: str) -> None:

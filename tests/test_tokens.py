@@ -19,7 +19,7 @@ import pytest
 from hub import auth, db
 from hub.auth import TOKEN_PATTERN, check_token, create_principal_with_token, parse_token, token_prefix
 from hub.logs import JsonFormatter, NoSecrets
-from tests.conftest import Server, scratch_folder
+from tests.conftest import Server, force_drop, scratch_folder
 from tests.live import GraphQLWs, serve
 
 
@@ -158,7 +158,7 @@ async def _empty_database(pg_server: Server) -> AsyncIterator[str]:
     finally:
         admin = await asyncpg.connect(pg_server.admin_url)
         try:
-            await admin.execute(f'drop database if exists "{name}" with (force)')
+            await force_drop(admin, name)
         finally:
             await admin.close()
 
