@@ -251,10 +251,29 @@ async def _init_connection(con: asyncpg.Connection) -> None:
 APP_ROLE = "frontier_hub_app"
 
 
+# No JIT compilation in the hub's sessions. The visibility rule's policies make a read's estimated cost large (each
+# kind's subquery counts) while it runs in milliseconds; past jit_above_cost, a server with JIT (on by default
+# wherever PostgreSQL is built with LLVM, as Debian's is) compiled thousands of functions for one read of events: 27 s
+# instead of 0.1 s on PostgreSQL 15 (docs/operators.md, "Managed PostgreSQL"). A statement, not a startup parameter:
+# PgBouncer refuses startup parameters it does not know, in every pool mode.
+NO_JIT = "set jit = off"
+
+
+async def _init_session(con: asyncpg.Connection) -> None:
+    await _init_connection(con)
+    await con.execute(NO_JIT)
+
+
+async def _reset_session(con: asyncpg.Connection) -> None:
+    # asyncpg's reset (RESET ALL among the rest) would bring JIT back when the connection is given back
+    await con.reset()
+    await con.execute(NO_JIT)
+
+
 async def _init_app_connection(con: asyncpg.Connection) -> None:
     await _init_connection(con)
     # `set role` lasts as long as the connection: the request pool does not reset its connections (create_pool)
-    await con.execute(f"set role {APP_ROLE}")
+    await con.execute(f"{NO_JIT}; set role {APP_ROLE}")
 
 
 async def _nothing_to_reset(con: asyncpg.Connection) -> None:
@@ -308,11 +327,8 @@ class Pool(asyncpg.Pool):
             log.warning("a connection could not be reset when given back, and was closed (%r)", error)
 
 
-# Every session of the hub: UTC, named, and without JIT compilation. The visibility rule's policies make a read's
-# estimated cost large (each kind's subquery counts) while it runs in milliseconds; past jit_above_cost, a server with
-# JIT (on by default wherever PostgreSQL is built with LLVM, as Debian's is) compiled thousands of functions for
-# one read of events: 27 s instead of 0.1 s on PostgreSQL 15 (docs/operators.md, "Managed PostgreSQL")
-SESSION_SETTINGS = {"timezone": "UTC", "application_name": "frontier-hub", "jit": "off"}
+# Every session of the hub: UTC and named (startup parameters a pooler passes on)
+SESSION_SETTINGS = {"timezone": "UTC", "application_name": "frontier-hub"}
 
 
 async def create_pool(
@@ -346,20 +362,20 @@ async def create_pool(
         # asyncpg.create_pool's defaults, which it passes on to the pool it builds
         max_queries=50000,
         max_inactive_connection_lifetime=300.0,
-        init=_init_app_connection if app_role and set_role else _init_connection,
+        # behind a transaction pooler a session is not the hub's to set (each request's transaction turns JIT off
+        # itself: hub/store/base.py, BIND_PRINCIPAL)
+        init=_init_app_connection if app_role and set_role else _init_connection if pooled else _init_session,
         # requests leave nothing on a connection but their transaction, which asyncpg rolls back if it is still
         # open: the default reset (RESET ALL, UNLISTEN, CLOSE ALL, a round trip per release) is not needed. Behind a
         # transaction pooler nothing is session-scoped on any pool, and a reset would run on whichever server
         # connection the pooler picks, maybe one another client's transaction gets next: none there either
-        reset=_nothing_to_reset if app_role or pooled else None,
+        reset=_nothing_to_reset if app_role or pooled else _reset_session,
         loop=None,
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,
         timeout=connect_timeout,
         statement_cache_size=0 if pooled else 100,
-        # a transaction pooler refuses startup parameters it does not know (PgBouncer: all but a few), `jit` among
-        # them: there each request's transaction turns JIT off itself (hub/store/base.py, BIND_PRINCIPAL)
-        server_settings={k: v for k, v in SESSION_SETTINGS.items() if k != "jit"} if pooled else SESSION_SETTINGS,
+        server_settings=SESSION_SETTINGS,
     )
     await pool
     if app_role:
@@ -398,7 +414,7 @@ async def check_app_role(con: asyncpg.Connection, *, via: str | None = None) -> 
 async def connect(url: str) -> asyncpg.Connection:
     """A single connection with the hub's codecs (for the CLI and tests)."""
     con = await asyncpg.connect(url, server_settings=SESSION_SETTINGS)
-    await _init_connection(con)
+    await _init_session(con)
     return con
 
 

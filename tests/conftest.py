@@ -133,11 +133,19 @@ async def template_url(pg_server: Server) -> str:
         await admin.close()
     url = pg_server.url_for_database(TEMPLATE)
     con = await db.connect(url)
+    admin = await asyncpg.connect(pg_server.admin_url)
     try:
-        await db.migrate(con)
+        # the test processes migrate their templates one at a time: the first migration creates the server's
+        # request role, which two processes would create at once on a server that has none yet
+        await admin.execute("select pg_advisory_lock(hashtext('hub_test_template'))")
+        try:
+            await db.migrate(con)
+        finally:
+            await admin.execute("select pg_advisory_unlock(hashtext('hub_test_template'))")
         await load_demo(con)
     finally:
         await con.close()
+        await admin.close()
     return str(url)
 
 

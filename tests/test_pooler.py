@@ -250,17 +250,25 @@ async def test_pooled_mode_keeps_no_prepared_statement_on_any_connection(pg_serv
 
 
 async def test_jit_is_off_for_every_session_and_for_each_request_behind_a_pooler(demo_url: str) -> None:
-    """JIT compilation would take seconds for a read under the visibility rule's policies (hub/db.py,
-    SESSION_SETTINGS): off in every session the hub opens directly, and, behind a pooler, where a session cannot be
-    given settings, in each request's transaction (and only there: nothing is left on the server connection)."""
+    """JIT compilation would take seconds for a read under the visibility rule's policies (hub/db.py, NO_JIT): off in
+    every session the hub opens directly (after each reset too), and, behind a pooler, where a session is not the
+    hub's to set, in each request's transaction (and only there: nothing is left on the server connection; the test
+    gives a pooled connection's session JIT as a server would)."""
     from hub.app import NOBODY
     from hub.store.base import bind_principal
 
     direct = await db.create_pool(demo_url, min_size=2, max_size=2, app_role=False)
     try:
         assert await every_connection(direct, "show jit") == ["off", "off"]
+        # given back, a connection is reset (RESET ALL): and still without JIT
+        assert await every_connection(direct, "show jit") == ["off", "off"]
     finally:
         await direct.close()
+    single = await db.connect(demo_url)
+    try:
+        assert await single.fetchval("show jit") == "off"
+    finally:
+        await single.close()
     pooled = await db.create_pool(demo_url, min_size=1, max_size=1, app_role=False, pooled=True)
     try:
         async with pooled.acquire() as con:

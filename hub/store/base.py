@@ -39,7 +39,7 @@ class UserInputError(ValueError):
 # principal ends with it and never reaches the next user of a pooled connection.
 # The statement timeout travels the same way: no request leaves a setting on a pooled connection, so the pool needs
 # no reset when it takes one back. And JIT compilation is off for the transaction, as for every session of the hub
-# (hub/db.py, SESSION_SETTINGS), also behind a transaction pooler, where sessions cannot be given settings: the
+# (hub/db.py, NO_JIT), also behind a transaction pooler, where sessions cannot be given settings: the
 # policies' estimated cost would make a JIT-enabled server compile each read for seconds.
 BIND_PRINCIPAL = (
     "select set_config('hub.principal_id', $1, true), set_config('hub.agency_id', $2, true),"
