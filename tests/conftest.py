@@ -201,17 +201,26 @@ async def demo_url(pg_server: Server, template_url: str) -> str:
     return await clone_database(pg_server, per_worker("hub_test_demo"))
 
 
-@pytest.fixture
-async def empty_url(pg_server: Server) -> AsyncIterator[str]:
-    """An empty database of its own (no migration applied), dropped after the test."""
-    name = f"hub_test_empty_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_server.admin_url)
+@contextlib.asynccontextmanager
+async def empty_database(server: Server, prefix: str = "hub_test_empty") -> AsyncIterator[str]:
+    """The URL of an empty database of its own (no migration applied), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(server.admin_url)
     try:
         await admin.execute(f'create database "{name}"')
     finally:
         await admin.close()
-    yield str(pg_server.url_for_database(name))
-    await drop_database(pg_server, name)
+    try:
+        yield str(server.url_for_database(name))
+    finally:
+        await drop_database(server, name)
+
+
+@pytest.fixture
+async def empty_url(pg_server: Server) -> AsyncIterator[str]:
+    """An empty database of its own (no migration applied), dropped after the test."""
+    async with empty_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture

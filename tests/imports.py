@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import asyncpg
 import pytest
 
 from hub import db
-from tests.conftest import Server, drop_database
+from tests.conftest import Server, empty_database
 from tests.live import HUB
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -34,22 +33,13 @@ FACT_COLUMNS = (
 @contextlib.asynccontextmanager
 async def migrated_database(server: Server) -> AsyncIterator[str]:
     """A migrated database without the demo data, dropped afterwards."""
-    name = f"hub_test_import_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server.admin_url)
-    try:
-        await admin.execute(f'create database "{name}"')
-    finally:
-        await admin.close()
-    url = str(server.url_for_database(name))
-    con = await db.connect(url)
-    try:
-        await db.migrate(con)
-    finally:
-        await con.close()
-    try:
+    async with empty_database(server, "hub_test_import") as url:
+        con = await db.connect(url)
+        try:
+            await db.migrate(con)
+        finally:
+            await con.close()
         yield url
-    finally:
-        await drop_database(server, name)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ load generator against a real `hub serve`. Not a benchmark: nothing here is time
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -19,22 +18,14 @@ from hub import db
 from hub.audit import verify_chain
 from hub.screening import dry_run
 from hub.store.base import BIND_PRINCIPAL
-from tests.conftest import Server, force_drop
+from tests.conftest import Server, empty_database
 
 
 @pytest.fixture
 async def empty_urls(pg_server: Server) -> AsyncIterator[list[str]]:
     """Two empty databases on the tests' PostgreSQL."""
-    names = [f"bench_test_{uuid.uuid4().hex[:10]}" for _ in range(2)]
-    admin = await asyncpg.connect(pg_server.admin_url)
-    try:
-        for name in names:
-            await admin.execute(f'create database "{name}"')
-        yield [str(pg_server.url_for_database(name)) for name in names]
-    finally:
-        for name in names:
-            await force_drop(admin, name)
-        await admin.close()
+    async with empty_database(pg_server, "bench_test") as one, empty_database(pg_server, "bench_test") as other:
+        yield [one, other]
 
 
 async def table_digests(con: asyncpg.Connection) -> dict[str, str]:

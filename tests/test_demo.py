@@ -5,7 +5,6 @@ reasons, and nothing random."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
@@ -19,7 +18,7 @@ from hub.demo.context import FICTIONAL, load_kev
 from hub.demo.extract_kev import FACT_FIELDS
 from hub.demo_tokens import issue_demo_tokens
 from hub.screening import CriterionResult, dry_run, screen
-from tests.conftest import Api, Server, force_drop
+from tests.conftest import Api, Server, empty_database
 
 STATES = {
     "labs": ("participation", {"INVITED", "ENGAGED", "PARTICIPATING", "DECLINED", "WITHDRAWN"}),
@@ -525,16 +524,8 @@ async def test_inputs_are_fictional_and_the_legacy_compute_agrees(connection: as
 
 @pytest.fixture
 async def two_empty_urls(pg_server: Server) -> AsyncIterator[list[str]]:
-    names = [f"demo_test_{uuid.uuid4().hex[:10]}" for _ in range(2)]
-    admin = await asyncpg.connect(pg_server.admin_url)
-    try:
-        for name in names:
-            await admin.execute(f'create database "{name}"')
-        yield [str(pg_server.url_for_database(name)) for name in names]
-    finally:
-        for name in names:
-            await force_drop(admin, name)
-        await admin.close()
+    async with empty_database(pg_server, "demo_test") as one, empty_database(pg_server, "demo_test") as other:
+        yield [one, other]
 
 
 async def test_no_outcome_is_random_two_loads_decide_alike(two_empty_urls: list[str]) -> None:

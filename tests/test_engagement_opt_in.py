@@ -16,7 +16,7 @@ from hub.kinds import KINDS, Kind, allowed_moves, facts_sql
 from hub.remits import Facts
 from hub.workflow import ErrorCode
 from schema.common import from_global_id, to_global_id
-from tests.conftest import Api, Server, force_drop, per_worker
+from tests.conftest import Api, Server, empty_database
 from tests.writes import write_snapshot
 
 REGISTER = """mutation($input: RegisterInfrastructureCounterpartInput!) {
@@ -424,70 +424,69 @@ async def test_engagements_are_searched_by_title_and_by_their_counterpart(api: A
 async def test_migration_015_makes_a_counterpart_of_each_free_text_counterparty(pg_server: Server) -> None:
     """Before 015 an engagement named its counterparty in free text: each distinct text becomes one counterpart of
     kind OTHER, in the sector of the first engagement naming it, and every engagement is linked to its own."""
-    name = per_worker("hub_test_migrate_015")
-    admin = await asyncpg.connect(pg_server.admin_url)
-    await force_drop(admin, name)
-    await admin.execute(f'create database "{name}"')
-    await admin.close()
-    con = await db.connect(pg_server.url_for_database(name))
-    try:
-        migrations = db.load_migrations()
-        await db.migrate(con, [m for m in migrations if m.version < "015"])
-        cisa = await con.fetchval("select id from agencies where code = 'CISA'")
-        lab = await con.fetchval("insert into labs (name, country) values ('Old Lab (fictional)', 'US') returning id")
-        ids = []
-        for text, sector in (
-            ("Town water works (fictional)", "WATER_AND_WASTEWATER_SYSTEMS"),
-            ("County hospital (fictional)", "HEALTHCARE_AND_PUBLIC_HEALTH"),
-            ("Town water works (fictional)", "ENERGY"),
-        ):
-            ids.append(
-                await con.fetchval(
-                    """insert into infrastructure_engagements (title, lab_id, sector, counterparty, kind, state,
-                                                               owner_agency_id)
-                       values ('old', $1, $2, $3, 'ADVISORY', 'ACTIVE', $4) returning id""",
-                    lab,
-                    sector,
-                    text,
-                    cisa,
+    async with empty_database(pg_server, "hub_test_migrate_015") as url:
+        con = await db.connect(url)
+        try:
+            migrations = db.load_migrations()
+            await db.migrate(con, [m for m in migrations if m.version < "015"])
+            cisa = await con.fetchval("select id from agencies where code = 'CISA'")
+            lab = await con.fetchval(
+                "insert into labs (name, country) values ('Old Lab (fictional)', 'US') returning id"
+            )
+            ids = []
+            for text, sector in (
+                ("Town water works (fictional)", "WATER_AND_WASTEWATER_SYSTEMS"),
+                ("County hospital (fictional)", "HEALTHCARE_AND_PUBLIC_HEALTH"),
+                ("Town water works (fictional)", "ENERGY"),
+            ):
+                ids.append(
+                    await con.fetchval(
+                        """insert into infrastructure_engagements (title, lab_id, sector, counterparty, kind, state,
+                                                                   owner_agency_id)
+                           values ('old', $1, $2, $3, 'ADVISORY', 'ACTIVE', $4) returning id""",
+                        lab,
+                        sector,
+                        text,
+                        cisa,
+                    )
                 )
-            )
-        await db.migrate(con, migrations)
-        counterparts = {
-            r["name"]: dict(r)
-            for r in await con.fetch("select id, name, kind, sector, owner_agency_id from infrastructure_counterparts")
-        }
-        assert set(counterparts) == {"Town water works (fictional)", "County hospital (fictional)"}
-        water = counterparts["Town water works (fictional)"]
-        assert water["kind"] == "OTHER" and water["sector"] == "WATER_AND_WASTEWATER_SYSTEMS"
-        assert water["owner_agency_id"] == cisa
-        links = [
-            await con.fetchrow(
-                "select counterpart_id, state, lab_accepted_at, counterpart_consent from infrastructure_engagements"
-                " where id = $1",
-                i,
-            )
-            for i in ids
-        ]
-        assert [r["counterpart_id"] for r in links] == [
-            water["id"],
-            counterparts["County hospital (fictional)"]["id"],
-            water["id"],
-        ]
-        # nothing invented: the old engagements keep their state, with no acceptance or consent recorded
-        assert {(r["state"], r["lab_accepted_at"], r["counterpart_consent"]) for r in links} == {("ACTIVE", None, None)}
-        columns = {
-            r[0]
-            for r in await con.fetch(
-                "select column_name from information_schema.columns where table_name = 'infrastructure_engagements'"
-            )
-        }
-        assert "counterparty" not in columns and "counterpart_id" in columns
-    finally:
-        await con.close()
-        admin = await asyncpg.connect(pg_server.admin_url)
-        await force_drop(admin, name)
-        await admin.close()
+            await db.migrate(con, migrations)
+            counterparts = {
+                r["name"]: dict(r)
+                for r in await con.fetch(
+                    "select id, name, kind, sector, owner_agency_id from infrastructure_counterparts"
+                )
+            }
+            assert set(counterparts) == {"Town water works (fictional)", "County hospital (fictional)"}
+            water = counterparts["Town water works (fictional)"]
+            assert water["kind"] == "OTHER" and water["sector"] == "WATER_AND_WASTEWATER_SYSTEMS"
+            assert water["owner_agency_id"] == cisa
+            links = [
+                await con.fetchrow(
+                    "select counterpart_id, state, lab_accepted_at, counterpart_consent from infrastructure_engagements"
+                    " where id = $1",
+                    i,
+                )
+                for i in ids
+            ]
+            assert [r["counterpart_id"] for r in links] == [
+                water["id"],
+                counterparts["County hospital (fictional)"]["id"],
+                water["id"],
+            ]
+            # nothing invented: the old engagements keep their state, with no acceptance or consent recorded
+            assert {(r["state"], r["lab_accepted_at"], r["counterpart_consent"]) for r in links} == {
+                ("ACTIVE", None, None)
+            }
+            columns = {
+                r[0]
+                for r in await con.fetch(
+                    "select column_name from information_schema.columns where table_name = 'infrastructure_engagements'"
+                )
+            }
+            assert "counterparty" not in columns and "counterpart_id" in columns
+        finally:
+            await con.close()
 
 
 async def test_the_database_holds_the_counterparts_to_the_kinds_the_api_lists(connection: asyncpg.Connection) -> None:

@@ -12,7 +12,6 @@ the dashboard's counts equal counting each kind's visible rows by state.
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
@@ -35,7 +34,7 @@ from hub.store.findings import FINDING
 from hub.store.measures import MEASURE
 from hub.store.models import MODEL
 from schema.common import ConnectionSource
-from tests.conftest import Server, drop_database
+from tests.conftest import Server, empty_database
 
 APP_ROLE = "frontier_hub_app"
 
@@ -289,19 +288,13 @@ def _used(q: Params) -> int:
 @pytest.fixture
 async def bench_con(pg_server: Server) -> AsyncIterator[asyncpg.Connection]:
     """An empty database of its own, filled with the benchmark's program at a small size."""
-    name = f"hub_test_counting_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_server.admin_url)
-    try:
-        await admin.execute(f'create database "{name}"')
-    finally:
-        await admin.close()
-    con = await db.connect(pg_server.url_for_database(name))
-    try:
-        await generate(con, Sizes(labs=3, models=40, findings=600).resolved())
-        yield con
-    finally:
-        await con.close()
-        await drop_database(pg_server, name)
+    async with empty_database(pg_server, "hub_test_counting") as url:
+        con = await db.connect(url)
+        try:
+            await generate(con, Sizes(labs=3, models=40, findings=600).resolved())
+            yield con
+        finally:
+            await con.close()
 
 
 async def test_summaries_count_exactly_for_every_sight_after_random_writes(bench_con: asyncpg.Connection) -> None:

@@ -8,8 +8,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -19,7 +17,7 @@ import pytest
 from hub import auth, db
 from hub.auth import TOKEN_PATTERN, check_token, create_principal_with_token, parse_token, token_prefix
 from hub.logs import JsonFormatter, NoSecrets
-from tests.conftest import Server, force_drop, scratch_folder
+from tests.conftest import Server, empty_database, scratch_folder
 from tests.live import GraphQLWs, serve
 
 
@@ -146,27 +144,10 @@ def test_the_log_masks_anything_shaped_like_a_token() -> None:
     assert not NoSecrets().filter(frame) and not NoSecrets().filter(header)
 
 
-async def _empty_database(pg_server: Server) -> AsyncIterator[str]:
-    name = f"hub_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server.admin_url)
-    try:
-        await admin.execute(f'create database "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield str(pg_server.url_for_database(name))
-    finally:
-        admin = await asyncpg.connect(pg_server.admin_url)
-        try:
-            await force_drop(admin, name)
-        finally:
-            await admin.close()
-
-
 async def test_migration_005_revokes_former_tokens_which_are_then_refused_with_a_log_line(
     pg_server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async for url in _empty_database(pg_server):
+    async with empty_database(pg_server, "hub_test") as url:
         con = await db.connect(url)
         try:
             migrations = db.load_migrations()
